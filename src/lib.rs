@@ -1,0 +1,13 @@
+//! `git oompa`: a swarm of coding agents in parallel git worktrees, with everything it knows
+//! kept in git.
+//!
+//! Module map:
+//! - [`cli`]: clap definitions, one file per subcommand, and the `Ui` (the only printer).
+//! - [`store`]: state kept in git: the task queue ref, cycle notes, trailers.
+//! - [`git`]: the narrow facade over gix, plus the few git CLI calls gix cannot do.
+//! - [`swarm`]: the runtime: workers, merge queue, recorder, shutdown.
+//! - [`agent`]: harness adapters, process supervision, signals, prompts.
+//! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod agent;
