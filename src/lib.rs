@@ -11,3 +11,6 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
+pub mod cli;
+pub mod git;
+pub mod store;

@@ -1,0 +1,167 @@
+//! The one error type at the edge: every failure a command reports, with its exit code,
+//! its causes and a `hint:` naming the command that fixes it.
+
+use std::fmt::Write as _;
+
+use crate::git::GitError;
+use crate::store::{QueueError, TaskIdError};
+
+/// Exit codes, fixed and documented in the man page.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A user or configuration error: bad input, a refused operation, a failed claim.
+    pub const USER: u8 = 1;
+    /// Bad command-line usage (clap's own errors use it too).
+    pub const USAGE: u8 = 2;
+    /// Interrupted by Ctrl-C before finishing.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Usage,
+    /// stdout was closed (`git oompa log | head`): a quiet, normal exit.
+    BrokenPipe,
+    Interrupted,
+}
+
+/// A failure ready to be shown to a person.
+#[derive(Debug)]
+pub struct CommandError {
+    pub kind: Kind,
+    pub message: String,
+    pub causes: Vec<String>,
+    pub hints: Vec<String>,
+}
+
+impl CommandError {
+    pub fn user(message: impl Into<String>) -> Self {
+        CommandError {
+            kind: Kind::User,
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        CommandError {
+            kind: Kind::Usage,
+            ..CommandError::user(message)
+        }
+    }
+
+    pub fn broken_pipe() -> Self {
+        CommandError {
+            kind: Kind::BrokenPipe,
+            ..CommandError::user("broken pipe")
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            Kind::User => exit::USER,
+            Kind::Usage => exit::USAGE,
+            Kind::BrokenPipe => exit::OK,
+            Kind::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    /// Builds an error from any std error, with its source chain as causes.
+    pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut e = CommandError::user(err.to_string());
+        let mut source = err.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !e.message.contains(&text) && !e.causes.contains(&text) {
+                e.causes.push(text);
+            }
+            source = s.source();
+        }
+        e
+    }
+
+    /// The whole report as printed: `error: …`, causes, hints.
+    pub fn render(&self) -> String {
+        let mut s = format!("error: {}\n", self.message);
+        for c in &self.causes {
+            let _ = writeln!(s, "  caused by: {c}");
+        }
+        for h in &self.hints {
+            let _ = writeln!(s, "hint: {h}");
+        }
+        s
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return CommandError::broken_pipe();
+        }
+        CommandError::from_error(&e)
+    }
+}
+
+impl From<GitError> for CommandError {
+    fn from(e: GitError) -> Self {
+        let hint = match &e {
+            GitError::NotARepository { .. } => {
+                Some("run git oompa inside a git work tree, or create one with `git init`")
+            }
+            GitError::Bare { .. } => {
+                Some("use a clone with a work tree: `git clone <this-repo> <dir>` and run it there")
+            }
+            GitError::Reftable { .. } => {
+                Some("convert the repository with `git refs migrate --ref-format=files`")
+            }
+            _ => None,
+        };
+        let mut err = match &e {
+            // The gix error chain is long and noisy; its one-line form is enough.
+            GitError::NotARepository { path, .. } => {
+                CommandError::user(format!("not inside a git repository: {}", path.display()))
+            }
+            GitError::Gix { context, source } => {
+                CommandError::user(format!("{context}: {source:#}"))
+            }
+            _ => CommandError::from_error(&e),
+        };
+        if let Some(h) = hint {
+            err = err.with_hint(h);
+        }
+        err
+    }
+}
+
+impl From<QueueError> for CommandError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Git(g) => g.into(),
+            QueueError::NotFound(_) => CommandError::from_error(&e)
+                .with_hint("`git oompa task list` shows the tasks in the queue"),
+            QueueError::Corrupt { .. } => CommandError::from_error(&e).with_hint(format!(
+                "inspect it with `git show {}:<path>`; release or re-add the task to replace it",
+                crate::store::QUEUE_REF
+            )),
+            QueueError::NotClaimed { .. } => CommandError::from_error(&e)
+                .with_hint("`git oompa task list --state current` shows the claimed tasks"),
+            _ => CommandError::from_error(&e),
+        }
+    }
+}
+
+impl From<TaskIdError> for CommandError {
+    fn from(e: TaskIdError) -> Self {
+        CommandError::from_error(&e).with_hint(
+            "task ids are 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit",
+        )
+    }
+}

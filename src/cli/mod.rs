@@ -1,0 +1,158 @@
+//! The command line: clap definitions (one file per subcommand), the [`Ui`], and the edge
+//! where library errors become exit codes.
+//!
+//! Command code parses arguments, resolves settings, calls into the library and prints
+//! through the `Ui`. Nothing below this module prints.
+
+pub mod completions;
+pub mod error;
+pub mod man;
+pub mod task;
+pub mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use error::CommandError;
+pub use ui::Ui;
+
+use crate::git::Repo;
+
+const ABOUT: &str = "Run a swarm of coding agents in parallel git worktrees";
+
+const LONG_ABOUT: &str = "\
+git oompa runs a swarm of coding agents (Claude Code, Codex, opencode, Gemini CLI, or any
+command) in parallel git worktrees. Agents take tasks from a queue kept in git
+(refs/oompa/tasks), a reviewer checks each change, and a single merge queue lands approved
+work on the target branch. Every cycle is recorded as a git note (refs/notes/oompa).";
+
+const AFTER_HELP: &str = "\
+Exit status: 0 success, 1 user or configuration error (bad input, refused operation, a claim
+that did not succeed), 2 usage error, 130 interrupted.
+
+Environment: OOMPA_LOG sets the diagnostic filter (e.g. OOMPA_LOG=debug); NO_COLOR turns
+colour off. Inside a swarm worktree, OOMPA_SWARM, OOMPA_WORKER and OOMPA_CYCLE name the
+agent's swarm, worker and cycle.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-oompa",
+    bin_name = "git oompa",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// More diagnostics on stderr (-v debug, -vv trace); OOMPA_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// When to colour output
+    #[arg(long, value_enum, default_value_t, global = true, value_name = "WHEN")]
+    pub color: ui::ColorChoice,
+    /// Run as if started in DIR
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Task(task::Args),
+    /// Print a shell completion script
+    #[command(hide = true)]
+    Completions(completions::Args),
+    /// Write the man pages into DIR/man1
+    #[command(hide = true, name = "install-man-pages")]
+    InstallManPages(man::Args),
+}
+
+/// What every command gets: the terminal and where it runs.
+pub struct Env {
+    pub ui: Ui,
+    pub cwd: PathBuf,
+}
+
+impl Env {
+    /// Opens the repository around the working directory.
+    pub fn repo(&self) -> Result<Repo, CommandError> {
+        Ok(Repo::discover(&self.cwd)?)
+    }
+}
+
+/// Parses the command line, runs the command and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                error::exit::USAGE
+            } else {
+                0
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.global.verbose);
+    let ui = Ui::new(cli.global.color);
+    let cwd = match cli.global.directory.clone() {
+        Some(d) => d,
+        None => match std::env::current_dir() {
+            Ok(d) => d,
+            Err(e) => {
+                ui.error(&CommandError::from(e));
+                return ExitCode::from(error::exit::USER);
+            }
+        },
+    };
+    let env = Env { ui, cwd };
+    match run(&env, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.kind != error::Kind::BrokenPipe {
+                env.ui.error(&e);
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(env: &Env, command: Command) -> Result<(), CommandError> {
+    match command {
+        Command::Task(args) => task::run(env, args),
+        Command::Completions(args) => completions::run(env, args),
+        Command::InstallManPages(args) => man::run(env, args),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "oompa=debug,warn",
+        _ => "oompa=trace,debug",
+    };
+    let filter = EnvFilter::try_from_env("OOMPA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The clap command tree, for man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}

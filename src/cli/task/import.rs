@@ -1,0 +1,155 @@
+//! `git oompa task import DIR`: moves an oompa `tasks/{pending,current,complete}` folder of
+//! JSON task files into the queue, so existing oompa users can switch.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::cli::{CommandError, Env};
+use crate::store::{Landed, Queue, State, TASK_VERSION, Task, TaskId};
+
+/// Import an oompa tasks/ folder (pending/, current/, complete/ of JSON files)
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Tasks in current/ carry no owner in oompa, so they are imported as pending. Tasks whose id is
+already in the queue are skipped, so running import twice is harmless. The files are not
+changed or removed.")]
+pub struct Args {
+    /// The oompa tasks directory (the one holding pending/, current/, complete/)
+    pub dir: PathBuf,
+}
+
+pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    let dirs: Vec<(State, PathBuf)> = [
+        (State::Pending, "pending"),
+        (State::Pending, "current"),
+        (State::Complete, "complete"),
+    ]
+    .into_iter()
+    .map(|(s, d)| (s, args.dir.join(d)))
+    .filter(|(_, d)| d.is_dir())
+    .collect();
+    if dirs.is_empty() {
+        return Err(CommandError::user(format!(
+            "{} has no pending/, current/ or complete/ folder",
+            args.dir.display()
+        ))
+        .with_hint("point it at oompa's tasks/ directory, e.g. `git oompa task import tasks`"));
+    }
+    let repo = env.repo()?;
+    let actor = super::actor(&repo);
+    let mut tasks = Vec::new();
+    let mut skipped = 0;
+    for (state, dir) in &dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| CommandError::user(format!("reading {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            match file.extension().and_then(|e| e.to_str()) {
+                Some("json") => match convert(&file, *state, &actor) {
+                    Ok(t) => tasks.push((*state, t)),
+                    Err(why) => {
+                        skipped += 1;
+                        env.ui.warn(format!("skipping {}: {why}", file.display()));
+                    }
+                },
+                Some("edn") => {
+                    skipped += 1;
+                    env.ui.warn(format!(
+                        "skipping {}: EDN task files are not supported (oompa 0.7.3 writes JSON)",
+                        file.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let written = Queue::new(&repo).import(&tasks, &actor)?;
+    for (state, task) in &tasks {
+        if written.contains(&task.id) {
+            env.ui.out(format!("{state:<8} {}", task.id))?;
+        }
+    }
+    let already = tasks.len() - written.len();
+    env.ui.status(format!(
+        "imported {} task(s); {already} already in the queue; {skipped} skipped",
+        written.len()
+    ));
+    Ok(())
+}
+
+/// Converts one oompa task file into a task record.
+fn convert(file: &Path, state: State, actor: &str) -> Result<Task, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut map) = value else {
+        return Err("not a JSON object".into());
+    };
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let id = match map.remove("id") {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => stem.to_string(),
+    };
+    let id = TaskId::new(id.trim_start_matches(':')).map_err(|e| e.to_string())?;
+    let description = take_string(&mut map, "description").unwrap_or_default();
+    let summary = take_string(&mut map, "summary")
+        .or_else(|| description.lines().next().map(str::to_string))
+        .unwrap_or_else(|| id.to_string());
+    let difficulty = match take_string(&mut map, "difficulty") {
+        Some(d) => Some(d.parse().map_err(|e: String| e)?),
+        None => None,
+    };
+    let mut files = take_list(&mut map, "files");
+    files.extend(take_list(&mut map, "target_files"));
+    let acceptance = take_list(&mut map, "acceptance");
+    let landed = (state == State::Complete).then(|| Landed {
+        commit: take_string(&mut map, "merged-commit").unwrap_or_else(|| "unknown".into()),
+        review_rounds: map
+            .remove("review-rounds")
+            .and_then(|v| v.as_u64())
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        at: take_string(&mut map, "completed-at")
+            .unwrap_or_else(|| jiff::Timestamp::now().to_string()),
+        worker: take_string(&mut map, "completed-by"),
+    });
+    Ok(Task {
+        version: TASK_VERSION,
+        id,
+        summary,
+        description,
+        difficulty,
+        files,
+        acceptance,
+        created: jiff::Timestamp::now().to_string(),
+        created_by: format!("{actor} (import)"),
+        claim: None,
+        landed,
+        extra: map.into_iter().collect(),
+    })
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match map.remove(key)? {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn take_list(map: &mut Map<String, Value>, key: &str) -> Vec<String> {
+    match map.remove(key) {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(Value::String(s)) => vec![s],
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,67 @@
+//! The few things gix cannot do yet, done with the git CLI: staging and committing inside a
+//! worker's worktree, moving an existing checkout to a new commit, and pushing.
+//!
+//! Every git subprocess of the crate is started here, so it is easy to see (and later
+//! replace) what still shells out. Never used for anything gix does well.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{GitError, ObjectId};
+
+/// Runs `git <args>` in `dir` and returns its stdout; a non-zero exit is [`GitError::Command`].
+pub fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(GitError::Spawn)?;
+    if !out.status.success() {
+        return Err(GitError::Command {
+            args: args.join(" "),
+            status: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `git add -A && git commit` in a worker's worktree. Returns the new commit, or `None` when
+/// there was nothing to commit.
+pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, GitError> {
+    git(worktree, &["add", "-A"])?;
+    let staged = Command::new("git")
+        .arg("-C")
+        .arg(worktree)
+        .args(["diff", "--cached", "--quiet"])
+        .stdin(Stdio::null())
+        .status()
+        .map_err(GitError::Spawn)?;
+    if staged.success() {
+        return Ok(None);
+    }
+    git(worktree, &["commit", "-q", "--no-verify", "-m", message])?;
+    let head = git(worktree, &["rev-parse", "HEAD"])?;
+    Ok(ObjectId::from_hex(head.trim().as_bytes()).ok())
+}
+
+/// Points a worker's worktree (its branch and files) at `commit`, discarding local changes.
+/// Callers save anything unmerged under a keep ref first.
+pub fn reset_hard(worktree: &Path, commit: ObjectId) -> Result<(), GitError> {
+    git(worktree, &["reset", "-q", "--hard", &commit.to_string()])?;
+    git(worktree, &["clean", "-q", "-fd"])?;
+    Ok(())
+}
+
+/// Brings a checkout from `old` to `new` the way `git merge --ff-only` would: refuses (and
+/// changes nothing) when local edits would be overwritten.
+pub fn checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<(), GitError> {
+    git(
+        workdir,
+        &["read-tree", "-m", "-u", &old.to_string(), &new.to_string()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,473 @@
+//! The narrow facade over gix: opening the repository, reading and writing objects, and
+//! compare-and-swap reference edits.
+//!
+//! Every gix call in the crate goes through this module (and its submodules), so the rest of
+//! the code speaks in [`ObjectId`]s, full ref names and typed errors. The few things gix
+//! cannot do yet (push, moving an existing checkout, `git add`/`commit` in a worker's
+//! worktree) live in [`cli`]. This module never prints.
+
+pub mod cli;
+
+use std::path::{Path, PathBuf};
+
+pub use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::tree::EntryKind;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+/// What can go wrong talking to the repository.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("not inside a git repository: {path}")]
+    NotARepository {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{path} is a bare repository; git oompa needs a work tree")]
+    Bare { path: PathBuf },
+    #[error("{path} uses the reftable ref format, which git oompa does not support yet")]
+    Reftable { path: PathBuf },
+    #[error("reference {name} moved while we were updating it")]
+    RefConflict { name: String },
+    #[error("{context}")]
+    Gix {
+        context: String,
+        #[source]
+        source: gix::Error,
+    },
+    #[error("object {id} is not a {expected}")]
+    WrongObjectKind {
+        id: ObjectId,
+        expected: &'static str,
+    },
+    #[error("`git {args}` failed{}: {stderr}", status.map(|s| format!(" (exit {s})")).unwrap_or_default())]
+    Command {
+        args: String,
+        status: Option<i32>,
+        stderr: String,
+    },
+    #[error("could not run git: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+impl GitError {
+    /// True when the error is a lost compare-and-swap: the caller should re-read and retry.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            GitError::RefConflict { .. } => true,
+            GitError::Gix { source, .. } => source.is_conflict() || source.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// Attaches a human context to gix results.
+pub(crate) trait Context<T> {
+    fn ctx(self, f: impl FnOnce() -> String) -> Result<T, GitError>;
+}
+
+impl<T, E: Into<gix::Error>> Context<T> for Result<T, E> {
+    fn ctx(self, f: impl FnOnce() -> String) -> Result<T, GitError> {
+        self.map_err(|e| GitError::Gix {
+            context: f(),
+            source: e.into(),
+        })
+    }
+}
+
+/// The identity used when the user has none configured, so our own commits never fail.
+pub const FALLBACK_NAME: &str = "git oompa";
+pub const FALLBACK_EMAIL: &str = "oompa@localhost";
+
+/// A repository opened for this thread. Cheap to clone; create one per thread with
+/// [`Repo::to_thread_local`] on a [`SharedRepo`].
+#[derive(Clone)]
+pub struct Repo {
+    repo: gix::Repository,
+}
+
+/// A repository handle that can be sent to other threads.
+#[derive(Clone)]
+pub struct SharedRepo(gix::ThreadSafeRepository);
+
+impl SharedRepo {
+    pub fn to_thread_local(&self) -> Repo {
+        Repo::prepare(self.0.to_thread_local())
+    }
+}
+
+/// One reference update inside a multi-ref transaction.
+#[derive(Debug, Clone)]
+pub struct RefUpdate {
+    pub name: String,
+    /// `None`: the ref must not exist yet.
+    pub expected: Option<ObjectId>,
+    /// `None`: delete the ref.
+    pub new: Option<ObjectId>,
+    pub message: String,
+}
+
+impl Repo {
+    /// Finds the repository containing `dir`, refusing bare and reftable repositories.
+    pub fn discover(dir: &Path) -> Result<Repo, GitError> {
+        let repo = gix::discover(dir).map_err(|e| GitError::NotARepository {
+            path: dir.to_path_buf(),
+            source: Box::new(e),
+        })?;
+        if repo.workdir().is_none() {
+            return Err(GitError::Bare {
+                path: repo.git_dir().to_path_buf(),
+            });
+        }
+        let storage = repo
+            .config_snapshot()
+            .string("extensions.refStorage")
+            .map(|s| s.to_str_lossy().to_ascii_lowercase());
+        if storage.as_deref() == Some("reftable") {
+            return Err(GitError::Reftable {
+                path: repo.git_dir().to_path_buf(),
+            });
+        }
+        Ok(Repo::prepare(repo))
+    }
+
+    fn prepare(mut repo: gix::Repository) -> Repo {
+        use gix::config::tree::User;
+        repo.object_cache_size_if_unset(8 << 20);
+        let need_name = repo
+            .config_snapshot()
+            .string("user.name")
+            .is_none_or(|s| s.is_empty());
+        let need_email = repo
+            .config_snapshot()
+            .string("user.email")
+            .is_none_or(|s| s.is_empty());
+        let env_identity = std::env::var_os("GIT_COMMITTER_NAME").is_some()
+            && std::env::var_os("GIT_AUTHOR_NAME").is_some();
+        if (need_name || need_email) && !env_identity {
+            let mut snap = repo.config_snapshot_mut();
+            // Setting a plain string key cannot fail validation; ignore the impossible.
+            if need_name {
+                let _ = snap.set_value(&User::NAME, FALLBACK_NAME);
+            }
+            if need_email {
+                let _ = snap.set_value(&User::EMAIL, FALLBACK_EMAIL);
+            }
+            drop(snap);
+        }
+        Repo { repo }
+    }
+
+    pub fn into_shared(self) -> SharedRepo {
+        SharedRepo(self.repo.into_sync())
+    }
+
+    /// The main work tree's root (for a linked worktree: that worktree's root).
+    pub fn workdir(&self) -> &Path {
+        self.repo
+            .workdir()
+            .expect("bare repositories are refused at open")
+    }
+
+    /// The root of the main work tree, even when opened from a linked worktree.
+    pub fn main_workdir(&self) -> PathBuf {
+        let common = self.common_dir();
+        common
+            .parent()
+            .filter(|_| common.file_name().is_some_and(|n| n == ".git"))
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.workdir().to_path_buf())
+    }
+
+    /// `$GIT_COMMON_DIR`: shared by all worktrees.
+    pub fn common_dir(&self) -> &Path {
+        self.repo.common_dir()
+    }
+
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
+    /// The underlying gix handle, for the sibling modules of the facade.
+    pub(crate) fn gix(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    /// A string value from the repository configuration.
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        self.repo
+            .config_snapshot()
+            .string(key)
+            .map(|s| s.to_str_lossy().into_owned())
+    }
+
+    /// The short name of the branch HEAD points to, if any (`main`).
+    pub fn head_branch(&self) -> Option<String> {
+        let name = self.repo.head_name().ok()??;
+        Some(name.shorten().to_str_lossy().into_owned())
+    }
+
+    /// Resolves a full ref name to the object it points to (peeled to a commit id for
+    /// annotated tags), or `None` when the ref does not exist.
+    pub fn read_ref(&self, name: &str) -> Result<Option<ObjectId>, GitError> {
+        let r = self
+            .repo
+            .try_find_reference(name)
+            .ctx(|| format!("reading {name}"))?;
+        match r {
+            None => Ok(None),
+            Some(mut r) => Ok(Some(
+                r.peel_to_id().ctx(|| format!("resolving {name}"))?.detach(),
+            )),
+        }
+    }
+
+    /// Full names of every ref under `prefix` (`refs/oompa/keep/`), with their targets.
+    pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, GitError> {
+        let platform = self.repo.references().ctx(|| "listing references".into())?;
+        let iter = platform
+            .prefixed(prefix)
+            .ctx(|| format!("listing references under {prefix}"))?;
+        let mut out = Vec::new();
+        for r in iter {
+            let mut r = r.map_err(|source| GitError::Gix {
+                context: format!("listing references under {prefix}"),
+                source,
+            })?;
+            let name = r.name().as_bstr().to_str_lossy().into_owned();
+            if let Ok(id) = r.peel_to_id() {
+                out.push((name, id.detach()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves a revision expression (`HEAD`, `main~2`, a hex id) to an object id.
+    pub fn rev_parse(&self, spec: &str) -> Result<ObjectId, GitError> {
+        Ok(self
+            .repo
+            .rev_parse_single(spec)
+            .ctx(|| format!("resolving `{spec}`"))?
+            .detach())
+    }
+
+    pub fn write_blob(&self, data: &[u8]) -> Result<ObjectId, GitError> {
+        Ok(self
+            .repo
+            .write_blob(data)
+            .ctx(|| "writing a blob".into())?
+            .detach())
+    }
+
+    pub fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, GitError> {
+        let obj = self
+            .repo
+            .find_object(id)
+            .ctx(|| format!("reading object {id}"))?;
+        if obj.kind != gix::object::Kind::Blob {
+            return Err(GitError::WrongObjectKind {
+                id,
+                expected: "blob",
+            });
+        }
+        Ok(obj.detach().data)
+    }
+
+    /// The tree of a commit.
+    pub fn commit_tree(&self, commit: ObjectId) -> Result<ObjectId, GitError> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .ctx(|| format!("reading commit {commit}"))?;
+        Ok(c.tree_id()
+            .ctx(|| format!("reading commit {commit}"))?
+            .detach())
+    }
+
+    /// Parents of a commit, in order.
+    pub fn commit_parents(&self, commit: ObjectId) -> Result<Vec<ObjectId>, GitError> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .ctx(|| format!("reading commit {commit}"))?;
+        Ok(c.parent_ids().map(|id| id.detach()).collect())
+    }
+
+    /// The full message of a commit.
+    pub fn commit_message(&self, commit: ObjectId) -> Result<String, GitError> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .ctx(|| format!("reading commit {commit}"))?;
+        let msg = c.message_raw().ctx(|| format!("reading commit {commit}"))?;
+        Ok(msg.to_str_lossy().into_owned())
+    }
+
+    /// Entries (`name`, blob id) of the subtree at `dir` of `tree`; empty when absent.
+    pub fn list_dir(&self, tree: ObjectId, dir: &str) -> Result<Vec<(String, ObjectId)>, GitError> {
+        let root = self
+            .repo
+            .find_tree(tree)
+            .ctx(|| format!("reading tree {tree}"))?;
+        let Some(entry) = root
+            .lookup_entry_by_path(dir)
+            .ctx(|| format!("looking up {dir}/ in tree {tree}"))?
+        else {
+            return Ok(Vec::new());
+        };
+        if !entry.mode().is_tree() {
+            return Ok(Vec::new());
+        }
+        let sub = self
+            .repo
+            .find_tree(entry.object_id())
+            .ctx(|| format!("reading tree {dir}/"))?;
+        let mut out = Vec::new();
+        for e in sub.iter() {
+            let e = e.ctx(|| format!("reading tree {dir}/"))?;
+            out.push((e.filename().to_str_lossy().into_owned(), e.object_id()));
+        }
+        Ok(out)
+    }
+
+    /// The blob at `path` in `tree`, if any.
+    pub fn lookup_path(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
+        let root = self
+            .repo
+            .find_tree(tree)
+            .ctx(|| format!("reading tree {tree}"))?;
+        let entry = root
+            .lookup_entry_by_path(path)
+            .ctx(|| format!("looking up {path} in tree {tree}"))?;
+        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+    }
+
+    /// Applies `changes` (path → new blob, or `None` to remove) to `base` and writes the tree.
+    pub fn edit_tree(
+        &self,
+        base: Option<ObjectId>,
+        changes: &[(String, Option<ObjectId>)],
+    ) -> Result<ObjectId, GitError> {
+        let base = base.unwrap_or_else(|| ObjectId::empty_tree(self.repo.object_hash()));
+        let mut ed = self
+            .repo
+            .edit_tree(base)
+            .ctx(|| format!("editing tree {base}"))?;
+        for (path, blob) in changes {
+            match blob {
+                Some(id) => {
+                    ed.upsert(path.as_str(), EntryKind::Blob, *id)
+                        .ctx(|| format!("adding {path} to a tree"))?;
+                }
+                None => {
+                    ed.remove(path.as_str())
+                        .ctx(|| format!("removing {path} from a tree"))?;
+                }
+            }
+        }
+        Ok(ed.write().ctx(|| "writing a tree".into())?.detach())
+    }
+
+    /// Writes a commit object (no ref is moved) with the configured (or fallback) identity.
+    pub fn commit(
+        &self,
+        message: &str,
+        tree: ObjectId,
+        parents: &[ObjectId],
+    ) -> Result<ObjectId, GitError> {
+        Ok(self
+            .repo
+            .new_commit(message, tree, parents.iter().copied())
+            .ctx(|| "writing a commit".into())?
+            .id)
+    }
+
+    /// Moves one ref with compare-and-swap: `expected = None` means it must not exist yet.
+    pub fn cas_ref(
+        &self,
+        name: &str,
+        expected: Option<ObjectId>,
+        new: ObjectId,
+        message: &str,
+    ) -> Result<(), GitError> {
+        self.transaction(&[RefUpdate {
+            name: name.to_string(),
+            expected,
+            new: Some(new),
+            message: message.to_string(),
+        }])
+    }
+
+    /// Applies all `updates` or none of them. A stale expectation anywhere is
+    /// [`GitError::RefConflict`] naming a ref of the transaction.
+    pub fn transaction(&self, updates: &[RefUpdate]) -> Result<(), GitError> {
+        let mut edits = Vec::with_capacity(updates.len());
+        for u in updates {
+            let expected = match u.expected {
+                Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+                None => PreviousValue::MustNotExist,
+            };
+            let change = match u.new {
+                Some(new) => Change::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: false,
+                        message: u.message.clone().into(),
+                    },
+                    expected,
+                    new: Target::Object(new),
+                },
+                None => Change::Delete {
+                    expected,
+                    log: RefLog::AndReference,
+                },
+            };
+            edits.push(RefEdit {
+                change,
+                name: u.name.as_str().try_into().map_err(|e| GitError::Gix {
+                    context: format!("invalid ref name {}", u.name),
+                    source: gix::Error::from_error(e),
+                })?,
+                deref: false,
+            });
+        }
+        match self.repo.edit_references(edits) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_conflict() || e.is_retryable() => Err(GitError::RefConflict {
+                name: updates
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+            Err(e) => Err(GitError::Gix {
+                context: format!(
+                    "updating {}",
+                    updates
+                        .iter()
+                        .map(|u| u.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                source: e,
+            }),
+        }
+    }
+
+    /// Whether `ancestor` is reachable from `descendant` (or equal to it).
+    pub fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool, GitError> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        match self.repo.merge_base(ancestor, descendant) {
+            Ok(base) => Ok(base.is_some_and(|b| b.detach() == ancestor)),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(GitError::Gix {
+                context: format!("finding the merge base of {ancestor} and {descendant}"),
+                source: e,
+            }),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Everything git oompa keeps in git: the task queue ref, task records, and (with the swarm)
+//! cycle notes and landing trailers.
+//!
+//! Store code reads and writes through [`crate::git`] only and never prints.
+
+pub mod queue;
+pub mod task;
+
+pub use queue::{ClaimOutcome, Claimant, Owner, QUEUE_REF, Queue, QueueError, Snapshot, State};
+pub use task::{Claim, Difficulty, Landed, TASK_VERSION, Task, TaskId, TaskIdError};
