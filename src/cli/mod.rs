@@ -6,6 +6,7 @@
 
 pub mod completions;
 pub mod error;
+pub mod init;
 pub mod man;
 pub mod task;
 pub mod ui;
@@ -69,6 +70,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(init::Args),
     Task(task::Args),
     /// Print a shell completion script
     #[command(hide = true)]
@@ -131,6 +133,7 @@ pub fn main() -> ExitCode {
 
 fn run(env: &Env, command: Command) -> Result<(), CommandError> {
     match command {
+        Command::Init(args) => init::run(env, args),
         Command::Task(args) => task::run(env, args),
         Command::Completions(args) => completions::run(env, args),
         Command::InstallManPages(args) => man::run(env, args),

@@ -1,0 +1,86 @@
+//! `git oompa init`: prepares a repository for swarms. Idempotent: running it again only
+//! reports what is already in place.
+
+use std::path::Path;
+
+use super::{CommandError, Env};
+use crate::git::Repo;
+use crate::store::{Queue, QUEUE_REF};
+
+/// Prepare this repository: task queue ref, oompa.toml skeleton, excludes
+#[derive(Debug, clap::Args)]
+#[command(long_about = "Prepare this repository for git oompa.\n\n\
+Creates the empty task queue (refs/oompa/tasks), writes a commented oompa.toml skeleton when\n\
+the repository has no oompa.toml or oompa.json, and adds the worktree directory (.oompa/) to\n\
+.git/info/exclude so worker worktrees never show up in `git status`. Safe to run again.")]
+pub struct Args {}
+
+/// The skeleton `init` writes; every key is explained in it.
+pub const SKELETON: &str = include_str!("../../config/oompa.toml");
+
+/// The directory (relative to the work tree root) that holds worktrees and transcripts.
+pub const OOMPA_DIR: &str = ".oompa";
+
+pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
+    let repo = env.repo()?;
+    let ui = &env.ui;
+    if Queue::new(&repo).init()? {
+        ui.status(format!("created {QUEUE_REF} (an empty task queue)"));
+    } else {
+        ui.status(format!("{QUEUE_REF} already exists"));
+    }
+
+    let root = repo.main_workdir();
+    let existing = ["oompa.toml", "oompa.json", "oompa/oompa.json"]
+        .into_iter()
+        .find(|p| root.join(p).is_file());
+    match existing {
+        Some(p) => ui.status(format!("{p} already exists; left as it is")),
+        None => {
+            let path = root.join("oompa.toml");
+            std::fs::write(&path, SKELETON)
+                .map_err(|e| CommandError::user(format!("writing {}: {e}", path.display())))?;
+            ui.status("wrote oompa.toml (a commented skeleton: set your workers' models there)");
+        }
+    }
+
+    let pattern = format!("/{OOMPA_DIR}/");
+    if add_exclude(&repo, &pattern)? {
+        ui.status(format!("added {pattern} to .git/info/exclude"));
+    } else {
+        ui.status(format!("{pattern} is already in .git/info/exclude"));
+    }
+    ui.hint("add tasks with `git oompa task add`, then start a swarm with `git oompa swarm`");
+    Ok(())
+}
+
+/// Appends `pattern` to `$GIT_COMMON_DIR/info/exclude` unless it is there. Returns whether
+/// it was added.
+pub fn add_exclude(repo: &Repo, pattern: &str) -> Result<bool, CommandError> {
+    let path = repo.common_dir().join("info").join("exclude");
+    let current = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(CommandError::user(format!("reading {}: {e}", path.display()))),
+    };
+    if current.lines().any(|l| l.trim() == pattern) {
+        return Ok(false);
+    }
+    write_exclude(&path, &current, pattern)
+        .map_err(|e| CommandError::user(format!("writing {}: {e}", path.display())))?;
+    Ok(true)
+}
+
+fn write_exclude(path: &Path, current: &str, pattern: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut text = current.to_string();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# git oompa worktrees and transcripts\n");
+    text.push_str(pattern);
+    text.push('\n');
+    std::fs::write(path, text)
+}

@@ -1,0 +1,6 @@
+//! One integration-test binary (links once): real `git-oompa` binary, real git, temporary
+//! repositories, hermetic environment.
+
+mod common;
+mod test_task;
+mod test_init;
