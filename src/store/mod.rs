@@ -4,6 +4,7 @@
 //! Store code reads and writes through [`crate::git`] only and never prints.
 
 pub mod queue;
+pub mod record;
 pub mod task;
 
 pub use queue::{ClaimOutcome, Claimant, Owner, QUEUE_REF, Queue, QueueError, Snapshot, State};

@@ -1,0 +1,179 @@
+//! The cycle record: one JSON object per cycle, stored as one line of the git note (under
+//! `refs/notes/oompa`) on the commit the cycle is about.
+//!
+//! Owns the encoding only; writing and reading notes is [`super::notes`].
+
+use serde::{Deserialize, Serialize};
+
+/// The format version written into every cycle record.
+pub const RECORD_VERSION: u32 = 1;
+
+/// How a cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The work landed on the target branch.
+    Merged,
+    /// The agent signalled merge but nothing changed.
+    NoChanges,
+    /// The agent said there is no more useful work (`__DONE__`).
+    Done,
+    /// Too many turns without a signal.
+    Stuck,
+    /// The agent process failed (exit status, timeout, crash).
+    Error,
+    /// The change conflicts with the target and could not be resolved.
+    Conflict,
+    /// The reviewer did not approve within the allowed rounds.
+    Rejected,
+    /// The swarm was stopped (Ctrl-C, SIGTERM) during the cycle.
+    Interrupted,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Merged,
+        Outcome::NoChanges,
+        Outcome::Done,
+        Outcome::Stuck,
+        Outcome::Error,
+        Outcome::Conflict,
+        Outcome::Rejected,
+        Outcome::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Merged => "merged",
+            Outcome::NoChanges => "no-changes",
+            Outcome::Done => "done",
+            Outcome::Stuck => "stuck",
+            Outcome::Error => "error",
+            Outcome::Conflict => "conflict",
+            Outcome::Rejected => "rejected",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                format!("unknown outcome `{s}` (one of {})", all.join(", "))
+            })
+    }
+}
+
+/// Token usage and cost, when the harness reports them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tokens {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// One review round of a cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRound {
+    pub round: u32,
+    pub reviewer: String,
+    /// `approved` or `needs-changes`.
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub findings: String,
+    /// False when the reviewer's answer had no verdict line (counted as needs-changes).
+    #[serde(default = "yes")]
+    pub parsed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Everything recorded about one cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CycleRecord {
+    pub version: u32,
+    pub swarm: String,
+    pub worker: String,
+    pub cycle: u32,
+    pub outcome: Outcome,
+    /// Harness and model, as in the config (`claude:sonnet`).
+    #[serde(default)]
+    pub model: String,
+    /// Tasks this worker held during the cycle.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Agent turns in the cycle (fresh + resumed + fix turns).
+    pub turns: u32,
+    /// The agent CLI's own session ids, in order of first use.
+    #[serde(default)]
+    pub sessions: Vec<String>,
+    /// RFC 3339 timestamps.
+    pub started: String,
+    pub ended: String,
+    pub duration_ms: u64,
+    /// Time spent inside agent turns.
+    #[serde(default)]
+    pub agent_ms: u64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tokens: Tokens,
+    /// The commit the cycle landed as (outcome `merged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<String>,
+    /// The worker branch tip at the end of the cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
+    /// The target commit the cycle started from.
+    pub base: String,
+    /// Where unmerged work of this cycle was preserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewRound>,
+    /// Paths that conflicted, for `conflict` outcomes and resolved conflicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    /// A short description of what went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The transcript file of the cycle's agent output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
+    /// Fields written by newer versions, kept when re-serialized.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+fn is_default<T: Default + PartialEq>(t: &T) -> bool {
+    *t == T::default()
+}
+
+impl CycleRecord {
+    /// The commit the note is attached to: the landing, else the worker tip, else the base.
+    pub fn note_target(&self) -> &str {
+        self.landed
+            .as_deref()
+            .or(self.tip.as_deref())
+            .unwrap_or(&self.base)
+    }
+
+    /// One line of JSON (no newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("a record always serializes")
+    }
+}
