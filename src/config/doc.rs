@@ -21,7 +21,8 @@ pub(super) struct Node {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Kind {
     Str(String),
-    Int(i64),
+    /// Wide enough that an out-of-range number is reported as itself.
+    Int(i128),
     Float(f64),
     Bool(bool),
     /// JSON `null`.
@@ -60,8 +61,15 @@ impl Kind {
 /// Parses TOML text into a tree.
 pub(super) fn from_toml(ctx: &Ctx) -> Result<Node, ConfigError> {
     let root = DeTable::parse(ctx.text).map_err(|err| {
-        let offset = err.span().map_or(0, |s| s.start);
-        ctx.syntax_error(offset, err.message().to_string())
+        let span = err.span().unwrap_or(0..0);
+        let mut message = err.message().to_string();
+        if message == "duplicate key" {
+            // toml does not say which; the span covers it.
+            if let Some(key) = ctx.text.get(span.clone()) {
+                message = format!("duplicate key `{key}`");
+            }
+        }
+        ctx.syntax_error(span.start, message)
     })?;
     let span = root.span();
     Ok(Node {
@@ -90,11 +98,10 @@ fn toml_table(table: &DeTable<'_>) -> Vec<Entry> {
 fn toml_kind(value: &DeValue<'_>) -> Kind {
     match value {
         DeValue::String(s) => Kind::Str(s.to_string()),
-        // The parser only hands out digits valid for their radix; beyond i64 is out of range
-        // for every key anyway, and `Float` makes the reader say so.
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+        // The parser only hands out digits valid for their radix, within i64.
+        DeValue::Integer(i) => match i128::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => Kind::Int(n),
-            Err(_) => Kind::Float(f64::INFINITY),
+            Err(_) => Kind::Float(f64::NAN),
         },
         DeValue::Float(f) => Kind::Float(f.as_str().parse().unwrap_or(f64::NAN)),
         DeValue::Boolean(b) => Kind::Bool(*b),
@@ -257,7 +264,7 @@ impl JsonScanner<'_> {
         if token.is_empty() {
             return None;
         }
-        Some(match token.parse::<i64>() {
+        Some(match token.parse::<i128>() {
             Ok(n) => Kind::Int(n),
             Err(_) => Kind::Float(token.parse().ok()?),
         })

@@ -218,7 +218,9 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let ctx = read::Ctx::new(path, &text, true);
+        // Some Windows editors start files with a byte-order mark; neither parser wants it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let ctx = read::Ctx::new(path, text, true);
         match format {
             Format::Toml => native::parse(&ctx),
             Format::OompaJson => oompa_json::parse(&ctx),

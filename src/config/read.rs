@@ -217,7 +217,7 @@ impl<'a> Field<'a> {
             Kind::Int(n) => n,
             _ => return Err(self.wrong_type("an integer")),
         };
-        if n < i64::from(min) {
+        if n < i128::from(min) {
             return Err(self.invalid(ValueProblem::TooSmall { min }));
         }
         u32::try_from(n).map_err(|_| {

@@ -440,6 +440,11 @@ fn zero_counts_are_errors() {
         "conf/oompa.toml:3: worker.count: `5000000000` is too large (at most 4294967295)"
     );
     assert_eq!(
+        json_err("{\"workers\": [{\"count\": 99999999999999999999}]}"),
+        "conf/oompa.json:1: workers.count: `99999999999999999999` is too large (at most \
+         4294967295)"
+    );
+    assert_eq!(
         toml_err(&format!(
             "{MINIMAL}[review]\nmodels = [\"claude\"]\nmax_rounds = 0\n"
         )),
@@ -580,8 +585,10 @@ fn toml_syntax_errors_have_a_line() {
         err.to_string().starts_with("conf/oompa.toml:2:9: "),
         "{err}"
     );
-    let err = toml_err("[[worker]]\nmodel = \"a\"\nmodel = \"b\"\n");
-    assert!(err.starts_with("conf/oompa.toml:3:"), "{err}");
+    assert_eq!(
+        toml_err("[[worker]]\nmodel = \"a\"\nmodel = \"b\"\n"),
+        "conf/oompa.toml:3:1: duplicate key `model`"
+    );
 }
 
 /// The reference's SWARM_GUIDE-style config: oompa 0.7.1 dropped its top-level `reviewer`.
@@ -782,7 +789,8 @@ fn load_picks_the_format_by_extension_and_checks_prompts() {
     assert_eq!(config.path.as_deref(), Some(toml_path.as_path()));
 
     let json_path = dir.path().join("x.json");
-    std::fs::write(&json_path, r#"{"workers": [{"model": "claude"}]}"#).expect("write");
+    let with_bom = "\u{feff}{\"workers\": [{\"model\": \"claude\"}]}";
+    std::fs::write(&json_path, with_bom).expect("write");
     assert_eq!(
         Config::load(&json_path).expect("json").workers[0].model,
         m("claude")
