@@ -12,5 +12,6 @@
 
 pub mod agent;
 pub mod cli;
+pub mod config;
 pub mod git;
 pub mod store;

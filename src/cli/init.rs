@@ -16,7 +16,7 @@ the repository has no oompa.toml or oompa.json, and adds the worktree directory 
 pub struct Args {}
 
 /// The skeleton `init` writes; every key is explained in it.
-pub const SKELETON: &str = include_str!("../../config/oompa.toml");
+pub use crate::config::SKELETON;
 
 /// The directory (relative to the work tree root) that holds worktrees and transcripts.
 pub const OOMPA_DIR: &str = ".oompa";

@@ -1,0 +1,437 @@
+//! The swarm configuration: `oompa.toml`, and oompa's `oompa.json` for compatibility.
+//!
+//! Owns finding the file, reading it, checking every key and value, and filling in defaults,
+//! so the runtime receives a [`Config`] it never has to second-guess. Unknown keys and bad
+//! values are errors that name the file, the line and the key (oompa ignored unknown keys and
+//! silently dropped a top-level `reviewer`; we do neither).
+//!
+//! It must never print, run anything, or touch git: resolving `target = None` to the
+//! repository's default branch and `worktree_dir` against the repository root is the caller's
+//! job. Apart from reading the config file, the only file-system access is checking that prompt
+//! files exist, and only in [`Config::load`] and [`Config::discover`].
+//!
+//! Layout: `doc` turns TOML or JSON text into one neutral tree that remembers byte spans;
+//! `read` walks such trees with typed getters that turn every mistake into a located
+//! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one.
+
+mod doc;
+mod native;
+mod oompa_json;
+mod read;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::agent::{ModelSpec, ModelSpecError};
+
+/// The commented skeleton `git oompa init` writes; it loads as-is.
+pub const SKELETON: &str = include_str!("../../config/oompa.toml");
+
+/// File names [`Config::discover`] tries under the repository root, in order.
+pub const DISCOVERY_ORDER: [&str; 3] = ["oompa.toml", "oompa.json", "oompa/oompa.json"];
+
+/// Default values, shared by both file formats, the skeleton and the docs.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const WORKTREE_DIR: &str = ".oompa/worktrees";
+    pub const MAX_CONFLICT_ROUNDS: u32 = 3;
+    pub const COUNT: u32 = 1;
+    pub const MAX_CYCLES: u32 = 10;
+    pub const MAX_RESUMES: u32 = 5;
+    pub const CAN_PLAN: bool = true;
+    pub const WAIT_BETWEEN: Duration = Duration::ZERO;
+    pub const MAX_WAIT_FOR_TASKS: Duration = Duration::from_secs(600);
+    pub const TURN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    pub const REVIEW_MAX_ROUNDS: u32 = 3;
+    pub const PLANNER_MAX_PENDING: u32 = 10;
+}
+
+/// A loaded, validated swarm configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from; `None` for a configuration built in code.
+    pub path: Option<PathBuf>,
+    /// Target branch short name (`main`); `None` = the repository's default, resolved by the
+    /// caller.
+    pub target: Option<String>,
+    /// Where worker worktrees live: relative to the repository root unless absolute.
+    pub worktree_dir: PathBuf,
+    /// Untracked files (plain relative paths, no globs) copied into every worktree, e.g. `.env`.
+    pub copy: Vec<String>,
+    /// Worker entries in file order; `count` is not expanded yet. Never empty.
+    pub workers: Vec<WorkerConfig>,
+    /// The generic review chain; `None` = no review unless a worker names its own reviewers.
+    pub review: Option<ReviewConfig>,
+    /// The optional planner run once before the workers start.
+    pub planner: Option<PlannerConfig>,
+    /// How many times a worker may try to resolve a merge conflict before giving up (0 = never).
+    pub max_conflict_rounds: u32,
+}
+
+/// One `[[worker]]` entry (before `count` expansion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Optional prefix for worker ids; matches `[A-Za-z0-9][A-Za-z0-9._-]{0,31}` and is unique.
+    pub name: Option<String>,
+    pub model: ModelSpec,
+    /// Role prompt files, concatenated in order; resolved against the config file's directory.
+    /// Empty = the bundled worker prompt.
+    pub prompt: Vec<PathBuf>,
+    /// How many identical workers this entry starts (>= 1).
+    pub count: u32,
+    /// Cycle cap: the worker stops after this many cycles (>= 1).
+    pub max_cycles: u32,
+    /// Turns without a signal before the worker is nudged, then declared stuck (>= 1).
+    pub max_resumes: u32,
+    /// Whether the worker may plan (create tasks); `false` makes it wait for queued tasks.
+    pub can_plan: bool,
+    /// Pause before every cycle but the first.
+    pub wait_between: Duration,
+    /// How long a worker that cannot plan waits for a task before working anyway.
+    pub max_wait_for_tasks: Duration,
+    /// Wall-clock limit of one agent turn (> 0).
+    pub turn_timeout: Duration,
+    /// Extra arguments for the agent CLI.
+    pub args: Vec<String>,
+    /// Extra environment variables for the agent CLI.
+    pub env: BTreeMap<String, String>,
+    /// Which reviewers check this worker's changes.
+    pub review: WorkerReview,
+    /// Reviewer prompt files for this worker's own reviewers ([`WorkerReview::Models`]); empty =
+    /// the `[review]` prompt. Set by `review_prompt` in `oompa.toml`, or by the prompt of a
+    /// per-worker `reviewer` in `oompa.json`.
+    pub review_prompt: Vec<PathBuf>,
+}
+
+/// A worker's choice of reviewers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WorkerReview {
+    /// Use the generic `[review]` chain (no review if there is none).
+    #[default]
+    Inherit,
+    /// `review = false`: land this worker's changes without review.
+    Off,
+    /// `review = ["claude:opus", ...]`: this worker's own fallback chain, used instead of the
+    /// generic models (rounds, and the prompt unless `review_prompt` is set, still come from
+    /// `[review]`). Never empty.
+    Models(Vec<ModelSpec>),
+}
+
+/// The generic review chain (`[review]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewConfig {
+    /// Ordered fallback chain: the next model is tried when one fails or gives no verdict.
+    /// Never empty.
+    pub models: Vec<ModelSpec>,
+    /// Reviewer prompt files; empty = the bundled reviewer prompt.
+    pub prompt: Vec<PathBuf>,
+    /// Reviews per change, fix turns in between (>= 1).
+    pub max_rounds: u32,
+}
+
+/// The planner run once, before the workers start (`[planner]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannerConfig {
+    pub model: ModelSpec,
+    /// Planner prompt files; empty = the bundled planner prompt.
+    pub prompt: Vec<PathBuf>,
+    /// The planner is skipped when at least this many tasks are pending (>= 1).
+    pub max_pending: u32,
+    /// Wall-clock limit of the planner's turn (> 0).
+    pub turn_timeout: Duration,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl WorkerConfig {
+    /// A worker entry with every default and the given model.
+    pub fn new(model: ModelSpec) -> Self {
+        WorkerConfig {
+            name: None,
+            model,
+            prompt: Vec::new(),
+            count: defaults::COUNT,
+            max_cycles: defaults::MAX_CYCLES,
+            max_resumes: defaults::MAX_RESUMES,
+            can_plan: defaults::CAN_PLAN,
+            wait_between: defaults::WAIT_BETWEEN,
+            max_wait_for_tasks: defaults::MAX_WAIT_FOR_TASKS,
+            turn_timeout: defaults::TURN_TIMEOUT,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            review: WorkerReview::Inherit,
+            review_prompt: Vec::new(),
+        }
+    }
+}
+
+impl ReviewConfig {
+    /// A review chain with the default prompt and rounds.
+    pub fn new(models: Vec<ModelSpec>) -> Self {
+        ReviewConfig {
+            models,
+            prompt: Vec::new(),
+            max_rounds: defaults::REVIEW_MAX_ROUNDS,
+        }
+    }
+}
+
+impl PlannerConfig {
+    /// A planner with every default and the given model.
+    pub fn new(model: ModelSpec) -> Self {
+        PlannerConfig {
+            model,
+            prompt: Vec::new(),
+            max_pending: defaults::PLANNER_MAX_PENDING,
+            turn_timeout: defaults::TURN_TIMEOUT,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration built in code (no file) with defaults everywhere but the workers.
+    pub fn with_workers(workers: Vec<WorkerConfig>) -> Self {
+        Config {
+            path: None,
+            target: None,
+            worktree_dir: PathBuf::from(defaults::WORKTREE_DIR),
+            copy: Vec::new(),
+            workers,
+            review: None,
+            planner: None,
+            max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
+        }
+    }
+
+    /// Reads and validates a config file, choosing the format by extension: `.toml` for
+    /// `oompa.toml`, `.json` for oompa's `oompa.json`. Also checks that prompt files exist.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let format = Format::of(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // Some Windows editors start files with a byte-order mark; neither parser wants it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let ctx = read::Ctx::new(path, text, true);
+        match format {
+            Format::Toml => native::parse(&ctx),
+            Format::OompaJson => oompa_json::parse(&ctx),
+        }
+    }
+
+    /// Parses `oompa.toml` text. `path` is only used for messages and to resolve prompt paths;
+    /// the file system is not touched.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        native::parse(&read::Ctx::new(path, text, false))
+    }
+
+    /// Parses oompa's `oompa.json` text. `path` is only used for messages and to resolve prompt
+    /// paths; the file system is not touched.
+    pub fn from_oompa_json_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        oompa_json::parse(&read::Ctx::new(path, text, false))
+    }
+
+    /// Loads `explicit` if given (used as is, so relative to the current directory), else the
+    /// first of [`DISCOVERY_ORDER`] that exists under `root`.
+    pub fn discover(root: &Path, explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            if !path.exists() {
+                return Err(ConfigError::NotFound {
+                    looked: vec![path.to_path_buf()],
+                });
+            }
+            return Config::load(path);
+        }
+        let candidates: Vec<PathBuf> = DISCOVERY_ORDER.iter().map(|name| root.join(name)).collect();
+        match candidates.iter().find(|path| path.is_file()) {
+            Some(path) => Config::load(path),
+            None => Err(ConfigError::NotFound { looked: candidates }),
+        }
+    }
+
+    /// How many workers run once every entry's `count` is expanded.
+    pub fn total_workers(&self) -> u32 {
+        self.workers
+            .iter()
+            .fold(0u32, |sum, w| sum.saturating_add(w.count))
+    }
+
+    /// The review a worker's changes get: `None` means land without review. Resolves
+    /// [`WorkerReview`] against the generic `[review]` chain.
+    pub fn review_for(&self, worker: &WorkerConfig) -> Option<ReviewConfig> {
+        match &worker.review {
+            WorkerReview::Off => None,
+            WorkerReview::Inherit => self.review.clone(),
+            WorkerReview::Models(models) => {
+                let generic = self.review.as_ref();
+                let prompt = if worker.review_prompt.is_empty() {
+                    generic.map(|r| r.prompt.clone()).unwrap_or_default()
+                } else {
+                    worker.review_prompt.clone()
+                };
+                Some(ReviewConfig {
+                    models: models.clone(),
+                    prompt,
+                    max_rounds: generic.map_or(defaults::REVIEW_MAX_ROUNDS, |r| r.max_rounds),
+                })
+            }
+        }
+    }
+}
+
+/// The two file formats, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Toml,
+    OompaJson,
+}
+
+impl Format {
+    fn of(path: &Path) -> Result<Format, ConfigError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Ok(Format::Toml),
+            Some("json") => Ok(Format::OompaJson),
+            _ => Err(ConfigError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded. Every variant about the file's content names the
+/// file and the line; those about a key name the key (`worker.count`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config file found (looked for {})", PathList(looked))]
+    NotFound { looked: Vec<PathBuf> },
+    #[error("cannot read config file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: unsupported config file type (expected `.toml`, or `.json` for an oompa.json)",
+        path.display()
+    )]
+    UnsupportedFormat { path: PathBuf },
+    /// The text is not valid TOML or JSON.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}:{line}: unknown key `{key}` {section}{}", path.display(), Suggestion(suggestion))]
+    UnknownKey {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        /// Where it was found, e.g. `in [[worker]]` or `at top level`.
+        section: String,
+        /// A known key within edit distance 2.
+        suggestion: Option<String>,
+    },
+    #[error("{}:{line}: duplicate key `{key}` (first at line {first_line})", path.display())]
+    DuplicateKey {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        first_line: usize,
+    },
+    #[error("{}:{line}: {key}: {problem}", path.display())]
+    InvalidValue {
+        path: PathBuf,
+        line: usize,
+        /// Dotted key, e.g. `worker.model` or `review.max_rounds`.
+        key: String,
+        problem: ValueProblem,
+    },
+    #[error("{}: no {what} entries: a swarm needs at least one worker", path.display())]
+    NoWorkers {
+        path: PathBuf,
+        /// `[[worker]]` or `workers`, as the format spells it.
+        what: &'static str,
+    },
+}
+
+/// What is wrong with a value (see [`ConfigError::InvalidValue`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("missing (required)")]
+    Missing,
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error(transparent)]
+    Model(#[from] ModelSpecError),
+    #[error(
+        "bad duration `{text}` (use whole seconds, or a number with a unit: 500ms, 90s, 5m, 1h30m)"
+    )]
+    Duration { text: String },
+    #[error("must be at least {min}")]
+    TooSmall { min: u32 },
+    #[error("`{value}` is too large (at most {max})")]
+    TooLarge { value: String, max: u32 },
+    #[error("must be longer than 0")]
+    ZeroDuration,
+    #[error("must not be empty")]
+    Empty,
+    #[error(
+        "invalid name `{name}`: use 1 to 32 letters, digits, `.`, `_` or `-`, starting with a \
+         letter or digit"
+    )]
+    Name { name: String },
+    #[error("worker name `{name}` is already used at line {first_line}")]
+    DuplicateName { name: String, first_line: usize },
+    #[error("invalid branch name `{name}`")]
+    BranchName { name: String },
+    #[error("`{path}` must be a relative path inside the repository, without `..` or globs")]
+    CopyPath { path: String },
+    #[error("invalid environment variable name `{name}`")]
+    EnvName { name: String },
+    #[error("prompt file {} does not exist", path.display())]
+    MissingFile { path: PathBuf },
+    #[error("an empty list turns nothing on; write `review = false` to land without review")]
+    EmptyReviewList,
+    #[error("write an array of tables, `[[worker]]`, one per worker entry")]
+    NotArrayOfTables,
+}
+
+/// Formats a list of paths as `a, b or c`.
+struct PathList<'a>(&'a [PathBuf]);
+
+impl fmt::Display for PathList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, path) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(if i + 1 == self.0.len() { " or " } else { ", " })?;
+            }
+            write!(f, "{}", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// Formats ` (did you mean `x`?)` when there is a suggestion.
+struct Suggestion<'a>(&'a Option<String>);
+
+impl fmt::Display for Suggestion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, " (did you mean `{s}`?)"),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The `oompa.toml` schema: which keys exist in which table, and what each one becomes.
+//!
+//! Owns the mapping from the TOML layout (top level, `[[worker]]`, `[review]`, `[planner]`) to
+//! [`Config`]. Value rules live in [`super::read`]; this file must stay a plain list of keys.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::doc::{self, Kind};
+use super::read::{Ctx, Field, Table};
+use super::{
+    Config, ConfigError, PlannerConfig, ReviewConfig, ValueProblem, WorkerConfig, WorkerReview,
+};
+use crate::agent::ModelSpec;
+
+const TOP_KEYS: &[&str] = &[
+    "target",
+    "worktree_dir",
+    "copy",
+    "max_conflict_rounds",
+    "worker",
+    "review",
+    "planner",
+];
+const WORKER_KEYS: &[&str] = &[
+    "name",
+    "model",
+    "prompt",
+    "count",
+    "max_cycles",
+    "max_resumes",
+    "can_plan",
+    "wait_between",
+    "max_wait_for_tasks",
+    "turn_timeout",
+    "args",
+    "env",
+    "review",
+    "review_prompt",
+];
+const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds"];
+const PLANNER_KEYS: &[&str] = &[
+    "model",
+    "prompt",
+    "max_pending",
+    "turn_timeout",
+    "args",
+    "env",
+];
+
+pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
+    let root = doc::from_toml(ctx)?;
+    let top = Table::new(ctx, &root, "", "at top level", TOP_KEYS)?;
+    let mut config = Config::with_workers(Vec::new());
+    config.path = Some(ctx.path.to_path_buf());
+    if let Some(f) = top.get("target") {
+        config.target = Some(branch_name(&f)?);
+    }
+    if let Some(f) = top.get("worktree_dir") {
+        config.worktree_dir = PathBuf::from(f.non_empty_str()?);
+    }
+    if let Some(f) = top.get("copy") {
+        config.copy = f.array()?.iter().map(copy_path).collect::<Result<_, _>>()?;
+    }
+    if let Some(f) = top.get("max_conflict_rounds") {
+        config.max_conflict_rounds = f.u32_min(0)?;
+    }
+    config.workers = workers(ctx, &top)?;
+    config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;
+    config.planner = top.get("planner").map(|f| planner(ctx, &f)).transpose()?;
+    Ok(config)
+}
+
+fn workers(ctx: &Ctx, top: &Table) -> Result<Vec<WorkerConfig>, ConfigError> {
+    let no_workers = || ConfigError::NoWorkers {
+        path: ctx.path.to_path_buf(),
+        what: "[[worker]]",
+    };
+    let Some(field) = top.get("worker") else {
+        return Err(no_workers());
+    };
+    if let Kind::Table(_) = field.node.kind {
+        return Err(field.invalid(ValueProblem::NotArrayOfTables));
+    }
+    let items = field.array()?;
+    if items.is_empty() {
+        return Err(no_workers());
+    }
+    let mut first_line_of_name = BTreeMap::new();
+    let mut workers = Vec::with_capacity(items.len());
+    for item in &items {
+        let table = Table::new(ctx, item.node, "worker", "in [[worker]]", WORKER_KEYS)?;
+        let worker = worker(&table)?;
+        if let (Some(name), Some(f)) = (&worker.name, table.get("name")) {
+            if let Some(&first_line) = first_line_of_name.get(name) {
+                return Err(f.invalid(ValueProblem::DuplicateName {
+                    name: name.clone(),
+                    first_line,
+                }));
+            }
+            first_line_of_name.insert(name.clone(), f.line());
+        }
+        workers.push(worker);
+    }
+    Ok(workers)
+}
+
+fn worker(t: &Table) -> Result<WorkerConfig, ConfigError> {
+    let mut w = WorkerConfig::new(model(&t.require("model")?)?);
+    if let Some(f) = t.get("name") {
+        w.name = Some(f.name()?);
+    }
+    if let Some(f) = t.get("prompt") {
+        w.prompt = f.prompts()?;
+    }
+    if let Some(f) = t.get("count") {
+        w.count = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("max_cycles") {
+        w.max_cycles = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("max_resumes") {
+        w.max_resumes = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("can_plan") {
+        w.can_plan = f.bool()?;
+    }
+    if let Some(f) = t.get("wait_between") {
+        w.wait_between = f.duration()?;
+    }
+    if let Some(f) = t.get("max_wait_for_tasks") {
+        w.max_wait_for_tasks = f.duration()?;
+    }
+    if let Some(f) = t.get("turn_timeout") {
+        w.turn_timeout = f.positive_duration()?;
+    }
+    if let Some(f) = t.get("args") {
+        w.args = f.strings()?;
+    }
+    if let Some(f) = t.get("env") {
+        w.env = f.env()?;
+    }
+    if let Some(f) = t.get("review") {
+        w.review = worker_review(&f)?;
+    }
+    if let Some(f) = t.get("review_prompt") {
+        w.review_prompt = f.prompts()?;
+    }
+    Ok(w)
+}
+
+/// `review = false` | `true` (inherit) | a model string or a list of them.
+fn worker_review(f: &Field) -> Result<WorkerReview, ConfigError> {
+    match f.node.kind {
+        Kind::Bool(false) => Ok(WorkerReview::Off),
+        Kind::Bool(true) => Ok(WorkerReview::Inherit),
+        Kind::Str(_) | Kind::Array(_) => {
+            let models = models(f)?;
+            if models.is_empty() {
+                return Err(f.invalid(ValueProblem::EmptyReviewList));
+            }
+            Ok(WorkerReview::Models(models))
+        }
+        _ => Err(f.invalid(ValueProblem::WrongType {
+            expected: "false or a list of model strings",
+            found: f.node.kind.describe(),
+        })),
+    }
+}
+
+fn review(ctx: &Ctx, field: &Field) -> Result<ReviewConfig, ConfigError> {
+    let t = Table::new(ctx, field.node, "review", "in [review]", REVIEW_KEYS)?;
+    let models_field = t.require("models")?;
+    let mut review = ReviewConfig::new(models(&models_field)?);
+    if review.models.is_empty() {
+        return Err(models_field.invalid(ValueProblem::Empty));
+    }
+    if let Some(f) = t.get("prompt") {
+        review.prompt = f.prompts()?;
+    }
+    if let Some(f) = t.get("max_rounds") {
+        review.max_rounds = f.u32_min(1)?;
+    }
+    Ok(review)
+}
+
+fn planner(ctx: &Ctx, field: &Field) -> Result<PlannerConfig, ConfigError> {
+    let t = Table::new(ctx, field.node, "planner", "in [planner]", PLANNER_KEYS)?;
+    let mut p = PlannerConfig::new(model(&t.require("model")?)?);
+    if let Some(f) = t.get("prompt") {
+        p.prompt = f.prompts()?;
+    }
+    if let Some(f) = t.get("max_pending") {
+        p.max_pending = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("turn_timeout") {
+        p.turn_timeout = f.positive_duration()?;
+    }
+    if let Some(f) = t.get("args") {
+        p.args = f.strings()?;
+    }
+    if let Some(f) = t.get("env") {
+        p.env = f.env()?;
+    }
+    Ok(p)
+}
+
+fn model(f: &Field) -> Result<ModelSpec, ConfigError> {
+    ModelSpec::parse(f.str()?).map_err(|e| f.invalid(e.into()))
+}
+
+/// A model string or a list of them, each reported at its own line.
+fn models(f: &Field) -> Result<Vec<ModelSpec>, ConfigError> {
+    f.one_or_many()?.iter().map(model).collect()
+}
+
+/// A branch short name; `refs/heads/` is accepted and dropped. Checks the parts of git's
+/// ref-name rules a typo can break; git itself has the last word.
+fn branch_name(f: &Field) -> Result<String, ConfigError> {
+    let raw = f.str()?;
+    let name = raw.strip_prefix("refs/heads/").unwrap_or(raw);
+    let valid = !name.is_empty()
+        && !name.starts_with(['-', '/', '.'])
+        && !name.ends_with(['/', '.'])
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c));
+    if !valid {
+        return Err(f.invalid(ValueProblem::BranchName {
+            name: raw.to_string(),
+        }));
+    }
+    Ok(name.to_string())
+}
+
+/// A file copied into worktrees: a plain relative path that stays inside the repository.
+fn copy_path(f: &Field) -> Result<String, ConfigError> {
+    let s = f.non_empty_str()?;
+    let path = Path::new(s);
+    let valid = !path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && !s.contains(['*', '?', '[']);
+    if !valid {
+        return Err(f.invalid(ValueProblem::CopyPath {
+            path: s.to_string(),
+        }));
+    }
+    Ok(s.to_string())
+}
