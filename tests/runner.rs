@@ -2,5 +2,5 @@
 //! repositories, hermetic environment.
 
 mod common;
-mod test_task;
 mod test_init;
+mod test_task;

@@ -14,7 +14,11 @@ fn init_is_idempotent_and_says_what_it_did() {
     let skeleton = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
     assert!(skeleton.contains("[[worker]]"), "{skeleton}");
     let tip = env.git(&["rev-parse", "refs/oompa/tasks"]);
-    assert_eq!(env.git(&["ls-tree", "refs/oompa/tasks"]), "", "the queue starts empty");
+    assert_eq!(
+        env.git(&["ls-tree", "refs/oompa/tasks"]),
+        "",
+        "the queue starts empty"
+    );
 
     std::fs::write(env.repo.join("oompa.toml"), "# mine\n").unwrap();
     let out = env.oompa(&["init"]);
@@ -23,7 +27,10 @@ fn init_is_idempotent_and_says_what_it_did() {
     assert!(err.contains("refs/oompa/tasks already exists"), "{err}");
     assert!(err.contains("oompa.toml already exists"), "{err}");
     assert!(err.contains("already in .git/info/exclude"), "{err}");
-    assert_eq!(std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap(), "# mine\n");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap(),
+        "# mine\n"
+    );
     assert_eq!(env.git(&["rev-parse", "refs/oompa/tasks"]), tip);
     let exclude = std::fs::read_to_string(env.repo.join(".git/info/exclude")).unwrap();
     assert_eq!(exclude.matches("/.oompa/").count(), 1);
@@ -40,14 +47,32 @@ fn man_pages_install_and_git_help_finds_them() {
     let env = TestEnv::new();
     let mandir = env.tmp.path().join("man");
     let out = env.oompa_ok(&["install-man-pages", mandir.to_str().unwrap()]);
-    for page in ["git-oompa.1", "git-oompa-task.1", "git-oompa-task-claim.1", "git-oompa-init.1"] {
-        assert!(mandir.join("man1").join(page).is_file(), "{page} missing; wrote:\n{out}");
+    for page in [
+        "git-oompa.1",
+        "git-oompa-task.1",
+        "git-oompa-task-claim.1",
+        "git-oompa-init.1",
+    ] {
+        assert!(
+            mandir.join("man1").join(page).is_file(),
+            "{page} missing; wrote:\n{out}"
+        );
     }
     let main = std::fs::read_to_string(mandir.join("man1/git-oompa.1")).unwrap();
-    assert!(main.contains("git\\-oompa") || main.contains("git-oompa"), "{main}");
-    assert!(main.contains("refs/oompa/tasks"), "the long description is in the page");
+    assert!(
+        main.contains("git\\-oompa") || main.contains("git-oompa"),
+        "{main}"
+    );
+    assert!(
+        main.contains("refs/oompa/tasks"),
+        "the long description is in the page"
+    );
     // `git help oompa` looks for the page `git-oompa`; check `man -w` resolves it when man exists.
-    if std::process::Command::new("man").arg("--version").output().is_ok() {
+    if std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         let out = env
             .git_cmd(&["help", "-m", "oompa"])
             .env("MANPATH", &mandir)
@@ -58,7 +83,11 @@ fn man_pages_install_and_git_help_finds_them() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("swarm of coding agents"), "git help oompa:\n{text}\n{}", stderr(&out));
+        assert!(
+            text.contains("swarm of coding agents"),
+            "git help oompa:\n{text}\n{}",
+            stderr(&out)
+        );
     }
 }
 

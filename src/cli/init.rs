@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{CommandError, Env};
 use crate::git::Repo;
-use crate::store::{Queue, QUEUE_REF};
+use crate::store::{QUEUE_REF, Queue};
 
 /// Prepare this repository: task queue ref, oompa.toml skeleton, excludes
 #[derive(Debug, clap::Args)]
@@ -61,7 +61,12 @@ pub fn add_exclude(repo: &Repo, pattern: &str) -> Result<bool, CommandError> {
     let current = match std::fs::read_to_string(&path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(CommandError::user(format!("reading {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(CommandError::user(format!(
+                "reading {}: {e}",
+                path.display()
+            )));
+        }
     };
     if current.lines().any(|l| l.trim() == pattern) {
         return Ok(false);

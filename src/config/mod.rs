@@ -49,6 +49,8 @@ pub mod defaults {
     pub const TURN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
     pub const REVIEW_MAX_ROUNDS: u32 = 3;
     pub const PLANNER_MAX_PENDING: u32 = 10;
+    pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
+    pub const MAX_ERRORS: u32 = 5;
 }
 
 /// A loaded, validated swarm configuration.
@@ -71,6 +73,8 @@ pub struct Config {
     pub planner: Option<PlannerConfig>,
     /// How many times a worker may try to resolve a merge conflict before giving up (0 = never).
     pub max_conflict_rounds: u32,
+    /// Pause after a failed agent turn, doubled after each further failure in a row.
+    pub error_backoff: Duration,
 }
 
 /// One `[[worker]]` entry (before `count` expansion).
@@ -106,6 +110,8 @@ pub struct WorkerConfig {
     /// the `[review]` prompt. Set by `review_prompt` in `oompa.toml`, or by the prompt of a
     /// per-worker `reviewer` in `oompa.json`.
     pub review_prompt: Vec<PathBuf>,
+    /// Failed cycles in a row after which the worker stops (>= 1).
+    pub max_errors: u32,
 }
 
 /// A worker's choice of reviewers.
@@ -166,6 +172,7 @@ impl WorkerConfig {
             env: BTreeMap::new(),
             review: WorkerReview::Inherit,
             review_prompt: Vec::new(),
+            max_errors: defaults::MAX_ERRORS,
         }
     }
 }
@@ -207,6 +214,7 @@ impl Config {
             review: None,
             planner: None,
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
+            error_backoff: defaults::ERROR_BACKOFF,
         }
     }
 

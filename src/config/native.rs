@@ -18,6 +18,7 @@ const TOP_KEYS: &[&str] = &[
     "worktree_dir",
     "copy",
     "max_conflict_rounds",
+    "error_backoff",
     "worker",
     "review",
     "planner",
@@ -37,6 +38,7 @@ const WORKER_KEYS: &[&str] = &[
     "env",
     "review",
     "review_prompt",
+    "max_errors",
 ];
 const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds"];
 const PLANNER_KEYS: &[&str] = &[
@@ -64,6 +66,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("max_conflict_rounds") {
         config.max_conflict_rounds = f.u32_min(0)?;
+    }
+    if let Some(f) = top.get("error_backoff") {
+        config.error_backoff = f.duration()?;
     }
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;
@@ -121,6 +126,9 @@ fn worker(t: &Table) -> Result<WorkerConfig, ConfigError> {
     }
     if let Some(f) = t.get("max_resumes") {
         w.max_resumes = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("max_errors") {
+        w.max_errors = f.u32_min(1)?;
     }
     if let Some(f) = t.get("can_plan") {
         w.can_plan = f.bool()?;

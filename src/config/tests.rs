@@ -148,6 +148,7 @@ target = "develop"
 worktree_dir = "/tmp/wt"
 copy = [".env", "config/local.json"]
 max_conflict_rounds = 0
+error_backoff = "90s"
 
 [[worker]]
 name = "impl"
@@ -156,6 +157,7 @@ prompt = ["prompts/a.md", "prompts/b.md"]
 count = 3
 max_cycles = 20
 max_resumes = 2
+max_errors = 2
 can_plan = false
 wait_between = "1m"
 max_wait_for_tasks = 30
@@ -209,6 +211,7 @@ env = { K = "v" }
                 env: BTreeMap::from([("RUST_LOG".into(), "debug".into())]),
                 review: WorkerReview::Models(vec![m("claude:opus"), m("gemini")]),
                 review_prompt: vec![dir.join("prompts/strict.md")],
+                max_errors: 2,
             },
             WorkerConfig {
                 prompt: vec![dir.join("solo.md")],
@@ -235,6 +238,7 @@ env = { K = "v" }
             env: BTreeMap::from([("K".into(), "v".into())]),
         }),
         max_conflict_rounds: 0,
+        error_backoff: Duration::from_secs(90),
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);

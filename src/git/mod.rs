@@ -7,6 +7,8 @@
 //! worktree) live in [`cli`]. This module never prints.
 
 pub mod cli;
+pub mod merge;
+pub mod worktree;
 
 use std::path::{Path, PathBuf};
 

@@ -140,7 +140,10 @@ impl TestEnv {
 
     /// `git fsck --strict` must report no errors.
     pub fn assert_fsck_clean(&self) {
-        let out = self.git_cmd(&["fsck", "--strict", "--no-dangling"]).output().expect("fsck");
+        let out = self
+            .git_cmd(&["fsck", "--strict", "--no-dangling"])
+            .output()
+            .expect("fsck");
         assert!(
             out.status.success(),
             "git fsck failed:\n{}{}",
