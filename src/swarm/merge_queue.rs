@@ -1,0 +1,205 @@
+//! The merge queue: the only writer of the target branch. One landing at a time: merge in
+//! memory against the current target tip, write the landing commit with its trailers, then
+//! move the target and complete the tasks in one compare-and-swap transaction (retried from
+//! the top when either ref moved). A checkout of the target is brought forward like
+//! `git merge --ff-only`; if the user's uncommitted edits there would be overwritten, the
+//! landing waits and says so, touching nothing.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{Event, Shared};
+use crate::git::merge::Merge;
+use crate::git::{ObjectId, RefUpdate, Repo, cli};
+use crate::store::trailers::landing_message;
+use crate::store::{Landed, Queue, State, Task, TaskId};
+
+/// A worker asking for its branch to land.
+#[derive(Debug)]
+pub struct LandRequest {
+    pub worker: String,
+    pub cycle: u32,
+    /// Short branch name, for the message.
+    pub branch: String,
+    pub tip: ObjectId,
+    /// Tasks the worker holds, to complete with the landing.
+    pub tasks: Vec<TaskId>,
+    pub review_rounds: u32,
+    pub reply: Sender<LandReply>,
+}
+
+/// What happened to a landing request.
+#[derive(Debug, Clone)]
+pub enum LandReply {
+    Landed { commit: ObjectId, tasks: Vec<TaskId> },
+    /// The branch is already contained in the target.
+    UpToDate,
+    Conflict { paths: Vec<String> },
+    Interrupted,
+    Failed(String),
+}
+
+/// How often a paused landing looks again.
+const PAUSE_POLL: Duration = Duration::from_millis(500);
+
+pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
+    let repo = shared.repo.to_thread_local();
+    for req in requests {
+        let reply = land(shared, &repo, &req);
+        if let LandReply::Landed { commit, tasks } = &reply {
+            shared.emit(Event::Landed {
+                worker: req.worker.clone(),
+                commit: *commit,
+                tasks: tasks.clone(),
+            });
+        }
+        let _ = req.reply.send(reply);
+    }
+}
+
+fn land(shared: &Shared, repo: &Repo, req: &LandRequest) -> LandReply {
+    let mut paused_for: Option<String> = None;
+    loop {
+        if shared.control.killing() {
+            return LandReply::Interrupted;
+        }
+        match attempt(shared, repo, req) {
+            Attempt::Done(reply) => return reply,
+            Attempt::Retry => continue,
+            Attempt::Paused(reason) => {
+                if paused_for.as_deref() != Some(&reason) {
+                    shared.emit(Event::LandingPaused {
+                        worker: req.worker.clone(),
+                        reason: reason.clone(),
+                    });
+                    paused_for = Some(reason);
+                }
+                std::thread::sleep(PAUSE_POLL);
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Done(LandReply),
+    /// A ref moved under us: start over from the new tips.
+    Retry,
+    /// The target's checkout has edits in the way.
+    Paused(String),
+}
+
+fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
+    let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
+    let target = match repo.read_ref(&shared.target_ref) {
+        Ok(Some(t)) => t,
+        Ok(None) => return fail(&format!("target branch {} disappeared", shared.target)),
+        Err(e) => return fail(&e),
+    };
+    // Mergeability first, in memory; only a clean merge writes anything.
+    let tree = match repo.check_merge(target, req.tip) {
+        Err(e) => return fail(&e),
+        Ok(Merge::UpToDate) => return Attempt::Done(LandReply::UpToDate),
+        Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
+        Ok(Merge::FastForward { tree }) => tree,
+        Ok(Merge::Clean { .. }) => match repo.merge(target, req.tip) {
+            Ok(Merge::Clean { tree }) => tree,
+            Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
+            Ok(other) => return fail(&format!("merge changed its mind: {other:?}")),
+            Err(e) => return fail(&e),
+        },
+    };
+    let queue = Queue::new(repo);
+    let tasks = match held_tasks(&queue, shared, req) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let message = landing_message(&tasks, &[], &req.worker, &shared.id, &req.branch, req.review_rounds);
+    let commit = match repo.commit(&message, tree, &[target, req.tip]) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    // The target's checkouts must be able to follow before the ref moves.
+    let checkouts: Vec<_> = match repo.checkouts() {
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c.branch.as_deref() == Some(shared.target_ref.as_str()))
+            .collect(),
+        Err(e) => return fail(&e),
+    };
+    for co in &checkouts {
+        if let Err(e) = cli::check_checkout_forward(&co.path, target, commit) {
+            return Attempt::Paused(format!(
+                "landing paused: {} has uncommitted changes that landing would overwrite ({}); \
+                 commit or stash them and the landing continues by itself",
+                co.path.display(),
+                overwritten(&e.to_string())
+            ));
+        }
+    }
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
+    let landed = Landed {
+        commit: commit.to_string(),
+        review_rounds: req.review_rounds,
+        at: jiff::Timestamp::now().to_string(),
+        worker: Some(req.worker.clone()),
+    };
+    let target_update = RefUpdate {
+        name: shared.target_ref.clone(),
+        expected: Some(target),
+        new: Some(commit),
+        message: format!("oompa: land {} ({})", req.branch, req.worker),
+    };
+    let actor = format!("{}/{}", shared.id, req.worker);
+    let result = queue.with_lock(|| {
+        let mut updates = vec![target_update];
+        if !ids.is_empty() {
+            updates.push(queue.plan_complete(&ids, &landed, &actor)?);
+        }
+        repo.transaction(&updates).map_err(crate::store::QueueError::from)
+    });
+    match result {
+        Ok(()) => {}
+        Err(crate::store::QueueError::Git(e)) if e.is_conflict() => return Attempt::Retry,
+        Err(e) => return fail(&e),
+    }
+    for co in &checkouts {
+        if let Err(e) = cli::checkout_forward(&co.path, target, commit) {
+            shared.emit(Event::Warning(format!(
+                "{} could not follow the landing ({e}); run `git status` there",
+                co.path.display()
+            )));
+        }
+    }
+    Attempt::Done(LandReply::Landed { commit, tasks: ids })
+}
+
+/// The requested tasks this worker still holds (others are left out of the landing).
+fn held_tasks(queue: &Queue<'_>, shared: &Shared, req: &LandRequest) -> Result<Vec<Task>, crate::store::QueueError> {
+    let snap = queue.snapshot()?;
+    Ok(snap
+        .in_state(State::Current)
+        .filter(|t| req.tasks.contains(&t.id))
+        .filter(|t| {
+            t.claim
+                .as_ref()
+                .is_some_and(|c| c.swarm == shared.id && c.worker == req.worker)
+        })
+        .cloned()
+        .collect())
+}
+
+/// The file list of git's "would be overwritten" message, else the message itself.
+fn overwritten(stderr: &str) -> String {
+    let files: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with('\t') || l.starts_with("        "))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if files.is_empty() {
+        stderr.lines().next().unwrap_or(stderr).to_string()
+    } else {
+        files.join(", ")
+    }
+}

@@ -1,0 +1,140 @@
+//! The prompts a worker's agent sees: the fresh-session prompt (task header, queue snapshot,
+//! role prompts), claim results, plain resumes and the nudge. Rendering only; the words are
+//! in the bundled `config/prompts/*.md` files and the user's prompt files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::agent::prompt;
+use crate::store::{ClaimOutcome, Snapshot, State};
+
+/// The values every template may use.
+pub(crate) struct Vars {
+    pub swarm: String,
+    pub worker: String,
+    pub cycle: u32,
+    pub target: String,
+    pub branch: String,
+}
+
+impl Vars {
+    fn map(&self, snap: &Snapshot) -> BTreeMap<String, String> {
+        let pending = snap.count(State::Pending);
+        let current = snap.count(State::Current);
+        let complete = snap.count(State::Complete);
+        BTreeMap::from([
+            ("swarm".into(), self.swarm.clone()),
+            ("worker".into(), self.worker.clone()),
+            ("cycle".into(), self.cycle.to_string()),
+            ("target".into(), self.target.clone()),
+            ("branch".into(), self.branch.clone()),
+            ("queue".into(), queue_markdown(snap, &self.worker)),
+            ("pending_count".into(), pending.to_string()),
+            ("current_count".into(), current.to_string()),
+            ("complete_count".into(), complete.to_string()),
+            (
+                "task_status".into(),
+                format!("Pending: {pending}, In Progress: {current}, Complete: {complete}"),
+            ),
+            ("pending_tasks".into(), pending_lines(snap)),
+        ])
+    }
+}
+
+fn bundled(name: &str) -> &'static str {
+    prompt::bundled(name).unwrap_or("")
+}
+
+/// Fresh session: the task header, then the role prompts (or the bundled worker prompt).
+pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathBuf]) -> String {
+    let map = vars.map(snap);
+    let mut text = prompt::render(bundled("task_header"), &map);
+    text.push_str("\n\n");
+    if role_files.is_empty() {
+        text.push_str(&prompt::render(bundled("worker"), &map));
+    } else {
+        for f in role_files {
+            let body = prompt::load_file(f).unwrap_or_else(|e| format!("[oompa] could not read prompt {}: {e}", f.display()));
+            text.push_str(&prompt::render(&body, &map));
+            text.push_str("\n\n");
+        }
+    }
+    text
+}
+
+/// After a `CLAIM(…)` signal: what was claimed and what was not.
+pub(crate) fn claim_results(vars: &Vars, snap: &Snapshot, results: &[(String, ClaimOutcome)]) -> String {
+    let mut map = vars.map(snap);
+    let claimed: Vec<String> = results
+        .iter()
+        .filter(|(_, o)| *o == ClaimOutcome::Claimed)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(id, o)| match o {
+            ClaimOutcome::Claimed => None,
+            ClaimOutcome::Taken(by) => Some(format!("{id} (held by {by})")),
+            ClaimOutcome::Complete => Some(format!("{id} (already landed)")),
+            ClaimOutcome::NotFound => Some(format!("{id} (no such task)")),
+            ClaimOutcome::Corrupt(_) => Some(format!("{id} (unreadable)")),
+        })
+        .collect();
+    map.insert("claimed".into(), none_if_empty(claimed));
+    map.insert("failed".into(), none_if_empty(failed));
+    prompt::render(bundled("claim_results"), &map)
+}
+
+pub(crate) fn resume(vars: &Vars, snap: &Snapshot) -> String {
+    prompt::render(bundled("resume"), &vars.map(snap))
+}
+
+pub(crate) fn nudge(vars: &Vars, snap: &Snapshot) -> String {
+    prompt::render(bundled("nudge"), &vars.map(snap))
+}
+
+fn none_if_empty(v: Vec<String>) -> String {
+    if v.is_empty() { "(none)".into() } else { v.join(", ") }
+}
+
+/// The queue as the agent sees it: pending tasks in full, claims in one line each.
+pub(crate) fn queue_markdown(snap: &Snapshot, me: &str) -> String {
+    let mut s = String::new();
+    let mut any = false;
+    for t in snap.in_state(State::Pending) {
+        any = true;
+        let _ = write!(s, "- `{}`: {}", t.id, t.summary.lines().next().unwrap_or(""));
+        if let Some(d) = t.difficulty {
+            let _ = write!(s, " [{d}]");
+        }
+        s.push('\n');
+        if !t.files.is_empty() {
+            let _ = writeln!(s, "  files: {}", t.files.join(", "));
+        }
+        for a in &t.acceptance {
+            let _ = writeln!(s, "  acceptance: {a}");
+        }
+    }
+    if !any {
+        s.push_str("(no pending tasks)\n");
+    }
+    let claimed: Vec<String> = snap
+        .in_state(State::Current)
+        .map(|t| {
+            let who = t.claim.as_ref().map(|c| c.worker.as_str()).unwrap_or("?");
+            let mine = if who == me { " (yours)" } else { "" };
+            format!("`{}` by {who}{mine}", t.id)
+        })
+        .collect();
+    if !claimed.is_empty() {
+        let _ = writeln!(s, "\nIn progress: {}", claimed.join(", "));
+    }
+    s.trim_end().to_string()
+}
+
+fn pending_lines(snap: &Snapshot) -> String {
+    snap.in_state(State::Pending)
+        .map(|t| format!("- {}: {}", t.id, t.summary.lines().next().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,584 @@
+//! One worker thread: a warm worktree, and cycle after cycle of agent turns until its cycles
+//! are used, the queue is drained, it fails too often, or the swarm stops.
+//!
+//! A cycle: refresh the worktree to the target tip, start a fresh agent session, act on the
+//! signal of each turn (claim, merge, done, or resume/nudge/stuck), and end with exactly one
+//! outcome and one record. Claims the cycle did not land go back to pending; unmerged work is
+//! kept under `refs/oompa/keep/`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, bounded};
+
+use super::merge_queue::{LandReply, LandRequest};
+use super::prompts::{self, Vars};
+use super::workspace::Workspace;
+use super::{Event, Shared, WorkerSummary, bump};
+use crate::agent::{self, Exit, Signal, Turn, TurnMode};
+use crate::config::WorkerConfig;
+use crate::git::{ObjectId, Repo};
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
+use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
+
+/// Claims held by swarm workers last this long without their process (other hosts only).
+const LEASE: Duration = Duration::from_secs(24 * 3600);
+/// The longest pause between failing cycles.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    id: String,
+    config: WorkerConfig,
+    land: Sender<LandRequest>,
+    records: Sender<CycleRecord>,
+}
+
+/// What a cycle produced, before it becomes a record.
+struct CycleResult {
+    outcome: Outcome,
+    landed: Option<ObjectId>,
+    tasks: Vec<String>,
+    conflicts: Vec<String>,
+    error: Option<String>,
+}
+
+impl CycleResult {
+    fn new(outcome: Outcome) -> Self {
+        CycleResult {
+            outcome,
+            landed: None,
+            tasks: Vec::new(),
+            conflicts: Vec::new(),
+            error: None,
+        }
+    }
+    fn error(msg: impl Into<String>) -> Self {
+        CycleResult {
+            error: Some(msg.into()),
+            ..CycleResult::new(Outcome::Error)
+        }
+    }
+}
+
+/// Turn bookkeeping of one cycle.
+#[derive(Default)]
+struct Turns {
+    count: u32,
+    sessions: Vec<String>,
+    agent: Duration,
+    tokens: Tokens,
+}
+
+impl Turns {
+    fn add(&mut self, out: &agent::TurnOutput) {
+        self.count += 1;
+        self.agent += out.duration;
+        if let Some(s) = &out.session_id
+            && !self.sessions.contains(s)
+        {
+            self.sessions.push(s.clone());
+        }
+        let add = |a: &mut Option<u64>, b: Option<u64>| {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0) + b);
+            }
+        };
+        add(&mut self.tokens.input, out.usage.input_tokens);
+        add(&mut self.tokens.output, out.usage.output_tokens);
+        if let Some(c) = out.usage.cost_usd {
+            self.tokens.cost_usd = Some(self.tokens.cost_usd.unwrap_or(0.0) + c);
+        }
+    }
+}
+
+impl Worker {
+    pub fn new(
+        shared: Arc<Shared>,
+        id: String,
+        config: WorkerConfig,
+        land: Sender<LandRequest>,
+        records: Sender<CycleRecord>,
+    ) -> Self {
+        Worker {
+            shared,
+            id,
+            config,
+            land,
+            records,
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        self.shared.emit(e);
+    }
+
+    fn claimant(&self, ws: &Workspace) -> Claimant {
+        Claimant {
+            swarm: self.shared.id.clone(),
+            worker: self.id.clone(),
+            branch: Some(ws.branch.clone()),
+            lease: LEASE,
+            pid: Some(std::process::id()),
+        }
+    }
+
+    /// The thread body.
+    pub fn run(self) -> WorkerSummary {
+        let mut summary = WorkerSummary {
+            worker: self.id.clone(),
+            model: self.config.model.to_string(),
+            ..WorkerSummary::default()
+        };
+        let repo = self.shared.repo.to_thread_local();
+        let base = match repo.read_ref(&self.shared.target_ref) {
+            Ok(Some(b)) => b,
+            Ok(None) => return self.give_up(summary, "the target branch disappeared".into()),
+            Err(e) => return self.give_up(summary, format!("reading the target: {e}")),
+        };
+        let ws = match Workspace::create(&repo, &self.shared.worktrees, &self.shared.id, &self.id, base) {
+            Ok(ws) => ws,
+            Err(e) => return self.give_up(summary, format!("could not create its worktree: {e}")),
+        };
+        summary.reason = self.cycles(&repo, &ws, &mut summary);
+        let target = repo.read_ref(&self.shared.target_ref).ok().flatten().unwrap_or(base);
+        match ws.teardown(&repo, target, "final") {
+            Ok(Some(kept)) => self.emit(Event::Warning(format!("[{}] unmerged work kept as {kept}", self.id))),
+            Ok(None) => {}
+            Err(e) => self.emit(Event::Warning(format!(
+                "[{}] could not remove worktree {}: {e}",
+                self.id,
+                ws.path.display()
+            ))),
+        }
+        self.emit(Event::WorkerFinished(summary.clone()));
+        summary
+    }
+
+    fn give_up(&self, mut summary: WorkerSummary, reason: String) -> WorkerSummary {
+        self.emit(Event::Warning(format!("[{}] {reason}", self.id)));
+        summary.reason = reason;
+        self.emit(Event::WorkerFinished(summary.clone()));
+        summary
+    }
+
+    /// Runs cycles until one of the stop conditions; returns why it stopped.
+    fn cycles(&self, repo: &Repo, ws: &Workspace, summary: &mut WorkerSummary) -> String {
+        let control = &self.shared.control;
+        let mut errors_in_row = 0u32;
+        for cycle in 1..=self.config.max_cycles {
+            if control.stopping() {
+                return "stopped".into();
+            }
+            if cycle > 1 && !self.config.wait_between.is_zero() && !control.sleep(self.config.wait_between) {
+                return "stopped".into();
+            }
+            if let Some(reason) = self.wait_for_work(repo) {
+                return reason;
+            }
+            self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+            let record = self.cycle(repo, ws, cycle);
+            self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            summary.cycles += 1;
+            bump(&mut summary.outcomes, record.outcome);
+            if record.outcome == Outcome::Merged {
+                summary.landed_tasks.extend(record.tasks.iter().cloned());
+            }
+            let outcome = record.outcome;
+            let _ = self.records.send(record.clone());
+            self.emit(Event::CycleEnded {
+                worker: self.id.clone(),
+                record: Box::new(record),
+            });
+            match outcome {
+                Outcome::Error => {
+                    errors_in_row += 1;
+                    if errors_in_row >= self.config.max_errors {
+                        return format!("{errors_in_row} failed cycles in a row");
+                    }
+                    let backoff = self
+                        .shared
+                        .config
+                        .error_backoff
+                        .saturating_mul(1 << (errors_in_row - 1).min(16))
+                        .min(MAX_BACKOFF);
+                    if !backoff.is_zero() {
+                        self.emit(Event::Waiting {
+                            worker: self.id.clone(),
+                            why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
+                        });
+                        if !control.sleep(backoff) {
+                            return "stopped".into();
+                        }
+                    }
+                }
+                Outcome::Interrupted => return "stopped".into(),
+                Outcome::Done => {
+                    errors_in_row = 0;
+                    let pending = Queue::new(repo).snapshot().map(|s| s.count(State::Pending)).unwrap_or(0);
+                    if pending == 0 {
+                        return "no more work".into();
+                    }
+                }
+                _ => errors_in_row = 0,
+            }
+        }
+        format!("{} cycles used", self.config.max_cycles)
+    }
+
+    /// Returns `Some(reason)` when the worker should finish instead of starting a cycle.
+    fn wait_for_work(&self, repo: &Repo) -> Option<String> {
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            let snap = match Queue::new(repo).snapshot() {
+                Ok(s) => s,
+                Err(e) => return Some(format!("cannot read the task queue: {e}")),
+            };
+            if snap.count(State::Pending) > 0 || self.config.can_plan {
+                return None;
+            }
+            let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0 || snap.count(State::Current) > 0;
+            if !busy {
+                return Some("queue drained".into());
+            }
+            if start.elapsed() >= self.config.max_wait_for_tasks {
+                return Some(format!("no tasks after {}s", self.config.max_wait_for_tasks.as_secs()));
+            }
+            if !told {
+                told = true;
+                self.emit(Event::Waiting {
+                    worker: self.id.clone(),
+                    why: "waiting for tasks".into(),
+                });
+            }
+            if !self.shared.control.sleep(Duration::from_millis(300)) {
+                return Some("stopped".into());
+            }
+        }
+    }
+
+    /// One cycle, always ending in a record.
+    fn cycle(&self, repo: &Repo, ws: &Workspace, cycle: u32) -> CycleRecord {
+        let started = jiff::Timestamp::now();
+        let clock = Instant::now();
+        self.emit(Event::CycleStarted {
+            worker: self.id.clone(),
+            cycle,
+        });
+        let transcript = self
+            .shared
+            .transcripts
+            .join(&self.id)
+            .join(format!("cycle-{cycle}.log"));
+        let mut turns = Turns::default();
+        let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
+        let mut result = match base {
+            None => CycleResult::error("the target branch disappeared"),
+            Some(base) => match ws.refresh(base, &self.shared.root, &self.shared.config.copy) {
+                Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
+                Ok(()) => self.turns(repo, ws, cycle, base, &transcript, &mut turns),
+            },
+        };
+        let base = base.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
+
+        // Everything that did not land: claims back to pending, work kept.
+        let queue = Queue::new(repo);
+        let held = self.held(&queue);
+        for id in &held {
+            if !result.tasks.contains(&id.to_string()) {
+                result.tasks.push(id.to_string());
+            }
+        }
+        let mut kept = None;
+        if result.outcome != Outcome::Merged {
+            let _ = ws.commit_leftovers(cycle);
+            let target = repo.read_ref(&self.shared.target_ref).ok().flatten().unwrap_or(base);
+            match ws.keep(repo, target, &cycle.to_string()) {
+                Ok(k) => kept = k,
+                Err(e) => self.emit(Event::Warning(format!("[{}] could not keep cycle {cycle}'s work: {e}", self.id))),
+            }
+        }
+        if !held.is_empty()
+            && let Err(e) = queue.release(
+                &held,
+                Owner::Worker {
+                    swarm: &self.shared.id,
+                    worker: &self.id,
+                },
+                &format!("{}/{}", self.shared.id, self.id),
+            )
+        {
+            self.emit(Event::Warning(format!("[{}] could not release {held:?}: {e}", self.id)));
+        }
+        let tip = ws.tip(repo).ok().flatten();
+        CycleRecord {
+            version: RECORD_VERSION,
+            swarm: self.shared.id.clone(),
+            worker: self.id.clone(),
+            cycle,
+            outcome: result.outcome,
+            model: self.config.model.to_string(),
+            tasks: result.tasks,
+            turns: turns.count,
+            sessions: turns.sessions,
+            started: started.to_string(),
+            ended: jiff::Timestamp::now().to_string(),
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            agent_ms: u64::try_from(turns.agent.as_millis()).unwrap_or(u64::MAX),
+            tokens: turns.tokens,
+            landed: result.landed.map(|c| c.to_string()),
+            tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
+            base: base.to_string(),
+            kept,
+            review: Vec::new(),
+            conflicts: result.conflicts,
+            error: result.error,
+            transcript: Some(transcript.display().to_string()),
+            extra: Default::default(),
+        }
+    }
+
+    /// Tasks this worker holds right now.
+    fn held(&self, queue: &Queue<'_>) -> Vec<TaskId> {
+        queue
+            .snapshot()
+            .map(|s| self.held_in(&s))
+            .unwrap_or_default()
+    }
+
+    fn held_in(&self, snap: &Snapshot) -> Vec<TaskId> {
+        snap.in_state(State::Current)
+            .filter(|t| {
+                t.claim
+                    .as_ref()
+                    .is_some_and(|c| c.swarm == self.shared.id && c.worker == self.id)
+            })
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
+    fn vars(&self, ws: &Workspace, cycle: u32) -> Vars {
+        Vars {
+            swarm: self.shared.id.clone(),
+            worker: self.id.clone(),
+            cycle,
+            target: self.shared.target.clone(),
+            branch: ws.short_branch().to_string(),
+        }
+    }
+
+    fn env(&self, ws: &Workspace, cycle: u32) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("OOMPA_SWARM".to_string(), self.shared.id.clone()),
+            ("OOMPA_WORKER".to_string(), self.id.clone()),
+            ("OOMPA_CYCLE".to_string(), cycle.to_string()),
+            ("OOMPA_SWARM_PID".to_string(), std::process::id().to_string()),
+            ("OOMPA_BRANCH".to_string(), ws.branch.clone()),
+            ("OOMPA_TARGET".to_string(), self.shared.target.clone()),
+        ];
+        if let Some(dir) = &self.shared.exe_dir {
+            let mut paths = vec![dir.clone()];
+            if let Some(p) = std::env::var_os("PATH") {
+                paths.extend(std::env::split_paths(&p));
+            }
+            if let Ok(joined) = std::env::join_paths(paths) {
+                env.push(("PATH".into(), joined.to_string_lossy().into_owned()));
+            }
+        }
+        env.extend(self.config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+
+    /// The agent turns of a cycle, until a terminal signal.
+    fn turns(
+        &self,
+        repo: &Repo,
+        ws: &Workspace,
+        cycle: u32,
+        base: ObjectId,
+        transcript: &std::path::Path,
+        turns: &mut Turns,
+    ) -> CycleResult {
+        let queue = Queue::new(repo);
+        let vars = self.vars(ws, cycle);
+        let env = self.env(ws, cycle);
+        let snap = match queue.snapshot() {
+            Ok(s) => s,
+            Err(e) => return CycleResult::error(format!("reading the task queue: {e}")),
+        };
+        let mut prompt = prompts::fresh(&vars, &snap, &self.config.prompt);
+        let mut session: Option<String> = None;
+        let mut silent = 0u32;
+        let control = &self.shared.control;
+        loop {
+            if control.killing() {
+                return CycleResult::new(Outcome::Interrupted);
+            }
+            let turn = Turn {
+                spec: &self.config.model,
+                cwd: &ws.path,
+                prompt: &prompt,
+                resume: session.as_deref(),
+                mode: TurnMode::Work,
+                extra_args: &self.config.args,
+                env: &env,
+                timeout: self.config.turn_timeout,
+                transcript,
+                kill: &control.kill,
+            };
+            let out = match agent::run_turn(&turn) {
+                Ok(out) => out,
+                Err(e) => return CycleResult::error(e.to_string()),
+            };
+            turns.add(&out);
+            if out.session_id.is_some() {
+                session.clone_from(&out.session_id);
+            }
+            let n = turns.count;
+            let ended = |signal: String| Event::TurnEnded {
+                worker: self.id.clone(),
+                cycle,
+                turn: n,
+                signal,
+            };
+            if matches!(out.exit, Exit::Killed) {
+                self.emit(ended("killed".into()));
+                return CycleResult::new(Outcome::Interrupted);
+            }
+            if !out.succeeded() {
+                let snippet = out.error_snippet();
+                self.emit(ended(format!("failed: {snippet}")));
+                return CycleResult::error(snippet);
+            }
+            match agent::parse_signal(&out.final_text) {
+                Signal::Claim(ids) => {
+                    self.emit(ended(format!("claim {}", ids.join(", "))));
+                    let (results, snap) = match self.claim(&queue, ws, &ids) {
+                        Ok(r) => r,
+                        Err(e) => return CycleResult::error(e),
+                    };
+                    self.emit(Event::Claimed {
+                        worker: self.id.clone(),
+                        results: results.clone(),
+                    });
+                    if control.stopping() {
+                        return CycleResult::new(Outcome::Interrupted);
+                    }
+                    prompt = prompts::claim_results(&vars, &snap, &results);
+                    silent = 0;
+                }
+                Signal::Merge => {
+                    self.emit(ended("merge".into()));
+                    return self.land(repo, ws, cycle, base);
+                }
+                Signal::Done => {
+                    self.emit(ended("done".into()));
+                    return CycleResult::new(Outcome::Done);
+                }
+                Signal::None => {
+                    silent += 1;
+                    self.emit(ended("none".into()));
+                    if control.stopping() {
+                        return CycleResult::new(Outcome::Interrupted);
+                    }
+                    if silent >= self.config.max_resumes {
+                        return CycleResult {
+                            error: Some(format!("{silent} turns without a signal")),
+                            ..CycleResult::new(Outcome::Stuck)
+                        };
+                    }
+                    let snap = queue.snapshot().unwrap_or_default();
+                    prompt = if silent + 1 == self.config.max_resumes {
+                        prompts::nudge(&vars, &snap)
+                    } else {
+                        prompts::resume(&vars, &snap)
+                    };
+                }
+            }
+        }
+    }
+
+    /// Claims what a `CLAIM(…)` line asked for; ids that cannot exist are reported as not
+    /// found under the text the agent wrote.
+    fn claim(
+        &self,
+        queue: &Queue<'_>,
+        ws: &Workspace,
+        raw: &[String],
+    ) -> Result<(Vec<(String, ClaimOutcome)>, Snapshot), String> {
+        let valid: Vec<TaskId> = raw.iter().filter_map(|r| TaskId::new(r).ok()).collect();
+        let claimed = if valid.is_empty() {
+            Vec::new()
+        } else {
+            queue
+                .claim(&valid, &self.claimant(ws))
+                .map_err(|e| format!("claiming {}: {e}", raw.join(", ")))?
+        };
+        let results = raw
+            .iter()
+            .map(|r| {
+                let outcome = claimed
+                    .iter()
+                    .find(|(id, _)| id.as_str() == r)
+                    .map_or(ClaimOutcome::NotFound, |(_, o)| o.clone());
+                (r.clone(), outcome)
+            })
+            .collect();
+        let snap = queue.snapshot().unwrap_or_default();
+        Ok((results, snap))
+    }
+
+    /// `COMPLETE_AND_READY_FOR_MERGE`: commit leftovers, check there is a change, and hand it to
+    /// the merge queue.
+    fn land(&self, repo: &Repo, ws: &Workspace, cycle: u32, base: ObjectId) -> CycleResult {
+        if let Err(e) = ws.commit_leftovers(cycle) {
+            return CycleResult::error(format!("committing the agent's leftovers: {e}"));
+        }
+        let tip = match ws.tip(repo) {
+            Ok(Some(t)) => t,
+            Ok(None) => return CycleResult::error("the worker branch disappeared"),
+            Err(e) => return CycleResult::error(e.to_string()),
+        };
+        let unchanged = tip == base
+            || repo
+                .commit_tree(tip)
+                .ok()
+                .zip(repo.commit_tree(base).ok())
+                .is_some_and(|(a, b)| a == b);
+        if unchanged {
+            return CycleResult::new(Outcome::NoChanges);
+        }
+        let tasks = self.held(&Queue::new(repo));
+        let (tx, rx) = bounded(1);
+        let req = LandRequest {
+            worker: self.id.clone(),
+            cycle,
+            branch: ws.short_branch().to_string(),
+            tip,
+            tasks: tasks.clone(),
+            review_rounds: 0,
+            reply: tx,
+        };
+        if self.land.send(req).is_err() {
+            return CycleResult::error("the merge queue is gone");
+        }
+        let reply = rx.recv().unwrap_or(LandReply::Failed("the merge queue stopped".into()));
+        match reply {
+            LandReply::Landed { commit, tasks } => CycleResult {
+                landed: Some(commit),
+                tasks: tasks.iter().map(ToString::to_string).collect(),
+                ..CycleResult::new(Outcome::Merged)
+            },
+            LandReply::UpToDate => CycleResult::new(Outcome::NoChanges),
+            LandReply::Conflict { paths } => CycleResult {
+                error: Some(format!("conflicts with {}: {}", self.shared.target, paths.join(", "))),
+                conflicts: paths,
+                ..CycleResult::new(Outcome::Conflict)
+            },
+            LandReply::Interrupted => CycleResult::new(Outcome::Interrupted),
+            LandReply::Failed(e) => CycleResult::error(e),
+        }
+    }
+}
