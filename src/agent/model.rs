@@ -37,7 +37,8 @@ impl Harness {
 }
 
 /// Reasoning levels accepted as the optional third part of a model string.
-pub const REASONING_LEVELS: [&str; 7] = ["minimal", "low", "medium", "high", "xhigh", "max", "none"];
+pub const REASONING_LEVELS: [&str; 7] =
+    ["minimal", "low", "medium", "high", "xhigh", "max", "none"];
 
 /// A parsed model string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,9 +54,7 @@ pub struct ModelSpec {
 pub enum ModelSpecError {
     #[error("empty model string")]
     Empty,
-    #[error(
-        "unknown harness `{0}` (expected claude, codex, opencode, gemini or exec:<command>)"
-    )]
+    #[error("unknown harness `{0}` (expected claude, codex, opencode, gemini or exec:<command>)")]
     UnknownHarness(String),
     #[error("`exec:` needs a command after the colon")]
     EmptyExec,
@@ -97,13 +96,18 @@ impl ModelSpec {
         let (model, reasoning) = match rest {
             None | Some("") => (None, None),
             Some(r) => match r.rsplit_once(':') {
-                Some((m, lvl)) if REASONING_LEVELS.contains(&lvl) => {
-                    (Some(m.to_string()).filter(|m| !m.is_empty()), Some(lvl.to_string()))
-                }
+                Some((m, lvl)) if REASONING_LEVELS.contains(&lvl) => (
+                    Some(m.to_string()).filter(|m| !m.is_empty()),
+                    Some(lvl.to_string()),
+                ),
                 _ => (Some(r.to_string()), None),
             },
         };
-        Ok(ModelSpec { harness, model, reasoning })
+        Ok(ModelSpec {
+            harness,
+            model,
+            reasoning,
+        })
     }
 }
 
@@ -152,14 +156,22 @@ mod tests {
 
     #[test]
     fn rejects_unknown_harnesses() {
-        assert!(matches!(ModelSpec::parse("gpt-5"), Err(ModelSpecError::UnknownHarness(_))));
+        assert!(matches!(
+            ModelSpec::parse("gpt-5"),
+            Err(ModelSpecError::UnknownHarness(_))
+        ));
         assert_eq!(ModelSpec::parse(""), Err(ModelSpecError::Empty));
         assert_eq!(ModelSpec::parse("exec:"), Err(ModelSpecError::EmptyExec));
     }
 
     #[test]
     fn display_round_trips() {
-        for s in ["claude:opus", "codex:gpt-5:high", "gemini", "opencode:a/b:free"] {
+        for s in [
+            "claude:opus",
+            "codex:gpt-5:high",
+            "gemini",
+            "opencode:a/b:free",
+        ] {
             assert_eq!(ModelSpec::parse(s).unwrap().to_string(), s);
         }
     }
