@@ -43,7 +43,10 @@ pub(crate) fn command_for(turn: &Turn, fresh_id: &str, as_root: bool) -> Invocat
         session_id: None,
     };
     let model = spec.model.as_deref();
-    let effort = spec.reasoning.as_deref();
+    let effort = spec
+        .reasoning
+        .as_deref()
+        .and_then(|r| effort_for(&spec.harness, r));
     let cwd = turn.cwd.as_os_str().to_os_string();
     let extra = turn.extra_args.iter().map(OsString::from);
     match &spec.harness {
@@ -134,6 +137,9 @@ pub(crate) fn command_for(turn: &Turn, fresh_id: &str, as_root: bool) -> Invocat
             inv.env.push(("OOMPA_SESSION_ID".into(), id.clone()));
             if turn.resume.is_some() {
                 inv.env.push(("OOMPA_RESUME".into(), "1".into()));
+            } else {
+                // An inherited OOMPA_RESUME (oompa inside an oompa worker) must not fake a resume.
+                inv.env_remove.push("OOMPA_RESUME".into());
             }
             inv.env
                 .push(("OOMPA_TURN_MODE".into(), turn.mode.as_str().into()));
@@ -141,6 +147,20 @@ pub(crate) fn command_for(turn: &Turn, fresh_id: &str, as_root: bool) -> Invocat
         }
     }
     inv
+}
+
+/// The reasoning level as the harness spells it, or `None` to pass no flag.
+///
+/// Levels are passed through except where a CLI is known to reject them: claude has no
+/// `minimal` (→ `low`) and no `none` (→ its default), codex has no `max` (→ `xhigh`). opencode
+/// variants are provider-specific and pass through; gemini has no flag at all.
+fn effort_for<'a>(harness: &Harness, level: &'a str) -> Option<&'a str> {
+    match (harness, level) {
+        (Harness::Claude, "minimal") => Some("low"),
+        (Harness::Claude, "none") => None,
+        (Harness::Codex, "max") => Some("xhigh"),
+        _ => Some(level),
+    }
 }
 
 fn push<const N: usize>(args: &mut Vec<OsString>, items: [&str; N]) {

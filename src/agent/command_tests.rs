@@ -283,6 +283,7 @@ fn exec_fresh_and_resume() {
         ]
     );
     assert_eq!(inv.session_id.as_deref(), Some(FRESH));
+    assert_eq!(inv.env_remove, ["OOMPA_RESUME"]);
 
     let inv = build("exec:agent", Some("prev-id"), &[], "again", false);
     assert_eq!(argv(&inv), ["sh", "-c", "agent", "sh"]);
@@ -295,4 +296,28 @@ fn exec_fresh_and_resume() {
         ]
     );
     assert_eq!(inv.session_id.as_deref(), Some("prev-id"));
+}
+
+#[test]
+fn reasoning_levels_are_spelled_for_each_cli() {
+    let effort = |model: &str| {
+        let args = argv(&build(model, None, &[], "p", false));
+        let at = args
+            .iter()
+            .position(|a| a == "--effort" || a == "-c" || a == "--variant");
+        at.map(|i| args[i + 1].clone())
+    };
+    assert_eq!(effort("claude:opus:minimal").as_deref(), Some("low"));
+    assert_eq!(effort("claude:opus:none"), None);
+    assert_eq!(effort("claude:opus:max").as_deref(), Some("max"));
+    assert_eq!(
+        effort("codex:gpt-5:max").as_deref(),
+        Some("model_reasoning_effort=xhigh")
+    );
+    assert_eq!(
+        effort("codex:gpt-5:none").as_deref(),
+        Some("model_reasoning_effort=none")
+    );
+    assert_eq!(effort("opencode:a/b:max").as_deref(), Some("max"));
+    assert!(!argv(&build("gemini:g:high", None, &[], "p", false)).contains(&"high".to_string()));
 }

@@ -88,7 +88,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// Runs `<bin> --version` in its own process group with a timeout; the first non-empty line of
 /// stdout (or of stderr, for CLIs that print it there).
-fn version_of(bin: &Path) -> Option<String> {
+pub(crate) fn version_of(bin: &Path) -> Option<String> {
     let finished = process::supervise(ProcessSpec {
         program: bin,
         args: &["--version".into()],

@@ -17,6 +17,9 @@ pub(crate) mod command;
 pub(crate) mod parsers;
 pub(crate) mod process;
 
+#[cfg(test)]
+mod real_cli_tests;
+
 pub use detect::{CliInfo, binary_name, detect, find_binary};
 pub use model::{Harness, ModelSpec, ModelSpecError};
 pub use prompt::PromptError;

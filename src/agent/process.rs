@@ -130,8 +130,17 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
         }
     };
 
-    let deadline = started + spec.timeout;
-    let (status, stopped) = wait_main(&mut child, pgid, deadline, spec.kill)?;
+    // A timeout too large to represent (`Duration::MAX`) means no deadline.
+    let deadline = started.checked_add(spec.timeout);
+    let (status, stopped) = match wait_main(&mut child, pgid, deadline, spec.kill) {
+        Ok(waited) => waited,
+        Err(e) => {
+            signal_group(pgid, Signal::SIGKILL);
+            let _ = child.wait();
+            sink.closed.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+    };
     end_group(pgid, &readers);
     sink.closed.store(true, Ordering::SeqCst);
     lock(&sink.transcript).take();
@@ -237,7 +246,7 @@ fn pump(mut pipe: impl Read, sink: &Sink, mut on_chunk: impl FnMut(&[u8])) {
 fn wait_main(
     child: &mut Child,
     pgid: Pid,
-    deadline: Instant,
+    deadline: Option<Instant>,
     kill: Option<&AtomicBool>,
 ) -> io::Result<(ExitStatus, Option<Exit>)> {
     let mut stopped: Option<(Exit, Instant)> = None;
@@ -251,7 +260,7 @@ fn wait_main(
             None => {
                 let why = if kill.is_some_and(|k| k.load(Ordering::SeqCst)) {
                     Some(Exit::Killed)
-                } else if now >= deadline {
+                } else if deadline.is_some_and(|d| now >= d) {
                     Some(Exit::TimedOut)
                 } else {
                     None

@@ -200,6 +200,11 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
             path: turn.cwd.to_path_buf(),
         });
     }
+    // `-C`/`--dir` get the path too: relative to the child's cwd it would point elsewhere.
+    let cwd = std::path::absolute(turn.cwd).map_err(|_| AgentError::WorkDir {
+        path: turn.cwd.to_path_buf(),
+    })?;
+    let turn = &Turn { cwd: &cwd, ..*turn };
     let fresh_id = uuid::Uuid::new_v4().to_string();
     let inv = command::command_for(turn, &fresh_id, nix::unistd::geteuid().is_root());
     let program = resolve_program(turn, &inv)?;
@@ -294,9 +299,18 @@ fn not_started(session_id: Option<String>) -> TurnOutput {
     }
 }
 
-/// The fallback final text: stdout's non-empty lines, bounded.
+/// The fallback final text: stdout's non-empty lines, bounded, leaving out the JSON events
+/// the parser already read (they never hold an own-line signal and only bury the text a
+/// CLI printed outside its event stream).
 fn last_non_empty_lines(stdout: &str) -> String {
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| {
+            let l = l.trim();
+            !(l.starts_with('{') && l.ends_with('}'))
+        })
+        .collect();
     bounded(&lines.join("\n"), FINAL_TEXT_MAX)
 }
 

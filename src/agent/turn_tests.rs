@@ -377,16 +377,13 @@ exit 1"#,
 #[test]
 fn json_cli_without_a_final_message_falls_back_to_stdout_lines() {
     let fx = Fixture::new();
-    fx.fake_cli("gemini", "printf 'plain text\\n\\n  \\n__DONE__\\n'");
+    fx.fake_cli(
+        "gemini",
+        "printf '%s\\n' '{\"type\":\"init\",\"session_id\":\"g\"}' 'plain text' '' '  ' '{\"type\":\"result\"}' __DONE__",
+    );
     let out = fx.run("gemini", "x", SECS_30);
     assert_eq!(out.final_text, "plain text\n__DONE__");
-    assert_eq!(
-        out.session_id
-            .as_deref()
-            .map(uuid::Uuid::parse_str)
-            .map(|r| r.is_ok()),
-        Some(true)
-    );
+    assert_eq!(out.session_id.as_deref(), Some("g"));
 }
 
 #[test]
