@@ -1,0 +1,58 @@
+//! Supervisor details not covered through `run_turn`.
+
+use super::*;
+
+#[test]
+fn proc_stat_parsing_handles_odd_command_names_and_zombies() {
+    assert!(live_member("42 (sleep) S 1 42 42 0 -1", 42));
+    assert!(live_member("43 (a) b (c)) R 42 42 42 0", 42));
+    assert!(!live_member("44 (sleep) Z 1 42 42 0", 42));
+    assert!(!live_member("45 (sleep) S 1 41 41 0", 42));
+    assert!(!live_member("garbage", 42));
+}
+
+#[test]
+fn supervise_without_transcript_or_parser_keeps_tails() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let finished = supervise(ProcessSpec {
+        program: Path::new("/bin/sh"),
+        args: &[
+            "-c".into(),
+            "printf 0123456789; printf abcdef >&2; exit 4".into(),
+        ],
+        cwd: tmp.path(),
+        env: &[],
+        env_remove: &[],
+        stdin: None,
+        timeout: Duration::from_secs(30),
+        kill: None,
+        transcript: None,
+        parser: None,
+        stdout_tail: 4,
+    })
+    .expect("runs");
+    assert_eq!(finished.exit, Exit::Code(4));
+    assert_eq!(finished.stdout_tail, "6789");
+    assert_eq!(finished.stderr_tail, "abcdef");
+    assert!(finished.parsed.is_none());
+}
+
+#[test]
+fn spawn_failure_is_an_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let err = supervise(ProcessSpec {
+        program: &tmp.path().join("missing"),
+        args: &[],
+        cwd: tmp.path(),
+        env: &[],
+        env_remove: &[],
+        stdin: Some("x".into()),
+        timeout: Duration::from_secs(1),
+        kill: None,
+        transcript: None,
+        parser: None,
+        stdout_tail: 4,
+    })
+    .expect_err("no such program");
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+}

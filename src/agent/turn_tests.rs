@@ -1,0 +1,451 @@
+//! `run_turn` end to end with fake agents: `exec:` shell commands, and fake `claude`, `codex`
+//! and `gemini` scripts put first on the child's PATH.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::agent::process::group_alive;
+use nix::unistd::Pid;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    kill: AtomicBool,
+    env: Vec<(String, String)>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(dir.path().join("wt")).expect("mkdir wt");
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).expect("mkdir bin");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let env = vec![
+            ("PATH".to_string(), path),
+            ("OOMPA_WORKER".to_string(), "w7".to_string()),
+        ];
+        Fixture {
+            dir,
+            kill: AtomicBool::new(false),
+            env,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Installs a fake agent CLI named `name` on the child's PATH.
+    fn fake_cli(&self, name: &str, body: &str) {
+        let p = self.path("bin").join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write fake cli");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    fn run_full(
+        &self,
+        model: &str,
+        prompt: &str,
+        resume: Option<&str>,
+        timeout: Duration,
+    ) -> Result<TurnOutput, AgentError> {
+        let spec = ModelSpec::parse(model).expect("model");
+        let cwd = self.path("wt");
+        let transcript = self.path("logs/deep/transcript.log");
+        run_turn(&Turn {
+            spec: &spec,
+            cwd: &cwd,
+            prompt,
+            resume,
+            mode: TurnMode::Work,
+            extra_args: &[],
+            env: &self.env,
+            timeout,
+            transcript: &transcript,
+            kill: &self.kill,
+        })
+    }
+
+    fn run(&self, model: &str, prompt: &str, timeout: Duration) -> TurnOutput {
+        self.run_full(model, prompt, None, timeout)
+            .expect("turn runs")
+    }
+
+    fn transcript(&self) -> String {
+        fs::read_to_string(self.path("logs/deep/transcript.log")).expect("transcript")
+    }
+
+    fn read_pid(&self, file: &str) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(s) = fs::read_to_string(self.path(file))
+                && let Ok(pid) = s.trim().parse()
+            {
+                return pid;
+            }
+            assert!(Instant::now() < deadline, "{file} never written");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+const SECS_30: Duration = Duration::from_secs(30);
+
+#[test]
+fn exec_echoes_the_prompt_with_our_environment() {
+    let fx = Fixture::new();
+    let out = fx.run("exec:cat; echo \"sid=$OOMPA_SESSION_ID mode=$OOMPA_TURN_MODE w=$OOMPA_WORKER resume=${OOMPA_RESUME:-no} cwd=$(pwd)\"", "hello agent\nCLAIM(t1)\n", SECS_30);
+    assert_eq!(out.exit, Exit::Code(0));
+    assert!(out.succeeded());
+    assert_eq!(out.error_snippet(), "");
+    let sid = out.session_id.clone().expect("exec sessions get our id");
+    assert!(uuid::Uuid::parse_str(&sid).is_ok());
+    assert!(out.final_text.starts_with("hello agent\nCLAIM(t1)\n"));
+    let cwd = fs::canonicalize(fx.path("wt")).expect("canonical");
+    assert!(
+        out.final_text.contains(&format!(
+            "sid={sid} mode=work w=w7 resume=no cwd={}",
+            cwd.display()
+        )),
+        "{}",
+        out.final_text
+    );
+    assert_eq!(
+        crate::agent::parse_signal(&out.final_text),
+        crate::agent::Signal::Claim(vec!["t1".into()])
+    );
+    assert!(fx.transcript().contains("hello agent"));
+
+    let again = fx
+        .run_full(
+            "exec:echo \"$OOMPA_SESSION_ID $OOMPA_RESUME\"",
+            "",
+            Some(&sid),
+            SECS_30,
+        )
+        .expect("resume");
+    assert_eq!(again.final_text, format!("{sid} 1\n"));
+    assert_eq!(again.session_id.as_deref(), Some(sid.as_str()));
+    assert!(
+        fx.transcript().contains("hello agent"),
+        "the transcript is appended to"
+    );
+}
+
+#[test]
+fn non_zero_exit_is_an_output_not_an_error() {
+    let fx = Fixture::new();
+    let out = fx.run(
+        "exec:echo partial; echo 'boom: bad things' >&2; exit 3",
+        "x",
+        SECS_30,
+    );
+    assert_eq!(out.exit, Exit::Code(3));
+    assert!(!out.succeeded());
+    assert_eq!(out.stderr_tail, "boom: bad things\n");
+    assert_eq!(out.error_snippet(), "exited with code 3: boom: bad things");
+    let out = fx.run("exec:kill -SEGV $$", "x", SECS_30);
+    assert_eq!(out.exit, Exit::Signal(11));
+}
+
+#[test]
+fn timeout_ends_the_whole_process_group() {
+    let fx = Fixture::new();
+    let start = Instant::now();
+    let out = fx.run(
+        "exec:echo $$ > pgid; sleep 30 & echo $! > bg; sleep 30",
+        "x",
+        Duration::from_secs(1),
+    );
+    assert_eq!(out.exit, Exit::TimedOut);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(out.error_snippet().starts_with("timed out"));
+    let pgid = fx.read_pid("wt/pgid");
+    let bg = fx.read_pid("wt/bg");
+    assert!(
+        !group_alive(Pid::from_raw(pgid)),
+        "process group {pgid} survived"
+    );
+    assert!(!alive(bg), "background child {bg} survived");
+}
+
+#[test]
+fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let fx = Fixture::new();
+    let start = Instant::now();
+    let out = fx.run(
+        "exec:trap '' TERM; echo $$ > pgid; sleep 30",
+        "x",
+        Duration::from_millis(300),
+    );
+    assert_eq!(out.exit, Exit::TimedOut);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(7),
+        "took {took:?}"
+    );
+    assert!(!group_alive(Pid::from_raw(fx.read_pid("wt/pgid"))));
+}
+
+#[test]
+fn kill_flag_terminates_promptly() {
+    let fx = Fixture::new();
+    let start = Instant::now();
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            fx.kill.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        fx.run("exec:echo $$ > pgid; sleep 30", "x", SECS_30)
+    });
+    assert_eq!(out.exit, Exit::Killed);
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(!group_alive(Pid::from_raw(fx.read_pid("wt/pgid"))));
+    assert_eq!(out.error_snippet(), "killed");
+
+    // Raised before the turn starts: nothing runs.
+    let out = fx.run("exec:touch started", "x", SECS_30);
+    assert_eq!(out.exit, Exit::Killed);
+    assert!(!fx.path("wt/started").exists());
+    assert_eq!(out.session_id, None);
+}
+
+#[test]
+fn fifty_megabytes_of_output_stay_bounded_in_memory_and_complete_on_disk() {
+    let fx = Fixture::new();
+    let out = fx.run("exec:yes 'line of agent output' | head -c 52428800; echo; echo COMPLETE_AND_READY_FOR_MERGE", "x", SECS_30);
+    assert_eq!(out.exit, Exit::Code(0));
+    assert!(out.final_text.len() <= 64 * 1024);
+    assert!(out.final_text.ends_with("\nCOMPLETE_AND_READY_FOR_MERGE\n"));
+    let size = fs::metadata(fx.path("logs/deep/transcript.log"))
+        .expect("transcript")
+        .len();
+    assert_eq!(size, 52_428_800 + 1 + 29);
+}
+
+#[test]
+fn fifty_megabytes_through_a_json_parser_stay_bounded() {
+    let fx = Fixture::new();
+    // One 50 MB line (skipped by the parser), many ordinary lines, then the result event.
+    fx.fake_cli(
+        "claude",
+        r#"cat > /dev/null
+head -c 50000000 /dev/zero | tr '\0' 'x'; echo
+yes '{"type":"assistant","message":{"content":[{"type":"text","text":"working"}]}}' | head -n 20000
+printf '%s\n' '{"type":"result","is_error":false,"result":"done\nCOMPLETE_AND_READY_FOR_MERGE","session_id":"s"}'"#,
+    );
+    let out = fx.run("claude", "x", SECS_30);
+    assert_eq!(out.final_text, "done\nCOMPLETE_AND_READY_FOR_MERGE");
+    assert!(
+        fs::metadata(fx.path("logs/deep/transcript.log"))
+            .expect("transcript")
+            .len()
+            > 50_000_000
+    );
+}
+
+#[test]
+fn a_background_child_holding_stdout_does_not_hang_the_turn() {
+    let fx = Fixture::new();
+    let start = Instant::now();
+    let out = fx.run("exec:sleep 30 & echo $! > bg; echo started", "x", SECS_30);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.exit, Exit::Code(0));
+    assert_eq!(out.final_text, "started\n");
+    let bg = fx.read_pid("wt/bg");
+    assert!(!alive(bg), "the leftover sleeper {bg} was not ended");
+}
+
+#[test]
+fn an_escaped_process_holding_stdout_is_left_behind_without_hanging() {
+    if detect::find_binary("setsid").is_none() {
+        return;
+    }
+    let fx = Fixture::new();
+    let start = Instant::now();
+    let out = fx.run(
+        "exec:setsid sleep 30 & echo $! > bg; echo started",
+        "x",
+        SECS_30,
+    );
+    let took = start.elapsed();
+    let bg = fx.read_pid("wt/bg");
+    let _ = nix::sys::signal::kill(Pid::from_raw(bg), nix::sys::signal::Signal::SIGKILL);
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(out.final_text, "started\n");
+}
+
+#[test]
+fn a_child_that_never_reads_stdin_does_not_deadlock() {
+    let fx = Fixture::new();
+    let prompt = "p".repeat(4 * 1024 * 1024);
+    let out = fx.run("exec:echo ignored the prompt", &prompt, SECS_30);
+    assert_eq!(out.exit, Exit::Code(0));
+    assert_eq!(out.final_text, "ignored the prompt\n");
+}
+
+#[test]
+fn fake_claude_gets_flags_and_prompt_and_is_parsed() {
+    let fx = Fixture::new();
+    fx.fake_cli(
+        "claude",
+        r#"printf '%s\n' "$@" > ../args; cat > ../stdin; echo "IS_SANDBOX=${IS_SANDBOX:-unset}" > ../env
+sid=$(sed -n '/^--session-id$/{n;p;}' ../args)
+echo '{"type":"system","subtype":"init","session_id":"'$sid'"}'
+echo 'warning: not json' >&2
+printf '%s\n' '{"type":"result","is_error":false,"result":"ok\nCOMPLETE_AND_READY_FOR_MERGE","session_id":"'$sid'","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":3}}'"#,
+    );
+    let out = fx.run("claude:sonnet:low", "the task", SECS_30);
+    assert!(out.succeeded(), "{out:?}");
+    let args = fs::read_to_string(fx.path("args")).expect("args");
+    let sid = out.session_id.clone().expect("session");
+    assert!(args.contains(&format!("--session-id\n{sid}\n")), "{args}");
+    assert!(
+        args.starts_with("-p\n--output-format\nstream-json\n--verbose\n"),
+        "{args}"
+    );
+    assert_eq!(
+        fs::read_to_string(fx.path("stdin")).expect("stdin"),
+        "the task"
+    );
+    let root = nix::unistd::geteuid().is_root();
+    let sandbox = fs::read_to_string(fx.path("env")).expect("env");
+    assert_eq!(
+        sandbox.trim(),
+        if root {
+            "IS_SANDBOX=1"
+        } else {
+            "IS_SANDBOX=unset"
+        }
+    );
+    assert_eq!(
+        crate::agent::parse_signal(&out.final_text),
+        crate::agent::Signal::Merge
+    );
+    assert_eq!(
+        out.usage,
+        Usage {
+            input_tokens: Some(10),
+            output_tokens: Some(3),
+            cost_usd: Some(0.5)
+        }
+    );
+    assert_eq!(out.stderr_tail, "warning: not json\n");
+}
+
+#[test]
+fn fake_codex_failure_is_reported() {
+    let fx = Fixture::new();
+    fx.fake_cli(
+        "codex",
+        r#"echo '{"type":"thread.started","thread_id":"th-1"}'
+echo '{"type":"turn.failed","error":{"message":"unexpected status 400: mock error"}}'
+exit 1"#,
+    );
+    let out = fx.run("codex:gpt-5", "x", SECS_30);
+    assert_eq!(out.exit, Exit::Code(1));
+    assert_eq!(out.session_id.as_deref(), Some("th-1"));
+    assert_eq!(
+        out.failure.as_deref(),
+        Some("unexpected status 400: mock error")
+    );
+    assert_eq!(
+        out.error_snippet(),
+        "exited with code 1: unexpected status 400: mock error"
+    );
+}
+
+#[test]
+fn json_cli_without_a_final_message_falls_back_to_stdout_lines() {
+    let fx = Fixture::new();
+    fx.fake_cli(
+        "gemini",
+        "printf '%s\\n' '{\"type\":\"init\",\"session_id\":\"g\"}' 'plain text' '' '  ' '{\"type\":\"result\"}' __DONE__",
+    );
+    let out = fx.run("gemini", "x", SECS_30);
+    assert_eq!(out.final_text, "plain text\n__DONE__");
+    assert_eq!(out.session_id.as_deref(), Some("g"));
+}
+
+#[test]
+fn errors_name_what_is_missing() {
+    let mut fx = Fixture::new();
+    fx.env[0].1 = fx.path("bin").display().to_string();
+    let err = fx
+        .run_full("opencode", "x", None, SECS_30)
+        .expect_err("no opencode");
+    assert!(
+        matches!(&err, AgentError::NotFound { name, .. } if name == "opencode"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`opencode` was not found on PATH"));
+
+    let spec = ModelSpec::parse("exec:true").expect("model");
+    let missing = fx.path("no-such-dir");
+    let err = run_turn(&Turn {
+        spec: &spec,
+        cwd: &missing,
+        prompt: "",
+        resume: None,
+        mode: TurnMode::OneShot,
+        extra_args: &[],
+        env: &[],
+        timeout: SECS_30,
+        transcript: &fx.path("t.log"),
+        kill: &fx.kill,
+    })
+    .expect_err("missing cwd");
+    assert!(matches!(err, AgentError::WorkDir { .. }));
+
+    fs::write(fx.path("file"), "").expect("write");
+    let err = run_turn(&Turn {
+        spec: &spec,
+        cwd: &fx.path("wt"),
+        prompt: "",
+        resume: None,
+        mode: TurnMode::OneShot,
+        extra_args: &[],
+        env: &[],
+        timeout: SECS_30,
+        transcript: &fx.path("file/t.log"),
+        kill: &fx.kill,
+    })
+    .expect_err("transcript under a file");
+    assert!(matches!(err, AgentError::Transcript { .. }), "{err}");
+}
+
+/// Whether `pid` is a live (non-zombie) process.
+fn alive(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let live = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false);
+        if !live || Instant::now() >= deadline {
+            return live;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
