@@ -193,6 +193,10 @@ impl Repo {
     }
 
     /// The underlying gix handle, for the sibling modules of the facade.
+    #[allow(
+        dead_code,
+        reason = "kept for the facade's submodules; none needs it yet"
+    )]
     pub(crate) fn gix(&self) -> &gix::Repository {
         &self.repo
     }
@@ -344,6 +348,62 @@ impl Repo {
             .lookup_entry_by_path(path)
             .ctx(|| format!("looking up {path} in tree {tree}"))?;
         Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+    }
+
+    /// The subtree at `path` in `tree`, if there is one (a blob there is `None`).
+    pub fn lookup_tree(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
+        let root = self
+            .repo
+            .find_tree(tree)
+            .ctx(|| format!("reading tree {tree}"))?;
+        let entry = root
+            .lookup_entry_by_path(path)
+            .ctx(|| format!("looking up {path}/ in tree {tree}"))?;
+        Ok(entry.filter(|e| e.mode().is_tree()).map(|e| e.object_id()))
+    }
+
+    /// Every blob under `tree`, at any depth, as (`dir/sub/name`, blob id): a tree's own blobs
+    /// first, then its subtrees', each level in tree order. Symlinks and submodule links are
+    /// left out.
+    pub fn list_blobs_recursive(
+        &self,
+        tree: ObjectId,
+    ) -> Result<Vec<(String, ObjectId)>, GitError> {
+        let mut out = Vec::new();
+        let mut pending = vec![(String::new(), tree)];
+        while let Some((prefix, id)) = pending.pop() {
+            let t = self
+                .repo
+                .find_tree(id)
+                .ctx(|| format!("reading tree {id} ({prefix}/)"))?;
+            let mut subtrees = Vec::new();
+            for e in t.iter() {
+                let e = e.ctx(|| format!("reading tree {id} ({prefix}/)"))?;
+                let name = e.filename().to_str_lossy();
+                let path = if prefix.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                if e.mode().is_tree() {
+                    subtrees.push((path, e.object_id()));
+                } else if e.mode().is_blob() {
+                    out.push((path, e.object_id()));
+                }
+            }
+            // Depth first, in tree order: the stack takes the last subtree first.
+            pending.extend(subtrees.into_iter().rev());
+        }
+        Ok(out)
+    }
+
+    /// Whether `id` names a commit in this repository (`false` when absent or another kind).
+    pub fn is_commit(&self, id: ObjectId) -> Result<bool, GitError> {
+        let header = self
+            .repo
+            .try_find_header(id)
+            .ctx(|| format!("looking up object {id}"))?;
+        Ok(header.is_some_and(|h| h.kind() == gix::object::Kind::Commit))
     }
 
     /// Applies `changes` (path → new blob, or `None` to remove) to `base` and writes the tree.
