@@ -1,6 +1,9 @@
 //! One integration-test binary (links once): real `git-oompa` binary, real git, temporary
 //! repositories, hermetic environment.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 mod test_init;
+mod test_swarm;
 mod test_task;

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod error;
 pub mod init;
 pub mod man;
+pub mod swarm;
 pub mod task;
 pub mod ui;
 
@@ -71,6 +72,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Init(init::Args),
+    Swarm(swarm::Args),
     Task(task::Args),
     /// Print a shell completion script
     #[command(hide = true)]
@@ -134,6 +136,7 @@ pub fn main() -> ExitCode {
 fn run(env: &Env, command: Command) -> Result<(), CommandError> {
     match command {
         Command::Init(args) => init::run(env, args),
+        Command::Swarm(args) => swarm::run(env, args),
         Command::Task(args) => task::run(env, args),
         Command::Completions(args) => completions::run(env, args),
         Command::InstallManPages(args) => man::run(env, args),

@@ -39,11 +39,14 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let root = repo.main_workdir();
-    let explicit = args.config_file.or(args.config).map(|p| {
-        if p.is_absolute() { p } else { env.cwd.join(p) }
-    });
-    let config = Config::discover(&root, explicit.as_deref())
-        .map_err(|e| CommandError::from_error(&e).with_hint("`git oompa init` writes a commented oompa.toml to start from"))?;
+    let explicit = args
+        .config_file
+        .or(args.config)
+        .map(|p| if p.is_absolute() { p } else { env.cwd.join(p) });
+    let config = Config::discover(&root, explicit.as_deref()).map_err(|e| {
+        CommandError::from_error(&e)
+            .with_hint("`git oompa init` writes a commented oompa.toml to start from")
+    })?;
     let target = resolve_target(&repo, args.target, &config)?;
     let summaries = run_swarm(env, &repo, config, target)?;
     if summaries.interrupted {
@@ -59,7 +62,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
 
 /// The target branch: flag, then config, then `oompa.targetBranch`, then the branch checked
 /// out in the main worktree.
-pub fn resolve_target(repo: &Repo, flag: Option<String>, config: &Config) -> Result<String, CommandError> {
+pub fn resolve_target(
+    repo: &Repo,
+    flag: Option<String>,
+    config: &Config,
+) -> Result<String, CommandError> {
     let target = flag
         .or_else(|| config.target.clone())
         .or_else(|| repo.config_string("oompa.targetBranch"))
@@ -70,8 +77,10 @@ pub fn resolve_target(repo: &Repo, flag: Option<String>, config: &Config) -> Res
         })?;
     let target = target.trim_start_matches("refs/heads/").to_string();
     if repo.read_ref(&format!("refs/heads/{target}"))?.is_none() {
-        return Err(CommandError::user(format!("target branch `{target}` does not exist"))
-            .with_hint("create it, or set `target` in oompa.toml / pass --target"));
+        return Err(
+            CommandError::user(format!("target branch `{target}` does not exist"))
+                .with_hint("create it, or set `target` in oompa.toml / pass --target"),
+        );
     }
     Ok(target)
 }
@@ -83,9 +92,16 @@ pub struct RunResult {
 }
 
 /// Starts a swarm and drives it to the end, printing as it goes.
-pub fn run_swarm(env: &Env, repo: &Repo, config: Config, target: String) -> Result<RunResult, CommandError> {
+pub fn run_swarm(
+    env: &Env,
+    repo: &Repo,
+    config: Config,
+    target: String,
+) -> Result<RunResult, CommandError> {
     let ui = &env.ui;
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from));
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from));
     let (sig_tx, sig_rx) = unbounded();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -140,7 +156,10 @@ pub fn run_swarm(env: &Env, repo: &Repo, config: Config, target: String) -> Resu
     sig_handle.close();
     let _ = sig_thread.join();
     print_summary(env, &summaries)?;
-    Ok(RunResult { summaries, interrupted })
+    Ok(RunResult {
+        summaries,
+        interrupted,
+    })
 }
 
 fn outcome_style(outcome: &str) -> anstyle::Style {
@@ -153,26 +172,54 @@ fn outcome_style(outcome: &str) -> anstyle::Style {
 
 fn print_event(ui: &super::Ui, ev: &Event) {
     match ev {
-        Event::Started { swarm, target, workers } => {
-            ui.status(format!("swarm {swarm}: {} worker(s) landing on {target}", workers.len()));
+        Event::Started {
+            swarm,
+            target,
+            workers,
+        } => {
+            ui.status(format!(
+                "swarm {swarm}: {} worker(s) landing on {target}",
+                workers.len()
+            ));
             for (w, model) in workers {
                 ui.status(ui.paint_err(DIM, format!("  {w}: {model}")));
             }
         }
-        Event::Recovered { released, crashed, kept } => {
+        Event::Recovered {
+            released,
+            crashed,
+            kept,
+        } => {
             if !crashed.is_empty() {
-                ui.warn(format!("swarm(s) {} ended without cleaning up", crashed.join(", ")));
+                ui.warn(format!(
+                    "swarm(s) {} ended without cleaning up",
+                    crashed.join(", ")
+                ));
             }
             if !released.is_empty() {
-                ui.warn(format!("returned {} orphaned claim(s) to pending: {}", released.len(), released.join(", ")));
+                ui.warn(format!(
+                    "returned {} orphaned claim(s) to pending: {}",
+                    released.len(),
+                    released.join(", ")
+                ));
             }
             for k in kept {
                 ui.status(format!("kept their unmerged work as {k}"));
             }
         }
-        Event::CycleStarted { worker, cycle } => ui.status(ui.paint_err(DIM, format!("[{worker}] cycle {cycle} started"))),
-        Event::TurnEnded { worker, cycle, turn, signal } => {
-            ui.status(ui.paint_err(DIM, format!("[{worker}] cycle {cycle}, turn {turn}: {signal}")));
+        Event::CycleStarted { worker, cycle } => {
+            ui.status(ui.paint_err(DIM, format!("[{worker}] cycle {cycle} started")))
+        }
+        Event::TurnEnded {
+            worker,
+            cycle,
+            turn,
+            signal,
+        } => {
+            ui.status(ui.paint_err(
+                DIM,
+                format!("[{worker}] cycle {cycle}, turn {turn}: {signal}"),
+            ));
         }
         Event::Claimed { worker, results } => {
             let parts: Vec<String> = results
@@ -188,14 +235,28 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ui.status(format!("[{worker}] {}", parts.join("; ")));
         }
         Event::LandingPaused { worker, reason } => ui.warn(format!("[{worker}] {reason}")),
-        Event::Landed { worker, commit, tasks } => {
+        Event::Landed {
+            worker,
+            commit,
+            tasks,
+        } => {
             let short = &commit.to_string()[..8];
             let what = if tasks.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    " ({})",
+                    tasks
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
-            ui.status(format!("[{worker}] {} {short}{what}", ui.paint_err(GREEN, "landed")));
+            ui.status(format!(
+                "[{worker}] {} {short}{what}",
+                ui.paint_err(GREEN, "landed")
+            ));
         }
         Event::CycleEnded { worker, record } => {
             let o = record.outcome.as_str();
@@ -231,9 +292,20 @@ pub fn human_ms(ms: u64) -> String {
 }
 
 fn print_summary(env: &Env, summaries: &[WorkerSummary]) -> Result<(), CommandError> {
-    let mut t = ui::table(&["WORKER", "MODEL", "CYCLES", "MERGED", "OTHER", "STOPPED BECAUSE"]);
+    let mut t = ui::table(&[
+        "WORKER",
+        "MODEL",
+        "CYCLES",
+        "MERGED",
+        "OTHER",
+        "STOPPED BECAUSE",
+    ]);
     for s in summaries {
-        let merged = s.outcomes.get(Outcome::Merged.as_str()).copied().unwrap_or(0);
+        let merged = s
+            .outcomes
+            .get(Outcome::Merged.as_str())
+            .copied()
+            .unwrap_or(0);
         let other: Vec<String> = s
             .outcomes
             .iter()
@@ -245,7 +317,11 @@ fn print_summary(env: &Env, summaries: &[WorkerSummary]) -> Result<(), CommandEr
             s.model.clone(),
             s.cycles.to_string(),
             merged.to_string(),
-            if other.is_empty() { "-".into() } else { other.join(", ") },
+            if other.is_empty() {
+                "-".into()
+            } else {
+                other.join(", ")
+            },
             s.reason.clone(),
         ]);
     }

@@ -67,10 +67,21 @@ pub fn checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<
 }
 
 /// Checks, without changing anything, that [`checkout_forward`] would succeed.
-pub fn check_checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<(), GitError> {
+pub fn check_checkout_forward(
+    workdir: &Path,
+    old: ObjectId,
+    new: ObjectId,
+) -> Result<(), GitError> {
     git(
         workdir,
-        &["read-tree", "-n", "-m", "-u", &old.to_string(), &new.to_string()],
+        &[
+            "read-tree",
+            "-n",
+            "-m",
+            "-u",
+            &old.to_string(),
+            &new.to_string(),
+        ],
     )?;
     Ok(())
 }

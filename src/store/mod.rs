@@ -10,5 +10,7 @@ pub mod swarm;
 pub mod task;
 pub mod trailers;
 
-pub use queue::{ClaimOutcome, Claimant, Owner, QUEUE_REF, Queue, QueueError, Snapshot, State};
+pub use queue::{
+    ClaimOutcome, Claimant, Owner, QUEUE_REF, Queue, QueueError, Recovered, Snapshot, State,
+};
 pub use task::{Claim, Difficulty, Landed, TASK_VERSION, Task, TaskId, TaskIdError};

@@ -32,10 +32,15 @@ pub struct LandRequest {
 /// What happened to a landing request.
 #[derive(Debug, Clone)]
 pub enum LandReply {
-    Landed { commit: ObjectId, tasks: Vec<TaskId> },
+    Landed {
+        commit: ObjectId,
+        tasks: Vec<TaskId>,
+    },
     /// The branch is already contained in the target.
     UpToDate,
-    Conflict { paths: Vec<String> },
+    Conflict {
+        paths: Vec<String>,
+    },
     Interrupted,
     Failed(String),
 }
@@ -114,7 +119,14 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
-    let message = landing_message(&tasks, &[], &req.worker, &shared.id, &req.branch, req.review_rounds);
+    let message = landing_message(
+        &tasks,
+        &[],
+        &req.worker,
+        &shared.id,
+        &req.branch,
+        req.review_rounds,
+    );
     let commit = match repo.commit(&message, tree, &[target, req.tip]) {
         Ok(c) => c,
         Err(e) => return fail(&e),
@@ -156,7 +168,8 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         if !ids.is_empty() {
             updates.push(queue.plan_complete(&ids, &landed, &actor)?);
         }
-        repo.transaction(&updates).map_err(crate::store::QueueError::from)
+        repo.transaction(&updates)
+            .map_err(crate::store::QueueError::from)
     });
     match result {
         Ok(()) => {}
@@ -175,7 +188,11 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
 }
 
 /// The requested tasks this worker still holds (others are left out of the landing).
-fn held_tasks(queue: &Queue<'_>, shared: &Shared, req: &LandRequest) -> Result<Vec<Task>, crate::store::QueueError> {
+fn held_tasks(
+    queue: &Queue<'_>,
+    shared: &Shared,
+    req: &LandRequest,
+) -> Result<Vec<Task>, crate::store::QueueError> {
     let snap = queue.snapshot()?;
     Ok(snap
         .in_state(State::Current)

@@ -14,8 +14,8 @@ mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -199,7 +199,10 @@ pub fn worker_ids(config: &Config) -> Vec<(String, WorkerConfig)> {
 
 /// Recovers claims whose owner is gone, keeping their unmerged branch tips under
 /// `refs/oompa/keep/`. Safe to call from any command.
-pub fn recover(repo: &Repo, target_ref: Option<&str>) -> Result<(Recovered, Vec<String>), SwarmError> {
+pub fn recover(
+    repo: &Repo,
+    target_ref: Option<&str>,
+) -> Result<(Recovered, Vec<String>), SwarmError> {
     let target = match target_ref {
         Some(r) => repo.read_ref(r)?,
         None => None,
@@ -207,13 +210,20 @@ pub fn recover(repo: &Repo, target_ref: Option<&str>) -> Result<(Recovered, Vec<
     let mut kept = Vec::new();
     let rec = Queue::new(repo).recover(&hostname(), |id, claim| {
         let Some(branch) = &claim.branch else { return };
-        let Ok(Some(tip)) = repo.read_ref(branch) else { return };
+        let Ok(Some(tip)) = repo.read_ref(branch) else {
+            return;
+        };
         if target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false)) {
             return;
         }
-        let name = format!("refs/oompa/keep/{}/{}/recovered-{id}", claim.swarm, claim.worker);
+        let name = format!(
+            "refs/oompa/keep/{}/{}/recovered-{id}",
+            claim.swarm, claim.worker
+        );
         if repo.read_ref(&name).ok().flatten() == Some(tip)
-            || repo.cas_ref(&name, None, tip, "oompa: keep work of a gone owner").is_ok()
+            || repo
+                .cas_ref(&name, None, tip, "oompa: keep work of a gone owner")
+                .is_ok()
         {
             kept.push(name);
         }
@@ -237,7 +247,11 @@ impl Swarm {
         let (recovered, kept) = recover(repo, Some(&target_ref))?;
         if !recovered.released.is_empty() || !recovered.crashed.is_empty() {
             let _ = events_tx.send(Event::Recovered {
-                released: recovered.released.iter().map(|(id, _)| id.to_string()).collect(),
+                released: recovered
+                    .released
+                    .iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect(),
                 crashed: recovered.crashed.iter().map(|s| s.id.clone()).collect(),
                 kept,
             });
@@ -267,13 +281,20 @@ impl Swarm {
         let _ = events_tx.send(Event::Started {
             swarm: id.clone(),
             target: opts.target.clone(),
-            workers: ids.iter().map(|(w, c)| (w.clone(), c.model.to_string())).collect(),
+            workers: ids
+                .iter()
+                .map(|(w, c)| (w.clone(), c.model.to_string()))
+                .collect(),
         });
 
         let shared = Arc::new(Shared {
             id: id.clone(),
             repo: repo.clone().into_shared(),
-            transcripts: repo.common_dir().join("oompa").join("transcripts").join(&id),
+            transcripts: repo
+                .common_dir()
+                .join("oompa")
+                .join("transcripts")
+                .join(&id),
             config: opts.config,
             target: opts.target,
             target_ref,
@@ -341,7 +362,9 @@ impl Swarm {
         for w in self.workers.drain(..) {
             match w.join() {
                 Ok(s) => summaries.push(s),
-                Err(_) => self.shared.emit(Event::Warning("a worker thread panicked".into())),
+                Err(_) => self
+                    .shared
+                    .emit(Event::Warning("a worker thread panicked".into())),
             }
         }
         drop(self.land_tx.take());

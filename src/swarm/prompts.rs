@@ -54,7 +54,8 @@ pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathB
         text.push_str(&prompt::render(bundled("worker"), &map));
     } else {
         for f in role_files {
-            let body = prompt::load_file(f).unwrap_or_else(|e| format!("[oompa] could not read prompt {}: {e}", f.display()));
+            let body = prompt::load_file(f)
+                .unwrap_or_else(|e| format!("[oompa] could not read prompt {}: {e}", f.display()));
             text.push_str(&prompt::render(&body, &map));
             text.push_str("\n\n");
         }
@@ -63,7 +64,11 @@ pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathB
 }
 
 /// After a `CLAIM(…)` signal: what was claimed and what was not.
-pub(crate) fn claim_results(vars: &Vars, snap: &Snapshot, results: &[(String, ClaimOutcome)]) -> String {
+pub(crate) fn claim_results(
+    vars: &Vars,
+    snap: &Snapshot,
+    results: &[(String, ClaimOutcome)],
+) -> String {
     let mut map = vars.map(snap);
     let claimed: Vec<String> = results
         .iter()
@@ -94,7 +99,11 @@ pub(crate) fn nudge(vars: &Vars, snap: &Snapshot) -> String {
 }
 
 fn none_if_empty(v: Vec<String>) -> String {
-    if v.is_empty() { "(none)".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// The queue as the agent sees it: pending tasks in full, claims in one line each.
@@ -103,7 +112,12 @@ pub(crate) fn queue_markdown(snap: &Snapshot, me: &str) -> String {
     let mut any = false;
     for t in snap.in_state(State::Pending) {
         any = true;
-        let _ = write!(s, "- `{}`: {}", t.id, t.summary.lines().next().unwrap_or(""));
+        let _ = write!(
+            s,
+            "- `{}`: {}",
+            t.id,
+            t.summary.lines().next().unwrap_or("")
+        );
         if let Some(d) = t.difficulty {
             let _ = write!(s, " [{d}]");
         }

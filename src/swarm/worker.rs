@@ -24,6 +24,10 @@ use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
 const LEASE: Duration = Duration::from_secs(24 * 3600);
+/// Turns one cycle may take in all (claims included), as a multiple of `max_resumes`, so an
+/// agent that keeps claiming without ever finishing cannot hold a worker forever.
+const TURNS_PER_RESUME: u32 = 4;
+const MIN_TURN_CAP: u32 = 20;
 /// The longest pause between failing cycles.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -137,14 +141,27 @@ impl Worker {
             Ok(None) => return self.give_up(summary, "the target branch disappeared".into()),
             Err(e) => return self.give_up(summary, format!("reading the target: {e}")),
         };
-        let ws = match Workspace::create(&repo, &self.shared.worktrees, &self.shared.id, &self.id, base) {
+        let ws = match Workspace::create(
+            &repo,
+            &self.shared.worktrees,
+            &self.shared.id,
+            &self.id,
+            base,
+        ) {
             Ok(ws) => ws,
             Err(e) => return self.give_up(summary, format!("could not create its worktree: {e}")),
         };
         summary.reason = self.cycles(&repo, &ws, &mut summary);
-        let target = repo.read_ref(&self.shared.target_ref).ok().flatten().unwrap_or(base);
+        let target = repo
+            .read_ref(&self.shared.target_ref)
+            .ok()
+            .flatten()
+            .unwrap_or(base);
         match ws.teardown(&repo, target, "final") {
-            Ok(Some(kept)) => self.emit(Event::Warning(format!("[{}] unmerged work kept as {kept}", self.id))),
+            Ok(Some(kept)) => self.emit(Event::Warning(format!(
+                "[{}] unmerged work kept as {kept}",
+                self.id
+            ))),
             Ok(None) => {}
             Err(e) => self.emit(Event::Warning(format!(
                 "[{}] could not remove worktree {}: {e}",
@@ -171,7 +188,10 @@ impl Worker {
             if control.stopping() {
                 return "stopped".into();
             }
-            if cycle > 1 && !self.config.wait_between.is_zero() && !control.sleep(self.config.wait_between) {
+            if cycle > 1
+                && !self.config.wait_between.is_zero()
+                && !control.sleep(self.config.wait_between)
+            {
                 return "stopped".into();
             }
             if let Some(reason) = self.wait_for_work(repo) {
@@ -216,7 +236,10 @@ impl Worker {
                 Outcome::Interrupted => return "stopped".into(),
                 Outcome::Done => {
                     errors_in_row = 0;
-                    let pending = Queue::new(repo).snapshot().map(|s| s.count(State::Pending)).unwrap_or(0);
+                    let pending = Queue::new(repo)
+                        .snapshot()
+                        .map(|s| s.count(State::Pending))
+                        .unwrap_or(0);
                     if pending == 0 {
                         return "no more work".into();
                     }
@@ -239,12 +262,16 @@ impl Worker {
             if snap.count(State::Pending) > 0 || self.config.can_plan {
                 return None;
             }
-            let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0 || snap.count(State::Current) > 0;
+            let busy =
+                self.shared.in_flight.load(Ordering::SeqCst) > 0 || snap.count(State::Current) > 0;
             if !busy {
                 return Some("queue drained".into());
             }
             if start.elapsed() >= self.config.max_wait_for_tasks {
-                return Some(format!("no tasks after {}s", self.config.max_wait_for_tasks.as_secs()));
+                return Some(format!(
+                    "no tasks after {}s",
+                    self.config.max_wait_for_tasks.as_secs()
+                ));
             }
             if !told {
                 told = true;
@@ -294,10 +321,17 @@ impl Worker {
         let mut kept = None;
         if result.outcome != Outcome::Merged {
             let _ = ws.commit_leftovers(cycle);
-            let target = repo.read_ref(&self.shared.target_ref).ok().flatten().unwrap_or(base);
+            let target = repo
+                .read_ref(&self.shared.target_ref)
+                .ok()
+                .flatten()
+                .unwrap_or(base);
             match ws.keep(repo, target, &cycle.to_string()) {
                 Ok(k) => kept = k,
-                Err(e) => self.emit(Event::Warning(format!("[{}] could not keep cycle {cycle}'s work: {e}", self.id))),
+                Err(e) => self.emit(Event::Warning(format!(
+                    "[{}] could not keep cycle {cycle}'s work: {e}",
+                    self.id
+                ))),
             }
         }
         if !held.is_empty()
@@ -310,7 +344,10 @@ impl Worker {
                 &format!("{}/{}", self.shared.id, self.id),
             )
         {
-            self.emit(Event::Warning(format!("[{}] could not release {held:?}: {e}", self.id)));
+            self.emit(Event::Warning(format!(
+                "[{}] could not release {held:?}: {e}",
+                self.id
+            )));
         }
         let tip = ws.tip(repo).ok().flatten();
         CycleRecord {
@@ -374,7 +411,10 @@ impl Worker {
             ("OOMPA_SWARM".to_string(), self.shared.id.clone()),
             ("OOMPA_WORKER".to_string(), self.id.clone()),
             ("OOMPA_CYCLE".to_string(), cycle.to_string()),
-            ("OOMPA_SWARM_PID".to_string(), std::process::id().to_string()),
+            (
+                "OOMPA_SWARM_PID".to_string(),
+                std::process::id().to_string(),
+            ),
             ("OOMPA_BRANCH".to_string(), ws.branch.clone()),
             ("OOMPA_TARGET".to_string(), self.shared.target.clone()),
         ];
@@ -415,6 +455,13 @@ impl Worker {
         loop {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
+            }
+            let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
+            if turns.count >= cap {
+                return CycleResult {
+                    error: Some(format!("{} turns without finishing", turns.count)),
+                    ..CycleResult::new(Outcome::Stuck)
+                };
             }
             let turn = Turn {
                 spec: &self.config.model,
@@ -564,7 +611,9 @@ impl Worker {
         if self.land.send(req).is_err() {
             return CycleResult::error("the merge queue is gone");
         }
-        let reply = rx.recv().unwrap_or(LandReply::Failed("the merge queue stopped".into()));
+        let reply = rx
+            .recv()
+            .unwrap_or(LandReply::Failed("the merge queue stopped".into()));
         match reply {
             LandReply::Landed { commit, tasks } => CycleResult {
                 landed: Some(commit),
@@ -573,7 +622,11 @@ impl Worker {
             },
             LandReply::UpToDate => CycleResult::new(Outcome::NoChanges),
             LandReply::Conflict { paths } => CycleResult {
-                error: Some(format!("conflicts with {}: {}", self.shared.target, paths.join(", "))),
+                error: Some(format!(
+                    "conflicts with {}: {}",
+                    self.shared.target,
+                    paths.join(", ")
+                )),
                 conflicts: paths,
                 ..CycleResult::new(Outcome::Conflict)
             },

@@ -49,7 +49,12 @@ impl Workspace {
 
     /// Points the worktree at `base`, discarding tracked changes and untracked files but
     /// keeping ignored ones (build caches), then copies the configured untracked files in.
-    pub fn refresh(&self, base: ObjectId, root: &std::path::Path, copy: &[String]) -> Result<(), GitError> {
+    pub fn refresh(
+        &self,
+        base: ObjectId,
+        root: &std::path::Path,
+        copy: &[String],
+    ) -> Result<(), GitError> {
         cli::reset_hard(&self.path, base)?;
         for rel in copy {
             let from = root.join(rel);
@@ -69,7 +74,10 @@ impl Workspace {
     pub fn commit_leftovers(&self, cycle: u32) -> Result<Option<ObjectId>, GitError> {
         cli::commit_all(
             &self.path,
-            &format!("Uncommitted work of {} (cycle {cycle})\n\nCommitted by git oompa when the cycle ended.", self.worker),
+            &format!(
+                "Uncommitted work of {} (cycle {cycle})\n\nCommitted by git oompa when the cycle ended.",
+                self.worker
+            ),
         )
     }
 
@@ -80,7 +88,12 @@ impl Workspace {
 
     /// Saves the branch tip under `refs/oompa/keep/<swarm>/<worker>/<label>` when it holds
     /// commits the target does not have. Returns the keep ref, if one was written.
-    pub fn keep(&self, repo: &Repo, target: ObjectId, label: &str) -> Result<Option<String>, GitError> {
+    pub fn keep(
+        &self,
+        repo: &Repo,
+        target: ObjectId,
+        label: &str,
+    ) -> Result<Option<String>, GitError> {
         let Some(tip) = self.tip(repo)? else {
             return Ok(None);
         };
@@ -90,14 +103,21 @@ impl Workspace {
         let name = format!("refs/oompa/keep/{}/{}/{label}", self.swarm, self.worker);
         match repo.read_ref(&name)? {
             Some(existing) if existing == tip => {}
-            Some(existing) => repo.cas_ref(&name, Some(existing), tip, "oompa: keep unmerged work")?,
+            Some(existing) => {
+                repo.cas_ref(&name, Some(existing), tip, "oompa: keep unmerged work")?
+            }
             None => repo.cas_ref(&name, None, tip, "oompa: keep unmerged work")?,
         }
         Ok(Some(name))
     }
 
     /// Saves anything unmerged, removes the worktree and deletes the branch.
-    pub fn teardown(&self, repo: &Repo, target: ObjectId, label: &str) -> Result<Option<String>, GitError> {
+    pub fn teardown(
+        &self,
+        repo: &Repo,
+        target: ObjectId,
+        label: &str,
+    ) -> Result<Option<String>, GitError> {
         let _ = self.commit_leftovers(0);
         let kept = self.keep(repo, target, label)?;
         repo.remove_worktree(&self.path)?;

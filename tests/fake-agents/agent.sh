@@ -1,0 +1,75 @@
+#!/bin/sh
+# A scriptable fake agent for the swarm tests, run through the `exec:` harness.
+# The prompt arrives on stdin; OOMPA_SWARM, OOMPA_WORKER, OOMPA_CYCLE, OOMPA_SESSION_ID and
+# OOMPA_RESUME (set on resumed turns) come from git oompa. FAKE_MODE picks the behaviour:
+#   polite    claim the first pending task with CLAIM(), do it on the next turn, signal merge
+#   cli       claim with `git oompa task claim` and do it in the same turn
+#   crash     exit 3
+#   hang      sleep far past any turn timeout
+#   silent    never signal
+#   spam      print 50 MB, then say __DONE__
+#   steal     CLAIM a task another worker holds, then __DONE__
+#   nochange  claim, then signal merge without changing anything
+#   conflict  claim, then rewrite shared.txt with this worker's name (conflicts with others)
+set -u
+prompt=$(cat)
+mode=${FAKE_MODE:-polite}
+log() { printf '%s\n' "$*"; }
+
+# Tasks this worker holds, one id per line.
+held() {
+  git oompa task list --state current --json |
+    grep "\"swarm\":\"$OOMPA_SWARM\"" | grep "\"worker\":\"$OOMPA_WORKER\"" |
+    sed 's/.*"id":"\([^"]*\)".*/\1/'
+}
+pending() {
+  git oompa task list --state pending --json | sed 's/.*"id":"\([^"]*\)".*/\1/'
+}
+# Does the work of every held task: one file per task, one commit.
+work() {
+  ids=$(held)
+  [ -n "$ids" ] || return 1
+  mkdir -p work
+  for id in $ids; do printf 'done by %s\n' "$OOMPA_WORKER" > "work/$id.txt"; done
+  git add work && git commit -q -m "Do $(echo $ids | tr '\n' ' ')" || return 1
+  return 0
+}
+
+case "$mode" in
+  crash) log "about to crash"; exit 3 ;;
+  hang) sleep 1000; exit 0 ;;
+  silent) log "still thinking about it"; exit 0 ;;
+  spam) head -c 52428800 /dev/zero | tr '\0' 'x'; printf '\n__DONE__\n'; exit 0 ;;
+esac
+
+if [ -n "$(held)" ]; then
+  case "$mode" in
+    nochange) log "nothing to change"; log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
+    conflict)
+      printf 'line written by %s\n' "$OOMPA_WORKER" > shared.txt
+      git add shared.txt && git commit -q -m "shared.txt from $OOMPA_WORKER"
+      log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
+  esac
+  work && { log "Did the work."; log COMPLETE_AND_READY_FOR_MERGE; exit 0; }
+  log "could not do the work"; exit 1
+fi
+
+case "$mode" in
+  steal)
+    other=$(git oompa task list --state current --json | grep -v "\"worker\":\"$OOMPA_WORKER\"" |
+            sed 's/.*"id":"\([^"]*\)".*/\1/' | head -n 1)
+    if [ -n "$other" ] && [ -z "${OOMPA_RESUME:-}" ]; then log "CLAIM($other)"; else log "__DONE__"; fi
+    exit 0 ;;
+  cli)
+    for id in $(pending); do
+      if git oompa task claim "$id" >/dev/null 2>&1; then
+        work && { log COMPLETE_AND_READY_FOR_MERGE; exit 0; }
+      fi
+    done
+    log "__DONE__"; exit 0 ;;
+esac
+
+next=$(pending | head -n 1)
+if [ -z "$next" ]; then log "Nothing left to do."; log "__DONE__"; exit 0; fi
+log "I will take $next."
+log "CLAIM($next)"
