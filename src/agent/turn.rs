@@ -217,6 +217,13 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     }
     let transcript = open_transcript(turn.transcript)?;
 
+    tracing::debug!(
+        harness = turn.spec.harness.name(),
+        program = %program.display(),
+        cwd = %turn.cwd.display(),
+        resume = turn.resume,
+        "starting agent turn"
+    );
     let mut env: Vec<(String, String)> = turn.env.to_vec();
     env.extend(inv.env.iter().cloned());
     let finished = process::supervise(ProcessSpec {
@@ -238,6 +245,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         source,
     })?;
 
+    tracing::debug!(exit = %finished.exit, duration = ?finished.duration, "agent turn ended");
     let parsed = finished.parsed.unwrap_or_default();
     let final_text = match (&turn.spec.harness, parsed.final_text) {
         (Harness::Exec(_), _) => finished.stdout_tail,
