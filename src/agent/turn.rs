@@ -134,17 +134,21 @@ impl TurnOutput {
             Exit::Code(0) => "reported an error".to_string(),
             other => other.to_string(),
         };
-        let detail = [
-            self.failure.as_deref(),
-            Some(&self.stderr_tail),
-            Some(&self.final_text),
-        ]
-        .into_iter()
-        .flatten()
-        .map(one_line)
-        .find(|d| !d.is_empty());
+        // A reported failure reads best from its start; stderr and stdout from their end.
+        let failure = self
+            .failure
+            .as_deref()
+            .map(one_line)
+            .filter(|d| !d.is_empty());
+        let detail = failure.map(|d| keep_head(&d, 300).to_string()).or_else(|| {
+            [&self.stderr_tail, &self.final_text]
+                .into_iter()
+                .map(|s| one_line(keep_tail(s, 4096)))
+                .find(|d| !d.is_empty())
+                .map(|d| keep_tail(&d, 300).to_string())
+        });
         match detail {
-            Some(d) => format!("{what}: {}", keep_head(keep_tail(&d, 600), 300)),
+            Some(d) => format!("{what}: {d}"),
             None => what,
         }
     }
@@ -213,6 +217,13 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     }
     let transcript = open_transcript(turn.transcript)?;
 
+    tracing::debug!(
+        harness = turn.spec.harness.name(),
+        program = %program.display(),
+        cwd = %turn.cwd.display(),
+        resume = turn.resume,
+        "starting agent turn"
+    );
     let mut env: Vec<(String, String)> = turn.env.to_vec();
     env.extend(inv.env.iter().cloned());
     let finished = process::supervise(ProcessSpec {
@@ -234,6 +245,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         source,
     })?;
 
+    tracing::debug!(exit = %finished.exit, duration = ?finished.duration, "agent turn ended");
     let parsed = finished.parsed.unwrap_or_default();
     let final_text = match (&turn.spec.harness, parsed.final_text) {
         (Harness::Exec(_), _) => finished.stdout_tail,

@@ -449,3 +449,43 @@ fn alive(pid: i32) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn error_snippets_are_short_single_lines() {
+    let mut out = TurnOutput {
+        exit: Exit::Code(2),
+        final_text: "x".repeat(100_000),
+        session_id: None,
+        usage: Usage::default(),
+        duration: Duration::from_secs(7),
+        stderr_tail: format!("{}\nfatal: the real reason\n\n", "noise ".repeat(400)),
+        failure: None,
+    };
+    let s = out.error_snippet();
+    assert!(
+        s.starts_with("exited with code 2: ") && s.ends_with("fatal: the real reason"),
+        "{s}"
+    );
+    assert!(s.len() < 340 && !s.contains('\n'));
+
+    out.failure = Some(format!("API Error: 400\n{}", "detail ".repeat(200)));
+    let s = out.error_snippet();
+    assert!(
+        s.starts_with("exited with code 2: API Error: 400 | detail"),
+        "{s}"
+    );
+    assert!(s.len() < 340);
+
+    out.exit = Exit::Code(0);
+    assert!(!out.succeeded());
+    assert!(
+        out.error_snippet()
+            .starts_with("reported an error: API Error")
+    );
+
+    out.exit = Exit::TimedOut;
+    out.failure = None;
+    out.stderr_tail.clear();
+    out.final_text.clear();
+    assert_eq!(out.error_snippet(), "timed out after 7s");
+}
