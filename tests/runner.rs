@@ -1,6 +1,13 @@
 //! One integration-test binary (links once): real `git-oompa` binary, real git, temporary
 //! repositories, hermetic environment.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "helper processes report to their parent test on stdout"
+)]
+
 mod common;
-mod test_task;
 mod test_init;
+mod test_log;
+mod test_task;

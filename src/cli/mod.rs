@@ -7,6 +7,7 @@
 pub mod completions;
 pub mod error;
 pub mod init;
+pub mod log;
 pub mod man;
 pub mod task;
 pub mod ui;
@@ -72,6 +73,7 @@ pub struct GlobalArgs {
 pub enum Command {
     Init(init::Args),
     Task(task::Args),
+    Log(log::Args),
     /// Print a shell completion script
     #[command(hide = true)]
     Completions(completions::Args),
@@ -135,6 +137,7 @@ fn run(env: &Env, command: Command) -> Result<(), CommandError> {
     match command {
         Command::Init(args) => init::run(env, args),
         Command::Task(args) => task::run(env, args),
+        Command::Log(args) => log::run(env, args),
         Command::Completions(args) => completions::run(env, args),
         Command::InstallManPages(args) => man::run(env, args),
     }
