@@ -10,6 +10,7 @@ pub mod demo;
 mod demo_agent;
 pub mod error;
 pub mod init;
+pub mod log;
 pub mod man;
 pub mod status;
 pub mod swarm;
@@ -84,6 +85,7 @@ pub enum Command {
     #[command(hide = true, name = "demo-agent")]
     DemoAgent(demo_agent::Args),
     Task(task::Args),
+    Log(log::Args),
     /// Print a shell completion script
     #[command(hide = true)]
     Completions(completions::Args),
@@ -177,6 +179,7 @@ fn run(env: &Env, command: Command) -> Result<(), CommandError> {
         Command::Demo(args) => demo::run(env, args),
         Command::DemoAgent(args) => demo_agent::run(env, args),
         Command::Task(args) => task::run(env, args),
+        Command::Log(args) => log::run(env, args),
         Command::Completions(args) => completions::run(env, args),
         Command::InstallManPages(args) => man::run(env, args),
     }
