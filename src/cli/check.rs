@@ -50,7 +50,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             i.harness.name().to_string(),
             status,
             i.version.clone().unwrap_or_else(|| "-".into()),
-            i.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()),
+            i.path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     env.ui.out(ui::render_table(&t))?;

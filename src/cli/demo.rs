@@ -12,10 +12,12 @@ use crate::store::{Queue, TASK_VERSION, Task, TaskId};
 
 /// Watch three scripted agents work a small project (no API key needed)
 #[derive(Debug, clap::Args)]
-#[command(long_about = "Create a throw-away repository with a small project and six tasks, and run a swarm of three\n\
+#[command(
+    long_about = "Create a throw-away repository with a small project and six tasks, and run a swarm of three\n\
 built-in scripted agents on it: they claim tasks, commit their work and signal; the merge\n\
 queue lands each change on main with trailers; every cycle is recorded in refs/notes/oompa.\n\
-Ends with the `git oompa log` table and the path of the repository to look around in.")]
+Ends with the `git oompa log` table and the path of the repository to look around in."
+)]
 pub struct Args {
     /// Where to create the demo repository [default: a new directory under the temp dir]
     pub dir: Option<PathBuf>,
@@ -40,12 +42,22 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         )),
     };
-    if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(CommandError::user(format!("{} exists and is not empty", dir.display()))
-            .with_hint("give a new directory, or none to use a fresh temporary one"));
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(
+            CommandError::user(format!("{} exists and is not empty", dir.display()))
+                .with_hint("give a new directory, or none to use a fresh temporary one"),
+        );
     }
     let ui = &env.ui;
-    ui.status(format!("{} creating a demo project in {}", ui.paint_err(BOLD, "demo:"), dir.display()));
+    ui.status(format!(
+        "{} creating a demo project in {}",
+        ui.paint_err(BOLD, "demo:"),
+        dir.display()
+    ));
     create_project(&dir)?;
     let repo = Repo::discover(&dir)?;
     let queue = Queue::new(&repo);
@@ -79,11 +91,17 @@ turn_timeout = \"1m\"
     ui.status("");
     super::log::run(&demo_env, super::log::Args::default())?;
     ui.status("");
-    ui.status(format!("{} look around in {}:", ui.paint_err(BOLD, "demo:"), dir.display()));
+    ui.status(format!(
+        "{} look around in {}:",
+        ui.paint_err(BOLD, "demo:"),
+        dir.display()
+    ));
     ui.status(format!("  cd {}", dir.display()));
     ui.status("  git log --graph --oneline --notes=oompa   # landings, with each cycle's record");
     ui.status("  git oompa task list                      # the queue, all complete");
-    ui.status("  git log refs/oompa/tasks --oneline       # every queue operation, one commit each");
+    ui.status(
+        "  git log refs/oompa/tasks --oneline       # every queue operation, one commit each",
+    );
     if result.interrupted {
         return Err(CommandError::user("demo interrupted"));
     }
@@ -97,14 +115,20 @@ fn create_project(dir: &Path) -> Result<(), CommandError> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| CommandError::user(format!("creating {}: {e}", parent.display())))?;
         }
-        std::fs::write(&p, text).map_err(|e| CommandError::user(format!("writing {}: {e}", p.display())))
+        std::fs::write(&p, text)
+            .map_err(|e| CommandError::user(format!("writing {}: {e}", p.display())))
     };
     write(
         "README.md",
         "# Phrasebook\n\nA tiny phrasebook, one file per language, built by a swarm of scripted agents.\n",
     )?;
     write("phrases/english.txt", "hello = Hello\nthanks = Thank you\n")?;
-    cli::init_with_commit(dir, "Demo User", "demo@example.invalid", "Start the phrasebook")?;
+    cli::init_with_commit(
+        dir,
+        "Demo User",
+        "demo@example.invalid",
+        "Start the phrasebook",
+    )?;
     Ok(())
 }
 

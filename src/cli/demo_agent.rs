@@ -19,16 +19,25 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     let swarm = std::env::var("OOMPA_SWARM").unwrap_or_default();
     let repo = env.repo()?;
     let snap = Queue::new(&repo).snapshot()?;
-    let n: usize = worker.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
+    let n: usize = worker
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
     // Look busy for a moment, like a real agent would be.
     std::thread::sleep(Duration::from_millis(400 + 150 * (n as u64 % 3)));
     let held: Vec<_> = snap
         .in_state(State::Current)
-        .filter(|t| t.claim.as_ref().is_some_and(|c| c.swarm == swarm && c.worker == worker))
+        .filter(|t| {
+            t.claim
+                .as_ref()
+                .is_some_and(|c| c.swarm == swarm && c.worker == worker)
+        })
         .collect();
     if !held.is_empty() {
         for t in &held {
-            let Some(demo) = t.extra.get("demo") else { continue };
+            let Some(demo) = t.extra.get("demo") else {
+                continue;
+            };
             let (Some(path), Some(text)) = (demo["path"].as_str(), demo["text"].as_str()) else {
                 continue;
             };
@@ -47,7 +56,8 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     let pending: Vec<_> = snap.in_state(State::Pending).collect();
     match pending.get(n % pending.len().max(1)) {
         Some(t) => {
-            env.ui.out(format!("I'll take `{}`: {}.", t.id, t.summary))?;
+            env.ui
+                .out(format!("I'll take `{}`: {}.", t.id, t.summary))?;
             env.ui.out(format!("CLAIM({})", t.id))
         }
         None => {

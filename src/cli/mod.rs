@@ -118,17 +118,25 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
     match crate::swarm::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
-                env.ui.warn(format!("swarm {} (pid {}) ended without cleaning up", s.id, s.pid));
+                env.ui.warn(format!(
+                    "swarm {} (pid {}) ended without cleaning up",
+                    s.id, s.pid
+                ));
             }
             if !rec.released.is_empty() {
                 let ids: Vec<&str> = rec.released.iter().map(|(id, _)| id.as_str()).collect();
-                env.ui.warn(format!("returned claims of gone owners to pending: {}", ids.join(", ")));
+                env.ui.warn(format!(
+                    "returned claims of gone owners to pending: {}",
+                    ids.join(", ")
+                ));
             }
             for k in kept {
                 env.ui.status(format!("kept their unmerged work as {k}"));
             }
         }
-        Err(e) => env.ui.warn(format!("could not check for orphaned claims: {e}")),
+        Err(e) => env
+            .ui
+            .warn(format!("could not check for orphaned claims: {e}")),
     }
 }
 

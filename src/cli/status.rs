@@ -46,7 +46,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         snap.count(State::Complete)
     ))?;
     if running.is_empty() {
-        ui.out(format!("{} {}", ui.paint(BOLD, "swarms:"), ui.paint(DIM, "none running")))?;
+        ui.out(format!(
+            "{} {}",
+            ui.paint(BOLD, "swarms:"),
+            ui.paint(DIM, "none running")
+        ))?;
     } else {
         ui.out(ui.paint(BOLD, "swarms:"))?;
         for s in &running {
@@ -62,10 +66,18 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             for w in &s.workers {
                 let held: Vec<&str> = claims
                     .iter()
-                    .filter(|t| t.claim.as_ref().is_some_and(|c| c.swarm == s.id && &c.worker == w))
+                    .filter(|t| {
+                        t.claim
+                            .as_ref()
+                            .is_some_and(|c| c.swarm == s.id && &c.worker == w)
+                    })
                     .map(|t| t.id.as_str())
                     .collect();
-                let what = if held.is_empty() { "-".to_string() } else { held.join(", ") };
+                let what = if held.is_empty() {
+                    "-".to_string()
+                } else {
+                    held.join(", ")
+                };
                 ui.out(format!("    {w}: {what}"))?;
             }
         }
@@ -78,7 +90,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             t.add_row(vec![
                 task.id.to_string(),
                 crate::store::queue::holder(task),
-                c.map(|c| c.claimed_at.chars().take(19).collect()).unwrap_or_default(),
+                c.map(|c| c.claimed_at.chars().take(19).collect())
+                    .unwrap_or_default(),
                 task.summary.lines().next().unwrap_or("").to_string(),
             ]);
         }

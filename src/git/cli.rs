@@ -88,7 +88,12 @@ pub fn check_checkout_forward(
 
 /// Creates a repository with `main` checked out and commits every file in it (for
 /// `git oompa demo`, which builds a throw-away project).
-pub fn init_with_commit(dir: &Path, name: &str, email: &str, message: &str) -> Result<ObjectId, GitError> {
+pub fn init_with_commit(
+    dir: &Path,
+    name: &str,
+    email: &str,
+    message: &str,
+) -> Result<ObjectId, GitError> {
     git(dir, &["init", "-q", "-b", "main"])?;
     git(dir, &["config", "user.name", name])?;
     git(dir, &["config", "user.email", email])?;
