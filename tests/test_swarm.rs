@@ -284,13 +284,42 @@ fn conflicting_workers_one_lands_the_other_keeps_its_work() {
     assert_clean_up(&env);
 }
 
-/// Starts `git oompa swarm` in the background.
-fn spawn_swarm(env: &TestEnv) -> std::process::Child {
-    env.oompa_cmd(&["swarm"])
+/// A background `git oompa swarm` that is killed (with its hanging agents) if the test fails.
+struct Running {
+    child: Option<std::process::Child>,
+    marker: Option<String>,
+}
+
+impl Running {
+    fn child(&mut self) -> &mut std::process::Child {
+        self.child.as_mut().expect("running")
+    }
+    fn wait_with_output(mut self) -> std::process::Output {
+        self.child.take().expect("running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(m) = &self.marker {
+            kill_processes_with(&format!("sleep {m}"));
+        }
+    }
+}
+
+/// Starts `git oompa swarm` in the background; `marker` is the FAKE_HANG value of its agents.
+fn spawn_swarm(env: &TestEnv, marker: Option<&str>) -> Running {
+    let child = env
+        .oompa_cmd(&["swarm"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Running { child: Some(child), marker: marker.map(str::to_string) }
 }
 
 /// Waits until `f` holds (up to 20 s).
@@ -305,8 +334,8 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+fn signal(running: &mut Running, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(running.child().id()).unwrap());
     nix::sys::signal::kill(pid, sig).unwrap();
 }
 
@@ -341,7 +370,7 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
         )
         .replace("env = { FAKE_MODE = \"cli\" }\n", ""),
     );
-    let child = spawn_swarm(&env);
+    let mut child = spawn_swarm(&env, None);
     let transcripts = env.repo.join(".git/oompa/transcripts");
     wait_for("both agents to start", || {
         walk(&transcripts)
@@ -350,7 +379,7 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
             .count()
             == 2
     });
-    signal(&child, nix::sys::signal::Signal::SIGINT);
+    signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -371,13 +400,13 @@ fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
         &worker_table("hang", 2, &format!("max_cycles = 1\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\"\nFAKE_COMMIT_FIRST = \"1\"\nFAKE_HANG = \"{marker}\""))
             .replace("env = { FAKE_MODE = \"hang\" }\n", ""),
     );
-    let child = spawn_swarm(&env);
+    let mut child = spawn_swarm(&env, Some(&marker));
     wait_for("both agents to claim and hang", || {
         states(&env).1 == 2 && processes_with(&format!("sleep {marker}")) == 2
     });
-    signal(&child, nix::sys::signal::Signal::SIGINT);
+    signal(&mut child, nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    signal(&child, nix::sys::signal::Signal::SIGINT);
+    signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
@@ -414,7 +443,7 @@ fn sigkill_then_restart_loses_no_task_and_no_commit() {
         &worker_table("hang", 2, &format!("max_cycles = 1\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\"\nFAKE_COMMIT_FIRST = \"1\"\nFAKE_HANG = \"{marker}\""))
             .replace("env = { FAKE_MODE = \"hang\" }\n", ""),
     );
-    let mut child = spawn_swarm(&env);
+    let mut child = spawn_swarm(&env, Some(&marker));
     wait_for("both agents to claim and hang", || {
         states(&env).1 == 2 && processes_with(&format!("sleep {marker}")) == 2
     });
@@ -423,8 +452,8 @@ fn sigkill_then_restart_loses_no_task_and_no_commit() {
         "--format=%(refname) %(objectname)",
         "refs/heads/oompa/",
     ]);
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
+    child.child().kill().unwrap(); // SIGKILL
+    let _ = child.child().wait();
     kill_processes_with(&format!("sleep {marker}")); // the agents' own process groups survive it
     assert_eq!(states(&env).1, 2, "claims are still held by the dead swarm");
 
@@ -496,8 +525,8 @@ fn landing_waits_for_the_users_uncommitted_edits_and_never_touches_them() {
         "# test project\nmy unsaved edit\n",
     )
     .unwrap();
-    let mut child = spawn_swarm(&env);
-    let stderr_pipe = child.stderr.take().unwrap();
+    let mut child = spawn_swarm(&env, None);
+    let stderr_pipe = child.child().stderr.take().unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let reader = {
         let seen = std::sync::Arc::clone(&seen);
@@ -583,4 +612,133 @@ fn the_demo_runs_without_an_api_key() {
         6
     );
     assert!(dir.join("phrases/french.txt").is_file());
+}
+
+#[test]
+fn worktrees_stay_warm_across_cycles_and_get_the_copied_files_but_never_commit_them() {
+    let env = swarm_repo(
+        2,
+        &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false\n[worker.env]\nFAKE_MODE = \"polite\"\nFAKE_WARM = \"1\"")
+            .replace("env = { FAKE_MODE = \"polite\" }\n", ""),
+    );
+    let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
+    std::fs::write(env.repo.join("oompa.toml"), format!("copy = [\".env\"]\n{config}")).unwrap();
+    std::fs::write(env.repo.join(".gitignore"), "build/\n").unwrap();
+    env.git(&["add", ".gitignore"]);
+    env.git(&["commit", "-q", "-m", "ignore build outputs"]);
+    std::fs::write(env.repo.join(".env"), "SECRET=1\n").unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = env.git(&["show", "main:work/t00.txt"]);
+    let second = env.git(&["show", "main:work/t01.txt"]);
+    assert!(first.contains("env: SECRET=1") && !first.contains("warm"), "{first}");
+    assert!(second.contains("warm build cache"), "the ignored cache survived the refresh:\n{second}");
+    let tree = env.git(&["ls-tree", "-r", "--name-only", "main"]);
+    assert!(!tree.contains(".env") && !tree.contains("build/"), "{tree}");
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let env = swarm_repo(1, &worker_table("polite", 1, "max_cycle = 3"));
+    let out = env.oompa(&["swarm"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("oompa.toml:") && err.contains("max_cycle") && err.contains("max_cycles"), "{err}");
+    let out = env.oompa(&["swarm", "nope.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope.toml"), "{}", stderr(&out));
+    std::fs::write(env.repo.join("oompa.toml"), "[[worker]]\nmodel = \"gpt-5\"\n").unwrap();
+    let err = stderr(&env.oompa(&["swarm"]));
+    assert!(err.contains("oompa.toml:2") && err.contains("unknown harness `gpt-5`"), "{err}");
+    let out = env.oompa(&["swarm", "--target", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn claiming_a_task_someone_else_holds_is_refused_and_reported() {
+    let env = swarm_repo(1, &worker_table("steal", 1, "max_cycles = 1"));
+    let log = env.tmp.path().join("prompts.log");
+    env.oompa_ok(&["task", "claim", "t00", "--worker", "human"]);
+    let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
+    let config = config.replace("env = { FAKE_MODE = \"steal\" }", &format!("env = {{ FAKE_MODE = \"steal\", FAKE_PROMPT_LOG = \"{}\" }}", log.display()));
+    std::fs::write(env.repo.join("oompa.toml"), config).unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("t00 taken by human"), "{}", stderr(&out));
+    let prompts = std::fs::read_to_string(&log).unwrap();
+    assert!(prompts.contains("t00 (held by human)"), "the claim results reach the agent:\n{prompts}");
+    assert_eq!(outcomes(&env).get("done"), Some(&1));
+    let task: serde_json::Value = serde_json::from_str(&env.oompa_ok(&["task", "show", "t00", "--json"])).unwrap();
+    assert_eq!(task["claim"]["worker"], "human", "the holder keeps it");
+}
+
+#[test]
+fn silent_agents_are_resumed_in_the_same_session_nudged_then_stuck() {
+    let env = swarm_repo(1, &worker_table("silent", 1, "max_cycles = 1\nmax_resumes = 3"));
+    let log = env.tmp.path().join("prompts.log");
+    let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
+    let config = config.replace("env = { FAKE_MODE = \"silent\" }", &format!("env = {{ FAKE_MODE = \"silent\", FAKE_PROMPT_LOG = \"{}\" }}", log.display()));
+    std::fs::write(env.repo.join("oompa.toml"), config).unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let prompts = std::fs::read_to_string(&log).unwrap();
+    let headers: Vec<&str> = prompts.lines().filter(|l| l.starts_with("=== ")).collect();
+    assert_eq!(headers.len(), 3, "{prompts}");
+    assert!(headers[0].contains("resume= "), "{headers:?}");
+    assert!(headers[1].contains("resume=1") && headers[2].contains("resume=1"), "{headers:?}");
+    let session = |h: &str| h.split("session=").nth(1).unwrap().to_string();
+    assert_eq!(session(headers[0]), session(headers[2]), "one session for the whole cycle");
+    assert!(prompts.contains("How this swarm works"), "the fresh prompt has the task header");
+    assert_eq!(prompts.matches("You have not ended a message with a signal").count(), 1, "nudged once, on the last turn");
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    assert_eq!(entries[0].record.outcome.to_string(), "stuck");
+    assert_eq!(entries[0].record.turns, 3);
+    assert_eq!(entries[0].record.sessions.len(), 1);
+}
+
+#[test]
+fn status_shows_a_running_swarm_its_workers_and_claims() {
+    let marker = format!("{}", 700_000 + std::process::id() % 90_000);
+    let env = swarm_repo(
+        2,
+        &worker_table("hang", 1, &format!("max_cycles = 1\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\"\nFAKE_HANG = \"{marker}\""))
+            .replace("env = { FAKE_MODE = \"hang\" }\n", ""),
+    );
+    let mut child = spawn_swarm(&env, Some(&marker));
+    wait_for("a claim", || states(&env).1 == 1);
+    let status = env.oompa_ok(&["status"]);
+    assert!(status.contains("queue: 1 pending, 1 claimed, 0 complete"), "{status}");
+    assert!(status.contains("running"), "{status}");
+    assert!(status.contains("w0: t0"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
+    assert_eq!(json["running"].as_array().unwrap().len(), 1);
+    signal(&mut child, nix::sys::signal::Signal::SIGINT);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&mut child, nix::sys::signal::Signal::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let status = env.oompa_ok(&["status"]);
+    assert!(status.contains("none running"), "{status}");
+}
+
+#[test]
+fn check_lists_the_agent_clis_on_path() {
+    let env = TestEnv::new();
+    let bin = env.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let claude = bin.join("claude");
+    std::fs::write(&claude, "#!/bin/sh\necho '9.9.9 (Claude Code)'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.oompa_cmd(&["check"]).env("PATH", format!("{}:/usr/bin:/bin", bin.display())).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |h: &str| text.lines().find(|l| l.starts_with(h)).unwrap_or_default().to_string();
+    assert!(line("claude").contains("found") && line("claude").contains("9.9.9 (Claude Code)"), "{text}");
+    for h in ["codex", "opencode", "gemini"] {
+        assert!(line(h).contains("missing"), "{text}");
+    }
+    let json = env.oompa_cmd(&["check", "--json"]).env("PATH", format!("{}:/usr/bin:/bin", bin.display())).output().unwrap();
+    assert_eq!(stdout(&json).lines().count(), 4);
 }

@@ -29,10 +29,18 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `git add -A && git commit` in a worker's worktree. Returns the new commit, or `None` when
+/// `git add -A && git commit` in a worker's worktree, leaving out `exclude` (files such as
+/// `.env` that were copied in, never to be committed). Returns the new commit, or `None` when
 /// there was nothing to commit.
-pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, GitError> {
-    git(worktree, &["add", "-A"])?;
+pub fn commit_all_except(
+    worktree: &Path,
+    message: &str,
+    exclude: &[String],
+) -> Result<Option<ObjectId>, GitError> {
+    let mut args = vec!["add".to_string(), "-A".into(), "--".into(), ".".into()];
+    args.extend(exclude.iter().map(|p| format!(":(exclude,literal){p}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    git(worktree, &args)?;
     let staged = Command::new("git")
         .arg("-C")
         .arg(worktree)
@@ -46,6 +54,11 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, Gi
     git(worktree, &["commit", "-q", "--no-verify", "-m", message])?;
     let head = git(worktree, &["rev-parse", "HEAD"])?;
     Ok(ObjectId::from_hex(head.trim().as_bytes()).ok())
+}
+
+/// [`commit_all_except`] with nothing excluded.
+pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, GitError> {
+    commit_all_except(worktree, message, &[])
 }
 
 /// Points a worker's worktree (its branch and files) at `commit`, discarding local changes.

@@ -147,6 +147,7 @@ impl Worker {
             &self.shared.id,
             &self.id,
             base,
+            &self.shared.config.copy,
         ) {
             Ok(ws) => ws,
             Err(e) => return self.give_up(summary, format!("could not create its worktree: {e}")),
@@ -184,6 +185,7 @@ impl Worker {
     fn cycles(&self, repo: &Repo, ws: &Workspace, summary: &mut WorkerSummary) -> String {
         let control = &self.shared.control;
         let mut errors_in_row = 0u32;
+        let mut idle = false;
         for cycle in 1..=self.config.max_cycles {
             if control.stopping() {
                 return "stopped".into();
@@ -194,7 +196,7 @@ impl Worker {
             {
                 return "stopped".into();
             }
-            if let Some(reason) = self.wait_for_work(repo) {
+            if let Some(reason) = self.wait_for_work(repo, idle || !self.config.can_plan) {
                 return reason;
             }
             self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -234,24 +236,25 @@ impl Worker {
                     }
                 }
                 Outcome::Interrupted => return "stopped".into(),
+                // The agent found nothing to do: from now on it only works when there is a
+                // pending task, and finishes once nothing can come back to the queue.
                 Outcome::Done => {
                     errors_in_row = 0;
-                    let pending = Queue::new(repo)
-                        .snapshot()
-                        .map(|s| s.count(State::Pending))
-                        .unwrap_or(0);
-                    if pending == 0 {
-                        return "no more work".into();
-                    }
+                    idle = true;
                 }
-                _ => errors_in_row = 0,
+                _ => {
+                    errors_in_row = 0;
+                    idle = false;
+                }
             }
         }
         format!("{} cycles used", self.config.max_cycles)
     }
 
     /// Returns `Some(reason)` when the worker should finish instead of starting a cycle.
-    fn wait_for_work(&self, repo: &Repo) -> Option<String> {
+    /// With `need_task` it starts a cycle only when a task is pending, waiting while other
+    /// workers' cycles (whose claims may come back) are in flight.
+    fn wait_for_work(&self, repo: &Repo, need_task: bool) -> Option<String> {
         let start = Instant::now();
         let mut told = false;
         loop {
@@ -259,13 +262,13 @@ impl Worker {
                 Ok(s) => s,
                 Err(e) => return Some(format!("cannot read the task queue: {e}")),
             };
-            if snap.count(State::Pending) > 0 || self.config.can_plan {
+            if snap.count(State::Pending) > 0 || !need_task {
                 return None;
             }
             let busy =
                 self.shared.in_flight.load(Ordering::SeqCst) > 0 || snap.count(State::Current) > 0;
             if !busy {
-                return Some("queue drained".into());
+                return Some("no more work: the queue is drained".into());
             }
             if start.elapsed() >= self.config.max_wait_for_tasks {
                 return Some(format!(
@@ -303,7 +306,7 @@ impl Worker {
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
         let mut result = match base {
             None => CycleResult::error("the target branch disappeared"),
-            Some(base) => match ws.refresh(base, &self.shared.root, &self.shared.config.copy) {
+            Some(base) => match ws.refresh(base, &self.shared.root) {
                 Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
                 Ok(()) => self.turns(repo, ws, cycle, base, &transcript, &mut turns),
             },

@@ -12,6 +12,8 @@ pub(crate) struct Workspace {
     pub branch: String,
     swarm: String,
     worker: String,
+    /// Files copied in from the main checkout; never committed.
+    copied: Vec<String>,
 }
 
 impl Workspace {
@@ -22,12 +24,14 @@ impl Workspace {
         swarm: &str,
         worker: &str,
         base: ObjectId,
+        copied: &[String],
     ) -> Result<Workspace, GitError> {
         let ws = Workspace {
             path: root.join(worker),
             branch: format!("refs/heads/oompa/{swarm}/{worker}"),
             swarm: swarm.to_string(),
             worker: worker.to_string(),
+            copied: copied.to_vec(),
         };
         repo.cas_ref(&ws.branch, None, base, "oompa: worker branch")?;
         if let Err(e) = repo.add_worktree(&ws.path, &ws.branch) {
@@ -49,14 +53,9 @@ impl Workspace {
 
     /// Points the worktree at `base`, discarding tracked changes and untracked files but
     /// keeping ignored ones (build caches), then copies the configured untracked files in.
-    pub fn refresh(
-        &self,
-        base: ObjectId,
-        root: &std::path::Path,
-        copy: &[String],
-    ) -> Result<(), GitError> {
+    pub fn refresh(&self, base: ObjectId, root: &std::path::Path) -> Result<(), GitError> {
         cli::reset_hard(&self.path, base)?;
-        for rel in copy {
+        for rel in &self.copied {
             let from = root.join(rel);
             if from.is_file() {
                 let to = self.path.join(rel);
@@ -72,12 +71,13 @@ impl Workspace {
     /// Commits anything left uncommitted in the worktree (the framework's commit on the
     /// agent's behalf).
     pub fn commit_leftovers(&self, cycle: u32) -> Result<Option<ObjectId>, GitError> {
-        cli::commit_all(
+        cli::commit_all_except(
             &self.path,
             &format!(
                 "Uncommitted work of {} (cycle {cycle})\n\nCommitted by git oompa when the cycle ended.",
                 self.worker
             ),
+            &self.copied,
         )
     }
 

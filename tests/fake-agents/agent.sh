@@ -14,9 +14,15 @@
 #   conflict  claim, then rewrite shared.txt with this worker's name (conflicts with others)
 # Before any mode: FAKE_CLAIM_FIRST=1 claims the first pending task with `git oompa task claim`,
 # FAKE_COMMIT_FIRST=1 commits a file wip/<worker>.txt, FAKE_SLEEP=N sleeps N seconds.
-# FAKE_HANG=N is how long `hang` sleeps (default 1000).
+# FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
+# prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
+# from an earlier cycle and whether .env was copied in, then touches build/cache.
 set -u
 prompt=$(cat)
+if [ -n "${FAKE_PROMPT_LOG:-}" ]; then
+  printf '=== %s cycle %s resume=%s session=%s\n%s\n' "$OOMPA_WORKER" "$OOMPA_CYCLE" \
+    "${OOMPA_RESUME:-}" "${OOMPA_SESSION_ID:-}" "$prompt" >> "$FAKE_PROMPT_LOG"
+fi
 mode=${FAKE_MODE:-polite}
 log() { printf '%s\n' "$*"; }
 
@@ -34,7 +40,14 @@ work() {
   ids=$(held)
   [ -n "$ids" ] || return 1
   mkdir -p work
-  for id in $ids; do printf 'done by %s\n' "$OOMPA_WORKER" > "work/$id.txt"; done
+  for id in $ids; do
+    printf 'done by %s\n' "$OOMPA_WORKER" > "work/$id.txt"
+    if [ -n "${FAKE_WARM:-}" ]; then
+      [ -f build/cache ] && echo "warm build cache" >> "work/$id.txt"
+      [ -f .env ] && echo "env: $(cat .env)" >> "work/$id.txt"
+      mkdir -p build && touch build/cache
+    fi
+  done
   git add work && git commit -q -m "Do $(echo $ids | tr '\n' ' ')" || return 1
   return 0
 }
