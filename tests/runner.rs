@@ -1,10 +1,15 @@
 //! One integration-test binary (links once): real `git-oompa` binary, real git, temporary
 //! repositories, hermetic environment.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "helper processes report to their parent test on stdout"
+)]
 
 mod common;
 mod test_init;
+mod test_log;
 mod test_real_clis;
 mod test_swarm;
 mod test_task;

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::git::GitError;
+use crate::store::notes::NotesError;
 use crate::store::{QueueError, TaskIdError};
 
 /// Exit codes, fixed and documented in the man page.
@@ -163,5 +164,14 @@ impl From<TaskIdError> for CommandError {
         CommandError::from_error(&e).with_hint(
             "task ids are 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit",
         )
+    }
+}
+
+impl From<NotesError> for CommandError {
+    fn from(e: NotesError) -> Self {
+        match e {
+            NotesError::Git(g) => g.into(),
+            _ => CommandError::from_error(&e),
+        }
     }
 }

@@ -4,10 +4,15 @@
 //! Command code parses arguments, resolves settings, calls into the library and prints
 //! through the `Ui`. Nothing below this module prints.
 
+pub mod check;
 pub mod completions;
+pub mod demo;
+mod demo_agent;
 pub mod error;
 pub mod init;
+pub mod log;
 pub mod man;
+pub mod status;
 pub mod swarm;
 pub mod task;
 pub mod ui;
@@ -73,7 +78,14 @@ pub struct GlobalArgs {
 pub enum Command {
     Init(init::Args),
     Swarm(swarm::Args),
+    Status(status::Args),
+    Check(check::Args),
+    Demo(demo::Args),
+    /// The scripted agent of `git oompa demo`
+    #[command(hide = true, name = "demo-agent")]
+    DemoAgent(demo_agent::Args),
     Task(task::Args),
+    Log(log::Args),
     /// Print a shell completion script
     #[command(hide = true)]
     Completions(completions::Args),
@@ -92,6 +104,39 @@ impl Env {
     /// Opens the repository around the working directory.
     pub fn repo(&self) -> Result<Repo, CommandError> {
         Ok(Repo::discover(&self.cwd)?)
+    }
+}
+
+/// Returns claims whose owner is gone to pending (keeping their work) and says so on
+/// stderr. Never fails the command: a problem here is a warning.
+pub fn recover_dead_claims(env: &Env, repo: &Repo) {
+    let target = crate::config::Config::discover(&repo.main_workdir(), None)
+        .ok()
+        .and_then(|c| swarm::resolve_target(repo, None, &c).ok())
+        .or_else(|| repo.head_branch())
+        .map(|t| format!("refs/heads/{t}"));
+    match crate::swarm::recover(repo, target.as_deref()) {
+        Ok((rec, kept)) => {
+            for s in &rec.crashed {
+                env.ui.warn(format!(
+                    "swarm {} (pid {}) ended without cleaning up",
+                    s.id, s.pid
+                ));
+            }
+            if !rec.released.is_empty() {
+                let ids: Vec<&str> = rec.released.iter().map(|(id, _)| id.as_str()).collect();
+                env.ui.warn(format!(
+                    "returned claims of gone owners to pending: {}",
+                    ids.join(", ")
+                ));
+            }
+            for k in kept {
+                env.ui.status(format!("kept their unmerged work as {k}"));
+            }
+        }
+        Err(e) => env
+            .ui
+            .warn(format!("could not check for orphaned claims: {e}")),
     }
 }
 
@@ -137,7 +182,12 @@ fn run(env: &Env, command: Command) -> Result<(), CommandError> {
     match command {
         Command::Init(args) => init::run(env, args),
         Command::Swarm(args) => swarm::run(env, args),
+        Command::Status(args) => status::run(env, args),
+        Command::Check(args) => check::run(env, args),
+        Command::Demo(args) => demo::run(env, args),
+        Command::DemoAgent(args) => demo_agent::run(env, args),
         Command::Task(args) => task::run(env, args),
+        Command::Log(args) => log::run(env, args),
         Command::Completions(args) => completions::run(env, args),
         Command::InstallManPages(args) => man::run(env, args),
     }

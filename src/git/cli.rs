@@ -85,3 +85,21 @@ pub fn check_checkout_forward(
     )?;
     Ok(())
 }
+
+/// Creates a repository with `main` checked out and commits every file in it (for
+/// `git oompa demo`, which builds a throw-away project).
+pub fn init_with_commit(
+    dir: &Path,
+    name: &str,
+    email: &str,
+    message: &str,
+) -> Result<ObjectId, GitError> {
+    git(dir, &["init", "-q", "-b", "main"])?;
+    git(dir, &["config", "user.name", name])?;
+    git(dir, &["config", "user.email", email])?;
+    commit_all(dir, message)?.ok_or_else(|| GitError::Command {
+        args: "commit".into(),
+        status: None,
+        stderr: "nothing to commit".into(),
+    })
+}

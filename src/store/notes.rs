@@ -12,6 +12,7 @@
 //! The ref stays a plain git notes ref: `git notes --ref=oompa show <commit>` and
 //! `git log --notes=oompa` read it. This module never prints.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -171,19 +172,18 @@ impl<'r> Notes<'r> {
     /// Validates every target and groups the records' lines by target, in first-seen order.
     fn additions(&self, records: &[CycleRecord]) -> Result<Vec<Addition>, NotesError> {
         let mut out: Vec<Addition> = Vec::new();
+        let mut index: HashMap<ObjectId, usize> = HashMap::new();
         for record in records {
             let target = self.target(record)?;
-            let line = record.to_line();
-            match out.iter_mut().find(|a| a.target == target) {
-                Some(a) => {
-                    a.lines.push_str(&line);
-                    a.lines.push('\n');
-                }
-                None => out.push(Addition {
+            let i = *index.entry(target).or_insert_with(|| {
+                out.push(Addition {
                     target,
-                    lines: line + "\n",
-                }),
-            }
+                    lines: String::new(),
+                });
+                out.len() - 1
+            });
+            out[i].lines.push_str(&record.to_line());
+            out[i].lines.push('\n');
         }
         Ok(out)
     }

@@ -100,7 +100,15 @@ impl Workspace {
         if repo.is_ancestor(tip, target)? {
             return Ok(None);
         }
-        let name = format!("refs/oompa/keep/{}/{}/{label}", self.swarm, self.worker);
+        let prefix = format!("refs/oompa/keep/{}/{}/", self.swarm, self.worker);
+        if let Some((already, _)) = repo
+            .refs_with_prefix(&prefix)?
+            .into_iter()
+            .find(|(_, id)| *id == tip)
+        {
+            return Ok(Some(already));
+        }
+        let name = format!("{prefix}{label}");
         match repo.read_ref(&name)? {
             Some(existing) if existing == tip => {}
             Some(existing) => {

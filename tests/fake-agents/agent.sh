@@ -10,7 +10,11 @@
 #   spam      print 50 MB, then say __DONE__
 #   steal     CLAIM a task another worker holds, then __DONE__
 #   nochange  claim, then signal merge without changing anything
+#   readme    claim, then append a line to README.md
 #   conflict  claim, then rewrite shared.txt with this worker's name (conflicts with others)
+# Before any mode: FAKE_CLAIM_FIRST=1 claims the first pending task with `git oompa task claim`,
+# FAKE_COMMIT_FIRST=1 commits a file wip/<worker>.txt, FAKE_SLEEP=N sleeps N seconds.
+# FAKE_HANG=N is how long `hang` sleeps (default 1000).
 set -u
 prompt=$(cat)
 mode=${FAKE_MODE:-polite}
@@ -35,9 +39,18 @@ work() {
   return 0
 }
 
+if [ -n "${FAKE_CLAIM_FIRST:-}" ] && [ -z "$(held)" ]; then
+  for id in $(pending); do git oompa task claim "$id" >/dev/null 2>&1 && break; done
+fi
+if [ -n "${FAKE_COMMIT_FIRST:-}" ]; then
+  mkdir -p wip && printf '%s cycle %s\n' "$OOMPA_WORKER" "$OOMPA_CYCLE" > "wip/$OOMPA_WORKER.txt"
+  git add wip && git commit -q -m "wip of $OOMPA_WORKER"
+fi
+[ -n "${FAKE_SLEEP:-}" ] && sleep "$FAKE_SLEEP"
+
 case "$mode" in
   crash) log "about to crash"; exit 3 ;;
-  hang) sleep 1000; exit 0 ;;
+  hang) sleep "${FAKE_HANG:-1000}"; exit 0 ;;
   silent) log "still thinking about it"; exit 0 ;;
   spam) head -c 52428800 /dev/zero | tr '\0' 'x'; printf '\n__DONE__\n'; exit 0 ;;
 esac
@@ -45,6 +58,10 @@ esac
 if [ -n "$(held)" ]; then
   case "$mode" in
     nochange) log "nothing to change"; log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
+    readme)
+      printf 'line from %s\n' "$OOMPA_WORKER" >> README.md
+      git commit -q -am "README line from $OOMPA_WORKER"
+      log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
     conflict)
       printf 'line written by %s\n' "$OOMPA_WORKER" > shared.txt
       git add shared.txt && git commit -q -m "shared.txt from $OOMPA_WORKER"

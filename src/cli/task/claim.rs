@@ -35,6 +35,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         Duration::from_secs(args.lease * 3600),
     )?;
     let repo = env.repo()?;
+    crate::cli::recover_dead_claims(env, &repo);
     let outcomes = Queue::new(&repo).claim(&ids, &who)?;
     let ui = &env.ui;
     let mut failed = 0;

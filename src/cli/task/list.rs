@@ -23,6 +23,7 @@ fn parse_state(s: &str) -> Result<State, String> {
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
+    crate::cli::recover_dead_claims(env, &repo);
     let snap = Queue::new(&repo).snapshot()?;
     for c in &snap.corrupt {
         env.ui.warn(format!("skipping {}: {}", c.path, c.reason));

@@ -1,0 +1,158 @@
+//! `git oompa demo`: a throw-away repository with a small project and a handful of tasks,
+//! worked by a swarm of three scripted agents (the hidden `demo-agent` subcommand, run through
+//! the `exec` harness), so a newcomer sees the whole loop without an API key.
+
+use std::path::{Path, PathBuf};
+
+use super::ui::BOLD;
+use super::{CommandError, Env};
+use crate::config::Config;
+use crate::git::{Repo, cli};
+use crate::store::{Queue, TASK_VERSION, Task, TaskId};
+
+/// Watch three scripted agents work a small project (no API key needed)
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Create a throw-away repository with a small project and six tasks, and run a swarm of three\n\
+built-in scripted agents on it: they claim tasks, commit their work and signal; the merge\n\
+queue lands each change on main with trailers; every cycle is recorded in refs/notes/oompa.\n\
+Ends with the `git oompa log` table and the path of the repository to look around in."
+)]
+pub struct Args {
+    /// Where to create the demo repository [default: a new directory under the temp dir]
+    pub dir: Option<PathBuf>,
+}
+
+/// The project's languages: task id, language, greeting, thanks.
+const PHRASES: [(&str, &str, &str, &str); 6] = [
+    ("french", "French", "Bonjour", "Merci"),
+    ("german", "German", "Hallo", "Danke"),
+    ("spanish", "Spanish", "Hola", "Gracias"),
+    ("italian", "Italian", "Ciao", "Grazie"),
+    ("japanese", "Japanese", "Konnichiwa", "Arigatou"),
+    ("portuguese", "Portuguese", "Ola", "Obrigado"),
+];
+
+pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    let dir = match args.dir {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => env.cwd.join(d),
+        None => std::env::temp_dir().join(format!(
+            "oompa-demo-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )),
+    };
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(
+            CommandError::user(format!("{} exists and is not empty", dir.display()))
+                .with_hint("give a new directory, or none to use a fresh temporary one"),
+        );
+    }
+    let ui = &env.ui;
+    ui.status(format!(
+        "{} creating a demo project in {}",
+        ui.paint_err(BOLD, "demo:"),
+        dir.display()
+    ));
+    create_project(&dir)?;
+    let repo = Repo::discover(&dir)?;
+    let queue = Queue::new(&repo);
+    queue.init()?;
+    queue.add(&demo_tasks(), "demo")?;
+    super::init::add_exclude(&repo, &format!("/{}/", super::init::OOMPA_DIR))?;
+    let config_text = "\
+# Three scripted agents built into git-oompa (`git-oompa demo-agent`); no API key needed.
+target = \"main\"
+
+[[worker]]
+model = \"exec:git-oompa demo-agent\"
+count = 3
+max_cycles = 6
+turn_timeout = \"1m\"
+";
+    let config_path = dir.join("oompa.toml");
+    std::fs::write(&config_path, config_text)
+        .map_err(|e| CommandError::user(format!("writing {}: {e}", config_path.display())))?;
+    let config = Config::load(&config_path).map_err(|e| CommandError::from_error(&e))?;
+    ui.status(format!(
+        "{} 6 tasks in refs/oompa/tasks, 3 scripted agents, landing on main\n",
+        ui.paint_err(BOLD, "demo:")
+    ));
+
+    let demo_env = Env {
+        ui: super::Ui::new(super::ui::ColorChoice::Auto),
+        cwd: dir.clone(),
+    };
+    let result = super::swarm::run_swarm(&demo_env, &repo, config, "main".into())?;
+    ui.status("");
+    super::log::run(&demo_env, super::log::Args::default())?;
+    ui.status("");
+    ui.status(format!(
+        "{} look around in {}:",
+        ui.paint_err(BOLD, "demo:"),
+        dir.display()
+    ));
+    ui.status(format!("  cd {}", dir.display()));
+    ui.status("  git log --graph --oneline --notes=oompa   # landings, with each cycle's record");
+    ui.status("  git oompa task list                      # the queue, all complete");
+    ui.status(
+        "  git log refs/oompa/tasks --oneline       # every queue operation, one commit each",
+    );
+    if result.interrupted {
+        return Err(CommandError::user("demo interrupted"));
+    }
+    Ok(())
+}
+
+fn create_project(dir: &Path) -> Result<(), CommandError> {
+    let write = |rel: &str, text: &str| -> Result<(), CommandError> {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CommandError::user(format!("creating {}: {e}", parent.display())))?;
+        }
+        std::fs::write(&p, text)
+            .map_err(|e| CommandError::user(format!("writing {}: {e}", p.display())))
+    };
+    write(
+        "README.md",
+        "# Phrasebook\n\nA tiny phrasebook, one file per language, built by a swarm of scripted agents.\n",
+    )?;
+    write("phrases/english.txt", "hello = Hello\nthanks = Thank you\n")?;
+    cli::init_with_commit(
+        dir,
+        "Demo User",
+        "demo@example.invalid",
+        "Start the phrasebook",
+    )?;
+    Ok(())
+}
+
+fn demo_tasks() -> Vec<Task> {
+    PHRASES
+        .iter()
+        .map(|(id, lang, hello, thanks)| Task {
+            version: TASK_VERSION,
+            id: TaskId::new(id).expect("demo ids are valid"),
+            summary: format!("Add {lang} phrases"),
+            description: format!("Create phrases/{id}.txt with the {lang} words for hello and thanks."),
+            difficulty: Some(crate::store::Difficulty::Easy),
+            files: vec![format!("phrases/{id}.txt")],
+            acceptance: vec![format!("phrases/{id}.txt has `hello = {hello}` and `thanks = {thanks}`")],
+            created: jiff::Timestamp::now().to_string(),
+            created_by: "demo".into(),
+            claim: None,
+            landed: None,
+            extra: [(
+                "demo".to_string(),
+                serde_json::json!({"path": format!("phrases/{id}.txt"), "text": format!("hello = {hello}\nthanks = {thanks}\n")}),
+            )]
+            .into_iter()
+            .collect(),
+        })
+        .collect()
+}

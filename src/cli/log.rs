@@ -1,0 +1,650 @@
+//! `git oompa log`: the cycle history kept in `refs/notes/oompa`, newest first, as a table,
+//! as JSON lines, or one cycle in full (`--show`).
+//!
+//! Reads through [`crate::store::notes`] and only formats; it never writes to the log.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::cli::ui::{self, BOLD, DIM, GREEN, RED, Ui, YELLOW};
+use crate::cli::{CommandError, Env};
+use crate::store::notes::{LogEntry, NOTES_REF, Notes};
+use crate::store::record::{CycleRecord, Outcome};
+
+/// Show the cycle history recorded in refs/notes/oompa
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Show the cycle history recorded in refs/notes/oompa, newest first.\n\n\
+Every cycle of every worker is one JSON line in the git note of the commit the cycle is about\n\
+(the landing commit if it merged, else the worker's tip, else the base). Plain git reads them\n\
+too: `git log --notes=oompa`, `git notes --ref=oompa show <commit>`."
+)]
+#[derive(Default)]
+pub struct Args {
+    /// One JSON object per line: the stored record plus "commit" (the annotated commit)
+    #[arg(long)]
+    pub json: bool,
+    /// Only cycles of this swarm (a prefix of its id is enough)
+    #[arg(long, value_name = "ID")]
+    pub swarm: Option<String>,
+    /// Only cycles of this worker
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
+    /// Only cycles that held this task
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// Only cycles with this outcome (repeat for several)
+    #[arg(long, value_name = "OUTCOME", value_parser = outcome_parser())]
+    pub outcome: Vec<Outcome>,
+    /// Only cycles that ended since WHEN: that long ago (90m, 2h, 3d, 1w, 1h30m), a date
+    /// (2026-01-31, UTC midnight) or an RFC 3339 time (2026-01-31T12:00:00Z)
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<Timestamp>,
+    /// Show at most N cycles (the newest)
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    pub max_count: Option<usize>,
+    /// Show one cycle in full: [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["worker", "task", "outcome", "since", "max_count"])]
+    pub show: Option<String>,
+}
+
+/// Bad lines warned about one by one before the rest are summed up.
+const MAX_WARNINGS: usize = 20;
+
+/// The outcomes as clap possible values, so help, completions and errors list them.
+fn outcome_parser() -> impl clap::builder::TypedValueParser<Value = Outcome> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Outcome::ALL.map(Outcome::as_str)).map(|s| {
+        s.parse::<Outcome>()
+            .expect("only listed outcomes get through")
+    })
+}
+
+/// `--since`: a duration ago, a date (UTC midnight) or an RFC 3339 timestamp.
+fn parse_since(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if let Some(ago) = parse_ago(s) {
+        return Timestamp::now()
+            .checked_sub(ago)
+            .map_err(|_| format!("`{s}` reaches back before the earliest time there is"));
+    }
+    if let Ok(ts) = s.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    if let Ok(date) = s.parse::<jiff::civil::Date>() {
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|e| format!("`{s}`: {e}"));
+    }
+    Err(format!(
+        "`{s}` is neither a duration (90m, 2h, 3d, 1w) nor a date or time \
+         (2026-01-31, 2026-01-31T12:00:00Z)"
+    ))
+}
+
+/// `90m`, `2h`, `3d`, `1w`, `1h30m`, `45s`: how long ago.
+fn parse_ago(s: &str) -> Option<SignedDuration> {
+    let mut total = SignedDuration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        let unit = rest[digits..].chars().next()?;
+        let secs = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(SignedDuration::from_secs(n.checked_mul(secs)?))?;
+        rest = &rest[digits + 1..];
+    }
+    Some(total)
+}
+
+pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    let repo = env.repo()?;
+    let (entries, bad) = Notes::new(&repo).read_all()?;
+    warn_bad_lines(&env.ui, &bad);
+    if entries.is_empty() {
+        env.ui
+            .status(env.ui.paint_err(DIM, "no cycles recorded yet"));
+        return Ok(());
+    }
+    let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();
+    if let Some(spec) = &args.show {
+        return show(env, &entries, spec, args.swarm.as_deref(), args.json);
+    }
+    entries.retain(|e| args.keeps(e));
+    entries.sort_by(newest_first);
+    entries.truncate(args.max_count.unwrap_or(usize::MAX));
+    if entries.is_empty() {
+        env.ui.status(env.ui.paint_err(DIM, "no cycles match"));
+        return Ok(());
+    }
+    if args.json {
+        let mut out = Batch::new(&env.ui);
+        for e in &entries {
+            out.line(&json_line(&e.entry))?;
+        }
+        return out.flush();
+    }
+    print_table(&env.ui, &entries)
+}
+
+fn warn_bad_lines(ui: &Ui, bad: &[crate::store::notes::BadLine]) {
+    for b in bad.iter().take(MAX_WARNINGS) {
+        ui.warn(format!(
+            "line {} of the note on {} is not a cycle record: {}",
+            b.line, b.commit, b.reason
+        ));
+    }
+    if bad.len() > MAX_WARNINGS {
+        ui.warn(format!(
+            "… and {} more lines that are not cycle records",
+            bad.len() - MAX_WARNINGS
+        ));
+    }
+    if !bad.is_empty() {
+        ui.hint(format!(
+            "see them with `git notes --ref={} show <commit>`",
+            NOTES_REF.trim_start_matches("refs/notes/")
+        ));
+    }
+}
+
+/// An entry with its end time parsed once (for sorting 100k records).
+struct Dated {
+    ended: Option<Timestamp>,
+    entry: LogEntry,
+}
+
+impl Dated {
+    fn new(entry: LogEntry) -> Self {
+        Dated {
+            ended: entry.record.ended.parse().ok(),
+            entry,
+        }
+    }
+
+    fn record(&self) -> &CycleRecord {
+        &self.entry.record
+    }
+}
+
+impl Args {
+    fn keeps(&self, e: &Dated) -> bool {
+        let r = e.record();
+        self.swarm.as_ref().is_none_or(|s| r.swarm.starts_with(s))
+            && self.worker.as_ref().is_none_or(|w| &r.worker == w)
+            && self.task.as_ref().is_none_or(|t| r.tasks.contains(t))
+            && (self.outcome.is_empty() || self.outcome.contains(&r.outcome))
+            && self
+                .since
+                .is_none_or(|since| e.ended.is_some_and(|ended| ended >= since))
+    }
+}
+
+/// Newest `ended` first (unreadable times last); ties by swarm, worker, then later cycle first.
+fn newest_first(a: &Dated, b: &Dated) -> Ordering {
+    let (ra, rb) = (a.record(), b.record());
+    b.ended
+        .cmp(&a.ended)
+        .then_with(|| ra.swarm.cmp(&rb.swarm))
+        .then_with(|| ra.worker.cmp(&rb.worker))
+        .then_with(|| rb.cycle.cmp(&ra.cycle))
+}
+
+/// The stored record plus `"commit"`, on one line.
+fn json_line(e: &LogEntry) -> String {
+    if e.record.extra.contains_key("commit") {
+        // A field of a newer format: let ours win without a duplicate key.
+        let mut v = serde_json::to_value(&e.record).expect("a record always serializes");
+        v["commit"] = serde_json::Value::String(e.commit.to_string());
+        return v.to_string();
+    }
+    let line = e.record.to_line();
+    let fields = line
+        .strip_prefix('{')
+        .expect("a record serializes to a JSON object");
+    format!("{{\"commit\":\"{}\",{fields}", e.commit)
+}
+
+/// Output lines gathered and written in large pieces (100k lines, one write each, is slow).
+struct Batch<'u> {
+    ui: &'u Ui,
+    buf: String,
+}
+
+impl<'u> Batch<'u> {
+    fn new(ui: &'u Ui) -> Self {
+        Batch {
+            ui,
+            buf: String::new(),
+        }
+    }
+
+    fn line(&mut self, s: &str) -> Result<(), CommandError> {
+        self.buf.push_str(s);
+        self.buf.push('\n');
+        if self.buf.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), CommandError> {
+        self.ui.out_raw(self.buf.as_bytes())?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+const HEADER: [&str; 9] = [
+    "WHEN", "SWARM", "WORKER", "CYCLE", "OUTCOME", "TASKS", "TURNS", "TIME", "COMMIT",
+];
+
+fn print_table(ui: &Ui, entries: &[Dated]) -> Result<(), CommandError> {
+    let mut table = ui::table(&HEADER);
+    for e in entries {
+        let r = e.record();
+        table.add_row(vec![
+            when(e),
+            one_line(&r.swarm),
+            one_line(&r.worker),
+            r.cycle.to_string(),
+            r.outcome.to_string(),
+            tasks_cell(&r.tasks),
+            r.turns.to_string(),
+            human_duration(r.duration_ms),
+            r.landed
+                .as_deref()
+                .or(r.tip.as_deref())
+                .map(|c| one_line(&c.chars().take(8).collect::<String>()))
+                .unwrap_or_default(),
+        ]);
+    }
+    let mut text = ui::render_table(&table);
+    if ui.color_stdout() {
+        let outcomes: Vec<Outcome> = entries.iter().map(|e| e.record().outcome).collect();
+        text = paint_outcomes(ui, &text, &outcomes);
+    }
+    text.push('\n');
+    ui.out_raw(text.as_bytes())
+}
+
+/// `ended` in UTC, whatever the local time zone; the stored text when it does not parse.
+fn when(e: &Dated) -> String {
+    match e.ended {
+        Some(ts) => ts.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        None => one_line(&e.record().ended),
+    }
+}
+
+/// Control characters (a newline in a worker name) would break the table's rows.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `a,b,c` when short, else the tasks that fit and `+N` for the rest.
+fn tasks_cell(tasks: &[String]) -> String {
+    const WIDTH: usize = 30;
+    let all = one_line(&tasks.join(","));
+    if all.chars().count() <= WIDTH {
+        return all;
+    }
+    let mut shown = String::new();
+    for (i, t) in tasks.iter().enumerate() {
+        let more = format!(" +{}", tasks.len() - i - 1);
+        let sep = if shown.is_empty() { "" } else { "," };
+        let next = shown.chars().count() + sep.len() + t.chars().count();
+        if (i == tasks.len() - 1 && next <= WIDTH) || next + more.len() <= WIDTH {
+            shown.push_str(sep);
+            shown.push_str(&one_line(t));
+            continue;
+        }
+        if shown.is_empty() {
+            let cut: String = t.chars().take(WIDTH - more.len() - 1).collect();
+            shown = one_line(&cut) + "…";
+            return if i == tasks.len() - 1 {
+                shown
+            } else {
+                shown + &more
+            };
+        }
+        return shown + &format!(" +{}", tasks.len() - i);
+    }
+    shown
+}
+
+/// `850ms`, `42s`, `3m05s`, `2h07m`.
+fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{s}s"),
+        60..3_600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
+    }
+}
+
+fn outcome_style(o: Outcome) -> anstyle::Style {
+    match o {
+        Outcome::Merged => GREEN,
+        Outcome::Error | Outcome::Conflict | Outcome::Rejected => RED,
+        _ => YELLOW,
+    }
+}
+
+/// Colours the OUTCOME column of a rendered table. comfy-table (built without its terminal
+/// features) would count escape codes as text and misalign the columns, so colour goes in
+/// after layout, at the header's column; a row that does not line up there (wide characters
+/// earlier in the row) stays plain rather than being coloured in the wrong place.
+fn paint_outcomes(ui: &Ui, rendered: &str, outcomes: &[Outcome]) -> String {
+    let mut lines = rendered.lines();
+    let header = lines.next().unwrap_or_default();
+    let Some(col) = header.find("OUTCOME") else {
+        return rendered.to_string();
+    };
+    let mut out = String::with_capacity(rendered.len() + outcomes.len() * 10);
+    out.push_str(header);
+    for (line, &outcome) in lines.zip(outcomes) {
+        out.push('\n');
+        let word = outcome.as_str();
+        let at = line.char_indices().nth(col).map(|(i, _)| i);
+        match at {
+            Some(i)
+                if line[i..].starts_with(word)
+                    && line[i + word.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| c == ' ') =>
+            {
+                out.push_str(&line[..i]);
+                out.push_str(&ui.paint(outcome_style(outcome), word));
+                out.push_str(&line[i + word.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// `--show [SWARM/]WORKER/CYCLE`: every field of one cycle.
+fn show(
+    env: &Env,
+    entries: &[Dated],
+    spec: &str,
+    swarm_filter: Option<&str>,
+    json: bool,
+) -> Result<(), CommandError> {
+    let (swarm, worker, cycle) = parse_spec(spec)?;
+    let found: Vec<&Dated> = entries
+        .iter()
+        .filter(|e| {
+            let r = e.record();
+            r.worker == worker
+                && r.cycle == cycle
+                && swarm.is_none_or(|s| r.swarm.starts_with(s))
+                && swarm_filter.is_none_or(|s| r.swarm.starts_with(s))
+        })
+        .collect();
+    let mut swarms: Vec<&str> = found.iter().map(|e| e.record().swarm.as_str()).collect();
+    swarms.sort_unstable();
+    swarms.dedup();
+    match swarms.as_slice() {
+        [] => {
+            return Err(
+                CommandError::user(format!("no cycle {spec} in {NOTES_REF}")).with_hint(format!(
+                    "`git oompa log --worker {worker}` lists that worker's cycles"
+                )),
+            );
+        }
+        [_] => {}
+        many => {
+            return Err(CommandError::user(format!(
+                "cycle {worker}/{cycle} was recorded by {} swarms: {}",
+                many.len(),
+                many.join(", ")
+            ))
+            .with_hint(format!(
+                "name the swarm: `git oompa log --show {}/{worker}/{cycle}`",
+                many[0]
+            )));
+        }
+    }
+    for (i, e) in found.iter().enumerate() {
+        if json {
+            let mut v = serde_json::to_value(e.record()).expect("a record always serializes");
+            v["commit"] = serde_json::Value::String(e.entry.commit.to_string());
+            env.ui
+                .out(serde_json::to_string_pretty(&v).expect("a value serializes"))?;
+            continue;
+        }
+        if i > 0 {
+            env.ui.out("")?;
+        }
+        env.ui.out(describe(&env.ui, e))?;
+    }
+    Ok(())
+}
+
+/// `w0/3` or `swarm/w0/3`.
+fn parse_spec(spec: &str) -> Result<(Option<&str>, &str, u32), CommandError> {
+    let usage = || {
+        CommandError::usage(format!(
+            "`--show {spec}`: expected [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`"
+        ))
+    };
+    let (front, cycle) = spec.rsplit_once('/').ok_or_else(usage)?;
+    let cycle: u32 = cycle.parse().map_err(|_| usage())?;
+    let (swarm, worker) = match front.rsplit_once('/') {
+        Some((s, w)) => (Some(s), w),
+        None => (None, front),
+    };
+    if worker.is_empty() || swarm.is_some_and(str::is_empty) {
+        return Err(usage());
+    }
+    Ok((swarm, worker, cycle))
+}
+
+/// One cycle, every field, for a person.
+fn describe(ui: &Ui, e: &Dated) -> String {
+    let r = e.record();
+    let mut s = String::new();
+    let title = format!("cycle {}/{}/{}", r.swarm, r.worker, r.cycle);
+    let _ = writeln!(
+        s,
+        "{}  {}",
+        ui.paint(BOLD, title),
+        ui.paint(outcome_style(r.outcome), r.outcome)
+    );
+    let mut field = |label: &str, value: &str| {
+        let mut lines = value.lines();
+        let _ = writeln!(s, "{label:<12}{}", lines.next().unwrap_or_default());
+        for more in lines {
+            let _ = writeln!(s, "{:<12}{more}", "");
+        }
+    };
+    field("commit", &e.entry.commit.to_string());
+    if !r.model.is_empty() {
+        field("model", &r.model);
+    }
+    if !r.tasks.is_empty() {
+        field("tasks", &r.tasks.join(", "));
+    }
+    let time = |raw: &str| match raw.parse::<Timestamp>() {
+        Ok(ts) => ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => raw.to_string(),
+    };
+    field("started", &time(&r.started));
+    field("ended", &time(&r.ended));
+    field(
+        "duration",
+        &format!(
+            "{} (agent {})",
+            human_duration(r.duration_ms),
+            human_duration(r.agent_ms)
+        ),
+    );
+    field("turns", &r.turns.to_string());
+    if !r.sessions.is_empty() {
+        field("sessions", &r.sessions.join(", "));
+    }
+    if let Some(tokens) = tokens_text(r) {
+        field("tokens", &tokens);
+    }
+    field("base", &r.base);
+    for (label, value) in [
+        ("tip", &r.tip),
+        ("landed", &r.landed),
+        ("kept", &r.kept),
+        ("transcript", &r.transcript),
+        ("error", &r.error),
+    ] {
+        if let Some(v) = value {
+            field(label, v);
+        }
+    }
+    for (key, value) in &r.extra {
+        field(key, &value.to_string());
+    }
+    if !r.conflicts.is_empty() {
+        let _ = writeln!(s, "conflicts");
+        for path in &r.conflicts {
+            let _ = writeln!(s, "    {path}");
+        }
+    }
+    if !r.review.is_empty() {
+        let _ = writeln!(s, "review");
+        for round in &r.review {
+            let unparsed = if round.parsed {
+                ""
+            } else {
+                " (no verdict line)"
+            };
+            let _ = writeln!(
+                s,
+                "  round {}  reviewer {}  verdict {}{unparsed}",
+                round.round, round.reviewer, round.verdict
+            );
+            for line in round.findings.lines() {
+                let _ = writeln!(s, "      {line}");
+            }
+        }
+    }
+    s.truncate(s.trim_end().len());
+    s
+}
+
+fn tokens_text(r: &CycleRecord) -> Option<String> {
+    let t = &r.tokens;
+    let mut parts = Vec::new();
+    if let Some(i) = t.input {
+        parts.push(format!("{i} in"));
+    }
+    if let Some(o) = t.output {
+        parts.push(format!("{o} out"));
+    }
+    if let Some(c) = t.cost_usd {
+        parts.push(format!("${c:.4}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_write_them() {
+        assert_eq!(human_duration(850), "850ms");
+        assert_eq!(human_duration(42_000), "42s");
+        assert_eq!(human_duration(185_000), "3m05s");
+        assert_eq!(human_duration(7_620_000), "2h07m");
+    }
+
+    #[test]
+    fn since_accepts_durations_dates_and_times() {
+        let now = Timestamp::now();
+        let two_h = parse_since("2h").unwrap();
+        let diff = now.duration_since(two_h).as_secs();
+        assert!((7_199..=7_201).contains(&diff), "{diff}");
+        let mixed = parse_since("1h30m").unwrap();
+        assert!((5_399..=5_401).contains(&now.duration_since(mixed).as_secs()));
+        assert!(parse_since("3d").is_ok() && parse_since("1w").is_ok());
+        assert_eq!(
+            parse_since("2026-01-31").unwrap(),
+            "2026-01-31T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            parse_since("2026-01-31T12:00:00+02:00").unwrap(),
+            "2026-01-31T10:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        for bad in ["", "2x", "h", "yesterday", "2026-13-01", "5m3"] {
+            let err = parse_since(bad).unwrap_err();
+            assert!(err.contains("neither a duration"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn task_lists_are_cut_with_a_count_of_the_rest() {
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(tasks_cell(&t(&["a", "b"])), "a,b");
+        assert_eq!(tasks_cell(&[]), "");
+        let many = t(&["task-001", "task-002", "task-003", "task-004", "task-005"]);
+        assert_eq!(tasks_cell(&many), "task-001,task-002,task-003 +2");
+        let long = t(&[&"x".repeat(50), "b"]);
+        let cell = tasks_cell(&long);
+        assert!(
+            cell.ends_with("… +1") && cell.chars().count() <= 30,
+            "{cell}"
+        );
+        assert!(tasks_cell(&t(&[&"y".repeat(40)])).chars().count() <= 30);
+    }
+
+    #[test]
+    fn show_specs() {
+        assert_eq!(parse_spec("w0/3").unwrap(), (None, "w0", 3));
+        assert_eq!(parse_spec("ab12/w0/3").unwrap(), (Some("ab12"), "w0", 3));
+        for bad in ["w0", "w0/x", "/3", "/w0/3", "w0/-1"] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn colour_lands_on_the_outcome_column_only() {
+        let ui = Ui::new(ui::ColorChoice::Always);
+        let mut table = ui::table(&["WHEN", "WORKER", "OUTCOME", "TASKS"]);
+        table.add_row(vec!["x", "merged", "error", "merged"]);
+        table.add_row(vec!["y", "ｗｉｄｅ", "merged", "t"]);
+        let text = ui::render_table(&table);
+        let painted = paint_outcomes(&ui, &text, &[Outcome::Error, Outcome::Merged]);
+        let lines: Vec<&str> = painted.lines().collect();
+        assert_eq!(
+            lines[1],
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .replace("error", &ui.paint(RED, "error"))
+        );
+        assert_eq!(
+            lines[2],
+            text.lines().nth(2).unwrap(),
+            "misaligned rows stay plain"
+        );
+    }
+}

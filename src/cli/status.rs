@@ -1,0 +1,103 @@
+//! `git oompa status`: live swarms, their workers and claims, and the queue at a glance.
+//! Claims whose owner is gone are returned to pending first (their work kept).
+
+use serde_json::json;
+
+use super::ui::{self, BOLD, DIM, GREEN};
+use super::{CommandError, Env};
+use crate::store::queue::hostname;
+use crate::store::{Queue, State};
+
+/// Show running swarms, their workers and claims, and the queue
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One JSON object with swarms, claims and queue counts
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    let repo = env.repo()?;
+    super::recover_dead_claims(env, &repo);
+    let queue = Queue::new(&repo);
+    let snap = queue.snapshot()?;
+    let host = hostname();
+    let swarms = queue.swarms()?;
+    let running: Vec<_> = swarms.iter().filter(|s| s.is_running(&host)).collect();
+    let claims: Vec<_> = snap.in_state(State::Current).collect();
+    if args.json {
+        let v = json!({
+            "queue": {
+                "pending": snap.count(State::Pending),
+                "current": snap.count(State::Current),
+                "complete": snap.count(State::Complete),
+            },
+            "running": running,
+            "claims": claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
+        });
+        return env.ui.out(v);
+    }
+    let ui = &env.ui;
+    ui.out(format!(
+        "{} {} pending, {} claimed, {} complete",
+        ui.paint(BOLD, "queue:"),
+        snap.count(State::Pending),
+        snap.count(State::Current),
+        snap.count(State::Complete)
+    ))?;
+    if running.is_empty() {
+        ui.out(format!(
+            "{} {}",
+            ui.paint(BOLD, "swarms:"),
+            ui.paint(DIM, "none running")
+        ))?;
+    } else {
+        ui.out(ui.paint(BOLD, "swarms:"))?;
+        for s in &running {
+            ui.out(format!(
+                "  {} {} on {} (pid {}), landing on {}, started {}",
+                ui.paint(GREEN, &s.id),
+                "running",
+                s.host,
+                s.pid,
+                s.target,
+                s.started
+            ))?;
+            for w in &s.workers {
+                let held: Vec<&str> = claims
+                    .iter()
+                    .filter(|t| {
+                        t.claim
+                            .as_ref()
+                            .is_some_and(|c| c.swarm == s.id && &c.worker == w)
+                    })
+                    .map(|t| t.id.as_str())
+                    .collect();
+                let what = if held.is_empty() {
+                    "-".to_string()
+                } else {
+                    held.join(", ")
+                };
+                ui.out(format!("    {w}: {what}"))?;
+            }
+        }
+    }
+    if !claims.is_empty() {
+        ui.out(ui.paint(BOLD, "claims:"))?;
+        let mut t = ui::table(&["TASK", "HELD BY", "SINCE", "SUMMARY"]);
+        for task in &claims {
+            let c = task.claim.as_ref();
+            t.add_row(vec![
+                task.id.to_string(),
+                crate::store::queue::holder(task),
+                c.map(|c| c.claimed_at.chars().take(19).collect())
+                    .unwrap_or_default(),
+                task.summary.lines().next().unwrap_or("").to_string(),
+            ]);
+        }
+        for line in ui::render_table(&t).lines() {
+            ui.out(format!("  {line}"))?;
+        }
+    }
+    Ok(())
+}
