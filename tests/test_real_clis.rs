@@ -17,8 +17,8 @@
 //!   `.ci/install-agent-clis.sh`;
 //! - the mock: `$OOMPA_MOCKLLM`, else `../shared/tools/mockllm/mockllm.py` beside the repo.
 //!
-//! Anything missing fails the test, saying how to install it, unless `OOMPA_SKIP_REAL_CLIS=1`,
-//! which turns that into a loud `SKIPPED real CLI test: …` line on stderr.
+//! Anything missing fails the test, saying how to install it. With `OOMPA_SKIP_REAL_CLIS=1`
+//! the tests print a loud `SKIPPED real CLI test: …` line on stderr and pass instead.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -80,7 +80,7 @@ impl Cli {
                 one("DISABLE_ERROR_REPORTING"),
                 one("CLAUDE_CODE_MAX_RETRIES"),
                 // As root, --dangerously-skip-permissions refuses to start without it (git
-                // oompa sets it itself when it runs as root; this covers the user-ns case).
+                // oompa also sets it when it runs as root; the recipes set it always).
                 one("IS_SANDBOX"),
             ],
             "codex" => vec![("CODEX_HOME", home.join(".codex").display().to_string())],
@@ -158,19 +158,19 @@ impl Cli {
     }
 }
 
-/// Fails loudly because something the real-CLI tests need is missing, or with
-/// `OOMPA_SKIP_REAL_CLIS=1` prints a loud skip line and returns (the caller then returns).
-fn skip_or_fail(test: &str, what: &str) {
-    if std::env::var("OOMPA_SKIP_REAL_CLIS").is_ok_and(|v| v == "1") {
-        eprintln!("\n*** SKIPPED real CLI test: {test}: {what} (OOMPA_SKIP_REAL_CLIS=1) ***\n");
-        return;
-    }
+/// `OOMPA_SKIP_REAL_CLIS=1`: skip these tests, loudly.
+fn skipping() -> bool {
+    std::env::var("OOMPA_SKIP_REAL_CLIS").is_ok_and(|v| v == "1")
+}
+
+/// Fails loudly because something the real-CLI tests need is missing.
+fn fail_missing(test: &str, what: &str) -> ! {
     panic!(
         "{test}: {what}.\n\
          Install the agent CLIs with `bash ../shared/tools/mockllm/install-clis.sh` (or \
          `.ci/install-agent-clis.sh`), or point OOMPA_AGENTCLIS at a node_modules/.bin that \
          has them; set OOMPA_MOCKLLM to the mock's mockllm.py if it is elsewhere. \
-         OOMPA_SKIP_REAL_CLIS=1 turns this failure into a skip."
+         OOMPA_SKIP_REAL_CLIS=1 skips these tests."
     );
 }
 
@@ -264,6 +264,10 @@ impl Run {
     /// Repository with task t1, the worker config, then the swarm with the mock.
     /// `None` when the test is skipped.
     fn swarm(test: &str, cli: Cli, role_prompt: &str, mock_args: &[&str]) -> Option<Run> {
+        if skipping() {
+            eprintln!("\n*** SKIPPED real CLI test: {test} (OOMPA_SKIP_REAL_CLIS=1) ***\n");
+            return None;
+        }
         let Some(program) = find_cli(cli.name) else {
             let dirs: Vec<String> = cli_dirs().iter().map(|d| d.display().to_string()).collect();
             let what = format!(
@@ -271,22 +275,19 @@ impl Run {
                 cli.name,
                 dirs.join(", ")
             );
-            skip_or_fail(test, &what);
-            return None;
+            fail_missing(test, &what);
         };
         let mock = mockllm();
         if !mock.is_file() {
             let what = format!("the mock model {} does not exist", mock.display());
-            skip_or_fail(test, &what);
-            return None;
+            fail_missing(test, &what);
         }
         let python = Command::new("python3")
             .arg("--version")
             .stdout(Stdio::null())
             .status();
         if !python.is_ok_and(|s| s.success()) {
-            skip_or_fail(test, "python3 (for the mock model) is not on PATH");
-            return None;
+            fail_missing(test, "python3 (for the mock model) is not on PATH");
         }
 
         let env = TestEnv::new();
