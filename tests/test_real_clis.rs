@@ -163,6 +163,12 @@ fn skipping() -> bool {
     std::env::var("OOMPA_SKIP_REAL_CLIS").is_ok_and(|v| v == "1")
 }
 
+/// A line on the real stderr: the test harness captures `eprintln!` of passing tests.
+fn loud(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Fails loudly because something the real-CLI tests need is missing.
 fn fail_missing(test: &str, what: &str) -> ! {
     panic!(
@@ -222,9 +228,9 @@ fn netns_works() -> bool {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!(
+            loud(
                 "real CLI tests: `unshare -n` is not permitted here; running on the host, \
-                 pointing every CLI at 127.0.0.1 only"
+                 pointing every CLI at 127.0.0.1 only",
             );
         }
         ok
@@ -265,7 +271,9 @@ impl Run {
     /// `None` when the test is skipped.
     fn swarm(test: &str, cli: Cli, role_prompt: &str, mock_args: &[&str]) -> Option<Run> {
         if skipping() {
-            eprintln!("\n*** SKIPPED real CLI test: {test} (OOMPA_SKIP_REAL_CLIS=1) ***\n");
+            loud(&format!(
+                "*** SKIPPED real CLI test: {test} (OOMPA_SKIP_REAL_CLIS=1) ***"
+            ));
             return None;
         }
         let Some(program) = find_cli(cli.name) else {
