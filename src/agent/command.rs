@@ -79,6 +79,12 @@ pub(crate) fn command_for(turn: &Turn, fresh_id: &str, as_root: bool) -> Invocat
                 ],
             );
             push(&mut inv.args, ["--skip-git-repo-check"]);
+            // Codex runs commands in a login shell by default, and a login shell's /etc/profile
+            // (Debian, Ubuntu) resets PATH: the agent would lose the directory of this
+            // `git-oompa` we put first on PATH, and `git oompa task claim` fails with "'oompa'
+            // is not a git command". A non-login shell keeps the PATH we give it. Extra args
+            // come later and may turn it back on.
+            push(&mut inv.args, ["-c", "allow_login_shell=false"]);
             inv.args.extend(["-C".into(), cwd]);
             opt(&mut inv.args, "-m", model);
             if let Some(r) = effort {

@@ -110,6 +110,8 @@ fn codex_fresh_and_resume() {
             "--json",
             "--dangerously-bypass-approvals-and-sandbox",
             "--skip-git-repo-check",
+            "-c",
+            "allow_login_shell=false",
             "-C",
             "/repo/wt/w1",
             "-m",
@@ -143,6 +145,8 @@ fn codex_fresh_and_resume() {
             "--json",
             "--dangerously-bypass-approvals-and-sandbox",
             "--skip-git-repo-check",
+            "-c",
+            "allow_login_shell=false",
             "-C",
             "/repo/wt/w1",
             "-m",
@@ -302,9 +306,11 @@ fn exec_fresh_and_resume() {
 fn reasoning_levels_are_spelled_for_each_cli() {
     let effort = |model: &str| {
         let args = argv(&build(model, None, &[], "p", false));
-        let at = args
-            .iter()
-            .position(|a| a == "--effort" || a == "-c" || a == "--variant");
+        let at = args.windows(2).position(|w| {
+            w[0] == "--effort"
+                || w[0] == "--variant"
+                || (w[0] == "-c" && w[1].starts_with("model_reasoning_effort="))
+        });
         at.map(|i| args[i + 1].clone())
     };
     assert_eq!(effort("claude:opus:minimal").as_deref(), Some("low"));

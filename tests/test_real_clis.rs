@@ -1,0 +1,582 @@
+//! `git oompa swarm` end to end with the four real agent CLIs (Claude Code, Codex, opencode,
+//! Gemini CLI) against the scripted mock model of `shared/tools/mockllm/` on 127.0.0.1.
+//!
+//! Each test makes a repository with one task and an `oompa.toml` with one worker whose `env`
+//! and `args` point its CLI at the mock exactly as the mockllm recipes do (and silence every
+//! lookup of the CLI's own: telemetry, updates, model catalogs, the npm registry). The worker's
+//! role prompt carries the mock's script (`MOCK_CMD:` / `MOCK_FINAL:` lines): claim the task
+//! with `git oompa task claim`, commit a file, signal `COMPLETE_AND_READY_FOR_MERGE`. The mock
+//! and the swarm run together in `tests/real-clis/run-swarm.sh`, inside a network namespace
+//! that has only loopback (`unshare -n`) where that is permitted, else on the host (still only
+//! ever talking to 127.0.0.1). HOME, XDG_*, TMPDIR and CODEX_HOME are inside the test's temp dir.
+//!
+//! Where things come from:
+//! - the CLIs: `$OOMPA_AGENTCLIS` (a `node_modules/.bin` dir), else
+//!   `$AGENTCLIS/node_modules/.bin`, else `~/.cache/agentclis/node_modules/.bin`, else PATH.
+//!   Install them with `bash ../shared/tools/mockllm/install-clis.sh` or
+//!   `.ci/install-agent-clis.sh`;
+//! - the mock: `$OOMPA_MOCKLLM`, else `../shared/tools/mockllm/mockllm.py` beside the repo.
+//!
+//! Anything missing fails the test, saying how to install it. With `OOMPA_SKIP_REAL_CLIS=1`
+//! the tests print a loud `SKIPPED real CLI test: …` line on stderr and pass instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use oompa::store::notes::{LogEntry, Notes};
+use oompa::store::record::{CycleRecord, Outcome};
+use oompa::store::{Queue, State};
+
+use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout};
+use crate::test_swarm::assert_clean_up;
+
+/// What the agent runs in its fresh turn: claim the task itself and commit a file.
+const CLAIM_AND_COMMIT: &str = "git oompa task claim t1 && printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && echo committed";
+/// The same work without the claim, for the resumed turn after a `CLAIM(t1)` signal.
+const COMMIT: &str = "printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && echo committed";
+/// In the role prompt only: finding it in a resumed request proves the session continued.
+const ROLE_TOKEN: &str = "ROLE-PROMPT-TOKEN-4417";
+
+/// One of the four CLIs and how a worker drives it against the mock.
+#[derive(Clone, Copy)]
+struct Cli {
+    /// The harness name, which is also the binary name.
+    name: &'static str,
+    /// The `model` of the worker: harness and a model name the mock accepts.
+    model: &'static str,
+}
+
+const CLAUDE: Cli = Cli {
+    name: "claude",
+    model: "claude:claude-sonnet-4-5",
+};
+const CODEX: Cli = Cli {
+    name: "codex",
+    model: "codex:mock-model:low",
+};
+const OPENCODE: Cli = Cli {
+    name: "opencode",
+    model: "opencode:mock/mock-model:high",
+};
+const GEMINI: Cli = Cli {
+    name: "gemini",
+    model: "gemini:gemini-2.5-flash",
+};
+
+impl Cli {
+    /// The worker's `env` (`@PORT@` is replaced by the mock's port), as in the recipes.
+    fn env(self, home: &Path) -> Vec<(&'static str, String)> {
+        let url = "http://127.0.0.1:@PORT@".to_string();
+        let one = |k: &'static str| (k, "1".to_string());
+        match self.name {
+            "claude" => vec![
+                ("ANTHROPIC_BASE_URL", url),
+                ("ANTHROPIC_API_KEY", "sk-mock".into()),
+                one("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"),
+                one("DISABLE_AUTOUPDATER"),
+                one("DISABLE_TELEMETRY"),
+                one("DISABLE_ERROR_REPORTING"),
+                one("CLAUDE_CODE_MAX_RETRIES"),
+                // As root, --dangerously-skip-permissions refuses to start without it (git
+                // oompa also sets it when it runs as root; the recipes set it always).
+                one("IS_SANDBOX"),
+            ],
+            "codex" => vec![("CODEX_HOME", home.join(".codex").display().to_string())],
+            "opencode" => vec![
+                one("OPENCODE_DISABLE_MODELS_FETCH"),
+                one("OPENCODE_DISABLE_AUTOUPDATE"),
+                one("OPENCODE_DISABLE_LSP_DOWNLOAD"),
+                one("OPENCODE_DISABLE_SHARE"),
+                // At startup opencode asks the npm registry for @opencode-ai/plugin: the mock
+                // answers 404 and opencode carries on.
+                ("npm_config_registry", format!("{url}/npm-registry-stub/")),
+                (
+                    "OPENCODE_CONFIG_CONTENT",
+                    format!(
+                        r#"{{"provider":{{"mock":{{"npm":"@ai-sdk/openai-compatible","name":"Mock","options":{{"baseURL":"{url}/v1","apiKey":"sk-mock"}},"models":{{"mock-model":{{"name":"Mock","tool_call":true,"reasoning":true}}}}}}}},"model":"mock/mock-model"}}"#
+                    ),
+                ),
+            ],
+            "gemini" => vec![
+                ("GOOGLE_GEMINI_BASE_URL", url),
+                ("GEMINI_API_KEY", "sk-mock".into()),
+            ],
+            other => unreachable!("unknown CLI {other}"),
+        }
+    }
+
+    /// The worker's `args`: codex gets its mock provider (plain HTTP + SSE, no retries) and
+    /// has analytics and plugins off.
+    fn args(self) -> Vec<String> {
+        if self.name != "codex" {
+            return Vec::new();
+        }
+        [
+            "--strict-config",
+            "-c",
+            "model_provider=mock",
+            "-c",
+            r#"model_providers.mock={name="mock",base_url="http://127.0.0.1:@PORT@/v1",wire_api="responses",request_max_retries=0,stream_max_retries=0}"#,
+            "--disable",
+            "unbounded_connection_retries",
+            "-c",
+            "analytics.enabled=false",
+            "--disable",
+            "plugins",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Files the CLI needs in the test HOME before it starts.
+    fn prepare_home(self, home: &Path) {
+        match self.name {
+            "codex" => std::fs::create_dir_all(home.join(".codex")).expect("CODEX_HOME"),
+            "gemini" => {
+                // selectedType: with the base URL alone the CLI picks auth type "gateway",
+                // which headless mode rejects. maxAttempts 1: fail fast instead of ~200 s of
+                // retries if the mock ever answers an error.
+                std::fs::create_dir_all(home.join(".gemini")).expect("gemini dir");
+                std::fs::write(
+                    home.join(".gemini/settings.json"),
+                    r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"telemetry":{"enabled":false},"general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false,"maxAttempts":1}}"#,
+                )
+                .expect("gemini settings");
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `id` looks like a session id this CLI makes.
+    fn session_id_shape(self, id: &str) -> bool {
+        match self.name {
+            "opencode" => id.starts_with("ses_") && id.len() > 8,
+            _ => id.len() == 36 && id.matches('-').count() == 4,
+        }
+    }
+}
+
+/// `OOMPA_SKIP_REAL_CLIS=1`: skip these tests, loudly.
+fn skipping() -> bool {
+    std::env::var("OOMPA_SKIP_REAL_CLIS").is_ok_and(|v| v == "1")
+}
+
+/// A line on the real stderr: the test harness captures `eprintln!` of passing tests.
+fn loud(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Fails loudly because something the real-CLI tests need is missing.
+fn fail_missing(test: &str, what: &str) -> ! {
+    panic!(
+        "{test}: {what}.\n\
+         Install the agent CLIs with `bash ../shared/tools/mockllm/install-clis.sh` (or \
+         `.ci/install-agent-clis.sh`), or point OOMPA_AGENTCLIS at a node_modules/.bin that \
+         has them; set OOMPA_MOCKLLM to the mock's mockllm.py if it is elsewhere. \
+         OOMPA_SKIP_REAL_CLIS=1 skips these tests."
+    );
+}
+
+/// Where the CLI binaries are looked for before PATH, in order.
+fn cli_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("OOMPA_AGENTCLIS").filter(|d| !d.is_empty()) {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("AGENTCLIS").filter(|d| !d.is_empty()) {
+        dirs.push(PathBuf::from(d).join("node_modules/.bin"));
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(h).join(".cache/agentclis/node_modules/.bin"));
+    }
+    dirs
+}
+
+fn find_cli(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    cli_dirs()
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn mockllm() -> PathBuf {
+    std::env::var_os("OOMPA_MOCKLLM")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mockllm/mockllm.py")
+        })
+}
+
+/// Whether `unshare -n` works here (root, or a container that allows it). Checked once.
+fn netns_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let ok = Command::new("unshare")
+            .args(["-n", "sh", "-c", "ip link set lo up"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            loud(
+                "real CLI tests: `unshare -n` is not permitted here; running on the host, \
+                 pointing every CLI at 127.0.0.1 only",
+            );
+        }
+        ok
+    })
+}
+
+/// Variables of the outer environment that must not reach the CLIs: real credentials and base
+/// URLs, CLI settings, proxies (which would take loopback traffic elsewhere), npm config.
+fn leaks(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "ANTHROPIC_",
+        "CLAUDE",
+        "OPENAI_",
+        "CODEX_",
+        "GEMINI_",
+        "GOOGLE_",
+        "OPENCODE",
+        "NPM_CONFIG_",
+        "XDG_",
+    ]
+    .iter()
+    .any(|p| upper.starts_with(p))
+        || ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"].contains(&upper.as_str())
+}
+
+/// A swarm run against the mock, and everything the checks look at.
+struct Run {
+    env: TestEnv,
+    cli: Cli,
+    /// Config, role prompt and the mock's files (`requests.jsonl`, `mock.err`).
+    dir: PathBuf,
+    out: Output,
+}
+
+impl Run {
+    /// Repository with task t1, the worker config, then the swarm with the mock.
+    /// `None` when the test is skipped.
+    fn swarm(test: &str, cli: Cli, role_prompt: &str, mock_args: &[&str]) -> Option<Run> {
+        if skipping() {
+            loud(&format!(
+                "*** SKIPPED real CLI test: {test} (OOMPA_SKIP_REAL_CLIS=1) ***"
+            ));
+            return None;
+        }
+        let Some(program) = find_cli(cli.name) else {
+            let dirs: Vec<String> = cli_dirs().iter().map(|d| d.display().to_string()).collect();
+            let what = format!(
+                "the `{}` CLI was not found (looked in {} and PATH)",
+                cli.name,
+                dirs.join(", ")
+            );
+            fail_missing(test, &what);
+        };
+        let mock = mockllm();
+        if !mock.is_file() {
+            let what = format!("the mock model {} does not exist", mock.display());
+            fail_missing(test, &what);
+        }
+        let python = Command::new("python3")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status();
+        if !python.is_ok_and(|s| s.success()) {
+            fail_missing(test, "python3 (for the mock model) is not on PATH");
+        }
+
+        let env = TestEnv::new();
+        env.oompa_ok(&["init"]);
+        env.oompa_ok(&["task", "add", "--id", "t1", "Add hello.txt"]);
+        let dir = env.tmp.path().join("run");
+        let tmp = env.tmp.path().join("tmp");
+        let runtime = env.tmp.path().join("xdg-runtime");
+        for d in [&dir, &tmp, &runtime] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        cli.prepare_home(&env.home);
+        std::fs::write(dir.join("worker.md"), role_prompt).expect("role prompt");
+        std::fs::write(dir.join("oompa.toml.in"), config(cli, &env.home)).expect("config");
+
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real-clis/run-swarm.sh");
+        let mut cmd = if netns_works() {
+            let mut c = Command::new("unshare");
+            c.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"]);
+            c.arg("sh").arg(&script);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.arg(&script);
+            c
+        };
+        cmd.arg(&dir).arg(&mock).args(mock_args);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if leaks(&k) {
+                cmd.env_remove(&*k);
+            }
+        }
+        hermetic(&mut cmd, &env.home);
+        let mut path = vec![program.parent().expect("a directory").to_path_buf()];
+        path.extend(std::env::split_paths(&path_with_bin()));
+        let home = &env.home;
+        cmd.env("PATH", std::env::join_paths(path).expect("PATH"))
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("TMPDIR", &tmp)
+            .current_dir(&env.repo)
+            .stdin(Stdio::null());
+
+        let started = Instant::now();
+        let out = cmd.output().expect("run tests/real-clis/run-swarm.sh");
+        eprintln!(
+            "[real-cli] {test}: swarm with {} took {:.1}s ({})",
+            cli.name,
+            started.elapsed().as_secs_f64(),
+            if netns_works() {
+                "loopback-only netns"
+            } else {
+                "host network"
+            }
+        );
+        Some(Run { env, cli, dir, out })
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// The swarm's output, the mock's log and the transcripts, for failure messages.
+    fn report(&self) -> String {
+        let transcripts = self.env.repo.join(".git/oompa/transcripts");
+        let mut t = String::new();
+        for path in walk(&transcripts) {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail = &text[text.len().saturating_sub(4000)..];
+            t.push_str(&format!("--- {}:\n{tail}\n", path.display()));
+        }
+        format!(
+            "[{}] exit {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n--- mock:\n{}\n{t}",
+            self.cli.name,
+            self.out.status.code(),
+            stdout(&self.out),
+            stderr(&self.out),
+            self.file("mock.err"),
+        )
+    }
+
+    /// The mock's request log, one JSON object per request.
+    fn requests(&self) -> Vec<serde_json::Value> {
+        self.file("requests.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// Checks what every successful run must show, and returns the single cycle record.
+    fn assert_landed(&self) -> CycleRecord {
+        let report = self.report();
+        assert!(self.out.status.success(), "swarm failed:\n{report}");
+        let env = &self.env;
+        let repo = env.open();
+
+        // The task is complete in the queue.
+        let snap = Queue::new(&repo).snapshot().expect("queue");
+        assert_eq!(snap.count(State::Complete), 1, "t1 not complete:\n{report}");
+        assert_eq!(snap.count(State::Pending) + snap.count(State::Current), 0);
+
+        // main's tip is the landing of t1, with the agent's hello.txt in its tree.
+        let main = env.git(&["rev-parse", "main"]).trim().to_string();
+        let trailers = env.git(&[
+            "log",
+            "-1",
+            "main",
+            "--format=%(trailers:key=Oompa-Task,valueonly)",
+        ]);
+        assert_eq!(trailers.trim(), "t1", "no landing of t1 on main:\n{report}");
+        assert_eq!(env.git(&["show", "main:hello.txt"]), "hello\n");
+        let subjects = env.git(&["log", "--format=%s", "main"]);
+        assert!(subjects.contains("Add hello.txt"), "{subjects}");
+        let landed = snap.in_state(State::Complete).next().expect("t1");
+        let landed = &landed.landed.as_ref().expect("landing info").commit;
+        assert_eq!(landed.to_string(), main);
+
+        // Exactly one cycle record: merged, carrying the CLI's own session id.
+        let (entries, bad) = Notes::new(&repo).read_all().expect("notes");
+        assert!(bad.is_empty(), "{bad:?}");
+        let [LogEntry { record, .. }] = &entries[..] else {
+            panic!("expected one cycle record, got {entries:?}\n{report}");
+        };
+        assert_eq!(record.outcome, Outcome::Merged, "{record:?}\n{report}");
+        assert_eq!(record.landed.as_deref(), Some(main.as_str()));
+        assert_eq!(record.tasks, ["t1"]);
+        assert_eq!(record.model, self.cli.model);
+        assert_eq!(record.sessions.len(), 1, "{record:?}");
+        let session = &record.sessions[0];
+        assert!(
+            self.cli.session_id_shape(session),
+            "{}: odd session id {session}",
+            self.cli.name
+        );
+        // The mock reports 100 input and 20 output tokens per request; every CLI here passes
+        // its usage on, so at least one request's worth must be recorded.
+        assert!(record.tokens.input.is_some_and(|n| n >= 100), "{record:?}");
+        assert!(record.tokens.output.is_some_and(|n| n >= 20), "{record:?}");
+
+        // The transcript holds the CLI's own output, which names the same session.
+        let transcript = PathBuf::from(record.transcript.as_deref().expect("transcript path"));
+        let text = std::fs::read_to_string(&transcript)
+            .unwrap_or_else(|e| panic!("transcript {}: {e}", transcript.display()));
+        assert!(
+            text.contains(session.as_str()),
+            "session {session} not in the transcript:\n{report}"
+        );
+        assert!(text.contains("COMPLETE_AND_READY_FOR_MERGE"), "{report}");
+
+        // The model requests really went to the mock, with the shell tool called once per
+        // scripted command.
+        let reqs = self.requests();
+        let tool_calls = reqs
+            .iter()
+            .filter(|r| r["reply"].as_str().is_some_and(|s| s.contains(" tool ")))
+            .count();
+        assert!(tool_calls >= 1, "no shell tool call:\n{report}");
+
+        assert_clean_up(env);
+        assert_eq!(env.git(&["for-each-ref", "refs/oompa/keep/"]).trim(), "");
+        record.clone()
+    }
+}
+
+/// The oompa.toml of the test: one worker for `cli`, `@PORT@` left for run-swarm.sh.
+fn config(cli: Cli, home: &Path) -> String {
+    let q = |s: &str| serde_json::to_string(s).expect("a string");
+    let env: Vec<String> = cli
+        .env(home)
+        .iter()
+        .map(|(k, v)| format!("{k} = {}", q(v)))
+        .collect();
+    let args: Vec<String> = cli.args().iter().map(|a| q(a)).collect();
+    format!(
+        "error_backoff = 0\n\n[[worker]]\nmodel = {}\nprompt = \"worker.md\"\nmax_cycles = 1\n\
+         turn_timeout = \"90s\"\nargs = [{}]\nenv = {{ {} }}\n",
+        q(cli.model),
+        args.join(", "),
+        env.join(", ")
+    )
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Fresh turn only: the agent claims t1 with `git oompa task claim`, commits hello.txt and
+/// signals merge; the swarm lands it.
+fn claims_commits_and_lands(test: &str, cli: Cli) {
+    let prompt = format!(
+        "# Role: scripted worker ({ROLE_TOKEN})\n\n\
+         MOCK_CMD: {CLAIM_AND_COMMIT}\n\
+         MOCK_FINAL: Claimed t1 and added hello.txt.\\nCOMPLETE_AND_READY_FOR_MERGE\n"
+    );
+    let Some(run) = Run::swarm(test, cli, &prompt, &[]) else {
+        return;
+    };
+    let record = run.assert_landed();
+    assert_eq!(record.turns, 1, "{record:?}");
+}
+
+/// Two turns in one session: the fresh turn ends with `CLAIM(t1)`; the swarm claims t1 and
+/// resumes the same session with the claim results, in which the agent commits and signals
+/// merge.
+///
+/// The mock takes its script from the latest user prompt. The fresh prompt carries its own
+/// `MOCK_CMD:`/`MOCK_FINAL:` lines (a harmless look at the task, then the claim signal); the
+/// bundled claim-results prompt has none, so for that turn the mock falls back to its
+/// command-line script (`--cmd`, `--final`): commit hello.txt, signal merge.
+fn resumes_after_claim(test: &str, cli: Cli) {
+    let prompt = format!(
+        "# Role: scripted worker ({ROLE_TOKEN})\n\n\
+         MOCK_CMD: git oompa task show t1\n\
+         MOCK_FINAL: I will take t1.\\nCLAIM(t1)\n"
+    );
+    let final_text = "Added hello.txt for t1.\nCOMPLETE_AND_READY_FOR_MERGE";
+    let Some(run) = Run::swarm(
+        test,
+        cli,
+        &prompt,
+        &["--cmd", COMMIT, "--final", final_text],
+    ) else {
+        return;
+    };
+    let record = run.assert_landed();
+    let report = run.report();
+    // Two turns, one session: the second turn resumed the first.
+    assert_eq!(record.turns, 2, "{record:?}\n{report}");
+    assert_eq!(record.sessions.len(), 1, "{record:?}");
+    let err = stderr(&run.out);
+    assert!(err.contains("turn 1: claim t1"), "{err}");
+    assert!(err.contains("[w0] claimed t1"), "{err}");
+    assert!(err.contains("turn 2: merge"), "{err}");
+    // The mock saw the claim results in a conversation that still holds the role prompt.
+    let resumed: Vec<String> = run
+        .requests()
+        .iter()
+        .map(|r| r["body"].to_string())
+        .filter(|b| b.contains("## Claim results") && b.contains("Claimed: t1"))
+        .collect();
+    assert!(!resumed.is_empty(), "no claim-results request:\n{report}");
+    assert!(
+        resumed.iter().all(|b| b.contains(ROLE_TOKEN)),
+        "{}: the claim results went to a new conversation, not the resumed one",
+        cli.name
+    );
+}
+
+macro_rules! real_cli_tests {
+    ($($cli:expr => $fresh:ident, $resume:ident;)*) => {$(
+        #[test]
+        fn $fresh() {
+            claims_commits_and_lands(stringify!($fresh), $cli);
+        }
+
+        #[test]
+        fn $resume() {
+            resumes_after_claim(stringify!($resume), $cli);
+        }
+    )*};
+}
+
+real_cli_tests! {
+    CLAUDE => claude_claims_commits_and_lands, claude_resumes_after_claim;
+    CODEX => codex_claims_commits_and_lands, codex_resumes_after_claim;
+    OPENCODE => opencode_claims_commits_and_lands, opencode_resumes_after_claim;
+    GEMINI => gemini_claims_commits_and_lands, gemini_resumes_after_claim;
+}
