@@ -242,14 +242,13 @@ fn misbehaving_agents_get_their_outcomes_and_the_swarm_goes_on() {
 
 #[test]
 fn conflicting_workers_one_lands_the_other_keeps_its_work() {
-    let env = swarm_repo(
+    // No resolution attempts: the second landing ends `conflict`.
+    let workers = worker_table(
+        "conflict",
         2,
-        &worker_table(
-            "conflict",
-            2,
-            "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
-        ),
+        "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
     );
+    let env = swarm_repo(2, &format!("max_conflict_rounds = 0\n{workers}"));
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
     env.git(&["commit", "-q", "-m", "shared file"]);
@@ -295,7 +294,11 @@ impl Running {
         self.child.as_mut().expect("running")
     }
     fn wait_with_output(mut self) -> std::process::Output {
-        self.child.take().expect("running").wait_with_output().unwrap()
+        self.child
+            .take()
+            .expect("running")
+            .wait_with_output()
+            .unwrap()
     }
 }
 
@@ -319,7 +322,10 @@ fn spawn_swarm(env: &TestEnv, marker: Option<&str>) -> Running {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    Running { child: Some(child), marker: marker.map(str::to_string) }
+    Running {
+        child: Some(child),
+        marker: marker.map(str::to_string),
+    }
 }
 
 /// Waits until `f` holds (up to 20 s).
@@ -380,7 +386,7 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
             == 2
     });
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("stopping"), "{err}");
@@ -408,7 +414,7 @@ fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let started = std::time::Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let err = stderr(&out);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(15),
@@ -563,7 +569,7 @@ fn landing_waits_for_the_users_uncommitted_edits_and_never_touches_them() {
     );
     // The user puts the edit away; the landing goes through by itself.
     env.git(&["stash", "-q"]);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     reader.join().unwrap();
     assert!(out.status.success(), "{}", seen.lock().unwrap());
     assert_eq!(states(&env), (0, 0, 1));
@@ -622,7 +628,11 @@ fn worktrees_stay_warm_across_cycles_and_get_the_copied_files_but_never_commit_t
             .replace("env = { FAKE_MODE = \"polite\" }\n", ""),
     );
     let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
-    std::fs::write(env.repo.join("oompa.toml"), format!("copy = [\".env\"]\n{config}")).unwrap();
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!("copy = [\".env\"]\n{config}"),
+    )
+    .unwrap();
     std::fs::write(env.repo.join(".gitignore"), "build/\n").unwrap();
     env.git(&["add", ".gitignore"]);
     env.git(&["commit", "-q", "-m", "ignore build outputs"]);
@@ -631,8 +641,14 @@ fn worktrees_stay_warm_across_cycles_and_get_the_copied_files_but_never_commit_t
     assert!(out.status.success(), "{}", stderr(&out));
     let first = env.git(&["show", "main:work/t00.txt"]);
     let second = env.git(&["show", "main:work/t01.txt"]);
-    assert!(first.contains("env: SECRET=1") && !first.contains("warm"), "{first}");
-    assert!(second.contains("warm build cache"), "the ignored cache survived the refresh:\n{second}");
+    assert!(
+        first.contains("env: SECRET=1") && !first.contains("warm"),
+        "{first}"
+    );
+    assert!(
+        second.contains("warm build cache"),
+        "the ignored cache survived the refresh:\n{second}"
+    );
     let tree = env.git(&["ls-tree", "-r", "--name-only", "main"]);
     assert!(!tree.contains(".env") && !tree.contains("build/"), "{tree}");
 }
@@ -643,13 +659,23 @@ fn config_errors_name_file_line_and_key() {
     let out = env.oompa(&["swarm"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("oompa.toml:") && err.contains("max_cycle") && err.contains("max_cycles"), "{err}");
+    assert!(
+        err.contains("oompa.toml:") && err.contains("max_cycle") && err.contains("max_cycles"),
+        "{err}"
+    );
     let out = env.oompa(&["swarm", "nope.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("nope.toml"), "{}", stderr(&out));
-    std::fs::write(env.repo.join("oompa.toml"), "[[worker]]\nmodel = \"gpt-5\"\n").unwrap();
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        "[[worker]]\nmodel = \"gpt-5\"\n",
+    )
+    .unwrap();
     let err = stderr(&env.oompa(&["swarm"]));
-    assert!(err.contains("oompa.toml:2") && err.contains("unknown harness `gpt-5`"), "{err}");
+    assert!(
+        err.contains("oompa.toml:2") && err.contains("unknown harness `gpt-5`"),
+        "{err}"
+    );
     let out = env.oompa(&["swarm", "--target", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
 }
@@ -660,24 +686,47 @@ fn claiming_a_task_someone_else_holds_is_refused_and_reported() {
     let log = env.tmp.path().join("prompts.log");
     env.oompa_ok(&["task", "claim", "t00", "--worker", "human"]);
     let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
-    let config = config.replace("env = { FAKE_MODE = \"steal\" }", &format!("env = {{ FAKE_MODE = \"steal\", FAKE_PROMPT_LOG = \"{}\" }}", log.display()));
+    let config = config.replace(
+        "env = { FAKE_MODE = \"steal\" }",
+        &format!(
+            "env = {{ FAKE_MODE = \"steal\", FAKE_PROMPT_LOG = \"{}\" }}",
+            log.display()
+        ),
+    );
     std::fs::write(env.repo.join("oompa.toml"), config).unwrap();
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("t00 taken by human"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("t00 taken by human"),
+        "{}",
+        stderr(&out)
+    );
     let prompts = std::fs::read_to_string(&log).unwrap();
-    assert!(prompts.contains("t00 (held by human)"), "the claim results reach the agent:\n{prompts}");
+    assert!(
+        prompts.contains("t00 (held by human)"),
+        "the claim results reach the agent:\n{prompts}"
+    );
     assert_eq!(outcomes(&env).get("done"), Some(&1));
-    let task: serde_json::Value = serde_json::from_str(&env.oompa_ok(&["task", "show", "t00", "--json"])).unwrap();
+    let task: serde_json::Value =
+        serde_json::from_str(&env.oompa_ok(&["task", "show", "t00", "--json"])).unwrap();
     assert_eq!(task["claim"]["worker"], "human", "the holder keeps it");
 }
 
 #[test]
 fn silent_agents_are_resumed_in_the_same_session_nudged_then_stuck() {
-    let env = swarm_repo(1, &worker_table("silent", 1, "max_cycles = 1\nmax_resumes = 3"));
+    let env = swarm_repo(
+        1,
+        &worker_table("silent", 1, "max_cycles = 1\nmax_resumes = 3"),
+    );
     let log = env.tmp.path().join("prompts.log");
     let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
-    let config = config.replace("env = { FAKE_MODE = \"silent\" }", &format!("env = {{ FAKE_MODE = \"silent\", FAKE_PROMPT_LOG = \"{}\" }}", log.display()));
+    let config = config.replace(
+        "env = { FAKE_MODE = \"silent\" }",
+        &format!(
+            "env = {{ FAKE_MODE = \"silent\", FAKE_PROMPT_LOG = \"{}\" }}",
+            log.display()
+        ),
+    );
     std::fs::write(env.repo.join("oompa.toml"), config).unwrap();
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -685,11 +734,27 @@ fn silent_agents_are_resumed_in_the_same_session_nudged_then_stuck() {
     let headers: Vec<&str> = prompts.lines().filter(|l| l.starts_with("=== ")).collect();
     assert_eq!(headers.len(), 3, "{prompts}");
     assert!(headers[0].contains("resume= "), "{headers:?}");
-    assert!(headers[1].contains("resume=1") && headers[2].contains("resume=1"), "{headers:?}");
+    assert!(
+        headers[1].contains("resume=1") && headers[2].contains("resume=1"),
+        "{headers:?}"
+    );
     let session = |h: &str| h.split("session=").nth(1).unwrap().to_string();
-    assert_eq!(session(headers[0]), session(headers[2]), "one session for the whole cycle");
-    assert!(prompts.contains("How this swarm works"), "the fresh prompt has the task header");
-    assert_eq!(prompts.matches("You have not ended a message with a signal").count(), 1, "nudged once, on the last turn");
+    assert_eq!(
+        session(headers[0]),
+        session(headers[2]),
+        "one session for the whole cycle"
+    );
+    assert!(
+        prompts.contains("How this swarm works"),
+        "the fresh prompt has the task header"
+    );
+    assert_eq!(
+        prompts
+            .matches("You have not ended a message with a signal")
+            .count(),
+        1,
+        "nudged once, on the last turn"
+    );
     let repo = env.open();
     let (entries, _) = Notes::new(&repo).read_all().unwrap();
     assert_eq!(entries[0].record.outcome.to_string(), "stuck");
@@ -708,15 +773,19 @@ fn status_shows_a_running_swarm_its_workers_and_claims() {
     let mut child = spawn_swarm(&env, Some(&marker));
     wait_for("a claim", || states(&env).1 == 1);
     let status = env.oompa_ok(&["status"]);
-    assert!(status.contains("queue: 1 pending, 1 claimed, 0 complete"), "{status}");
+    assert!(
+        status.contains("queue: 1 pending, 1 claimed, 0 complete"),
+        "{status}"
+    );
     assert!(status.contains("running"), "{status}");
     assert!(status.contains("w0: t0"), "{status}");
-    let json: serde_json::Value = serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
     assert_eq!(json["running"].as_array().unwrap().len(), 1);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(std::time::Duration::from_millis(200));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130));
     let status = env.oompa_ok(&["status"]);
     assert!(status.contains("none running"), "{status}");
@@ -731,14 +800,351 @@ fn check_lists_the_agent_clis_on_path() {
     std::fs::write(&claude, "#!/bin/sh\necho '9.9.9 (Claude Code)'\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = env.oompa_cmd(&["check"]).env("PATH", format!("{}:/usr/bin:/bin", bin.display())).output().unwrap();
+    let out = env
+        .oompa_cmd(&["check"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let line = |h: &str| text.lines().find(|l| l.starts_with(h)).unwrap_or_default().to_string();
-    assert!(line("claude").contains("found") && line("claude").contains("9.9.9 (Claude Code)"), "{text}");
+    let line = |h: &str| {
+        text.lines()
+            .find(|l| l.starts_with(h))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("claude").contains("found") && line("claude").contains("9.9.9 (Claude Code)"),
+        "{text}"
+    );
     for h in ["codex", "opencode", "gemini"] {
         assert!(line(h).contains("missing"), "{text}");
     }
-    let json = env.oompa_cmd(&["check", "--json"]).env("PATH", format!("{}:/usr/bin:/bin", bin.display())).output().unwrap();
+    let json = env
+        .oompa_cmd(&["check", "--json"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
     assert_eq!(stdout(&json).lines().count(), 4);
+}
+
+#[test]
+fn a_conflicting_worker_resolves_in_its_own_session_and_both_land() {
+    let env = swarm_repo(
+        2,
+        &worker_table(
+            "conflict",
+            2,
+            "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"\n[worker.env]\nFAKE_MODE = \"conflict\"\nFAKE_RESOLVE = \"1\"",
+        )
+        .replace("env = { FAKE_MODE = \"conflict\" }\n", ""),
+    );
+    std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
+    env.git(&["add", "shared.txt"]);
+    env.git(&["commit", "-q", "-m", "shared file"]);
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let o = outcomes(&env);
+    assert_eq!(o.get("merged"), Some(&2), "{o:?}\n{}", stderr(&out));
+    assert_eq!(states(&env), (0, 0, 2));
+    // Both sides survive on main, in order, with no conflict markers.
+    let shared = env.git(&["show", "main:shared.txt"]);
+    let lines: Vec<&str> = shared.lines().collect();
+    assert_eq!(lines.len(), 2, "{shared}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("line written by w")),
+        "{shared}"
+    );
+    // Two landings with trailers; the second one carries the resolution merge.
+    let landings = env.git(&["log", "--first-parent", "--format=%s", "main"]);
+    assert_eq!(
+        landings
+            .lines()
+            .filter(|l| l.starts_with("Land t0"))
+            .count(),
+        2,
+        "{landings}"
+    );
+    let resolution = env.git(&["log", "--format=%s", "main"]);
+    assert!(
+        resolution.contains("Merge main into oompa/"),
+        "{resolution}"
+    );
+    // The resolved cycle records the conflict it went through and its two turns after the first.
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let resolved: Vec<_> = entries
+        .iter()
+        .filter(|e| !e.record.conflicts.is_empty())
+        .collect();
+    assert_eq!(resolved.len(), 1, "{entries:?}");
+    assert_eq!(resolved[0].record.conflicts, vec!["shared.txt"]);
+    assert_eq!(resolved[0].record.outcome.to_string(), "merged");
+    assert!(
+        resolved[0].record.turns >= 3,
+        "claim, work, resolve: {}",
+        resolved[0].record.turns
+    );
+    assert_eq!(
+        resolved[0].record.sessions.len(),
+        1,
+        "the resolver turn resumed the same session"
+    );
+    assert!(stderr(&out).contains("turn 3: merge"), "{}", stderr(&out));
+    assert_clean_up(&env);
+    env.assert_fsck_clean();
+}
+
+/// A `[review]` table with fake reviewers, one `exec:` model per FAKE_REVIEW mode.
+fn review_table(modes: &[&str], max_rounds: u32, log: Option<&std::path::Path>) -> String {
+    let script = format!(
+        "{}/tests/fake-agents/reviewer.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let log = log
+        .map(|l| format!("FAKE_REVIEW_LOG={} ", l.display()))
+        .unwrap_or_default();
+    let models: Vec<String> = modes
+        .iter()
+        .map(|m| format!("\"exec:{log}FAKE_REVIEW={m} sh {script}\""))
+        .collect();
+    format!(
+        "[review]\nmodels = [{}]\nmax_rounds = {max_rounds}\n",
+        models.join(", ")
+    )
+}
+
+#[test]
+fn a_reviewer_that_rejects_once_gets_a_fix_from_the_same_session_then_approves() {
+    let prompts = TestEnv::new().tmp.path().to_path_buf();
+    let env = swarm_repo(1, &worker_table("polite", 1, "max_cycles = 1"));
+    let agent_log = env.tmp.path().join("agent.log");
+    let review_log = env.tmp.path().join("review.log");
+    let _ = prompts;
+    let config = std::fs::read_to_string(env.repo.join("oompa.toml"))
+        .unwrap()
+        .replace(
+            "env = { FAKE_MODE = \"polite\" }",
+            &format!(
+                "env = {{ FAKE_MODE = \"polite\", FAKE_PROMPT_LOG = \"{}\" }}",
+                agent_log.display()
+            ),
+        );
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "{config}\n{}",
+            review_table(&["once"], 3, Some(&review_log))
+        ),
+    )
+    .unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("review round 1 by exec:") && err.contains("needs-changes"),
+        "{err}"
+    );
+    assert!(err.contains("review round 2 by exec:"), "{err}");
+
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let r = &entries[0].record;
+    assert_eq!(r.outcome.to_string(), "merged");
+    assert_eq!(r.review.len(), 2);
+    assert_eq!(r.review[0].verdict, "needs-changes");
+    assert!(
+        r.review[0].findings.contains("must say it was reviewed"),
+        "{:?}",
+        r.review[0]
+    );
+    assert_eq!(r.review[1].verdict, "approved");
+    assert_eq!(
+        r.sessions.len(),
+        1,
+        "the fix turn resumed the worker's own session"
+    );
+    let agent_prompts = std::fs::read_to_string(&agent_log).unwrap();
+    let fix = agent_prompts
+        .split("=== ")
+        .find(|p| p.contains("## Review: changes needed"))
+        .expect("a fix turn");
+    assert!(
+        fix.contains("resume=1") && fix.contains("must say it was reviewed"),
+        "{fix}"
+    );
+
+    // The reviewer saw the tasks with their acceptance, the diff against the merge base, and
+    // in round 2 only round 1's findings.
+    let reviews = std::fs::read_to_string(&review_log).unwrap();
+    let rounds: Vec<&str> = reviews.split("=== round ").skip(1).collect();
+    assert_eq!(rounds.len(), 2);
+    assert!(
+        rounds[0].contains("`t00`: Task number 0") && rounds[0].contains("+done by w0"),
+        "{}",
+        rounds[0]
+    );
+    assert!(!rounds[0].contains("Previous review"));
+    assert!(
+        rounds[1].contains("## Previous review (round 1)")
+            && rounds[1].contains("+reviewed and fixed"),
+        "{}",
+        rounds[1]
+    );
+
+    let landed = env.git(&[
+        "log",
+        "-1",
+        "--format=%(trailers:key=Oompa-Review-Rounds,valueonly)",
+        "main",
+    ]);
+    assert_eq!(landed.trim(), "2");
+    assert!(
+        env.git(&["show", "main:work/t00.txt"])
+            .contains("reviewed and fixed")
+    );
+    let show = env.oompa_ok(&["log", "--show", "w0/1"]);
+    assert!(
+        show.contains("needs-changes")
+            && show.contains("approved")
+            && show.contains("must say it was reviewed"),
+        "{show}"
+    );
+}
+
+#[test]
+fn a_reviewer_that_always_rejects_ends_the_cycle_rejected_with_claims_back_and_work_kept() {
+    let env = swarm_repo(
+        1,
+        &format!(
+            "{}\n{}",
+            worker_table("polite", 1, "max_cycles = 1"),
+            review_table(&["reject"], 2, None)
+        ),
+    );
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let r = &entries[0].record;
+    assert_eq!(r.outcome.to_string(), "rejected");
+    assert_eq!(r.review.len(), 2);
+    assert_eq!(states(&env), (1, 0, 0), "the claim went back to pending");
+    let kept = r.kept.as_deref().expect("work kept");
+    assert!(
+        env.git(&["show", &format!("{kept}:work/t00.txt")])
+            .contains("reviewed and fixed")
+    );
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-1", "main"]).trim(),
+        "initial commit"
+    );
+    assert_clean_up(&env);
+}
+
+#[test]
+fn reviewers_fall_back_in_order_and_an_answer_without_verdict_counts_as_needs_changes() {
+    let env = swarm_repo(
+        1,
+        &format!(
+            "{}\n{}",
+            worker_table("polite", 1, "max_cycles = 1"),
+            review_table(&["fail", "babble"], 1, None)
+        ),
+    );
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let r = &entries[0].record;
+    assert_eq!(r.outcome.to_string(), "rejected");
+    assert!(
+        r.review[0].reviewer.contains("FAKE_REVIEW=babble"),
+        "{:?}",
+        r.review[0]
+    );
+    assert!(!r.review[0].parsed);
+    assert!(
+        r.review[0].findings.contains("mostly fine"),
+        "raw text kept: {:?}",
+        r.review[0]
+    );
+
+    // All reviewers failing is an error, not an approval.
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "error_backoff = 0\n{}\n{}",
+            worker_table("polite", 1, "max_cycles = 1"),
+            review_table(&["fail"], 1, None)
+        ),
+    )
+    .unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no reviewer answered"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-1", "main"]).trim(),
+        "initial commit"
+    );
+}
+
+#[test]
+fn workers_can_opt_out_of_review() {
+    let env = swarm_repo(
+        1,
+        &format!(
+            "{}\n{}",
+            worker_table("polite", 1, "max_cycles = 1\nreview = false"),
+            review_table(&["reject"], 1, None)
+        ),
+    );
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(states(&env), (0, 0, 1));
+    let rounds = env.git(&[
+        "log",
+        "-1",
+        "--format=%(trailers:key=Oompa-Review-Rounds,valueonly)",
+        "main",
+    ]);
+    assert_eq!(rounds.trim(), "0");
+}
+
+/// Two conflicting workers under review; the second resolves with `FAKE_RESOLVE=<resolve>`.
+/// Returns the review rounds of the cycle that resolved a conflict.
+fn resolved_review_rounds(resolve: &str) -> usize {
+    let workers = worker_table(
+        "conflict",
+        2,
+        &format!("max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"\n[worker.env]\nFAKE_MODE = \"conflict\"\nFAKE_RESOLVE = \"{resolve}\""),
+    )
+    .replace("env = { FAKE_MODE = \"conflict\" }\n", "");
+    let env = swarm_repo(
+        2,
+        &format!("{workers}\n{}", review_table(&["approve"], 3, None)),
+    );
+    std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
+    env.git(&["add", "shared.txt"]);
+    env.git(&["commit", "-q", "-m", "shared file"]);
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(states(&env), (0, 0, 2), "{}", stderr(&out));
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let resolved = entries
+        .iter()
+        .find(|e| !e.record.conflicts.is_empty())
+        .expect("a resolved conflict");
+    resolved.record.review.len()
+}
+
+#[test]
+fn a_resolution_inside_the_conflict_is_not_reviewed_again_one_beyond_it_is() {
+    assert_eq!(resolved_review_rounds("1"), 1);
+    assert_eq!(resolved_review_rounds("beyond"), 2);
 }

@@ -234,6 +234,19 @@ fn print_event(ui: &super::Ui, ev: &Event) {
                 .collect();
             ui.status(format!("[{worker}] {}", parts.join("; ")));
         }
+        Event::Reviewed { worker, round } => {
+            let style = if round.verdict == "approved" {
+                GREEN
+            } else {
+                YELLOW
+            };
+            ui.status(format!(
+                "[{worker}] review round {} by {}: {}",
+                round.round,
+                round.reviewer,
+                ui.paint_err(style, &round.verdict)
+            ));
+        }
         Event::LandingPaused { worker, reason } => ui.warn(format!("[{worker}] {reason}")),
         Event::Landed {
             worker,

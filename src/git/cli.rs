@@ -116,3 +116,79 @@ pub fn init_with_commit(
         stderr: "nothing to commit".into(),
     })
 }
+
+/// The change between two commits as a patch (`git diff base tip`), cut at `max` bytes.
+/// gix has no whole-tree patch output yet; reviewers read this text.
+pub fn diff_text(
+    worktree: &Path,
+    base: ObjectId,
+    tip: ObjectId,
+    max: usize,
+) -> Result<String, GitError> {
+    let mut text = git(
+        worktree,
+        &[
+            "diff",
+            "--stat",
+            "--patch",
+            &base.to_string(),
+            &tip.to_string(),
+        ],
+    )?;
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("\n[… diff cut here; run the command above to see all of it]\n");
+    }
+    Ok(text)
+}
+
+/// One line per commit of `range` (`a..b`), newest first.
+pub fn log_oneline(worktree: &Path, range: &str) -> Result<String, GitError> {
+    git(
+        worktree,
+        &["log", "--oneline", "--no-decorate", "-n", "50", range],
+    )
+}
+
+/// Merges `commit` into the worktree's branch. `Ok(true)`: merged cleanly and committed;
+/// `Ok(false)`: stopped with conflict markers in the files, the merge left in progress for
+/// the agent to conclude.
+pub fn merge_into(worktree: &Path, commit: ObjectId, message: &str) -> Result<bool, GitError> {
+    match git(
+        worktree,
+        &[
+            "merge",
+            "--no-ff",
+            "--no-edit",
+            "-m",
+            message,
+            &commit.to_string(),
+        ],
+    ) {
+        Ok(_) => Ok(true),
+        Err(GitError::Command {
+            status: Some(1), ..
+        }) if merge_in_progress(worktree) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a merge is in progress in the worktree (`MERGE_HEAD` exists).
+pub fn merge_in_progress(worktree: &Path) -> bool {
+    git(worktree, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]).is_ok()
+}
+
+/// Abandons an unfinished merge in the worktree.
+pub fn abort_merge(worktree: &Path) -> Result<(), GitError> {
+    git(worktree, &["merge", "--abort"]).map(|_| ())
+}
+
+/// Paths with unresolved conflicts in the worktree's index.
+pub fn unmerged_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
+    let out = git(worktree, &["diff", "--name-only", "--diff-filter=U"])?;
+    Ok(out.lines().map(str::to_string).collect())
+}

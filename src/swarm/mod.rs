@@ -9,6 +9,7 @@
 mod merge_queue;
 mod prompts;
 mod recorder;
+mod review;
 mod worker;
 mod workspace;
 
@@ -99,6 +100,10 @@ pub enum Event {
     Claimed {
         worker: String,
         results: Vec<(String, ClaimOutcome)>,
+    },
+    Reviewed {
+        worker: String,
+        round: crate::store::record::ReviewRound,
     },
     LandingPaused {
         worker: String,

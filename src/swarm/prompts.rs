@@ -152,3 +152,49 @@ fn pending_lines(snap: &Snapshot) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The reviewer's findings, for the worker's own session.
+pub(crate) fn review_fix(vars: &Vars, findings: &str) -> String {
+    let mut map = vars.map(&Snapshot::default());
+    map.insert("findings".into(), findings.to_string());
+    prompt::render(bundled("review_fix"), &map)
+}
+
+/// A conflict to resolve: the paths and the commits on both sides.
+pub(crate) fn resolver(
+    vars: &Vars,
+    paths: &[String],
+    ours: &str,
+    theirs: &str,
+    branch: &str,
+) -> String {
+    let mut map = vars.map(&Snapshot::default());
+    map.insert(
+        "paths".into(),
+        paths
+            .iter()
+            .map(|p| format!("- {p}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    map.insert("ours".into(), branch.to_string());
+    map.insert("theirs".into(), vars.target.clone());
+    let mut text = prompt::render(bundled("resolver"), &map);
+    let _ = write!(
+        text,
+        "\n\nYour commits (not on `{}`):\n{}\nCommits on `{}` since you started:\n{}",
+        vars.target,
+        indent_or_none(ours),
+        vars.target,
+        indent_or_none(theirs)
+    );
+    text
+}
+
+fn indent_or_none(lines: &str) -> String {
+    if lines.trim().is_empty() {
+        "    (none)\n".into()
+    } else {
+        lines.lines().map(|l| format!("    {l}\n")).collect()
+    }
+}

@@ -12,14 +12,18 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, bounded};
 
+use std::collections::BTreeSet;
+
 use super::merge_queue::{LandReply, LandRequest};
 use super::prompts::{self, Vars};
+use super::review;
 use super::workspace::Workspace;
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
-use crate::git::{ObjectId, Repo};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
+use crate::git::merge::Merge;
+use crate::git::{ObjectId, Repo, cli};
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
@@ -46,6 +50,7 @@ struct CycleResult {
     tasks: Vec<String>,
     conflicts: Vec<String>,
     error: Option<String>,
+    review: Vec<ReviewRound>,
 }
 
 impl CycleResult {
@@ -56,6 +61,7 @@ impl CycleResult {
             tasks: Vec::new(),
             conflicts: Vec::new(),
             error: None,
+            review: Vec::new(),
         }
     }
     fn error(msg: impl Into<String>) -> Self {
@@ -76,14 +82,20 @@ struct Turns {
 }
 
 impl Turns {
+    /// A turn of the worker's own session.
     fn add(&mut self, out: &agent::TurnOutput) {
-        self.count += 1;
-        self.agent += out.duration;
         if let Some(s) = &out.session_id
             && !self.sessions.contains(s)
         {
             self.sessions.push(s.clone());
         }
+        self.add_one_shot(out);
+    }
+
+    /// A reviewer's turn: counted, but its session is not the worker's.
+    fn add_one_shot(&mut self, out: &agent::TurnOutput) {
+        self.count += 1;
+        self.agent += out.duration;
         let add = |a: &mut Option<u64>, b: Option<u64>| {
             if let Some(b) = b {
                 *a = Some(a.unwrap_or(0) + b);
@@ -308,7 +320,19 @@ impl Worker {
             None => CycleResult::error("the target branch disappeared"),
             Some(base) => match ws.refresh(base, &self.shared.root) {
                 Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
-                Ok(()) => self.turns(repo, ws, cycle, base, &transcript, &mut turns),
+                Ok(()) => {
+                    let env = self.env(ws, cycle);
+                    let mut ctx = CycleCtx {
+                        repo,
+                        ws,
+                        cycle,
+                        base,
+                        vars: self.vars(ws, cycle),
+                        env: &env,
+                        transcript: &transcript,
+                    };
+                    self.turns(&mut ctx, &mut turns)
+                }
             },
         };
         let base = base.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
@@ -323,6 +347,9 @@ impl Worker {
         }
         let mut kept = None;
         if result.outcome != Outcome::Merged {
+            if cli::merge_in_progress(&ws.path) {
+                let _ = cli::abort_merge(&ws.path);
+            }
             let _ = ws.commit_leftovers(cycle);
             let target = repo
                 .read_ref(&self.shared.target_ref)
@@ -372,7 +399,7 @@ impl Worker {
             tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
             base: base.to_string(),
             kept,
-            review: Vec::new(),
+            review: result.review,
             conflicts: result.conflicts,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
@@ -435,31 +462,36 @@ impl Worker {
     }
 
     /// The agent turns of a cycle, until a terminal signal.
-    fn turns(
+    fn turns(&self, c: &mut CycleCtx<'_>, turns: &mut Turns) -> CycleResult {
+        let mut landing = Landing::default();
+        let mut result = self.turn_loop(c, &mut landing, turns);
+        result.review = std::mem::take(&mut landing.review);
+        if result.conflicts.is_empty() {
+            result.conflicts = landing.conflicts;
+        }
+        result
+    }
+
+    fn turn_loop(
         &self,
-        repo: &Repo,
-        ws: &Workspace,
-        cycle: u32,
-        base: ObjectId,
-        transcript: &std::path::Path,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
         turns: &mut Turns,
     ) -> CycleResult {
-        let queue = Queue::new(repo);
-        let vars = self.vars(ws, cycle);
-        let env = self.env(ws, cycle);
+        let queue = Queue::new(c.repo);
         let snap = match queue.snapshot() {
             Ok(s) => s,
             Err(e) => return CycleResult::error(format!("reading the task queue: {e}")),
         };
-        let mut prompt = prompts::fresh(&vars, &snap, &self.config.prompt);
+        let mut prompt = prompts::fresh(&c.vars, &snap, &self.config.prompt);
         let mut session: Option<String> = None;
         let mut silent = 0u32;
         let control = &self.shared.control;
+        let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
         loop {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
             }
-            let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
             if turns.count >= cap {
                 return CycleResult {
                     error: Some(format!("{} turns without finishing", turns.count)),
@@ -468,14 +500,14 @@ impl Worker {
             }
             let turn = Turn {
                 spec: &self.config.model,
-                cwd: &ws.path,
+                cwd: &c.ws.path,
                 prompt: &prompt,
                 resume: session.as_deref(),
                 mode: TurnMode::Work,
                 extra_args: &self.config.args,
-                env: &env,
+                env: c.env,
                 timeout: self.config.turn_timeout,
-                transcript,
+                transcript: c.transcript,
                 kill: &control.kill,
             };
             let out = match agent::run_turn(&turn) {
@@ -487,6 +519,7 @@ impl Worker {
                 session.clone_from(&out.session_id);
             }
             let n = turns.count;
+            let cycle = c.cycle;
             let ended = |signal: String| Event::TurnEnded {
                 worker: self.id.clone(),
                 cycle,
@@ -505,7 +538,7 @@ impl Worker {
             match agent::parse_signal(&out.final_text) {
                 Signal::Claim(ids) => {
                     self.emit(ended(format!("claim {}", ids.join(", "))));
-                    let (results, snap) = match self.claim(&queue, ws, &ids) {
+                    let (results, snap) = match self.claim(&queue, c.ws, &ids) {
                         Ok(r) => r,
                         Err(e) => return CycleResult::error(e),
                     };
@@ -516,12 +549,18 @@ impl Worker {
                     if control.stopping() {
                         return CycleResult::new(Outcome::Interrupted);
                     }
-                    prompt = prompts::claim_results(&vars, &snap, &results);
+                    prompt = prompts::claim_results(&c.vars, &snap, &results);
                     silent = 0;
                 }
                 Signal::Merge => {
                     self.emit(ended("merge".into()));
-                    return self.land(repo, ws, cycle, base);
+                    match self.on_merge(c, landing, turns) {
+                        Next::Finish(result) => return result,
+                        Next::Resume(p) => {
+                            prompt = p;
+                            silent = 0;
+                        }
+                    }
                 }
                 Signal::Done => {
                     self.emit(ended("done".into()));
@@ -541,9 +580,9 @@ impl Worker {
                     }
                     let snap = queue.snapshot().unwrap_or_default();
                     prompt = if silent + 1 == self.config.max_resumes {
-                        prompts::nudge(&vars, &snap)
+                        prompts::nudge(&c.vars, &snap)
                     } else {
-                        prompts::resume(&vars, &snap)
+                        prompts::resume(&c.vars, &snap)
                     };
                 }
             }
@@ -580,61 +619,302 @@ impl Worker {
         Ok((results, snap))
     }
 
-    /// `COMPLETE_AND_READY_FOR_MERGE`: commit leftovers, check there is a change, and hand it to
-    /// the merge queue.
-    fn land(&self, repo: &Repo, ws: &Workspace, cycle: u32, base: ObjectId) -> CycleResult {
-        if let Err(e) = ws.commit_leftovers(cycle) {
-            return CycleResult::error(format!("committing the agent's leftovers: {e}"));
+    /// `COMPLETE_AND_READY_FOR_MERGE`: commit leftovers, check there is a change, have it
+    /// reviewed, and hand it to the merge queue. Returns the cycle's end, or the prompt of
+    /// the next turn of the same session (review findings to fix, a conflict to resolve).
+    fn on_merge(&self, c: &mut CycleCtx<'_>, landing: &mut Landing, turns: &mut Turns) -> Next {
+        let (repo, ws) = (c.repo, c.ws);
+        if cli::merge_in_progress(&ws.path) {
+            let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
+            if !unmerged.is_empty() {
+                return Next::Resume(format!(
+                    "The merge is not finished: these paths are still unmerged: {}.\n\
+                     Resolve them, `git add` them, `git commit`, then end with \
+                     `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
+                    unmerged.join(", ")
+                ));
+            }
+        }
+        if let Err(e) = ws.commit_leftovers(c.cycle) {
+            return Next::Finish(CycleResult::error(format!(
+                "committing the agent's leftovers: {e}"
+            )));
         }
         let tip = match ws.tip(repo) {
             Ok(Some(t)) => t,
-            Ok(None) => return CycleResult::error("the worker branch disappeared"),
-            Err(e) => return CycleResult::error(e.to_string()),
+            Ok(None) => return Next::Finish(CycleResult::error("the worker branch disappeared")),
+            Err(e) => return Next::Finish(CycleResult::error(e.to_string())),
         };
-        let unchanged = tip == base
+        let unchanged = tip == c.base
             || repo
                 .commit_tree(tip)
                 .ok()
-                .zip(repo.commit_tree(base).ok())
+                .zip(repo.commit_tree(c.base).ok())
                 .is_some_and(|(a, b)| a == b);
         if unchanged {
-            return CycleResult::new(Outcome::NoChanges);
+            return Next::Finish(CycleResult::new(Outcome::NoChanges));
         }
-        let tasks = self.held(&Queue::new(repo));
+        let target = match repo.read_ref(&self.shared.target_ref) {
+            Ok(Some(t)) => t,
+            _ => return Next::Finish(CycleResult::error("cannot read the target branch")),
+        };
+        // A resolution is checked in memory before it re-enters the queue.
+        if landing.resolving.is_some()
+            && let Ok(Merge::Conflict { paths }) = repo.check_merge(target, tip)
+        {
+            return self.conflict(c, landing, tip, target, paths);
+        }
+        if let Some(next) = self.review(c, landing, turns, tip, target) {
+            return next;
+        }
         let (tx, rx) = bounded(1);
         let req = LandRequest {
             worker: self.id.clone(),
-            cycle,
+            cycle: c.cycle,
             branch: ws.short_branch().to_string(),
             tip,
-            tasks: tasks.clone(),
-            review_rounds: 0,
+            tasks: self.held(&Queue::new(repo)),
+            review_rounds: u32::try_from(landing.review.len()).unwrap_or(u32::MAX),
             reply: tx,
         };
         if self.land.send(req).is_err() {
-            return CycleResult::error("the merge queue is gone");
+            return Next::Finish(CycleResult::error("the merge queue is gone"));
         }
-        let reply = rx
+        match rx
             .recv()
-            .unwrap_or(LandReply::Failed("the merge queue stopped".into()));
-        match reply {
-            LandReply::Landed { commit, tasks } => CycleResult {
+            .unwrap_or(LandReply::Failed("the merge queue stopped".into()))
+        {
+            LandReply::Landed { commit, tasks } => Next::Finish(CycleResult {
                 landed: Some(commit),
                 tasks: tasks.iter().map(ToString::to_string).collect(),
                 ..CycleResult::new(Outcome::Merged)
-            },
-            LandReply::UpToDate => CycleResult::new(Outcome::NoChanges),
-            LandReply::Conflict { paths } => CycleResult {
-                error: Some(format!(
-                    "conflicts with {}: {}",
-                    self.shared.target,
-                    paths.join(", ")
-                )),
-                conflicts: paths,
-                ..CycleResult::new(Outcome::Conflict)
-            },
-            LandReply::Interrupted => CycleResult::new(Outcome::Interrupted),
-            LandReply::Failed(e) => CycleResult::error(e),
+            }),
+            LandReply::UpToDate => Next::Finish(CycleResult::new(Outcome::NoChanges)),
+            LandReply::Conflict { paths } => {
+                let target = repo
+                    .read_ref(&self.shared.target_ref)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(target);
+                self.conflict(c, landing, tip, target, paths)
+            }
+            LandReply::Interrupted => Next::Finish(CycleResult::new(Outcome::Interrupted)),
+            LandReply::Failed(e) => Next::Finish(CycleResult::error(e)),
         }
     }
+
+    /// Runs a review round when the change needs one. `None`: approved (or no review
+    /// configured), go on landing.
+    fn review(
+        &self,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
+        turns: &mut Turns,
+        tip: ObjectId,
+        target: ObjectId,
+    ) -> Option<Next> {
+        let review = self.shared.config.review_for(&self.config)?;
+        let needed = match (landing.approved, &landing.resolving) {
+            (None, _) => true,
+            (Some(a), _) if a == tip => false,
+            (Some(_), Some(res)) => beyond_conflict(c.repo, res, tip),
+            (Some(_), None) => true,
+        };
+        if !needed {
+            return None;
+        }
+        let repo = c.repo;
+        let merge_base = repo
+            .merge_base(target, tip)
+            .ok()
+            .flatten()
+            .unwrap_or(c.base);
+        let snap = Queue::new(repo).snapshot().unwrap_or_default();
+        let held = self.held_in(&snap);
+        let tasks: Vec<_> = snap
+            .in_state(State::Current)
+            .filter(|t| held.contains(&t.id))
+            .cloned()
+            .collect();
+        let round = u32::try_from(landing.review.len()).unwrap_or(u32::MAX) + 1;
+        let req = review::Request {
+            review: &review,
+            ws: c.ws,
+            round,
+            base: merge_base,
+            tip,
+            target: &self.shared.target,
+            tasks: &tasks,
+            previous: landing.review.last(),
+            env: c.env,
+            worker_args: &self.config.args,
+            worker_harness: &self.config.model.harness,
+            timeout: self.config.turn_timeout,
+            transcript: c.transcript,
+            kill: &self.shared.control.kill,
+        };
+        let mut outs = Vec::new();
+        let result = review::run(&req, &mut outs);
+        for o in &outs {
+            turns.add_one_shot(o);
+        }
+        let verdict = match result {
+            Ok(v) => v,
+            Err(e) => return Some(Next::Finish(CycleResult::error(e))),
+        };
+        self.emit(Event::Reviewed {
+            worker: self.id.clone(),
+            round: verdict.clone(),
+        });
+        let approved = verdict.verdict == "approved";
+        let findings = verdict.findings.clone();
+        landing.review.push(verdict);
+        if approved {
+            landing.approved = Some(tip);
+            return None;
+        }
+        if round >= review.max_rounds {
+            return Some(Next::Finish(CycleResult {
+                error: Some(format!("not approved after {round} review round(s)")),
+                ..CycleResult::new(Outcome::Rejected)
+            }));
+        }
+        if self.shared.control.stopping() {
+            return Some(Next::Finish(CycleResult::new(Outcome::Interrupted)));
+        }
+        let findings = if findings.is_empty() {
+            "(the reviewer gave no details)".to_string()
+        } else {
+            findings
+        };
+        Some(Next::Resume(prompts::review_fix(&c.vars, &findings)))
+    }
+
+    /// The landing conflicts: merge the target into the worktree and ask the agent to
+    /// resolve it in its own session, up to `max_conflict_rounds` times.
+    fn conflict(
+        &self,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
+        tip: ObjectId,
+        target: ObjectId,
+        paths: Vec<String>,
+    ) -> Next {
+        for p in &paths {
+            if !landing.conflicts.contains(p) {
+                landing.conflicts.push(p.clone());
+            }
+        }
+        let give_up = |why: String| {
+            Next::Finish(CycleResult {
+                error: Some(why),
+                conflicts: landing.conflicts.clone(),
+                ..CycleResult::new(Outcome::Conflict)
+            })
+        };
+        let conflict_text = format!(
+            "conflicts with {}: {}",
+            self.shared.target,
+            paths.join(", ")
+        );
+        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
+            || self.shared.control.stopping()
+        {
+            return give_up(conflict_text);
+        }
+        landing.conflict_rounds += 1;
+        let repo = c.repo;
+        let merge_base = repo.merge_base(target, tip).ok().flatten();
+        let message = format!("Merge {} into {}", self.shared.target, c.ws.short_branch());
+        match cli::merge_into(&c.ws.path, target, &message) {
+            Err(e) => give_up(format!(
+                "{conflict_text}; merging it in the worktree failed: {e}"
+            )),
+            Ok(clean) => {
+                let target_changed = match merge_base {
+                    Some(mb) => tree_paths(repo, Some(mb), target),
+                    None => Vec::new(),
+                };
+                landing.resolving = Some(Resolving {
+                    before: tip,
+                    allowed: target_changed
+                        .into_iter()
+                        .chain(paths.iter().cloned())
+                        .collect(),
+                });
+                if clean {
+                    // git resolved what gix would not (renames, say): just try again.
+                    return Next::Resume(format!(
+                        "{} was merged into your branch without conflicts. Check the result, then end \
+                         with `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
+                        self.shared.target
+                    ));
+                }
+                let ours =
+                    cli::log_oneline(&c.ws.path, &format!("{target}..{tip}")).unwrap_or_default();
+                let theirs =
+                    cli::log_oneline(&c.ws.path, &format!("{tip}..{target}")).unwrap_or_default();
+                Next::Resume(prompts::resolver(
+                    &c.vars,
+                    &paths,
+                    &ours,
+                    &theirs,
+                    c.ws.short_branch(),
+                ))
+            }
+        }
+    }
+}
+
+/// What one cycle's turns share.
+pub(crate) struct CycleCtx<'a> {
+    repo: &'a Repo,
+    ws: &'a Workspace,
+    cycle: u32,
+    /// The target tip the cycle started from.
+    base: ObjectId,
+    vars: Vars,
+    env: &'a [(String, String)],
+    transcript: &'a std::path::Path,
+}
+
+/// Review and conflict state of one cycle.
+#[derive(Default)]
+struct Landing {
+    review: Vec<ReviewRound>,
+    /// The tip the reviewer approved.
+    approved: Option<ObjectId>,
+    conflict_rounds: u32,
+    conflicts: Vec<String>,
+    resolving: Option<Resolving>,
+}
+
+/// A conflict resolution under way.
+struct Resolving {
+    /// The branch tip before the target was merged in.
+    before: ObjectId,
+    /// Paths a resolution may touch without another review: what the target changed since
+    /// the merge base, and the conflicting paths.
+    allowed: BTreeSet<String>,
+}
+
+/// What happens after a merge signal.
+enum Next {
+    Finish(CycleResult),
+    Resume(String),
+}
+
+/// Whether a resolution changed paths beyond what merging the target brings in.
+fn beyond_conflict(repo: &Repo, res: &Resolving, tip: ObjectId) -> bool {
+    tree_paths(repo, Some(res.before), tip)
+        .iter()
+        .any(|p| !res.allowed.contains(p))
+}
+
+/// Paths that differ between two commits' trees (empty on error).
+fn tree_paths(repo: &Repo, a: Option<ObjectId>, b: ObjectId) -> Vec<String> {
+    let a_tree = a.and_then(|a| repo.commit_tree(a).ok());
+    repo.commit_tree(b)
+        .and_then(|b| repo.diff_paths(a_tree, b))
+        .unwrap_or_default()
 }

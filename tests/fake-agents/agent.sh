@@ -14,6 +14,8 @@
 #   conflict  claim, then rewrite shared.txt with this worker's name (conflicts with others)
 # Before any mode: FAKE_CLAIM_FIRST=1 claims the first pending task with `git oompa task claim`,
 # FAKE_COMMIT_FIRST=1 commits a file wip/<worker>.txt, FAKE_SLEEP=N sleeps N seconds.
+# FAKE_RESOLVE=1 answers a conflict-resolution prompt by keeping both sides of shared.txt;
+# FAKE_RESOLVE=beyond also changes an unrelated file in the resolution.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
@@ -66,6 +68,25 @@ case "$mode" in
   hang) sleep "${FAKE_HANG:-1000}"; exit 0 ;;
   silent) log "still thinking about it"; exit 0 ;;
   spam) head -c 52428800 /dev/zero | tr '\0' 'x'; printf '\n__DONE__\n'; exit 0 ;;
+esac
+
+# A review-fix turn: note the review in every task file and signal merge again.
+case "$prompt" in
+  *"## Review: changes needed"*)
+    for f in work/*.txt; do echo "reviewed and fixed" >> "$f"; done
+    git commit -q -am "Address the review" && { log COMPLETE_AND_READY_FOR_MERGE; exit 0; } ;;
+esac
+
+# A resolver turn: keep both sides of every conflict in shared.txt and conclude the merge.
+case "$prompt" in
+  *"# Merge conflict"*)
+    if [ -n "${FAKE_RESOLVE:-}" ]; then
+      sed -e '/^<<<<<<< /d' -e '/^=======$/d' -e '/^||||||| /,/^=======$/d' -e '/^>>>>>>> /d' shared.txt > shared.tmp
+      mv shared.tmp shared.txt
+      [ "$FAKE_RESOLVE" = beyond ] && echo "an unrelated change" > extra.txt && git add extra.txt
+      git add shared.txt && git commit -q --no-edit
+      log "Kept both sides."; log COMPLETE_AND_READY_FOR_MERGE; exit 0
+    fi ;;
 esac
 
 if [ -n "$(held)" ]; then

@@ -1,0 +1,143 @@
+//! One review round: a reviewer agent (the first of the configured fallback chain that
+//! answers) reads the change as `git diff <merge-base> <tip>`, the tasks it claims to solve
+//! and, from round 2, only the previous round's findings, and answers with a verdict line.
+//! Whatever the reviewer touches in the worktree is discarded afterwards.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use super::workspace::Workspace;
+use crate::agent::{self, Turn, TurnMode, TurnOutput, prompt};
+use crate::config::ReviewConfig;
+use crate::git::{ObjectId, cli};
+use crate::store::Task;
+use crate::store::record::ReviewRound;
+
+/// The longest diff put into a reviewer's prompt; the command to see it all is given too.
+const MAX_DIFF: usize = 60_000;
+
+/// What a review round needs to know.
+pub(crate) struct Request<'a> {
+    pub review: &'a ReviewConfig,
+    pub ws: &'a Workspace,
+    pub round: u32,
+    /// The merge base of the branch with the target: the change is `base..tip`.
+    pub base: ObjectId,
+    pub tip: ObjectId,
+    pub target: &'a str,
+    pub tasks: &'a [Task],
+    pub previous: Option<&'a ReviewRound>,
+    pub env: &'a [(String, String)],
+    /// Used when the reviewer runs the same CLI as the worker.
+    pub worker_args: &'a [String],
+    pub worker_harness: &'a agent::Harness,
+    pub timeout: Duration,
+    pub transcript: &'a Path,
+    pub kill: &'a std::sync::atomic::AtomicBool,
+}
+
+/// Runs the round. `Err` when no reviewer of the chain answered at all. Every turn taken is
+/// pushed to `turns`, answered or not.
+pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<ReviewRound, String> {
+    let text = review_prompt(req)?;
+    let mut env = req.env.to_vec();
+    env.push(("OOMPA_ROLE".into(), "reviewer".into()));
+    env.push(("OOMPA_REVIEW_ROUND".into(), req.round.to_string()));
+    let mut last_error = String::from("no reviewer configured");
+    for model in &req.review.models {
+        let args: &[String] = if &model.harness == req.worker_harness {
+            req.worker_args
+        } else {
+            &[]
+        };
+        let turn = Turn {
+            spec: model,
+            cwd: &req.ws.path,
+            prompt: &text,
+            resume: None,
+            mode: TurnMode::OneShot,
+            extra_args: args,
+            env: &env,
+            timeout: req.timeout,
+            transcript: req.transcript,
+            kill: req.kill,
+        };
+        let result = agent::run_turn(&turn);
+        // Reviewers must not change the work under review.
+        let _ = cli::reset_hard(&req.ws.path, req.tip);
+        match result {
+            Err(e) => last_error = format!("{model}: {e}"),
+            Ok(out) => {
+                let answered = out.succeeded();
+                let reply = out.final_text.clone();
+                let failure = out.error_snippet();
+                turns.push(out);
+                if !answered {
+                    last_error = format!("{model}: {failure}");
+                    continue;
+                }
+                let verdict = agent::parse_verdict(&reply);
+                return Ok(ReviewRound {
+                    round: req.round,
+                    reviewer: model.to_string(),
+                    verdict: if verdict.approved() {
+                        "approved"
+                    } else {
+                        "needs-changes"
+                    }
+                    .into(),
+                    findings: verdict.findings.trim().to_string(),
+                    parsed: verdict.parsed,
+                });
+            }
+        }
+    }
+    Err(format!("no reviewer answered ({last_error})"))
+}
+
+fn review_prompt(req: &Request<'_>) -> Result<String, String> {
+    let mut text = String::new();
+    if req.review.prompt.is_empty() {
+        text.push_str(prompt::bundled("reviewer").unwrap_or(""));
+    } else {
+        for f in &req.review.prompt {
+            let body = prompt::load_file(f).map_err(|e| e.to_string())?;
+            text.push_str(&body);
+            text.push_str("\n\n");
+        }
+    }
+    text.push_str("\n\n## Tasks\n\n");
+    if req.tasks.is_empty() {
+        text.push_str("The worker holds no task; judge the change on its own merits.\n");
+    }
+    for t in req.tasks {
+        let _ = writeln!(text, "- `{}`: {}", t.id, t.summary);
+        for line in t.description.lines() {
+            let _ = writeln!(text, "  {line}");
+        }
+        for a in &t.acceptance {
+            let _ = writeln!(text, "  acceptance: {a}");
+        }
+    }
+    let diff =
+        cli::diff_text(&req.ws.path, req.base, req.tip, MAX_DIFF).map_err(|e| e.to_string())?;
+    let _ = write!(
+        text,
+        "\n## The change\n\nBranch `{}` against its merge base with `{}` (see it all with `git diff {} {}`):\n\n```diff\n{}\n```\n",
+        req.ws.short_branch(),
+        req.target,
+        req.base,
+        req.tip,
+        diff.trim_end()
+    );
+    if let Some(prev) = req.previous {
+        let _ = write!(
+            text,
+            "\n## Previous review (round {})\n\nThe previous review asked for these changes:\n\n{}\n\n\
+             Check that each one is resolved. Raise new issues only for problems the fixes introduced.\n",
+            prev.round, prev.findings
+        );
+    }
+    Ok(text)
+}
