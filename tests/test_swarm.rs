@@ -1148,3 +1148,72 @@ fn a_resolution_inside_the_conflict_is_not_reviewed_again_one_beyond_it_is() {
     assert_eq!(resolved_review_rounds("1"), 1);
     assert_eq!(resolved_review_rounds("beyond"), 2);
 }
+
+#[test]
+fn a_planner_fills_the_queue_for_two_executors_within_max_pending() {
+    let env = swarm_repo(
+        0,
+        &worker_table(
+            "polite",
+            2,
+            "max_cycles = 10\ncan_plan = false\nmax_wait_for_tasks = \"30s\"",
+        ),
+    );
+    let refusals = env.tmp.path().join("refusals.log");
+    let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "{config}\n[planner]\nmodel = \"exec:sh {}/tests/fake-agents/planner.sh\"\nmax_pending = 3\nenv = {{ FAKE_PLAN_TOTAL = \"5\", FAKE_PLAN_ERR = \"{}\" }}\n",
+            env!("CARGO_MANIFEST_DIR"),
+            refusals.display()
+        ),
+    )
+    .unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(states(&env), (0, 0, 5), "{err}");
+    assert!(err.contains("[planner] round 1: added p0, p1, p2"), "{err}");
+    assert!(err.contains("[planner] round 2: added p3, p4"), "{err}");
+    assert!(err.contains("nothing more to plan"), "{err}");
+    assert!(
+        std::fs::read_to_string(&refusals)
+            .unwrap()
+            .contains("the queue is full")
+    );
+
+    // The queue never held more than max_pending pending tasks, and planning came first.
+    let history = env.git(&["log", "--reverse", "--format=%H %s", "refs/oompa/tasks"]);
+    let mut first_claim = None;
+    for (i, line) in history.lines().enumerate() {
+        let (commit, subject) = line.split_once(' ').unwrap();
+        let n = env
+            .git_cmd(&["ls-tree", "--name-only", &format!("{commit}:pending")])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0);
+        assert!(n <= 3, "{n} pending after `{subject}`");
+        if subject.starts_with("claim") && first_claim.is_none() {
+            first_claim = Some(i);
+        }
+    }
+    let first_add = history
+        .lines()
+        .position(|l| l.contains("add p0 by"))
+        .unwrap();
+    assert!(first_add < first_claim.unwrap(), "{history}");
+    assert!(
+        history.contains("by ") && history.contains("/planner"),
+        "{history}"
+    );
+
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let planner: Vec<_> = entries
+        .iter()
+        .filter(|e| e.record.worker == "planner")
+        .collect();
+    assert_eq!(planner.len(), 3);
+    assert_clean_up(&env);
+}

@@ -234,6 +234,20 @@ fn print_event(ui: &super::Ui, ev: &Event) {
                 .collect();
             ui.status(format!("[{worker}] {}", parts.join("; ")));
         }
+        Event::Planned {
+            round,
+            added,
+            error,
+        } => match error {
+            Some(e) => ui.warn(format!("[planner] round {round} failed: {e}")),
+            None if added.is_empty() => {
+                ui.status(format!("[planner] round {round}: nothing more to plan"))
+            }
+            None => ui.status(format!(
+                "[planner] round {round}: added {}",
+                added.join(", ")
+            )),
+        },
         Event::Reviewed { worker, round } => {
             let style = if round.verdict == "approved" {
                 GREEN

@@ -49,6 +49,7 @@ pub mod defaults {
     pub const TURN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
     pub const REVIEW_MAX_ROUNDS: u32 = 3;
     pub const PLANNER_MAX_PENDING: u32 = 10;
+    pub const PLANNER_REFILL_BELOW: u32 = 1;
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
     pub const MAX_ERRORS: u32 = 5;
 }
@@ -146,8 +147,10 @@ pub struct PlannerConfig {
     pub model: ModelSpec,
     /// Planner prompt files; empty = the bundled planner prompt.
     pub prompt: Vec<PathBuf>,
-    /// The planner is skipped when at least this many tasks are pending (>= 1).
+    /// The most pending tasks the planner may bring the queue to (>= 1).
     pub max_pending: u32,
+    /// Plan again when fewer tasks than this are pending while a worker is idle (>= 1).
+    pub refill_below: u32,
     /// Wall-clock limit of the planner's turn (> 0).
     pub turn_timeout: Duration,
     pub args: Vec<String>,
@@ -195,6 +198,7 @@ impl PlannerConfig {
             model,
             prompt: Vec::new(),
             max_pending: defaults::PLANNER_MAX_PENDING,
+            refill_below: defaults::PLANNER_REFILL_BELOW,
             turn_timeout: defaults::TURN_TIMEOUT,
             args: Vec::new(),
             env: BTreeMap::new(),

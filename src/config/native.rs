@@ -45,6 +45,7 @@ const PLANNER_KEYS: &[&str] = &[
     "model",
     "prompt",
     "max_pending",
+    "refill_below",
     "turn_timeout",
     "args",
     "env",
@@ -200,6 +201,9 @@ fn planner(ctx: &Ctx, field: &Field) -> Result<PlannerConfig, ConfigError> {
     }
     if let Some(f) = t.get("max_pending") {
         p.max_pending = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("refill_below") {
+        p.refill_below = f.u32_min(1)?;
     }
     if let Some(f) = t.get("turn_timeout") {
         p.turn_timeout = f.positive_duration()?;

@@ -184,6 +184,7 @@ max_rounds = 2
 model = "claude:opus:high"
 prompt = "prompts/plan.md"
 max_pending = 4
+refill_below = 2
 turn_timeout = "500ms"
 args = ["-x"]
 env = { K = "v" }
@@ -233,6 +234,7 @@ env = { K = "v" }
             model: m("claude:opus:high"),
             prompt: vec![dir.join("prompts/plan.md")],
             max_pending: 4,
+            refill_below: 2,
             turn_timeout: Duration::from_millis(500),
             args: vec!["-x".into()],
             env: BTreeMap::from([("K".into(), "v".into())]),

@@ -84,6 +84,8 @@ pub enum QueueError {
     },
     #[error("{path} in {QUEUE_REF} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
+    #[error("the queue is full: {pending} tasks pending, at most {max} allowed")]
+    Full { pending: usize, max: usize },
     #[error("gave up after {0} attempts: {QUEUE_REF} kept moving")]
     TooManyRetries(u32),
 }
@@ -337,7 +339,24 @@ impl<'r> Queue<'r> {
 
     /// Adds tasks in one commit. Ids already in the queue (any state) are refused whole.
     pub fn add(&self, tasks: &[Task], actor: &str) -> Result<(), QueueError> {
+        self.add_limited(tasks, actor, None)
+    }
+
+    /// Like [`Self::add`], refusing (whole) when the pending tasks would exceed
+    /// `max_pending`; checked against the same tip the commit is made on.
+    pub fn add_limited(
+        &self,
+        tasks: &[Task],
+        actor: &str,
+        max_pending: Option<usize>,
+    ) -> Result<(), QueueError> {
         self.update(|tree| {
+            if let (Some(max), Some(tree)) = (max_pending, tree) {
+                let pending = self.repo.list_dir(tree, State::Pending.dir())?.len();
+                if pending + tasks.len() > max {
+                    return Err(QueueError::Full { pending, max });
+                }
+            }
             let mut changes = Vec::new();
             for task in tasks {
                 if let Some(tree) = tree

@@ -7,6 +7,7 @@
 //! prints.
 
 mod merge_queue;
+mod planner;
 mod prompts;
 mod recorder;
 mod review;
@@ -101,6 +102,11 @@ pub enum Event {
         worker: String,
         results: Vec<(String, ClaimOutcome)>,
     },
+    Planned {
+        round: u32,
+        added: Vec<String>,
+        error: Option<String>,
+    },
     Reviewed {
         worker: String,
         round: crate::store::record::ReviewRound,
@@ -163,12 +169,53 @@ pub(crate) struct Shared {
     pub control: Arc<Control>,
     /// Workers currently inside a cycle (they may still add or release tasks).
     pub in_flight: AtomicUsize,
+    /// Workers waiting for a task.
+    pub idle_workers: AtomicUsize,
+    /// Worker threads still running.
+    pub workers_running: AtomicUsize,
+    /// The planner's first round is over (or there is no planner): workers may start.
+    pub planner_ready: AtomicBool,
+    /// The planner may still add tasks.
+    pub planner_active: AtomicBool,
     pub events: Sender<Event>,
 }
 
 impl Shared {
     pub fn emit(&self, e: Event) {
         let _ = self.events.send(e);
+    }
+
+    /// The environment of an agent working for `worker`: who and where it is, and a PATH on
+    /// which `git oompa` is this binary. `user` (from the config) comes last and wins.
+    pub fn agent_env(
+        &self,
+        worker: &str,
+        cycle: u32,
+        branch: &str,
+        user: &BTreeMap<String, String>,
+    ) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("OOMPA_SWARM".to_string(), self.id.clone()),
+            ("OOMPA_WORKER".to_string(), worker.to_string()),
+            ("OOMPA_CYCLE".to_string(), cycle.to_string()),
+            (
+                "OOMPA_SWARM_PID".to_string(),
+                std::process::id().to_string(),
+            ),
+            ("OOMPA_BRANCH".to_string(), branch.to_string()),
+            ("OOMPA_TARGET".to_string(), self.target.clone()),
+        ];
+        if let Some(dir) = &self.exe_dir {
+            let mut paths = vec![dir.clone()];
+            if let Some(p) = std::env::var_os("PATH") {
+                paths.extend(std::env::split_paths(&p));
+            }
+            if let Ok(joined) = std::env::join_paths(paths) {
+                env.push(("PATH".into(), joined.to_string_lossy().into_owned()));
+            }
+        }
+        env.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
     }
 }
 
@@ -180,6 +227,7 @@ pub struct Swarm {
     workers: Vec<JoinHandle<WorkerSummary>>,
     merge_queue: Option<JoinHandle<()>>,
     recorder: Option<JoinHandle<()>>,
+    planner: Option<JoinHandle<()>>,
     land_tx: Option<Sender<LandRequest>>,
     record_tx: Option<Sender<CycleRecord>>,
 }
@@ -292,6 +340,7 @@ impl Swarm {
                 .collect(),
         });
 
+        let has_planner = opts.config.planner.is_some();
         let shared = Arc::new(Shared {
             id: id.clone(),
             repo: repo.clone().into_shared(),
@@ -308,6 +357,10 @@ impl Swarm {
             exe_dir: opts.exe_dir,
             control: Arc::new(Control::default()),
             in_flight: AtomicUsize::new(0),
+            idle_workers: AtomicUsize::new(0),
+            workers_running: AtomicUsize::new(ids.len()),
+            planner_ready: AtomicBool::new(!has_planner),
+            planner_active: AtomicBool::new(has_planner),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
@@ -324,6 +377,18 @@ impl Swarm {
             spawn("recorder".into())
                 .spawn(move || recorder::run(&shared, record_rx))
                 .map_err(SwarmError::Thread)?
+        };
+        let planner = match shared.config.planner.clone() {
+            Some(config) => {
+                let shared = Arc::clone(&shared);
+                let records = record_tx.clone();
+                Some(
+                    spawn("planner".into())
+                        .spawn(move || planner::run(&shared, &config, &records))
+                        .map_err(SwarmError::Thread)?,
+                )
+            }
+            None => None,
         };
         let mut workers = Vec::new();
         for (wid, wconf) in ids {
@@ -347,6 +412,7 @@ impl Swarm {
             workers,
             merge_queue: Some(merge_queue),
             recorder: Some(recorder),
+            planner,
             land_tx: Some(land_tx),
             record_tx: Some(record_tx),
         })
@@ -356,9 +422,10 @@ impl Swarm {
         Arc::clone(&self.shared.control)
     }
 
-    /// Whether every worker thread has ended.
+    /// Whether every worker thread (and the planner) has ended.
     pub fn workers_done(&self) -> bool {
         self.workers.iter().all(|w| w.is_finished())
+            && self.planner.as_ref().is_none_or(|p| p.is_finished())
     }
 
     /// Waits for every thread, flushes the records and marks the swarm stopped.
@@ -371,6 +438,9 @@ impl Swarm {
                     .shared
                     .emit(Event::Warning("a worker thread panicked".into())),
             }
+        }
+        if let Some(p) = self.planner.take() {
+            let _ = p.join();
         }
         drop(self.land_tx.take());
         drop(self.record_tx.take());

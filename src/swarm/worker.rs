@@ -165,6 +165,7 @@ impl Worker {
             Err(e) => return self.give_up(summary, format!("could not create its worktree: {e}")),
         };
         summary.reason = self.cycles(&repo, &ws, &mut summary);
+        self.shared.workers_running.fetch_sub(1, Ordering::SeqCst);
         let target = repo
             .read_ref(&self.shared.target_ref)
             .ok()
@@ -187,6 +188,7 @@ impl Worker {
     }
 
     fn give_up(&self, mut summary: WorkerSummary, reason: String) -> WorkerSummary {
+        self.shared.workers_running.fetch_sub(1, Ordering::SeqCst);
         self.emit(Event::Warning(format!("[{}] {reason}", self.id)));
         summary.reason = reason;
         self.emit(Event::WorkerFinished(summary.clone()));
@@ -196,6 +198,12 @@ impl Worker {
     /// Runs cycles until one of the stop conditions; returns why it stopped.
     fn cycles(&self, repo: &Repo, ws: &Workspace, summary: &mut WorkerSummary) -> String {
         let control = &self.shared.control;
+        // The planner's first round comes before any work.
+        while !self.shared.planner_ready.load(Ordering::SeqCst) {
+            if !control.sleep(Duration::from_millis(100)) {
+                return "stopped".into();
+            }
+        }
         let mut errors_in_row = 0u32;
         let mut idle = false;
         for cycle in 1..=self.config.max_cycles {
@@ -268,37 +276,44 @@ impl Worker {
     /// workers' cycles (whose claims may come back) are in flight.
     fn wait_for_work(&self, repo: &Repo, need_task: bool) -> Option<String> {
         let start = Instant::now();
-        let mut told = false;
-        loop {
+        let mut idle = false;
+        let result = loop {
             let snap = match Queue::new(repo).snapshot() {
                 Ok(s) => s,
-                Err(e) => return Some(format!("cannot read the task queue: {e}")),
+                Err(e) => break Some(format!("cannot read the task queue: {e}")),
             };
             if snap.count(State::Pending) > 0 || !need_task {
-                return None;
+                break None;
             }
-            let busy =
-                self.shared.in_flight.load(Ordering::SeqCst) > 0 || snap.count(State::Current) > 0;
+            // Claims in flight may come back, and the planner may add tasks.
+            let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0
+                || snap.count(State::Current) > 0
+                || self.shared.planner_active.load(Ordering::SeqCst);
             if !busy {
-                return Some("no more work: the queue is drained".into());
+                break Some("no more work: the queue is drained".into());
             }
             if start.elapsed() >= self.config.max_wait_for_tasks {
-                return Some(format!(
+                break Some(format!(
                     "no tasks after {}s",
                     self.config.max_wait_for_tasks.as_secs()
                 ));
             }
-            if !told {
-                told = true;
+            if !idle {
+                idle = true;
+                self.shared.idle_workers.fetch_add(1, Ordering::SeqCst);
                 self.emit(Event::Waiting {
                     worker: self.id.clone(),
                     why: "waiting for tasks".into(),
                 });
             }
-            if !self.shared.control.sleep(Duration::from_millis(300)) {
-                return Some("stopped".into());
+            if !self.shared.control.sleep(Duration::from_millis(200)) {
+                break Some("stopped".into());
             }
+        };
+        if idle {
+            self.shared.idle_workers.fetch_sub(1, Ordering::SeqCst);
         }
+        result
     }
 
     /// One cycle, always ending in a record.
@@ -437,28 +452,8 @@ impl Worker {
     }
 
     fn env(&self, ws: &Workspace, cycle: u32) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("OOMPA_SWARM".to_string(), self.shared.id.clone()),
-            ("OOMPA_WORKER".to_string(), self.id.clone()),
-            ("OOMPA_CYCLE".to_string(), cycle.to_string()),
-            (
-                "OOMPA_SWARM_PID".to_string(),
-                std::process::id().to_string(),
-            ),
-            ("OOMPA_BRANCH".to_string(), ws.branch.clone()),
-            ("OOMPA_TARGET".to_string(), self.shared.target.clone()),
-        ];
-        if let Some(dir) = &self.shared.exe_dir {
-            let mut paths = vec![dir.clone()];
-            if let Some(p) = std::env::var_os("PATH") {
-                paths.extend(std::env::split_paths(&p));
-            }
-            if let Ok(joined) = std::env::join_paths(paths) {
-                env.push(("PATH".into(), joined.to_string_lossy().into_owned()));
-            }
-        }
-        env.extend(self.config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        env
+        self.shared
+            .agent_env(&self.id, cycle, &ws.branch, &self.config.env)
     }
 
     /// The agent turns of a cycle, until a terminal signal.

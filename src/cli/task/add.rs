@@ -163,7 +163,15 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             w[0]
         )));
     }
-    Queue::new(&repo).add(&tasks, &actor)?;
+    // A swarm's planner runs with a cap on the pending tasks it may bring the queue to.
+    let max_pending = super::env_nonempty("OOMPA_MAX_PENDING").and_then(|m| m.parse().ok());
+    Queue::new(&repo)
+        .add_limited(&tasks, &actor, max_pending)
+        .map_err(|e| match e {
+            crate::store::QueueError::Full { .. } => CommandError::from(e)
+                .with_hint("wait for workers to take tasks; the swarm asks you to plan again when the queue runs low"),
+            e => CommandError::from(e),
+        })?;
     for t in &tasks {
         env.ui.out(&t.id)?;
     }

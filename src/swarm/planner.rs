@@ -1,0 +1,230 @@
+//! The planner: a one-shot agent turn that fills the task queue with `git oompa task add`
+//! (never with files), run before the workers start and again whenever fewer than
+//! `refill_below` tasks are pending while a worker sits idle. `git oompa task add` refuses to
+//! take the queue past `max_pending`. A planning turn that adds nothing ends the planning.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::workspace::Workspace;
+use super::{Event, Shared, prompts};
+use crate::agent::{self, Turn, TurnMode, prompt};
+use crate::config::PlannerConfig;
+use crate::git::{ObjectId, Repo};
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
+use crate::store::{Queue, State};
+
+/// The planner's worker id, in records, claims and `OOMPA_WORKER`.
+pub const PLANNER: &str = "planner";
+
+pub(crate) fn run(shared: &Shared, config: &PlannerConfig, records: &Sender<CycleRecord>) {
+    let repo = shared.repo.to_thread_local();
+    let ws = repo
+        .read_ref(&shared.target_ref)
+        .ok()
+        .flatten()
+        .ok_or_else(|| "the target branch disappeared".to_string())
+        .and_then(|base| {
+            Workspace::create(&repo, &shared.worktrees, &shared.id, PLANNER, base, &[])
+                .map_err(|e| format!("could not create its worktree: {e}"))
+        });
+    match ws {
+        Ok(ws) => {
+            plan_rounds(shared, config, records, &repo, &ws);
+            let target = repo.read_ref(&shared.target_ref).ok().flatten();
+            if let Some(t) = target
+                && let Err(e) = ws.teardown(&repo, t, "planner")
+            {
+                shared.emit(Event::Warning(format!(
+                    "[planner] could not remove its worktree: {e}"
+                )));
+            }
+        }
+        Err(e) => shared.emit(Event::Warning(format!("[planner] {e}"))),
+    }
+    shared.planner_ready.store(true, Ordering::SeqCst);
+    shared.planner_active.store(false, Ordering::SeqCst);
+}
+
+fn plan_rounds(
+    shared: &Shared,
+    config: &PlannerConfig,
+    records: &Sender<CycleRecord>,
+    repo: &Repo,
+    ws: &Workspace,
+) {
+    let mut round = 0;
+    loop {
+        if shared.control.stopping() {
+            return;
+        }
+        let pending = Queue::new(repo)
+            .snapshot()
+            .map(|s| s.count(State::Pending))
+            .unwrap_or(0);
+        let room = (config.max_pending as usize).saturating_sub(pending);
+        if room > 0 {
+            round += 1;
+            let record = plan_once(shared, config, repo, ws, round, room);
+            let added = record.tasks.len();
+            let failed = record.outcome != Outcome::Done;
+            shared.emit(Event::Planned {
+                round,
+                added: record.tasks.clone(),
+                error: record.error.clone(),
+            });
+            let _ = records.send(record);
+            if added == 0 || failed {
+                return;
+            }
+        }
+        shared.planner_ready.store(true, Ordering::SeqCst);
+        // Wait until the queue runs low while a worker has nothing to do.
+        loop {
+            if shared.control.stopping() || shared.workers_running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            let pending = Queue::new(repo)
+                .snapshot()
+                .map(|s| s.count(State::Pending))
+                .unwrap_or(0);
+            if pending < config.refill_below as usize
+                && shared.idle_workers.load(Ordering::SeqCst) > 0
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// One planning turn; the record lists the tasks it added.
+fn plan_once(
+    shared: &Shared,
+    config: &PlannerConfig,
+    repo: &Repo,
+    ws: &Workspace,
+    round: u32,
+    room: usize,
+) -> CycleRecord {
+    let started = jiff::Timestamp::now();
+    let clock = Instant::now();
+    let queue = Queue::new(repo);
+    let base = repo
+        .read_ref(&shared.target_ref)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
+    let before = queue.snapshot().unwrap_or_default();
+    let known: Vec<String> = before.tasks.iter().map(|(_, t)| t.id.to_string()).collect();
+    let transcript = shared
+        .transcripts
+        .join(PLANNER)
+        .join(format!("round-{round}.log"));
+    let mut error = None;
+    let mut tokens = Tokens::default();
+    let mut sessions = Vec::new();
+    let mut agent_ms = 0;
+    let text = match planner_prompt(config, &before, room) {
+        Err(e) => {
+            error = Some(e);
+            String::new()
+        }
+        Ok(t) => t,
+    };
+    if error.is_none()
+        && let Err(e) = ws.refresh(base, &shared.root)
+    {
+        error = Some(format!("refreshing its worktree: {e}"));
+    }
+    if error.is_none() {
+        let mut env = shared.agent_env(PLANNER, round, &ws.branch, &config.env);
+        env.push(("OOMPA_ROLE".into(), "planner".into()));
+        env.push(("OOMPA_MAX_PENDING".into(), config.max_pending.to_string()));
+        let turn = Turn {
+            spec: &config.model,
+            cwd: &ws.path,
+            prompt: &text,
+            resume: None,
+            mode: TurnMode::OneShot,
+            extra_args: &config.args,
+            env: &env,
+            timeout: config.turn_timeout,
+            transcript: &transcript,
+            kill: &shared.control.kill,
+        };
+        match agent::run_turn(&turn) {
+            Err(e) => error = Some(e.to_string()),
+            Ok(out) => {
+                if !out.succeeded() {
+                    error = Some(out.error_snippet());
+                }
+                agent_ms = u64::try_from(out.duration.as_millis()).unwrap_or(u64::MAX);
+                tokens.input = out.usage.input_tokens;
+                tokens.output = out.usage.output_tokens;
+                tokens.cost_usd = out.usage.cost_usd;
+                sessions.extend(out.session_id);
+            }
+        }
+    }
+    let after = queue.snapshot().unwrap_or_default();
+    let added: Vec<String> = after
+        .tasks
+        .iter()
+        .map(|(_, t)| t.id.to_string())
+        .filter(|id| !known.contains(id))
+        .collect();
+    CycleRecord {
+        version: RECORD_VERSION,
+        swarm: shared.id.clone(),
+        worker: PLANNER.into(),
+        cycle: round,
+        outcome: if error.is_some() {
+            Outcome::Error
+        } else {
+            Outcome::Done
+        },
+        model: config.model.to_string(),
+        tasks: added,
+        turns: 1,
+        sessions,
+        started: started.to_string(),
+        ended: jiff::Timestamp::now().to_string(),
+        duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+        agent_ms,
+        tokens,
+        landed: None,
+        tip: None,
+        base: base.to_string(),
+        kept: None,
+        review: Vec::new(),
+        conflicts: Vec::new(),
+        error,
+        transcript: Some(transcript.display().to_string()),
+        extra: Default::default(),
+    }
+}
+
+fn planner_prompt(
+    config: &PlannerConfig,
+    snap: &crate::store::Snapshot,
+    room: usize,
+) -> Result<String, String> {
+    let mut text = String::new();
+    if config.prompt.is_empty() {
+        text.push_str(prompt::bundled("planner").unwrap_or(""));
+    } else {
+        for f in &config.prompt {
+            text.push_str(&prompt::load_file(f).map_err(|e| e.to_string())?);
+            text.push_str("\n\n");
+        }
+    }
+    text.push_str(&format!(
+        "\n\n## The queue now\n\n{}\n\nAdd at most {room} task(s) now with `git oompa task add`; it refuses more. \
+         If nothing useful is left to plan, add none. End with `__DONE__` on a line of its own.\n",
+        prompts::queue_markdown(snap, PLANNER)
+    ));
+    Ok(text)
+}
