@@ -312,24 +312,28 @@ impl Repo {
         Ok(msg.to_str_lossy().into_owned())
     }
 
-    /// Entries (`name`, blob id) of the subtree at `dir` of `tree`; empty when absent.
-    pub fn list_dir(&self, tree: ObjectId, dir: &str) -> Result<Vec<(String, ObjectId)>, GitError> {
+    /// The entry at `path` in `tree`: whether it is a tree, and its id.
+    fn entry_at(&self, tree: ObjectId, path: &str) -> Result<Option<(bool, ObjectId)>, GitError> {
         let root = self
             .repo
             .find_tree(tree)
             .ctx(|| format!("reading tree {tree}"))?;
-        let Some(entry) = root
-            .lookup_entry_by_path(dir)
-            .ctx(|| format!("looking up {dir}/ in tree {tree}"))?
-        else {
+        let entry = root
+            .lookup_entry_by_path(path)
+            .ctx(|| format!("looking up {path} in tree {tree}"))?;
+        Ok(entry
+            .filter(|e| e.mode().is_tree() || e.mode().is_blob())
+            .map(|e| (e.mode().is_tree(), e.object_id())))
+    }
+
+    /// Entries (`name`, blob id) of the subtree at `dir` of `tree`; empty when absent.
+    pub fn list_dir(&self, tree: ObjectId, dir: &str) -> Result<Vec<(String, ObjectId)>, GitError> {
+        let Some(sub) = self.lookup_tree(tree, dir)? else {
             return Ok(Vec::new());
         };
-        if !entry.mode().is_tree() {
-            return Ok(Vec::new());
-        }
         let sub = self
             .repo
-            .find_tree(entry.object_id())
+            .find_tree(sub)
             .ctx(|| format!("reading tree {dir}/"))?;
         let mut out = Vec::new();
         for e in sub.iter() {
@@ -341,26 +345,18 @@ impl Repo {
 
     /// The blob at `path` in `tree`, if any.
     pub fn lookup_path(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
-        let root = self
-            .repo
-            .find_tree(tree)
-            .ctx(|| format!("reading tree {tree}"))?;
-        let entry = root
-            .lookup_entry_by_path(path)
-            .ctx(|| format!("looking up {path} in tree {tree}"))?;
-        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+        Ok(self
+            .entry_at(tree, path)?
+            .filter(|(is_tree, _)| !is_tree)
+            .map(|(_, id)| id))
     }
 
     /// The subtree at `path` in `tree`, if there is one (a blob there is `None`).
     pub fn lookup_tree(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
-        let root = self
-            .repo
-            .find_tree(tree)
-            .ctx(|| format!("reading tree {tree}"))?;
-        let entry = root
-            .lookup_entry_by_path(path)
-            .ctx(|| format!("looking up {path}/ in tree {tree}"))?;
-        Ok(entry.filter(|e| e.mode().is_tree()).map(|e| e.object_id()))
+        Ok(self
+            .entry_at(tree, path)?
+            .filter(|(is_tree, _)| *is_tree)
+            .map(|(_, id)| id))
     }
 
     /// Every blob under `tree`, at any depth, as (`dir/sub/name`, blob id): a tree's own blobs
