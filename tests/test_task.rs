@@ -212,7 +212,7 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
             vec!["task", "add", "x", "--difficulty", "extreme"],
             None,
             2,
-            "not easy, medium or hard",
+            "possible values: easy, medium, hard",
         ),
         (
             vec!["task", "frobnicate"],

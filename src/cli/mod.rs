@@ -62,6 +62,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// More diagnostics on stderr (-v debug, -vv trace); OOMPA_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -77,15 +78,15 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Init(init::Args),
+    Task(task::Args),
     Swarm(swarm::Args),
+    Log(log::Args),
     Status(status::Args),
     Check(check::Args),
     Demo(demo::Args),
     /// The scripted agent of `git oompa demo`
     #[command(hide = true, name = "demo-agent")]
     DemoAgent(demo_agent::Args),
-    Task(task::Args),
-    Log(log::Args),
     /// Print a shell completion script
     #[command(hide = true)]
     Completions(completions::Args),

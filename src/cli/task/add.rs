@@ -29,8 +29,8 @@ pub struct Args {
     #[arg(long, short)]
     pub description: Option<String>,
     /// How much work it is
-    #[arg(long, value_parser = parse_difficulty)]
-    pub difficulty: Option<Difficulty>,
+    #[arg(long, value_enum)]
+    pub difficulty: Option<DifficultyArg>,
     /// Files the task is expected to touch (repeat or comma-separate)
     #[arg(long, value_delimiter = ',', value_name = "PATH")]
     pub files: Vec<String>,
@@ -45,8 +45,22 @@ pub struct Args {
     pub file: Option<PathBuf>,
 }
 
-fn parse_difficulty(s: &str) -> Result<Difficulty, String> {
-    s.parse()
+/// `--difficulty` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DifficultyArg {
+    Easy,
+    Medium,
+    Hard,
+}
+
+impl From<DifficultyArg> for Difficulty {
+    fn from(d: DifficultyArg) -> Self {
+        match d {
+            DifficultyArg::Easy => Difficulty::Easy,
+            DifficultyArg::Medium => Difficulty::Medium,
+            DifficultyArg::Hard => Difficulty::Hard,
+        }
+    }
 }
 
 /// One task as accepted on input.
@@ -142,7 +156,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 id: args.id,
                 summary,
                 description: args.description,
-                difficulty: args.difficulty.map(|d| d.to_string()),
+                difficulty: args.difficulty.map(|d| Difficulty::from(d).to_string()),
                 files: args.files,
                 acceptance: Acceptance::Many(args.acceptance),
             }]
