@@ -6,22 +6,22 @@
 //! outcome and one record. Claims the cycle did not land go back to pending; unmerged work is
 //! kept under `refs/oompa/keep/`.
 
+mod landing;
+
+use landing::{Landing, Next};
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::Sender;
 
-use std::collections::BTreeSet;
-
-use super::merge_queue::{LandReply, LandRequest};
+use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
-use super::review;
 use super::workspace::Workspace;
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
-use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
@@ -613,252 +613,6 @@ impl Worker {
         let snap = queue.snapshot().unwrap_or_default();
         Ok((results, snap))
     }
-
-    /// `COMPLETE_AND_READY_FOR_MERGE`: commit leftovers, check there is a change, have it
-    /// reviewed, and hand it to the merge queue. Returns the cycle's end, or the prompt of
-    /// the next turn of the same session (review findings to fix, a conflict to resolve).
-    fn on_merge(&self, c: &mut CycleCtx<'_>, landing: &mut Landing, turns: &mut Turns) -> Next {
-        let (repo, ws) = (c.repo, c.ws);
-        if cli::merge_in_progress(&ws.path) {
-            let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
-            if !unmerged.is_empty() {
-                return Next::Resume(format!(
-                    "The merge is not finished: these paths are still unmerged: {}.\n\
-                     Resolve them, `git add` them, `git commit`, then end with \
-                     `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
-                    unmerged.join(", ")
-                ));
-            }
-        }
-        if let Err(e) = ws.commit_leftovers(c.cycle) {
-            return Next::Finish(CycleResult::error(format!(
-                "committing the agent's leftovers: {e}"
-            )));
-        }
-        let tip = match ws.tip(repo) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Next::Finish(CycleResult::error("the worker branch disappeared")),
-            Err(e) => return Next::Finish(CycleResult::error(e.to_string())),
-        };
-        let unchanged = tip == c.base
-            || repo
-                .commit_tree(tip)
-                .ok()
-                .zip(repo.commit_tree(c.base).ok())
-                .is_some_and(|(a, b)| a == b);
-        if unchanged {
-            return Next::Finish(CycleResult::new(Outcome::NoChanges));
-        }
-        let target = match repo.read_ref(&self.shared.target_ref) {
-            Ok(Some(t)) => t,
-            _ => return Next::Finish(CycleResult::error("cannot read the target branch")),
-        };
-        // A resolution is checked in memory before it re-enters the queue.
-        if landing.resolving.is_some()
-            && let Ok(Merge::Conflict { paths }) = repo.check_merge(target, tip)
-        {
-            return self.conflict(c, landing, tip, target, paths);
-        }
-        if let Some(next) = self.review(c, landing, turns, tip, target) {
-            return next;
-        }
-        let (tx, rx) = bounded(1);
-        let req = LandRequest {
-            worker: self.id.clone(),
-            cycle: c.cycle,
-            branch: ws.short_branch().to_string(),
-            tip,
-            tasks: self.held(&Queue::new(repo)),
-            review_rounds: u32::try_from(landing.review.len()).unwrap_or(u32::MAX),
-            reply: tx,
-        };
-        if self.land.send(req).is_err() {
-            return Next::Finish(CycleResult::error("the merge queue is gone"));
-        }
-        match rx
-            .recv()
-            .unwrap_or(LandReply::Failed("the merge queue stopped".into()))
-        {
-            LandReply::Landed { commit, tasks } => Next::Finish(CycleResult {
-                landed: Some(commit),
-                tasks: tasks.iter().map(ToString::to_string).collect(),
-                ..CycleResult::new(Outcome::Merged)
-            }),
-            LandReply::UpToDate => Next::Finish(CycleResult::new(Outcome::NoChanges)),
-            LandReply::Conflict { paths } => {
-                let target = repo
-                    .read_ref(&self.shared.target_ref)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(target);
-                self.conflict(c, landing, tip, target, paths)
-            }
-            LandReply::Interrupted => Next::Finish(CycleResult::new(Outcome::Interrupted)),
-            LandReply::Failed(e) => Next::Finish(CycleResult::error(e)),
-        }
-    }
-
-    /// Runs a review round when the change needs one. `None`: approved (or no review
-    /// configured), go on landing.
-    fn review(
-        &self,
-        c: &mut CycleCtx<'_>,
-        landing: &mut Landing,
-        turns: &mut Turns,
-        tip: ObjectId,
-        target: ObjectId,
-    ) -> Option<Next> {
-        let review = self.shared.config.review_for(&self.config)?;
-        let needed = match (landing.approved, &landing.resolving) {
-            (None, _) => true,
-            (Some(a), _) if a == tip => false,
-            (Some(_), Some(res)) => beyond_conflict(c.repo, res, tip),
-            (Some(_), None) => true,
-        };
-        if !needed {
-            return None;
-        }
-        let repo = c.repo;
-        let merge_base = repo
-            .merge_base(target, tip)
-            .ok()
-            .flatten()
-            .unwrap_or(c.base);
-        let snap = Queue::new(repo).snapshot().unwrap_or_default();
-        let held = self.held_in(&snap);
-        let tasks: Vec<_> = snap
-            .in_state(State::Current)
-            .filter(|t| held.contains(&t.id))
-            .cloned()
-            .collect();
-        let round = u32::try_from(landing.review.len()).unwrap_or(u32::MAX) + 1;
-        let req = review::Request {
-            review: &review,
-            ws: c.ws,
-            round,
-            base: merge_base,
-            tip,
-            target: &self.shared.target,
-            tasks: &tasks,
-            previous: landing.review.last(),
-            env: c.env,
-            worker_args: &self.config.args,
-            worker_harness: &self.config.model.harness,
-            timeout: self.config.turn_timeout,
-            transcript: c.transcript,
-            kill: &self.shared.control.kill,
-        };
-        let mut outs = Vec::new();
-        let result = review::run(&req, &mut outs);
-        for o in &outs {
-            turns.add_one_shot(o);
-        }
-        let verdict = match result {
-            Ok(v) => v,
-            Err(e) => return Some(Next::Finish(CycleResult::error(e))),
-        };
-        self.emit(Event::Reviewed {
-            worker: self.id.clone(),
-            round: verdict.clone(),
-        });
-        let approved = verdict.verdict == "approved";
-        let findings = verdict.findings.clone();
-        landing.review.push(verdict);
-        if approved {
-            landing.approved = Some(tip);
-            return None;
-        }
-        if round >= review.max_rounds {
-            return Some(Next::Finish(CycleResult {
-                error: Some(format!("not approved after {round} review round(s)")),
-                ..CycleResult::new(Outcome::Rejected)
-            }));
-        }
-        if self.shared.control.stopping() {
-            return Some(Next::Finish(CycleResult::new(Outcome::Interrupted)));
-        }
-        let findings = if findings.is_empty() {
-            "(the reviewer gave no details)".to_string()
-        } else {
-            findings
-        };
-        Some(Next::Resume(prompts::review_fix(&c.vars, &findings)))
-    }
-
-    /// The landing conflicts: merge the target into the worktree and ask the agent to
-    /// resolve it in its own session, up to `max_conflict_rounds` times.
-    fn conflict(
-        &self,
-        c: &mut CycleCtx<'_>,
-        landing: &mut Landing,
-        tip: ObjectId,
-        target: ObjectId,
-        paths: Vec<String>,
-    ) -> Next {
-        for p in &paths {
-            if !landing.conflicts.contains(p) {
-                landing.conflicts.push(p.clone());
-            }
-        }
-        let give_up = |why: String| {
-            Next::Finish(CycleResult {
-                error: Some(why),
-                conflicts: landing.conflicts.clone(),
-                ..CycleResult::new(Outcome::Conflict)
-            })
-        };
-        let conflict_text = format!(
-            "conflicts with {}: {}",
-            self.shared.target,
-            paths.join(", ")
-        );
-        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
-            || self.shared.control.stopping()
-        {
-            return give_up(conflict_text);
-        }
-        landing.conflict_rounds += 1;
-        let repo = c.repo;
-        let merge_base = repo.merge_base(target, tip).ok().flatten();
-        let message = format!("Merge {} into {}", self.shared.target, c.ws.short_branch());
-        match cli::merge_into(&c.ws.path, target, &message) {
-            Err(e) => give_up(format!(
-                "{conflict_text}; merging it in the worktree failed: {e}"
-            )),
-            Ok(clean) => {
-                let target_changed = match merge_base {
-                    Some(mb) => tree_paths(repo, Some(mb), target),
-                    None => Vec::new(),
-                };
-                landing.resolving = Some(Resolving {
-                    before: tip,
-                    allowed: target_changed
-                        .into_iter()
-                        .chain(paths.iter().cloned())
-                        .collect(),
-                });
-                if clean {
-                    // git resolved what gix would not (renames, say): just try again.
-                    return Next::Resume(format!(
-                        "{} was merged into your branch without conflicts. Check the result, then end \
-                         with `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
-                        self.shared.target
-                    ));
-                }
-                let ours =
-                    cli::log_oneline(&c.ws.path, &format!("{target}..{tip}")).unwrap_or_default();
-                let theirs =
-                    cli::log_oneline(&c.ws.path, &format!("{tip}..{target}")).unwrap_or_default();
-                Next::Resume(prompts::resolver(
-                    &c.vars,
-                    &paths,
-                    &ours,
-                    &theirs,
-                    c.ws.short_branch(),
-                ))
-            }
-        }
-    }
 }
 
 /// What one cycle's turns share.
@@ -871,45 +625,4 @@ pub(crate) struct CycleCtx<'a> {
     vars: Vars,
     env: &'a [(String, String)],
     transcript: &'a std::path::Path,
-}
-
-/// Review and conflict state of one cycle.
-#[derive(Default)]
-struct Landing {
-    review: Vec<ReviewRound>,
-    /// The tip the reviewer approved.
-    approved: Option<ObjectId>,
-    conflict_rounds: u32,
-    conflicts: Vec<String>,
-    resolving: Option<Resolving>,
-}
-
-/// A conflict resolution under way.
-struct Resolving {
-    /// The branch tip before the target was merged in.
-    before: ObjectId,
-    /// Paths a resolution may touch without another review: what the target changed since
-    /// the merge base, and the conflicting paths.
-    allowed: BTreeSet<String>,
-}
-
-/// What happens after a merge signal.
-enum Next {
-    Finish(CycleResult),
-    Resume(String),
-}
-
-/// Whether a resolution changed paths beyond what merging the target brings in.
-fn beyond_conflict(repo: &Repo, res: &Resolving, tip: ObjectId) -> bool {
-    tree_paths(repo, Some(res.before), tip)
-        .iter()
-        .any(|p| !res.allowed.contains(p))
-}
-
-/// Paths that differ between two commits' trees (empty on error).
-fn tree_paths(repo: &Repo, a: Option<ObjectId>, b: ObjectId) -> Vec<String> {
-    let a_tree = a.and_then(|a| repo.commit_tree(a).ok());
-    repo.commit_tree(b)
-        .and_then(|b| repo.diff_paths(a_tree, b))
-        .unwrap_or_default()
 }
