@@ -7,6 +7,7 @@
 //! prints.
 
 mod merge_queue;
+pub mod predict;
 mod prompts;
 mod recorder;
 mod worker;
