@@ -10,5 +10,6 @@
 mod common;
 mod test_init;
 mod test_log;
+mod test_predict;
 mod test_swarm;
 mod test_task;
