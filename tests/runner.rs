@@ -10,6 +10,7 @@
 mod common;
 mod test_init;
 mod test_log;
+mod test_predict;
 mod test_real_clis;
 mod test_swarm;
 mod test_task;

@@ -46,6 +46,7 @@ fn rec(
         kept: None,
         review: vec![],
         conflicts: vec![],
+        conflict_predicted: None,
         error: None,
         transcript: None,
         extra: BTreeMap::new(),

@@ -1217,3 +1217,47 @@ fn a_planner_fills_the_queue_for_two_executors_within_max_pending() {
     assert_eq!(planner.len(), 3);
     assert_clean_up(&env);
 }
+
+#[test]
+fn prediction_flags_overlapping_branches_before_either_lands() {
+    let workers = worker_table(
+        "conflict",
+        2,
+        "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"\n[worker.env]\nFAKE_MODE = \"conflict\"\nFAKE_LINGER = \"3\"",
+    )
+    .replace("env = { FAKE_MODE = \"conflict\" }\n", "");
+    let env = swarm_repo(2, &format!("max_conflict_rounds = 0\n{workers}"));
+    std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
+    env.git(&["add", "shared.txt"]);
+    env.git(&["commit", "-q", "-m", "shared file"]);
+    let main_before = env.git(&["rev-parse", "main"]);
+    let child = spawn_swarm(&env, None);
+    let mut status = String::new();
+    wait_for("status to show the predicted conflict", || {
+        status = env.oompa_ok(&["status"]);
+        status.contains("predicted conflicts:")
+    });
+    assert!(
+        status.contains("w0 × w1: shared.txt") || status.contains("w1 × w0: shared.txt"),
+        "{status}"
+    );
+    assert_eq!(
+        env.git(&["rev-parse", "main"]),
+        main_before,
+        "flagged before either landed"
+    );
+    let out = child.wait_with_output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("landing conflicts: 1 (1 predicted"),
+        "{}",
+        stderr(&out)
+    );
+    let repo = env.open();
+    let (entries, _) = Notes::new(&repo).read_all().unwrap();
+    let conflicted = entries
+        .iter()
+        .find(|e| e.record.outcome.to_string() == "conflict")
+        .expect("one conflict");
+    assert_eq!(conflicted.record.conflict_predicted, Some(true));
+}

@@ -1,17 +1,21 @@
-//! `git oompa status`: live swarms, their workers and claims, and the queue at a glance.
-//! Claims whose owner is gone are returned to pending first (their work kept).
+//! `git oompa status`: live swarms, their workers and claims, predicted conflicts, and the
+//! queue at a glance. Claims whose owner is gone are returned to pending first (their work
+//! kept).
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::ui::{self, BOLD, DIM, GREEN};
+use super::ui::{self, BOLD, DIM, GREEN, RED};
 use super::{CommandError, Env};
 use crate::store::queue::hostname;
 use crate::store::{Queue, State};
+use crate::swarm::predict::{self, Prediction};
 
-/// Show running swarms, their workers and claims, and the queue
+/// Show running swarms, their workers, claims and predicted conflicts, and the queue
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// One JSON object with swarms, claims and queue counts
+    /// One JSON object with swarms, claims, predicted conflicts and queue counts
     #[arg(long)]
     pub json: bool,
 }
@@ -25,6 +29,14 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let swarms = queue.swarms()?;
     let running: Vec<_> = swarms.iter().filter(|s| s.is_running(&host)).collect();
     let claims: Vec<_> = snap.in_state(State::Current).collect();
+    // What each running swarm last published; a swarm that has not predicted yet has none.
+    let predictions: BTreeMap<&str, Prediction> = running
+        .iter()
+        .filter_map(|s| {
+            let p = predict::read(&predict::prediction_path(repo.common_dir(), &s.id))?;
+            Some((s.id.as_str(), p))
+        })
+        .collect();
     if args.json {
         let v = json!({
             "queue": {
@@ -34,6 +46,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             },
             "running": running,
             "claims": claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
+            "predictions": predictions,
         });
         return env.ui.out(v);
     }
@@ -80,6 +93,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 };
                 ui.out(format!("    {w}: {what}"))?;
             }
+            if let Some(p) = predictions.get(s.id.as_str()) {
+                print_conflicts(ui, p)?;
+            }
         }
     }
     if !claims.is_empty() {
@@ -98,6 +114,23 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         for line in ui::render_table(&t).lines() {
             ui.out(format!("  {line}"))?;
         }
+    }
+    Ok(())
+}
+
+/// `predicted conflicts:` and one `a × b: paths` line per pair; nothing when there are none.
+fn print_conflicts(ui: &ui::Ui, p: &Prediction) -> Result<(), CommandError> {
+    if p.conflicts.is_empty() {
+        return Ok(());
+    }
+    ui.out(format!("    {}", ui.paint(BOLD, "predicted conflicts:")))?;
+    for c in &p.conflicts {
+        ui.out(format!(
+            "      {} × {}: {}",
+            ui.paint(RED, &c.a),
+            ui.paint(RED, &c.b),
+            c.paths.join(", ")
+        ))?;
     }
     Ok(())
 }

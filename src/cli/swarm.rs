@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use crossbeam_channel::{select, unbounded};
 
-use super::error::{Kind, exit};
+use super::error::Kind;
 use super::ui::{self, DIM, GREEN, RED, YELLOW};
 use super::{CommandError, Env};
 use crate::config::Config;
 use crate::git::Repo;
 use crate::store::record::Outcome;
-use crate::swarm::{Event, Options, Swarm, WorkerSummary};
+use crate::swarm::{Event, Finished, Options, Swarm};
 
 /// Run a swarm of agents on the task queue until every worker is finished
 #[derive(Debug, clap::Args)]
@@ -48,8 +48,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             .with_hint("`git oompa init` writes a commented oompa.toml to start from")
     })?;
     let target = resolve_target(&repo, args.target, &config)?;
-    let summaries = run_swarm(env, &repo, config, target)?;
-    if summaries.interrupted {
+    let result = run_swarm(env, &repo, config, target)?;
+    if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
             message: "swarm interrupted; claims were released and unmerged work kept".into(),
@@ -87,7 +87,7 @@ pub fn resolve_target(
 
 /// What a finished swarm run reports.
 pub struct RunResult {
-    pub summaries: Vec<WorkerSummary>,
+    pub finished: Finished,
     pub interrupted: bool,
 }
 
@@ -149,15 +149,15 @@ pub fn run_swarm(
     }
     let events = swarm.events.clone();
     let interrupted = control.stopping();
-    let summaries = swarm.finish().map_err(|e| CommandError::from_error(&e))?;
+    let finished = swarm.finish().map_err(|e| CommandError::from_error(&e))?;
     for ev in events.try_iter() {
         print_event(ui, &ev);
     }
     sig_handle.close();
     let _ = sig_thread.join();
-    print_summary(env, &summaries)?;
+    print_summary(env, &finished)?;
     Ok(RunResult {
-        summaries,
+        finished,
         interrupted,
     })
 }
@@ -318,7 +318,7 @@ pub fn human_ms(ms: u64) -> String {
     }
 }
 
-fn print_summary(env: &Env, summaries: &[WorkerSummary]) -> Result<(), CommandError> {
+fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
     let mut t = ui::table(&[
         "WORKER",
         "MODEL",
@@ -327,7 +327,7 @@ fn print_summary(env: &Env, summaries: &[WorkerSummary]) -> Result<(), CommandEr
         "OTHER",
         "STOPPED BECAUSE",
     ]);
-    for s in summaries {
+    for s in &finished.workers {
         let merged = s
             .outcomes
             .get(Outcome::Merged.as_str())
@@ -353,6 +353,11 @@ fn print_summary(env: &Env, summaries: &[WorkerSummary]) -> Result<(), CommandEr
         ]);
     }
     env.ui.out(ui::render_table(&t))?;
-    let _ = exit::OK;
+    if finished.landing_conflicts > 0 {
+        env.ui.status(format!(
+            "landing conflicts: {} ({} predicted by conflict prediction)",
+            finished.landing_conflicts, finished.predicted_conflicts
+        ));
+    }
     Ok(())
 }

@@ -1,42 +1,82 @@
-//! Which paths differ between two trees (no content diff: that is for the reviewer to read,
-//! with `git diff`).
+//! Tree diffs with gix: which paths a commit changed relative to another.
+//!
+//! Reads objects only; never writes anything, so it works the same on a repository whose
+//! object writes go to memory ([`super::DryRun`]).
 
 use gix::bstr::ByteSlice;
+use gix::diff::tree::recorder::Change;
 
 use super::{Context, GitError, ObjectId, Repo};
 
 impl Repo {
-    /// The file paths that differ between `old` (the empty tree when `None`) and `new`: added,
-    /// deleted, modified, and both sides of a rename. Sorted, without duplicates.
-    pub fn diff_paths(
+    /// The paths of the files that differ between the trees of commit `base` and commit `tip`
+    /// (added, deleted, modified or changed mode), sorted. `None` for `base` diffs against the
+    /// empty tree. No rename tracking: a rename shows as both its old and its new path.
+    pub fn changed_paths(
         &self,
-        old: Option<ObjectId>,
-        new: ObjectId,
+        base: Option<ObjectId>,
+        tip: ObjectId,
     ) -> Result<Vec<String>, GitError> {
-        let repo = self.gix();
-        let new_tree = repo.find_tree(new).ctx(|| format!("reading tree {new}"))?;
-        let old_tree = match old {
-            Some(id) => Some(repo.find_tree(id).ctx(|| format!("reading tree {id}"))?),
-            None => None,
-        };
-        let changes = repo
-            .diff_tree_to_tree(old_tree.as_ref(), &new_tree, None)
-            .ctx(|| format!("diffing trees {old:?} and {new}"))?;
-        let mut paths = Vec::new();
-        for c in &changes {
-            if c.entry_mode().is_tree() {
-                continue;
-            }
-            paths.push(c.location().to_str_lossy().into_owned());
-            if let gix::object::tree::diff::ChangeDetached::Rewrite {
-                source_location, ..
-            } = c
-            {
-                paths.push(source_location.to_str_lossy().into_owned());
-            }
-        }
-        paths.sort();
-        paths.dedup();
-        Ok(paths)
+        changed_paths(self.gix(), base, tip)
     }
+}
+
+pub(super) fn changed_paths(
+    repo: &gix::Repository,
+    base: Option<ObjectId>,
+    tip: ObjectId,
+) -> Result<Vec<String>, GitError> {
+    let tree_of = |commit: ObjectId| -> Result<gix::Tree<'_>, GitError> {
+        repo.find_commit(commit)
+            .ctx(|| format!("reading commit {commit}"))?
+            .tree()
+            .ctx(|| format!("reading the tree of {commit}"))
+    };
+    let new = tree_of(tip)?;
+    let old = match base {
+        Some(b) => tree_of(b)?,
+        None => repo.empty_tree(),
+    };
+    if old.id == new.id {
+        return Ok(Vec::new());
+    }
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&old.data, old.id.kind()),
+        gix::objs::TreeRefIter::from_bytes(&new.data, new.id.kind()),
+        &mut gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )
+    .map_err(|e| GitError::Gix {
+        context: format!(
+            "diffing {tip} against {}",
+            base.map_or_else(|| "the empty tree".to_string(), |b| b.to_string())
+        ),
+        source: gix::Error::from_error(e),
+    })?;
+    let mut paths: Vec<String> = recorder
+        .records
+        .into_iter()
+        .filter_map(|change| match change {
+            // A whole subtree added or deleted is also reported entry by entry.
+            Change::Addition {
+                entry_mode, path, ..
+            }
+            | Change::Deletion {
+                entry_mode, path, ..
+            } => (!entry_mode.is_tree()).then_some(path),
+            // A tree turning into a file (or back) is reported here; its entries separately.
+            Change::Modification {
+                previous_entry_mode,
+                entry_mode,
+                path,
+                ..
+            } => (!(entry_mode.is_tree() && previous_entry_mode.is_tree())).then_some(path),
+        })
+        .map(|p| p.to_str_lossy().into_owned())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
 }

@@ -22,14 +22,7 @@ pub enum Merge {
 impl Repo {
     /// The best common ancestor of two commits, if they share history.
     pub fn merge_base(&self, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>, GitError> {
-        match self.gix().merge_base(a, b) {
-            Ok(base) => Ok(base.map(|b| b.detach())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(GitError::Gix {
-                context: format!("finding the merge base of {a} and {b}"),
-                source: e,
-            }),
-        }
+        merge_base(self.gix(), a, b)
     }
 
     /// Checks whether `theirs` merges cleanly into `ours` without writing any object.
@@ -44,22 +37,28 @@ impl Repo {
     }
 }
 
-fn merge_with(
+pub(super) fn merge_base(
+    repo: &gix::Repository,
+    a: ObjectId,
+    b: ObjectId,
+) -> Result<Option<ObjectId>, GitError> {
+    match repo.merge_base(a, b) {
+        Ok(base) => Ok(base.map(|b| b.detach())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(GitError::Gix {
+            context: format!("finding the merge base of {a} and {b}"),
+            source: e,
+        }),
+    }
+}
+
+pub(super) fn merge_with(
     repo: &gix::Repository,
     ours: ObjectId,
     theirs: ObjectId,
     write: bool,
 ) -> Result<Merge, GitError> {
-    let base = match repo.merge_base(ours, theirs) {
-        Ok(b) => b.map(|b| b.detach()),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => {
-            return Err(GitError::Gix {
-                context: format!("finding the merge base of {ours} and {theirs}"),
-                source: e,
-            });
-        }
-    };
+    let base = merge_base(repo, ours, theirs)?;
     if base == Some(theirs) || ours == theirs {
         return Ok(Merge::UpToDate);
     }

@@ -7,12 +7,14 @@
 //! worktree) live in [`cli`]. This module never prints.
 
 pub mod cli;
-pub mod diff;
+mod diff;
+mod dry_run;
 pub mod merge;
 pub mod worktree;
 
 use std::path::{Path, PathBuf};
 
+pub use dry_run::DryRun;
 pub use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
@@ -85,7 +87,7 @@ pub const FALLBACK_NAME: &str = "git oompa";
 pub const FALLBACK_EMAIL: &str = "oompa@localhost";
 
 /// A repository opened for this thread. Cheap to clone; create one per thread with
-/// [`Repo::to_thread_local`] on a [`SharedRepo`].
+/// [`SharedRepo::to_thread_local`].
 #[derive(Clone)]
 pub struct Repo {
     repo: gix::Repository,

@@ -453,6 +453,7 @@ mod tests {
                 parsed: true,
             }],
             conflicts: vec![],
+            conflict_predicted: None,
             error: None,
             transcript: None,
             extra: Default::default(),

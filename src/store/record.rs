@@ -148,6 +148,10 @@ pub struct CycleRecord {
     /// Paths that conflicted, for `conflict` outcomes and resolved conflicts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
+    /// For cycles whose landing conflicted: whether conflict prediction had flagged the
+    /// branch earlier in the cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_predicted: Option<bool>,
     /// A short description of what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -8,6 +8,7 @@
 
 mod merge_queue;
 mod planner;
+pub mod predict;
 mod prompts;
 mod recorder;
 mod review;
@@ -15,9 +16,10 @@ mod worker;
 mod workspace;
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -144,6 +146,16 @@ pub struct WorkerSummary {
     pub reason: String,
 }
 
+/// What a finished swarm reports.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    pub workers: Vec<WorkerSummary>,
+    /// Landings that conflicted with the target…
+    pub landing_conflicts: usize,
+    /// …and how many of those conflict prediction had flagged beforehand.
+    pub predicted_conflicts: usize,
+}
+
 /// What starting a swarm needs beyond the repository.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -177,12 +189,31 @@ pub(crate) struct Shared {
     pub planner_ready: AtomicBool,
     /// The planner may still add tasks.
     pub planner_active: AtomicBool,
+    /// The latest conflict prediction between live branches and the target.
+    pub prediction: Mutex<predict::Prediction>,
+    /// Workers whose branch a prediction flagged during their current cycle.
+    pub flagged: Mutex<BTreeSet<String>>,
+    /// Landings that conflicted, and how many of those had been predicted.
+    pub landing_conflicts: AtomicUsize,
+    pub predicted_conflicts: AtomicUsize,
     pub events: Sender<Event>,
 }
 
 impl Shared {
     pub fn emit(&self, e: Event) {
         let _ = self.events.send(e);
+    }
+
+    /// A copy of the latest prediction.
+    pub fn prediction(&self) -> predict::Prediction {
+        self.prediction
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn flagged_lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.flagged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The environment of an agent working for `worker`: who and where it is, and a PATH on
@@ -228,6 +259,7 @@ pub struct Swarm {
     merge_queue: Option<JoinHandle<()>>,
     recorder: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
+    predictor: Option<JoinHandle<()>>,
     land_tx: Option<Sender<LandRequest>>,
     record_tx: Option<Sender<CycleRecord>>,
 }
@@ -361,6 +393,10 @@ impl Swarm {
             workers_running: AtomicUsize::new(ids.len()),
             planner_ready: AtomicBool::new(!has_planner),
             planner_active: AtomicBool::new(has_planner),
+            prediction: Mutex::new(predict::Prediction::default()),
+            flagged: Mutex::new(BTreeSet::new()),
+            landing_conflicts: AtomicUsize::new(0),
+            predicted_conflicts: AtomicUsize::new(0),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
@@ -376,6 +412,12 @@ impl Swarm {
             let shared = Arc::clone(&shared);
             spawn("recorder".into())
                 .spawn(move || recorder::run(&shared, record_rx))
+                .map_err(SwarmError::Thread)?
+        };
+        let predictor = {
+            let shared = Arc::clone(&shared);
+            spawn("predictor".into())
+                .spawn(move || predictor(&shared))
                 .map_err(SwarmError::Thread)?
         };
         let planner = match shared.config.planner.clone() {
@@ -413,6 +455,7 @@ impl Swarm {
             merge_queue: Some(merge_queue),
             recorder: Some(recorder),
             planner,
+            predictor: Some(predictor),
             land_tx: Some(land_tx),
             record_tx: Some(record_tx),
         })
@@ -429,7 +472,7 @@ impl Swarm {
     }
 
     /// Waits for every thread, flushes the records and marks the swarm stopped.
-    pub fn finish(mut self) -> Result<Vec<WorkerSummary>, SwarmError> {
+    pub fn finish(mut self) -> Result<Finished, SwarmError> {
         let mut summaries = Vec::new();
         for w in self.workers.drain(..) {
             match w.join() {
@@ -440,6 +483,9 @@ impl Swarm {
             }
         }
         if let Some(p) = self.planner.take() {
+            let _ = p.join();
+        }
+        if let Some(p) = self.predictor.take() {
             let _ = p.join();
         }
         drop(self.land_tx.take());
@@ -466,8 +512,46 @@ impl Swarm {
             });
             queue.put_swarm(&rec, reason)?;
         }
-        Ok(summaries)
+        Ok(Finished {
+            workers: summaries,
+            landing_conflicts: self.shared.landing_conflicts.load(Ordering::SeqCst),
+            predicted_conflicts: self.shared.predicted_conflicts.load(Ordering::SeqCst),
+        })
     }
+}
+
+/// How often the predictor looks again.
+const PREDICT_EVERY: Duration = Duration::from_millis(500);
+
+/// The predictor thread: while workers run, dry-merges the live branches against the target
+/// and each other, keeps the result for prompts and landings, and publishes it for
+/// `git oompa status`.
+fn predictor(shared: &Shared) {
+    let repo = shared.repo.to_thread_local();
+    let path = predict::prediction_path(repo.common_dir(), &shared.id);
+    while shared.workers_running.load(Ordering::SeqCst) > 0 && !shared.control.killing() {
+        if let Ok(Some(target)) = repo.read_ref(&shared.target_ref)
+            && let Ok(branches) = predict::live_branches(&repo, &shared.id, target)
+        {
+            match predict::compute(&shared.repo, target, &branches) {
+                Ok(p) => {
+                    {
+                        let mut flagged = shared.flagged_lock();
+                        for (worker, _) in &branches {
+                            if predict::flagged(&p, worker) {
+                                flagged.insert(worker.clone());
+                            }
+                        }
+                    }
+                    let _ = predict::write(&path, &p);
+                    *shared.prediction.lock().unwrap_or_else(|e| e.into_inner()) = p;
+                }
+                Err(e) => tracing::debug!("conflict prediction failed: {e}"),
+            }
+        }
+        std::thread::sleep(PREDICT_EVERY);
+    }
+    let _ = std::fs::remove_file(&path);
 }
 
 /// Counts of each outcome, for summaries.

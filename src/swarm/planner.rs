@@ -201,6 +201,7 @@ fn plan_once(
         kept: None,
         review: Vec::new(),
         conflicts: Vec::new(),
+        conflict_predicted: None,
         error,
         transcript: Some(transcript.display().to_string()),
         extra: Default::default(),
@@ -224,7 +225,7 @@ fn planner_prompt(
     text.push_str(&format!(
         "\n\n## The queue now\n\n{}\n\nAdd at most {room} task(s) now with `git oompa task add`; it refuses more. \
          If nothing useful is left to plan, add none. End with `__DONE__` on a line of its own.\n",
-        prompts::queue_markdown(snap, PLANNER)
+        prompts::queue_markdown(snap, PLANNER, None)
     ));
     Ok(text)
 }

@@ -15,6 +15,8 @@ pub(crate) struct Vars {
     pub cycle: u32,
     pub target: String,
     pub branch: String,
+    /// The latest conflict prediction, for warnings next to pending tasks.
+    pub prediction: Option<super::predict::Prediction>,
 }
 
 impl Vars {
@@ -28,7 +30,10 @@ impl Vars {
             ("cycle".into(), self.cycle.to_string()),
             ("target".into(), self.target.clone()),
             ("branch".into(), self.branch.clone()),
-            ("queue".into(), queue_markdown(snap, &self.worker)),
+            (
+                "queue".into(),
+                queue_markdown(snap, &self.worker, self.prediction.as_ref()),
+            ),
             ("pending_count".into(), pending.to_string()),
             ("current_count".into(), current.to_string()),
             ("complete_count".into(), complete.to_string()),
@@ -107,7 +112,11 @@ fn none_if_empty(v: Vec<String>) -> String {
 }
 
 /// The queue as the agent sees it: pending tasks in full, claims in one line each.
-pub(crate) fn queue_markdown(snap: &Snapshot, me: &str) -> String {
+pub(crate) fn queue_markdown(
+    snap: &Snapshot,
+    me: &str,
+    prediction: Option<&super::predict::Prediction>,
+) -> String {
     let mut s = String::new();
     let mut any = false;
     for t in snap.in_state(State::Pending) {
@@ -127,6 +136,15 @@ pub(crate) fn queue_markdown(snap: &Snapshot, me: &str) -> String {
         }
         for a in &t.acceptance {
             let _ = writeln!(s, "  acceptance: {a}");
+        }
+        if let Some(p) = prediction {
+            for (worker, paths) in super::predict::overlaps(p, &t.files, me) {
+                let _ = writeln!(
+                    s,
+                    "  warning: {worker}'s unlanded branch is changing {}; this task may conflict with it",
+                    paths.join(", ")
+                );
+            }
         }
     }
     if !any {
@@ -196,5 +214,60 @@ fn indent_or_none(lines: &str) -> String {
         "    (none)\n".into()
     } else {
         lines.lines().map(|l| format!("    {l}\n")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{State, TASK_VERSION, Task, TaskId};
+    use crate::swarm::predict::{LiveBranch, Prediction};
+
+    #[test]
+    fn pending_tasks_touching_a_live_branch_carry_a_warning() {
+        let task = |id: &str, files: &[&str]| Task {
+            version: TASK_VERSION,
+            id: TaskId::new(id).expect("valid"),
+            summary: format!("do {id}"),
+            description: String::new(),
+            difficulty: None,
+            files: files.iter().map(|f| f.to_string()).collect(),
+            acceptance: vec![],
+            created: String::new(),
+            created_by: String::new(),
+            claim: None,
+            landed: None,
+            extra: Default::default(),
+        };
+        let snap = Snapshot {
+            tip: None,
+            tasks: vec![
+                (State::Pending, task("a", &["src/lib.rs"])),
+                (State::Pending, task("b", &["docs/x.md"])),
+            ],
+            corrupt: vec![],
+        };
+        let p = Prediction {
+            branches: vec![
+                LiveBranch {
+                    worker: "w1".into(),
+                    tip: String::new(),
+                    changed: vec!["src/lib.rs".into()],
+                },
+                LiveBranch {
+                    worker: "w0".into(),
+                    tip: String::new(),
+                    changed: vec!["docs/x.md".into()],
+                },
+            ],
+            ..Prediction::default()
+        };
+        let text = queue_markdown(&snap, "w0", Some(&p));
+        assert!(text.contains("- `a`: do a\n  files: src/lib.rs\n  warning: w1's unlanded branch is changing src/lib.rs"), "{text}");
+        assert!(
+            !text.contains("w0's"),
+            "no warning about my own branch: {text}"
+        );
+        assert!(!queue_markdown(&snap, "w0", None).contains("warning"));
     }
 }

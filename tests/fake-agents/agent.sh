@@ -14,6 +14,7 @@
 #   conflict  claim, then rewrite shared.txt with this worker's name (conflicts with others)
 # Before any mode: FAKE_CLAIM_FIRST=1 claims the first pending task with `git oompa task claim`,
 # FAKE_COMMIT_FIRST=1 commits a file wip/<worker>.txt, FAKE_SLEEP=N sleeps N seconds.
+# FAKE_LINGER=N makes `conflict` wait N seconds between committing and signalling merge.
 # FAKE_RESOLVE=1 answers a conflict-resolution prompt by keeping both sides of shared.txt;
 # FAKE_RESOLVE=beyond also changes an unrelated file in the resolution.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
@@ -99,6 +100,7 @@ if [ -n "$(held)" ]; then
     conflict)
       printf 'line written by %s\n' "$OOMPA_WORKER" > shared.txt
       git add shared.txt && git commit -q -m "shared.txt from $OOMPA_WORKER"
+      [ -n "${FAKE_LINGER:-}" ] && sleep "$FAKE_LINGER"
       log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
   esac
   work && { log "Did the work."; log COMPLETE_AND_READY_FOR_MERGE; exit 0; }

@@ -206,6 +206,16 @@ impl Worker {
                 landing.conflicts.push(p.clone());
             }
         }
+        let predicted = self.shared.flagged_lock().contains(&self.id);
+        landing.predicted |= predicted;
+        self.shared
+            .landing_conflicts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if predicted {
+            self.shared
+                .predicted_conflicts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let give_up = |why: String| {
             Next::Finish(CycleResult {
                 error: Some(why),
@@ -273,8 +283,10 @@ pub(super) struct Landing {
     pub(super) review: Vec<ReviewRound>,
     /// The tip the reviewer approved.
     approved: Option<ObjectId>,
-    conflict_rounds: u32,
+    pub(super) conflict_rounds: u32,
     pub(super) conflicts: Vec<String>,
+    /// A landing of this cycle conflicted after prediction had flagged the branch.
+    pub(super) predicted: bool,
     resolving: Option<Resolving>,
 }
 
@@ -302,8 +314,5 @@ fn beyond_conflict(repo: &Repo, res: &Resolving, tip: ObjectId) -> bool {
 
 /// Paths that differ between two commits' trees (empty on error).
 fn tree_paths(repo: &Repo, a: Option<ObjectId>, b: ObjectId) -> Vec<String> {
-    let a_tree = a.and_then(|a| repo.commit_tree(a).ok());
-    repo.commit_tree(b)
-        .and_then(|b| repo.diff_paths(a_tree, b))
-        .unwrap_or_default()
+    repo.changed_paths(a, b).unwrap_or_default()
 }

@@ -51,6 +51,7 @@ struct CycleResult {
     conflicts: Vec<String>,
     error: Option<String>,
     review: Vec<ReviewRound>,
+    conflict_predicted: Option<bool>,
 }
 
 impl CycleResult {
@@ -62,6 +63,7 @@ impl CycleResult {
             conflicts: Vec::new(),
             error: None,
             review: Vec::new(),
+            conflict_predicted: None,
         }
     }
     fn error(msg: impl Into<String>) -> Self {
@@ -324,6 +326,7 @@ impl Worker {
             worker: self.id.clone(),
             cycle,
         });
+        self.shared.flagged_lock().remove(&self.id);
         let transcript = self
             .shared
             .transcripts
@@ -416,6 +419,7 @@ impl Worker {
             kept,
             review: result.review,
             conflicts: result.conflicts,
+            conflict_predicted: result.conflict_predicted,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
             extra: Default::default(),
@@ -448,6 +452,7 @@ impl Worker {
             cycle,
             target: self.shared.target.clone(),
             branch: ws.short_branch().to_string(),
+            prediction: Some(self.shared.prediction()),
         }
     }
 
@@ -461,6 +466,9 @@ impl Worker {
         let mut landing = Landing::default();
         let mut result = self.turn_loop(c, &mut landing, turns);
         result.review = std::mem::take(&mut landing.review);
+        if landing.conflict_rounds > 0 || result.outcome == Outcome::Conflict {
+            result.conflict_predicted = Some(landing.predicted);
+        }
         if result.conflicts.is_empty() {
             result.conflicts = landing.conflicts;
         }
