@@ -10,6 +10,15 @@
 //! that has only loopback (`unshare -n`) where that is permitted, else on the host (still only
 //! ever talking to 127.0.0.1). HOME, XDG_*, TMPDIR and CODEX_HOME are inside the test's temp dir.
 //!
+//! Per CLI, five scenarios:
+//! - as worker: claim, commit and land in one turn; claim by signal, then resume the session;
+//! - as reviewer of the fake exec agent's change (`[review] models = [the CLI]`, the CLI's env
+//!   in the worker's `env`, the mock's script in the `[review] prompt` file): approve at once;
+//!   ask for a fix once, then approve;
+//! - as resolver: its landing conflicts with the fake agent's, which landed first; the swarm
+//!   resumes its session with the resolver prompt, which the mock answers from its
+//!   command-line script (`--cmd`, `--final`).
+//!
 //! Where things come from:
 //! - the CLIs: `$OOMPA_AGENTCLIS` (a `node_modules/.bin` dir), else
 //!   `$AGENTCLIS/node_modules/.bin`, else `~/.cache/agentclis/node_modules/.bin`, else PATH.
@@ -30,7 +39,7 @@ use oompa::store::record::{CycleRecord, Outcome};
 use oompa::store::{Queue, State};
 
 use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout};
-use crate::test_swarm::assert_clean_up;
+use crate::test_swarm::{assert_clean_up, fake_model};
 
 /// What the agent runs in its fresh turn: claim the task itself and commit a file.
 const CLAIM_AND_COMMIT: &str = "git oompa task claim t1 && printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && echo committed";
@@ -128,6 +137,37 @@ impl Cli {
         ]
         .map(String::from)
         .to_vec()
+    }
+
+    /// The `env` a worker of another CLI needs for this CLI to review its changes.
+    ///
+    /// A reviewer inherits the worker's `env` but gets the worker's `args` only when it runs
+    /// the worker's CLI. Codex takes its mock provider from `args` as a worker; as a reviewer
+    /// it reads the same settings from `config.toml` in its CODEX_HOME (a template in the run
+    /// directory, which run-swarm.sh fills in with the port).
+    fn reviewer_env(self, setup: &Setup) -> Vec<(&'static str, String)> {
+        if self.name != "codex" {
+            return self.env(&setup.env.home);
+        }
+        setup.write(
+            "codex-home/config.toml.in",
+            "model_provider = \"mock\"\n\n\
+             [model_providers.mock]\n\
+             name = \"mock\"\n\
+             base_url = \"http://127.0.0.1:@PORT@/v1\"\n\
+             wire_api = \"responses\"\n\
+             request_max_retries = 0\n\
+             stream_max_retries = 0\n\n\
+             [analytics]\n\
+             enabled = false\n\n\
+             [features]\n\
+             unbounded_connection_retries = false\n\
+             plugins = false\n",
+        );
+        vec![(
+            "CODEX_HOME",
+            setup.dir.join("codex-home").display().to_string(),
+        )]
     }
 
     /// Files the CLI needs in the test HOME before it starts.
@@ -266,10 +306,22 @@ struct Run {
     out: Output,
 }
 
-impl Run {
-    /// Repository with task t1, the worker config, then the swarm with the mock.
-    /// `None` when the test is skipped.
-    fn swarm(test: &str, cli: Cli, role_prompt: &str, mock_args: &[&str]) -> Option<Run> {
+/// A test repository with its tasks and the run directory, before the swarm starts.
+struct Setup {
+    test: String,
+    cli: Cli,
+    /// The CLI's binary: its directory goes first on PATH.
+    program: PathBuf,
+    mock: PathBuf,
+    env: TestEnv,
+    /// Config, prompts and the mock's files (`requests.jsonl`, `mock.err`).
+    dir: PathBuf,
+}
+
+impl Setup {
+    /// Repository with `tasks` (id, summary) and an empty run directory; the CLI's HOME files
+    /// are in place. `None` when the test is skipped.
+    fn new(test: &str, cli: Cli, tasks: &[(&str, &str)]) -> Option<Setup> {
         if skipping() {
             loud(&format!(
                 "*** SKIPPED real CLI test: {test} (OOMPA_SKIP_REAL_CLIS=1) ***"
@@ -300,16 +352,46 @@ impl Run {
 
         let env = TestEnv::new();
         env.oompa_ok(&["init"]);
-        env.oompa_ok(&["task", "add", "--id", "t1", "Add hello.txt"]);
+        for (id, summary) in tasks {
+            env.oompa_ok(&["task", "add", "--id", id, summary]);
+        }
         let dir = env.tmp.path().join("run");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        cli.prepare_home(&env.home);
+        Some(Setup {
+            test: test.to_string(),
+            cli,
+            program,
+            mock,
+            env,
+            dir,
+        })
+    }
+
+    /// Writes a file of the run directory (a prompt, a config template).
+    fn write(&self, name: &str, text: &str) {
+        let path = self.dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    /// Runs the swarm with `config` (`@PORT@` where the mock's port goes; prompt paths
+    /// relative to the run directory) beside the mock started with `mock_args`.
+    fn run(self, config: &str, mock_args: &[&str]) -> Run {
+        let Setup {
+            test,
+            cli,
+            program,
+            mock,
+            env,
+            dir,
+        } = self;
         let tmp = env.tmp.path().join("tmp");
         let runtime = env.tmp.path().join("xdg-runtime");
-        for d in [&dir, &tmp, &runtime] {
+        for d in [&tmp, &runtime] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        cli.prepare_home(&env.home);
-        std::fs::write(dir.join("worker.md"), role_prompt).expect("role prompt");
-        std::fs::write(dir.join("oompa.toml.in"), config(cli, &env.home)).expect("config");
+        std::fs::write(dir.join("oompa.toml.in"), config).expect("config");
 
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real-clis/run-swarm.sh");
         let mut cmd = if netns_works() {
@@ -355,7 +437,18 @@ impl Run {
                 "host network"
             }
         );
-        Some(Run { env, cli, dir, out })
+        Run { env, cli, dir, out }
+    }
+}
+
+impl Run {
+    /// Repository with task t1, one worker of `cli` with the role prompt, then the swarm with
+    /// the mock. `None` when the test is skipped.
+    fn swarm(test: &str, cli: Cli, role_prompt: &str, mock_args: &[&str]) -> Option<Run> {
+        let setup = Setup::new(test, cli, &[("t1", "Add hello.txt")])?;
+        setup.write("worker.md", role_prompt);
+        let config = config(cli, &setup.env.home);
+        Some(setup.run(&config, mock_args))
     }
 
     fn file(&self, name: &str) -> String {
@@ -464,22 +557,32 @@ impl Run {
     }
 }
 
-/// The oompa.toml of the test: one worker for `cli`, `@PORT@` left for run-swarm.sh.
-fn config(cli: Cli, home: &Path) -> String {
-    let q = |s: &str| serde_json::to_string(s).expect("a string");
-    let env: Vec<String> = cli
-        .env(home)
-        .iter()
-        .map(|(k, v)| format!("{k} = {}", q(v)))
-        .collect();
+/// A TOML string.
+fn q(s: &str) -> String {
+    serde_json::to_string(s).expect("a string")
+}
+
+/// An inline TOML table of environment variables.
+fn env_table(env: &[(&str, String)]) -> String {
+    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k} = {}", q(v))).collect();
+    format!("{{ {} }}", vars.join(", "))
+}
+
+/// The `[[worker]]` table of a worker running `cli` with the role prompt `worker.md`.
+fn cli_worker(cli: Cli, home: &Path, extra: &str) -> String {
     let args: Vec<String> = cli.args().iter().map(|a| q(a)).collect();
     format!(
-        "error_backoff = 0\n\n[[worker]]\nmodel = {}\nprompt = \"worker.md\"\nmax_cycles = 1\n\
-         turn_timeout = \"90s\"\nargs = [{}]\nenv = {{ {} }}\n",
+        "[[worker]]\nmodel = {}\nprompt = \"worker.md\"\nmax_cycles = 1\n\
+         turn_timeout = \"90s\"\nargs = [{}]\nenv = {}\n{extra}",
         q(cli.model),
         args.join(", "),
-        env.join(", ")
+        env_table(&cli.env(home))
     )
+}
+
+/// The oompa.toml of the test: one worker for `cli`, `@PORT@` left for run-swarm.sh.
+fn config(cli: Cli, home: &Path) -> String {
+    format!("error_backoff = 0\n\n{}", cli_worker(cli, home, ""))
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -560,8 +663,281 @@ fn resumes_after_claim(test: &str, cli: Cli) {
     );
 }
 
+/// In the reviewer prompt file only: finding it in a request proves it was a review.
+const REVIEW_TOKEN: &str = "REVIEWER-PROMPT-TOKEN-5521";
+/// The finding of a review that asks for changes.
+const FINDING: &str = "1. work/t1.txt: say that the change was reviewed.";
+
+/// The cycle records of the run, oldest first.
+fn records(run: &Run) -> Vec<CycleRecord> {
+    let (entries, bad) = Notes::new(&run.env.open()).read_all().expect("notes");
+    assert!(bad.is_empty(), "{bad:?}");
+    entries.into_iter().map(|e| e.record).collect()
+}
+
+/// The value of a trailer of main's tip.
+fn main_trailer(env: &TestEnv, key: &str) -> String {
+    let format = format!("--format=%(trailers:key={key},valueonly)");
+    env.git(&["log", "-1", "main", &format]).trim().to_string()
+}
+
+/// The fake exec agent (`tests/fake-agents/agent.sh`) writes work/t1.txt for t1 and signals
+/// merge; the CLI reviews the change as the only model of `[review]`, inheriting the worker's
+/// `env`. The reviewer prompt file carries the mock's script: a harmless look at the change,
+/// then the verdict. With `reject_first` the first review asks for a change and the fake
+/// worker fixes it in its own session; the scripted verdict line of round 2 travels in round
+/// 1's findings, which the prompt of round 2 quotes (the mock obeys the last `MOCK_FINAL:`).
+fn reviews_a_change(test: &str, cli: Cli, reject_first: bool) {
+    let Some(setup) = Setup::new(test, cli, &[("t1", "Write work/t1.txt")]) else {
+        return;
+    };
+    let verdict = if reject_first {
+        format!("VERDICT: NEEDS_CHANGES\\n{FINDING}\\nMOCK_FINAL: VERDICT: APPROVED")
+    } else {
+        "Looks right.\\nVERDICT: APPROVED".to_string()
+    };
+    setup.write(
+        "reviewer.md",
+        &format!(
+            "# Role: scripted reviewer ({REVIEW_TOKEN})\n\n\
+             MOCK_CMD: git diff --stat HEAD~1\n\
+             MOCK_FINAL: {verdict}\n"
+        ),
+    );
+    let mut env = cli.reviewer_env(&setup);
+    env.push(("FAKE_MODE", "polite".into()));
+    let config = format!(
+        "error_backoff = 0\n\n[[worker]]\nmodel = {}\nmax_cycles = 1\nturn_timeout = \"90s\"\n\
+         env = {}\n\n[review]\nmodels = [{}]\nprompt = \"reviewer.md\"\nmax_rounds = 2\n",
+        q(&fake_model()),
+        env_table(&env),
+        q(cli.model)
+    );
+    let run = setup.run(&config, &[]);
+    let report = run.report();
+    assert!(run.out.status.success(), "swarm failed:\n{report}");
+    let env = &run.env;
+    let rounds = if reject_first { 2 } else { 1 };
+
+    // t1 landed on main, reviewed, with the fake worker's work (and fix).
+    let snap = Queue::new(&env.open()).snapshot().expect("queue");
+    assert_eq!(snap.count(State::Complete), 1, "t1 not complete:\n{report}");
+    assert_eq!(main_trailer(env, "Oompa-Task"), "t1", "{report}");
+    assert_eq!(
+        main_trailer(env, "Oompa-Review-Rounds"),
+        rounds.to_string(),
+        "{report}"
+    );
+    let work = env.git(&["show", "main:work/t1.txt"]);
+    let expected = if reject_first {
+        "done by w0\nreviewed and fixed\n"
+    } else {
+        "done by w0\n"
+    };
+    assert_eq!(work, expected, "{report}");
+
+    // The cycle record: every round, by the CLI's model, the last one approved.
+    let [record] = &records(&run)[..] else {
+        panic!("expected one cycle record:\n{report}");
+    };
+    assert_eq!(record.outcome, Outcome::Merged, "{record:?}\n{report}");
+    assert_eq!(record.review.len(), rounds, "{record:?}\n{report}");
+    for (i, r) in record.review.iter().enumerate() {
+        assert_eq!(r.round as usize, i + 1, "{r:?}");
+        assert_eq!(r.reviewer, cli.model, "{r:?}");
+        assert!(r.parsed, "no verdict line found: {r:?}\n{report}");
+    }
+    let last = record.review.last().expect("a round");
+    assert_eq!(last.verdict, "approved", "{record:?}\n{report}");
+    if reject_first {
+        let first = &record.review[0];
+        assert_eq!(first.verdict, "needs-changes", "{first:?}");
+        assert!(first.findings.starts_with(FINDING), "{first:?}");
+    }
+    // The fake worker's claim and work turns (and fix turn) in its one session, plus one
+    // one-shot turn per review; only the reviewer reports token usage.
+    let worker_turns = if reject_first { 3 } else { 2 };
+    assert_eq!(record.turns as usize, worker_turns + rounds, "{record:?}");
+    assert_eq!(record.sessions.len(), 1, "{record:?}");
+    assert!(record.tokens.input.is_some_and(|n| n >= 100), "{record:?}");
+    let err = stderr(&run.out);
+    assert!(
+        err.contains(&format!("review round 1 by {}", cli.model)),
+        "{err}"
+    );
+
+    // Each review went to the mock with the task and the diff, ran the scripted command and
+    // answered the scripted verdict.
+    let reqs = run.requests();
+    let reviews: Vec<&serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r["body"].to_string().contains(REVIEW_TOKEN))
+        .collect();
+    assert!(!reviews.is_empty(), "no review request:\n{report}");
+    let bodies: Vec<String> = reviews.iter().map(|r| r["body"].to_string()).collect();
+    assert!(
+        bodies.iter().all(|b| b.contains("`t1`: Write work/t1.txt")
+            && b.contains("## The change")
+            && b.contains("+done by w0")),
+        "a review request without the task or the diff:\n{report}"
+    );
+    let replies: Vec<&str> = reviews.iter().filter_map(|r| r["reply"].as_str()).collect();
+    assert!(
+        replies.iter().any(|r| r.contains(" tool ")),
+        "the reviewer never ran the scripted command: {replies:?}\n{report}"
+    );
+    assert!(
+        replies.iter().any(|r| r.contains("VERDICT: APPROVED")),
+        "{replies:?}\n{report}"
+    );
+    if reject_first {
+        assert!(
+            bodies
+                .iter()
+                .any(|b| b.contains("## Previous review (round 1)")
+                    && b.contains("+reviewed and fixed")),
+            "round 2 did not see round 1's findings and the fix:\n{report}"
+        );
+    }
+    assert_clean_up(env);
+    assert_eq!(env.git(&["for-each-ref", "refs/oompa/keep/"]).trim(), "");
+}
+
+/// The CLI's first turn: claim t2, wait until the fake worker's shared.txt is on main (so the
+/// fake one surely lands first), then rewrite the same line and commit. No `$(…)`: Gemini CLI
+/// refuses command substitution in its shell tool.
+const CLAIM_WAIT_AND_CONFLICT: &str = "git oompa task claim t2 && timeout 60 sh -c 'until git show main:shared.txt | grep -q \"line written by fake\"; do sleep 0.2; done' && printf 'line written by the CLI\\n' > shared.txt && git add shared.txt && git commit -q -m 'shared.txt from the CLI' && echo committed";
+/// The resolver turn's script (the mock's fallback, since the resolver prompt has no MOCK
+/// lines): keep both sides of shared.txt and conclude the merge.
+const RESOLVE: &str = "grep -v -e '^<<<<<<< ' -e '^=======$' -e '^>>>>>>> ' shared.txt > shared.tmp && mv shared.tmp shared.txt && git add shared.txt && git commit -q --no-edit && echo resolved";
+
+/// Two workers rewrite the same line of shared.txt: the fake exec agent (FAKE_MODE=conflict,
+/// fast) lands first; the CLI's landing then conflicts, the swarm merges main into its
+/// worktree and resumes the CLI's session with the resolver prompt. That prompt has no MOCK
+/// lines, so the mock answers it from its command-line script (`--cmd RESOLVE`, `--final`).
+fn resolves_a_conflict(test: &str, cli: Cli) {
+    let tasks = [
+        ("t1", "Rewrite shared.txt (fake worker)"),
+        ("t2", "Rewrite shared.txt (CLI worker)"),
+    ];
+    let Some(setup) = Setup::new(test, cli, &tasks) else {
+        return;
+    };
+    let env = &setup.env;
+    std::fs::write(env.repo.join("shared.txt"), "original line\n").expect("shared.txt");
+    env.git(&["add", "shared.txt"]);
+    env.git(&["commit", "-q", "-m", "shared file"]);
+    setup.write(
+        "worker.md",
+        &format!(
+            "# Role: scripted worker ({ROLE_TOKEN})\n\n\
+             MOCK_CMD: {CLAIM_WAIT_AND_CONFLICT}\n\
+             MOCK_FINAL: Rewrote shared.txt for t2.\\nCOMPLETE_AND_READY_FOR_MERGE\n"
+        ),
+    );
+    let fake_env = [
+        ("FAKE_MODE", "conflict".to_string()),
+        ("FAKE_CLAIM_FIRST", "1".to_string()),
+    ];
+    let config = format!(
+        "error_backoff = 0\n\n[[worker]]\nname = \"fake\"\nmodel = {}\nmax_cycles = 1\n\
+         env = {}\n\n{}",
+        q(&fake_model()),
+        env_table(&fake_env),
+        cli_worker(cli, &env.home, &format!("name = {}\n", q(cli.name)))
+    );
+    let final_text = "Kept both sides of shared.txt.\nCOMPLETE_AND_READY_FOR_MERGE";
+    let run = setup.run(&config, &["--cmd", RESOLVE, "--final", final_text]);
+    let report = run.report();
+    assert!(run.out.status.success(), "swarm failed:\n{report}");
+    let env = &run.env;
+
+    let snap = Queue::new(&env.open()).snapshot().expect("queue");
+    assert_eq!(snap.count(State::Complete), 2, "{report}");
+    // Both sides survive on main, without conflict markers; the CLI's landing carries the
+    // resolution merge.
+    let shared = env.git(&["show", "main:shared.txt"]);
+    assert!(
+        shared.contains("line written by fake\n") && shared.contains("line written by the CLI\n"),
+        "{shared}\n{report}"
+    );
+    assert!(
+        !shared.contains("<<<<<<<") && !shared.contains(">>>>>>>") && !shared.contains("======="),
+        "{shared}"
+    );
+    assert_eq!(shared.lines().count(), 2, "{shared}");
+    assert_eq!(main_trailer(env, "Oompa-Task"), "t2", "{report}");
+    let history = env.git(&["log", "--format=%s", "main"]);
+    assert!(history.contains("Merge main into oompa/"), "{history}");
+
+    // The fake worker landed t1 without a conflict; the CLI landed t2 after resolving one in
+    // its own session.
+    let recs = records(&run);
+    assert_eq!(recs.len(), 2, "{recs:?}\n{report}");
+    let fake = recs
+        .iter()
+        .find(|r| r.worker == "fake")
+        .expect("fake record");
+    assert_eq!(fake.outcome, Outcome::Merged, "{fake:?}");
+    assert_eq!(fake.tasks, ["t1"]);
+    assert!(fake.conflicts.is_empty(), "{fake:?}");
+    let record = recs.iter().find(|r| r.worker == cli.name).expect("record");
+    assert_eq!(record.outcome, Outcome::Merged, "{record:?}\n{report}");
+    assert_eq!(record.model, cli.model);
+    assert_eq!(record.tasks, ["t2"]);
+    assert_eq!(record.conflicts, ["shared.txt"], "{record:?}");
+    assert!(record.turns >= 2, "work, resolve: {record:?}");
+    assert_eq!(
+        record.sessions.len(),
+        1,
+        "the resolver turn did not resume the session: {record:?}\n{report}"
+    );
+    assert!(cli.session_id_shape(&record.sessions[0]), "{record:?}");
+    // t1 landed first (newest first in the log).
+    let landings = env.git(&["log", "--first-parent", "--format=%s", "main"]);
+    let at = |id: &str| {
+        landings
+            .lines()
+            .position(|l| l.starts_with(&format!("Land {id}:")))
+    };
+    assert!(
+        at("t2").zip(at("t1")).is_some_and(|(t2, t1)| t2 < t1),
+        "{landings}"
+    );
+    let err = stderr(&run.out);
+    assert!(
+        err.contains(&format!("[{}] cycle 1, turn 2: merge", cli.name)),
+        "{err}"
+    );
+
+    // The resolver prompt reached the mock in the CLI's conversation, which still holds the
+    // role prompt, and was answered with the fallback script.
+    let reqs = run.requests();
+    let resolver: Vec<&serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r["body"].to_string().contains("# Merge conflict"))
+        .collect();
+    assert!(!resolver.is_empty(), "no resolver request:\n{report}");
+    assert!(
+        resolver.iter().all(|r| {
+            let body = r["body"].to_string();
+            body.contains(ROLE_TOKEN) && body.contains("- shared.txt")
+        }),
+        "{}: the resolver prompt went to a new conversation, not the resumed one",
+        cli.name
+    );
+    assert!(
+        resolver
+            .iter()
+            .any(|r| r["reply"].as_str().is_some_and(|s| s.contains(" tool "))),
+        "the resolver turn never ran the resolving command:\n{report}"
+    );
+    assert_clean_up(env);
+    assert_eq!(env.git(&["for-each-ref", "refs/oompa/keep/"]).trim(), "");
+}
+
 macro_rules! real_cli_tests {
-    ($($cli:expr => $fresh:ident, $resume:ident;)*) => {$(
+    ($($cli:expr => $fresh:ident, $resume:ident, $approve:ident, $reject:ident, $resolve:ident;)*) => {$(
         #[test]
         fn $fresh() {
             claims_commits_and_lands(stringify!($fresh), $cli);
@@ -571,12 +947,35 @@ macro_rules! real_cli_tests {
         fn $resume() {
             resumes_after_claim(stringify!($resume), $cli);
         }
+
+        #[test]
+        fn $approve() {
+            reviews_a_change(stringify!($approve), $cli, false);
+        }
+
+        #[test]
+        fn $reject() {
+            reviews_a_change(stringify!($reject), $cli, true);
+        }
+
+        #[test]
+        fn $resolve() {
+            resolves_a_conflict(stringify!($resolve), $cli);
+        }
     )*};
 }
 
 real_cli_tests! {
-    CLAUDE => claude_claims_commits_and_lands, claude_resumes_after_claim;
-    CODEX => codex_claims_commits_and_lands, codex_resumes_after_claim;
-    OPENCODE => opencode_claims_commits_and_lands, opencode_resumes_after_claim;
-    GEMINI => gemini_claims_commits_and_lands, gemini_resumes_after_claim;
+    CLAUDE => claude_claims_commits_and_lands, claude_resumes_after_claim,
+        claude_reviews_and_approves, claude_reviews_asks_for_a_fix_then_approves,
+        claude_resolves_a_conflict_in_its_session;
+    CODEX => codex_claims_commits_and_lands, codex_resumes_after_claim,
+        codex_reviews_and_approves, codex_reviews_asks_for_a_fix_then_approves,
+        codex_resolves_a_conflict_in_its_session;
+    OPENCODE => opencode_claims_commits_and_lands, opencode_resumes_after_claim,
+        opencode_reviews_and_approves, opencode_reviews_asks_for_a_fix_then_approves,
+        opencode_resolves_a_conflict_in_its_session;
+    GEMINI => gemini_claims_commits_and_lands, gemini_resumes_after_claim,
+        gemini_reviews_and_approves, gemini_reviews_asks_for_a_fix_then_approves,
+        gemini_resolves_a_conflict_in_its_session;
 }

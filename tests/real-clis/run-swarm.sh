@@ -6,8 +6,11 @@
 #   run-swarm.sh DIR MOCKLLM [mockllm options...]
 #
 # DIR holds `oompa.toml.in` (the config, `@PORT@` where the port goes); the mock writes
-# `port`, `requests.jsonl` (every request) and `mock.err` there, and the config is written
-# to DIR/oompa.toml. The test runs this inside `unshare -n` (only loopback) where it can.
+# `port`, `requests.jsonl` (every request) and `mock.err` there. Every `X.in` file under DIR
+# (the config, a CLI's own config file such as codex-home/config.toml.in) is written to `X`
+# with the mock's port in place of `@PORT@`. The options after MOCKLLM go to the mock (its
+# fallback script: `--cmd`, `--final`). The test runs this inside `unshare -n` (only loopback)
+# where it can.
 set -u
 dir=$1 mock=$2
 shift 2
@@ -26,7 +29,10 @@ while [ ! -s "$dir/port" ]; do
   sleep 0.05
 done
 port=$(cat "$dir/port")
-sed "s/@PORT@/$port/g" "$dir/oompa.toml.in" >"$dir/oompa.toml" || exit 98
+find "$dir" -type f -name '*.in' >"$dir/templates" || exit 98
+while IFS= read -r template; do
+  sed "s/@PORT@/$port/g" "$template" >"${template%.in}" || exit 98
+done <"$dir/templates"
 git oompa swarm "$dir/oompa.toml"
 status=$?
 exit "$status"
