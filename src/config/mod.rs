@@ -139,6 +139,10 @@ pub struct ReviewConfig {
     pub prompt: Vec<PathBuf>,
     /// Reviews per change, fix turns in between (>= 1).
     pub max_rounds: u32,
+    /// Extra arguments for the reviewer CLI; empty = the worker's, when it is the same CLI.
+    pub args: Vec<String>,
+    /// Extra environment for reviewers, on top of the worker's.
+    pub env: BTreeMap<String, String>,
 }
 
 /// The planner run once, before the workers start (`[planner]`).
@@ -187,6 +191,8 @@ impl ReviewConfig {
             models,
             prompt: Vec::new(),
             max_rounds: defaults::REVIEW_MAX_ROUNDS,
+            args: Vec::new(),
+            env: BTreeMap::new(),
         }
     }
 }
@@ -293,6 +299,8 @@ impl Config {
                     models: models.clone(),
                     prompt,
                     max_rounds: generic.map_or(defaults::REVIEW_MAX_ROUNDS, |r| r.max_rounds),
+                    args: generic.map(|r| r.args.clone()).unwrap_or_default(),
+                    env: generic.map(|r| r.env.clone()).unwrap_or_default(),
                 })
             }
         }

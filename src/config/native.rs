@@ -40,7 +40,7 @@ const WORKER_KEYS: &[&str] = &[
     "review_prompt",
     "max_errors",
 ];
-const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds"];
+const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds", "args", "env"];
 const PLANNER_KEYS: &[&str] = &[
     "model",
     "prompt",
@@ -189,6 +189,12 @@ fn review(ctx: &Ctx, field: &Field) -> Result<ReviewConfig, ConfigError> {
     }
     if let Some(f) = t.get("max_rounds") {
         review.max_rounds = f.u32_min(1)?;
+    }
+    if let Some(f) = t.get("args") {
+        review.args = f.strings()?;
+    }
+    if let Some(f) = t.get("env") {
+        review.env = f.env()?;
     }
     Ok(review)
 }

@@ -179,6 +179,8 @@ A = "1"
 models = ["claude:opus", "codex"]
 prompt = "prompts/review.md"
 max_rounds = 2
+args = ["--review-flag"]
+env = { REVIEW_KEY = "r" }
 
 [planner]
 model = "claude:opus:high"
@@ -229,6 +231,8 @@ env = { K = "v" }
             models: vec![m("claude:opus"), m("codex")],
             prompt: vec![dir.join("prompts/review.md")],
             max_rounds: 2,
+            args: vec!["--review-flag".into()],
+            env: BTreeMap::from([("REVIEW_KEY".into(), "r".into())]),
         }),
         planner: Some(PlannerConfig {
             model: m("claude:opus:high"),
@@ -659,6 +663,8 @@ fn oompa_json_maps_onto_config() {
             models: generic,
             prompt: vec![dir.join("config/prompts/reviewer.md")],
             max_rounds: 3,
+            args: Vec::new(),
+            env: BTreeMap::new(),
         }),
         planner: Some(PlannerConfig {
             prompt: vec![dir.join("config/prompts/planner.md")],

@@ -42,6 +42,7 @@ pub(crate) struct Request<'a> {
 pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<ReviewRound, String> {
     let text = review_prompt(req)?;
     let mut env = req.env.to_vec();
+    env.extend(req.review.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.push(("OOMPA_ROLE".into(), "reviewer".into()));
     env.push(("OOMPA_REVIEW_ROUND".into(), req.round.to_string()));
     let mut last_error = String::from("no reviewer configured");
