@@ -180,7 +180,10 @@ fn main() {
         );
         match sizes.big_cycles {
             Some(n) => {
-                eprintln!("[cycle] per-cycle overhead, {}-file repo…", sizes.big_files);
+                eprintln!(
+                    "[cycle] per-cycle overhead, {}-file repo…",
+                    thousands(sizes.big_files)
+                );
                 let (big, big_base, _) = per_cycle(&bench, "big", sizes.big_files, n, &mut notes);
                 push_cycle(
                     &mut rows,
@@ -389,8 +392,9 @@ fn per_cycle(
         agent: run.agent / cycles,
     };
     notes.push(format!(
-        "{files} files: the 1-worker swarm took {:.2}s wall for {cycles} cycles; {:.2}s of it \
+        "{} files: the 1-worker swarm took {:.2}s wall for {cycles} cycles; {:.2}s of it \
          is one-time start-up and teardown (process, worktree creation and removal).",
+        thousands(files),
         run.wall.as_secs_f64(),
         run.wall.saturating_sub(run.span).as_secs_f64()
     ));
@@ -510,7 +514,7 @@ fn print_legend(s: &Sizes, quick: bool) {
         format!(
             "; {} cycles on the {}-file repo",
             s.big_cycles.unwrap_or(0),
-            s.big_files
+            thousands(s.big_files)
         )
     };
     let paragraphs = [
