@@ -26,6 +26,9 @@ use super::turn::Exit;
 
 /// How often the supervisor looks at the child, the deadline and the kill flag.
 const POLL: Duration = Duration::from_millis(25);
+/// The first poll interval; it doubles up to [`POLL`], so a quick agent is noticed within a
+/// millisecond or two and a long one costs no more than a check every 25 ms.
+const FIRST_POLL: Duration = Duration::from_millis(1);
 /// Between SIGTERM and SIGKILL when we stop an agent.
 const TERM_GRACE: Duration = Duration::from_secs(3);
 /// After the main child exits: how long its output may keep draining before we end the group.
@@ -251,6 +254,7 @@ fn wait_main(
 ) -> io::Result<(ExitStatus, Option<Exit>)> {
     let mut stopped: Option<(Exit, Instant)> = None;
     let mut sent_kill = false;
+    let mut pause = FIRST_POLL;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok((status, stopped.map(|(why, _)| why)));
@@ -277,7 +281,8 @@ fn wait_main(
             }
             Some(_) => {}
         }
-        thread::sleep(POLL);
+        thread::sleep(pause);
+        pause = (pause * 2).min(POLL);
     }
 }
 
@@ -302,6 +307,7 @@ fn end_group(pgid: Pid, readers: &[JoinHandle<()>]) {
 /// Polls `cond` until it holds or `limit` passes; returns whether it held.
 fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
     let end = Instant::now() + limit;
+    let mut pause = FIRST_POLL;
     loop {
         if cond() {
             return true;
@@ -309,7 +315,8 @@ fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
         if Instant::now() >= end {
             return false;
         }
-        thread::sleep(POLL);
+        thread::sleep(pause);
+        pause = (pause * 2).min(POLL);
     }
 }
 
