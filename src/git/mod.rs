@@ -175,7 +175,12 @@ impl Repo {
 
     /// The root of the main work tree, even when opened from a linked worktree.
     pub fn main_workdir(&self) -> PathBuf {
+        // From a linked worktree gix gives `.git/worktrees/<id>/../..`: resolve the `..`s
+        // before asking for the parent.
         let common = self.common_dir();
+        let common = common
+            .canonicalize()
+            .unwrap_or_else(|_| common.to_path_buf());
         common
             .parent()
             .filter(|_| common.file_name().is_some_and(|n| n == ".git"))
