@@ -7,6 +7,7 @@
 //! worktree) live in [`cli`]. This module never prints.
 
 pub mod cli;
+pub mod inspect;
 pub mod merge;
 pub mod worktree;
 
