@@ -266,3 +266,47 @@ impl Repo {
         Err(last.expect("at least the working directory was tried"))
     }
 }
+
+/// Clock skew tolerated by [`Repo::reaches`]: parents this much older than the commit looked
+/// for are not followed.
+const SKEW_SECS: i64 = 24 * 3600;
+
+impl Repo {
+    /// Whether `ancestor` is reachable from `descendant` (or equal to it), by a breadth-first
+    /// walk from `descendant` that stops following history older than `ancestor` (minus a
+    /// day of clock skew). Unlike a merge-base computation it never paints the ancestor's
+    /// own history, so a commit near the tip is found in a few steps whatever the size of the
+    /// repository. `false` when either is not a commit here.
+    pub fn reaches(&self, descendant: ObjectId, ancestor: ObjectId) -> Result<bool, GitError> {
+        if descendant == ancestor {
+            return Ok(true);
+        }
+        if !self.is_commit(ancestor)? || !self.is_commit(descendant)? {
+            return Ok(false);
+        }
+        let floor = self.commit_time(ancestor)?.saturating_sub(SKEW_SECS);
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = std::collections::VecDeque::from([descendant]);
+        seen.insert(descendant);
+        while let Some(c) = queue.pop_front() {
+            let commit = self
+                .gix()
+                .find_commit(c)
+                .ctx(|| format!("reading commit {c}"))?;
+            for p in commit.parent_ids() {
+                let p = p.detach();
+                if p == ancestor {
+                    return Ok(true);
+                }
+                if !seen.insert(p) {
+                    continue;
+                }
+                let time = self.commit_time(p)?;
+                if time >= floor {
+                    queue.push_back(p);
+                }
+            }
+        }
+        Ok(false)
+    }
+}

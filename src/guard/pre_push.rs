@@ -20,8 +20,6 @@ use crate::store::{QUEUE_REF, State, Task};
 
 /// Unlanded commits of one claim's branch beyond this many are not looked at.
 const CLAIM_WALK_LIMIT: usize = 10_000;
-/// Commits a pushed ref may bring that we look at for claimed work.
-const PUSH_WALK_LIMIT: usize = 200_000;
 /// Above this many new completions, one walk of the target beats one merge base each.
 const BULK_COMPLETIONS: usize = 32;
 
@@ -151,12 +149,22 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
         });
     }
 
-    // 2. Commits of claims that have not landed.
-    let target_tip = match &settings.target_ref {
-        Some(t) => repo.read_ref(t)?,
-        None => None,
-    };
+    // 2. Commits of claims that have not landed. Whatever of a claim's work a push carries,
+    // it carries that work's first commits (the "roots", whose parents the target has), so
+    // those are the ones tested: a handful of merge-base checks, each settled as soon as the
+    // root's parent is met, instead of a walk of the pushed history (gix's walk with several
+    // hidden tips can paint the hidden side down to its root commit).
     let unlanded = unlanded_claim_commits(repo, &claims, &settings)?;
+    let mut roots: Vec<ObjectId> = unlanded
+        .keys()
+        .filter(|c| {
+            repo.commit_parents(**c)
+                .map(|ps| ps.iter().all(|p| !unlanded.contains_key(p)))
+                .unwrap_or(true)
+        })
+        .copied()
+        .collect();
+    roots.sort();
     if !unlanded.is_empty() {
         for l in &lines {
             if is_bookkeeping(&l.local_ref) || is_bookkeeping(&l.remote_ref) {
@@ -168,19 +176,36 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
                 continue;
             }
             let local = l.local.expect("deletions were filtered");
-            let mut hidden: Vec<ObjectId> = target_tip.into_iter().collect();
-            for c in &claims {
-                if let Some(t) = &c.target
-                    && let Some(tip) = repo.read_ref(t)?
-                    && !hidden.contains(&tip)
-                {
-                    hidden.push(tip);
+            let remote_has = |c: ObjectId| -> Result<bool, GitError> {
+                match l.remote {
+                    Some(r) if repo.is_commit(r)? => repo.is_ancestor(c, r),
+                    _ => Ok(false),
+                }
+            };
+            let mut published = None;
+            let mut remote_had_a_root = false;
+            for root in &roots {
+                if repo.is_ancestor(*root, local)? {
+                    if remote_has(*root)? {
+                        remote_had_a_root = true;
+                    } else {
+                        published = Some(*root);
+                        break;
+                    }
                 }
             }
-            hidden.extend(l.remote);
-            let pushed = repo.commits_excluding(&[local], &hidden, PUSH_WALK_LIMIT)?;
-            if let Some((commit, owners)) =
-                pushed.iter().find_map(|c| unlanded.get(c).map(|o| (*c, o)))
+            if published.is_none() && remote_had_a_root {
+                // The remote has the start of some claim's work already: look at the rest.
+                let mut rest: Vec<ObjectId> = unlanded.keys().copied().collect();
+                rest.sort();
+                for c in rest {
+                    if repo.is_ancestor(c, local)? && !remote_has(c)? {
+                        published = Some(c);
+                        break;
+                    }
+                }
+            }
+            if let Some((commit, owners)) = published.and_then(|c| unlanded.get(&c).map(|o| (c, o)))
             {
                 let subject = repo
                     .commit_message(commit)
@@ -370,16 +395,15 @@ fn check_completions(
     } else {
         None
     };
+    // A landing is near the tip of the target that has it: `reaches` walks down from the tip
+    // and stops there, where a merge base could also paint the landing's own history.
     let mut missing = 0;
     for (task, commit) in &landed {
         let ok = match &reachable {
             Some(set) => set.contains(commit),
-            None => {
-                repo.is_commit(*commit)?
-                    && tips
-                        .iter()
-                        .any(|t| repo.is_ancestor(*commit, *t).unwrap_or(false))
-            }
+            None => tips
+                .iter()
+                .any(|t| repo.reaches(*t, *commit).unwrap_or(false)),
         };
         if ok {
             continue;

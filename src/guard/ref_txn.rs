@@ -8,6 +8,8 @@
 //! user's checkout) never move the target. Git runs this hook for every ref update of every
 //! command, so the common cases return before the repository is even opened.
 
+use std::path::Path;
+
 use super::{Settings, agent_context, full_branch, invariants, parse_worker_branch};
 use crate::git::Repo;
 use crate::store::QUEUE_REF;
@@ -39,9 +41,25 @@ pub fn parse(input: &str) -> Vec<Update<'_>> {
         .collect()
 }
 
+/// Whether git's environment says this hook runs for the main worktree (not a linked one),
+/// without opening the repository: `$GIT_DIR` (set by git for linked worktrees and
+/// `receive-pack`) has no `commondir` file, or is unset with a `.git` directory here.
+pub fn plainly_main_worktree(cwd: &Path) -> bool {
+    match std::env::var_os("GIT_DIR") {
+        Some(d) => !cwd.join(d).join("commondir").exists(),
+        None => cwd.join(".git").is_dir(),
+    }
+}
+
 /// Decides on one invocation of the hook. `open` is only called when a branch really
-/// changes, so the hook costs nothing for most transactions.
-pub fn check(state: &str, input: &str, open: impl FnOnce() -> Option<Repo>) -> Option<Refusal> {
+/// changes in what may be a worker worktree, so the hook costs nothing for most
+/// transactions. `main_worktree` is [`plainly_main_worktree`]'s answer.
+pub fn check(
+    state: &str,
+    input: &str,
+    main_worktree: bool,
+    open: impl FnOnce() -> Option<Repo>,
+) -> Option<Refusal> {
     if state != "prepared" {
         return None;
     }
@@ -54,6 +72,9 @@ pub fn check(state: &str, input: &str, open: impl FnOnce() -> Option<Repo>) -> O
         return None;
     }
     let agent_env = std::env::var_os("OOMPA_WORKER").is_some_and(|v| !v.is_empty());
+    if !agent_env && main_worktree {
+        return None;
+    }
     let repo = open()?;
     if !agent_env && !repo.is_linked_worktree() {
         return None;
@@ -147,9 +168,18 @@ mod tests {
     #[test]
     fn other_states_and_non_branch_updates_never_open_the_repository() {
         let open = || -> Option<Repo> { panic!("must not open the repository") };
-        assert_eq!(check("committed", "a b refs/heads/main\n", open), None);
-        assert_eq!(check("prepared", "a b refs/oompa/tasks\n", open), None);
-        assert_eq!(check("prepared", "a a refs/heads/main\n", open), None);
-        assert_eq!(check("prepared", "", open), None);
+        assert_eq!(
+            check("committed", "a b refs/heads/main\n", false, open),
+            None
+        );
+        assert_eq!(
+            check("prepared", "a b refs/oompa/tasks\n", false, open),
+            None
+        );
+        assert_eq!(
+            check("prepared", "a a refs/heads/main\n", false, open),
+            None
+        );
+        assert_eq!(check("prepared", "", false, open), None);
     }
 }
