@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::ui::{GREEN, RED, YELLOW};
+use super::ui::{GREEN, RED};
 use super::{CommandError, Env};
 use crate::git::{GitError, Repo};
 use crate::guard::Settings;
@@ -134,8 +134,13 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         ));
     } else if fixable < remaining.len() {
         err = err.with_hint(format!(
-            "the {} left need you: each says how",
-            ui.paint_err(YELLOW, remaining.len() - fixable)
+            "{} of them need{} you: the `fix:` line under each says what to run",
+            remaining.len() - fixable,
+            if remaining.len() - fixable == 1 {
+                "s"
+            } else {
+                ""
+            }
         ));
     }
     Err(err)
