@@ -524,3 +524,46 @@ fn a_swarm_lands_everything_with_every_hook_active() {
     assert_eq!(snap.count(oompa::store::State::Complete), 6, "{err}");
     crate::test_swarm::assert_clean_up(&env);
 }
+
+#[test]
+fn a_users_reference_transaction_hook_still_sees_every_state_and_the_guard_still_holds() {
+    let env = TestEnv::new();
+    let log = env.tmp.path().join("txlog");
+    let mine = format!(
+        "#!/bin/sh\nwhile read -r old new ref; do echo \"$1 $ref\" >> {log}; done\n",
+        log = log.display()
+    );
+    let hook = env.repo.join(".git/hooks/reference-transaction");
+    std::fs::write(&hook, &mine).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env
+        .oompa_cmd(&["init"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["add", "oompa.toml"]);
+    let out = user_git(&env, &env.repo, &["commit", "-q", "-m", "config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("prepared refs/heads/main"), "{seen}");
+    assert!(seen.contains("committed refs/heads/main"), "{seen}");
+
+    // The guard in front of the user's lines still refuses an agent moving main.
+    let pid = std::process::id();
+    start_swarm(&env, "s1", pid, &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    commit_in(&env, &wt, "w0.txt", "work\n");
+    let before = main_tip(&env);
+    let out = agent_git(&env, &wt, &["update-ref", "refs/heads/main", "HEAD"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to move main from inside a worker worktree"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(main_tip(&env), before);
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("aborted refs/heads/main"), "{seen}");
+}
