@@ -8,11 +8,13 @@
 //! - [`swarm`]: the runtime: workers, merge queue, recorder, shutdown.
 //! - [`agent`]: harness adapters, process supervision, signals, prompts.
 //! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
+//! - [`guard`]: hooks, the invariants every command re-checks, `doctor` and `gc`.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod git;
+pub mod guard;
 pub mod store;
 pub mod swarm;

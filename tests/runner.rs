@@ -8,6 +8,10 @@
 )]
 
 mod common;
+mod guard_fixtures;
+mod test_doctor;
+mod test_gc;
+mod test_hooks;
 mod test_init;
 mod test_log;
 mod test_predict;

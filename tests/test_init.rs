@@ -52,6 +52,10 @@ fn man_pages_install_and_git_help_finds_them() {
         "git-oompa-task.1",
         "git-oompa-task-claim.1",
         "git-oompa-init.1",
+        "git-oompa-doctor.1",
+        "git-oompa-gc.1",
+        "git-oompa-hooks.1",
+        "git-oompa-hooks-install.1",
     ] {
         assert!(
             mandir.join("man1").join(page).is_file(),
@@ -96,6 +100,62 @@ fn completions_for_each_shell() {
     let env = TestEnv::new();
     for shell in ["bash", "zsh", "fish"] {
         let out = env.oompa_ok(&["completions", shell]);
-        assert!(out.contains("claim"), "{shell}: {out}");
+        for word in ["claim", "doctor", "gc", "hooks", "uninstall", "dry-run"] {
+            assert!(out.contains(word), "{shell} lacks {word}: {out}");
+        }
     }
+}
+
+#[test]
+fn hidden_plumbing_has_no_man_page() {
+    let env = TestEnv::new();
+    let mandir = env.tmp.path().join("man");
+    env.oompa_ok(&["install-man-pages", mandir.to_str().unwrap()]);
+    for page in [
+        "git-oompa-hook.1",
+        "git-oompa-completions.1",
+        "git-oompa-demo-agent.1",
+    ] {
+        assert!(!mandir.join("man1").join(page).exists(), "{page}");
+    }
+}
+
+#[test]
+fn git_oompa_help_opens_the_man_page_through_git() {
+    let env = TestEnv::new();
+    let mandir = env.tmp.path().join("man");
+    env.oompa_ok(&["install-man-pages", mandir.to_str().unwrap()]);
+    if std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no man on this machine; skipping");
+        return;
+    }
+    // `git oompa --help` is git's `git help oompa`, which runs `man git-oompa`.
+    for args in [&["oompa", "--help"][..], &["help", "oompa"][..]] {
+        let out = env
+            .git_cmd(args)
+            .env("MANPATH", &mandir)
+            .env("PATH", crate::common::path_with_bin())
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+        assert!(text.contains("NAME"), "git {args:?}:\n{text}");
+        assert!(text.contains("git-oompa"), "git {args:?}:\n{text}");
+    }
+    // Each subcommand has its page too: `man git-oompa-doctor`.
+    let out = std::process::Command::new("man")
+        .arg("git-oompa-doctor")
+        .env("MANPATH", &mandir)
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--fix"), "{text}{}", stderr(&out));
 }

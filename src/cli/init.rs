@@ -7,12 +7,14 @@ use super::{CommandError, Env};
 use crate::git::Repo;
 use crate::store::{QUEUE_REF, Queue};
 
-/// Prepare this repository: task queue ref, oompa.toml skeleton, excludes
+/// Prepare this repository: task queue ref, oompa.toml skeleton, excludes, hooks
 #[derive(Debug, clap::Args)]
 #[command(long_about = "Prepare this repository for git oompa.\n\n\
 Creates the empty task queue (refs/oompa/tasks), writes a commented oompa.toml skeleton when\n\
-the repository has no oompa.toml or oompa.json, and adds the worktree directory (.oompa/) to\n\
-.git/info/exclude so worker worktrees never show up in `git status`. Safe to run again.")]
+the repository has no oompa.toml or oompa.json, adds the worktree directory (.oompa/) to\n\
+.git/info/exclude so worker worktrees never show up in `git status`, installs the pre-push\n\
+and reference-transaction hooks (see `git oompa hooks`), and adds refs/oompa/* to\n\
+log.excludeDecoration so `git log --decorate` stays clean. Safe to run again.")]
 pub struct Args {}
 
 /// The skeleton `init` writes; every key is explained in it.
@@ -49,6 +51,14 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
         ui.status(format!("added {pattern} to .git/info/exclude"));
     } else {
         ui.status(format!("{pattern} is already in .git/info/exclude"));
+    }
+
+    super::hooks::install(env, &repo, &crate::guard::Settings::resolve(&repo))?;
+    let decoration = crate::guard::doctor::EXCLUDE_DECORATION;
+    if repo.add_local_config("log", "excludeDecoration", decoration)? {
+        ui.status(format!("added {decoration} to log.excludeDecoration"));
+    } else {
+        ui.status(format!("log.excludeDecoration already has {decoration}"));
     }
     ui.hint("add tasks with `git oompa task add`, then start a swarm with `git oompa swarm`");
     Ok(())

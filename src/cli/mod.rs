@@ -8,7 +8,11 @@ pub mod check;
 pub mod completions;
 pub mod demo;
 mod demo_agent;
+pub mod doctor;
 pub mod error;
+pub mod gc;
+pub mod hook;
+pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod man;
@@ -84,9 +88,15 @@ pub enum Command {
     Status(status::Args),
     Check(check::Args),
     Demo(demo::Args),
+    Doctor(doctor::Args),
+    Gc(gc::Args),
+    Hooks(hooks::Args),
     /// The scripted agent of `git oompa demo`
     #[command(hide = true, name = "demo-agent")]
     DemoAgent(demo_agent::Args),
+    /// Run one of git oompa's hooks (what the installed shims call)
+    #[command(hide = true)]
+    Hook(hook::Args),
     /// Print a shell completion script
     #[command(hide = true)]
     Completions(completions::Args),
@@ -180,6 +190,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(env: &Env, command: Command) -> Result<(), CommandError> {
+    if let Some(checks) = invariant_checks(&command) {
+        report_invariants(env, checks);
+    }
     match command {
         Command::Init(args) => init::run(env, args),
         Command::Swarm(args) => swarm::run(env, args),
@@ -189,8 +202,46 @@ fn run(env: &Env, command: Command) -> Result<(), CommandError> {
         Command::DemoAgent(args) => demo_agent::run(env, args),
         Command::Task(args) => task::run(env, args),
         Command::Log(args) => log::run(env, args),
+        Command::Doctor(args) => doctor::run(env, args),
+        Command::Gc(args) => gc::run(env, args),
+        Command::Hooks(args) => hooks::run(env, args),
+        Command::Hook(args) => hook::run(env, args),
         Command::Completions(args) => completions::run(env, args),
         Command::InstallManPages(args) => man::run(env, args),
+    }
+}
+
+/// Which invariant checks a command gets before it runs: none for the hooks (they must stay
+/// fast and quiet), the plumbing and `doctor` (which reports them itself); no claim check for
+/// the commands that return dead claims to pending on their own.
+fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Checks> {
+    use crate::guard::invariants::Checks;
+    use task::TaskCommand;
+    match command {
+        Command::Hook(_)
+        | Command::Completions(_)
+        | Command::InstallManPages(_)
+        | Command::DemoAgent(_)
+        | Command::Demo(_)
+        | Command::Doctor(_) => None,
+        Command::Status(_) | Command::Swarm(_) | Command::Gc(_) => Some(Checks { claims: false }),
+        Command::Task(t) if matches!(t.command, TaskCommand::List(_) | TaskCommand::Claim(_)) => {
+            Some(Checks { claims: false })
+        }
+        _ => Some(Checks { claims: true }),
+    }
+}
+
+/// The cheap re-check of what the hooks should have prevented: each violation once, on
+/// stderr, with the command that fixes it. Never fails the command.
+fn report_invariants(env: &Env, checks: crate::guard::invariants::Checks) {
+    let Ok(repo) = Repo::discover(&env.cwd) else {
+        return;
+    };
+    let settings = crate::guard::Settings::resolve(&repo);
+    for v in crate::guard::invariants::check(&repo, &settings, checks) {
+        env.ui.warn(v.describe());
+        env.ui.hint(v.fix());
     }
 }
 

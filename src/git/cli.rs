@@ -1,5 +1,6 @@
 //! The few things gix cannot do yet, done with the git CLI: staging and committing inside a
-//! worker's worktree, moving an existing checkout to a new commit, and pushing.
+//! worker's worktree, moving an existing checkout to a new commit, pruning worktree
+//! metadata, merging notes histories, and pushing.
 //!
 //! Every git subprocess of the crate is started here, so it is easy to see (and later
 //! replace) what still shells out. Never used for anything gix does well.
@@ -191,4 +192,54 @@ pub fn abort_merge(worktree: &Path) -> Result<(), GitError> {
 pub fn unmerged_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
     let out = git(worktree, &["diff", "--name-only", "--diff-filter=U"])?;
     Ok(out.lines().map(str::to_string).collect())
+}
+
+/// `git worktree prune`: drops the administrative files of linked worktrees whose directory
+/// is gone (gix can list them but not prune them).
+pub fn worktree_prune(dir: &Path) -> Result<(), GitError> {
+    git(dir, &["worktree", "prune"])?;
+    Ok(())
+}
+
+/// Merges the notes history `other` (a ref under `refs/notes/`) into `notes_ref` with the
+/// `cat_sort_uniq` strategy, so no line of either side is lost. gix has no notes merge.
+/// `identity` is used when the repository has no committer configured.
+pub fn notes_merge(
+    dir: &Path,
+    notes_ref: &str,
+    other: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<(), GitError> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir);
+    if let Some((name, email)) = identity {
+        cmd.arg("-c")
+            .arg(format!("user.name={name}"))
+            .arg("-c")
+            .arg(format!("user.email={email}"));
+    }
+    let args = [
+        "notes",
+        "--ref",
+        notes_ref,
+        "merge",
+        "-q",
+        "-s",
+        "cat_sort_uniq",
+        other,
+    ];
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(GitError::Spawn)?;
+    if !out.status.success() {
+        return Err(GitError::Command {
+            args: args.join(" "),
+            status: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@
 pub mod cli;
 mod diff;
 mod dry_run;
+pub mod inspect;
 pub mod merge;
 pub mod worktree;
 
@@ -178,7 +179,12 @@ impl Repo {
 
     /// The root of the main work tree, even when opened from a linked worktree.
     pub fn main_workdir(&self) -> PathBuf {
+        // From a linked worktree gix gives `.git/worktrees/<id>/../..`: resolve the `..`s
+        // before asking for the parent.
         let common = self.common_dir();
+        let common = common
+            .canonicalize()
+            .unwrap_or_else(|_| common.to_path_buf());
         common
             .parent()
             .filter(|_| common.file_name().is_some_and(|n| n == ".git"))
@@ -494,7 +500,20 @@ impl Repo {
                 deref: false,
             });
         }
-        match self.repo.edit_references(edits) {
+        let mut result = self.repo.edit_references(edits.clone());
+        // Two transactions that both delete refs can race on removing an emptied
+        // packed-refs file: the loser fails with "Could not delete empty packed refs: No such
+        // file or directory" and changes nothing. The file is gone by then, so a retry works.
+        for _ in 0..3 {
+            match &result {
+                Err(e) if updates.iter().any(|u| u.new.is_none()) && is_not_found_io(e) => {
+                    tracing::debug!("packed-refs removal race; retrying the transaction");
+                    result = self.repo.edit_references(edits.clone());
+                }
+                _ => break,
+            }
+        }
+        match result {
             Ok(_) => Ok(()),
             Err(e) if e.is_conflict() || e.is_retryable() => Err(GitError::RefConflict {
                 name: updates
@@ -531,4 +550,19 @@ impl Repo {
             }),
         }
     }
+}
+
+/// Whether an I/O "not found" is somewhere in the error's chain.
+fn is_not_found_io(e: &gix::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }

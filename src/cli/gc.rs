@@ -1,0 +1,71 @@
+//! `git oompa gc [--dry-run]`: cleans up after swarms that are no longer running, one line
+//! per action on stdout. Never deletes a commit that is not reachable from the target or a
+//! keep ref: unmerged work is moved under `refs/oompa/keep/` first.
+
+use serde_json::json;
+
+use super::{CommandError, Env};
+use crate::guard::Settings;
+use crate::guard::gc::{self, Action, GcError};
+
+/// Remove finished swarms' worktrees and branches, release dead claims; never loses work
+#[derive(Debug, clap::Args)]
+#[command(long_about = "Clean up after swarms that are no longer running.\n\n\
+Returns claims whose owner is gone to pending; removes the worktrees of finished (or crashed)\n\
+swarms, committing uncommitted changes on their branch first; deletes their worker branches;\n\
+prunes the metadata of worktrees whose directory is gone; drops keep refs the target already\n\
+contains. Running swarms are left alone.\n\n\
+It never deletes a commit that is not reachable from the target or a keep ref: anything\n\
+unmerged is moved under refs/oompa/keep/<swarm>/<worker>/gc first. Work that was\n\
+squash-landed is recognised by the Oompa-Swarm and Oompa-Worker trailers of its landing on\n\
+the target (and by merging into the target changing nothing).")]
+pub struct Args {
+    /// List what would be done, change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// One JSON object per action
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    let repo = env.repo()?;
+    let settings = Settings::resolve(&repo);
+    let actions = gc::run(&repo, &settings, args.dry_run).map_err(|e| match e {
+        GcError::Git(g) => CommandError::from(g),
+        GcError::Queue(q) => CommandError::from(q),
+        other => CommandError::from_error(&other),
+    })?;
+    let ui = &env.ui;
+    for a in &actions {
+        if args.json {
+            ui.out(json!({"action": kind(a), "what": a.to_string(), "dry_run": args.dry_run}))?;
+        } else if args.dry_run {
+            ui.out(format!("would {a}"))?;
+        } else {
+            ui.out(a)?;
+        }
+    }
+    if actions.is_empty() {
+        ui.status("nothing to clean up");
+    } else if args.dry_run {
+        ui.status(format!(
+            "{} action(s) planned; run `git oompa gc` to do them",
+            actions.len()
+        ));
+    }
+    Ok(())
+}
+
+fn kind(a: &Action) -> &'static str {
+    match a {
+        Action::ReleaseClaim { .. } => "release-claim",
+        Action::CommitLeftovers { .. } => "commit-leftovers",
+        Action::Keep { .. } => "keep",
+        Action::RemoveWorktree { .. } => "remove-worktree",
+        Action::DeleteBranch { .. } => "delete-branch",
+        Action::LeaveBranch { .. } => "leave-branch",
+        Action::PruneWorktrees { .. } => "prune-worktrees",
+        Action::DropKeepRef { .. } => "drop-keep-ref",
+    }
+}

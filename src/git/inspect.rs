@@ -1,0 +1,312 @@
+//! Read-mostly queries the guards need: reflog tails, bounded history walks, multi-valued
+//! config, where git looks for hooks, and one config write (through gix's config file API).
+//!
+//! Everything here is cheap by construction: reflogs are read from their end, walks stop at
+//! hidden tips or a limit. This module never prints.
+
+use std::path::{Path, PathBuf};
+
+use gix::bstr::ByteSlice;
+
+use super::{Context, GitError, ObjectId, Repo};
+
+/// One reflog line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReflogEntry {
+    /// Null for a creation.
+    pub old: ObjectId,
+    /// Null for a deletion.
+    pub new: ObjectId,
+    pub message: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+}
+
+/// Where git runs a checkout's hooks from, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HooksDir {
+    pub path: PathBuf,
+    /// The raw `core.hooksPath` value, when it is set.
+    pub configured: Option<String>,
+}
+
+impl HooksDir {
+    /// Whether `core.hooksPath` is relative, so each checkout has its own directory.
+    pub fn is_relative(&self) -> bool {
+        self.configured
+            .as_deref()
+            .is_some_and(|p| !p.starts_with('~') && !Path::new(p).is_absolute())
+    }
+}
+
+impl Repo {
+    /// The newest `max` entries of `name`'s reflog, newest first. Empty when the ref or its
+    /// reflog does not exist. Reads only the end of the file.
+    pub fn reflog_tail(&self, name: &str, max: usize) -> Result<Vec<ReflogEntry>, GitError> {
+        let Some(r) = self
+            .gix()
+            .try_find_reference(name)
+            .ctx(|| format!("reading {name}"))?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut platform = r.log_iter();
+        let iter = platform.rev().map_err(|e| GitError::Gix {
+            context: format!("reading the reflog of {name}"),
+            source: gix::Error::from_error(e),
+        })?;
+        let Some(iter) = iter else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for line in iter.take(max) {
+            // A damaged line ends what we can trust; what came before it is still good.
+            let Ok(line) = line else { break };
+            out.push(ReflogEntry {
+                old: line.previous_oid,
+                new: line.new_oid,
+                message: line.message.to_str_lossy().into_owned(),
+                time: line.signature.time.seconds,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Commits reachable from `tips` but not from `hidden`, newest first, at most `limit`.
+    /// Hidden tips that are not in the repository are ignored.
+    pub fn commits_excluding(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+        limit: usize,
+    ) -> Result<Vec<ObjectId>, GitError> {
+        let hidden: Vec<ObjectId> = hidden
+            .iter()
+            .copied()
+            .filter(|h| self.is_commit(*h).unwrap_or(false))
+            .collect();
+        let walk = self
+            .gix()
+            .rev_walk(tips.iter().copied())
+            .with_hidden(hidden)
+            .all()
+            .ctx(|| "walking history".into())?;
+        let mut out = Vec::new();
+        for info in walk.take(limit) {
+            let info = info.ctx(|| "walking history".into())?;
+            out.push(info.id);
+        }
+        Ok(out)
+    }
+
+    /// The first-parent chain from `tip`, newest first, at most `limit` commits.
+    pub fn first_parents(&self, tip: ObjectId, limit: usize) -> Result<Vec<ObjectId>, GitError> {
+        let walk = self
+            .gix()
+            .rev_walk([tip])
+            .first_parent_only()
+            .all()
+            .ctx(|| format!("walking the history of {tip}"))?;
+        let mut out = Vec::new();
+        for info in walk.take(limit) {
+            out.push(info.ctx(|| format!("walking the history of {tip}"))?.id);
+        }
+        Ok(out)
+    }
+
+    /// The committer time of a commit, in seconds since the epoch.
+    pub fn commit_time(&self, commit: ObjectId) -> Result<i64, GitError> {
+        let c = self
+            .gix()
+            .find_commit(commit)
+            .ctx(|| format!("reading commit {commit}"))?;
+        Ok(c.time().ctx(|| format!("reading commit {commit}"))?.seconds)
+    }
+
+    /// Every value of a multi-valued config key, in the order git reads them.
+    pub fn config_strings(&self, key: &str) -> Vec<String> {
+        self.gix()
+            .config_snapshot()
+            .plumbing()
+            .strings(key)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.to_str_lossy().into_owned())
+            .collect()
+    }
+
+    /// Adds `value` to the multi-valued `section.key` in the repository's own config file
+    /// (`.git/config`) unless the file already has it. Returns whether it was added. Written
+    /// with gix's config file transaction (locked, atomic).
+    pub fn add_local_config(
+        &self,
+        section: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, GitError> {
+        let path = self
+            .gix()
+            .config_path(gix::config::Source::Local)
+            .ctx(|| "locating the repository config".into())?;
+        let mut file = self
+            .gix()
+            .config_file_mut(&path)
+            .ctx(|| format!("opening {} for writing", path.display()))?;
+        let present = file
+            .raw_values_by(section, None, key)
+            .map(|vals| vals.iter().any(|v| v.as_bstr() == value.as_bytes()))
+            .unwrap_or(false);
+        if present {
+            return Ok(false);
+        }
+        let mut sect =
+            file.section_mut_or_create_new(section, None)
+                .map_err(|e| GitError::Gix {
+                    context: format!("adding [{section}] to {}", path.display()),
+                    source: gix::Error::from_error(e),
+                })?;
+        sect.push(key, Some(value.as_bytes().as_bstr()))
+            .map_err(|e| GitError::Gix {
+                context: format!("setting {section}.{key} in {}", path.display()),
+                source: gix::Error::from_error(e),
+            })?;
+        file.commit()
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(true)
+    }
+
+    /// The directory git runs this checkout's hooks from: `core.hooksPath` (a relative value
+    /// is relative to the checkout's root, `~` is the home directory), else
+    /// `$GIT_COMMON_DIR/hooks`, which linked worktrees share.
+    pub fn hooks_dir(&self) -> HooksDir {
+        let configured = self
+            .config_string("core.hooksPath")
+            .filter(|s| !s.is_empty());
+        let path: PathBuf = match configured.as_deref() {
+            None => self.common_dir().join("hooks"),
+            Some(p) => {
+                if let Some(rest) = p.strip_prefix("~/") {
+                    std::env::var_os("HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_default()
+                        .join(rest)
+                } else {
+                    let p = Path::new(p);
+                    if p.is_absolute() {
+                        p.to_path_buf()
+                    } else {
+                        self.workdir().join(p)
+                    }
+                }
+            }
+        };
+        // Linked worktrees see the common dir as `.git/worktrees/<id>/../..`; one spelling
+        // per directory.
+        let path = path.canonicalize().unwrap_or(path);
+        HooksDir { path, configured }
+    }
+
+    /// The branch checked out in the main worktree (short name), read from its HEAD file so
+    /// it works the same from a linked worktree.
+    pub fn main_head_branch(&self) -> Option<String> {
+        let head = std::fs::read_to_string(self.common_dir().join("HEAD")).ok()?;
+        let name = head.trim().strip_prefix("ref: ")?;
+        Some(name.strip_prefix("refs/heads/")?.to_string())
+    }
+
+    /// Whether this is a linked worktree (not the main one).
+    pub fn is_linked_worktree(&self) -> bool {
+        self.git_dir() != self.common_dir()
+    }
+
+    /// Whether the checkout at this repository's work tree has changes git would lose on a
+    /// reset: modified or staged tracked files, or untracked (not ignored) files.
+    pub fn has_local_changes(&self) -> Result<bool, GitError> {
+        let repo = self.gix();
+        if repo.is_dirty().ctx(|| "checking for changes".into())? {
+            return Ok(true);
+        }
+        let mut iter = repo
+            .status(gix::progress::Discard)
+            .ctx(|| "checking for untracked files".into())?
+            .untracked_files(gix::status::UntrackedFiles::Files)
+            .into_iter(None)
+            .ctx(|| "checking for untracked files".into())?;
+        Ok(iter.next().is_some())
+    }
+}
+
+impl Repo {
+    /// Opens the repository a hook runs for. Git starts most hooks at the work tree root,
+    /// but push-triggered ones (a `git push .` runs `receive-pack`) inside `$GIT_DIR`, which
+    /// for a linked worktree is `.git/worktrees/<id>`: that one is mapped back to its
+    /// worktree through its `gitdir` file.
+    pub fn discover_for_hook(cwd: &Path) -> Result<Repo, GitError> {
+        let git_dir = std::env::var_os("GIT_DIR").map(|d| cwd.join(d));
+        let candidates = git_dir
+            .into_iter()
+            .chain(std::iter::once(cwd.to_path_buf()));
+        let mut last = None;
+        for dir in candidates {
+            let workdir = if dir.join("gitdir").is_file() {
+                std::fs::read_to_string(dir.join("gitdir"))
+                    .ok()
+                    .map(|p| PathBuf::from(p.trim()))
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+            } else if dir.join("HEAD").is_file() && dir.file_name().is_some_and(|n| n == ".git") {
+                dir.parent().map(Path::to_path_buf)
+            } else {
+                None
+            };
+            match Repo::discover(workdir.as_deref().unwrap_or(&dir)) {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least the working directory was tried"))
+    }
+}
+
+/// Clock skew tolerated by [`Repo::reaches`]: parents this much older than the commit looked
+/// for are not followed.
+const SKEW_SECS: i64 = 24 * 3600;
+
+impl Repo {
+    /// Whether `ancestor` is reachable from `descendant` (or equal to it), by a breadth-first
+    /// walk from `descendant` that stops following history older than `ancestor` (minus a
+    /// day of clock skew). Unlike a merge-base computation it never paints the ancestor's
+    /// own history, so a commit near the tip is found in a few steps whatever the size of the
+    /// repository. `false` when either is not a commit here.
+    pub fn reaches(&self, descendant: ObjectId, ancestor: ObjectId) -> Result<bool, GitError> {
+        if descendant == ancestor {
+            return Ok(true);
+        }
+        if !self.is_commit(ancestor)? || !self.is_commit(descendant)? {
+            return Ok(false);
+        }
+        let floor = self.commit_time(ancestor)?.saturating_sub(SKEW_SECS);
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = std::collections::VecDeque::from([descendant]);
+        seen.insert(descendant);
+        while let Some(c) = queue.pop_front() {
+            let commit = self
+                .gix()
+                .find_commit(c)
+                .ctx(|| format!("reading commit {c}"))?;
+            for p in commit.parent_ids() {
+                let p = p.detach();
+                if p == ancestor {
+                    return Ok(true);
+                }
+                if !seen.insert(p) {
+                    continue;
+                }
+                let time = self.commit_time(p)?;
+                if time >= floor {
+                    queue.push_back(p);
+                }
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,560 @@
+//! `gc`: cleans up after swarms that are no longer running, without ever losing work.
+//!
+//! In order: claims whose owner is gone go back to pending (their branch kept, as every
+//! command's recovery does); the worktrees of finished swarms are removed (uncommitted
+//! changes are committed on their branch first); their worker branches are deleted; metadata
+//! of worktrees whose directory is gone is pruned; keep refs the target already contains
+//! are dropped.
+//!
+//! The rule that makes it safe: a commit is only let go of when it is reachable from the
+//! target or a keep ref, or when its work was squash-landed (a landing commit on the target
+//! names its swarm and worker in its trailers, and merging it into the target changes
+//! nothing). Anything else is moved under `refs/oompa/keep/<swarm>/<worker>/gc` first. With
+//! `dry_run` nothing is written and the same actions are returned. Never prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::{KEEP_PREFIX, Settings, WORKER_BRANCH_PREFIX, full_branch, parse_worker_branch, short};
+use crate::git::merge::Merge;
+use crate::git::{GitError, ObjectId, RefUpdate, Repo, cli};
+use crate::store::queue::hostname;
+use crate::store::swarm::{SwarmRecord, pid_alive};
+use crate::store::{Queue, QueueError, trailers};
+
+/// How far back the target's first-parent history is searched for a squash landing.
+const SQUASH_SEARCH: usize = 2_000;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Swarm(#[from] crate::swarm::SwarmError),
+}
+
+/// Why a commit may be let go of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Safe {
+    /// Reachable from the named ref (the target or a keep ref).
+    ReachableFrom(String),
+    /// Its work landed as this squash commit.
+    SquashLanded(ObjectId),
+}
+
+/// One thing gc does (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    ReleaseClaim {
+        task: String,
+        holder: String,
+        why: String,
+    },
+    CommitLeftovers {
+        worktree: PathBuf,
+    },
+    Keep {
+        what: String,
+        commit: Option<ObjectId>,
+        keep_ref: String,
+    },
+    RemoveWorktree {
+        path: PathBuf,
+    },
+    DeleteBranch {
+        name: String,
+        tip: ObjectId,
+        safe: Safe,
+    },
+    /// A finished swarm's branch that is checked out outside the swarm's worktrees.
+    LeaveBranch {
+        name: String,
+        checked_out: PathBuf,
+    },
+    PruneWorktrees {
+        ids: Vec<String>,
+    },
+    DropKeepRef {
+        name: String,
+        tip: ObjectId,
+        target: String,
+    },
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::ReleaseClaim { task, holder, why } => {
+                write!(f, "release task {task} held by {holder} ({why})")
+            }
+            Action::CommitLeftovers { worktree } => write!(
+                f,
+                "commit the uncommitted changes in {}",
+                worktree.display()
+            ),
+            Action::Keep {
+                what,
+                commit,
+                keep_ref,
+            } => match commit {
+                Some(c) => write!(f, "keep {what} ({}) as {keep_ref}", short(c)),
+                None => write!(f, "keep {what} as {keep_ref}"),
+            },
+            Action::RemoveWorktree { path } => write!(f, "remove worktree {}", path.display()),
+            Action::DeleteBranch { name, tip, safe } => {
+                let why = match safe {
+                    Safe::ReachableFrom(r) => format!("in {}", r.trim_start_matches("refs/heads/")),
+                    Safe::SquashLanded(c) => format!("squash-landed as {}", short(c)),
+                };
+                write!(
+                    f,
+                    "delete branch {} ({}, {why})",
+                    name.trim_start_matches("refs/heads/"),
+                    short(tip)
+                )
+            }
+            Action::LeaveBranch { name, checked_out } => write!(
+                f,
+                "leave branch {}: it is checked out at {}",
+                name.trim_start_matches("refs/heads/"),
+                checked_out.display()
+            ),
+            Action::PruneWorktrees { ids } => write!(
+                f,
+                "prune the metadata of worktrees whose directory is gone: {}",
+                ids.join(", ")
+            ),
+            Action::DropKeepRef { name, tip, target } => write!(
+                f,
+                "drop {name} ({}, already in {})",
+                short(tip),
+                target.trim_start_matches("refs/heads/")
+            ),
+        }
+    }
+}
+
+/// Swarm ids that are not running (finished, crashed, or with no record at all), with the
+/// target branch each landed on.
+struct Finished {
+    targets: BTreeMap<String, Option<String>>,
+    running: BTreeSet<String>,
+}
+
+impl Finished {
+    fn load(repo: &Repo) -> Result<Finished, GcError> {
+        let host = hostname();
+        let mut targets = BTreeMap::new();
+        let mut running = BTreeSet::new();
+        for s in Queue::new(repo).swarms()? {
+            if is_running(&s, &host) {
+                running.insert(s.id.clone());
+            } else {
+                targets.insert(s.id.clone(), Some(full_branch(&s.target)));
+            }
+        }
+        Ok(Finished { targets, running })
+    }
+
+    /// Whether `swarm` is not running; unknown swarms count as finished.
+    fn is_finished(&self, swarm: &str) -> bool {
+        !self.running.contains(swarm)
+    }
+
+    fn target_of(&self, swarm: &str, settings: &Settings) -> Option<String> {
+        self.targets
+            .get(swarm)
+            .cloned()
+            .flatten()
+            .or_else(|| settings.target_ref.clone())
+    }
+}
+
+/// Running: not stopped and, on this host, its process is alive (a crashed swarm that no
+/// command has noticed yet is not running).
+fn is_running(s: &SwarmRecord, host: &str) -> bool {
+    s.stopped.is_none() && (s.host != host || pid_alive(s.pid))
+}
+
+/// Runs gc (or only plans it, with `dry_run`) and returns what it did, in order.
+pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action>, GcError> {
+    let mut actions = Vec::new();
+    release_dead_claims(repo, settings, dry_run, &mut actions)?;
+    let finished = Finished::load(repo)?;
+    let worktree_root = canonical(&settings.worktree_dir);
+
+    // Worktrees of finished swarms (only under the swarm worktree directory: a person's own
+    // worktree is never removed, even if it has a worker branch checked out).
+    let mut checked_out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // Branches that get a leftovers commit (in a dry run it is not there to look at).
+    let mut with_leftovers: BTreeSet<String> = BTreeSet::new();
+    for co in repo.checkouts()?.into_iter().skip(1) {
+        let path = canonical(&co.path);
+        let swarm = path
+            .strip_prefix(&worktree_root)
+            .ok()
+            .and_then(|rest| rest.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let ours = swarm.as_deref().is_some_and(|s| finished.is_finished(s));
+        if !ours {
+            if let Some(b) = &co.branch {
+                checked_out.insert(b.clone(), co.path.clone());
+            }
+            continue;
+        }
+        let swarm = swarm.expect("checked above");
+        let worker = co
+            .branch
+            .as_deref()
+            .and_then(parse_worker_branch)
+            .map(|(_, w)| w.to_string())
+            .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "worktree".into());
+        let committed = retire_worktree(
+            repo,
+            settings,
+            &finished,
+            (&swarm, &worker),
+            &co.path,
+            co.branch.as_deref(),
+            dry_run,
+            &mut actions,
+        )?;
+        if committed && let Some(b) = &co.branch {
+            with_leftovers.insert(b.clone());
+        }
+    }
+
+    // Worker branches of finished swarms.
+    for (name, tip) in repo.refs_with_prefix(WORKER_BRANCH_PREFIX)? {
+        let Some((swarm, worker)) = parse_worker_branch(&name) else {
+            continue;
+        };
+        if !finished.is_finished(swarm) {
+            continue;
+        }
+        if let Some(path) = checked_out.get(&name) {
+            actions.push(Action::LeaveBranch {
+                name: name.clone(),
+                checked_out: path.clone(),
+            });
+            continue;
+        }
+        let target = finished.target_of(swarm, settings);
+        let pending_leftovers = dry_run && with_leftovers.contains(&name);
+        let safe = match why_safe(repo, target.as_deref(), swarm, worker, tip)? {
+            Some(safe) if !pending_leftovers => safe,
+            _ if pending_leftovers => {
+                let keep_ref = keep_name(repo, swarm, worker)?;
+                actions.push(Action::Keep {
+                    what: format!(
+                        "branch {} with the leftovers commit",
+                        name.trim_start_matches("refs/heads/")
+                    ),
+                    commit: None,
+                    keep_ref: keep_ref.clone(),
+                });
+                Safe::ReachableFrom(keep_ref)
+            }
+            _ => {
+                let keep_ref = keep(repo, swarm, worker, tip, dry_run)?;
+                let what = format!("branch {}", name.trim_start_matches("refs/heads/"));
+                actions.push(Action::Keep {
+                    what,
+                    commit: Some(tip),
+                    keep_ref: keep_ref.clone(),
+                });
+                Safe::ReachableFrom(keep_ref)
+            }
+        };
+        if !dry_run {
+            repo.transaction(&[RefUpdate {
+                name: name.clone(),
+                expected: Some(tip),
+                new: None,
+                message: "oompa: gc of a finished swarm".into(),
+            }])?;
+        }
+        actions.push(Action::DeleteBranch { name, tip, safe });
+    }
+
+    // Metadata of worktrees whose directory is gone.
+    let stale = repo.stale_worktrees()?;
+    if !stale.is_empty() {
+        if !dry_run {
+            cli::worktree_prune(&repo.main_workdir())?;
+        }
+        actions.push(Action::PruneWorktrees { ids: stale });
+    }
+
+    // Keep refs the target contains already.
+    for (name, tip) in repo.refs_with_prefix(KEEP_PREFIX)? {
+        let swarm = name
+            .strip_prefix(KEEP_PREFIX)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        let Some(target) = finished.target_of(swarm, settings) else {
+            continue;
+        };
+        let Some(target_tip) = repo.read_ref(&target)? else {
+            continue;
+        };
+        if !repo.is_commit(tip)? || !repo.is_ancestor(tip, target_tip)? {
+            continue;
+        }
+        if !dry_run {
+            repo.transaction(&[RefUpdate {
+                name: name.clone(),
+                expected: Some(tip),
+                new: None,
+                message: "oompa: gc of kept work that has landed".into(),
+            }])?;
+        }
+        actions.push(Action::DropKeepRef { name, tip, target });
+    }
+
+    if !dry_run {
+        remove_empty_dirs(&settings.worktree_dir);
+    }
+    Ok(actions)
+}
+
+/// Step 1: claims of gone owners back to pending (with their work kept).
+fn release_dead_claims(
+    repo: &Repo,
+    settings: &Settings,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
+    let dead = super::invariants::orphaned_claims(repo)?;
+    if dead.is_empty() {
+        return Ok(());
+    }
+    if dry_run {
+        for v in dead {
+            if let super::invariants::Violation::OrphanedClaim { task, holder, why } = v {
+                actions.push(Action::ReleaseClaim {
+                    task: task.to_string(),
+                    holder,
+                    why,
+                });
+            }
+        }
+        return Ok(());
+    }
+    let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+    for (id, claim) in rec.released {
+        let holder = if claim.swarm.is_empty() {
+            claim.worker.clone()
+        } else {
+            format!("{}/{}", claim.swarm, claim.worker)
+        };
+        let why = dead
+            .iter()
+            .find_map(|v| match v {
+                super::invariants::Violation::OrphanedClaim { task, why, .. } if *task == id => {
+                    Some(why.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| "its owner is gone".into());
+        actions.push(Action::ReleaseClaim {
+            task: id.to_string(),
+            holder,
+            why,
+        });
+    }
+    for k in kept {
+        actions.push(Action::Keep {
+            what: "the released claim's branch".into(),
+            commit: repo.read_ref(&k)?,
+            keep_ref: k,
+        });
+    }
+    Ok(())
+}
+
+/// Removes one worktree of a finished swarm: commits what is uncommitted, keeps a detached
+/// HEAD that holds unmerged work, then removes it. Its branch is dealt with afterwards.
+/// Returns whether there were uncommitted changes.
+#[allow(clippy::too_many_arguments)]
+fn retire_worktree(
+    repo: &Repo,
+    settings: &Settings,
+    finished: &Finished,
+    (swarm, worker): (&str, &str),
+    path: &Path,
+    branch: Option<&str>,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<bool, GcError> {
+    let wt = Repo::discover(path).ok();
+    let dirty = wt
+        .as_ref()
+        .map(|w| w.has_local_changes().unwrap_or(true))
+        .unwrap_or(false);
+    if dirty {
+        if !dry_run {
+            cli::commit_all(
+                path,
+                &format!(
+                    "Uncommitted work of {worker} (swarm {swarm})\n\n\
+                     Committed by git oompa gc before removing the worktree."
+                ),
+            )?;
+        }
+        actions.push(Action::CommitLeftovers {
+            worktree: path.to_path_buf(),
+        });
+    }
+    // A detached HEAD (or a branch that is not a worker branch) is not looked after by the
+    // branch step: keep its commit here if it is unmerged.
+    let worker_branch = branch.is_some_and(|b| parse_worker_branch(b).is_some());
+    if !worker_branch && let Some(wt) = &wt {
+        let head = wt.rev_parse("HEAD").ok();
+        if let Some(head) = head {
+            let target = finished.target_of(swarm, settings);
+            if why_safe(repo, target.as_deref(), swarm, worker, head)?.is_none() {
+                let keep_ref = keep(repo, swarm, worker, head, dry_run)?;
+                actions.push(Action::Keep {
+                    what: format!("the checkout at {}", path.display()),
+                    commit: Some(head),
+                    keep_ref,
+                });
+            } else if dirty && dry_run {
+                actions.push(Action::Keep {
+                    what: format!("the uncommitted changes of {}", path.display()),
+                    commit: None,
+                    keep_ref: keep_name(repo, swarm, worker)?,
+                });
+            }
+        }
+    }
+    if !dry_run {
+        repo.remove_worktree(path)?;
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    actions.push(Action::RemoveWorktree {
+        path: path.to_path_buf(),
+    });
+    Ok(dirty)
+}
+
+/// Why `tip` may be let go of, or `None` if it holds work found nowhere else.
+pub fn why_safe(
+    repo: &Repo,
+    target: Option<&str>,
+    swarm: &str,
+    worker: &str,
+    tip: ObjectId,
+) -> Result<Option<Safe>, GitError> {
+    let target_tip = match target {
+        Some(t) => repo.read_ref(t)?,
+        None => None,
+    };
+    if let (Some(t), Some(tt)) = (target, target_tip)
+        && repo.is_ancestor(tip, tt)?
+    {
+        return Ok(Some(Safe::ReachableFrom(t.to_string())));
+    }
+    let mut keeps = repo.refs_with_prefix(KEEP_PREFIX)?;
+    // This worker's own keep refs first: they are the likely ones.
+    let own = format!("{KEEP_PREFIX}{swarm}/{worker}/");
+    keeps.sort_by_key(|(name, _)| !name.starts_with(&own));
+    for (name, k) in keeps {
+        if repo.is_commit(k)? && repo.is_ancestor(tip, k)? {
+            return Ok(Some(Safe::ReachableFrom(name)));
+        }
+    }
+    if let Some(tt) = target_tip
+        && let Some(landing) = squash_landing(repo, tt, swarm, worker, tip)?
+    {
+        return Ok(Some(Safe::SquashLanded(landing)));
+    }
+    Ok(None)
+}
+
+/// A landing commit on the target naming this swarm and worker in its trailers, when merging
+/// `tip` into the target would change nothing (its work is all there).
+fn squash_landing(
+    repo: &Repo,
+    target_tip: ObjectId,
+    swarm: &str,
+    worker: &str,
+    tip: ObjectId,
+) -> Result<Option<ObjectId>, GitError> {
+    let mut landing = None;
+    for c in repo.first_parents(target_tip, SQUASH_SEARCH)? {
+        let l = trailers::parse(&repo.commit_message(c)?);
+        if l.swarm.as_deref() == Some(swarm) && l.worker.as_deref() == Some(worker) {
+            landing = Some(c);
+            break;
+        }
+    }
+    let Some(landing) = landing else {
+        return Ok(None);
+    };
+    let unchanged = match repo.check_merge(target_tip, tip)? {
+        Merge::UpToDate => true,
+        Merge::Clean { tree } => tree == repo.commit_tree(target_tip)?,
+        Merge::FastForward { .. } | Merge::Conflict { .. } => false,
+    };
+    Ok(unchanged.then_some(landing))
+}
+
+/// Saves `commit` under `refs/oompa/keep/<swarm>/<worker>/gc[-N]` (reusing a keep ref that
+/// already points at it) and returns the ref name.
+fn keep(
+    repo: &Repo,
+    swarm: &str,
+    worker: &str,
+    commit: ObjectId,
+    dry_run: bool,
+) -> Result<String, GitError> {
+    let prefix = format!("{KEEP_PREFIX}{swarm}/{worker}/");
+    if let Some((name, _)) = repo
+        .refs_with_prefix(&prefix)?
+        .into_iter()
+        .find(|(_, id)| *id == commit)
+    {
+        return Ok(name);
+    }
+    let name = keep_name(repo, swarm, worker)?;
+    if !dry_run {
+        repo.cas_ref(&name, None, commit, "oompa: gc keeps unmerged work")?;
+    }
+    Ok(name)
+}
+
+/// The first free `refs/oompa/keep/<swarm>/<worker>/gc[-N]`.
+fn keep_name(repo: &Repo, swarm: &str, worker: &str) -> Result<String, GitError> {
+    let base = format!("{KEEP_PREFIX}{swarm}/{worker}/gc");
+    let mut name = base.clone();
+    let mut n = 1;
+    while repo.read_ref(&name)?.is_some() {
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    Ok(name)
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Removes empty swarm directories left under the worktree directory.
+fn remove_empty_dirs(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! `git oompa gc`: cleans up after finished and crashed swarms, leaves running ones alone,
+//! and never lets go of a commit the target or a keep ref does not hold (unless its work was
+//! squash-landed). The property test drives random claim / commit / land / crash / gc
+//! sequences through the library and the binary.
+
+use std::collections::{BTreeMap, HashSet};
+
+use proptest::prelude::*;
+
+use crate::common::{TestEnv, stderr, stdout};
+use crate::guard_fixtures::{
+    add_worker, branch, claim, commit_in, crash_swarm, git_ok, land, reachable, refs_under,
+    start_swarm, stop_swarm, worktree,
+};
+
+fn all_refs(env: &TestEnv) -> String {
+    env.git(&["for-each-ref", "--format=%(objectname) %(refname)"])
+}
+
+#[test]
+fn dry_run_lists_what_gc_then_does_and_no_work_is_lost() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    // s1 crashed: w0 holds t1 with a commit and uncommitted changes; w1 holds t2, nothing done.
+    start_swarm(&env, "s1", me, &["w0", "w1"]);
+    let s1w0 = add_worker(&env, "s1", "w0");
+    add_worker(&env, "s1", "w1");
+    claim(&env, "s1", "w0", "t1", me);
+    claim(&env, "s1", "w1", "t2", me);
+    let c1 = commit_in(&env, &s1w0, "s1w0.txt", "committed\n");
+    std::fs::write(s1w0.join("left-over.txt"), "uncommitted\n").unwrap();
+    crash_swarm(&env, "s1");
+    // s2 runs (this process is its owner): untouched.
+    start_swarm(&env, "s2", me, &["w0"]);
+    let s2w0 = add_worker(&env, "s2", "w0");
+    claim(&env, "s2", "w0", "t3", me);
+    commit_in(&env, &s2w0, "s2w0.txt", "running\n");
+    // s3 stopped after landing everything: nothing to keep.
+    start_swarm(&env, "s3", me, &["w0"]);
+    let s3w0 = add_worker(&env, "s3", "w0");
+    claim(&env, "s3", "w0", "t4", me);
+    commit_in(&env, &s3w0, "s3w0.txt", "landed\n");
+    land(&env, "s3", "w0", false).unwrap();
+    stop_swarm(&env, "s3");
+    // A worktree whose directory is gone, and a keep ref main already contains.
+    let gone = env.tmp.path().join("gone");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "gone",
+        gone.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    env.git(&["update-ref", "refs/oompa/keep/s0/w9/1", "main~1"]);
+
+    let refs_before = all_refs(&env);
+    let worktrees_before = env.git(&["worktree", "list", "--porcelain"]);
+    let out = env.oompa(&["gc", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = stdout(&out);
+    let short = |c: &oompa::git::ObjectId| c.to_hex_with_len(12).to_string();
+    for line in [
+        "would release task t1 held by s1/w0 (its swarm s1 is no longer running)".to_string(),
+        "would release task t2 held by s1/w1 (its swarm s1 is no longer running)".into(),
+        format!("would commit the uncommitted changes in {}", s1w0.display()),
+        format!("would remove worktree {}", s1w0.display()),
+        format!("would remove worktree {}", s3w0.display()),
+        "would keep branch oompa/s1/w0 with the leftovers commit as refs/oompa/keep/s1/w0/gc"
+            .into(),
+        "would delete branch oompa/s1/w1".into(),
+        "would delete branch oompa/s3/w0".into(),
+        "would prune the metadata of worktrees whose directory is gone: gone".into(),
+        "would drop refs/oompa/keep/s0/w9/1".into(),
+    ] {
+        assert!(plan.contains(&line), "{line} missing from:\n{plan}");
+    }
+    assert!(
+        !plan.contains("s2"),
+        "a running swarm is left alone:\n{plan}"
+    );
+    assert!(stderr(&out).contains("run `git oompa gc` to do them"));
+    assert_eq!(all_refs(&env), refs_before, "a dry run changes no ref");
+    assert_eq!(
+        env.git(&["worktree", "list", "--porcelain"]),
+        worktrees_before
+    );
+    assert!(s1w0.join("left-over.txt").is_file());
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = stdout(&out);
+    assert!(done.contains("release task t1 held by s1/w0"), "{done}");
+    assert!(
+        done.contains("keep branch oompa/s1/w0 (") && done.contains("as refs/oompa/keep/s1/w0/gc"),
+        "{done}"
+    );
+    assert!(!s1w0.exists() && !s3w0.exists() && s2w0.is_dir());
+    assert!(!env.repo.join(".oompa/worktrees/s1").exists());
+    let branches = refs_under(&env, "refs/heads/oompa/");
+    assert_eq!(branches, vec![branch("s2", "w0")]);
+    // The crashed worker's commit and its leftovers are kept; claims are back to pending.
+    let kept = env.git(&["log", "--format=%H", "refs/oompa/keep/s1/w0/gc"]);
+    assert!(kept.contains(&c1.to_string()), "{kept}");
+    assert_eq!(
+        env.git(&["show", "refs/oompa/keep/s1/w0/gc:left-over.txt"]),
+        "uncommitted\n"
+    );
+    let pending = env.oompa_ok(&["task", "list", "--state", "pending"]);
+    assert!(
+        pending.contains("t1") && pending.contains("t2"),
+        "{pending}"
+    );
+    let current = env.oompa_ok(&["task", "list", "--state", "current"]);
+    assert!(
+        current.contains("t3") && !current.contains("t1"),
+        "{current}"
+    );
+    assert!(!env.git(&["worktree", "list"]).contains("gone"));
+    assert!(refs_under(&env, "refs/oompa/keep/s0/").is_empty());
+    assert_eq!(short(&c1).len(), 12);
+    env.assert_fsck_clean();
+
+    // Nothing left to do.
+    let out = env.oompa(&["gc"]);
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("nothing to clean up"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn squash_landed_work_is_recognised_by_its_trailers_and_later_work_is_kept() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0", "w1"]);
+    let w0 = add_worker(&env, "s1", "w0");
+    let w1 = add_worker(&env, "s1", "w1");
+    commit_in(&env, &w0, "a.txt", "a\n");
+    let squash = land(&env, "s1", "w0", true).unwrap();
+    commit_in(&env, &w1, "b.txt", "b\n");
+    land(&env, "s1", "w1", true).unwrap();
+    let after = commit_in(&env, &w1, "c.txt", "c, not landed\n");
+    stop_swarm(&env, "s1");
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = stdout(&out);
+    assert!(
+        done.contains(&format!("squash-landed as {})", squash.to_hex_with_len(12)))
+            && done.contains("delete branch oompa/s1/w0 ("),
+        "{done}"
+    );
+    assert!(
+        refs_under(&env, "refs/oompa/keep/s1/w0/").is_empty(),
+        "{done}"
+    );
+    assert_eq!(
+        env.git(&["rev-parse", "refs/oompa/keep/s1/w1/gc"]).trim(),
+        after.to_string(),
+        "{done}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The property: random sequences of claim, commit, land, crash and gc never lose a commit.
+
+#[derive(Debug, Clone)]
+enum Op {
+    Claim(u8),
+    Commit(u8),
+    /// Leave an uncommitted file in the worker's worktree.
+    Dirty(u8),
+    Land(u8, bool),
+    Crash(u8),
+    Stop(u8),
+    UserCommit,
+    Gc,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0u8..4).prop_map(Op::Claim),
+        4 => (0u8..4).prop_map(Op::Commit),
+        1 => (0u8..4).prop_map(Op::Dirty),
+        2 => ((0u8..4), any::<bool>()).prop_map(|(w, s)| Op::Land(w, s)),
+        1 => (0u8..2).prop_map(Op::Crash),
+        1 => (0u8..2).prop_map(Op::Stop),
+        1 => Just(Op::UserCommit),
+        2 => Just(Op::Gc),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Running,
+    Gone,
+}
+
+/// The model: which swarm runs in each slot, which workers exist, every commit made.
+struct World {
+    env: TestEnv,
+    via_binary: bool,
+    slots: [(u32, Option<Life>); 2],
+    workers: HashSet<(String, String)>,
+    /// Every commit made on a worker branch.
+    made: HashSet<String>,
+    /// Commits whose work was squash-landed (gc may let those go).
+    squashed: HashSet<String>,
+    /// Files left uncommitted, by worktree.
+    dirty: BTreeMap<String, Vec<String>>,
+    n: u32,
+}
+
+impl World {
+    fn new(via_binary: bool) -> World {
+        let env = TestEnv::new();
+        let repo = env.open();
+        oompa::store::Queue::new(&repo).init().unwrap();
+        std::fs::write(env.repo.join(".git/info/exclude"), "/.oompa/\n").unwrap();
+        World {
+            env,
+            via_binary,
+            slots: [(0, None), (0, None)],
+            workers: HashSet::new(),
+            made: HashSet::new(),
+            squashed: HashSet::new(),
+            dirty: BTreeMap::new(),
+            n: 0,
+        }
+    }
+
+    fn swarm_id(&self, slot: usize) -> String {
+        format!("s{slot}g{}", self.slots[slot].0)
+    }
+
+    /// The running swarm of a slot, starting a new one when it has none.
+    fn swarm(&mut self, slot: usize) -> String {
+        if self.slots[slot].1 != Some(Life::Running) {
+            if self.slots[slot].1.is_some() {
+                self.slots[slot].0 += 1;
+            }
+            self.slots[slot].1 = Some(Life::Running);
+            let id = self.swarm_id(slot);
+            start_swarm(&self.env, &id, std::process::id(), &["w0", "w1"]);
+        }
+        self.swarm_id(slot)
+    }
+
+    /// A running worker (swarm and worktree created as needed).
+    fn worker(&mut self, w: u8) -> (String, String) {
+        let swarm = self.swarm(usize::from(w / 2));
+        let worker = format!("w{}", w % 2);
+        if self.workers.insert((swarm.clone(), worker.clone())) {
+            add_worker(&self.env, &swarm, &worker);
+        }
+        (swarm, worker)
+    }
+
+    fn apply(&mut self, op: &Op) {
+        self.n += 1;
+        let n = self.n;
+        match *op {
+            Op::Claim(w) => {
+                let (s, wk) = self.worker(w);
+                claim(&self.env, &s, &wk, &format!("t{n}"), std::process::id());
+            }
+            Op::Commit(w) => {
+                let (s, wk) = self.worker(w);
+                let wt = worktree(&self.env, &s, &wk);
+                let c = commit_in(
+                    &self.env,
+                    &wt,
+                    &format!("{s}-{wk}-{n}.txt"),
+                    &format!("{n}\n"),
+                );
+                self.dirty.remove(&wt.display().to_string());
+                self.made.insert(c.to_string());
+            }
+            Op::Dirty(w) => {
+                let (s, wk) = self.worker(w);
+                let wt = worktree(&self.env, &s, &wk);
+                let file = format!("dirty-{s}-{wk}-{n}.txt");
+                std::fs::write(wt.join(&file), format!("dirty {n}\n")).unwrap();
+                self.dirty
+                    .entry(wt.display().to_string())
+                    .or_default()
+                    .push(file);
+            }
+            Op::Land(w, squash) => {
+                let (s, wk) = self.worker(w);
+                let b = branch(&s, &wk);
+                let before = self.env.git(&["rev-parse", "main"]);
+                let tip = self.env.git(&["rev-parse", &b]);
+                if land(&self.env, &s, &wk, squash).is_some() && squash {
+                    let range = format!("^{}", before.trim());
+                    for c in self.env.git(&["rev-list", tip.trim(), &range]).lines() {
+                        self.squashed.insert(c.to_string());
+                    }
+                }
+            }
+            Op::Crash(slot) | Op::Stop(slot) => {
+                let slot = usize::from(slot);
+                if self.slots[slot].1 == Some(Life::Running) {
+                    let id = self.swarm_id(slot);
+                    if matches!(op, Op::Crash(_)) {
+                        crash_swarm(&self.env, &id);
+                    } else {
+                        stop_swarm(&self.env, &id);
+                    }
+                    self.slots[slot].1 = Some(Life::Gone);
+                }
+            }
+            Op::UserCommit => {
+                std::fs::write(self.env.repo.join(format!("user-{n}.txt")), "user\n").unwrap();
+                git_ok(&self.env, &self.env.repo, &["add", "-A"]);
+                git_ok(
+                    &self.env,
+                    &self.env.repo,
+                    &["commit", "-q", "-m", "user work"],
+                );
+            }
+            Op::Gc => self.gc(),
+        }
+    }
+
+    fn gc(&mut self) {
+        if self.via_binary {
+            let out = self.env.oompa(&["gc"]);
+            assert!(out.status.success(), "gc failed: {}", stderr(&out));
+        } else {
+            let repo = self.env.open();
+            let settings = oompa::guard::Settings::resolve(&repo);
+            oompa::guard::gc::run(&repo, &settings, false).expect("gc");
+        }
+        self.check();
+    }
+
+    /// No commit was lost; finished swarms are cleaned up; their claims are pending again.
+    fn check(&mut self) {
+        let env = &self.env;
+        let mut roots = vec!["refs/heads/main".to_string()];
+        roots.extend(refs_under(env, "refs/oompa/keep/"));
+        roots.extend(refs_under(env, "refs/heads/oompa/"));
+        let live = reachable(env, &roots);
+        for c in &self.made {
+            assert!(
+                live.contains(c) || self.squashed.contains(c),
+                "commit {c} was lost\nrefs:\n{}",
+                env.git(&["for-each-ref"])
+            );
+        }
+        // Uncommitted files of removed worktrees were committed and kept.
+        for (wt, files) in &self.dirty {
+            if std::path::Path::new(wt).exists() {
+                continue;
+            }
+            for f in files {
+                let log = env.git(&["log", "--all", "--format=%H", "--", f]);
+                assert!(!log.trim().is_empty(), "uncommitted {f} of {wt} was lost");
+            }
+        }
+        self.dirty.retain(|wt, _| std::path::Path::new(wt).exists());
+        // Only running swarms keep branches, worktrees and claims.
+        let running: Vec<String> = (0..2)
+            .filter(|s| self.slots[*s].1 == Some(Life::Running))
+            .map(|s| self.swarm_id(s))
+            .collect();
+        for b in refs_under(env, "refs/heads/oompa/") {
+            assert!(
+                running
+                    .iter()
+                    .any(|s| b.starts_with(&format!("refs/heads/oompa/{s}/"))),
+                "{b} of a finished swarm survived gc"
+            );
+        }
+        let repo = env.open();
+        let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
+        for t in snap.in_state(oompa::store::State::Current) {
+            let c = t.claim.as_ref().unwrap();
+            assert!(
+                running.contains(&c.swarm),
+                "{} still claimed by {}",
+                t.id,
+                c.swarm
+            );
+        }
+        self.workers.retain(|(s, _)| running.contains(s));
+    }
+}
+
+fn run_world(ops: &[Op], via_binary: bool) {
+    let mut world = World::new(via_binary);
+    for op in ops {
+        world.apply(op);
+    }
+    // Everything finished, then gc: only main and keep refs remain, and hold every commit.
+    for slot in 0..2u8 {
+        world.apply(&Op::Crash(slot));
+    }
+    world.apply(&Op::Gc);
+    assert!(refs_under(&world.env, "refs/heads/oompa/").is_empty());
+    assert!(
+        !world
+            .env
+            .repo
+            .join(".oompa/worktrees")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+    world.env.assert_fsck_clean();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, max_shrink_iters: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gc_never_loses_a_commit_through_the_library(ops in proptest::collection::vec(op(), 1..14)) {
+        run_world(&ops, false);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gc_never_loses_a_commit_through_the_binary(ops in proptest::collection::vec(op(), 1..12)) {
+        run_world(&ops, true);
+    }
+}

@@ -1,0 +1,569 @@
+//! The hooks: shims installed where git runs them, user hook content kept, the
+//! reference-transaction guard against agents moving main, the pre-push guard against
+//! publishing unmerged claims, and a swarm landing with every hook active.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::{TestEnv, path_with_bin, stderr};
+use crate::guard_fixtures::{
+    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
+};
+
+/// A repository after `git oompa init` (with git-oompa on PATH, as a user has it).
+pub fn oompa_repo() -> TestEnv {
+    let env = TestEnv::new();
+    let out = env
+        .oompa_cmd(&["init"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["add", "oompa.toml"]);
+    env.git(&["commit", "-q", "-m", "oompa.toml"]);
+    env
+}
+
+fn shipped(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("hooks")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o111 != 0
+}
+
+/// git with the user's PATH (git-oompa on it), in `dir`.
+fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &env.home);
+    cmd.current_dir(dir)
+        .env("PATH", path_with_bin())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// git as the agent of s1/w0 would run it, in `dir`.
+fn agent_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &env.home);
+    as_agent(&mut cmd, "s1", "w0");
+    cmd.current_dir(dir).args(args).output().unwrap()
+}
+
+fn main_tip(env: &TestEnv) -> String {
+    env.git(&["rev-parse", "refs/heads/main"])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
+    let env = TestEnv::new();
+    let out = env
+        .oompa_cmd(&["init"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("installed pre-push, reference-transaction in .git/hooks"),
+        "{err}"
+    );
+    assert!(
+        err.contains("added refs/oompa/* to log.excludeDecoration"),
+        "{err}"
+    );
+    for name in ["pre-push", "reference-transaction"] {
+        let path = env.repo.join(".git/hooks").join(name);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), shipped(name));
+        assert!(is_executable(&path), "{name}");
+    }
+    assert_eq!(
+        env.git(&["config", "--get-all", "log.excludeDecoration"]),
+        "refs/oompa/*\n"
+    );
+    let log = env.git(&["log", "--decorate=full", "--oneline", "--all"]);
+    assert!(log.contains("refs/heads/main"), "{log}");
+    assert!(!log.contains("refs/oompa/"), "{log}");
+    let status = env.oompa_ok(&["hooks", "status"]);
+    assert_eq!(status.matches("installed").count(), 2, "{status}");
+
+    // Again: nothing changes, and it says so.
+    let out = env
+        .oompa_cmd(&["init"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("pre-push, reference-transaction already installed"),
+        "{err}"
+    );
+    assert!(err.contains("log.excludeDecoration already has"), "{err}");
+    assert_eq!(
+        env.git(&["config", "--get-all", "log.excludeDecoration"]),
+        "refs/oompa/*\n"
+    );
+}
+
+#[test]
+fn a_users_own_hook_keeps_its_lines_its_input_and_comes_back_on_uninstall() {
+    let env = TestEnv::new();
+    let log = env.tmp.path().join("pushlog");
+    let mine = format!(
+        "#!/bin/sh\n# my own pre-push\necho \"user hook ran for $1\" >> {log}\ncat >> {log}\nexit 0\n",
+        log = log.display()
+    );
+    let hook = env.repo.join(".git/hooks/pre-push");
+    std::fs::write(&hook, &mine).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = env
+        .oompa_cmd(&["hooks", "install"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("added git oompa's block to your pre-push"),
+        "{}",
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&hook).unwrap();
+    assert!(
+        text.starts_with("#!/bin/sh\n# >>> git-oompa >>>\n"),
+        "{text}"
+    );
+    assert!(text.ends_with(&mine["#!/bin/sh\n".len()..]), "{text}");
+
+    // Push: our check runs first, then the user's lines, with the same stdin.
+    let remote = env.tmp.path().join("remote.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    let out = user_git(&env, &env.repo, &["push", "-q", "origin", "main"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(&log).unwrap();
+    let tip = main_tip(&env);
+    assert!(seen.contains("user hook ran for origin"), "{seen}");
+    assert!(
+        seen.contains(&format!("refs/heads/main {tip} refs/heads/main ")),
+        "the user's lines read the same stdin:\n{seen}"
+    );
+    assert!(
+        env.oompa_ok(&["hooks", "status"])
+            .matches("installed")
+            .count()
+            == 2
+    );
+
+    // Installing again changes nothing; uninstalling gives the user's file back byte for byte.
+    env.oompa_ok(&["hooks", "install"]);
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), text);
+    let out = env.oompa(&["hooks", "uninstall"]);
+    assert!(
+        stderr(&out).contains("removed git oompa's block from pre-push"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("removed reference-transaction"));
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), mine);
+    assert!(!env.repo.join(".git/hooks/reference-transaction").exists());
+}
+
+#[test]
+fn a_hook_in_another_language_is_left_alone_with_advice() {
+    let env = TestEnv::new();
+    let hook = env.repo.join(".git/hooks/pre-push");
+    std::fs::write(&hook, "#!/usr/bin/env python3\nprint('hi')\n").unwrap();
+    let out = env.oompa(&["hooks", "install"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("is a /usr/bin/env python3 script"), "{err}");
+    assert!(
+        err.contains("hint: add a line running `git oompa hook"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hook).unwrap(),
+        "#!/usr/bin/env python3\nprint('hi')\n"
+    );
+}
+
+#[test]
+fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    let user_wt = env.tmp.path().join("user-wt");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "feature",
+        user_wt.to_str().unwrap(),
+    ]);
+    env.oompa_ok(&["init"]);
+    assert!(env.repo.join(".githooks/pre-push").is_file());
+    assert!(user_wt.join(".githooks/reference-transaction").is_file());
+    assert!(!env.repo.join(".git/hooks/pre-push").exists());
+    let status = env.oompa_ok(&["hooks", "status"]);
+    assert_eq!(status.matches("installed").count(), 4, "{status}");
+
+    // The shim really runs from there: git-oompa's guard answers a push of a worker branch.
+    let abs = env.tmp.path().join("shared-hooks");
+    env.git(&["config", "core.hooksPath", abs.to_str().unwrap()]);
+    let out = env.oompa(&["hooks", "status", "--json"]);
+    let text = crate::common::stdout(&out);
+    assert!(text.contains("\"state\":\"missing\""), "{text}");
+    env.oompa_ok(&["hooks", "install"]);
+    assert!(abs.join("pre-push").is_file());
+    let text = crate::common::stdout(&env.oompa(&["hooks", "status", "--json"]));
+    assert_eq!(text.matches("\"state\":\"installed\"").count(), 2, "{text}");
+    assert!(text.contains("shared-hooks"), "{text}");
+}
+
+#[test]
+fn without_git_oompa_on_path_the_shims_warn_and_let_git_through() {
+    let env = oompa_repo();
+    let pid = std::process::id();
+    start_swarm(&env, "s1", pid, &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    claim(&env, "s1", "w0", "t1", pid);
+    commit_in(&env, &wt, "w0.txt", "work\n");
+    let remote = env.tmp.path().join("remote.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+
+    // The test's own PATH has no git-oompa.
+    let out = git_in(&env, &wt, &["push", "-q", remote.to_str().unwrap(), "HEAD"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: git-oompa is not on PATH; its pre-push check was skipped"),
+        "{}",
+        stderr(&out)
+    );
+    env.git(&["checkout", "-q", "--detach"]);
+    let out = git_in(&env, &wt, &["update-ref", "refs/heads/main", "HEAD"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("its reference-transaction check was skipped"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The four ways an agent can try to move main (and a hard reset), from its worktree.
+fn attempts() -> Vec<(&'static str, Vec<Vec<&'static str>>)> {
+    vec![
+        ("push", vec![vec!["push", ".", "HEAD:main"]]),
+        (
+            "push --no-verify",
+            vec![vec!["push", "--no-verify", ".", "HEAD:main"]],
+        ),
+        ("branch -f", vec![vec!["branch", "-f", "main", "HEAD"]]),
+        (
+            "checkout main && merge",
+            vec![
+                vec!["checkout", "-q", "--ignore-other-worktrees", "main"],
+                vec!["merge", "--no-edit", "oompa/s1/w0"],
+            ],
+        ),
+        (
+            "update-ref",
+            vec![vec![
+                "update-ref",
+                "refs/heads/main",
+                "refs/heads/oompa/s1/w0",
+            ]],
+        ),
+        (
+            "checkout main && reset --hard",
+            vec![
+                vec!["checkout", "-q", "--ignore-other-worktrees", "main"],
+                vec!["reset", "--hard", "oompa/s1/w0"],
+            ],
+        ),
+    ]
+}
+
+/// Runs each attempt with `run`, checking main never moves; returns each attempt's stderr.
+fn try_each(
+    env: &TestEnv,
+    wt: &Path,
+    run: &dyn Fn(&[&str]) -> Output,
+) -> Vec<(&'static str, String)> {
+    let before = main_tip(env);
+    let mut out = Vec::new();
+    for (what, steps) in attempts() {
+        let mut err = String::new();
+        let mut failed = false;
+        for step in steps {
+            let o = run(&step);
+            err.push_str(&stderr(&o));
+            if !o.status.success() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "{what} went through:\n{err}");
+        assert_eq!(main_tip(env), before, "{what} moved main:\n{err}");
+        // Back on the worker branch for the next attempt.
+        git_ok(env, wt, &["checkout", "-q", "-f", "oompa/s1/w0"]);
+        out.push((what, err));
+    }
+    out
+}
+
+fn agent_setup() -> (TestEnv, std::path::PathBuf) {
+    let env = oompa_repo();
+    let pid = std::process::id();
+    start_swarm(&env, "s1", pid, &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    claim(&env, "s1", "w0", "t1", pid);
+    commit_in(&env, &wt, "w0.txt", "work of w0\n");
+    (env, wt)
+}
+
+#[test]
+fn an_agent_cannot_move_main_from_its_worktree() {
+    let (env, wt) = agent_setup();
+    // As the user has it: main checked out in the main worktree. Git itself refuses some of
+    // these (a checked-out branch); the guard refuses the rest. Main never moves.
+    try_each(&env, &wt, &|args| agent_git(&env, &wt, args));
+
+    // With main checked out nowhere, only the guards stand in the way: every refusal is ours
+    // and says why and what to do instead.
+    env.git(&["checkout", "-q", "--detach"]);
+    for (what, err) in try_each(&env, &wt, &|args| agent_git(&env, &wt, args)) {
+        if what == "push" {
+            // pre-push answers first.
+            assert!(
+                err.contains("git oompa refuses this push to ."),
+                "{what}: {err}"
+            );
+            assert!(
+                err.contains("belongs to task t1 claimed by s1/w0"),
+                "{what}: {err}"
+            );
+            continue;
+        }
+        assert!(
+            err.contains(
+                "git oompa: refusing to move main from inside a worker worktree \
+                 (OOMPA_WORKER=w0 is set); work lands on main only through the merge queue"
+            ),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains("hint: commit your work on oompa/s1/w0 and end your turn with COMPLETE_AND_READY_FOR_MERGE"),
+            "{what}: {err}"
+        );
+    }
+
+    // An agent that clears its environment is still inside a worker worktree.
+    let no_env = |args: &[&str]| user_git(&env, &wt, args);
+    for (what, err) in try_each(&env, &wt, &no_env) {
+        if what == "push" {
+            continue;
+        }
+        assert!(
+            err.contains("(this worktree is on the worker branch oompa/s1/w0)")
+                || err.contains("(this worktree is under the swarm worktree directory"),
+            "{what}: {err}"
+        );
+    }
+
+    // The user moves main from the main worktree as before, and the worker still commits.
+    let user = user_git(&env, &env.repo, &["checkout", "-q", "main"]);
+    assert!(user.status.success(), "{}", stderr(&user));
+    std::fs::write(env.repo.join("user.txt"), "mine\n").unwrap();
+    let out = user_git(&env, &env.repo, &["add", "user.txt"]);
+    assert!(out.status.success());
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["commit", "-q", "-m", "user commit on main"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = user_git(&env, &env.repo, &["update-ref", "refs/heads/main", "HEAD"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(wt.join("more.txt"), "more\n").unwrap();
+    let out = agent_git(&env, &wt, &["add", "more.txt"]);
+    assert!(out.status.success());
+    let out = agent_git(&env, &wt, &["commit", "-q", "-m", "more work"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // And the merge queue (gix, no hooks) lands it.
+    let before = main_tip(&env);
+    land(&env, "s1", "w0", false).expect("a landing");
+    assert_ne!(main_tip(&env), before);
+}
+
+#[test]
+fn pre_push_refuses_unmerged_claims_and_lands_through_the_queue() {
+    let (env, wt) = agent_setup();
+    let remote = env.tmp.path().join("remote.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    let push = |args: &[&str]| {
+        let mut a = vec!["push", "-q"];
+        a.extend_from_slice(args);
+        user_git(&env, &env.repo, &a)
+    };
+    let out = push(&["origin", "main"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let work = env.git(&["rev-parse", "--short=12", "oompa/s1/w0"]);
+    let work = work.trim();
+
+    // The worker branch, under its own name or another.
+    for spec in ["oompa/s1/w0", "oompa/s1/w0:refs/heads/published"] {
+        let out = push(&["origin", spec]);
+        assert_eq!(out.status.code(), Some(1), "{spec}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("error: git oompa refuses this push to origin:"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "oompa/s1/w0 is worker w0's branch of swarm s1 (at {work}, holding task t1)"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: `git push --no-verify` skips this check"),
+            "{err}"
+        );
+    }
+    // From inside the worktree too (the agent's `git push origin HEAD`).
+    let out = agent_git(&env, &wt, &["push", "-q", "origin", "HEAD"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // A branch of the user's that carries the claimed work.
+    env.git(&["branch", "feature", "oompa/s1/w0"]);
+    let out = push(&["origin", "feature"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "refs/heads/feature would publish commit {work} \"Write w0.txt\", which belongs to \
+             task t1 claimed by s1/w0 and has not landed on main through the merge queue"
+        )),
+        "{err}"
+    );
+    // The escapes: --no-verify, and a remote listed in oompa.skipPushCheck.
+    let out = push(&["--no-verify", "origin", "feature:refs/heads/escaped"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["config", "--add", "oompa.skipPushCheck", "origin"]);
+    let out = push(&["origin", "feature:refs/heads/skipped"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["config", "--unset-all", "oompa.skipPushCheck"]);
+    // The user's own work is not held back.
+    env.git(&["checkout", "-q", "-b", "mine", "main"]);
+    std::fs::write(env.repo.join("mine.txt"), "mine\n").unwrap();
+    env.git(&["add", "mine.txt"]);
+    env.git(&["commit", "-q", "-m", "mine"]);
+    let out = push(&["origin", "mine"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["checkout", "-q", "main"]);
+
+    // Landed through the queue: the queue may only travel with (or after) its landings.
+    let landing = land(&env, "s1", "w0", false).unwrap();
+    let short = landing.to_hex_with_len(12).to_string();
+    let out = push(&["origin", "refs/oompa/tasks"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "refs/oompa/tasks marks task t1 complete (landed by worker w0 as {short}), but that \
+             commit is neither on the main being pushed nor on origin's main"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: push the landings with the queue, in one go: `git push --atomic origin main refs/oompa/tasks`"),
+        "{err}"
+    );
+    let out = push(&["--atomic", "origin", "main", "refs/oompa/tasks"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Now landed, the feature branch carrying that work may go too.
+    let out = push(&["origin", "feature"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_swarm_lands_everything_with_every_hook_active() {
+    use crate::test_swarm::{swarm_repo, worker_table};
+    let env = swarm_repo(
+        6,
+        &worker_table(
+            "cli",
+            2,
+            "max_cycles = 10\ncan_plan = false\nmax_wait_for_tasks = \"20s\"",
+        ),
+    );
+    assert!(env.repo.join(".git/hooks/reference-transaction").is_file());
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("refusing"), "{err}");
+    let repo = env.open();
+    let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
+    assert_eq!(snap.count(oompa::store::State::Complete), 6, "{err}");
+    crate::test_swarm::assert_clean_up(&env);
+}
+
+#[test]
+fn a_users_reference_transaction_hook_still_sees_every_state_and_the_guard_still_holds() {
+    let env = TestEnv::new();
+    let log = env.tmp.path().join("txlog");
+    let mine = format!(
+        "#!/bin/sh\nwhile read -r old new ref; do echo \"$1 $ref\" >> {log}; done\n",
+        log = log.display()
+    );
+    let hook = env.repo.join(".git/hooks/reference-transaction");
+    std::fs::write(&hook, &mine).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env
+        .oompa_cmd(&["init"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["add", "oompa.toml"]);
+    let out = user_git(&env, &env.repo, &["commit", "-q", "-m", "config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("prepared refs/heads/main"), "{seen}");
+    assert!(seen.contains("committed refs/heads/main"), "{seen}");
+
+    // The guard in front of the user's lines still refuses an agent moving main.
+    let pid = std::process::id();
+    start_swarm(&env, "s1", pid, &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    commit_in(&env, &wt, "w0.txt", "work\n");
+    let before = main_tip(&env);
+    let out = agent_git(&env, &wt, &["update-ref", "refs/heads/main", "HEAD"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to move main from inside a worker worktree"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(main_tip(&env), before);
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("aborted refs/heads/main"), "{seen}");
+}
