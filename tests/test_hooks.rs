@@ -523,6 +523,41 @@ fn a_swarm_lands_everything_with_every_hook_active() {
     let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
     assert_eq!(snap.count(oompa::store::State::Complete), 6, "{err}");
     crate::test_swarm::assert_clean_up(&env);
+
+    // The merge queue vouched for its landings, so a first push of the whole queue with its
+    // target checks only what came after; the queue without its landings is still refused.
+    let baseline =
+        oompa::guard::pre_push::read_baseline(&repo).expect("a verified-landings baseline");
+    assert_eq!(
+        baseline.target,
+        repo.read_ref("refs/heads/main").unwrap().unwrap()
+    );
+    for name in ["first.git", "bare.git"] {
+        let remote = env.tmp.path().join(name);
+        env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    }
+    let first = env.tmp.path().join("first.git");
+    let out = user_git(
+        &env,
+        &env.repo,
+        &[
+            "push",
+            "-q",
+            "--atomic",
+            first.to_str().unwrap(),
+            "main",
+            "refs/oompa/tasks",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bare = env.tmp.path().join("bare.git");
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["push", "-q", bare.to_str().unwrap(), "refs/oompa/tasks"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("marks task t0"), "{}", stderr(&out));
 }
 
 #[test]

@@ -169,10 +169,21 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
             updates.push(queue.plan_complete(&ids, &landed, &actor)?);
         }
         repo.transaction(&updates)
+            .map(|()| updates.get(1).and_then(|u| u.new))
             .map_err(crate::store::QueueError::from)
     });
     match result {
-        Ok(()) => {}
+        Ok(new_queue) => {
+            // Vouch for the queue's completions on the new target, so pre-push does not have
+            // to read every one of them again.
+            let queue_tip =
+                new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
+            if let Some(q) = queue_tip
+                && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
+            {
+                tracing::debug!("could not record the verified-landings baseline: {e}");
+            }
+        }
         Err(crate::store::QueueError::Git(e)) if e.is_conflict() => return Attempt::Retry,
         Err(e) => return fail(&e),
     }
