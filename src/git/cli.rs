@@ -12,9 +12,17 @@ use super::{GitError, ObjectId};
 
 /// Runs `git <args>` in `dir` and returns its stdout; a non-zero exit is [`GitError::Command`].
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    git_with(dir, &[], args)
+}
+
+/// [`git`] with `-c key=value` settings for this one call.
+fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String, GitError> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir);
+    for (key, value) in config {
+        cmd.arg("-c").arg(format!("{key}={value}"));
+    }
+    let out = cmd
         .args(args)
         .stdin(Stdio::null())
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -210,36 +218,22 @@ pub fn notes_merge(
     other: &str,
     identity: Option<(&str, &str)>,
 ) -> Result<(), GitError> {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir);
-    if let Some((name, email)) = identity {
-        cmd.arg("-c")
-            .arg(format!("user.name={name}"))
-            .arg("-c")
-            .arg(format!("user.email={email}"));
-    }
-    let args = [
-        "notes",
-        "--ref",
-        notes_ref,
-        "merge",
-        "-q",
-        "-s",
-        "cat_sort_uniq",
-        other,
-    ];
-    let out = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(GitError::Spawn)?;
-    if !out.status.success() {
-        return Err(GitError::Command {
-            args: args.join(" "),
-            status: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    let config: Vec<(&str, &str)> = identity
+        .map(|(name, email)| vec![("user.name", name), ("user.email", email)])
+        .unwrap_or_default();
+    git_with(
+        dir,
+        &config,
+        &[
+            "notes",
+            "--ref",
+            notes_ref,
+            "merge",
+            "-q",
+            "-s",
+            "cat_sort_uniq",
+            other,
+        ],
+    )?;
     Ok(())
 }
