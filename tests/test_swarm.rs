@@ -1261,3 +1261,25 @@ fn prediction_flags_overlapping_branches_before_either_lands() {
         .expect("one conflict");
     assert_eq!(conflicted.record.conflict_predicted, Some(true));
 }
+
+#[test]
+fn a_missing_agent_cli_stops_the_swarm_before_it_starts() {
+    let env = swarm_repo(
+        1,
+        "[[worker]]\nmodel = \"claude:sonnet\"\n\n[review]\nmodels = [\"codex\"]\n",
+    );
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: agent CLI `claude` (for w0) is not on PATH"),
+        "{err}"
+    );
+    assert!(err.contains("hint: install it (`git oompa check`"), "{err}");
+    assert_eq!(states(&env), (1, 0, 0), "nothing was claimed");
+    assert_clean_up(&env);
+}

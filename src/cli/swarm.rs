@@ -124,7 +124,12 @@ pub fn run_swarm(
             exe_dir,
         },
     )
-    .map_err(|e| CommandError::from_error(&e))?;
+    .map_err(|e| match e {
+        crate::swarm::SwarmError::MissingCli { .. } => CommandError::from_error(&e).with_hint(
+            "install it (`git oompa check` lists the agent CLIs found), or change the model in oompa.toml",
+        ),
+        e => CommandError::from_error(&e),
+    })?;
     let control = swarm.control();
     let mut presses = 0;
     loop {

@@ -45,6 +45,8 @@ pub enum SwarmError {
     NoTarget(String),
     #[error("could not start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("agent CLI `{binary}` (for {}) is not on PATH", users.join(", "))]
+    MissingCli { binary: String, users: Vec<String> },
 }
 
 /// How the caller asks a running swarm to stop.
@@ -322,6 +324,7 @@ impl Swarm {
     /// Checks the target, recovers dead claims, records the swarm in the queue and starts
     /// every thread.
     pub fn start(repo: &Repo, opts: Options) -> Result<Swarm, SwarmError> {
+        preflight(&opts.config)?;
         let target_ref = format!("refs/heads/{}", opts.target);
         if repo.read_ref(&target_ref)?.is_none() {
             return Err(SwarmError::NoTarget(opts.target));
@@ -517,6 +520,51 @@ impl Swarm {
             landing_conflicts: self.shared.landing_conflicts.load(Ordering::SeqCst),
             predicted_conflicts: self.shared.predicted_conflicts.load(Ordering::SeqCst),
         })
+    }
+}
+
+/// Refuses to start when an agent CLI some worker, reviewer or planner needs is missing
+/// (looked up on the PATH that agent will get), instead of failing cycle after cycle.
+fn preflight(config: &Config) -> Result<(), SwarmError> {
+    use crate::agent::{Harness, ModelSpec, binary_name, detect::find_on_path};
+    // (who needs it, the model, the PATH its environment sets, if any)
+    let mut needs: Vec<(String, ModelSpec, Option<String>)> = Vec::new();
+    for (id, w) in worker_ids(config) {
+        let path = w.env.get("PATH").cloned();
+        if let Some(review) = config.review_for(&w) {
+            let review_path = review.env.get("PATH").cloned().or_else(|| path.clone());
+            for m in review.models {
+                needs.push((format!("{id}'s reviewer"), m, review_path.clone()));
+            }
+        }
+        needs.push((id, w.model, path));
+    }
+    if let Some(p) = &config.planner {
+        needs.push((
+            "the planner".into(),
+            p.model.clone(),
+            p.env.get("PATH").cloned(),
+        ));
+    }
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (who, model, path) in needs {
+        if matches!(model.harness, Harness::Exec(_)) {
+            continue;
+        }
+        let binary = binary_name(&model.harness).to_string();
+        let path = path
+            .map(std::ffi::OsString::from)
+            .or_else(|| std::env::var_os("PATH"));
+        if find_on_path(&binary, path.as_deref()).is_none() {
+            let users = missing.entry(binary).or_default();
+            if !users.contains(&who) {
+                users.push(who);
+            }
+        }
+    }
+    match missing.into_iter().next() {
+        Some((binary, users)) => Err(SwarmError::MissingCli { binary, users }),
+        None => Ok(()),
     }
 }
 
