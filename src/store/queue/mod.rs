@@ -7,11 +7,14 @@
 //! processes the CAS decides. One commit per successful operation, none for a no-op.
 //! This module never prints.
 
+mod swarms;
+
+pub use swarms::Recovered;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::swarm::{Stopped, SwarmRecord, claim_is_dead};
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo};
 
@@ -580,126 +583,6 @@ impl<'r> Queue<'r> {
                 changes,
                 message: format!("import {} tasks by {actor}", written.len()),
                 result: written.clone(),
-            })
-        })
-    }
-}
-
-/// Claims found dead and returned to pending by [`Queue::recover`].
-#[derive(Debug, Clone, Default)]
-pub struct Recovered {
-    pub released: Vec<(TaskId, Claim)>,
-    /// Swarms found dead (recorded as `crashed` now).
-    pub crashed: Vec<SwarmRecord>,
-}
-
-impl Queue<'_> {
-    /// Writes (creates or replaces) a swarm record.
-    pub fn put_swarm(&self, record: &SwarmRecord, what: &str) -> Result<(), QueueError> {
-        self.update(|_| {
-            Ok(Plan {
-                changes: vec![(SwarmRecord::path(&record.id), Some(record.to_json()))],
-                message: format!("swarm {} {what}", record.id),
-                result: (),
-            })
-        })
-    }
-
-    /// Every swarm record at the tip (unreadable ones are skipped).
-    pub fn swarms(&self) -> Result<Vec<SwarmRecord>, QueueError> {
-        let Some(tip) = self.repo.read_ref(QUEUE_REF)? else {
-            return Ok(Vec::new());
-        };
-        let tree = self.repo.commit_tree(tip)?;
-        self.swarms_in(tree)
-    }
-
-    fn swarms_in(&self, tree: ObjectId) -> Result<Vec<SwarmRecord>, QueueError> {
-        let mut out = Vec::new();
-        for (name, blob) in self.repo.list_dir(tree, "swarms")? {
-            let data = self.repo.read_blob(blob)?;
-            match serde_json::from_slice::<SwarmRecord>(&data) {
-                Ok(r) => out.push(r),
-                Err(e) => tracing::warn!("swarms/{name} is unreadable: {e}"),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Returns the claims whose owner is gone to pending and records dead swarms as
-    /// `crashed`, in one commit (none when everything is alive). `keep` runs first for each
-    /// dead claim, so the caller can preserve the claim's unmerged work.
-    pub fn recover(
-        &self,
-        this_host: &str,
-        mut keep: impl FnMut(&TaskId, &Claim),
-    ) -> Result<Recovered, QueueError> {
-        self.update(|tree| {
-            let mut rec = Recovered::default();
-            let Some(tree) = tree else {
-                return Ok(Plan {
-                    changes: Vec::new(),
-                    message: String::new(),
-                    result: rec,
-                });
-            };
-            let swarms = self.swarms_in(tree)?;
-            let now = jiff::Timestamp::now().to_string();
-            let mut changes = Vec::new();
-            for s in &swarms {
-                if s.stopped.is_none() && s.host == this_host && !super::swarm::pid_alive(s.pid) {
-                    let mut dead = s.clone();
-                    dead.stopped = Some(Stopped {
-                        at: now.clone(),
-                        reason: "crashed".into(),
-                    });
-                    changes.push((SwarmRecord::path(&s.id), Some(dead.to_json())));
-                    rec.crashed.push(dead);
-                }
-            }
-            for (name, blob) in self.repo.list_dir(tree, State::Current.dir())? {
-                let path = format!("{}/{name}", State::Current.dir());
-                let Ok(mut task) = self.read_task(&path, &name, blob) else {
-                    continue;
-                };
-                let Some(claim) = task.claim.clone() else {
-                    continue;
-                };
-                let stopped = swarms
-                    .iter()
-                    .find(|s| s.id == claim.swarm)
-                    .is_some_and(|s| {
-                        s.stopped.is_some() || rec.crashed.iter().any(|c| c.id == s.id)
-                    });
-                if !claim_is_dead(&claim, this_host, stopped) {
-                    continue;
-                }
-                keep(&task.id, &claim);
-                task.claim = None;
-                changes.push((path, None));
-                changes.push((State::Pending.path(&task.id), Some(task.to_json())));
-                rec.released.push((task.id.clone(), claim));
-            }
-            let message = format!(
-                "recover {} claim(s) of gone owners{}",
-                rec.released.len(),
-                if rec.crashed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; swarm(s) {} crashed",
-                        rec.crashed
-                            .iter()
-                            .map(|s| s.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            );
-            Ok(Plan {
-                changes,
-                message,
-                result: rec,
             })
         })
     }
