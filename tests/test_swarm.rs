@@ -37,11 +37,19 @@ pub fn swarm_repo(n: usize, workers: &str) -> TestEnv {
     env
 }
 
-pub fn worker_table(mode: &str, count: u32, extra: &str) -> String {
+/// A worker table whose fake agent also gets `env` (after `FAKE_MODE`).
+pub fn worker_with_env(mode: &str, count: u32, extra: &str, env: &[(&str, &str)]) -> String {
+    let mut pairs = vec![format!("FAKE_MODE = \"{mode}\"")];
+    pairs.extend(env.iter().map(|(k, v)| format!("{k} = \"{v}\"")));
     format!(
-        "[[worker]]\nmodel = \"{}\"\ncount = {count}\nenv = {{ FAKE_MODE = \"{mode}\" }}\n{extra}\n",
-        fake_model()
+        "[[worker]]\nmodel = \"{}\"\ncount = {count}\nenv = {{ {} }}\n{extra}\n",
+        fake_model(),
+        pairs.join(", ")
     )
+}
+
+pub fn worker_table(mode: &str, count: u32, extra: &str) -> String {
+    worker_with_env(mode, count, extra, &[])
 }
 
 /// Cycle records by outcome.
@@ -176,24 +184,37 @@ fn states(env: &TestEnv) -> (usize, usize, usize) {
 #[test]
 fn misbehaving_agents_get_their_outcomes_and_the_swarm_goes_on() {
     let workers = [
-        worker_table("polite", 1, "name = \"good\"\nmax_cycles = 20\ncan_plan = false\nmax_wait_for_tasks = \"30s\""),
-        worker_table("crash", 1, "name = \"crash\"\nmax_errors = 2\n[worker.env]\nFAKE_MODE = \"crash\"\nFAKE_CLAIM_FIRST = \"1\""),
-        worker_table("hang", 1, "name = \"hang\"\nmax_cycles = 1\nturn_timeout = \"1s\"\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\""),
-        worker_table("silent", 1, "name = \"silent\"\nmax_cycles = 1\nmax_resumes = 2"),
+        worker_table(
+            "polite",
+            1,
+            "name = \"good\"\nmax_cycles = 20\ncan_plan = false\nmax_wait_for_tasks = \"30s\"",
+        ),
+        worker_with_env(
+            "crash",
+            1,
+            "name = \"crash\"\nmax_errors = 2",
+            &[("FAKE_CLAIM_FIRST", "1")],
+        ),
+        worker_with_env(
+            "hang",
+            1,
+            "name = \"hang\"\nmax_cycles = 1\nturn_timeout = \"1s\"",
+            &[("FAKE_CLAIM_FIRST", "1")],
+        ),
+        worker_table(
+            "silent",
+            1,
+            "name = \"silent\"\nmax_cycles = 1\nmax_resumes = 2",
+        ),
         worker_table("spam", 1, "name = \"spam\"\nmax_cycles = 1"),
-        worker_table("steal", 1, "name = \"steal\"\nmax_cycles = 1\nwait_between = 0"),
+        worker_table(
+            "steal",
+            1,
+            "name = \"steal\"\nmax_cycles = 1\nwait_between = 0",
+        ),
         worker_table("nochange", 1, "name = \"nochange\"\nmax_cycles = 1"),
     ]
     .join("\n");
-    // `worker_table` writes `env = {…}` inline; the two with [worker.env] tables override it.
-    let workers = workers.replace(
-        "env = { FAKE_MODE = \"crash\" }\nname = \"crash\"",
-        "name = \"crash\"",
-    );
-    let workers = workers.replace(
-        "env = { FAKE_MODE = \"hang\" }\nname = \"hang\"",
-        "name = \"hang\"",
-    );
     let env = swarm_repo(6, &workers);
     let out = env.oompa(&["swarm"]);
     assert!(
@@ -369,12 +390,7 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
     // Each turn sleeps 2 s, then claims, works and signals merge in the same turn.
     let env = swarm_repo(
         4,
-        &worker_table(
-            "cli",
-            2,
-            "max_cycles = 5\n[worker.env]\nFAKE_MODE = \"cli\"\nFAKE_SLEEP = \"2\"",
-        )
-        .replace("env = { FAKE_MODE = \"cli\" }\n", ""),
+        &worker_with_env("cli", 2, "max_cycles = 5", &[("FAKE_SLEEP", "2")]),
     );
     let mut child = spawn_swarm(&env, None);
     let transcripts = env.repo.join(".git/oompa/transcripts");
@@ -403,8 +419,16 @@ fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
     let marker = format!("{}", 900_000 + std::process::id() % 90_000);
     let env = swarm_repo(
         3,
-        &worker_table("hang", 2, &format!("max_cycles = 1\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\"\nFAKE_COMMIT_FIRST = \"1\"\nFAKE_HANG = \"{marker}\""))
-            .replace("env = { FAKE_MODE = \"hang\" }\n", ""),
+        &worker_with_env(
+            "hang",
+            2,
+            "max_cycles = 1",
+            &[
+                ("FAKE_CLAIM_FIRST", "1"),
+                ("FAKE_COMMIT_FIRST", "1"),
+                ("FAKE_HANG", &marker),
+            ],
+        ),
     );
     let mut child = spawn_swarm(&env, Some(&marker));
     wait_for("both agents to claim and hang", || {
@@ -446,8 +470,16 @@ fn sigkill_then_restart_loses_no_task_and_no_commit() {
     let marker = format!("{}", 800_000 + std::process::id() % 90_000);
     let env = swarm_repo(
         3,
-        &worker_table("hang", 2, &format!("max_cycles = 1\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\"\nFAKE_COMMIT_FIRST = \"1\"\nFAKE_HANG = \"{marker}\""))
-            .replace("env = { FAKE_MODE = \"hang\" }\n", ""),
+        &worker_with_env(
+            "hang",
+            2,
+            "max_cycles = 1",
+            &[
+                ("FAKE_CLAIM_FIRST", "1"),
+                ("FAKE_COMMIT_FIRST", "1"),
+                ("FAKE_HANG", &marker),
+            ],
+        ),
     );
     let mut child = spawn_swarm(&env, Some(&marker));
     wait_for("both agents to claim and hang", || {
@@ -624,8 +656,12 @@ fn the_demo_runs_without_an_api_key() {
 fn worktrees_stay_warm_across_cycles_and_get_the_copied_files_but_never_commit_them() {
     let env = swarm_repo(
         2,
-        &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false\n[worker.env]\nFAKE_MODE = \"polite\"\nFAKE_WARM = \"1\"")
-            .replace("env = { FAKE_MODE = \"polite\" }\n", ""),
+        &worker_with_env(
+            "polite",
+            1,
+            "max_cycles = 2\ncan_plan = false",
+            &[("FAKE_WARM", "1")],
+        ),
     );
     let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
     std::fs::write(
@@ -767,8 +803,12 @@ fn status_shows_a_running_swarm_its_workers_and_claims() {
     let marker = format!("{}", 700_000 + std::process::id() % 90_000);
     let env = swarm_repo(
         2,
-        &worker_table("hang", 1, &format!("max_cycles = 1\n[worker.env]\nFAKE_MODE = \"hang\"\nFAKE_CLAIM_FIRST = \"1\"\nFAKE_HANG = \"{marker}\""))
-            .replace("env = { FAKE_MODE = \"hang\" }\n", ""),
+        &worker_with_env(
+            "hang",
+            1,
+            "max_cycles = 1",
+            &[("FAKE_CLAIM_FIRST", "1"), ("FAKE_HANG", &marker)],
+        ),
     );
     let mut child = spawn_swarm(&env, Some(&marker));
     wait_for("a claim", || states(&env).1 == 1);
@@ -832,12 +872,12 @@ fn check_lists_the_agent_clis_on_path() {
 fn a_conflicting_worker_resolves_in_its_own_session_and_both_land() {
     let env = swarm_repo(
         2,
-        &worker_table(
+        &worker_with_env(
             "conflict",
             2,
-            "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"\n[worker.env]\nFAKE_MODE = \"conflict\"\nFAKE_RESOLVE = \"1\"",
-        )
-        .replace("env = { FAKE_MODE = \"conflict\" }\n", ""),
+            "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
+            &[("FAKE_RESOLVE", "1")],
+        ),
     );
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
@@ -1118,12 +1158,12 @@ fn workers_can_opt_out_of_review() {
 /// Two conflicting workers under review; the second resolves with `FAKE_RESOLVE=<resolve>`.
 /// Returns the review rounds of the cycle that resolved a conflict.
 fn resolved_review_rounds(resolve: &str) -> usize {
-    let workers = worker_table(
+    let workers = worker_with_env(
         "conflict",
         2,
-        &format!("max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"\n[worker.env]\nFAKE_MODE = \"conflict\"\nFAKE_RESOLVE = \"{resolve}\""),
-    )
-    .replace("env = { FAKE_MODE = \"conflict\" }\n", "");
+        "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
+        &[("FAKE_RESOLVE", resolve)],
+    );
     let env = swarm_repo(
         2,
         &format!("{workers}\n{}", review_table(&["approve"], 3, None)),
@@ -1220,12 +1260,12 @@ fn a_planner_fills_the_queue_for_two_executors_within_max_pending() {
 
 #[test]
 fn prediction_flags_overlapping_branches_before_either_lands() {
-    let workers = worker_table(
+    let workers = worker_with_env(
         "conflict",
         2,
-        "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"\n[worker.env]\nFAKE_MODE = \"conflict\"\nFAKE_LINGER = \"3\"",
-    )
-    .replace("env = { FAKE_MODE = \"conflict\" }\n", "");
+        "max_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
+        &[("FAKE_LINGER", "3")],
+    );
     let env = swarm_repo(2, &format!("max_conflict_rounds = 0\n{workers}"));
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
