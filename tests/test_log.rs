@@ -483,6 +483,14 @@ fn no_notes_is_a_quiet_empty_log() {
         assert_eq!(stdout(&out), "");
         assert_eq!(stderr(&out), "no cycles recorded yet\n");
     }
+    let out = env.oompa(&["log", "--show", "w0/1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: no cycle w0/1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.oompa(&["log", "--show", "w0"]).status.code(), Some(2));
 }
 
 #[test]
@@ -581,8 +589,8 @@ fn plain_git_reads_the_notes() {
     env.assert_fsck_clean();
 }
 
-/// When run as a child of [`appends_race_across_threads_and_processes`]: appends from two
-/// library threads of this separate process once the parent says go.
+/// When run as a child of [`appends_race_across_threads_and_processes`]: says it is ready,
+/// then appends from two library threads of this separate process once the parent says go.
 #[test]
 #[ignore = "helper process for the notes race"]
 fn notes_race_child() {
@@ -596,6 +604,7 @@ fn notes_race_child() {
         .split(',')
         .map(String::from)
         .collect();
+    std::fs::write(go.with_extension(&prefix), "").unwrap();
     while !go.exists() {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -654,6 +663,10 @@ fn appends_race_across_threads_and_processes() {
                 .unwrap()
         })
         .collect();
+    // Start together: wait until both children are ready, then say go.
+    while !(0..2).all(|p| go.with_extension(format!("proc{p}")).exists()) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     std::fs::write(&go, "").unwrap();
     race_appends(&env.repo, "lib", 8, &targets);
     for c in children {
@@ -678,6 +691,18 @@ fn appends_race_across_threads_and_processes() {
     let got: Vec<String> = seen.keys().cloned().collect();
     assert_eq!(got, want, "lost records");
     assert!(seen.values().all(|&n| n == 1), "duplicated records");
+    // The processes really ran at once: their commits interleave in the notes history.
+    let history = env.git(&["log", "--format=%b", NOTES_REF]);
+    let writers: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.strip_prefix("race/"))
+        .map(|l| l.split('-').next().unwrap())
+        .collect();
+    let switches = writers.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        switches > 2,
+        "the writers took turns instead of racing: {writers:?}"
+    );
     // One notes commit per append, plus the root.
     let commits = env.git(&["rev-list", "--count", NOTES_REF]);
     assert_eq!(commits.trim(), (want.len() + 1).to_string());

@@ -82,7 +82,7 @@ pub const FALLBACK_NAME: &str = "git oompa";
 pub const FALLBACK_EMAIL: &str = "oompa@localhost";
 
 /// A repository opened for this thread. Cheap to clone; create one per thread with
-/// [`Repo::to_thread_local`] on a [`SharedRepo`].
+/// [`SharedRepo::to_thread_local`] on a [`SharedRepo`].
 #[derive(Clone)]
 pub struct Repo {
     repo: gix::Repository,

@@ -85,7 +85,8 @@ impl<'r> Notes<'r> {
 
     /// Appends each record as one JSON line to the note of `record.note_target()` (a full hex
     /// commit id), all in one notes commit, and returns that commit. Lines already in a note
-    /// are kept. With no records nothing is recorded and the current tip is returned.
+    /// are kept. With no records nothing is recorded and the current tip is returned (the
+    /// log's empty root commit is created first if the ref does not exist yet).
     ///
     /// Every target is checked first; one that is not a commit of this repository fails the
     /// whole call with [`NotesError::BadTarget`] and nothing is written.
