@@ -484,6 +484,14 @@ fn no_notes_is_a_quiet_empty_log() {
         assert_eq!(stdout(&out), "");
         assert_eq!(stderr(&out), "no cycles recorded yet\n");
     }
+    let out = env.oompa(&["log", "--show", "w0/1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: no cycle w0/1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.oompa(&["log", "--show", "w0"]).status.code(), Some(2));
 }
 
 #[test]
@@ -582,8 +590,8 @@ fn plain_git_reads_the_notes() {
     env.assert_fsck_clean();
 }
 
-/// When run as a child of [`appends_race_across_threads_and_processes`]: appends from two
-/// library threads of this separate process once the parent says go.
+/// When run as a child of [`appends_race_across_threads_and_processes`]: says it is ready,
+/// then appends from two library threads of this separate process once the parent says go.
 #[test]
 #[ignore = "helper process for the notes race"]
 fn notes_race_child() {
@@ -597,6 +605,7 @@ fn notes_race_child() {
         .split(',')
         .map(String::from)
         .collect();
+    std::fs::write(go.with_extension(&prefix), "").unwrap();
     while !go.exists() {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -655,6 +664,10 @@ fn appends_race_across_threads_and_processes() {
                 .unwrap()
         })
         .collect();
+    // Start together: wait until both children are ready, then say go.
+    while !(0..2).all(|p| go.with_extension(format!("proc{p}")).exists()) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     std::fs::write(&go, "").unwrap();
     race_appends(&env.repo, "lib", 8, &targets);
     for c in children {
@@ -679,6 +692,18 @@ fn appends_race_across_threads_and_processes() {
     let got: Vec<String> = seen.keys().cloned().collect();
     assert_eq!(got, want, "lost records");
     assert!(seen.values().all(|&n| n == 1), "duplicated records");
+    // The processes really ran at once: their commits interleave in the notes history.
+    let history = env.git(&["log", "--format=%b", NOTES_REF]);
+    let writers: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.strip_prefix("race/"))
+        .map(|l| l.split('-').next().unwrap())
+        .collect();
+    let switches = writers.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        switches > 2,
+        "the writers took turns instead of racing: {writers:?}"
+    );
     // One notes commit per append, plus the root.
     let commits = env.git(&["rev-list", "--count", NOTES_REF]);
     assert_eq!(commits.trim(), (want.len() + 1).to_string());
@@ -737,4 +762,101 @@ fn a_closed_pipe_is_a_quiet_exit() {
     assert_eq!(stdout(&out).lines().count(), 1);
     assert!(stdout(&out).starts_with("WHEN"));
     assert_eq!(stderr(&out), "");
+}
+
+/// Fills a repository for timing `git oompa log` by hand:
+/// `OOMPA_LOG_FILL_REPO=/dev/shm/big cargo test --release --test runner test_log::fill_for_timing -- --ignored --nocapture`
+/// makes OOMPA_LOG_FILL_RECORDS (100,000) commits with `git fast-import`, then writes one
+/// record per commit with `Notes::append` in batches of 1,000.
+#[test]
+#[ignore = "fills a repository for timing by hand"]
+fn fill_for_timing() {
+    use std::io::Write;
+    let Ok(dir) = std::env::var("OOMPA_LOG_FILL_REPO") else {
+        return;
+    };
+    let n: u32 = std::env::var("OOMPA_LOG_FILL_RECORDS").map_or(100_000, |v| v.parse().unwrap());
+    let dir = std::path::PathBuf::from(dir);
+    let git = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("git");
+        crate::common::hermetic(&mut cmd, &dir);
+        cmd.current_dir(&dir).args(args);
+        cmd
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(
+        git(&["init", "-q", "-b", "main"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut import = git(&["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = std::io::BufWriter::new(import.stdin.take().unwrap());
+        for i in 1..=n {
+            let from = if i > 1 {
+                format!("from :{}\n", i - 1)
+            } else {
+                String::new()
+            };
+            let msg = format!("commit {i}");
+            write!(
+                stdin,
+                "commit refs/heads/main\nmark :{i}\ncommitter T <t@example.invalid> {} +0000\ndata {}\n{msg}\n{from}\n",
+                1_767_225_600 + u64::from(i) * 60,
+                msg.len()
+            )
+            .unwrap();
+        }
+    }
+    assert!(import.wait().unwrap().success());
+    let ids = git(&["rev-list", "--reverse", "main"]).output().unwrap();
+    let ids: Vec<String> = String::from_utf8(ids.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), n as usize);
+
+    let repo = oompa::git::Repo::discover(&dir).unwrap();
+    let notes = Notes::new(&repo);
+    let outcomes = Outcome::ALL;
+    let start = std::time::Instant::now();
+    for (b, chunk) in ids.chunks(1000).enumerate() {
+        let records: Vec<CycleRecord> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, target)| {
+                let i = (b * 1000 + j) as u32;
+                let ended = jiff::Timestamp::from_second(1_767_225_600 + i64::from(i) * 60)
+                    .unwrap()
+                    .to_string();
+                let mut r = rec(
+                    &format!("swarm{:03}", i % 7),
+                    &format!("w{}", i % 16),
+                    i / 16,
+                    outcomes[i as usize % 8],
+                    &ended,
+                    target,
+                );
+                r.tasks = vec![format!("task-{:05}", i / 3)];
+                r.duration_ms = u64::from(i % 5000) * 100;
+                if i.is_multiple_of(4) {
+                    r.review = vec![ReviewRound {
+                        round: 1,
+                        reviewer: "claude:opus".into(),
+                        verdict: "approved".into(),
+                        findings: "1. Looks fine.".into(),
+                        parsed: true,
+                    }];
+                }
+                r
+            })
+            .collect();
+        notes.append(&records).unwrap();
+    }
+    println!("appended {n} records in {:?}", start.elapsed());
 }

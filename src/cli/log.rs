@@ -114,17 +114,18 @@ fn parse_ago(s: &str) -> Option<SignedDuration> {
 }
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    let spec = args.show.as_deref().map(Spec::parse).transpose()?;
     let repo = env.repo()?;
     let (entries, bad) = Notes::new(&repo).read_all()?;
     warn_bad_lines(&env.ui, &bad);
+    let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();
+    if let Some(spec) = spec {
+        return show(env, &entries, &spec, args.swarm.as_deref(), args.json);
+    }
     if entries.is_empty() {
         env.ui
             .status(env.ui.paint_err(DIM, "no cycles recorded yet"));
         return Ok(());
-    }
-    let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();
-    if let Some(spec) = &args.show {
-        return show(env, &entries, spec, args.swarm.as_deref(), args.json);
     }
     entries.retain(|e| args.keeps(e));
     entries.sort_by(newest_first);
@@ -387,11 +388,16 @@ fn paint_outcomes(ui: &Ui, rendered: &str, outcomes: &[Outcome]) -> String {
 fn show(
     env: &Env,
     entries: &[Dated],
-    spec: &str,
+    spec: &Spec<'_>,
     swarm_filter: Option<&str>,
     json: bool,
 ) -> Result<(), CommandError> {
-    let (swarm, worker, cycle) = parse_spec(spec)?;
+    let Spec {
+        text,
+        swarm,
+        worker,
+        cycle,
+    } = *spec;
     let found: Vec<&Dated> = entries
         .iter()
         .filter(|e| {
@@ -408,7 +414,7 @@ fn show(
     match swarms.as_slice() {
         [] => {
             return Err(
-                CommandError::user(format!("no cycle {spec} in {NOTES_REF}")).with_hint(format!(
+                CommandError::user(format!("no cycle {text} in {NOTES_REF}")).with_hint(format!(
                     "`git oompa log --worker {worker}` lists that worker's cycles"
                 )),
             );
@@ -442,23 +448,38 @@ fn show(
     Ok(())
 }
 
-/// `w0/3` or `swarm/w0/3`.
-fn parse_spec(spec: &str) -> Result<(Option<&str>, &str, u32), CommandError> {
-    let usage = || {
-        CommandError::usage(format!(
-            "`--show {spec}`: expected [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`"
-        ))
-    };
-    let (front, cycle) = spec.rsplit_once('/').ok_or_else(usage)?;
-    let cycle: u32 = cycle.parse().map_err(|_| usage())?;
-    let (swarm, worker) = match front.rsplit_once('/') {
-        Some((s, w)) => (Some(s), w),
-        None => (None, front),
-    };
-    if worker.is_empty() || swarm.is_some_and(str::is_empty) {
-        return Err(usage());
+/// A parsed `--show` argument: `w0/3` or `swarm/w0/3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Spec<'a> {
+    text: &'a str,
+    swarm: Option<&'a str>,
+    worker: &'a str,
+    cycle: u32,
+}
+
+impl<'a> Spec<'a> {
+    fn parse(text: &'a str) -> Result<Self, CommandError> {
+        let usage = || {
+            CommandError::usage(format!(
+                "`--show {text}`: expected [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`"
+            ))
+        };
+        let (front, cycle) = text.rsplit_once('/').ok_or_else(usage)?;
+        let cycle: u32 = cycle.parse().map_err(|_| usage())?;
+        let (swarm, worker) = match front.rsplit_once('/') {
+            Some((s, w)) => (Some(s), w),
+            None => (None, front),
+        };
+        if worker.is_empty() || swarm.is_some_and(str::is_empty) {
+            return Err(usage());
+        }
+        Ok(Spec {
+            text,
+            swarm,
+            worker,
+            cycle,
+        })
     }
-    Ok((swarm, worker, cycle))
 }
 
 /// One cycle, every field, for a person.
@@ -618,10 +639,15 @@ mod tests {
 
     #[test]
     fn show_specs() {
-        assert_eq!(parse_spec("w0/3").unwrap(), (None, "w0", 3));
-        assert_eq!(parse_spec("ab12/w0/3").unwrap(), (Some("ab12"), "w0", 3));
+        let parts = |s| {
+            Spec::parse(s)
+                .map(|p| (p.swarm, p.worker, p.cycle))
+                .unwrap()
+        };
+        assert_eq!(parts("w0/3"), (None, "w0", 3));
+        assert_eq!(parts("ab12/w0/3"), (Some("ab12"), "w0", 3));
         for bad in ["w0", "w0/x", "/3", "/w0/3", "w0/-1"] {
-            assert!(parse_spec(bad).is_err(), "{bad}");
+            assert!(Spec::parse(bad).is_err(), "{bad}");
         }
     }
 

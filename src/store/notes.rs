@@ -85,7 +85,8 @@ impl<'r> Notes<'r> {
 
     /// Appends each record as one JSON line to the note of `record.note_target()` (a full hex
     /// commit id), all in one notes commit, and returns that commit. Lines already in a note
-    /// are kept. With no records nothing is recorded and the current tip is returned.
+    /// are kept. With no records nothing is recorded and the current tip is returned (the
+    /// log's empty root commit is created first if the ref does not exist yet).
     ///
     /// Every target is checked first; one that is not a commit of this repository fails the
     /// whole call with [`NotesError::BadTarget`] and nothing is written.
@@ -135,19 +136,30 @@ impl<'r> Notes<'r> {
             .filter_map(|(path, blob)| note_path_target(&path).map(|c| (c, blob)))
             .collect();
         let shared = self.repo.clone().into_shared();
-        let per_note = notes
+        // Two passes. Reading a loose object makes gix allocate (and free) a large aligned
+        // inflate state; records parsed in between would pin the holes it leaves, and 100k
+        // notes grew the heap to 2 GB. So first copy every blob into a few big buffers, then
+        // parse them.
+        let batches = notes
             .par_iter()
-            .map_init(
-                || shared.to_thread_local(),
-                |repo, &(commit, blob)| {
+            .fold(
+                || Ok((shared.to_thread_local(), Blobs::default())),
+                |acc: Result<(Repo, Blobs), GitError>, &(commit, blob)| {
+                    let (repo, mut blobs) = acc?;
                     let data = repo.read_blob(blob)?;
-                    Ok(parse_note(commit, &data))
+                    blobs.push(commit, &data);
+                    Ok((repo, blobs))
                 },
             )
-            .collect::<Result<Vec<_>, GitError>>()?;
-        let mut entries = Vec::new();
+            .map(|acc| acc.map(|(_, blobs)| blobs))
+            .collect::<Result<Vec<Blobs>, GitError>>()?;
+        let parsed: Vec<(Vec<LogEntry>, Vec<BadLine>)> = batches
+            .par_iter()
+            .flat_map(|b| b.notes.par_chunks(512).map(move |notes| b.parse(notes)))
+            .collect();
+        let mut entries = Vec::with_capacity(parsed.iter().map(|(e, _)| e.len()).sum());
         let mut bad = Vec::new();
-        for (e, b) in per_note {
+        for (e, b) in parsed {
             entries.extend(e);
             bad.extend(b);
         }
@@ -297,11 +309,45 @@ fn note_path_target(path: &str) -> Option<ObjectId> {
     ObjectId::from_hex(hex.as_bytes()).ok()
 }
 
+/// Note contents copied end to end into one buffer, and where each one is.
+#[derive(Default)]
+struct Blobs {
+    data: Vec<u8>,
+    notes: Vec<(ObjectId, std::ops::Range<usize>)>,
+}
+
+impl Blobs {
+    fn push(&mut self, commit: ObjectId, content: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(content);
+        self.notes.push((commit, start..self.data.len()));
+    }
+
+    fn parse(&self, notes: &[(ObjectId, std::ops::Range<usize>)]) -> (Vec<LogEntry>, Vec<BadLine>) {
+        let mut entries = Vec::with_capacity(notes.len());
+        let mut bad = Vec::new();
+        for (commit, range) in notes {
+            parse_note_into(*commit, &self.data[range.clone()], &mut entries, &mut bad);
+        }
+        (entries, bad)
+    }
+}
+
 /// Splits a note into records and bad lines.
 fn parse_note(commit: ObjectId, data: &[u8]) -> (Vec<LogEntry>, Vec<BadLine>) {
-    let text = String::from_utf8_lossy(data);
     let mut entries = Vec::new();
     let mut bad = Vec::new();
+    parse_note_into(commit, data, &mut entries, &mut bad);
+    (entries, bad)
+}
+
+fn parse_note_into(
+    commit: ObjectId,
+    data: &[u8],
+    entries: &mut Vec<LogEntry>,
+    bad: &mut Vec<BadLine>,
+) {
+    let text = String::from_utf8_lossy(data);
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -315,7 +361,6 @@ fn parse_note(commit: ObjectId, data: &[u8]) -> (Vec<LogEntry>, Vec<BadLine>) {
             }),
         }
     }
-    (entries, bad)
 }
 
 /// `oompa: record 3 cycles`, then one line per cycle (capped) for `git log refs/notes/oompa`.
