@@ -140,16 +140,16 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        let m = ModelSpec::parse("codex:gpt-5.3-codex:medium").unwrap();
+        let m = ModelSpec::parse("codex:gpt-5.3-codex:medium").expect("test fixture");
         assert_eq!(m.harness, Harness::Codex);
         assert_eq!(m.model.as_deref(), Some("gpt-5.3-codex"));
         assert_eq!(m.reasoning.as_deref(), Some("medium"));
-        let m = ModelSpec::parse("opencode:openrouter/x:free").unwrap();
+        let m = ModelSpec::parse("opencode:openrouter/x:free").expect("test fixture");
         assert_eq!(m.model.as_deref(), Some("openrouter/x:free"));
         assert_eq!(m.reasoning, None);
-        let m = ModelSpec::parse("claude").unwrap();
+        let m = ModelSpec::parse("claude").expect("test fixture");
         assert_eq!(m.model, None);
-        let m = ModelSpec::parse("exec:python3 agent.py --x").unwrap();
+        let m = ModelSpec::parse("exec:python3 agent.py --x").expect("test fixture");
         assert_eq!(m.harness, Harness::Exec("python3 agent.py --x".into()));
         assert_eq!(m.to_string(), "exec:python3 agent.py --x");
     }
@@ -172,7 +172,7 @@ mod tests {
             "gemini",
             "opencode:a/b:free",
         ] {
-            assert_eq!(ModelSpec::parse(s).unwrap().to_string(), s);
+            assert_eq!(ModelSpec::parse(s).expect("test fixture").to_string(), s);
         }
     }
 }

@@ -601,19 +601,23 @@ mod tests {
     #[test]
     fn since_accepts_durations_dates_and_times() {
         let now = Timestamp::now();
-        let two_h = parse_since("2h").unwrap();
+        let two_h = parse_since("2h").expect("test fixture");
         let diff = now.duration_since(two_h).as_secs();
         assert!((7_199..=7_201).contains(&diff), "{diff}");
-        let mixed = parse_since("1h30m").unwrap();
+        let mixed = parse_since("1h30m").expect("test fixture");
         assert!((5_399..=5_401).contains(&now.duration_since(mixed).as_secs()));
         assert!(parse_since("3d").is_ok() && parse_since("1w").is_ok());
         assert_eq!(
-            parse_since("2026-01-31").unwrap(),
-            "2026-01-31T00:00:00Z".parse::<Timestamp>().unwrap()
+            parse_since("2026-01-31").expect("test fixture"),
+            "2026-01-31T00:00:00Z"
+                .parse::<Timestamp>()
+                .expect("test fixture")
         );
         assert_eq!(
-            parse_since("2026-01-31T12:00:00+02:00").unwrap(),
-            "2026-01-31T10:00:00Z".parse::<Timestamp>().unwrap()
+            parse_since("2026-01-31T12:00:00+02:00").expect("test fixture"),
+            "2026-01-31T10:00:00Z"
+                .parse::<Timestamp>()
+                .expect("test fixture")
         );
         for bad in ["", "2x", "h", "yesterday", "2026-13-01", "5m3"] {
             let err = parse_since(bad).unwrap_err();
@@ -642,7 +646,7 @@ mod tests {
         let parts = |s| {
             Spec::parse(s)
                 .map(|p| (p.swarm, p.worker, p.cycle))
-                .unwrap()
+                .expect("test fixture")
         };
         assert_eq!(parts("w0/3"), (None, "w0", 3));
         assert_eq!(parts("ab12/w0/3"), (Some("ab12"), "w0", 3));
@@ -664,12 +668,12 @@ mod tests {
             lines[1],
             text.lines()
                 .nth(1)
-                .unwrap()
+                .expect("test fixture")
                 .replace("error", &ui.paint(RED, "error"))
         );
         assert_eq!(
             lines[2],
-            text.lines().nth(2).unwrap(),
+            text.lines().nth(2).expect("test fixture"),
             "misaligned rows stay plain"
         );
     }

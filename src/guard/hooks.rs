@@ -463,7 +463,7 @@ mod tests {
                 "{name}"
             );
             assert_eq!(
-                block_range(&text, Path::new(name)).unwrap(),
+                block_range(&text, Path::new(name)).expect("test fixture"),
                 Some((1, text.lines().count() - 1))
             );
             assert!(!has_other_content(&text));
@@ -474,13 +474,15 @@ mod tests {
     #[test]
     fn insert_keeps_user_lines_and_replace_is_idempotent() {
         let user = "#!/bin/bash\necho mine\n";
-        let with = insert_block(user, "pre-push", Path::new("x")).unwrap();
+        let with = insert_block(user, "pre-push", Path::new("x")).expect("test fixture");
         assert!(
             with.starts_with("#!/bin/bash\n# >>> git-oompa >>>\n"),
             "{with}"
         );
         assert!(with.ends_with("# <<< git-oompa <<<\necho mine\n"), "{with}");
-        let range = block_range(&with, Path::new("x")).unwrap().unwrap();
+        let range = block_range(&with, Path::new("x"))
+            .expect("test fixture")
+            .expect("test fixture");
         assert_eq!(replace_block(&with, range, "pre-push"), with);
         let err = insert_block("#!/usr/bin/env python3\n", "pre-push", Path::new("x"));
         assert!(matches!(err, Err(HookError::NotShell { .. })));

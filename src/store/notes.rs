@@ -509,33 +509,36 @@ mod tests {
     fn append_then_read_round_trips_in_one_commit_per_call() {
         let f = fixture();
         let notes = Notes::new(&f.repo);
-        assert_eq!(notes.read_all().unwrap(), (vec![], vec![]));
+        assert_eq!(notes.read_all().expect("test fixture"), (vec![], vec![]));
         let (a, b) = (f.commit("a"), f.commit("b"));
         let first = vec![record(a, "w0", 1), record(b, "w1", 1), record(a, "w0", 2)];
-        let c1 = notes.append(&first).unwrap();
-        assert_eq!(f.repo.read_ref(NOTES_REF).unwrap(), Some(c1));
-        let c2 = notes.append(&[record(b, "w1", 2)]).unwrap();
-        assert_eq!(f.repo.commit_parents(c2).unwrap(), vec![c1]);
-        let msg = f.repo.commit_message(c1).unwrap();
+        let c1 = notes.append(&first).expect("test fixture");
+        assert_eq!(f.repo.read_ref(NOTES_REF).expect("test fixture"), Some(c1));
+        let c2 = notes.append(&[record(b, "w1", 2)]).expect("test fixture");
+        assert_eq!(f.repo.commit_parents(c2).expect("test fixture"), vec![c1]);
+        let msg = f.repo.commit_message(c1).expect("test fixture");
         assert!(msg.starts_with("oompa: record 3 cycles\n"), "{msg}");
         assert!(msg.contains("s1/w1/1 merged"), "{msg}");
         assert!(
             f.repo
                 .commit_message(c2)
-                .unwrap()
+                .expect("test fixture")
                 .starts_with("oompa: record 1 cycle\n")
         );
 
         assert_eq!(
-            notes.for_commit(a).unwrap(),
+            notes.for_commit(a).expect("test fixture"),
             vec![record(a, "w0", 1), record(a, "w0", 2)]
         );
         assert_eq!(
-            notes.for_commit(b).unwrap(),
+            notes.for_commit(b).expect("test fixture"),
             vec![record(b, "w1", 1), record(b, "w1", 2)]
         );
-        assert_eq!(notes.for_commit(f.commit("c")).unwrap(), vec![]);
-        let (mut all, bad) = notes.read_all().unwrap();
+        assert_eq!(
+            notes.for_commit(f.commit("c")).expect("test fixture"),
+            vec![]
+        );
+        let (mut all, bad) = notes.read_all().expect("test fixture");
         assert!(bad.is_empty(), "{bad:?}");
         all.sort_by_key(|e| (e.record.worker.clone(), e.record.cycle));
         let want = vec![
@@ -559,8 +562,13 @@ mod tests {
         assert_eq!(all, want);
 
         // New notes use the xx/<38 hex> fanout, and plain git reads them.
-        let tree = f.repo.commit_tree(c2).unwrap();
-        assert!(f.repo.lookup_path(tree, &fanout_path(a)).unwrap().is_some());
+        let tree = f.repo.commit_tree(c2).expect("test fixture");
+        assert!(
+            f.repo
+                .lookup_path(tree, &fanout_path(a))
+                .expect("test fixture")
+                .is_some()
+        );
         let shown = git(f.dir(), &["notes", "--ref=oompa", "show", &a.to_string()]);
         assert_eq!(
             shown,
@@ -589,7 +597,7 @@ mod tests {
             ],
         );
         let notes = Notes::new(&f.repo);
-        notes.append(&[record(a, "w0", 1)]).unwrap();
+        notes.append(&[record(a, "w0", 1)]).expect("test fixture");
         git(
             f.dir(),
             &[
@@ -601,7 +609,7 @@ mod tests {
                 &a.to_string(),
             ],
         );
-        notes.append(&[record(a, "w0", 2)]).unwrap();
+        notes.append(&[record(a, "w0", 2)]).expect("test fixture");
         let shown = git(f.dir(), &["notes", "--ref=oompa", "show", &a.to_string()]);
         assert_eq!(
             shown,
@@ -611,14 +619,14 @@ mod tests {
                 record(a, "w0", 2).to_line()
             )
         );
-        let (entries, bad) = notes.read_all().unwrap();
+        let (entries, bad) = notes.read_all().expect("test fixture");
         assert_eq!(entries.len(), 2);
         let lines: Vec<_> = bad.iter().map(|b| (b.commit.clone(), b.line)).collect();
         assert_eq!(lines, vec![(a.to_string(), 1), (a.to_string(), 4)]);
         // A note without a final newline gets one before our line.
         let b = f.commit("b");
         f.write_notes_tree(&[(b.to_string(), "no newline")]);
-        notes.append(&[record(b, "w0", 3)]).unwrap();
+        notes.append(&[record(b, "w0", 3)]).expect("test fixture");
         let shown = git(f.dir(), &["notes", "--ref=oompa", "show", &b.to_string()]);
         assert_eq!(
             shown,
@@ -645,7 +653,7 @@ mod tests {
             ("ab/cde".into(), "not a note either"),
         ]);
         let notes = Notes::new(&f.repo);
-        let (mut all, bad) = notes.read_all().unwrap();
+        let (mut all, bad) = notes.read_all().expect("test fixture");
         assert!(bad.is_empty(), "{bad:?}");
         all.sort_by_key(|e| e.record.cycle);
         let commits: Vec<_> = all.iter().map(|e| (e.commit, e.record.cycle)).collect();
@@ -662,12 +670,16 @@ mod tests {
 
         notes
             .append(&[record(flat, "w0", 4), record(deep, "w0", 5)])
-            .unwrap();
-        let tip = f.repo.read_ref(NOTES_REF).unwrap().unwrap();
+            .expect("test fixture");
+        let tip = f
+            .repo
+            .read_ref(NOTES_REF)
+            .expect("test fixture")
+            .expect("test fixture");
         let paths: Vec<String> = f
             .repo
-            .list_blobs_recursive(f.repo.commit_tree(tip).unwrap())
-            .unwrap()
+            .list_blobs_recursive(f.repo.commit_tree(tip).expect("test fixture"))
+            .expect("test fixture")
             .into_iter()
             .map(|(p, _)| p)
             .collect();
@@ -683,7 +695,7 @@ mod tests {
         got.sort();
         assert_eq!(got, want, "updated in place, no second copy");
         assert_eq!(
-            notes.for_commit(deep).unwrap(),
+            notes.for_commit(deep).expect("test fixture"),
             vec![record(deep, "w0", 2), record(deep, "w0", 5)]
         );
         assert_eq!(
@@ -705,7 +717,7 @@ mod tests {
         let a = f.commit("a");
         let mut short = record(a, "w0", 1);
         short.landed = Some("abc123".into());
-        let blob = f.repo.write_blob(b"x").unwrap();
+        let blob = f.repo.write_blob(b"x").expect("test fixture");
         let mut not_commit = record(a, "w0", 2);
         not_commit.landed = Some(blob.to_string());
         let mut missing = record(a, "w0", 3);
@@ -720,7 +732,7 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(why) && msg.contains("cycle s1/w0/"), "{msg}");
         }
-        assert_eq!(f.repo.read_ref(NOTES_REF).unwrap(), None);
+        assert_eq!(f.repo.read_ref(NOTES_REF).expect("test fixture"), None);
     }
 
     #[test]
@@ -728,10 +740,14 @@ mod tests {
         let f = fixture();
         let notes = Notes::new(&f.repo);
         let a = f.commit("a");
-        let tip = notes.append(&[record(a, "w0", 1)]).unwrap();
-        let additions = notes.additions(&[record(a, "w0", 2)]).unwrap();
-        let stale = notes.build_commit(tip, &additions, "stale").unwrap();
-        notes.append(&[record(a, "w0", 3)]).unwrap();
+        let tip = notes.append(&[record(a, "w0", 1)]).expect("test fixture");
+        let additions = notes
+            .additions(&[record(a, "w0", 2)])
+            .expect("test fixture");
+        let stale = notes
+            .build_commit(tip, &additions, "stale")
+            .expect("test fixture");
+        notes.append(&[record(a, "w0", 3)]).expect("test fixture");
         let err = f
             .repo
             .cas_ref(NOTES_REF, Some(tip), stale, "stale")
@@ -739,7 +755,7 @@ mod tests {
         assert!(err.is_conflict(), "{err:?}");
         let cycles: Vec<u32> = notes
             .for_commit(a)
-            .unwrap()
+            .expect("test fixture")
             .iter()
             .map(|r| r.cycle)
             .collect();
@@ -762,12 +778,12 @@ mod tests {
                         let target = targets[((t + i) % 4) as usize];
                         notes
                             .append(&[record(target, &format!("w{t}"), i)])
-                            .unwrap();
+                            .expect("test fixture");
                     }
                 });
             }
         });
-        let (all, bad) = Notes::new(&f.repo).read_all().unwrap();
+        let (all, bad) = Notes::new(&f.repo).read_all().expect("test fixture");
         assert!(bad.is_empty());
         assert_eq!(all.len(), 40);
     }

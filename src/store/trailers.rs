@@ -93,7 +93,7 @@ mod tests {
     fn trailers_round_trip() {
         let t = |id: &str, s: &str| Task {
             version: 1,
-            id: TaskId::new(id).unwrap(),
+            id: TaskId::new(id).expect("test fixture"),
             summary: s.into(),
             description: String::new(),
             difficulty: None,

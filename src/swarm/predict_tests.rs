@@ -322,8 +322,8 @@ fn compute_writes_nothing_to_the_object_database() {
     assert_eq!(fx.git(&["count-objects", "-v"]), count_before);
     let dry = fx.repo().into_shared().dry_run();
     let (w1, w3) = (
-        fx.rev("oompa/s1/w1").unwrap(),
-        fx.rev("oompa/s1/w3").unwrap(),
+        fx.rev("oompa/s1/w1").expect("test fixture"),
+        fx.rev("oompa/s1/w3").expect("test fixture"),
     );
     assert!(matches!(
         dry.check_merge(w1, w3).expect("merge"),
@@ -444,16 +444,16 @@ fn predictions_round_trip_through_their_file() {
     let back = read(&path).expect("read");
     assert_eq!(pairs(&back), pairs(&p));
     assert_eq!(back.branches.len(), 2);
-    let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
+    let left: Vec<_> = std::fs::read_dir(path.parent().expect("test fixture"))
+        .expect("test fixture")
+        .map(|e| e.expect("test fixture").file_name())
         .collect();
     assert_eq!(
         left,
         ["prediction.json"],
         "no temporary file is left behind"
     );
-    std::fs::write(&path, "{ not json").unwrap();
+    std::fs::write(&path, "{ not json").expect("test fixture");
     assert!(read(&path).is_none());
 }
 
