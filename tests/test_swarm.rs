@@ -1323,3 +1323,24 @@ fn a_missing_agent_cli_stops_the_swarm_before_it_starts() {
     assert_eq!(states(&env), (1, 0, 0), "nothing was claimed");
     assert_clean_up(&env);
 }
+
+#[test]
+fn the_worktree_dir_comes_from_git_config_and_stays_out_of_git_status() {
+    let env = swarm_repo(1, &worker_table("nochange", 1, "max_cycles = 1"));
+    env.git(&["config", "oompa.worktreeDir", "agents-wt"]);
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exclude = std::fs::read_to_string(env.repo.join(".git/info/exclude")).unwrap();
+    assert!(exclude.contains("/agents-wt/"), "{exclude}");
+    let transcripts = std::fs::read_dir(env.repo.join(".git/oompa/transcripts"))
+        .unwrap()
+        .count();
+    assert_eq!(transcripts, 1);
+    // The worker's worktree lived under agents-wt (removed at the end; its parent stays).
+    assert!(env.repo.join("agents-wt").is_dir());
+    assert_eq!(
+        env.git(&["status", "--porcelain", "--", "agents-wt"])
+            .trim(),
+        ""
+    );
+}

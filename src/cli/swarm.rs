@@ -47,6 +47,20 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         CommandError::from_error(&e)
             .with_hint("`git oompa init` writes a commented oompa.toml to start from")
     })?;
+    let mut config = config;
+    // Repository-level settings: `oompa.worktreeDir` when oompa.toml keeps the default.
+    if config.worktree_dir == std::path::Path::new(crate::config::defaults::WORKTREE_DIR)
+        && let Some(dir) = repo
+            .config_string("oompa.worktreeDir")
+            .filter(|d| !d.is_empty())
+    {
+        config.worktree_dir = PathBuf::from(dir);
+    }
+    // Worktrees inside the repository never show up in `git status`.
+    if config.worktree_dir.is_relative() && !config.worktree_dir.starts_with(super::init::OOMPA_DIR)
+    {
+        super::init::add_exclude(&repo, &format!("/{}/", config.worktree_dir.display()))?;
+    }
     let target = resolve_target(&repo, args.target, &config)?;
     let result = run_swarm(env, &repo, config, target)?;
     if result.interrupted {
