@@ -6,7 +6,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::{Event, Shared};
-use crate::store::notes::Notes;
+use crate::store::notes::{Notes, NotesError};
 use crate::store::record::CycleRecord;
 
 const BATCH: usize = 256;
@@ -28,6 +28,18 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
             attempt += 1;
             match notes.append(&batch) {
                 Ok(_) => break,
+                // One record with a bad target must not cost the others theirs.
+                Err(NotesError::BadTarget { .. }) if batch.len() > 1 => {
+                    for record in &batch {
+                        if let Err(e) = notes.append(std::slice::from_ref(record)) {
+                            shared.emit(Event::Warning(format!(
+                                "could not record cycle {}/{}/{}: {e}",
+                                record.swarm, record.worker, record.cycle
+                            )));
+                        }
+                    }
+                    break;
+                }
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::debug!("writing cycle notes failed ({e}); retrying");
                     std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
