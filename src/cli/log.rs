@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::cli::ui::{self, BOLD, DIM, GREEN, RED, Ui, YELLOW};
+use crate::cli::ui::{self, BOLD, DIM, Ui, human_duration, outcome_style};
 use crate::cli::{CommandError, Env};
 use crate::store::notes::{LogEntry, NOTES_REF, Notes};
 use crate::store::record::{CycleRecord, Outcome};
@@ -331,25 +331,6 @@ fn tasks_cell(tasks: &[String]) -> String {
     shown
 }
 
-/// `850ms`, `42s`, `3m05s`, `2h07m`.
-fn human_duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0 => format!("{ms}ms"),
-        1..60 => format!("{s}s"),
-        60..3_600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
-    }
-}
-
-fn outcome_style(o: Outcome) -> anstyle::Style {
-    match o {
-        Outcome::Merged => GREEN,
-        Outcome::Error | Outcome::Conflict | Outcome::Rejected => RED,
-        _ => YELLOW,
-    }
-}
-
 /// Colours the OUTCOME column of a rendered table. comfy-table (built without its terminal
 /// features) would count escape codes as text and misalign the columns, so colour goes in
 /// after layout, at the header's column; a row that does not line up there (wide characters
@@ -589,6 +570,7 @@ fn tokens_text(r: &CycleRecord) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::ui::{GREEN, RED, YELLOW};
 
     #[test]
     fn durations_read_like_a_person_would_write_them() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{select, unbounded};
 
 use super::error::Kind;
-use super::ui::{self, DIM, GREEN, RED, YELLOW};
+use super::ui::{self, DIM, GREEN, YELLOW};
 use super::{CommandError, Env};
 use crate::config::Config;
 use crate::git::Repo;
@@ -181,14 +181,6 @@ pub fn run_swarm(
     })
 }
 
-fn outcome_style(outcome: &str) -> anstyle::Style {
-    match outcome {
-        "merged" => GREEN,
-        "error" | "conflict" | "rejected" | "stuck" => RED,
-        _ => YELLOW,
-    }
-}
-
 fn print_event(ui: &super::Ui, ev: &Event) {
     match ev {
         Event::Started {
@@ -305,12 +297,11 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ));
         }
         Event::CycleEnded { worker, record } => {
-            let o = record.outcome.as_str();
             let mut line = format!(
                 "[{worker}] cycle {} {} in {}",
                 record.cycle,
-                ui.paint_err(outcome_style(o), o),
-                human_ms(record.duration_ms)
+                ui.paint_err(ui::outcome_style(record.outcome), record.outcome),
+                ui::human_duration(record.duration_ms)
             );
             if let Some(e) = &record.error {
                 line.push_str(&format!(": {}", e.lines().next().unwrap_or("")));
@@ -323,17 +314,6 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         Event::Waiting { worker, why } => ui.status(ui.paint_err(DIM, format!("[{worker}] {why}"))),
         Event::Warning(w) => ui.warn(w),
         Event::WorkerFinished(s) => ui.status(format!("[{}] finished: {}", s.worker, s.reason)),
-    }
-}
-
-/// `42s`, `3m05s`, `1h02m`.
-pub fn human_ms(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0 => format!("{ms}ms"),
-        1..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 

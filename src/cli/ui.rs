@@ -136,3 +136,24 @@ pub fn render_table(t: &comfy_table::Table) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// `850ms`, `42s`, `3m05s`, `2h07m`.
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{s}s"),
+        60..3_600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
+    }
+}
+
+/// The colour of a cycle outcome: landed green, failed red, the rest yellow.
+pub fn outcome_style(o: crate::store::record::Outcome) -> Style {
+    use crate::store::record::Outcome;
+    match o {
+        Outcome::Merged => GREEN,
+        Outcome::Error | Outcome::Conflict | Outcome::Rejected => RED,
+        _ => YELLOW,
+    }
+}

@@ -28,7 +28,7 @@ impl DryRun {
     /// Like [`Repo::check_merge`]: whether `theirs` merges cleanly into `ours`. The objects the
     /// merge creates are dropped afterwards, so memory stays bounded over many calls.
     pub fn check_merge(&self, ours: ObjectId, theirs: ObjectId) -> Result<Merge, GitError> {
-        let result = merge_with(&self.repo, ours, theirs, false);
+        let result = merge_with(&self.repo, ours, theirs);
         self.repo.objects.reset_object_memory();
         result
     }

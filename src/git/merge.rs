@@ -28,12 +28,12 @@ impl Repo {
     /// Checks whether `theirs` merges cleanly into `ours` without writing any object.
     pub fn check_merge(&self, ours: ObjectId, theirs: ObjectId) -> Result<Merge, GitError> {
         let dry = self.gix().clone().with_object_memory();
-        merge_with(&dry, ours, theirs, false)
+        merge_with(&dry, ours, theirs)
     }
 
     /// Merges `theirs` into `ours`, writing the merged tree to the object database.
     pub fn merge(&self, ours: ObjectId, theirs: ObjectId) -> Result<Merge, GitError> {
-        merge_with(self.gix(), ours, theirs, true)
+        merge_with(self.gix(), ours, theirs)
     }
 }
 
@@ -56,7 +56,6 @@ pub(super) fn merge_with(
     repo: &gix::Repository,
     ours: ObjectId,
     theirs: ObjectId,
-    write: bool,
 ) -> Result<Merge, GitError> {
     let base = merge_base(repo, ours, theirs)?;
     if base == Some(theirs) || ours == theirs {
@@ -105,6 +104,5 @@ pub(super) fn merge_with(
         .write()
         .ctx(|| format!("writing the merge of {theirs} into {ours}"))?
         .detach();
-    let _ = write;
     Ok(Merge::Clean { tree })
 }
