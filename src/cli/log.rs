@@ -570,7 +570,7 @@ fn tokens_text(r: &CycleRecord) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::ui::{GREEN, RED, YELLOW};
+    use crate::cli::ui::RED;
 
     #[test]
     fn durations_read_like_a_person_would_write_them() {
