@@ -349,6 +349,32 @@ fn spawn_swarm(env: &TestEnv, marker: Option<&str>) -> Running {
     }
 }
 
+/// A swarm of `workers` agents that each claim a task (and commit `wip/<worker>.txt` when
+/// `commit`), then hang until killed, over `tasks` tasks. Returns once every agent hangs,
+/// with the marker (a `sleep` length unique to this test) that finds the agents' processes.
+fn hanging_swarm(
+    base: u32,
+    tasks: usize,
+    workers: u32,
+    commit: bool,
+) -> (TestEnv, Running, String) {
+    let marker = format!("{}", base + std::process::id() % 90_000);
+    let mut env_vars = vec![("FAKE_CLAIM_FIRST", "1"), ("FAKE_HANG", marker.as_str())];
+    if commit {
+        env_vars.push(("FAKE_COMMIT_FIRST", "1"));
+    }
+    let env = swarm_repo(
+        tasks,
+        &worker_with_env("hang", workers, "max_cycles = 1", &env_vars),
+    );
+    let child = spawn_swarm(&env, Some(&marker));
+    let n = workers as usize;
+    wait_for("every agent to claim and hang", || {
+        states(&env).1 == n && processes_with(&format!("sleep {marker}")) == n
+    });
+    (env, child, marker)
+}
+
 /// Waits until `f` holds (up to 20 s).
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
@@ -416,24 +442,7 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
 
 #[test]
 fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
-    let marker = format!("{}", 900_000 + std::process::id() % 90_000);
-    let env = swarm_repo(
-        3,
-        &worker_with_env(
-            "hang",
-            2,
-            "max_cycles = 1",
-            &[
-                ("FAKE_CLAIM_FIRST", "1"),
-                ("FAKE_COMMIT_FIRST", "1"),
-                ("FAKE_HANG", &marker),
-            ],
-        ),
-    );
-    let mut child = spawn_swarm(&env, Some(&marker));
-    wait_for("both agents to claim and hang", || {
-        states(&env).1 == 2 && processes_with(&format!("sleep {marker}")) == 2
-    });
+    let (env, mut child, marker) = hanging_swarm(900_000, 3, 2, true);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(std::time::Duration::from_millis(300));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
@@ -467,24 +476,7 @@ fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
 
 #[test]
 fn sigkill_then_restart_loses_no_task_and_no_commit() {
-    let marker = format!("{}", 800_000 + std::process::id() % 90_000);
-    let env = swarm_repo(
-        3,
-        &worker_with_env(
-            "hang",
-            2,
-            "max_cycles = 1",
-            &[
-                ("FAKE_CLAIM_FIRST", "1"),
-                ("FAKE_COMMIT_FIRST", "1"),
-                ("FAKE_HANG", &marker),
-            ],
-        ),
-    );
-    let mut child = spawn_swarm(&env, Some(&marker));
-    wait_for("both agents to claim and hang", || {
-        states(&env).1 == 2 && processes_with(&format!("sleep {marker}")) == 2
-    });
+    let (env, mut child, marker) = hanging_swarm(800_000, 3, 2, true);
     let branches = env.git(&[
         "for-each-ref",
         "--format=%(refname) %(objectname)",
@@ -800,18 +792,7 @@ fn silent_agents_are_resumed_in_the_same_session_nudged_then_stuck() {
 
 #[test]
 fn status_shows_a_running_swarm_its_workers_and_claims() {
-    let marker = format!("{}", 700_000 + std::process::id() % 90_000);
-    let env = swarm_repo(
-        2,
-        &worker_with_env(
-            "hang",
-            1,
-            "max_cycles = 1",
-            &[("FAKE_CLAIM_FIRST", "1"), ("FAKE_HANG", &marker)],
-        ),
-    );
-    let mut child = spawn_swarm(&env, Some(&marker));
-    wait_for("a claim", || states(&env).1 == 1);
+    let (env, mut child, _) = hanging_swarm(700_000, 2, 1, false);
     let status = env.oompa_ok(&["status"]);
     assert!(
         status.contains("queue: 1 pending, 1 claimed, 0 complete"),
