@@ -14,7 +14,7 @@ use crate::agent::{self, Turn, TurnMode, prompt};
 use crate::config::PlannerConfig;
 use crate::git::{ObjectId, Repo};
 use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
-use crate::store::{Queue, State};
+use crate::store::Queue;
 
 /// The planner's worker id, in records, claims and `OOMPA_WORKER`.
 pub const PLANNER: &str = "planner";
@@ -60,10 +60,7 @@ fn plan_rounds(
         if shared.control.stopping() {
             return;
         }
-        let pending = Queue::new(repo)
-            .snapshot()
-            .map(|s| s.count(State::Pending))
-            .unwrap_or(0);
+        let pending = Queue::new(repo).counts().map(|c| c.pending).unwrap_or(0);
         let room = (config.max_pending as usize).saturating_sub(pending);
         if room > 0 {
             round += 1;
@@ -86,10 +83,7 @@ fn plan_rounds(
             if shared.control.stopping() || shared.workers_running.load(Ordering::SeqCst) == 0 {
                 return;
             }
-            let pending = Queue::new(repo)
-                .snapshot()
-                .map(|s| s.count(State::Pending))
-                .unwrap_or(0);
+            let pending = Queue::new(repo).counts().map(|c| c.pending).unwrap_or(0);
             if pending < config.refill_below as usize
                 && shared.idle_workers.load(Ordering::SeqCst) > 0
             {

@@ -100,6 +100,14 @@ pub struct Corrupt {
     pub reason: String,
 }
 
+/// Task counts by state, as [`Queue::counts`] reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: usize,
+    /// Claimed.
+    pub current: usize,
+}
+
 /// Everything in the queue at one tip.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -268,6 +276,22 @@ impl<'r> Queue<'r> {
             return Err(format!("holds task `{}` but is named {path}", task.id));
         }
         Ok(task)
+    }
+
+    /// How many tasks are in each state, from the tree listings alone (no task is read):
+    /// what polling loops need, cheap however large the queue.
+    pub fn counts(&self) -> Result<Counts, QueueError> {
+        let Some(tip) = self.repo.read_ref(QUEUE_REF)? else {
+            return Ok(Counts::default());
+        };
+        let tree = self.repo.commit_tree(tip)?;
+        let n = |state: State| -> Result<usize, QueueError> {
+            Ok(self.repo.list_dir(tree, state.dir())?.len())
+        };
+        Ok(Counts {
+            pending: n(State::Pending)?,
+            current: n(State::Current)?,
+        })
     }
 
     /// Looks one task up at the tip.

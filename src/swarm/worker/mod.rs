@@ -280,16 +280,16 @@ impl Worker {
         let start = Instant::now();
         let mut idle = false;
         let result = loop {
-            let snap = match Queue::new(repo).snapshot() {
-                Ok(s) => s,
+            let counts = match Queue::new(repo).counts() {
+                Ok(c) => c,
                 Err(e) => break Some(format!("cannot read the task queue: {e}")),
             };
-            if snap.count(State::Pending) > 0 || !need_task {
+            if counts.pending > 0 || !need_task {
                 break None;
             }
             // Claims in flight may come back, and the planner may add tasks.
             let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0
-                || snap.count(State::Current) > 0
+                || counts.current > 0
                 || self.shared.planner_active.load(Ordering::SeqCst);
             if !busy {
                 break Some("no more work: the queue is drained".into());
