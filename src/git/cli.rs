@@ -45,7 +45,7 @@ pub fn commit_all_except(
     worktree: &Path,
     message: &str,
     exclude: &[String],
-) -> Result<Option<ObjectId>, GitError> {
+) -> Result<bool, GitError> {
     let mut args = vec!["add".to_string(), "-A".into(), "--".into(), ".".into()];
     args.extend(exclude.iter().map(|p| format!(":(exclude,literal){p}")));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -58,15 +58,14 @@ pub fn commit_all_except(
         .status()
         .map_err(GitError::Spawn)?;
     if staged.success() {
-        return Ok(None);
+        return Ok(false);
     }
     git(worktree, &["commit", "-q", "--no-verify", "-m", message])?;
-    let head = git(worktree, &["rev-parse", "HEAD"])?;
-    Ok(ObjectId::from_hex(head.trim().as_bytes()).ok())
+    Ok(true)
 }
 
 /// [`commit_all_except`] with nothing excluded.
-pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<ObjectId>, GitError> {
+pub fn commit_all(worktree: &Path, message: &str) -> Result<bool, GitError> {
     commit_all_except(worktree, message, &[])
 }
 
@@ -115,15 +114,19 @@ pub fn init_with_commit(
     name: &str,
     email: &str,
     message: &str,
-) -> Result<ObjectId, GitError> {
+) -> Result<(), GitError> {
     git(dir, &["init", "-q", "-b", "main"])?;
     git(dir, &["config", "user.name", name])?;
     git(dir, &["config", "user.email", email])?;
-    commit_all(dir, message)?.ok_or_else(|| GitError::Command {
-        args: "commit".into(),
-        status: None,
-        stderr: "nothing to commit".into(),
-    })
+    if commit_all(dir, message)? {
+        Ok(())
+    } else {
+        Err(GitError::Command {
+            args: "commit".into(),
+            status: None,
+            stderr: "nothing to commit".into(),
+        })
+    }
 }
 
 /// The change between two commits as a patch (`git diff base tip`), cut at `max` bytes.

@@ -13,8 +13,8 @@ use super::{Event, Shared, prompts};
 use crate::agent::{self, Turn, TurnMode, prompt};
 use crate::config::PlannerConfig;
 use crate::git::{ObjectId, Repo};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
 use crate::store::Queue;
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
 
 /// The planner's worker id, in records, claims and `OOMPA_WORKER`.
 pub const PLANNER: &str = "planner";

@@ -69,8 +69,8 @@ impl Workspace {
     }
 
     /// Commits anything left uncommitted in the worktree (the framework's commit on the
-    /// agent's behalf).
-    pub fn commit_leftovers(&self, cycle: u32) -> Result<Option<ObjectId>, GitError> {
+    /// agent's behalf). Returns whether there was anything to commit.
+    pub fn commit_leftovers(&self, cycle: u32) -> Result<bool, GitError> {
         cli::commit_all_except(
             &self.path,
             &format!(
