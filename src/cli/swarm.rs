@@ -189,11 +189,15 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             workers,
         } => {
             ui.status(format!(
-                "swarm {swarm}: {} worker(s) landing on {target}",
-                workers.len()
+                "swarm {swarm}: {} landing on {}",
+                ui::count(workers.len(), "worker", "workers"),
+                ui::escape(target)
             ));
             for (w, model) in workers {
-                ui.status(ui.paint_err(DIM, format!("  {w}: {model}")));
+                ui.status(ui.paint_err(
+                    DIM,
+                    format!("  {}: {}", ui::escape(w), ui::escape(&model.to_string())),
+                ));
             }
         }
         Event::Recovered {
@@ -203,14 +207,15 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         } => {
             if !crashed.is_empty() {
                 ui.warn(format!(
-                    "swarm(s) {} ended without cleaning up",
-                    crashed.join(", ")
+                    "{} {} ended without cleaning up",
+                    if crashed.len() == 1 { "swarm" } else { "swarms" },
+                    ui::escape(&crashed.join(", "))
                 ));
             }
             if !released.is_empty() {
                 ui.warn(format!(
-                    "returned {} orphaned claim(s) to pending: {}",
-                    released.len(),
+                    "returned {} to pending: {}",
+                    ui::count(released.len(), "orphaned claim", "orphaned claims"),
                     released.join(", ")
                 ));
             }
@@ -229,7 +234,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         } => {
             ui.status(ui.paint_err(
                 DIM,
-                format!("[{worker}] cycle {cycle}, turn {turn}: {signal}"),
+                format!("[{worker}] cycle {cycle}, turn {turn}: {}", ui::escape(signal)),
             ));
         }
         Event::Claimed { worker, results } => {
@@ -242,6 +247,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
                     crate::store::ClaimOutcome::NotFound => format!("{id} not found"),
                     crate::store::ClaimOutcome::Corrupt(_) => format!("{id} unreadable"),
                 })
+                .map(|line| ui::escape(&line).into_owned())
                 .collect();
             ui.status(format!("[{worker}] {}", parts.join("; ")));
         }
@@ -250,7 +256,10 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             added,
             error,
         } => match error {
-            Some(e) => ui.warn(format!("[planner] round {round} failed: {e}")),
+            Some(e) => ui.warn(format!(
+                "[planner] round {round} failed: {}",
+                ui::escape(e)
+            )),
             None if added.is_empty() => {
                 ui.status(format!("[planner] round {round}: nothing more to plan"))
             }
@@ -268,11 +277,13 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ui.status(format!(
                 "[{worker}] review round {} by {}: {}",
                 round.round,
-                round.reviewer,
-                ui.paint_err(style, &round.verdict)
+                ui::escape(&round.reviewer),
+                ui.paint_err(style, ui::escape(&round.verdict))
             ));
         }
-        Event::LandingPaused { worker, reason } => ui.warn(format!("[{worker}] {reason}")),
+        Event::LandingPaused { worker, reason } => {
+            ui.warn(format!("[{worker}] {}", ui::escape(reason)))
+        }
         Event::Landed {
             worker,
             commit,
@@ -304,16 +315,23 @@ fn print_event(ui: &super::Ui, ev: &Event) {
                 ui::human_duration(record.duration_ms)
             );
             if let Some(e) = &record.error {
-                line.push_str(&format!(": {}", e.lines().next().unwrap_or("")));
+                line.push_str(&format!(": {}", ui::escape(e.lines().next().unwrap_or(""))));
             }
             if let Some(k) = &record.kept {
                 line.push_str(&format!(" (work kept as {k})"));
             }
             ui.status(line);
         }
-        Event::Waiting { worker, why } => ui.status(ui.paint_err(DIM, format!("[{worker}] {why}"))),
-        Event::Warning(w) => ui.warn(w),
-        Event::WorkerFinished(s) => ui.status(format!("[{}] finished: {}", s.worker, s.reason)),
+        Event::Waiting { worker, why } => ui.status(ui.paint_err(
+            DIM,
+            format!("[{worker}] {}", ui::escape(why)),
+        )),
+        Event::Warning(w) => ui.warn(ui::escape(w)),
+        Event::WorkerFinished(s) => ui.status(format!(
+            "[{}] finished: {}",
+            s.worker,
+            ui::escape(&s.reason)
+        )),
     }
 }
 
@@ -351,7 +369,8 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
             s.reason.clone(),
         ]);
     }
-    env.ui.out(ui::render_table(&t))?;
+    t.shrink(5, 16).shrink(1, 12).shrink(4, 8);
+    env.ui.out_table(&t, false)?;
     if finished.landing_conflicts > 0 {
         env.ui.status(format!(
             "landing conflicts: {} ({} predicted by conflict prediction)",

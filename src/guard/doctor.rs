@@ -199,12 +199,12 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
     }
     if hooks::binary_on_path() {
         out.push(Finding::ok(
-            "hooks",
+            "binary",
             "git-oompa is on PATH, so the shims find it",
         ));
     } else {
         out.push(Finding::problem(
-            "hooks",
+            "binary",
             "git-oompa is not on PATH: the hooks warn and let everything through",
             "put the directory holding git-oompa on PATH (`cargo install` uses ~/.cargo/bin)",
         ));
@@ -267,7 +267,11 @@ fn queue(repo: &Repo, out: &mut Vec<Finding>) {
         )),
         Ok(s) if s.corrupt.is_empty() => out.push(Finding::ok(
             "queue",
-            format!("{QUEUE_REF} readable ({} tasks)", s.tasks.len()),
+            format!(
+                "{QUEUE_REF} readable ({} task{})",
+                s.tasks.len(),
+                if s.tasks.len() == 1 { "" } else { "s" }
+            ),
         )),
         Ok(s) => {
             for c in s.corrupt {

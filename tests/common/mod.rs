@@ -45,7 +45,9 @@ pub fn hermetic(cmd: &mut Command, home: &Path) {
         .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .env("NO_COLOR", "1")
-        .env("GIT_TERMINAL_PROMPT", "0");
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // Tables fit COLUMNS when it is set; tests that want a width set it themselves.
+        .env_remove("COLUMNS");
 }
 
 impl TestEnv {

@@ -29,14 +29,14 @@ fi
 mode=${FAKE_MODE:-polite}
 log() { printf '%s\n' "$*"; }
 
-# Tasks this worker holds, one id per line.
+# Tasks this worker holds, one id per line. `--json` prints one array, one task per line.
 held() {
   git oompa task list --state current --json |
     grep "\"swarm\":\"$OOMPA_SWARM\"" | grep "\"worker\":\"$OOMPA_WORKER\"" |
     sed 's/.*"id":"\([^"]*\)".*/\1/'
 }
 pending() {
-  git oompa task list --state pending --json | sed 's/.*"id":"\([^"]*\)".*/\1/'
+  git oompa task list --state pending --json | grep '"id"' | sed 's/.*"id":"\([^"]*\)".*/\1/'
 }
 # Does the work of every held task: one file per task, one commit.
 work() {
@@ -109,7 +109,7 @@ fi
 
 case "$mode" in
   steal)
-    other=$(git oompa task list --state current --json | grep -v "\"worker\":\"$OOMPA_WORKER\"" |
+    other=$(git oompa task list --state current --json | grep '"id"' | grep -v "\"worker\":\"$OOMPA_WORKER\"" |
             sed 's/.*"id":"\([^"]*\)".*/\1/' | head -n 1)
     if [ -n "$other" ] && [ -z "${OOMPA_RESUME:-}" ]; then log "CLAIM($other)"; else log "__DONE__"; fi
     exit 0 ;;
