@@ -846,7 +846,11 @@ fn check_lists_the_agent_clis_on_path() {
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .output()
         .unwrap();
-    assert_eq!(stdout(&json).lines().count(), 4);
+    let rows = crate::common::json_rows(&stdout(&json));
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["harness"], "claude");
+    assert_eq!(rows[0]["found"], true);
+    assert_eq!(rows[0]["cli_version"], "9.9.9 (Claude Code)");
 }
 
 #[test]
