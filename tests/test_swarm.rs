@@ -1300,11 +1300,18 @@ fn a_missing_agent_cli_stops_the_swarm_before_it_starts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
+    // Every missing CLI at once, not one per attempt.
     assert!(
-        err.contains("error: agent CLI `claude` (for w0) is not on PATH"),
+        err.contains(
+            "error: agent CLIs not on PATH: `claude` (for w0), `codex` (for w0's reviewer)"
+        ),
         "{err}"
     );
-    assert!(err.contains("hint: install it (`git oompa check`"), "{err}");
+    assert!(
+        err.contains("hint: install them (`git oompa check`")
+            && err.contains("change the models in oompa.toml"),
+        "{err}"
+    );
     assert_eq!(states(&env), (1, 0, 0), "nothing was claimed");
     assert_clean_up(&env);
 }

@@ -87,16 +87,39 @@ pub fn resolve_target(
         .or_else(|| Repo::discover(&repo.main_workdir()).ok()?.head_branch())
         .ok_or_else(|| {
             CommandError::user("cannot tell which branch to land on: HEAD is detached")
-                .with_hint("set `target = \"main\"` in oompa.toml or pass --target main")
+                .with_hint(format!("{}, or pass --target main", set_target(config, "main")))
         })?;
     let target = target.trim_start_matches("refs/heads/").to_string();
     if repo.read_ref(&format!("refs/heads/{target}"))?.is_none() {
         return Err(
             CommandError::user(format!("target branch `{target}` does not exist"))
-                .with_hint("create it, or set `target` in oompa.toml / pass --target"),
+                .with_hint(format!(
+                    "create it, or {}, or pass --target",
+                    set_target(config, "<branch>")
+                )),
         );
     }
     Ok(target)
+}
+
+/// The name hints give the config in use: `oompa.json` when that is what was read.
+pub fn config_name(config: &Config) -> String {
+    config
+        .path
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .map_or_else(|| "oompa.toml".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// How to set the target branch where the config in use can hold it: `target = "…"` in
+/// `oompa.toml`; oompa's `oompa.json` has no such key, so git config there.
+fn set_target(config: &Config, branch: &str) -> String {
+    let name = config_name(config);
+    if name.ends_with(".json") {
+        format!("`git config oompa.targetBranch {branch}` ({name} has no target key)")
+    } else {
+        format!("set `target = \"{branch}\"` in {name}")
+    }
 }
 
 /// What a finished swarm run reports.
@@ -130,6 +153,7 @@ pub fn run_swarm(
             }
         }
     });
+    let config_name = config_name(&config);
     let swarm = Swarm::start(
         repo,
         Options {
@@ -139,9 +163,12 @@ pub fn run_swarm(
         },
     )
     .map_err(|e| match e {
-        crate::swarm::SwarmError::MissingCli { .. } => CommandError::from_error(&e).with_hint(
-            "install it (`git oompa check` lists the agent CLIs found), or change the model in oompa.toml",
-        ),
+        crate::swarm::SwarmError::MissingCli { .. } => {
+            CommandError::from_error(&e).with_hint(format!(
+                "install them (`git oompa check` lists the agent CLIs found), or change the \
+                 models in {config_name}"
+            ))
+        }
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
