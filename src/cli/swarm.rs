@@ -396,7 +396,7 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
             s.reason.clone(),
         ]);
     }
-    t.shrink(5, 16).shrink(1, 12).shrink(4, 8);
+    t.shrink(1, 12).shrink(5, 16).shrink(4, 8);
     env.ui.out_table(&t, false)?;
     if finished.landing_conflicts > 0 {
         env.ui.status(format!(
