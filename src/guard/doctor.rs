@@ -349,13 +349,22 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     match Notes::new(repo).read_all() {
         Ok((entries, bad)) if bad.is_empty() => out.push(Finding::ok(
             "cycle log",
-            format!("{NOTES_REF} readable ({} cycle records)", entries.len()),
+            format!(
+                "{NOTES_REF} readable ({} cycle record{})",
+                entries.len(),
+                if entries.len() == 1 { "" } else { "s" }
+            ),
         )),
         Ok((_, bad)) => out.push(Finding::problem(
             "cycle log",
             format!(
-                "{} line(s) in {NOTES_REF} are not cycle records (first: note on {} line {}: {})",
-                bad.len(),
+                "{} in {NOTES_REF} {} not cycle records (first: note on {} line {}: {})",
+                if bad.len() == 1 {
+                    "1 line".to_string()
+                } else {
+                    format!("{} lines", bad.len())
+                },
+                if bad.len() == 1 { "is" } else { "are" },
                 &bad[0].commit[..bad[0].commit.len().min(12)],
                 bad[0].line,
                 bad[0].reason
