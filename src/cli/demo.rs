@@ -149,7 +149,7 @@ fn tour(env: &Env, repo: &Repo, dir: &Path, finished: &crate::swarm::Finished) {
     ui.status(ui.paint_err(BOLD, "In your own repository:"));
     ui.status("  git oompa init                    writes oompa.toml: set your agents there");
     ui.status("  git oompa task add 'what to do'   one task per change you want");
-    ui.status("  git oompa swarm                   works the queue; Ctrl-C once stops gracefully");
+    ui.status("  git oompa swarm                   works the queue; Ctrl-C once stops it gently");
 }
 
 fn create_project(dir: &Path) -> Result<(), CommandError> {
