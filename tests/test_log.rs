@@ -149,10 +149,18 @@ fn the_table_lists_cycles_newest_first_with_every_column() {
 fn the_log_table_fits_80_columns() {
     let env = TestEnv::new();
     let (_, [c1, c2, c3]) = sample(&env);
-    let out = env.oompa_cmd(&["log"]).env("COLUMNS", "80").output().unwrap();
+    let out = env
+        .oompa_cmd(&["log"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
     let table = normalise(&stdout(&out), &[&c1, &c2, &c3]);
     for line in table.lines() {
-        assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
     }
     // The task list gives up width first, keeping a count of what it left out.
     insta::assert_snapshot!(table, @r"

@@ -82,7 +82,11 @@ fn every_table_fits_80_columns_and_wide_shows_everything() {
     let piped = env.oompa_ok(&["task", "list"]);
     assert!(piped.contains("password anywhere"), "{piped}");
     // A narrower terminal still gets a table that fits.
-    assert_fits(&stdout(&at_width(&env, "60", &["task", "list"])), 60, "60 columns");
+    assert_fits(
+        &stdout(&at_width(&env, "60", &["task", "list"])),
+        60,
+        "60 columns",
+    );
 }
 
 #[test]
@@ -103,8 +107,14 @@ fn the_coloured_check_table_lines_up_like_the_plain_one() {
     let env = TestEnv::new();
     let plain = env.oompa_ok(&["check"]);
     let coloured = env.oompa_ok(&["check", "--color", "always"]);
-    assert!(coloured.contains("\u{1b}[31mmissing\u{1b}[0m"), "{coloured:?}");
-    let stripped = coloured.replace("\u{1b}[31m", "").replace("\u{1b}[32m", "").replace("\u{1b}[0m", "");
+    assert!(
+        coloured.contains("\u{1b}[31mmissing\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    let stripped = coloured
+        .replace("\u{1b}[31m", "")
+        .replace("\u{1b}[32m", "")
+        .replace("\u{1b}[0m", "");
     assert_eq!(stripped, plain, "escape codes were counted as width");
 }
 
@@ -121,14 +131,25 @@ fn every_json_output_is_one_versioned_value() {
     let hooks = json_rows(&env.oompa_ok(&["hooks", "status", "--json"]));
     assert!(hooks.iter().all(|h| h["state"] == "installed"), "{hooks:?}");
     let doctor = json_rows(&stdout(&env.oompa(&["doctor", "--json"])));
-    let mut checks: Vec<&str> = doctor.iter().map(|d| d["check"].as_str().unwrap()).collect();
+    let mut checks: Vec<&str> = doctor
+        .iter()
+        .map(|d| d["check"].as_str().unwrap())
+        .collect();
     let n = checks.len();
     checks.sort_unstable();
     checks.dedup();
-    assert_eq!(checks.len(), n, "doctor rows with the same name: {doctor:?}");
+    assert_eq!(
+        checks.len(),
+        n,
+        "doctor rows with the same name: {doctor:?}"
+    );
     json_rows(&env.oompa_ok(&["gc", "--json"]));
     json_rows(&env.oompa_ok(&["gc", "--dry-run", "--json"]));
-    assert_eq!(env.oompa_ok(&["log", "--json"]), "[]\n", "an empty list is still an array");
+    assert_eq!(
+        env.oompa_ok(&["log", "--json"]),
+        "[]\n",
+        "an empty list is still an array"
+    );
     // One thing: one object on one line.
     let shown = json_object(&env.oompa_ok(&["task", "show", "held", "--json"]));
     assert_eq!(shown["claim"]["worker"], "w1");
@@ -139,7 +160,10 @@ fn every_json_output_is_one_versioned_value() {
 
 #[test]
 fn log_json_is_one_array_and_log_show_json_one_object() {
-    let env = swarm_repo(1, &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false"));
+    let env = swarm_repo(
+        1,
+        &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false"),
+    );
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = json_rows(&env.oompa_ok(&["log", "--json"]));
@@ -162,32 +186,40 @@ fn one_of_a_thing_is_singular() {
     let doctor = stdout(&env.oompa(&["doctor"]));
     assert!(doctor.contains("(1 task)"), "{doctor}");
     // A swarm of one worker with one cycle.
-    let env = swarm_repo(1, &worker_table("polite", 1, "max_cycles = 1\ncan_plan = false"));
+    let env = swarm_repo(
+        1,
+        &worker_table("polite", 1, "max_cycles = 1\ncan_plan = false"),
+    );
     let out = env.oompa(&["swarm"]);
     let err = stderr(&out);
     assert!(err.contains(": 1 worker landing on main"), "{err}");
-    assert!(
-        stdout(&out).contains("1 cycle used"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("1 cycle used"), "{}", stdout(&out));
     for wrong in ["(s)", "1 cycles", "1 workers", "1 tasks", "1 review rounds"] {
-        assert!(!err.contains(wrong) && !stdout(&out).contains(wrong), "{wrong}:\n{err}");
+        assert!(
+            !err.contains(wrong) && !stdout(&out).contains(wrong),
+            "{wrong}:\n{err}"
+        );
     }
 }
 
 #[test]
 fn task_show_of_a_completed_task_shows_its_landing_not_its_old_claim() {
-    let env = swarm_repo(1, &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false"));
+    let env = swarm_repo(
+        1,
+        &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false"),
+    );
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let show = env.oompa_ok(&["task", "show", "t00"]);
     assert!(show.contains("state:      complete"), "{show}");
     let main = env.git(&["rev-parse", "main"]);
-    assert!(show.contains(&format!("landed:     ")), "{show}");
+    assert!(show.contains("landed:     "), "{show}");
     assert!(show.contains(&main[..12]), "the landing commit:\n{show}");
     for stale in ["pid", "lease", "branch:", "claimed:"] {
-        assert!(!show.contains(stale), "`{stale}` of a finished claim:\n{show}");
+        assert!(
+            !show.contains(stale),
+            "`{stale}` of a finished claim:\n{show}"
+        );
     }
 }
 
@@ -207,14 +239,43 @@ fn task_list_leaves_completed_tasks_out_and_sorts_claimed_then_by_priority() {
     env.oompa_ok(&["init"]);
     let repo = env.open();
     let mut tasks = vec![
-        (State::Pending, task("old-no-priority", "Oldest, no priority", "2026-01-01T00:00:00Z")),
-        (State::Pending, task("new-no-priority", "Newer, no priority", "2026-01-02T00:00:00Z")),
-        (State::Pending, task("p2", "Priority 2", "2026-01-03T00:00:00Z")),
-        (State::Pending, task("p1", "Priority P1", "2026-01-04T00:00:00Z")),
+        (
+            State::Pending,
+            task(
+                "old-no-priority",
+                "Oldest, no priority",
+                "2026-01-01T00:00:00Z",
+            ),
+        ),
+        (
+            State::Pending,
+            task(
+                "new-no-priority",
+                "Newer, no priority",
+                "2026-01-02T00:00:00Z",
+            ),
+        ),
+        (
+            State::Pending,
+            task("p2", "Priority 2", "2026-01-03T00:00:00Z"),
+        ),
+        (
+            State::Pending,
+            task("p1", "Priority P1", "2026-01-04T00:00:00Z"),
+        ),
     ];
-    tasks[2].1.extra.insert("priority".into(), serde_json::json!(2));
-    tasks[3].1.extra.insert("priority".into(), serde_json::json!("P1"));
-    for (i, at) in ["2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z"].iter().enumerate() {
+    tasks[2]
+        .1
+        .extra
+        .insert("priority".into(), serde_json::json!(2));
+    tasks[3]
+        .1
+        .extra
+        .insert("priority".into(), serde_json::json!("P1"));
+    for (i, at) in ["2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z"]
+        .iter()
+        .enumerate()
+    {
         let mut t = task(&format!("done-{i}"), "Landed", "2026-01-01T00:00:00Z");
         t.landed = Some(Landed {
             commit: "abc".into(),
@@ -235,17 +296,34 @@ fn task_list_leaves_completed_tasks_out_and_sorts_claimed_then_by_priority() {
     p2               pending  2                Priority 2
     old-no-priority  pending                   Oldest, no priority
     ");
-    assert_eq!(stderr(&out), "2 complete tasks not shown (--all shows them)\n");
+    assert_eq!(
+        stderr(&out),
+        "2 complete tasks not shown (--all shows them)\n"
+    );
     let all = env.oompa_ok(&["task", "list", "--all"]);
-    let ids: Vec<&str> = all.lines().skip(1).map(|l| l.split(' ').next().unwrap()).collect();
+    let ids: Vec<&str> = all
+        .lines()
+        .skip(1)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
     assert_eq!(
         ids,
-        ["new-no-priority", "p1", "p2", "old-no-priority", "done-1", "done-0"],
+        [
+            "new-no-priority",
+            "p1",
+            "p2",
+            "old-no-priority",
+            "done-1",
+            "done-0"
+        ],
         "completed tasks last, newest landing first"
     );
     let complete = env.oompa_ok(&["task", "list", "--state", "complete"]);
     assert_eq!(complete.lines().count(), 3, "{complete}");
-    assert!(env.oompa_ok(&["task", "show", "p1"]).contains("priority:   P1"));
+    assert!(
+        env.oompa_ok(&["task", "show", "p1"])
+            .contains("priority:   P1")
+    );
 }
 
 #[test]
@@ -274,7 +352,17 @@ fn assert_no_controls(text: &str, what: &str) {
 fn an_evil_task_summary_is_shown_escaped_and_kept_exact_in_json() {
     let env = TestEnv::new();
     env.oompa_ok(&["init"]);
-    env.oompa_ok(&["task", "add", "--id", "evil", EVIL, "--acceptance", EVIL, "-d", EVIL]);
+    env.oompa_ok(&[
+        "task",
+        "add",
+        "--id",
+        "evil",
+        EVIL,
+        "--acceptance",
+        EVIL,
+        "-d",
+        EVIL,
+    ]);
     for args in [
         &["task", "list"][..],
         &["task", "show", "evil"],
@@ -297,12 +385,18 @@ fn an_evil_task_summary_is_shown_escaped_and_kept_exact_in_json() {
     let shown = json_object(&env.oompa_ok(&["task", "show", "evil", "--json"]));
     assert_eq!(shown["summary"], EVIL);
     assert_eq!(shown["acceptance"][0], EVIL);
-    assert_no_controls(&env.oompa_ok(&["task", "list", "--json"]), "task list --json");
+    assert_no_controls(
+        &env.oompa_ok(&["task", "list", "--json"]),
+        "task list --json",
+    );
 }
 
 #[test]
 fn an_agent_printing_terminal_controls_on_stderr_and_failing_is_shown_escaped() {
-    let env = swarm_repo(1, &worker_table("evil", 1, "max_cycles = 1\ncan_plan = false"));
+    let env = swarm_repo(
+        1,
+        &worker_table("evil", 1, "max_cycles = 1\ncan_plan = false"),
+    );
     let out = env.oompa(&["swarm"]);
     assert_no_controls(&stderr(&out), "the swarm's progress lines");
     assert_no_controls(&stdout(&out), "the swarm's summary");
@@ -319,7 +413,10 @@ fn an_agent_printing_terminal_controls_on_stderr_and_failing_is_shown_escaped() 
     assert!(shown.contains("\\033]0;PWNED\\a"), "{shown}");
     let record = json_object(&env.oompa_ok(&["log", "--show", "w0/1", "--json"]));
     assert!(
-        record["error"].as_str().unwrap().contains("evil \u{1b}]0;PWNED\u{7} \u{1b}[31m"),
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("evil \u{1b}]0;PWNED\u{7} \u{1b}[31m"),
         "JSON keeps the exact text: {record}"
     );
 }
@@ -342,12 +439,19 @@ fn init_says_to_edit_the_config_first_and_names_every_missing_cli() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    let edit = err.find("1. edit oompa.toml").expect("says to edit oompa.toml");
+    let edit = err
+        .find("1. edit oompa.toml")
+        .expect("says to edit oompa.toml");
     assert!(err[edit..].contains("claude:sonnet"), "{err}");
     let swarm = err.find("git oompa swarm").expect("then the swarm");
-    assert!(edit < swarm, "edit the config before starting a swarm:\n{err}");
     assert!(
-        err.contains("agent CLIs the config needs are not on PATH: `claude` (for w0), `codex` (for w1)"),
+        edit < swarm,
+        "edit the config before starting a swarm:\n{err}"
+    );
+    assert!(
+        err.contains(
+            "agent CLIs the config needs are not on PATH: `claude` (for w0), `codex` (for w1)"
+        ),
         "all at once:\n{err}"
     );
 }
@@ -430,7 +534,13 @@ fn the_demo_ends_with_a_short_tour() {
 fn edit_changes_a_pending_task_and_says_which_fields() {
     let env = queue_repo();
     let out = env.oompa_ok(&[
-        "task", "edit", "short", "--summary", "A longer one", "--acceptance", "it is longer",
+        "task",
+        "edit",
+        "short",
+        "--summary",
+        "A longer one",
+        "--acceptance",
+        "it is longer",
     ]);
     assert_eq!(out, "edited short (summary, acceptance)\n");
     let t = json_object(&env.oompa_ok(&["task", "show", "short", "--json"]));
@@ -445,8 +555,15 @@ fn edit_changes_a_pending_task_and_says_which_fields() {
     assert!(out.status.success());
     assert_eq!(env.git(&["rev-parse", "refs/oompa/tasks"]), tip);
     let out = env.oompa(&["task", "edit", "short"]);
-    assert_eq!(out.status.code(), Some(2), "no change given is a usage error");
-    assert!(notices(&env).is_empty(), "nobody to tell about a pending task");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no change given is a usage error"
+    );
+    assert!(
+        notices(&env).is_empty(),
+        "nobody to tell about a pending task"
+    );
 }
 
 #[test]
@@ -463,7 +580,8 @@ fn a_claimed_task_needs_force_and_its_claimer_gets_a_notice() {
     let out = env.oompa(&["task", "edit", "held", "--summary", "Changed", "--force"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("s1/w1 holds it; its agent is told what changed before its next turn"),
+        stderr(&out)
+            .contains("s1/w1 holds it; its agent is told what changed before its next turn"),
         "{}",
         stderr(&out)
     );
@@ -473,22 +591,38 @@ fn a_claimed_task_needs_force_and_its_claimer_gets_a_notice() {
     assert_eq!(n.len(), 1);
     assert_eq!(n[0]["change"], "edited");
     assert_eq!(n[0]["fields"], serde_json::json!(["summary"]));
-    assert_eq!((n[0]["swarm"].as_str(), n[0]["worker"].as_str()), (Some("s1"), Some("w1")));
+    assert_eq!(
+        (n[0]["swarm"].as_str(), n[0]["worker"].as_str()),
+        (Some("s1"), Some("w1"))
+    );
 
     // Removing it too: the notice says so.
     let out = env.oompa(&["task", "rm", "held"]);
     assert_eq!(out.status.code(), Some(1));
     let out = env.oompa(&["task", "rm", "held", "--force"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("removed held (was claimed by s1/w1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("removed held (was claimed by s1/w1"),
+        "{}",
+        stdout(&out)
+    );
     let n = notices(&env);
     assert_eq!(n[0]["change"], "removed");
     // The worker takes its notices (once).
     let repo = env.open();
     let taken = Queue::new(&repo).take_notices("s1", "w1").unwrap();
     assert_eq!(taken.len(), 1);
-    assert!(taken[0].describe().contains("Task `held` was removed"), "{:?}", taken[0]);
-    assert!(Queue::new(&repo).take_notices("s1", "w1").unwrap().is_empty());
+    assert!(
+        taken[0].describe().contains("Task `held` was removed"),
+        "{:?}",
+        taken[0]
+    );
+    assert!(
+        Queue::new(&repo)
+            .take_notices("s1", "w1")
+            .unwrap()
+            .is_empty()
+    );
     assert!(notices(&env).is_empty());
 }
 
@@ -499,8 +633,15 @@ fn rm_removes_all_or_nothing_and_never_a_completed_task() {
     let out = env.oompa(&["task", "rm", "short", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no task `nope`"), "{}", stderr(&out));
-    assert_eq!(env.git(&["rev-parse", "refs/oompa/tasks"]), tip, "nothing removed");
-    assert_eq!(env.oompa_ok(&["task", "rm", "short", "login-name"]), "removed short\nremoved login-name\n");
+    assert_eq!(
+        env.git(&["rev-parse", "refs/oompa/tasks"]),
+        tip,
+        "nothing removed"
+    );
+    assert_eq!(
+        env.oompa_ok(&["task", "rm", "short", "login-name"]),
+        "removed short\nremoved login-name\n"
+    );
     let left = json_rows(&env.oompa_ok(&["task", "list", "--all", "--json"]));
     assert_eq!(left.len(), 1);
     // Its record stays in the queue's history.
@@ -514,8 +655,13 @@ fn rm_removes_all_or_nothing_and_never_a_completed_task() {
         at: "2026-01-01T00:00:00Z".into(),
         worker: None,
     });
-    Queue::new(&repo).import(&[(State::Complete, done)], "test").unwrap();
-    for args in [&["task", "rm", "done", "--force"][..], &["task", "edit", "done", "--summary", "x", "--force"]] {
+    Queue::new(&repo)
+        .import(&[(State::Complete, done)], "test")
+        .unwrap();
+    for args in [
+        &["task", "rm", "done", "--force"][..],
+        &["task", "edit", "done", "--summary", "x", "--force"],
+    ] {
         let out = env.oompa(args);
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("is complete"), "{}", stderr(&out));
@@ -565,18 +711,34 @@ fn a_worker_is_told_at_its_next_turn_that_its_task_was_edited() {
         .unwrap();
     // Wait (up to 30 s) until the agent holds the task, then change it under it.
     let start = std::time::Instant::now();
-    while !env.oompa_ok(&["task", "list", "--state", "current"]).contains("t00") {
-        assert!(start.elapsed().as_secs() < 30, "the agent never claimed t00");
+    while !env
+        .oompa_ok(&["task", "list", "--state", "current"])
+        .contains("t00")
+    {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the agent never claimed t00"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    env.oompa_ok(&["task", "edit", "t00", "--acceptance", "now with a test", "--force"]);
+    env.oompa_ok(&[
+        "task",
+        "edit",
+        "t00",
+        "--acceptance",
+        "now with a test",
+        "--force",
+    ]);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let prompts = std::fs::read_to_string(log.path()).unwrap();
     let turns: Vec<&str> = prompts.split("=== ").filter(|t| !t.is_empty()).collect();
     assert_eq!(turns.len(), 3, "{prompts}");
     assert!(!turns[0].contains("## Your tasks changed"), "{}", turns[0]);
-    let told: Vec<&&str> = turns.iter().filter(|t| t.contains("## Your tasks changed")).collect();
+    let told: Vec<&&str> = turns
+        .iter()
+        .filter(|t| t.contains("## Your tasks changed"))
+        .collect();
     assert_eq!(told.len(), 1, "told once:\n{prompts}");
     assert!(
         told[0].contains("Task `t00` was edited by Test User (acceptance)"),

@@ -115,7 +115,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ui::wrap_from(&ui::escape(&f.detail), width, 10 + f.check.len(), 8)
         ))?;
         let more = |text: String| {
-            ui.out(format!("        {}", ui::wrap(&ui::escape(&text), width, 8)))
+            ui.out(format!(
+                "        {}",
+                ui::wrap(&ui::escape(&text), width, 8)
+            ))
         };
         match outcome {
             Some(Ok(what)) => more(what)?,

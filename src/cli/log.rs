@@ -312,14 +312,14 @@ fn show(env: &Env, entries: &[Dated], spec: &Spec<'_>, args: &Args) -> Result<()
         .collect();
     found.sort_by(|a, b| newest_first(a, b));
     let Some(newest) = found.first() else {
-        return Err(CommandError::user(format!(
-            "no cycle {} in {NOTES_REF}",
-            ui::escape(text)
-        ))
-        .with_hint(format!(
-            "`git oompa log --worker {}` lists that worker's cycles",
-            ui::escape(worker)
-        )));
+        return Err(
+            CommandError::user(format!("no cycle {} in {NOTES_REF}", ui::escape(text))).with_hint(
+                format!(
+                    "`git oompa log --worker {}` lists that worker's cycles",
+                    ui::escape(worker)
+                ),
+            ),
+        );
     };
     let mut others: Vec<&str> = found[1..]
         .iter()
@@ -537,8 +537,17 @@ mod tests {
         let many = t(&["task-001", "task-002", "task-003", "task-004", "task-005"]);
         let mut table = ui::table(&["TASKS"]);
         table.add_row([tasks_cell(&many)]).shrink(0, 3);
-        let row = |w| table.render(Some(w), false).lines().nth(1).map(str::to_string);
-        assert_eq!(row(100).as_deref(), Some("task-001,task-002,task-003,task-004,task-005"));
+        let row = |w| {
+            table
+                .render(Some(w), false)
+                .lines()
+                .nth(1)
+                .map(str::to_string)
+        };
+        assert_eq!(
+            row(100).as_deref(),
+            Some("task-001,task-002,task-003,task-004,task-005")
+        );
         assert_eq!(row(30).as_deref(), Some("task-001,task-002,task-003 +2"));
         assert_eq!(row(12).as_deref(), Some("task-001 +4"));
         assert_eq!(row(4).as_deref(), Some("+5"));

@@ -86,17 +86,19 @@ pub fn resolve_target(
         .or_else(|| repo.config_string("oompa.targetBranch"))
         .or_else(|| Repo::discover(&repo.main_workdir()).ok()?.head_branch())
         .ok_or_else(|| {
-            CommandError::user("cannot tell which branch to land on: HEAD is detached")
-                .with_hint(format!("{}, or pass --target main", set_target(config, "main")))
+            CommandError::user("cannot tell which branch to land on: HEAD is detached").with_hint(
+                format!("{}, or pass --target main", set_target(config, "main")),
+            )
         })?;
     let target = target.trim_start_matches("refs/heads/").to_string();
     if repo.read_ref(&format!("refs/heads/{target}"))?.is_none() {
         return Err(
-            CommandError::user(format!("target branch `{target}` does not exist"))
-                .with_hint(format!(
+            CommandError::user(format!("target branch `{target}` does not exist")).with_hint(
+                format!(
                     "create it, or {}, or pass --target",
                     set_target(config, "<branch>")
-                )),
+                ),
+            ),
         );
     }
     Ok(target)
@@ -108,7 +110,10 @@ pub fn config_name(config: &Config) -> String {
         .path
         .as_deref()
         .and_then(|p| p.file_name())
-        .map_or_else(|| "oompa.toml".to_string(), |n| n.to_string_lossy().into_owned())
+        .map_or_else(
+            || "oompa.toml".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
 }
 
 /// How to set the target branch where the config in use can hold it: `target = "…"` in
@@ -235,7 +240,11 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             if !crashed.is_empty() {
                 ui.warn(format!(
                     "{} {} ended without cleaning up",
-                    if crashed.len() == 1 { "swarm" } else { "swarms" },
+                    if crashed.len() == 1 {
+                        "swarm"
+                    } else {
+                        "swarms"
+                    },
                     ui::escape(&crashed.join(", "))
                 ));
             }
@@ -261,7 +270,10 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         } => {
             ui.status(ui.paint_err(
                 DIM,
-                format!("[{worker}] cycle {cycle}, turn {turn}: {}", ui::escape(signal)),
+                format!(
+                    "[{worker}] cycle {cycle}, turn {turn}: {}",
+                    ui::escape(signal)
+                ),
             ));
         }
         Event::Claimed { worker, results } => {
@@ -283,10 +295,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             added,
             error,
         } => match error {
-            Some(e) => ui.warn(format!(
-                "[planner] round {round} failed: {}",
-                ui::escape(e)
-            )),
+            Some(e) => ui.warn(format!("[planner] round {round} failed: {}", ui::escape(e))),
             None if added.is_empty() => {
                 ui.status(format!("[planner] round {round}: nothing more to plan"))
             }
@@ -349,10 +358,9 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             }
             ui.status(line);
         }
-        Event::Waiting { worker, why } => ui.status(ui.paint_err(
-            DIM,
-            format!("[{worker}] {}", ui::escape(why)),
-        )),
+        Event::Waiting { worker, why } => {
+            ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
+        }
         Event::Warning(w) => ui.warn(ui::escape(w)),
         Event::WorkerFinished(s) => ui.status(format!(
             "[{}] finished: {}",

@@ -176,7 +176,10 @@ fn detect_width() -> Option<usize> {
 /// C0 and C1 controls, DEL, bidirectional overrides and line/paragraph separators.
 fn is_unsafe(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+        )
         || ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
@@ -235,7 +238,8 @@ fn escape_keeping(s: &str, newlines: bool) -> Cow<'_, str> {
 /// gets through a path that forgot.
 fn terminal_safe(s: &str, sgr: bool) -> Cow<'_, str> {
     // Fast path: no byte that can start an unsafe character.
-    let suspect = |b: u8| (b < 0x20 && b != b'\n' && b != b'\t') || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2);
+    let suspect =
+        |b: u8| (b < 0x20 && b != b'\n' && b != b'\t') || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2);
     if !s.bytes().any(suspect) {
         return Cow::Borrowed(s);
     }
@@ -730,8 +734,16 @@ mod tests {
     #[test]
     fn colour_does_not_count_as_width() {
         let mut t = table(&["NAME", "STATUS", "PATH"]);
-        t.add_row([Cell::new("a"), Cell::new("found").styled(GREEN), Cell::new("/x")]);
-        t.add_row([Cell::new("bb"), Cell::new("missing").styled(RED), Cell::new("-")]);
+        t.add_row([
+            Cell::new("a"),
+            Cell::new("found").styled(GREEN),
+            Cell::new("/x"),
+        ]);
+        t.add_row([
+            Cell::new("bb"),
+            Cell::new("missing").styled(RED),
+            Cell::new("-"),
+        ]);
         let plain = t.render(None, false);
         let coloured = t.render(None, true);
         let strip = |s: &str| {

@@ -244,7 +244,11 @@ mod tests {
         let long = TaskId::generate(&"word ".repeat(100));
         assert!(long.as_str().len() <= MAX_SLUG + 5);
         let one_long_word = TaskId::generate(&"x".repeat(100));
-        assert_eq!(one_long_word.as_str().len(), MAX_SLUG + 5, "{one_long_word}");
+        assert_eq!(
+            one_long_word.as_str().len(),
+            MAX_SLUG + 5,
+            "{one_long_word}"
+        );
     }
 
     #[test]

@@ -526,9 +526,8 @@ impl Swarm {
 
 /// `agent CLI `claude` (for w0) is not on PATH`, or every missing one in one sentence.
 fn missing_text(missing: &[(String, Vec<String>)]) -> String {
-    let one = |(binary, users): &(String, Vec<String>)| {
-        format!("`{binary}` (for {})", users.join(", "))
-    };
+    let one =
+        |(binary, users): &(String, Vec<String>)| format!("`{binary}` (for {})", users.join(", "));
     match missing {
         [m] => format!("agent CLI {} is not on PATH", one(m)),
         many => format!(

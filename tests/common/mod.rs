@@ -181,14 +181,18 @@ pub fn path_with_bin() -> std::ffi::OsString {
 /// The output of a `--json` list command: exactly one JSON array, one element per line,
 /// every element an object with a `version` (README, "JSON output").
 pub fn json_rows(out: &str) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(out)
-        .unwrap_or_else(|e| panic!("not one JSON value ({e}):\n{out}"));
+    let v: serde_json::Value =
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON value ({e}):\n{out}"));
     let rows = v
         .as_array()
         .unwrap_or_else(|| panic!("not a JSON array:\n{out}"))
         .clone();
     if !rows.is_empty() {
-        assert_eq!(out.lines().count(), rows.len() + 2, "one element per line:\n{out}");
+        assert_eq!(
+            out.lines().count(),
+            rows.len() + 2,
+            "one element per line:\n{out}"
+        );
     }
     for r in &rows {
         assert!(r["version"].is_u64(), "an element without a version: {r}");
@@ -199,8 +203,8 @@ pub fn json_rows(out: &str) -> Vec<serde_json::Value> {
 /// The output of a `--json` command about one thing: exactly one JSON object on one line,
 /// with a `version`.
 pub fn json_object(out: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(out)
-        .unwrap_or_else(|e| panic!("not one JSON value ({e}):\n{out}"));
+    let v: serde_json::Value =
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON value ({e}):\n{out}"));
     assert!(v.is_object(), "not a JSON object:\n{out}");
     assert_eq!(out.lines().count(), 1, "one line:\n{out}");
     assert!(v["version"].is_u64(), "no version: {v}");

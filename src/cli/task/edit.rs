@@ -65,7 +65,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .edit(&id, &edit, args.force, super::change_actor(&name))
         .map_err(super::change_error)?;
     if changed.fields.is_empty() {
-        env.ui.status(format!("{id} already says that; nothing changed"));
+        env.ui
+            .status(format!("{id} already says that; nothing changed"));
         return Ok(());
     }
     env.ui

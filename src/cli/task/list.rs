@@ -14,11 +14,13 @@ use crate::store::{Queue, State, Task, queue::holder};
 
 /// List tasks: claimed and pending by default, --all for completed ones too
 #[derive(Debug, clap::Args)]
-#[command(long_about = "List tasks: claimed ones first, then pending ones by priority (lowest \
+#[command(
+    long_about = "List tasks: claimed ones first, then pending ones by priority (lowest \
 number first; tasks without one last) and age. Completed tasks are left out unless you ask for \
 them with --all or --state complete; they come last, newest landing first.\n\n\
 The table fits the terminal (COLUMNS, else the terminal's width; no limit when piped), cutting \
-summaries with `…`; --wide shows them whole.")]
+summaries with `…`; --wide shows them whole."
+)]
 pub struct Args {
     /// Only tasks in this state (pending, current or claimed, complete)
     #[arg(long, value_parser = parse_state, conflicts_with = "all")]
@@ -157,7 +159,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             }
         }];
         if with_priority {
-            row.push(Cell::new(priority(task).map(|(_, t)| t).unwrap_or_default()));
+            row.push(Cell::new(
+                priority(task).map(|(_, t)| t).unwrap_or_default(),
+            ));
         }
         row.push(Cell::new(match state {
             State::Current => holder(task),

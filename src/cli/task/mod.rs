@@ -17,11 +17,13 @@ use crate::store::{Claimant, TaskId};
 
 /// Add, list, show, edit, remove, claim, release and import tasks in refs/oompa/tasks
 #[derive(Debug, clap::Args)]
-#[command(long_about = "Add, list, show, edit, remove, claim, release and import tasks.\n\n\
+#[command(
+    long_about = "Add, list, show, edit, remove, claim, release and import tasks.\n\n\
 The queue lives in refs/oompa/tasks: a commit chain whose tree holds pending/<id>.json,\n\
 current/<id>.json (claimed) and complete/<id>.json. Every change is one commit made with a\n\
 compare-and-swap, so two claimers never get the same task. Inspect it with plain git:\n\
-`git log refs/oompa/tasks`, `git show refs/oompa/tasks:pending/<id>.json`.")]
+`git log refs/oompa/tasks`, `git show refs/oompa/tasks:pending/<id>.json`."
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: TaskCommand,
@@ -78,7 +80,9 @@ pub(crate) fn change_actor(name: &str) -> crate::store::Actor<'_> {
     crate::store::Actor {
         name,
         swarm: SWARM.get_or_init(|| env_nonempty("OOMPA_SWARM")).as_deref(),
-        worker: WORKER.get_or_init(|| env_nonempty("OOMPA_WORKER")).as_deref(),
+        worker: WORKER
+            .get_or_init(|| env_nonempty("OOMPA_WORKER"))
+            .as_deref(),
     }
 }
 

@@ -48,7 +48,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     ui.out(format!(
         "{} {}",
         ui.paint(BOLD, &task.id),
-        ui::wrap(&ui::escape(&task.summary), width, task.id.as_str().len() + 1)
+        ui::wrap(
+            &ui::escape(&task.summary),
+            width,
+            task.id.as_str().len() + 1
+        )
     ))?;
     let state_word = match state {
         State::Current => "claimed",
@@ -56,9 +60,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     };
     field("state", state_word)?;
     match (state, &task.claim, &task.landed) {
-        (State::Complete, claim, landed) => {
-            field("landed", &landed_text(landed.as_ref(), claim.as_ref(), args.wide))?
-        }
+        (State::Complete, claim, landed) => field(
+            "landed",
+            &landed_text(landed.as_ref(), claim.as_ref(), args.wide),
+        )?,
         (State::Current, Some(c), _) => {
             for (label, value) in claim_lines(&repo, c, args.wide) {
                 field(label, &value)?;

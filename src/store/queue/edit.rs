@@ -168,6 +168,9 @@ pub struct Changed {
     pub notified: Option<String>,
 }
 
+/// One path of the queue tree and its new content (`None`: deleted), as a [`Plan`] lists.
+type BlobChange = (String, Option<Vec<u8>>);
+
 /// A plan that changes nothing and reports why.
 fn refused<T>(e: ChangeError) -> Plan<Result<T, ChangeError>> {
     Plan {
@@ -292,7 +295,7 @@ impl Queue<'_> {
         change: Change,
         fields: &[&str],
         actor: Actor<'_>,
-    ) -> Result<Option<(String, Option<Vec<u8>>)>, QueueError> {
+    ) -> Result<Option<BlobChange>, QueueError> {
         let Some(claim) = &task.claim else {
             return Ok(None);
         };
@@ -357,11 +360,7 @@ impl Queue<'_> {
             let list: Vec<&str> = taken.iter().map(|n| n.task.as_str()).collect();
             Ok(Plan {
                 changes,
-                message: format!(
-                    "{}/{worker} read the notices of {}",
-                    swarm,
-                    list.join(", ")
-                ),
+                message: format!("{}/{worker} read the notices of {}", swarm, list.join(", ")),
                 result: taken,
             })
         })

@@ -116,7 +116,11 @@ impl Queue<'_> {
                 } else {
                     format!(
                         "; {} {} crashed",
-                        if rec.crashed.len() == 1 { "swarm" } else { "swarms" },
+                        if rec.crashed.len() == 1 {
+                            "swarm"
+                        } else {
+                            "swarms"
+                        },
                         rec.crashed
                             .iter()
                             .map(|s| s.id.as_str())

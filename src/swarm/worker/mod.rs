@@ -610,12 +610,11 @@ impl Worker {
         if notices.is_empty() {
             return prompt.into();
         }
-        let lines: Vec<String> = notices.iter().map(|n| format!("- {}", n.describe())).collect();
-        format!(
-            "## Your tasks changed\n\n{}\n\n{prompt}",
-            lines.join("\n")
-        )
-        .into()
+        let lines: Vec<String> = notices
+            .iter()
+            .map(|n| format!("- {}", n.describe()))
+            .collect();
+        format!("## Your tasks changed\n\n{}\n\n{prompt}", lines.join("\n")).into()
     }
 
     /// Claims what a `CLAIM(…)` line asked for; ids that cannot exist are reported as not
