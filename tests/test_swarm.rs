@@ -624,7 +624,7 @@ fn the_demo_runs_without_an_api_key() {
         "summary and log tables:\n{text}"
     );
     assert!(
-        stderr(&out).contains(&format!("look around in {}", dir.display())),
+        stderr(&out).contains(&format!("A short tour, in {}:", dir.display())),
         "{}",
         stderr(&out)
     );
