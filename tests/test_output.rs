@@ -389,6 +389,16 @@ fn an_evil_task_summary_is_shown_escaped_and_kept_exact_in_json() {
         &env.oompa_ok(&["task", "list", "--json"]),
         "task list --json",
     );
+    // An 8-bit CSI (U+009B) too: escaped in the table, exact (and valid) in JSON.
+    let csi = "csi \u{9b}2J";
+    env.oompa_ok(&["task", "add", "--id", "csi", csi]);
+    let list = env.oompa_ok(&["task", "list"]);
+    assert!(
+        list.contains("csi \\302\\2332J") && !list.contains('\u{9b}'),
+        "{list}"
+    );
+    let rows = json_rows(&env.oompa_ok(&["task", "list", "--json"]));
+    assert!(rows.iter().any(|r| r["summary"] == csi), "{rows:?}");
 }
 
 #[test]
@@ -756,4 +766,43 @@ fn notices(env: &TestEnv) -> Vec<serde_json::Value> {
             serde_json::from_str(&env.git(&["show", &format!("refs/oompa/tasks:{p}")])).unwrap()
         })
         .collect()
+}
+
+#[test]
+fn a_cycle_record_with_an_8_bit_csi_stays_valid_json_and_shows_escaped() {
+    use oompa::store::notes::Notes;
+    use oompa::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
+    let env = TestEnv::new();
+    let head = env.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let record = CycleRecord {
+        version: RECORD_VERSION,
+        swarm: "ab12cd34".into(),
+        worker: "w0".into(),
+        cycle: 1,
+        outcome: Outcome::Error,
+        model: "exec:x".into(),
+        tasks: vec![],
+        turns: 1,
+        sessions: vec![],
+        started: "2026-01-01T00:00:00Z".into(),
+        ended: "2026-01-01T00:00:00Z".into(),
+        duration_ms: 1,
+        agent_ms: 1,
+        tokens: Tokens::default(),
+        landed: None,
+        tip: None,
+        base: head.clone(),
+        kept: None,
+        review: vec![],
+        conflicts: vec![],
+        conflict_predicted: None,
+        error: Some("csi \u{9b}2J del \u{7f}".into()),
+        transcript: None,
+        extra: Default::default(),
+    };
+    Notes::new(&env.open()).append(&[record]).unwrap();
+    let rows = json_rows(&env.oompa_ok(&["log", "--json"]));
+    assert_eq!(rows[0]["error"], "csi \u{9b}2J del \u{7f}");
+    let shown = env.oompa_ok(&["log", "--show", "w0/1"]);
+    assert!(shown.contains("csi \\302\\2332J del \\177"), "{shown}");
 }

@@ -285,9 +285,14 @@ pub const JSON_VERSION: u32 = 1;
 /// raw (DEL, C1 controls, bidi overrides) written as `\uXXXX`: the same text, for any JSON
 /// reader, and nothing that controls a terminal when shown.
 pub fn json_text(value: &serde_json::Value) -> String {
-    let text = value.to_string();
+    json_safe(&value.to_string()).into_owned()
+}
+
+/// Serialized JSON with DEL, C1 controls and bidi overrides written as `\uXXXX` (serde_json
+/// escapes only what JSON requires, below U+0020).
+fn json_safe(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
-        return text;
+        return Cow::Borrowed(text);
     }
     // Outside strings JSON is plain ASCII, so every such character is inside a string.
     let mut out = String::with_capacity(text.len() + 16);
@@ -301,7 +306,7 @@ pub fn json_text(value: &serde_json::Value) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A JSON array written as it grows, one element per line (`[`, elements, `]`), so that
@@ -331,7 +336,7 @@ impl<'u> JsonArray<'u> {
     pub fn push_text(&mut self, json: &str) -> Result<(), CommandError> {
         self.buf.push_str(if self.first { "\n" } else { ",\n" });
         self.first = false;
-        self.buf.push_str(json);
+        self.buf.push_str(&json_safe(json));
         if self.buf.len() >= 1 << 16 {
             self.ui.out_raw(self.buf.as_bytes())?;
             self.buf.clear();
@@ -707,6 +712,19 @@ mod tests {
             terminal_safe("\x1b]0;PWNED\x07 \x1b[2J a\tb\n", true),
             "\\033]0;PWNED\\a \\033[2J a\tb\n"
         );
+    }
+
+    #[test]
+    fn a_json_array_keeps_c1_controls_valid_json() {
+        let v = serde_json::json!({"s": "csi \u{9b}2J del \u{7f}"});
+        let safe = json_safe(&v.to_string()).into_owned();
+        assert_eq!(
+            terminal_safe(&safe, false),
+            safe,
+            "nothing left for the last filter"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("valid JSON");
+        assert_eq!(back, v);
     }
 
     #[test]
