@@ -656,6 +656,14 @@ fn rm_removes_all_or_nothing_and_never_a_completed_task() {
     assert_eq!(left.len(), 1);
     // Its record stays in the queue's history.
     env.git(&["show", "refs/oompa/tasks~1:pending/short.json"]);
+    // A claim a person made by hand has no agent to tell: no notice.
+    env.oompa_ok(&["task", "add", "--id", "mine", "Mine"]);
+    env.oompa_ok(&["task", "claim", "mine", "--worker", "me"]);
+    assert_eq!(
+        env.oompa_ok(&["task", "rm", "mine", "--force"]),
+        "removed mine (was claimed by me)\n"
+    );
+    assert!(notices(&env).is_empty());
 
     let repo = env.open();
     let mut done = task("done", "Landed", "2026-01-01T00:00:00Z");

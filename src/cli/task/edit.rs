@@ -71,11 +71,13 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     env.ui
         .out(format!("edited {id} ({})", changed.fields.join(", ")))?;
-    if let Some(who) = changed.notified {
-        env.ui.status(format!(
+    match (&changed.holder, changed.notified) {
+        (Some(who), true) => env.ui.status(format!(
             "{} holds it; its agent is told what changed before its next turn",
-            ui::escape(&who)
-        ));
+            ui::escape(who)
+        )),
+        (Some(who), false) => env.ui.status(format!("{} holds it", ui::escape(who))),
+        (None, _) => {}
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::ui;
 use crate::cli::{CommandError, Env};
-use crate::store::{QUEUE_REF, Queue, State};
+use crate::store::{QUEUE_REF, Queue};
 
 /// Remove pending tasks (claimed ones with --force: their worker is told at its next turn)
 #[derive(Debug, clap::Args)]
@@ -33,17 +33,16 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .remove(&ids, args.force, super::change_actor(&name))
         .map_err(super::change_error)?;
     for r in &removed {
-        match &r.notified {
-            Some(who) => env.ui.out(format!(
+        let line = match (&r.holder, r.notified) {
+            (Some(who), true) => format!(
                 "removed {} (was claimed by {}: its agent is told before its next turn)",
                 r.id,
                 ui::escape(who)
-            ))?,
-            None if r.state == State::Current => {
-                env.ui.out(format!("removed {} (was your claim)", r.id))?
-            }
-            None => env.ui.out(format!("removed {}", r.id))?,
-        }
+            ),
+            (Some(who), false) => format!("removed {} (was claimed by {})", r.id, ui::escape(who)),
+            (None, _) => format!("removed {}", r.id),
+        };
+        env.ui.out(line)?;
     }
     if let Some(first) = removed.first() {
         env.ui.hint(format!(

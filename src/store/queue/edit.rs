@@ -164,8 +164,10 @@ pub struct Changed {
     pub state: State,
     /// The fields an edit changed (empty for a removal, or an edit that changed nothing).
     pub fields: Vec<&'static str>,
-    /// The claimer who gets a notice, when the task was someone else's claim.
-    pub notified: Option<String>,
+    /// Who held it, when it was claimed.
+    pub holder: Option<String>,
+    /// Whether its holder gets a notice (a swarm worker other than the actor).
+    pub notified: bool,
 }
 
 /// One path of the queue tree and its new content (`None`: deleted), as a [`Plan`] lists.
@@ -197,11 +199,11 @@ impl Queue<'_> {
             };
             let fields = edit.apply(&mut task);
             let mut changes = Vec::new();
-            let mut notified = None;
+            let mut notified = false;
             if !fields.is_empty() {
                 changes.push((state.path(id), Some(task.to_json())));
                 if let Some(n) = self.notice(tree, &task, Change::Edited, &fields, actor)? {
-                    notified = Some(holder(&task));
+                    notified = true;
                     changes.push(n);
                 }
             }
@@ -216,6 +218,7 @@ impl Queue<'_> {
                     id: id.clone(),
                     state,
                     fields,
+                    holder: task.claim.is_some().then(|| holder(&task)),
                     notified,
                 }),
             })
@@ -242,15 +245,16 @@ impl Queue<'_> {
                     Err(e) => return Ok(refused(e)),
                 };
                 changes.push((state.path(id), None));
-                let mut notified = None;
+                let mut notified = false;
                 if let Some(n) = self.notice(tree, &task, Change::Removed, &[], actor)? {
-                    notified = Some(holder(&task));
+                    notified = true;
                     changes.push(n);
                 }
                 done.push(Changed {
                     id: id.clone(),
                     state,
                     fields: Vec::new(),
+                    holder: task.claim.is_some().then(|| holder(&task)),
                     notified,
                 });
             }
@@ -287,7 +291,8 @@ impl Queue<'_> {
     }
 
     /// The notice for the claimer of `task` (merged with one it has not taken yet), unless
-    /// the task is not claimed or `actor` holds it.
+    /// the task is not claimed, `actor` holds it, or a person claimed it by hand (no swarm:
+    /// no agent to tell).
     fn notice(
         &self,
         tree: Option<ObjectId>,
@@ -299,7 +304,7 @@ impl Queue<'_> {
         let Some(claim) = &task.claim else {
             return Ok(None);
         };
-        if actor.holds(task) {
+        if actor.holds(task) || claim.swarm.is_empty() {
             return Ok(None);
         }
         let path = Notice::path(&task.id);
