@@ -814,3 +814,46 @@ fn a_cycle_record_with_an_8_bit_csi_stays_valid_json_and_shows_escaped() {
     let shown = env.oompa_ok(&["log", "--show", "w0/1"]);
     assert!(shown.contains("csi \\302\\2332J del \\177"), "{shown}");
 }
+
+#[test]
+fn task_show_at_80_columns() {
+    let env = queue_repo();
+    env.oompa_ok(&[
+        "task",
+        "edit",
+        "login-name",
+        "--description",
+        "People log in many times a day on the same machine. Typing the name again each \
+         time is the most common complaint in the feedback form.\nKeep it simple.",
+        "--acceptance",
+        "the name field is filled with the last name used on this browser",
+        "--acceptance",
+        "no password is stored",
+        "--files",
+        "src/login.rs,templates/login.html",
+        "--difficulty",
+        "medium",
+    ]);
+    let out = stdout(&at_width(&env, "80", &["task", "show", "login-name"]));
+    assert_fits(&out, 80, "task show");
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, (just now|\d+ [a-z]+ ago)", "[TIME]"),
+    ]}, {
+        insta::assert_snapshot!(out, @r"
+        login-name Make the login page remember the last user name and prefill it on the
+                   next visit, without storing the password anywhere
+        state:      pending
+        difficulty: medium
+        created:    [TIME] by Test User
+        files:      src/login.rs, templates/login.html
+
+            People log in many times a day on the same machine. Typing the name again
+            each time is the most common complaint in the feedback form.
+            Keep it simple.
+
+        acceptance:
+          - the name field is filled with the last name used on this browser
+          - no password is stored
+        ");
+    });
+}
