@@ -126,8 +126,12 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         }
     };
     if tasks.is_empty() {
-        let what = args.state.map(|s| format!("{s} ")).unwrap_or_default();
-        ui.status(ui.paint_err(DIM, format!("no {what}tasks")));
+        let none = match args.state {
+            Some(s) => format!("no {s} tasks"),
+            None if hidden > 0 => "nothing pending or claimed".to_string(),
+            None => "no tasks".to_string(),
+        };
+        ui.status(ui.paint_err(DIM, none));
         more();
         if snap.tip.is_none() {
             ui.hint(
