@@ -239,7 +239,7 @@ fn target(repo: &Repo, settings: &Settings) -> Finding {
         None => Finding::problem(
             "target",
             "cannot tell the target branch: HEAD is detached and none is configured",
-            "set `target = \"main\"` in oompa.toml or `git config oompa.targetBranch main`",
+            "git config oompa.targetBranch main",
         ),
         Some(t) => match repo.read_ref(t) {
             Ok(Some(id)) => Finding::ok(
