@@ -85,7 +85,7 @@ fn a_healthy_repository_has_no_problems() {
     for check in [
         "ok      ref storage: files",
         "ok      hooks: installed in",
-        "ok      hooks: git-oompa is on PATH",
+        "ok      binary: git-oompa is on PATH",
         "ok      identity: committing as Test User <test@example.invalid>",
         "ok      target: main at",
         "ok      queue: refs/oompa/tasks readable (0 tasks)",

@@ -127,14 +127,76 @@ fn the_table_lists_cycles_newest_first_with_every_column() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
     let table = normalise(&stdout(&out), &[&c1, &c2, &c3]);
-    // Ties on `ended` go by swarm, worker, then the later cycle first; times are UTC.
+    // Ties on `ended` go by swarm, worker, then the later cycle first. Cycles older than
+    // two weeks show their date (UTC); piped, nothing is cut.
     insta::assert_snapshot!(table, @r"
-    WHEN                 SWARM     WORKER  CYCLE  OUTCOME   TASKS                          TURNS  TIME   COMMIT
-    2026-01-02 00:00:00  ef56ab78  w0      7      conflict  task-001,task-002,task-003 +3  1      2h07m  C3------
-    2026-01-01 10:30:05  ab12cd34  w1      1      error                                    1      3m05s  C2------
-    2026-01-01 10:00:00  ab12cd34  w0      2      done                                     1      850ms
-    2026-01-01 10:00:00  ab12cd34  w0      1      merged    fix-login                      3      42s    C1------
+    WHEN        SWARM     CYCLE  OUTCOME   TASKS                                                  TURNS  TIME   COMMIT
+    2026-01-02  ef56ab78  w0/7   conflict  task-001,task-002,task-003,task-004,task-005,task-006      1  2h07m  C3------
+    2026-01-01  ab12cd34  w1/1   error                                                                1  3m05s  C2------
+    2026-01-01  ab12cd34  w0/2   done                                                                 1  850ms
+    2026-01-01  ab12cd34  w0/1   merged    fix-login                                                  3  42s    C1------
     ");
+    // --wide: full times (UTC) and commit ids.
+    let wide = stdout(&env.oompa(&["log", "--wide"]));
+    let first = wide.lines().nth(1).unwrap();
+    assert!(
+        first.starts_with("2026-01-02 00:00:00  ef56ab78  w0/7") && first.ends_with(&c3),
+        "{wide}"
+    );
+}
+
+#[test]
+fn the_log_table_fits_80_columns() {
+    let env = TestEnv::new();
+    let (_, [c1, c2, c3]) = sample(&env);
+    let out = env
+        .oompa_cmd(&["log"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let table = normalise(&stdout(&out), &[&c1, &c2, &c3]);
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // The task list gives up width first, keeping a count of what it left out.
+    insta::assert_snapshot!(table, @r"
+    WHEN        SWARM     CYCLE  OUTCOME   TASKS        TURNS  TIME   COMMIT
+    2026-01-02  ef56ab78  w0/7   conflict  task-001 +5      1  2h07m  C3------
+    2026-01-01  ab12cd34  w1/1   error                      1  3m05s  C2------
+    2026-01-01  ab12cd34  w0/2   done                       1  850ms
+    2026-01-01  ab12cd34  w0/1   merged    fix-login        3  42s    C1------
+    ");
+}
+
+#[test]
+fn recent_cycles_say_how_long_ago_they_ended() {
+    let env = TestEnv::new();
+    let c1 = commit(&env, "one");
+    let now = jiff::Timestamp::now();
+    let ago = |mins: i64| {
+        now.checked_sub(jiff::SignedDuration::from_mins(mins))
+            .unwrap()
+            .to_string()
+    };
+    append(
+        &env,
+        &[
+            rec("ab12cd34", "w0", 1, Outcome::Merged, &ago(3), &c1),
+            rec("ab12cd34", "w0", 2, Outcome::Done, &ago(0), &c1),
+            rec("ab12cd34", "w1", 1, Outcome::Done, &ago(125), &c1),
+        ],
+    );
+    let table = env.oompa_ok(&["log"]);
+    let when: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split("  ").next().unwrap())
+        .collect();
+    assert_eq!(when, ["just now", "3 min ago", "2 hours ago"], "{table}");
 }
 
 #[test]
@@ -157,10 +219,16 @@ fn colour_marks_the_outcome_on_a_terminal_and_never_in_json() {
     assert!(!json.contains('\u{1b}'), "{json:?}");
 }
 
+/// The records of `log --json`: one JSON array.
+fn json_array(out: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(out).expect("one JSON value");
+    v.as_array().expect("an array").clone()
+}
+
 fn cycles(out: &str) -> Vec<String> {
-    out.lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+    json_array(out)
+        .into_iter()
+        .map(|v| {
             format!(
                 "{}/{}/{}",
                 v["swarm"].as_str().unwrap(),
@@ -276,7 +344,7 @@ fn every_filter_and_the_count_limit() {
 }
 
 #[test]
-fn json_lines_parse_back_to_the_same_records() {
+fn json_parses_back_to_the_same_records() {
     let env = TestEnv::new();
     let (mut records, [c1, c2, c3]) = sample(&env);
     records[0]
@@ -285,8 +353,7 @@ fn json_lines_parse_back_to_the_same_records() {
     append(&env, &records[..1]);
     let out = env.oompa_ok(&["log", "--json"]);
     let mut seen = Vec::new();
-    for line in out.lines() {
-        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for mut v in json_array(&out) {
         let commit = v.as_object_mut().unwrap().remove("commit").unwrap();
         let record: CycleRecord = serde_json::from_value(v).unwrap();
         assert_eq!(commit.as_str().unwrap(), record.note_target());
@@ -297,14 +364,9 @@ fn json_lines_parse_back_to_the_same_records() {
         assert!(seen.contains(r), "missing {r:?}");
     }
     // The annotated commit is the record's note target.
-    let targets: Vec<String> = out
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["commit"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+    let targets: Vec<String> = json_array(&out)
+        .iter()
+        .map(|v| v["commit"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(targets, vec![c3, c2, c1.clone(), c1.clone(), c1]);
 }
@@ -391,38 +453,6 @@ fn show_prints_one_cycle_in_full_with_its_review_rounds() {
     );
     assert_eq!(json["commit"], c3.as_str());
 
-    // w0/1 exists in two swarms once this is added.
-    append(
-        &env,
-        &[rec(
-            "ef56ab78",
-            "w0",
-            1,
-            Outcome::Done,
-            "2026-01-04T00:00:00Z",
-            &c1,
-        )],
-    );
-    let out = env.oompa(&["log", "--show", "w0/1"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.starts_with("error: cycle w0/1 was recorded by 2 swarms: ab12cd34, ef56ab78"),
-        "{err}"
-    );
-    assert!(
-        err.contains("hint: name the swarm: `git oompa log --show ab12cd34/w0/1`"),
-        "{err}"
-    );
-    assert!(
-        env.oompa_ok(&["log", "--show", "ef56ab78/w0/1"])
-            .contains("cycle ef56ab78/w0/1  done")
-    );
-    assert!(
-        env.oompa_ok(&["log", "--show", "w0/1", "--swarm", "ef"])
-            .contains("cycle ef56ab78/w0/1")
-    );
-
     let out = env.oompa(&["log", "--show", "w9/1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -437,6 +467,53 @@ fn show_prints_one_cycle_in_full_with_its_review_rounds() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn log_show_of_a_cycle_recorded_by_several_swarms_takes_the_newest_and_says_which() {
+    let env = TestEnv::new();
+    let (_, [c1, ..]) = sample(&env);
+    // w0/1 exists in two swarms once this is added: ab12cd34 (older) and ef56ab78 (newer).
+    append(
+        &env,
+        &[rec(
+            "ef56ab78",
+            "w0",
+            1,
+            Outcome::Done,
+            "2026-01-04T00:00:00Z",
+            &c1,
+        )],
+    );
+    let out = env.oompa(&["log", "--show", "w0/1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("cycle ef56ab78/w0/1  done"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "cycle w0/1 was recorded by 2 swarms; showing the newest, swarm ef56ab78's \
+             (also: ab12cd34)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: name the swarm to see another: `git oompa log --show ab12cd34/w0/1`"),
+        "{err}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.oompa_ok(&["log", "--show", "w0/1", "--json"])).unwrap();
+    assert_eq!(json["swarm"], "ef56ab78");
+    assert!(
+        env.oompa_ok(&["log", "--show", "ab12cd34/w0/1"])
+            .starts_with("cycle ab12cd34/w0/1  merged")
+    );
+    let out = env.oompa(&["log", "--show", "w0/1", "--swarm", "ab"]);
+    assert!(stdout(&out).starts_with("cycle ab12cd34/w0/1"));
+    assert_eq!(stderr(&out), "", "one swarm matches: nothing to say");
 }
 
 #[test]
@@ -478,12 +555,15 @@ fn bad_options_are_usage_errors_naming_what_is_valid() {
 #[test]
 fn no_notes_is_a_quiet_empty_log() {
     let env = TestEnv::new();
-    for args in [&["log"][..], &["log", "--json"]] {
-        let out = env.oompa(args);
-        assert!(out.status.success());
-        assert_eq!(stdout(&out), "");
-        assert_eq!(stderr(&out), "no cycles recorded yet\n");
-    }
+    let out = env.oompa(&["log"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+    assert_eq!(stderr(&out), "no cycles recorded yet\n");
+    // JSON is still one array, for scripts.
+    let out = env.oompa(&["log", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "[]\n");
+    assert_eq!(stderr(&out), "");
     let out = env.oompa(&["log", "--show", "w0/1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -624,7 +624,7 @@ fn the_demo_runs_without_an_api_key() {
         "summary and log tables:\n{text}"
     );
     assert!(
-        stderr(&out).contains(&format!("look around in {}", dir.display())),
+        stderr(&out).contains(&format!("A short tour, in {}:", dir.display())),
         "{}",
         stderr(&out)
     );
@@ -846,7 +846,11 @@ fn check_lists_the_agent_clis_on_path() {
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .output()
         .unwrap();
-    assert_eq!(stdout(&json).lines().count(), 4);
+    let rows = crate::common::json_rows(&stdout(&json));
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["harness"], "claude");
+    assert_eq!(rows[0]["found"], true);
+    assert_eq!(rows[0]["cli_version"], "9.9.9 (Claude Code)");
 }
 
 #[test]
@@ -1296,11 +1300,18 @@ fn a_missing_agent_cli_stops_the_swarm_before_it_starts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
+    // Every missing CLI at once, not one per attempt.
     assert!(
-        err.contains("error: agent CLI `claude` (for w0) is not on PATH"),
+        err.contains(
+            "error: agent CLIs not on PATH: `claude` (for w0), `codex` (for w0's reviewer)"
+        ),
         "{err}"
     );
-    assert!(err.contains("hint: install it (`git oompa check`"), "{err}");
+    assert!(
+        err.contains("hint: install them (`git oompa check`")
+            && err.contains("change the models in oompa.toml"),
+        "{err}"
+    );
     assert_eq!(states(&env), (1, 0, 0), "nothing was claimed");
     assert_clean_up(&env);
 }

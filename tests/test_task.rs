@@ -62,11 +62,7 @@ fn add_list_show_round_trip_and_plain_git_reads_the_queue() {
         "{list}"
     );
 
-    let json = env.oompa_ok(&["task", "list", "--json"]);
-    let rows: Vec<serde_json::Value> = json
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = crate::common::json_rows(&env.oompa_ok(&["task", "list", "--json"]));
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["state"] == "pending"));
 
@@ -75,8 +71,7 @@ fn add_list_show_round_trip_and_plain_git_reads_the_queue() {
         show.contains("Users land on /404.") && show.contains("redirects to /home"),
         "{show}"
     );
-    let shown: serde_json::Value =
-        serde_json::from_str(&env.oompa_ok(&["task", "show", "t-2", "--json"])).unwrap();
+    let shown = crate::common::json_object(&env.oompa_ok(&["task", "show", "t-2", "--json"]));
     assert_eq!(shown["id"], "t-2");
 
     // The history says what happened, one commit per operation.
@@ -407,7 +402,7 @@ fn import_reads_an_oompa_tasks_folder() {
     let out = env.oompa(&["task", "import", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("imported 3 task(s)"),
+        stderr(&out).contains("imported 3 tasks;"),
         "{}",
         stderr(&out)
     );
@@ -434,7 +429,7 @@ fn import_reads_an_oompa_tasks_folder() {
     let before = queue_tip(&env);
     let out = env.oompa(&["task", "import", dir.to_str().unwrap()]);
     assert!(
-        stderr(&out).contains("imported 0 task(s); 3 already in the queue"),
+        stderr(&out).contains("imported 0 tasks; 3 already in the queue"),
         "{}",
         stderr(&out)
     );
@@ -543,14 +538,9 @@ fn claims_race_across_threads_and_processes() {
                 let mut n: usize = b;
                 loop {
                     let list = env.oompa_ok(&["task", "list", "--state", "pending", "--json"]);
-                    let ids: Vec<String> = list
-                        .lines()
-                        .map(|l| {
-                            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                                .as_str()
-                                .unwrap()
-                                .to_string()
-                        })
+                    let ids: Vec<String> = crate::common::json_rows(&list)
+                        .iter()
+                        .map(|v| v["id"].as_str().unwrap().to_string())
                         .collect();
                     if ids.is_empty() {
                         break;

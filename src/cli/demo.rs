@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ui::BOLD;
+use super::ui::{self, BOLD};
 use super::{CommandError, Env};
 use crate::config::Config;
 use crate::git::{Repo, cli};
+use crate::store::notes::Notes;
+use crate::store::record::Outcome;
 use crate::store::{Queue, TASK_VERSION, Task, TaskId};
 
 /// Watch three scripted agents work a small project (no API key needed)
@@ -16,7 +18,8 @@ use crate::store::{Queue, TASK_VERSION, Task, TaskId};
     long_about = "Create a throw-away repository with a small project and six tasks, and run a swarm of three\n\
 built-in scripted agents on it: they claim tasks, commit their work and signal; the merge\n\
 queue lands each change on main with trailers; every cycle is recorded in refs/notes/oompa.\n\
-Ends with the `git oompa log` table and the path of the repository to look around in."
+Ends with the `git oompa log` table and a short tour: where to look in the demo repository\n\
+(status, one cycle in full, its transcript, the landings) and how to start in your own."
 )]
 pub struct Args {
     /// Where to create the demo repository [default: a new directory under the temp dir]
@@ -90,22 +93,63 @@ turn_timeout = \"1m\"
     let result = super::swarm::run_swarm(&demo_env, &repo, config, "main".into())?;
     ui.status("");
     super::log::run(&demo_env, super::log::Args::default())?;
-    ui.status("");
-    ui.status(format!(
-        "{} look around in {}:",
-        ui.paint_err(BOLD, "demo:"),
-        dir.display()
-    ));
-    ui.status(format!("  cd {}", dir.display()));
-    ui.status("  git log --graph --oneline --notes=oompa   # landings, with each cycle's record");
-    ui.status("  git oompa task list                      # the queue, all complete");
-    ui.status(
-        "  git log refs/oompa/tasks --oneline       # every queue operation, one commit each",
-    );
+    tour(env, &repo, &dir, &result.finished);
     if result.interrupted {
         return Err(CommandError::user("demo interrupted"));
     }
     Ok(())
+}
+
+/// The end of the demo: what happened in one line, then a short tour of where to look
+/// (status, one cycle in full, its transcript, the landings) and what to do in your own
+/// repository. Real names from this run, so every line works as written.
+fn tour(env: &Env, repo: &Repo, dir: &Path, finished: &crate::swarm::Finished) {
+    let ui = &env.ui;
+    let landed: usize = finished.workers.iter().map(|w| w.landed_tasks.len()).sum();
+    let cycles: u32 = finished.workers.iter().map(|w| w.cycles).sum();
+    // The first landing, to show in full.
+    let first = Notes::new(repo).read_all().ok().and_then(|(entries, _)| {
+        entries
+            .into_iter()
+            .map(|e| e.record)
+            .filter(|r| r.outcome == Outcome::Merged)
+            .min_by(|a, b| a.ended.cmp(&b.ended))
+    });
+    ui.status("");
+    let what = if landed == PHRASES.len() {
+        format!("all {landed} tasks")
+    } else {
+        format!("{landed} of {} tasks", PHRASES.len())
+    };
+    ui.status(format!(
+        "{} {what} landed on main, in {} by {}.",
+        ui.paint_err(BOLD, "demo:"),
+        ui::count(cycles as usize, "cycle", "cycles"),
+        ui::count(finished.workers.len(), "scripted agent", "scripted agents"),
+    ));
+    ui.status(format!("A short tour, in {}:", dir.display()));
+    ui.status(format!("  cd {}", dir.display()));
+    ui.status("  git oompa status                  the queue, and any swarm still running");
+    if let Some(r) = &first {
+        ui.status(format!(
+            "  git oompa log --show {:<13}one cycle in full: task, turns, landing",
+            format!("{}/{}", r.worker, r.cycle)
+        ));
+        if let Some(t) = &r.transcript {
+            let shown = Path::new(t)
+                .strip_prefix(dir)
+                .map_or_else(|_| t.clone(), |p| p.display().to_string());
+            ui.status(format!("  less {}", ui::escape(&shown)));
+            ui.status("                                    what that agent was told and answered");
+        }
+    }
+    ui.status("  git log main                      the landings, with their Oompa-* trailers");
+    ui.status("  git oompa task list --all         the queue, completed tasks included");
+    ui.status("");
+    ui.status(ui.paint_err(BOLD, "In your own repository:"));
+    ui.status("  git oompa init                    writes oompa.toml: set your agents there");
+    ui.status("  git oompa task add 'what to do'   one task per change you want");
+    ui.status("  git oompa swarm                   works the queue; Ctrl-C once stops it gently");
 }
 
 fn create_project(dir: &Path) -> Result<(), CommandError> {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::ui::{GREEN, RED};
+use super::ui::{self, GREEN, RED};
 use super::{CommandError, Env};
 use crate::git::{GitError, Repo};
 use crate::guard::Settings;
@@ -27,7 +27,7 @@ pub struct Args {
     /// Apply the safe fixes
     #[arg(long)]
     pub fix: bool,
-    /// One JSON object per check
+    /// A JSON array, one object per check
     #[arg(long)]
     pub json: bool,
 }
@@ -38,8 +38,18 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         Err(e @ GitError::Reftable { .. }) => {
             let line = format!("reftable repository: {e}");
             if args.json {
-                env.ui
-                    .out(json!({"check": "ref storage", "ok": false, "detail": line}))?;
+                ui::out_json_array(
+                    &env.ui,
+                    [json!({
+                        "version": ui::JSON_VERSION,
+                        "check": "ref storage",
+                        "ok": false,
+                        "detail": line,
+                        "hint": null,
+                        "fixable": false,
+                        "fixed": null,
+                    })],
+                )?;
             } else {
                 env.ui.out(format!(
                     "{} ref storage: {line}",
@@ -74,31 +84,48 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     };
 
     let ui = &env.ui;
-    for f in &findings {
+    let width = ui.width();
+    if args.json {
+        ui::out_json_array(
+            ui,
+            findings.iter().map(|f| {
+                let outcome = fixed(f);
+                json!({
+                    "version": ui::JSON_VERSION,
+                    "check": f.check,
+                    "ok": f.ok,
+                    "detail": f.detail,
+                    "hint": f.hint,
+                    "fixable": f.fix.is_some(),
+                    "fixed": outcome.as_ref().map(|r| r.is_ok()),
+                })
+            }),
+        )?;
+    }
+    for f in findings.iter().filter(|_| !args.json) {
         let outcome = fixed(f);
-        if args.json {
-            ui.out(json!({
-                "check": f.check,
-                "ok": f.ok,
-                "detail": f.detail,
-                "hint": f.hint,
-                "fixable": f.fix.is_some(),
-                "fixed": outcome.as_ref().map(|r| r.is_ok()),
-            }))?;
-            continue;
-        }
         let label = match (&outcome, f.ok) {
             (_, true) => ui.paint(GREEN, "ok     "),
             (Some(Ok(_)), false) => ui.paint(GREEN, "fixed  "),
             (_, false) => ui.paint(RED, "problem"),
         };
-        ui.out(format!("{label} {}: {}", f.check, f.detail))?;
+        ui.out(format!(
+            "{label} {}: {}",
+            f.check,
+            ui::wrap_from(&ui::escape(&f.detail), width, 10 + f.check.len(), 8)
+        ))?;
+        let more = |text: String| {
+            ui.out(format!(
+                "        {}",
+                ui::wrap(&ui::escape(&text), width, 8)
+            ))
+        };
         match outcome {
-            Some(Ok(what)) => ui.out(format!("        {what}"))?,
-            Some(Err(e)) => ui.out(format!("        fix failed: {e}"))?,
+            Some(Ok(what)) => more(what)?,
+            Some(Err(e)) => more(format!("fix failed: {e}"))?,
             None if !f.ok => {
                 if let Some(h) = &f.hint {
-                    ui.out(format!("        fix: {h}"))?;
+                    more(format!("fix: {h}"))?;
                 }
             }
             None => {}
@@ -124,9 +151,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     let fixable = remaining.iter().filter(|f| f.fix.is_some()).count();
     let mut err = CommandError::user(format!(
-        "{} problem{} found",
-        remaining.len(),
-        if remaining.len() == 1 { "" } else { "s" }
+        "{} found",
+        ui::count(remaining.len(), "problem", "problems")
     ));
     if fixable > 0 && !args.fix {
         err = err.with_hint(format!(

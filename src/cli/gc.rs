@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::ui;
 use super::{CommandError, Env};
 use crate::guard::Settings;
 use crate::guard::gc::{self, Action, GcError};
@@ -23,7 +24,7 @@ pub struct Args {
     /// List what would be done, change nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,
-    /// One JSON object per action
+    /// A JSON array, one object per action
     #[arg(long)]
     pub json: bool,
 }
@@ -37,21 +38,33 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         other => CommandError::from_error(&other),
     })?;
     let ui = &env.ui;
-    for a in &actions {
-        if args.json {
-            ui.out(json!({"action": kind(a), "what": a.to_string(), "dry_run": args.dry_run}))?;
-        } else if args.dry_run {
-            ui.out(format!("would {a}"))?;
+    if args.json {
+        ui::out_json_array(
+            ui,
+            actions.iter().map(|a| {
+                json!({
+                    "version": ui::JSON_VERSION,
+                    "action": kind(a),
+                    "what": a.to_string(),
+                    "dry_run": args.dry_run,
+                })
+            }),
+        )?;
+    }
+    for a in actions.iter().filter(|_| !args.json) {
+        let text = if args.dry_run {
+            format!("would {a}")
         } else {
-            ui.out(a)?;
-        }
+            a.to_string()
+        };
+        ui.out(ui::wrap(&ui::escape(&text), ui.width(), 2))?;
     }
     if actions.is_empty() {
         ui.status("nothing to clean up");
     } else if args.dry_run {
         ui.status(format!(
-            "{} action(s) planned; run `git oompa gc` to do them",
-            actions.len()
+            "{} planned; run `git oompa gc` to do them",
+            ui::count(actions.len(), "action", "actions")
         ));
     }
     Ok(())

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::ui::{self, GREEN, YELLOW};
+use super::ui::{self, Cell, GREEN, YELLOW};
 use super::{CommandError, Env};
 use crate::git::Repo;
 use crate::guard::Settings;
@@ -36,7 +36,10 @@ pub enum HooksCommand {
     Uninstall,
     /// Where git runs hooks from, and whether each shim is there
     Status {
-        /// One JSON object per hook file
+        /// Do not cut the table to the terminal's width
+        #[arg(long)]
+        wide: bool,
+        /// A JSON array, one object per hook file
         #[arg(long)]
         json: bool,
     },
@@ -48,7 +51,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     match args.command {
         HooksCommand::Install => install(env, &repo, &settings),
         HooksCommand::Uninstall => uninstall(env, &repo, &settings),
-        HooksCommand::Status { json } => status(env, &repo, &settings, json),
+        HooksCommand::Status { wide, json } => status(env, &repo, &settings, wide, json),
     }
 }
 
@@ -134,24 +137,33 @@ fn uninstall(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), CommandE
     Ok(())
 }
 
-fn status(env: &Env, repo: &Repo, settings: &Settings, json: bool) -> Result<(), CommandError> {
+fn status(
+    env: &Env,
+    repo: &Repo,
+    settings: &Settings,
+    wide: bool,
+    json: bool,
+) -> Result<(), CommandError> {
     let ui = &env.ui;
     let locs = locations(repo, settings)?;
     if json {
+        let mut rows = Vec::new();
         for loc in &locs {
             for (name, path, state) in hooks::inspect(&loc.dir.path) {
-                ui.out(json!({
+                rows.push(json!({
+                    "version": ui::JSON_VERSION,
                     "hook": name,
                     "path": path,
                     "state": state.to_string(),
                     "hooks_path": loc.dir.configured,
                     "checkouts": loc.checkouts,
-                }))?;
+                }));
             }
         }
-        return Ok(());
+        return ui::out_json_array(ui, rows);
     }
     let mut t = ui::table(&["HOOK", "STATE", "FILE", "USED BY"]);
+    t.shrink(2, 12).shrink(3, 8);
     for loc in &locs {
         let users = if loc.checkouts.len() == 1 {
             shown(&loc.checkouts[0], &env.cwd)
@@ -164,15 +176,15 @@ fn status(env: &Env, repo: &Repo, settings: &Settings, json: bool) -> Result<(),
             } else {
                 YELLOW
             };
-            t.add_row(vec![
-                name.to_string(),
-                ui.paint(style, state),
-                shown(&path, &env.cwd),
-                users.clone(),
+            t.add_row([
+                Cell::new(name),
+                Cell::new(state.to_string()).styled(style),
+                Cell::new(shown(&path, &env.cwd)),
+                Cell::new(&users),
             ]);
         }
     }
-    ui.out(ui::render_table(&t))?;
+    ui.out_table(&t, wide)?;
     for loc in &locs {
         if let Some(p) = &loc.dir.configured {
             ui.status(format!("core.hooksPath = {p}"));

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::ui::BOLD;
 use super::{CommandError, Env};
 use crate::git::Repo;
 use crate::store::{QUEUE_REF, Queue};
@@ -33,18 +34,22 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     }
 
     let root = repo.main_workdir();
-    let existing = ["oompa.toml", "oompa.json", "oompa/oompa.json"]
+    let existing = crate::config::DISCOVERY_ORDER
         .into_iter()
         .find(|p| root.join(p).is_file());
-    match existing {
-        Some(p) => ui.status(format!("{p} already exists; left as it is")),
+    let config_name = match existing {
+        Some(p) => {
+            ui.status(format!("{p} already exists; left as it is"));
+            p
+        }
         None => {
             let path = root.join("oompa.toml");
             std::fs::write(&path, SKELETON)
                 .map_err(|e| CommandError::user(format!("writing {}: {e}", path.display())))?;
             ui.status("wrote oompa.toml (a commented skeleton: set your workers' models there)");
+            "oompa.toml"
         }
-    }
+    };
 
     let pattern = format!("/{OOMPA_DIR}/");
     if add_exclude(&repo, &pattern)? {
@@ -60,8 +65,65 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     } else {
         ui.status(format!("log.excludeDecoration already has {decoration}"));
     }
-    ui.hint("add tasks with `git oompa task add`, then start a swarm with `git oompa swarm`");
+    next_steps(env, &root, config_name);
     Ok(())
+}
+
+/// What to do next: edit the config (naming the models it uses now and every agent CLI they
+/// need that is missing), add tasks, start a swarm.
+fn next_steps(env: &Env, root: &Path, config_name: &str) {
+    let ui = &env.ui;
+    let config = crate::config::Config::discover(root, None);
+    let models = match &config {
+        Ok(c) => {
+            let mut m: Vec<String> = c.workers.iter().map(|w| w.model.to_string()).collect();
+            m.dedup();
+            m.join(", ")
+        }
+        Err(_) => String::new(),
+    };
+    ui.status("");
+    ui.status(ui.paint_err(BOLD, "next:"));
+    if models.is_empty() {
+        ui.status(format!(
+            "  1. edit {config_name}: say which agents work (`git oompa swarm` checks it)"
+        ));
+    } else {
+        ui.status(format!(
+            "  1. edit {config_name}: its workers use {models} (models, counts, review)"
+        ));
+    }
+    ui.status("  2. add tasks:     git oompa task add 'what to do' --acceptance 'how to tell'");
+    ui.status("  3. start a swarm: git oompa swarm");
+    match config {
+        Ok(c) => {
+            let missing = crate::swarm::missing_clis(&c);
+            if !missing.is_empty() {
+                let list: Vec<String> = missing
+                    .iter()
+                    .map(|(bin, users)| format!("`{bin}` (for {})", users.join(", ")))
+                    .collect();
+                ui.warn(format!(
+                    "{} not on PATH: {}",
+                    if missing.len() == 1 {
+                        "an agent CLI the config needs is"
+                    } else {
+                        "agent CLIs the config needs are"
+                    },
+                    list.join(", ")
+                ));
+                ui.hint(format!(
+                    "install {}, or change the models in {config_name}; `git oompa check` lists \
+                     the agent CLIs found, and `exec:<command>` runs any program",
+                    if missing.len() == 1 { "it" } else { "them" }
+                ));
+            }
+        }
+        Err(e) => ui.warn(format!(
+            "{config_name} does not load yet: {}",
+            super::ui::escape(&e.to_string())
+        )),
+    }
 }
 
 /// Appends `pattern` to `$GIT_COMMON_DIR/info/exclude` unless it is there. Returns whether

@@ -44,7 +44,8 @@ Exit status: 0 success, 1 user or configuration error (bad input, refused operat
 that did not succeed), 2 usage error, 130 interrupted.
 
 Environment: OOMPA_LOG sets the diagnostic filter (e.g. OOMPA_LOG=debug); NO_COLOR turns
-colour off. Inside a swarm worktree, OOMPA_SWARM, OOMPA_WORKER and OOMPA_CYCLE name the
+colour off; COLUMNS sets the width tables fit (else the terminal's; piped output is never cut,
+and --wide shows everything). Inside a swarm worktree, OOMPA_SWARM, OOMPA_WORKER and OOMPA_CYCLE name the
 agent's swarm, worker and cycle.";
 
 #[derive(Debug, Parser)]

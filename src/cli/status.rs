@@ -15,6 +15,9 @@ use crate::swarm::predict::{self, Prediction};
 /// Show running swarms, their workers, claims and predicted conflicts, and the queue
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Do not cut the claims table to the terminal's width; full times
+    #[arg(long)]
+    pub wide: bool,
     /// One JSON object with swarms, claims, predicted conflicts and queue counts
     #[arg(long)]
     pub json: bool,
@@ -39,6 +42,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .collect();
     if args.json {
         let v = json!({
+            "version": ui::JSON_VERSION,
             "queue": {
                 "pending": snap.count(State::Pending),
                 "current": snap.count(State::Current),
@@ -48,7 +52,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             "claims": claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
             "predictions": predictions,
         });
-        return env.ui.out(v);
+        return env.ui.out_json(&v);
     }
     let ui = &env.ui;
     ui.out(format!(
@@ -68,13 +72,12 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         ui.out(ui.paint(BOLD, "swarms:"))?;
         for s in &running {
             ui.out(format!(
-                "  {} {} on {} (pid {}), landing on {}, started {}",
-                ui.paint(GREEN, &s.id),
-                "running",
-                s.host,
+                "  {} running on {} (pid {}), landing on {}, started {}",
+                ui.paint(GREEN, ui::escape(&s.id)),
+                ui::escape(&s.host),
                 s.pid,
-                s.target,
-                s.started
+                ui::escape(&s.target),
+                ui::when(&s.started, args.wide)
             ))?;
             for w in &s.workers {
                 let held: Vec<&str> = claims
@@ -91,7 +94,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 } else {
                     held.join(", ")
                 };
-                ui.out(format!("    {w}: {what}"))?;
+                ui.out(format!("    {}: {what}", ui::escape(w)))?;
             }
             if let Some(p) = predictions.get(s.id.as_str()) {
                 print_conflicts(ui, p)?;
@@ -101,17 +104,20 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     if !claims.is_empty() {
         ui.out(ui.paint(BOLD, "claims:"))?;
         let mut t = ui::table(&["TASK", "HELD BY", "SINCE", "SUMMARY"]);
+        t.shrink(3, 12).shrink(1, 8);
         for task in &claims {
             let c = task.claim.as_ref();
-            t.add_row(vec![
+            t.add_row([
                 task.id.to_string(),
                 crate::store::queue::holder(task),
-                c.map(|c| c.claimed_at.chars().take(19).collect())
+                c.map(|c| ui::when(&c.claimed_at, args.wide))
                     .unwrap_or_default(),
-                task.summary.lines().next().unwrap_or("").to_string(),
+                task.summary.clone(),
             ]);
         }
-        for line in ui::render_table(&t).lines() {
+        // Indented by two: two columns less to fit in.
+        let width = ui.table_width(args.wide).map(|w| w.saturating_sub(2));
+        for line in t.render(width, ui.color_stdout()).lines() {
             ui.out(format!("  {line}"))?;
         }
     }
@@ -127,9 +133,9 @@ fn print_conflicts(ui: &ui::Ui, p: &Prediction) -> Result<(), CommandError> {
     for c in &p.conflicts {
         ui.out(format!(
             "      {} × {}: {}",
-            ui.paint(RED, &c.a),
-            ui.paint(RED, &c.b),
-            c.paths.join(", ")
+            ui.paint(RED, ui::escape(&c.a)),
+            ui.paint(RED, ui::escape(&c.b)),
+            ui::escape(&c.paths.join(", "))
         ))?;
     }
     Ok(())

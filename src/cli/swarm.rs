@@ -86,17 +86,45 @@ pub fn resolve_target(
         .or_else(|| repo.config_string("oompa.targetBranch"))
         .or_else(|| Repo::discover(&repo.main_workdir()).ok()?.head_branch())
         .ok_or_else(|| {
-            CommandError::user("cannot tell which branch to land on: HEAD is detached")
-                .with_hint("set `target = \"main\"` in oompa.toml or pass --target main")
+            CommandError::user("cannot tell which branch to land on: HEAD is detached").with_hint(
+                format!("{}, or pass --target main", set_target(config, "main")),
+            )
         })?;
     let target = target.trim_start_matches("refs/heads/").to_string();
     if repo.read_ref(&format!("refs/heads/{target}"))?.is_none() {
         return Err(
-            CommandError::user(format!("target branch `{target}` does not exist"))
-                .with_hint("create it, or set `target` in oompa.toml / pass --target"),
+            CommandError::user(format!("target branch `{target}` does not exist")).with_hint(
+                format!(
+                    "create it, or {}, or pass --target",
+                    set_target(config, "<branch>")
+                ),
+            ),
         );
     }
     Ok(target)
+}
+
+/// The name hints give the config in use: `oompa.json` when that is what was read.
+pub fn config_name(config: &Config) -> String {
+    config
+        .path
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .map_or_else(
+            || "oompa.toml".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+}
+
+/// How to set the target branch where the config in use can hold it: `target = "…"` in
+/// `oompa.toml`; oompa's `oompa.json` has no such key, so git config there.
+fn set_target(config: &Config, branch: &str) -> String {
+    let name = config_name(config);
+    if name.ends_with(".json") {
+        format!("`git config oompa.targetBranch {branch}` ({name} has no target key)")
+    } else {
+        format!("set `target = \"{branch}\"` in {name}")
+    }
 }
 
 /// What a finished swarm run reports.
@@ -130,6 +158,7 @@ pub fn run_swarm(
             }
         }
     });
+    let config_name = config_name(&config);
     let swarm = Swarm::start(
         repo,
         Options {
@@ -139,9 +168,12 @@ pub fn run_swarm(
         },
     )
     .map_err(|e| match e {
-        crate::swarm::SwarmError::MissingCli { .. } => CommandError::from_error(&e).with_hint(
-            "install it (`git oompa check` lists the agent CLIs found), or change the model in oompa.toml",
-        ),
+        crate::swarm::SwarmError::MissingCli { .. } => {
+            CommandError::from_error(&e).with_hint(format!(
+                "install them (`git oompa check` lists the agent CLIs found), or change the \
+                 models in {config_name}"
+            ))
+        }
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
@@ -189,11 +221,15 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             workers,
         } => {
             ui.status(format!(
-                "swarm {swarm}: {} worker(s) landing on {target}",
-                workers.len()
+                "swarm {swarm}: {} landing on {}",
+                ui::count(workers.len(), "worker", "workers"),
+                ui::escape(target)
             ));
             for (w, model) in workers {
-                ui.status(ui.paint_err(DIM, format!("  {w}: {model}")));
+                ui.status(ui.paint_err(
+                    DIM,
+                    format!("  {}: {}", ui::escape(w), ui::escape(&model.to_string())),
+                ));
             }
         }
         Event::Recovered {
@@ -203,14 +239,19 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         } => {
             if !crashed.is_empty() {
                 ui.warn(format!(
-                    "swarm(s) {} ended without cleaning up",
-                    crashed.join(", ")
+                    "{} {} ended without cleaning up",
+                    if crashed.len() == 1 {
+                        "swarm"
+                    } else {
+                        "swarms"
+                    },
+                    ui::escape(&crashed.join(", "))
                 ));
             }
             if !released.is_empty() {
                 ui.warn(format!(
-                    "returned {} orphaned claim(s) to pending: {}",
-                    released.len(),
+                    "returned {} to pending: {}",
+                    ui::count(released.len(), "orphaned claim", "orphaned claims"),
                     released.join(", ")
                 ));
             }
@@ -229,7 +270,10 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         } => {
             ui.status(ui.paint_err(
                 DIM,
-                format!("[{worker}] cycle {cycle}, turn {turn}: {signal}"),
+                format!(
+                    "[{worker}] cycle {cycle}, turn {turn}: {}",
+                    ui::escape(signal)
+                ),
             ));
         }
         Event::Claimed { worker, results } => {
@@ -242,6 +286,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
                     crate::store::ClaimOutcome::NotFound => format!("{id} not found"),
                     crate::store::ClaimOutcome::Corrupt(_) => format!("{id} unreadable"),
                 })
+                .map(|line| ui::escape(&line).into_owned())
                 .collect();
             ui.status(format!("[{worker}] {}", parts.join("; ")));
         }
@@ -250,7 +295,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             added,
             error,
         } => match error {
-            Some(e) => ui.warn(format!("[planner] round {round} failed: {e}")),
+            Some(e) => ui.warn(format!("[planner] round {round} failed: {}", ui::escape(e))),
             None if added.is_empty() => {
                 ui.status(format!("[planner] round {round}: nothing more to plan"))
             }
@@ -268,11 +313,13 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ui.status(format!(
                 "[{worker}] review round {} by {}: {}",
                 round.round,
-                round.reviewer,
-                ui.paint_err(style, &round.verdict)
+                ui::escape(&round.reviewer),
+                ui.paint_err(style, ui::escape(&round.verdict))
             ));
         }
-        Event::LandingPaused { worker, reason } => ui.warn(format!("[{worker}] {reason}")),
+        Event::LandingPaused { worker, reason } => {
+            ui.warn(format!("[{worker}] {}", ui::escape(reason)))
+        }
         Event::Landed {
             worker,
             commit,
@@ -304,16 +351,22 @@ fn print_event(ui: &super::Ui, ev: &Event) {
                 ui::human_duration(record.duration_ms)
             );
             if let Some(e) = &record.error {
-                line.push_str(&format!(": {}", e.lines().next().unwrap_or("")));
+                line.push_str(&format!(": {}", ui::escape(e.lines().next().unwrap_or(""))));
             }
             if let Some(k) = &record.kept {
                 line.push_str(&format!(" (work kept as {k})"));
             }
             ui.status(line);
         }
-        Event::Waiting { worker, why } => ui.status(ui.paint_err(DIM, format!("[{worker}] {why}"))),
-        Event::Warning(w) => ui.warn(w),
-        Event::WorkerFinished(s) => ui.status(format!("[{}] finished: {}", s.worker, s.reason)),
+        Event::Waiting { worker, why } => {
+            ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
+        }
+        Event::Warning(w) => ui.warn(ui::escape(w)),
+        Event::WorkerFinished(s) => ui.status(format!(
+            "[{}] finished: {}",
+            s.worker,
+            ui::escape(&s.reason)
+        )),
     }
 }
 
@@ -351,7 +404,8 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
             s.reason.clone(),
         ]);
     }
-    env.ui.out(ui::render_table(&t))?;
+    t.shrink(1, 12).shrink(5, 16).shrink(4, 8);
+    env.ui.out_table(&t, false)?;
     if finished.landing_conflicts > 0 {
         env.ui.status(format!(
             "landing conflicts: {} ({} predicted by conflict prediction)",

@@ -199,12 +199,12 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
     }
     if hooks::binary_on_path() {
         out.push(Finding::ok(
-            "hooks",
+            "binary",
             "git-oompa is on PATH, so the shims find it",
         ));
     } else {
         out.push(Finding::problem(
-            "hooks",
+            "binary",
             "git-oompa is not on PATH: the hooks warn and let everything through",
             "put the directory holding git-oompa on PATH (`cargo install` uses ~/.cargo/bin)",
         ));
@@ -239,7 +239,7 @@ fn target(repo: &Repo, settings: &Settings) -> Finding {
         None => Finding::problem(
             "target",
             "cannot tell the target branch: HEAD is detached and none is configured",
-            "set `target = \"main\"` in oompa.toml or `git config oompa.targetBranch main`",
+            "git config oompa.targetBranch main",
         ),
         Some(t) => match repo.read_ref(t) {
             Ok(Some(id)) => Finding::ok(
@@ -267,7 +267,11 @@ fn queue(repo: &Repo, out: &mut Vec<Finding>) {
         )),
         Ok(s) if s.corrupt.is_empty() => out.push(Finding::ok(
             "queue",
-            format!("{QUEUE_REF} readable ({} tasks)", s.tasks.len()),
+            format!(
+                "{QUEUE_REF} readable ({} task{})",
+                s.tasks.len(),
+                if s.tasks.len() == 1 { "" } else { "s" }
+            ),
         )),
         Ok(s) => {
             for c in s.corrupt {
@@ -345,13 +349,22 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     match Notes::new(repo).read_all() {
         Ok((entries, bad)) if bad.is_empty() => out.push(Finding::ok(
             "cycle log",
-            format!("{NOTES_REF} readable ({} cycle records)", entries.len()),
+            format!(
+                "{NOTES_REF} readable ({} cycle record{})",
+                entries.len(),
+                if entries.len() == 1 { "" } else { "s" }
+            ),
         )),
         Ok((_, bad)) => out.push(Finding::problem(
             "cycle log",
             format!(
-                "{} line(s) in {NOTES_REF} are not cycle records (first: note on {} line {}: {})",
-                bad.len(),
+                "{} in {NOTES_REF} {} not cycle records (first: note on {} line {}: {})",
+                if bad.len() == 1 {
+                    "1 line".to_string()
+                } else {
+                    format!("{} lines", bad.len())
+                },
+                if bad.len() == 1 { "is" } else { "are" },
                 &bad[0].commit[..bad[0].commit.len().min(12)],
                 bad[0].line,
                 bad[0].reason

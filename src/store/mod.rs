@@ -11,6 +11,7 @@ pub mod task;
 pub mod trailers;
 
 pub use queue::{
-    ClaimOutcome, Claimant, Owner, QUEUE_REF, Queue, QueueError, Recovered, Snapshot, State,
+    Actor, ChangeError, ClaimOutcome, Claimant, Notice, Owner, QUEUE_REF, Queue, QueueError,
+    Recovered, Snapshot, State, TaskEdit,
 };
 pub use task::{Claim, Difficulty, Landed, TASK_VERSION, Task, TaskId, TaskIdError};

@@ -36,6 +36,10 @@ fn shorten(s: &str) -> String {
     }
 }
 
+/// The longest slug a generated id starts with: short enough for a table column and a
+/// branch name, long enough to say what the task is.
+const MAX_SLUG: usize = 32;
+
 impl TaskId {
     pub fn new(s: &str) -> Result<TaskId, TaskIdError> {
         let first = s.chars().next().ok_or(TaskIdError::Empty)?;
@@ -62,14 +66,20 @@ impl TaskId {
     }
 
     /// A readable, unique-enough id for a task added without one: a slug of the summary
-    /// plus four random hex digits (`fix-login-redirect-3f2a`).
+    /// plus four random hex digits (`fix-login-redirect-3f2a`). Letters outside ASCII are
+    /// transliterated (`Ünïcödé` → `unicode`, `Привет` → `privet`, `北京` → `bei-jing`), so
+    /// the slug keeps the words; one that gives no letters at all becomes `task`.
     pub fn generate(summary: &str) -> TaskId {
+        let ascii = deunicode::deunicode_with_tofu(summary, " ");
         let mut slug = String::new();
-        for word in summary
+        for word in ascii
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|w| !w.is_empty())
         {
-            if slug.len() + word.len() + 1 > 40 {
+            if slug.len() + word.len() + 1 > MAX_SLUG {
+                if slug.is_empty() {
+                    slug.push_str(&word[..MAX_SLUG].to_ascii_lowercase());
+                }
                 break;
             }
             if !slug.is_empty() {
@@ -232,7 +242,29 @@ mod tests {
         assert!(TaskId::new(id.as_str()).is_ok());
         assert!(TaskId::generate("???").as_str().starts_with("task-"));
         let long = TaskId::generate(&"word ".repeat(100));
-        assert!(long.as_str().len() <= 64);
+        assert!(long.as_str().len() <= MAX_SLUG + 5);
+        let one_long_word = TaskId::generate(&"x".repeat(100));
+        assert_eq!(
+            one_long_word.as_str().len(),
+            MAX_SLUG + 5,
+            "{one_long_word}"
+        );
+    }
+
+    #[test]
+    fn unicode_summaries_give_ids_that_keep_their_words() {
+        let slug = |s: &str| {
+            let id = TaskId::generate(s);
+            assert!(TaskId::new(id.as_str()).is_ok(), "{id}");
+            id.as_str()[..id.as_str().len() - 5].to_string()
+        };
+        assert_eq!(slug("Ünïcödé summary"), "unicode-summary");
+        assert_eq!(slug("Corriger la sélection"), "corriger-la-selection");
+        assert_eq!(slug("Straße öffnen"), "strasse-offnen");
+        assert_eq!(slug("Привет мир"), "privet-mir");
+        assert_eq!(slug("北京"), "bei-jing");
+        assert_eq!(slug("🦀 rewrite in Rust"), "crab-rewrite-in-rust");
+        assert_eq!(slug("\u{1}\u{2}"), "task");
     }
 
     fn arb_id() -> impl Strategy<Value = TaskId> {

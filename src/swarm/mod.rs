@@ -45,8 +45,9 @@ pub enum SwarmError {
     NoTarget(String),
     #[error("could not start a thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("agent CLI `{binary}` (for {}) is not on PATH", users.join(", "))]
-    MissingCli { binary: String, users: Vec<String> },
+    /// Every agent CLI the config needs that is not on PATH, each with who needs it.
+    #[error("{}", missing_text(.missing))]
+    MissingCli { missing: Vec<(String, Vec<String>)> },
 }
 
 /// How the caller asks a running swarm to stop.
@@ -523,9 +524,34 @@ impl Swarm {
     }
 }
 
+/// `agent CLI `claude` (for w0) is not on PATH`, or every missing one in one sentence.
+fn missing_text(missing: &[(String, Vec<String>)]) -> String {
+    let one =
+        |(binary, users): &(String, Vec<String>)| format!("`{binary}` (for {})", users.join(", "));
+    match missing {
+        [m] => format!("agent CLI {} is not on PATH", one(m)),
+        many => format!(
+            "agent CLIs not on PATH: {}",
+            many.iter().map(one).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 /// Refuses to start when an agent CLI some worker, reviewer or planner needs is missing
-/// (looked up on the PATH that agent will get), instead of failing cycle after cycle.
+/// (looked up on the PATH that agent will get), instead of failing cycle after cycle. Names
+/// every missing CLI at once.
 fn preflight(config: &Config) -> Result<(), SwarmError> {
+    let missing = missing_clis(config);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(SwarmError::MissingCli { missing })
+    }
+}
+
+/// The agent CLIs `config` needs that are not on the PATH their agent will get, each with
+/// who needs it (`w0`, `w0's reviewer`, `the planner`), in name order.
+pub fn missing_clis(config: &Config) -> Vec<(String, Vec<String>)> {
     use crate::agent::{Harness, ModelSpec, binary_name, detect::find_on_path};
     // (who needs it, the model, the PATH its environment sets, if any)
     let mut needs: Vec<(String, ModelSpec, Option<String>)> = Vec::new();
@@ -562,10 +588,7 @@ fn preflight(config: &Config) -> Result<(), SwarmError> {
             }
         }
     }
-    match missing.into_iter().next() {
-        Some((binary, users)) => Err(SwarmError::MissingCli { binary, users }),
-        None => Ok(()),
-    }
+    missing.into_iter().collect()
 }
 
 /// How often the predictor looks again.

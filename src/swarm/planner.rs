@@ -217,9 +217,10 @@ fn planner_prompt(
         }
     }
     text.push_str(&format!(
-        "\n\n## The queue now\n\n{}\n\nAdd at most {room} task(s) now with `git oompa task add`; it refuses more. \
+        "\n\n## The queue now\n\n{}\n\nAdd at most {room} {} now with `git oompa task add`; it refuses more. \
          If nothing useful is left to plan, add none. End with `__DONE__` on a line of its own.\n",
-        prompts::queue_markdown(snap, PLANNER, None)
+        prompts::queue_markdown(snap, PLANNER, None),
+        if room == 1 { "task" } else { "tasks" }
     ));
     Ok(text)
 }

@@ -46,8 +46,9 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
                 }
                 Err(e) => {
                     shared.emit(Event::Warning(format!(
-                        "could not record {} cycle(s) in refs/notes/oompa: {e}",
-                        batch.len()
+                        "could not record {} {} in refs/notes/oompa: {e}",
+                        batch.len(),
+                        if batch.len() == 1 { "cycle" } else { "cycles" }
                     )));
                     break;
                 }

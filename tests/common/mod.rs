@@ -45,7 +45,9 @@ pub fn hermetic(cmd: &mut Command, home: &Path) {
         .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .env("NO_COLOR", "1")
-        .env("GIT_TERMINAL_PROMPT", "0");
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // Tables fit COLUMNS when it is set; tests that want a width set it themselves.
+        .env_remove("COLUMNS");
 }
 
 impl TestEnv {
@@ -174,4 +176,37 @@ pub fn path_with_bin() -> std::ffi::OsString {
         paths.extend(std::env::split_paths(&p));
     }
     std::env::join_paths(paths).expect("joinable PATH")
+}
+
+/// The output of a `--json` list command: exactly one JSON array, one element per line,
+/// every element an object with a `version` (README, "JSON output").
+pub fn json_rows(out: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON value ({e}):\n{out}"));
+    let rows = v
+        .as_array()
+        .unwrap_or_else(|| panic!("not a JSON array:\n{out}"))
+        .clone();
+    if !rows.is_empty() {
+        assert_eq!(
+            out.lines().count(),
+            rows.len() + 2,
+            "one element per line:\n{out}"
+        );
+    }
+    for r in &rows {
+        assert!(r["version"].is_u64(), "an element without a version: {r}");
+    }
+    rows
+}
+
+/// The output of a `--json` command about one thing: exactly one JSON object on one line,
+/// with a `version`.
+pub fn json_object(out: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON value ({e}):\n{out}"));
+    assert!(v.is_object(), "not a JSON object:\n{out}");
+    assert_eq!(out.lines().count(), 1, "one line:\n{out}");
+    assert!(v["version"].is_u64(), "no version: {v}");
+    v
 }

@@ -12,6 +12,7 @@
 #   nochange  claim, then signal merge without changing anything
 #   readme    claim, then append a line to README.md
 #   conflict  claim, then rewrite shared.txt with this worker's name (conflicts with others)
+#   evil      print terminal control sequences (title, colour) on stderr and fail
 # Before any mode: FAKE_CLAIM_FIRST=1 claims the first pending task with `git oompa task claim`,
 # FAKE_COMMIT_FIRST=1 commits a file wip/<worker>.txt, FAKE_SLEEP=N sleeps N seconds.
 # FAKE_LINGER=N makes `conflict` wait N seconds between committing and signalling merge.
@@ -29,14 +30,14 @@ fi
 mode=${FAKE_MODE:-polite}
 log() { printf '%s\n' "$*"; }
 
-# Tasks this worker holds, one id per line.
+# Tasks this worker holds, one id per line. `--json` prints one array, one task per line.
 held() {
   git oompa task list --state current --json |
     grep "\"swarm\":\"$OOMPA_SWARM\"" | grep "\"worker\":\"$OOMPA_WORKER\"" |
     sed 's/.*"id":"\([^"]*\)".*/\1/'
 }
 pending() {
-  git oompa task list --state pending --json | sed 's/.*"id":"\([^"]*\)".*/\1/'
+  git oompa task list --state pending --json | grep '"id"' | sed 's/.*"id":"\([^"]*\)".*/\1/'
 }
 # Does the work of every held task: one file per task, one commit.
 work() {
@@ -66,6 +67,7 @@ fi
 
 case "$mode" in
   crash) log "about to crash"; exit 3 ;;
+  evil) printf 'evil \033]0;PWNED\007 \033[31m\n' >&2; exit 1 ;;
   hang) sleep "${FAKE_HANG:-1000}"; exit 0 ;;
   silent) log "still thinking about it"; exit 0 ;;
   spam) head -c 52428800 /dev/zero | tr '\0' 'x'; printf '\n__DONE__\n'; exit 0 ;;
@@ -109,7 +111,7 @@ fi
 
 case "$mode" in
   steal)
-    other=$(git oompa task list --state current --json | grep -v "\"worker\":\"$OOMPA_WORKER\"" |
+    other=$(git oompa task list --state current --json | grep '"id"' | grep -v "\"worker\":\"$OOMPA_WORKER\"" |
             sed 's/.*"id":"\([^"]*\)".*/\1/' | head -n 1)
     if [ -n "$other" ] && [ -z "${OOMPA_RESUME:-}" ]; then log "CLAIM($other)"; else log "__DONE__"; fi
     exit 0 ;;

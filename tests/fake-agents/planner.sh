@@ -4,7 +4,7 @@
 # appended to FAKE_PLAN_ERR.
 cat >/dev/null
 total=${FAKE_PLAN_TOTAL:-5}
-i=$(git oompa task list --json | wc -l)
+i=$(git oompa task list --all --json | grep -c '"id"')
 while [ "$i" -lt "$total" ]; do
   git oompa task add --id "p$i" "Planned task $i" --acceptance "work/p$i.txt exists" \
     >/dev/null 2>>"${FAKE_PLAN_ERR:-/dev/null}" || break

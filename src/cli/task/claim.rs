@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cli::ui::{GREEN, RED, YELLOW};
+use crate::cli::ui::{self, GREEN, RED, YELLOW};
 use crate::cli::{CommandError, Env};
 use crate::store::{ClaimOutcome, Queue};
 
@@ -44,7 +44,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ClaimOutcome::Claimed => format!("{} {id}", ui.paint(GREEN, "claimed ")),
             ClaimOutcome::Taken(by) => {
                 failed += 1;
-                format!("{} {id} (held by {by})", ui.paint(YELLOW, "taken   "))
+                format!(
+                    "{} {id} (held by {})",
+                    ui.paint(YELLOW, "taken   "),
+                    ui::escape(by)
+                )
             }
             ClaimOutcome::Complete => {
                 failed += 1;
@@ -56,15 +60,15 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             }
             ClaimOutcome::Corrupt(why) => {
                 failed += 1;
-                format!("{} {id} ({why})", ui.paint(RED, "corrupt "))
+                format!("{} {id} ({})", ui.paint(RED, "corrupt "), ui::escape(why))
             }
         };
         ui.out(line)?;
     }
     if failed > 0 {
         return Err(CommandError::user(format!(
-            "{failed} of {} task(s) not claimed",
-            outcomes.len()
+            "{failed} of {} not claimed",
+            ui::count(outcomes.len(), "task", "tasks")
         ))
         .with_hint("`git oompa task list --state pending` shows what is free"));
     }

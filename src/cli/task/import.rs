@@ -53,7 +53,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                     Ok(t) => tasks.push((*state, t)),
                     Err(why) => {
                         skipped += 1;
-                        env.ui.warn(format!("skipping {}: {why}", file.display()));
+                        env.ui.warn(format!(
+                            "skipping {}: {}",
+                            crate::cli::ui::escape(&file.display().to_string()),
+                            crate::cli::ui::escape(&why)
+                        ));
                     }
                 },
                 Some("edn") => {
@@ -75,8 +79,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     let already = tasks.len() - written.len();
     env.ui.status(format!(
-        "imported {} task(s); {already} already in the queue; {skipped} skipped",
-        written.len()
+        "imported {}; {already} already in the queue; {skipped} skipped",
+        crate::cli::ui::count(written.len(), "task", "tasks")
     ));
     Ok(())
 }

@@ -3,9 +3,11 @@
 
 mod add;
 mod claim;
+mod edit;
 mod import;
 mod list;
 mod release;
+mod rm;
 mod show;
 
 use clap::Subcommand;
@@ -13,13 +15,15 @@ use clap::Subcommand;
 use super::{CommandError, Env};
 use crate::store::{Claimant, TaskId};
 
-/// Add, list, show, claim, release and import tasks in refs/oompa/tasks
+/// Add, list, show, edit, remove, claim, release and import tasks in refs/oompa/tasks
 #[derive(Debug, clap::Args)]
-#[command(long_about = "Add, list, show, claim, release and import tasks.\n\n\
+#[command(
+    long_about = "Add, list, show, edit, remove, claim, release and import tasks.\n\n\
 The queue lives in refs/oompa/tasks: a commit chain whose tree holds pending/<id>.json,\n\
 current/<id>.json (claimed) and complete/<id>.json. Every change is one commit made with a\n\
 compare-and-swap, so two claimers never get the same task. Inspect it with plain git:\n\
-`git log refs/oompa/tasks`, `git show refs/oompa/tasks:pending/<id>.json`.")]
+`git log refs/oompa/tasks`, `git show refs/oompa/tasks:pending/<id>.json`."
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: TaskCommand,
@@ -30,6 +34,8 @@ pub enum TaskCommand {
     Add(add::Args),
     List(list::Args),
     Show(show::Args),
+    Edit(edit::Args),
+    Rm(rm::Args),
     Claim(claim::Args),
     Release(release::Args),
     Import(import::Args),
@@ -40,6 +46,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         TaskCommand::Add(a) => add::run(env, a),
         TaskCommand::List(a) => list::run(env, a),
         TaskCommand::Show(a) => show::run(env, a),
+        TaskCommand::Edit(a) => edit::run(env, a),
+        TaskCommand::Rm(a) => rm::run(env, a),
         TaskCommand::Claim(a) => claim::run(env, a),
         TaskCommand::Release(a) => release::run(env, a),
         TaskCommand::Import(a) => import::run(env, a),
@@ -62,6 +70,46 @@ pub(crate) fn actor(repo: &crate::git::Repo) -> String {
 
 pub(crate) fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Who edits or removes: the git user, or (inside a swarm) the agent's worker, whose own
+/// claims need no `--force` and get no notice.
+pub(crate) fn change_actor(name: &str) -> crate::store::Actor<'_> {
+    static SWARM: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static WORKER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    crate::store::Actor {
+        name,
+        swarm: SWARM.get_or_init(|| env_nonempty("OOMPA_SWARM")).as_deref(),
+        worker: WORKER
+            .get_or_init(|| env_nonempty("OOMPA_WORKER"))
+            .as_deref(),
+    }
+}
+
+/// `--force` on another worker's claim is a person's decision: inside a swarm (an agent's
+/// environment) it is refused.
+pub(crate) fn refuse_force_in_swarm(force: bool) -> Result<(), CommandError> {
+    if force && env_nonempty("OOMPA_WORKER").is_some() {
+        return Err(CommandError::usage(
+            "--force is for people: inside a swarm an agent changes only the tasks it holds",
+        )
+        .with_hint("leave the task to its worker, or add a new task with `git oompa task add`"));
+    }
+    Ok(())
+}
+
+/// The edge form of a refused edit or removal, with the command that gets past it.
+pub(crate) fn change_error(e: crate::store::ChangeError) -> CommandError {
+    use crate::store::ChangeError;
+    match e {
+        ChangeError::Queue(q) => q.into(),
+        ChangeError::Claimed { ref id, .. } => CommandError::from_error(&e).with_hint(format!(
+            "add --force to change it anyway (its worker is told at its next turn), or \
+             `git oompa task release {id}` first"
+        )),
+        ChangeError::Complete(_) => CommandError::from_error(&e)
+            .with_hint("add a new task for what is still to do: `git oompa task add`"),
+    }
 }
 
 /// Parses command-line ids, failing on the first invalid one.

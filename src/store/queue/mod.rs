@@ -7,8 +7,10 @@
 //! processes the CAS decides. One commit per successful operation, none for a no-op.
 //! This module never prints.
 
+mod edit;
 mod swarms;
 
+pub use edit::{Actor, Change, ChangeError, Changed, NOTICES_DIR, Notice, TaskEdit};
 pub use swarms::Recovered;
 
 use std::collections::BTreeMap;
@@ -87,7 +89,7 @@ pub enum QueueError {
     },
     #[error("{path} in {QUEUE_REF} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
-    #[error("the queue is full: {pending} tasks pending, at most {max} allowed")]
+    #[error("the queue is full: {pending} pending, at most {max} allowed")]
     Full { pending: usize, max: usize },
     #[error("gave up after {0} attempts: {QUEUE_REF} kept moving")]
     TooManyRetries(u32),
@@ -605,7 +607,11 @@ impl<'r> Queue<'r> {
             }
             Ok(Plan {
                 changes,
-                message: format!("import {} tasks by {actor}", written.len()),
+                message: format!(
+                    "import {} {} by {actor}",
+                    written.len(),
+                    if written.len() == 1 { "task" } else { "tasks" }
+                ),
                 result: written.clone(),
             })
         })

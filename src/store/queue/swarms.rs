@@ -105,13 +105,22 @@ impl Queue<'_> {
                 rec.released.push((task.id.clone(), claim));
             }
             let message = format!(
-                "recover {} claim(s) of gone owners{}",
-                rec.released.len(),
+                "recover {} of gone owners{}",
+                if rec.released.len() == 1 {
+                    "1 claim".to_string()
+                } else {
+                    format!("{} claims", rec.released.len())
+                },
                 if rec.crashed.is_empty() {
                     String::new()
                 } else {
                     format!(
-                        "; swarm(s) {} crashed",
+                        "; {} {} crashed",
+                        if rec.crashed.len() == 1 {
+                            "swarm"
+                        } else {
+                            "swarms"
+                        },
                         rec.crashed
                             .iter()
                             .map(|s| s.id.as_str())

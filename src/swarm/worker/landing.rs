@@ -176,7 +176,10 @@ impl Worker {
         }
         if round >= review.max_rounds {
             return Some(Next::Finish(CycleResult {
-                error: Some(format!("not approved after {round} review round(s)")),
+                error: Some(format!(
+                    "not approved after {round} review {}",
+                    if round == 1 { "round" } else { "rounds" }
+                )),
                 ..CycleResult::new(Outcome::Rejected)
             }));
         }

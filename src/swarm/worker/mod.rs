@@ -270,7 +270,8 @@ impl Worker {
                 }
             }
         }
-        format!("{} cycles used", self.config.max_cycles)
+        let n = self.config.max_cycles;
+        format!("{n} {} used", if n == 1 { "cycle" } else { "cycles" })
     }
 
     /// Returns `Some(reason)` when the worker should finish instead of starting a cycle.
@@ -501,10 +502,11 @@ impl Worker {
                     ..CycleResult::new(Outcome::Stuck)
                 };
             }
+            let sent = self.with_notices(&queue, &prompt);
             let turn = Turn {
                 spec: &self.config.model,
                 cwd: &c.ws.path,
-                prompt: &prompt,
+                prompt: &sent,
                 resume: session.as_deref(),
                 mode: TurnMode::Work,
                 extra_args: &self.config.args,
@@ -577,7 +579,10 @@ impl Worker {
                     }
                     if silent >= self.config.max_resumes {
                         return CycleResult {
-                            error: Some(format!("{silent} turns without a signal")),
+                            error: Some(format!(
+                                "{silent} {} without a signal",
+                                if silent == 1 { "turn" } else { "turns" }
+                            )),
                             ..CycleResult::new(Outcome::Stuck)
                         };
                     }
@@ -590,6 +595,26 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// `prompt`, preceded by what a person changed in this worker's tasks since its last
+    /// turn (`git oompa task edit|rm --force`), taken from the queue's notices.
+    fn with_notices<'p>(&self, queue: &Queue<'_>, prompt: &'p str) -> std::borrow::Cow<'p, str> {
+        let notices = match queue.take_notices(&self.shared.id, &self.id) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(worker = %self.id, "reading the task notices: {e}");
+                return prompt.into();
+            }
+        };
+        if notices.is_empty() {
+            return prompt.into();
+        }
+        let lines: Vec<String> = notices
+            .iter()
+            .map(|n| format!("- {}", n.describe()))
+            .collect();
+        format!("## Your tasks changed\n\n{}\n\n{prompt}", lines.join("\n")).into()
     }
 
     /// Claims what a `CLAIM(…)` line asked for; ids that cannot exist are reported as not
