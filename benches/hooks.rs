@@ -4,7 +4,8 @@
 //! command slow.
 //!
 //! `cargo bench --bench hooks` (a release build). Set `OOMPA_BENCH_DIR` to keep the fixture
-//! between runs (it takes a few seconds to build), `OOMPA_BENCH_RUNS` for the repetitions.
+//! between runs (it takes a few seconds to build), `OOMPA_BENCH_RUNS` for the repetitions,
+//! `OOMPA_BENCH_ONLY=person` for the person's-commands table alone.
 //! Prints one line per case: min / median / p90 wall-clock milliseconds of the whole hook
 //! process (the binary as git would start it, reading stdin, deciding, exiting), then what a
 //! person's own `git commit`, `git checkout -b` and 20-commit `git rebase` in the main worktree
@@ -47,6 +48,11 @@ fn main() {
         );
     }
     if std::env::var_os("OOMPA_BENCH_BUILD_ONLY").is_some() {
+        return;
+    }
+    // `OOMPA_BENCH_ONLY=person`: only what a person's own commands cost with the hooks.
+    if std::env::var("OOMPA_BENCH_ONLY").is_ok_and(|v| v == "person") {
+        person_rows(&repo_dir, runs);
         return;
     }
     // First as the swarm leaves a repository (gix writes loose objects), then packed, as it
@@ -373,15 +379,17 @@ fn person_rows(repo_dir: &Path, runs: usize) {
         &[
             "for-each-ref",
             "--format=%(refname:short)",
-            "refs/heads/bench-person-",
+            "refs/heads/bench-person-*",
         ],
     )
     .output()
     .expect("git");
     let made = String::from_utf8_lossy(&made.stdout).into_owned();
-    let mut del = vec!["branch", "-q", "-D"];
-    del.extend(made.lines());
-    run(git(false, &del));
+    if !made.trim().is_empty() {
+        let mut del = vec!["branch", "-q", "-D"];
+        del.extend(made.lines());
+        run(git(false, &del));
+    }
 
     // A 20-commit topic branch, each commit changing a file, replayed onto main each run.
     let topic = format!("bench-rebase-{tag}");

@@ -5,7 +5,8 @@
 //! `--help` (subcommands, flags, possible values, paths), so they never drift from the real
 //! command line; hidden commands are never offered. Task ids come from the queue's tree
 //! listing (pending ids for `task claim`, claimed ones for `task release`, any for `task show`
-//! and `log --task`), with their summaries where the shell shows descriptions.
+//! and `log --task`), with their summaries where the shell shows descriptions; swarm ids for
+//! `log --swarm` likewise.
 //!
 //! The scripts fit git's conventions: git's bash completion calls `_git_oompa` for
 //! `git oompa <TAB>` (loading it on demand from bash-completion's `git-oompa` file), zsh's
@@ -149,8 +150,13 @@ fn command() -> clap::Command {
             })
         })
         .mut_subcommand("log", |log| {
-            if log.get_arguments().any(|a| a.get_id() == "task") {
+            let log = if log.get_arguments().any(|a| a.get_id() == "task") {
                 log.mut_arg("task", |a| a.add(task_ids(&State::ALL)))
+            } else {
+                log
+            };
+            if log.get_arguments().any(|a| a.get_id() == "swarm") {
+                log.mut_arg("swarm", |a| a.add(swarm_ids()))
             } else {
                 log
             }
@@ -171,40 +177,62 @@ fn state_names() -> ArgValueCandidates {
 /// with each task's summary as its description when few enough match to read them.
 fn task_ids(states: &'static [State]) -> ArgValueCompleter {
     ArgValueCompleter::new(move |current: &OsStr| -> Vec<CompletionCandidate> {
-        let prefix = current.to_string_lossy();
-        let Ok(cwd) = std::env::current_dir() else {
-            return Vec::new();
-        };
-        let Ok(repo) = Repo::discover(&cwd) else {
-            return Vec::new();
-        };
-        let Ok(Some(tip)) = repo.read_ref(QUEUE_REF) else {
-            return Vec::new();
-        };
-        let Ok(tree) = repo.commit_tree(tip) else {
-            return Vec::new();
-        };
-        let mut found = Vec::new();
-        for state in states {
-            for (name, blob) in repo.list_dir(tree, state.dir()).unwrap_or_default() {
-                if let Some(id) = name.strip_suffix(".json")
-                    && id.starts_with(prefix.as_ref())
-                {
-                    found.push((id.to_string(), blob));
-                }
+        let dirs: Vec<&str> = states.iter().map(|s| s.dir()).collect();
+        queue_entries(&dirs, &current.to_string_lossy(), |data| {
+            crate::store::Task::from_json(data).ok().map(|t| t.summary)
+        })
+    })
+}
+
+/// Completes the swarm ids the queue has records of, with their start time.
+fn swarm_ids() -> ArgValueCompleter {
+    ArgValueCompleter::new(|current: &OsStr| -> Vec<CompletionCandidate> {
+        queue_entries(&["swarms"], &current.to_string_lossy(), |data| {
+            let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+            Some(format!("started {}", v.get("started")?.as_str()?))
+        })
+    })
+}
+
+/// The `<id>.json` entries of `dirs` in the queue's tip tree whose id starts with `prefix`,
+/// described by `describe` (reading each blob) when at most 200 match.
+fn queue_entries(
+    dirs: &[&str],
+    prefix: &str,
+    describe: impl Fn(&[u8]) -> Option<String>,
+) -> Vec<CompletionCandidate> {
+    let Ok(cwd) = std::env::current_dir() else {
+        return Vec::new();
+    };
+    let Ok(repo) = Repo::discover(&cwd) else {
+        return Vec::new();
+    };
+    let Ok(Some(tip)) = repo.read_ref(QUEUE_REF) else {
+        return Vec::new();
+    };
+    let Ok(tree) = repo.commit_tree(tip) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for dir in dirs {
+        for (name, blob) in repo.list_dir(tree, dir).unwrap_or_default() {
+            if let Some(id) = name.strip_suffix(".json")
+                && id.starts_with(prefix)
+            {
+                found.push((id.to_string(), blob));
             }
         }
-        let describe = found.len() <= 200;
-        found
-            .into_iter()
-            .map(|(id, blob)| {
-                let summary = describe
-                    .then(|| repo.read_blob(blob).ok())
-                    .flatten()
-                    .and_then(|data| crate::store::Task::from_json(&data).ok())
-                    .map(|t| t.summary.into());
-                CompletionCandidate::new(id).help(summary)
-            })
-            .collect()
-    })
+    }
+    let read = found.len() <= 200;
+    found
+        .into_iter()
+        .map(|(id, blob)| {
+            let help = read
+                .then(|| repo.read_blob(blob).ok())
+                .flatten()
+                .and_then(|data| describe(&data))
+                .map(Into::into);
+            CompletionCandidate::new(id).help(help)
+        })
+        .collect()
 }

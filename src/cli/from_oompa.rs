@@ -49,7 +49,7 @@ const NAMES: &[(&str, &[&str])] = &[
         "kill",
         &[
             "use `kill -9 PID` with the pid `git oompa status` shows (or press Ctrl-C twice in the swarm's terminal)",
-            "the next git oompa command returns its claims to pending and keeps unmerged work under refs/oompa/keep/; `git oompa gc` removes its worktrees",
+            "then the next `git oompa status` returns its claims to pending, keeping unmerged work under refs/oompa/keep/, and `git oompa gc` removes its worktrees",
         ],
     ),
     (

@@ -65,7 +65,12 @@ pub fn ensure_installed() -> Option<Installed> {
     let exe = std::env::current_exe().ok()?;
     let man1 = beside(&exe)?;
     let top = man1.join("git-oompa.1");
-    let current = std::fs::read(&top).ok();
+    // The stamp is in the `.TH` line, near the top.
+    let current = std::fs::File::open(&top).ok().map(|f| {
+        let mut head = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 1024), &mut head);
+        head
+    });
     if current
         .as_deref()
         .is_some_and(|t| t.windows(STAMP.len()).any(|w| w == STAMP.as_bytes()))

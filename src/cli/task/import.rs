@@ -94,6 +94,13 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         "imported {} task(s); {already} already in the queue; {skipped} skipped",
         written.len()
     ));
+    if !written.is_empty() {
+        env.ui.hint(format!(
+            "git oompa keeps its queue in refs/oompa/tasks and never reads {} again: remove \
+             the folder when you no longer need it",
+            args.dir.display()
+        ));
+    }
     Ok(())
 }
 
