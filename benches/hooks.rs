@@ -361,6 +361,26 @@ fn person_rows(repo_dir: &Path, runs: usize) {
         ),
     );
 
+    // Branches of a run that did not finish go first; the names carry this run's pid.
+    let drop_branches = |pattern: &str| {
+        let mut c = git(
+            false,
+            &[
+                "for-each-ref",
+                "--format=%(refname:short)",
+                &format!("refs/heads/{pattern}"),
+            ],
+        );
+        let out = c.stdout(Stdio::piped()).output().expect("git");
+        let names = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !names.trim().is_empty() {
+            let mut del = vec!["branch", "-q", "-D"];
+            del.extend(names.lines());
+            run(git(false, &del));
+        }
+    };
+    drop_branches("bench-person-*");
+    drop_branches("bench-rebase-*");
     let tag = std::process::id();
     print(
         "`git checkout -b` (then back to main, untimed)",
@@ -374,23 +394,7 @@ fn person_rows(repo_dir: &Path, runs: usize) {
             }),
         ),
     );
-    let made = git(
-        false,
-        &[
-            "for-each-ref",
-            "--format=%(refname:short)",
-            "refs/heads/bench-person-*",
-        ],
-    )
-    .output()
-    .expect("git");
-    let made = String::from_utf8_lossy(&made.stdout).into_owned();
-    if !made.trim().is_empty() {
-        let mut del = vec!["branch", "-q", "-D"];
-        del.extend(made.lines());
-        run(git(false, &del));
-    }
-
+    drop_branches("bench-person-*");
     // A 20-commit topic branch, each commit changing a file, replayed onto main each run.
     let topic = format!("bench-rebase-{tag}");
     run(git(false, &["checkout", "-q", "-b", &topic, "main"]));
