@@ -4,9 +4,12 @@
 //! command slow.
 //!
 //! `cargo bench --bench hooks` (a release build). Set `OOMPA_BENCH_DIR` to keep the fixture
-//! between runs (it takes a few seconds to build), `OOMPA_BENCH_RUNS` for the repetitions.
+//! between runs (it takes a few seconds to build), `OOMPA_BENCH_RUNS` for the repetitions,
+//! `OOMPA_BENCH_ONLY=person` for the person's-commands table alone.
 //! Prints one line per case: min / median / p90 wall-clock milliseconds of the whole hook
-//! process (the binary as git would start it, reading stdin, deciding, exiting).
+//! process (the binary as git would start it, reading stdin, deciding, exiting), then what a
+//! person's own `git commit`, `git checkout -b` and 20-commit `git rebase` in the main worktree
+//! cost with the hooks installed against without them.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
@@ -45,6 +48,11 @@ fn main() {
         );
     }
     if std::env::var_os("OOMPA_BENCH_BUILD_ONLY").is_some() {
+        return;
+    }
+    // `OOMPA_BENCH_ONLY=person`: only what a person's own commands cost with the hooks.
+    if std::env::var("OOMPA_BENCH_ONLY").is_ok_and(|v| v == "person") {
+        person_rows(&repo_dir, runs);
         return;
     }
     // First as the swarm leaves a repository (gix writes loose objects), then packed, as it
@@ -280,32 +288,134 @@ fn run_cases(repo_dir: &Path, remote: &Path, runs: usize, state: &str) -> f64 {
         false,
     );
 
-    // End to end: what a user feels, hooks on against hooks off.
-    let commit = |hooks: bool| {
-        let repo_dir = repo_dir.clone();
-        move || {
-            let mut c = Command::new("git");
-            c.current_dir(&repo_dir).env("PATH", path_with_bin());
-            if !hooks {
-                c.args(["-c", "core.hooksPath=/dev/null"]);
+    // End to end: what a person feels, hooks on against hooks off.
+    person_rows(&repo_dir, runs);
+    worst
+}
+
+/// A person's own commands in the main worktree while the swarm runs, with the installed
+/// hooks against `core.hooksPath=/dev/null`, on and off runs alternated so the machine's load
+/// drifts hit both alike. Prints medians and their ratio (target: on/off ≤ 1.2).
+fn person_rows(repo_dir: &Path, runs: usize) {
+    let git = |hooks: bool, args: &[&str]| {
+        let mut c = Command::new("git");
+        c.current_dir(repo_dir).env("PATH", path_with_bin());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OOMPA_") {
+                c.env_remove(k);
             }
-            c.args(["commit", "-q", "--allow-empty", "-m", "bench"]);
-            c
+        }
+        if !hooks {
+            c.args(["-c", "core.hooksPath=/dev/null"]);
+        }
+        c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+        c
+    };
+    let run = |mut c: Command| -> Duration {
+        let t = Instant::now();
+        let out = c.output().expect("git");
+        let took = t.elapsed();
+        assert!(
+            out.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        took
+    };
+    // One warm-up of each side, then `n` alternating pairs.
+    let pairs = |n: usize, mut once: Box<dyn FnMut(bool, usize) -> Duration + '_>| {
+        once(false, 0);
+        once(true, 0);
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for i in 1..=n {
+            off.push(once(false, i));
+            on.push(once(true, i));
+        }
+        (off, on)
+    };
+    println!(
+        "\na person's commands in the main worktree while the swarm runs: hooks on against \
+         hooks off\n(core.hooksPath=/dev/null), alternating runs, median wall-clock ms"
+    );
+    println!(
+        "{:<44} {:>5} {:>9} {:>9} {:>7}",
+        "command", "runs", "off", "on", "on/off"
+    );
+    let print = |name: &str, (off, on): (Vec<Duration>, Vec<Duration>)| {
+        let n = off.len();
+        let (_, off, _) = stats(off);
+        let (_, on, _) = stats(on);
+        println!("{name:<44} {n:>5} {off:>9.2} {on:>9.2} {:>6.2}x", on / off);
+    };
+
+    print(
+        "`git commit --allow-empty`",
+        pairs(
+            runs,
+            Box::new(|hooks, _| {
+                run(git(
+                    hooks,
+                    &["commit", "-q", "--allow-empty", "-m", "bench"],
+                ))
+            }),
+        ),
+    );
+
+    // Branches of a run that did not finish go first; the names carry this run's pid.
+    let drop_branches = |pattern: &str| {
+        let mut c = git(
+            false,
+            &[
+                "for-each-ref",
+                "--format=%(refname:short)",
+                &format!("refs/heads/{pattern}"),
+            ],
+        );
+        let out = c.stdout(Stdio::piped()).output().expect("git");
+        let names = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !names.trim().is_empty() {
+            let mut del = vec!["branch", "-q", "-D"];
+            del.extend(names.lines());
+            run(git(false, &del));
         }
     };
-    let off = time(runs, commit(false), "");
-    let on = time(runs, commit(true), "");
-    row(
-        "`git commit --allow-empty` in the main worktree, hooks off",
-        off,
-        false,
+    drop_branches("bench-person-*");
+    drop_branches("bench-rebase-*");
+    let tag = std::process::id();
+    print(
+        "`git checkout -b` (then back to main, untimed)",
+        pairs(
+            runs,
+            Box::new(|hooks, i| {
+                let name = format!("bench-person-{tag}-{}-{i}", u8::from(hooks));
+                let took = run(git(hooks, &["checkout", "-q", "-b", &name]));
+                run(git(false, &["checkout", "-q", "main"]));
+                took
+            }),
+        ),
     );
-    row(
-        "`git commit --allow-empty` in the main worktree, hooks on",
-        on,
-        false,
+    drop_branches("bench-person-*");
+    // A 20-commit topic branch, each commit changing a file, replayed onto main each run.
+    let topic = format!("bench-rebase-{tag}");
+    run(git(false, &["checkout", "-q", "-b", &topic, "main"]));
+    std::fs::create_dir_all(repo_dir.join("topic")).expect("topic dir");
+    for n in 0..20 {
+        std::fs::write(repo_dir.join(format!("topic/{n}.txt")), format!("{n}\n")).expect("write");
+        run(git(false, &["add", "topic"]));
+        run(git(
+            false,
+            &["commit", "-q", "-m", &format!("topic commit {n}")],
+        ));
+    }
+    print(
+        "`git rebase --force-rebase main`, 20 commits",
+        pairs(
+            (runs / 4).max(5),
+            Box::new(|hooks, _| run(git(hooks, &["rebase", "-q", "--force-rebase", "main"]))),
+        ),
     );
-    worst
+    run(git(false, &["checkout", "-q", "main"]));
+    run(git(false, &["branch", "-q", "-D", &topic]));
 }
 
 /// `git-oompa hook …` (or any subcommand) as git would start it.

@@ -9,7 +9,9 @@
 
 mod common;
 mod guard_fixtures;
+mod test_completions;
 mod test_doctor;
+mod test_from_oompa;
 mod test_gc;
 mod test_hooks;
 mod test_init;

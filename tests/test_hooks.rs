@@ -602,3 +602,117 @@ fn a_users_reference_transaction_hook_still_sees_every_state_and_the_guard_still
     let seen = std::fs::read_to_string(&log).unwrap();
     assert!(seen.contains("aborted refs/heads/main"), "{seen}");
 }
+
+/// A `git-oompa` on PATH that logs every call (with the caller's OOMPA_WORKER) before
+/// running the real one; returns the PATH to use and the log.
+fn spy_path(env: &TestEnv) -> (std::ffi::OsString, std::path::PathBuf) {
+    let dir = env.tmp.path().join("spy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = env.tmp.path().join("spy.log");
+    let script = format!(
+        "#!/bin/sh\nprintf '%s worker=%s\\n' \"$*\" \"${{OOMPA_WORKER:-}}\" >> {log}\nexec {bin} \"$@\"\n",
+        log = log.display(),
+        bin = crate::common::BIN
+    );
+    let spy = dir.join("git-oompa");
+    std::fs::write(&spy, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&spy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut paths = vec![dir];
+    paths.extend(std::env::split_paths(&path_with_bin()));
+    (std::env::join_paths(paths).unwrap(), log)
+}
+
+#[test]
+fn a_persons_commands_in_the_main_worktree_start_no_guard_process() {
+    let env = oompa_repo();
+    let (path, log) = spy_path(&env);
+    let git = |args: &[&str]| {
+        let mut cmd = Command::new("git");
+        crate::common::hermetic(&mut cmd, &env.home);
+        let out = cmd
+            .current_dir(&env.repo)
+            .env("PATH", &path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    };
+    git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+    git(&["checkout", "-q", "-b", "topic"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "two"]);
+    git(&["rebase", "-q", "--force-rebase", "main"]);
+    git(&["branch", "-f", "main", "topic"]);
+    // From a subdirectory too (git runs the hook at the root).
+    std::fs::create_dir_all(env.repo.join("sub")).unwrap();
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &env.home);
+    let out = cmd
+        .current_dir(env.repo.join("sub"))
+        .env("PATH", &path)
+        .args(["commit", "-q", "--allow-empty", "-m", "three"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !seen.contains("hook reference-transaction"),
+        "the shim started git-oompa for a person's command:\n{seen}"
+    );
+
+    // In a worker worktree the shim still asks git-oompa, and it still refuses.
+    let pid = std::process::id();
+    start_swarm(&env, "s1", pid, &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    commit_in(&env, &wt, "w0.txt", "work\n");
+    env.git(&["checkout", "-q", "--detach"]);
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &env.home);
+    let out = cmd
+        .current_dir(&wt)
+        .env("PATH", &path)
+        .args(["update-ref", "refs/heads/main", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("(this worktree is on the worker branch oompa/s1/w0)"),
+        "{}",
+        stderr(&out)
+    );
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        seen.contains("hook reference-transaction prepared"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn git_oompas_own_git_calls_in_worker_worktrees_start_no_guard_process() {
+    use crate::test_swarm::{swarm_repo, worker_table};
+    let env = swarm_repo(
+        3,
+        &worker_table(
+            "cli",
+            1,
+            "max_cycles = 5\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
+        ),
+    );
+    let (path, log) = spy_path(&env);
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let snap = oompa::store::Queue::new(&env.open()).snapshot().unwrap();
+    assert_eq!(snap.count(oompa::store::State::Complete), 3, "{err}");
+    // The swarm reset and committed in its worktrees (git CLI, hooks active); none of those
+    // git commands started the guard. (Agents run the real binary first on their PATH.)
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !seen.contains("hook reference-transaction"),
+        "git oompa's own git started its guard:\n{seen}"
+    );
+}

@@ -1,6 +1,6 @@
 //! `git oompa init`, man pages and completions.
 
-use crate::common::{TestEnv, stderr};
+use crate::common::{TestEnv, stderr, stdout};
 
 #[test]
 fn init_is_idempotent_and_says_what_it_did() {
@@ -98,11 +98,18 @@ fn man_pages_install_and_git_help_finds_them() {
 #[test]
 fn completions_for_each_shell() {
     let env = TestEnv::new();
-    for shell in ["bash", "zsh", "fish"] {
+    // The scripts ask git-oompa for candidates (test_completions runs them in each shell).
+    for (shell, word) in [
+        ("bash", "_git_oompa ()"),
+        ("zsh", "_git-oompa()"),
+        (
+            "fish",
+            "complete -c git -f -n '__fish_git_using_command oompa'",
+        ),
+        ("elvish", "git-oompa"),
+    ] {
         let out = env.oompa_ok(&["completions", shell]);
-        for word in ["claim", "doctor", "gc", "hooks", "uninstall", "dry-run"] {
-            assert!(out.contains(word), "{shell} lacks {word}: {out}");
-        }
+        assert!(out.contains(word), "{shell} lacks {word}: {out}");
     }
 }
 
@@ -113,11 +120,108 @@ fn hidden_plumbing_has_no_man_page() {
     env.oompa_ok(&["install-man-pages", mandir.to_str().unwrap()]);
     for page in [
         "git-oompa-hook.1",
-        "git-oompa-completions.1",
+        "git-oompa-install-man-pages.1",
         "git-oompa-demo-agent.1",
+        "git-oompa-help.1",
     ] {
         assert!(!mandir.join("man1").join(page).exists(), "{page}");
     }
+    assert!(mandir.join("man1/git-oompa-completions.1").is_file());
+    let top = std::fs::read_to_string(mandir.join("man1/git-oompa.1")).unwrap();
+    assert!(
+        !top.contains("help(1)"),
+        "a page that is never written:\n{top}"
+    );
+}
+
+/// A copy of the binary in `<prefix>/bin`, as `cargo install` leaves it; returns the prefix.
+fn installed_copy(env: &TestEnv) -> std::path::PathBuf {
+    let prefix = env.tmp.path().join("prefix");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::copy(crate::common::BIN, prefix.join("bin/git-oompa")).unwrap();
+    prefix
+}
+
+/// `PATH` with `<prefix>/bin` first and no `MANPATH`: what a user has after the README's setup.
+fn as_installed(cmd: &mut std::process::Command, prefix: &std::path::Path) {
+    let mut paths = vec![prefix.join("bin")];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    cmd.env("PATH", std::env::join_paths(paths).unwrap())
+        .env_remove("MANPATH")
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .env("MANWIDTH", "80");
+}
+
+#[test]
+fn the_first_run_installs_the_manual_where_git_help_finds_it() {
+    let env = TestEnv::new();
+    let prefix = installed_copy(&env);
+    let run = |args: &[&str]| {
+        let mut cmd = env.git_cmd(args);
+        as_installed(&mut cmd, &prefix);
+        cmd.output().unwrap()
+    };
+    let out = run(&["oompa", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let man1 = prefix.join("share/man/man1");
+    assert!(
+        stderr(&out).contains(&format!(
+            "installed git oompa's manual pages in {}",
+            man1.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(man1.join("git-oompa.1").is_file());
+    assert!(man1.join("git-oompa-task-claim.1").is_file());
+    // `git help oompa-task` asks man for `gitoompa-task`: an alias page answers it.
+    assert_eq!(
+        std::fs::read_to_string(man1.join("gitoompa-task.1")).unwrap(),
+        ".so man1/git-oompa-task.1\n"
+    );
+    // Said once: the next run finds this version's pages.
+    let out = run(&["oompa", "status"]);
+    assert!(!stderr(&out).contains("manual pages"), "{}", stderr(&out));
+    // An older version's pages are replaced, and it says so.
+    std::fs::write(
+        man1.join("git-oompa.1"),
+        ".TH GIT-OOMPA 1 \"\" \"git-oompa 0.0.1\"\n",
+    )
+    .unwrap();
+    let out = run(&["oompa", "--version"]);
+    assert!(
+        stderr(&out).contains("updated git oompa's manual pages"),
+        "{}",
+        stderr(&out)
+    );
+
+    if std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("*** SKIPPED the `git help oompa` part: man is not installed ***");
+        return;
+    }
+    // No MANPATH: man finds the pages from PATH (`<prefix>/bin` → `<prefix>/share/man`).
+    for args in [
+        &["help", "oompa"][..],
+        &["oompa", "--help"][..],
+        &["help", "oompa-task"][..],
+        &["help", "oompa-task-claim"][..],
+    ] {
+        let out = run(args);
+        let text = stdout(&out);
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+        assert!(text.contains("SYNOPSIS"), "git {args:?}:\n{text}");
+    }
+    let text = stdout(&run(&["help", "oompa"]));
+    assert!(text.contains("-C DIR"), "{text}");
+    let text = stdout(&run(&["help", "oompa-task-claim"]));
+    assert!(text.contains("git oompa task claim"), "{text}");
 }
 
 #[test]

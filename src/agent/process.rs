@@ -107,6 +107,8 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
     for key in spec.env_remove {
         cmd.env_remove(key);
     }
+    // Only git oompa's own git calls skip its hooks; an agent never does.
+    cmd.env_remove(crate::guard::hooks::OWN_GIT_ENV);
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
 
     let started = Instant::now();

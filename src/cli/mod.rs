@@ -10,6 +10,7 @@ pub mod demo;
 mod demo_agent;
 pub mod doctor;
 pub mod error;
+mod from_oompa;
 pub mod gc;
 pub mod hook;
 pub mod hooks;
@@ -92,15 +93,13 @@ pub enum Command {
     Doctor(doctor::Args),
     Gc(gc::Args),
     Hooks(hooks::Args),
+    Completions(completions::Args),
     /// The scripted agent of `git oompa demo`
     #[command(hide = true, name = "demo-agent")]
     DemoAgent(demo_agent::Args),
     /// Run one of git oompa's hooks (what the installed shims call)
     #[command(hide = true)]
     Hook(hook::Args),
-    /// Print a shell completion script
-    #[command(hide = true)]
-    Completions(completions::Args),
     /// Write the man pages into DIR/man1
     #[command(hide = true, name = "install-man-pages")]
     InstallManPages(man::Args),
@@ -154,20 +153,41 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
+    if let Some(code) = completions::complete_from_env() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let ui = Ui::new(ui::ColorChoice::default());
             let code = if e.use_stderr() {
                 error::exit::USAGE
             } else {
                 0
             };
-            let _ = e.print();
+            match from_oompa::rejected_subcommand(&e).and_then(|n| from_oompa::equivalent(&n)) {
+                Some((message, hints)) => {
+                    let err = hints
+                        .into_iter()
+                        .fold(CommandError::user(message), |e, h| e.with_hint(h));
+                    ui.error(&err);
+                }
+                None => {
+                    let _ = e.print();
+                }
+            }
+            install_man_pages(&ui);
             return ExitCode::from(code);
         }
     };
     init_tracing(cli.global.verbose);
     let ui = Ui::new(cli.global.color);
+    if !matches!(
+        cli.command,
+        Command::Hook(_) | Command::DemoAgent(_) | Command::Completions(_)
+    ) {
+        install_man_pages(&ui);
+    }
     let cwd = match cli.global.directory.clone() {
         Some(d) => d,
         None => match std::env::current_dir() {
@@ -187,6 +207,22 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Puts the manual pages where `git oompa --help` (git's `man git-oompa`) finds them, the
+/// first time this binary runs, and says so once.
+fn install_man_pages(ui: &Ui) {
+    match man::ensure_installed() {
+        Some(man::Installed::Fresh(dir)) => ui.status(format!(
+            "installed git oompa's manual pages in {} (`git oompa --help`, `git help oompa`)",
+            dir.display()
+        )),
+        Some(man::Installed::Updated(dir)) => ui.status(format!(
+            "updated git oompa's manual pages in {} to this version",
+            dir.display()
+        )),
+        None => {}
     }
 }
 

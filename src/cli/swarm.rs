@@ -48,6 +48,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             .with_hint("`git oompa init` writes a commented oompa.toml to start from")
     })?;
     let mut config = config;
+    for notice in &config.notices {
+        env.ui.status(notice);
+    }
     // Repository-level settings: `oompa.worktreeDir` when oompa.toml keeps the default.
     if config.worktree_dir == std::path::Path::new(crate::config::defaults::WORKTREE_DIR)
         && let Some(dir) = repo

@@ -76,6 +76,9 @@ pub struct Config {
     pub max_conflict_rounds: u32,
     /// Pause after a failed agent turn, doubled after each further failure in a row.
     pub error_backoff: Duration,
+    /// What the reader wants said once when the file is used (e.g. oompa keys it read under
+    /// git oompa's names); never an error.
+    pub notices: Vec<String>,
 }
 
 /// One `[[worker]]` entry (before `count` expansion).
@@ -225,6 +228,7 @@ impl Config {
             planner: None,
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
             error_backoff: defaults::ERROR_BACKOFF,
+            notices: Vec::new(),
         }
     }
 

@@ -7,7 +7,12 @@
 //!
 //! Reviewers: the generic chain is `review_models` (or else `review_model`), then the top-level
 //! `reviewer`, without duplicates; the `reviewer`'s prompt becomes the chain's prompt. A
-//! per-worker `reviewer` goes first in that worker's own chain, as in oompa.
+//! per-worker `reviewer` goes first in that worker's own chain, as in oompa, followed by the
+//! worker's `reviewers` (or else `review_models`, else `review_model`) of later oompa versions.
+//!
+//! The spellings of later oompa versions are accepted too (`max_cycle`, `max_resumes`, a
+//! worker's `reviewers`); every key read under another name is listed once in
+//! [`Config::notices`], for the swarm to say.
 
 use std::time::Duration;
 
@@ -32,11 +37,27 @@ const WORKER_KEYS: &[&str] = &[
     "iterations",
     "runs",
     "max_cycles",
+    "max_cycle",
     "can_plan",
     "wait_between",
     "max_wait_for_tasks",
     "max_working_resumes",
+    "max_resumes",
     "reviewer",
+    "reviewers",
+    "review_models",
+    "review_model",
+];
+
+/// oompa's worker keys that git oompa reads under another name: (oompa's, git oompa's).
+const MAPPED: &[(&str, &str)] = &[
+    ("max_cycle", "max_cycles"),
+    ("iterations", "max_cycles"),
+    ("runs", "max_cycles"),
+    ("max_working_resumes", "max_resumes"),
+    ("reviewers", "review"),
+    ("review_models", "review"),
+    ("review_model", "review"),
 ];
 const REVIEWER_KEYS: &[&str] = &["model", "prompt"];
 const PLANNER_KEYS: &[&str] = &["model", "prompt", "max_pending"];
@@ -70,6 +91,7 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     let mut config = Config::with_workers(Vec::new());
     config.path = Some(ctx.path.to_path_buf());
     config.workers = workers(ctx, &top, &generic)?;
+    config.notices.extend(mapped_notice(ctx, &top)?);
     if !generic.is_empty() {
         config.review = Some(ReviewConfig {
             prompt: review_prompt,
@@ -78,6 +100,45 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     config.planner = top.get("planner").map(|f| planner(ctx, &f)).transpose()?;
     Ok(config)
+}
+
+/// One line naming every oompa key that was read under git oompa's name, if any was.
+fn mapped_notice(ctx: &Ctx, top: &Table) -> Result<Option<String>, ConfigError> {
+    // git oompa's name → oompa's names for it, in the order they were met.
+    let mut seen: Vec<(&str, Vec<&str>)> = Vec::new();
+    for item in top
+        .get("workers")
+        .map(|f| f.array())
+        .transpose()?
+        .unwrap_or_default()
+    {
+        let t = Table::new(ctx, item.node, "workers", "in workers[]", WORKER_KEYS)?;
+        for &(from, to) in MAPPED {
+            if t.get(from).is_none() {
+                continue;
+            }
+            match seen.iter_mut().find(|(t, _)| *t == to) {
+                Some((_, froms)) if froms.contains(&from) => {}
+                Some((_, froms)) => froms.push(from),
+                None => seen.push((to, vec![from])),
+            }
+        }
+    }
+    if seen.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<String> = seen
+        .iter()
+        .map(|(to, froms)| {
+            let froms: Vec<String> = froms.iter().map(|f| format!("`{f}`")).collect();
+            format!("{} as `{to}`", froms.join(" and "))
+        })
+        .collect();
+    Ok(Some(format!(
+        "{}: read oompa's {}",
+        ctx.path.display(),
+        parts.join(", ")
+    )))
 }
 
 fn workers(
@@ -117,9 +178,10 @@ fn worker(ctx: &Ctx, t: &Table, generic: &[ModelSpec]) -> Result<WorkerConfig, C
     if let Some(f) = t.get("count") {
         w.count = f.u32_min(1)?;
     }
-    // Every cap that is present must be valid; the first of them wins.
+    // Every cap that is present must be valid; the first of them wins (`max_cycle` is what
+    // later oompa versions require).
     let mut max_cycles = None;
-    for key in ["max_cycles", "iterations", "runs"] {
+    for key in ["max_cycle", "max_cycles", "iterations", "runs"] {
         if let Some(f) = t.get(key) {
             let n = f.u32_min(1)?;
             max_cycles.get_or_insert(n);
@@ -135,17 +197,48 @@ fn worker(ctx: &Ctx, t: &Table, generic: &[ModelSpec]) -> Result<WorkerConfig, C
     if let Some(f) = t.get("max_wait_for_tasks") {
         w.max_wait_for_tasks = non_positive_as(&f, defaults::MAX_WAIT_FOR_TASKS)?;
     }
-    if let Some(f) = t.get("max_working_resumes") {
-        w.max_resumes = f.u32_min(1)?;
-    }
-    if let Some(f) = t.get("reviewer") {
-        let own = reviewer(ctx, &f, "workers.reviewer", "in workers[].reviewer")?;
-        let mut chain = vec![own.model];
-        for model in generic {
-            push_unique(&mut chain, model.clone());
+    let mut resumes = None;
+    for key in ["max_resumes", "max_working_resumes"] {
+        if let Some(f) = t.get(key) {
+            let n = f.u32_min(1)?;
+            resumes.get_or_insert(n);
         }
-        w.review = WorkerReview::Models(chain);
-        w.review_prompt = own.prompt;
+    }
+    if let Some(n) = resumes {
+        w.max_resumes = n;
+    }
+    let mut own = Vec::new();
+    if let Some(f) = t.get("reviewer") {
+        let r = reviewer(ctx, &f, "workers.reviewer", "in workers[].reviewer")?;
+        own.push(r.model);
+        w.review_prompt = r.prompt;
+    }
+    let listed = ["reviewers", "review_models", "review_model"]
+        .into_iter()
+        .find_map(|k| t.get(k).map(|f| (k, f)));
+    if let Some((key, f)) = listed {
+        let items = match f.node.kind {
+            Kind::Array(_) => f.array()?,
+            _ => vec![f.clone()],
+        };
+        for item in items {
+            let r = reviewer(
+                ctx,
+                &item,
+                &format!("workers.{key}"),
+                &format!("in workers[].{key}"),
+            )?;
+            push_unique(&mut own, r.model);
+            if w.review_prompt.is_empty() {
+                w.review_prompt = r.prompt;
+            }
+        }
+    }
+    if !own.is_empty() {
+        for model in generic {
+            push_unique(&mut own, model.clone());
+        }
+        w.review = WorkerReview::Models(own);
     }
     Ok(w)
 }

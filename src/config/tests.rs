@@ -245,6 +245,7 @@ env = { K = "v" }
         }),
         max_conflict_rounds: 0,
         error_backoff: Duration::from_secs(90),
+        notices: Vec::new(),
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);
@@ -671,10 +672,52 @@ fn oompa_json_maps_onto_config() {
             max_pending: 5,
             ..PlannerConfig::new(m("claude:opus"))
         }),
+        notices: vec![
+            "conf/oompa.json: read oompa's `iterations` and `runs` as `max_cycles`, \
+             `max_working_resumes` as `max_resumes`"
+                .into(),
+        ],
         ..Config::with_workers(Vec::new())
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 5);
+}
+
+/// The spellings of later oompa versions (reference §14): `max_cycle`, `max_resumes`, a
+/// worker's `reviewers` (strings or `{model, prompt}`), `review_models`, `review_model`.
+#[test]
+fn oompa_json_later_spellings_are_mapped_and_named_once() {
+    let config = json(
+        r#"{"review_models": ["claude:opus"], "workers": [
+            {"model": "codex", "max_cycle": 4, "max_resumes": 7,
+             "reviewers": ["gemini", {"model": "claude:sonnet", "prompt": "r.md"}]},
+            {"model": "codex", "max_cycle": 2, "review_models": ["claude:haiku"]},
+            {"model": "codex", "review_model": "claude:opus"}
+        ]}"#,
+    )
+    .expect("later oompa spellings");
+    let w = &config.workers;
+    assert_eq!((w[0].max_cycles, w[0].max_resumes), (4, 7));
+    assert_eq!(
+        w[0].review,
+        WorkerReview::Models(vec![m("gemini"), m("claude:sonnet"), m("claude:opus")])
+    );
+    assert_eq!(w[0].review_prompt, vec![Path::new("conf").join("r.md")]);
+    assert_eq!(w[1].max_cycles, 2);
+    assert_eq!(
+        w[1].review,
+        WorkerReview::Models(vec![m("claude:haiku"), m("claude:opus")])
+    );
+    assert_eq!(w[2].review, WorkerReview::Models(vec![m("claude:opus")]));
+    assert_eq!(
+        config.notices,
+        [
+            "conf/oompa.json: read oompa's `max_cycle` as `max_cycles`, `reviewers` and \
+             `review_models` and `review_model` as `review`"
+        ]
+    );
+    let err = json_err(r#"{"workers": [{"model": "codex", "max_cycle": 0}]}"#);
+    assert!(err.contains("max_cycle"), "{err}");
 }
 
 #[test]
@@ -711,10 +754,10 @@ fn oompa_json_model_strings() {
 
 #[test]
 fn oompa_json_unknown_keys_name_the_line() {
-    let text = "{\n  \"workers\": [\n    {\"model\": \"codex\",\n     \"max_cycle\": 3}\n  ]\n}";
+    let text = "{\n  \"workers\": [\n    {\"model\": \"codex\",\n     \"max_cycless\": 3}\n  ]\n}";
     assert_eq!(
         json_err(text),
-        "conf/oompa.json:4: unknown key `max_cycle` in workers[] (did you mean `max_cycles`?)"
+        "conf/oompa.json:4: unknown key `max_cycless` in workers[] (did you mean `max_cycles`?)"
     );
     assert_eq!(
         json_err("{\"worker\": []}"),

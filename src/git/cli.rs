@@ -3,7 +3,8 @@
 //! metadata, merging notes histories, and pushing.
 //!
 //! Every git subprocess of the crate is started here, so it is easy to see (and later
-//! replace) what still shells out. Never used for anything gix does well.
+//! replace) what still shells out. Never used for anything gix does well. Each carries
+//! `OOMPA_OWN_GIT=1`, so git oompa's own commands never start its own hooks.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -26,6 +27,7 @@ fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String
         .args(args)
         .stdin(Stdio::null())
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env(crate::guard::hooks::OWN_GIT_ENV, "1")
         .output()
         .map_err(GitError::Spawn)?;
     if !out.status.success() {
@@ -55,6 +57,7 @@ pub fn commit_all_except(
         .arg(worktree)
         .args(["diff", "--cached", "--quiet"])
         .stdin(Stdio::null())
+        .env(crate::guard::hooks::OWN_GIT_ENV, "1")
         .status()
         .map_err(GitError::Spawn)?;
     if staged.success() {

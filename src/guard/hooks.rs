@@ -24,6 +24,19 @@ pub const BEGIN: &str = "# >>> git-oompa >>>";
 /// Last line of our block.
 pub const END: &str = "# <<< git-oompa <<<";
 
+/// The shell condition under which the `reference-transaction` shim lets git go on without
+/// starting `git-oompa` (the hook runs for every ref update of every git command, and a
+/// process start is most of its cost): states other than `prepared`, git oompa's own git calls
+/// ([`OWN_GIT_ENV`] set), and a command outside any agent (`OOMPA_WORKER` unset) in the main
+/// worktree. Git sets `GIT_DIR` for linked worktrees (whose git dir has a `commondir` file);
+/// in the main worktree it leaves it unset and runs the hook at the root, next to `.git/`.
+/// The same test as [`super::ref_txn::plainly_main_worktree`], in the shell.
+pub const REF_TXN_SKIP: &str = "[ \"$1\" != prepared ] || [ -n \"$OOMPA_OWN_GIT\" ] || { [ -z \"$OOMPA_WORKER\" ] && if [ -n \"$GIT_DIR\" ]; then [ ! -f \"$GIT_DIR/commondir\" ]; else [ -d .git ]; fi; }";
+
+/// Set on every git command git oompa runs itself (`src/git/cli.rs`), so its own commits and
+/// resets in worker worktrees do not start its own guard.
+pub const OWN_GIT_ENV: &str = "OOMPA_OWN_GIT";
+
 /// The shipped shim for `name`, as a whole file.
 pub fn shipped(name: &str) -> Option<&'static str> {
     match name {
@@ -303,9 +316,9 @@ fn shared_block(name: &str) -> String {
          echo \"warning: git-oompa is not on PATH; its {name} check was skipped\" >&2\nfi\n"
     );
     let cond = if name == "reference-transaction" {
-        "if [ \"$1\" != prepared ]; then\n  :\nelif "
+        format!("if {REF_TXN_SKIP}; then\n  :\nelif ")
     } else {
-        "if "
+        "if ".to_string()
     };
     format!(
         "{BEGIN}\n# {what}\n# `git oompa hooks uninstall` removes this block; your lines below \
@@ -469,6 +482,14 @@ mod tests {
             assert!(!has_other_content(&text));
             assert!(shared_block(name).contains(&format!("git oompa hook {name} \"$@\"")));
         }
+        // The shipped shim and the shared variant decide the same way.
+        let shipped = shipped_text("reference-transaction");
+        assert!(
+            shipped.contains(&format!("if {REF_TXN_SKIP}; then exit 0; fi")),
+            "{shipped}"
+        );
+        assert!(shared_block("reference-transaction").contains(REF_TXN_SKIP));
+        assert!(REF_TXN_SKIP.contains(OWN_GIT_ENV));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //!
 //! The merge queue moves refs with gix, which runs no hooks, so it is never affected; git
 //! oompa's own git calls (resetting and committing in worker worktrees, `read-tree` in the
-//! user's checkout) never move the target. Git runs this hook for every ref update of every
-//! command, so the common cases return before the repository is even opened.
+//! user's checkout) never move the target, and carry `OOMPA_OWN_GIT` so the shim never starts
+//! this check for them. Git runs this hook for every ref update of every command, so the shim
+//! settles the common cases in the shell ([`super::hooks::REF_TXN_SKIP`]), and the rest return
+//! here before the repository is even opened.
 
 use std::path::Path;
 
@@ -60,7 +62,9 @@ pub fn check(
     main_worktree: bool,
     open: impl FnOnce() -> Option<Repo>,
 ) -> Option<Refusal> {
-    if state != "prepared" {
+    if state != "prepared"
+        || std::env::var_os(super::hooks::OWN_GIT_ENV).is_some_and(|v| !v.is_empty())
+    {
         return None;
     }
     let updates = parse(input);

@@ -1,5 +1,8 @@
-//! `git oompa task import DIR`: moves an oompa `tasks/{pending,current,complete}` folder of
-//! JSON task files into the queue, so existing oompa users can switch.
+//! `git oompa task import DIR`: moves an oompa `tasks/{pending,current,complete}` folder into
+//! the queue, so existing oompa users can switch: oompa 0.7.1's EDN task files and the JSON
+//! ones of its later versions.
+
+mod edn;
 
 use std::path::{Path, PathBuf};
 
@@ -8,14 +11,17 @@ use serde_json::{Map, Value};
 use crate::cli::{CommandError, Env};
 use crate::store::{Landed, Queue, State, TASK_VERSION, Task, TaskId};
 
-/// Import an oompa tasks/ folder (pending/, current/, complete/ of JSON files)
+/// Import an oompa tasks/ folder (pending/, current/, complete/ of .edn or .json files)
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Tasks in current/ carry no owner in oompa, so they are imported as pending. Tasks whose id is
-already in the queue are skipped, so running import twice is harmless. The files are not
-changed or removed.")]
+Reads oompa 0.7.1's EDN task files (`{:id \"…\" :summary \"…\" …}`) and the JSON ones of later
+oompa versions. Tasks in current/ carry no owner in oompa, so they are imported as pending.
+Tasks whose id is already in the queue are skipped, so running import twice is harmless. A
+file that cannot be read is skipped with the reason; the command fails when no file could be
+read. The files are not changed or removed.")]
 pub struct Args {
     /// The oompa tasks directory (the one holding pending/, current/, complete/)
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     pub dir: PathBuf,
 }
 
@@ -48,28 +54,38 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             .collect();
         files.sort();
         for file in files {
-            match file.extension().and_then(|e| e.to_str()) {
-                Some("json") => match convert(&file, *state, &actor) {
-                    Ok(t) => tasks.push((*state, t)),
-                    Err(why) => {
-                        skipped += 1;
-                        env.ui.warn(format!(
-                            "skipping {}: {}",
-                            crate::cli::ui::escape(&file.display().to_string()),
-                            crate::cli::ui::escape(&why)
-                        ));
-                    }
-                },
-                Some("edn") => {
+            let format = match file.extension().and_then(|e| e.to_str()) {
+                Some("json") => Format::Json,
+                Some("edn") => Format::Edn,
+                _ => continue,
+            };
+            match convert(&file, format, *state, &actor) {
+                Ok(t) => tasks.push((*state, t)),
+                Err(why) => {
                     skipped += 1;
                     env.ui.warn(format!(
-                        "skipping {}: EDN task files are not supported (oompa 0.7.3 writes JSON)",
-                        file.display()
+                        "skipping {}: {}",
+                        crate::cli::ui::escape(&file.display().to_string()),
+                        crate::cli::ui::escape(&why)
                     ));
                 }
-                _ => {}
             }
         }
+    }
+    if tasks.is_empty() {
+        let dirs: Vec<String> = dirs.iter().map(|(_, d)| d.display().to_string()).collect();
+        return Err(if skipped == 0 {
+            CommandError::user(format!(
+                "no task files (.edn or .json) in {}",
+                dirs.join(", ")
+            ))
+            .with_hint("point it at oompa's tasks/ directory, e.g. `git oompa task import tasks`")
+        } else {
+            CommandError::user(format!(
+                "imported nothing: all {skipped} task file(s) were skipped (see above)"
+            ))
+            .with_hint("fix the files named above, then run `git oompa task import` again")
+        });
     }
     let written = Queue::new(&repo).import(&tasks, &actor)?;
     for (state, task) in &tasks {
@@ -82,15 +98,34 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         "imported {}; {already} already in the queue; {skipped} skipped",
         crate::cli::ui::count(written.len(), "task", "tasks")
     ));
+    if !written.is_empty() {
+        env.ui.hint(format!(
+            "git oompa keeps its queue in refs/oompa/tasks and never reads {} again: remove \
+             the folder when you no longer need it",
+            args.dir.display()
+        ));
+    }
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    Json,
+    Edn,
+}
+
 /// Converts one oompa task file into a task record.
-fn convert(file: &Path, state: State, actor: &str) -> Result<Task, String> {
+fn convert(file: &Path, format: Format, state: State, actor: &str) -> Result<Task, String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let value: Value = match format {
+        Format::Json => serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?,
+        Format::Edn => edn::parse(&text)?,
+    };
     let Value::Object(mut map) = value else {
-        return Err("not a JSON object".into());
+        return Err(match format {
+            Format::Json => "not a JSON object".into(),
+            Format::Edn => "not an EDN map".into(),
+        });
     };
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     let id = match map.remove("id") {
