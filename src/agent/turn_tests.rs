@@ -101,13 +101,13 @@ const SECS_30: Duration = Duration::from_secs(30);
 #[test]
 fn exec_echoes_the_prompt_with_our_environment() {
     let fx = Fixture::new();
-    let out = fx.run("exec:cat; echo \"sid=$OOMPA_SESSION_ID mode=$OOMPA_TURN_MODE w=$OOMPA_WORKER resume=${OOMPA_RESUME:-no} cwd=$(pwd)\"", "hello agent\nCLAIM(t1)\n", SECS_30);
+    let out = fx.run("exec:echo \"sid=$OOMPA_SESSION_ID mode=$OOMPA_TURN_MODE w=$OOMPA_WORKER resume=${OOMPA_RESUME:-no} cwd=$(pwd)\"; cat", "hello agent\nCLAIM(t1)\n", SECS_30);
     assert_eq!(out.exit, Exit::Code(0));
     assert!(out.succeeded());
     assert_eq!(out.error_snippet(), "");
     let sid = out.session_id.clone().expect("exec sessions get our id");
     assert!(uuid::Uuid::parse_str(&sid).is_ok());
-    assert!(out.final_text.starts_with("hello agent\nCLAIM(t1)\n"));
+    assert!(out.final_text.ends_with("\nhello agent\nCLAIM(t1)\n"));
     let cwd = fs::canonicalize(fx.path("wt")).expect("canonical");
     assert!(
         out.final_text.contains(&format!(

@@ -218,7 +218,7 @@ fn planner_prompt(
     }
     text.push_str(&format!(
         "\n\n## The queue now\n\n{}\n\nAdd at most {room} task(s) now with `git oompa task add`; it refuses more. \
-         If nothing useful is left to plan, add none. End with `__DONE__` on a line of its own.\n",
+         If nothing useful is left to plan, add none. End with `__DONE__` alone on the last line.\n",
         prompts::queue_markdown(snap, PLANNER, None)
     ));
     Ok(text)

@@ -31,7 +31,7 @@ impl Worker {
                 return Next::Resume(format!(
                     "The merge is not finished: these paths are still unmerged: {}.\n\
                      Resolve them, `git add` them, `git commit`, then end with \
-                     `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
+                     `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
                     unmerged.join(", ")
                 ));
             }
@@ -257,7 +257,7 @@ impl Worker {
                     // git resolved what gix would not (renames, say): just try again.
                     return Next::Resume(format!(
                         "{} was merged into your branch without conflicts. Check the result, then end \
-                         with `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
+                         with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
                         self.shared.target
                     ));
                 }

@@ -587,6 +587,13 @@ impl Worker {
                     } else {
                         prompts::resume(&c.vars, &snap)
                     };
+                    // A signal followed by more text does not count: say so, or the agent
+                    // cannot tell why it was not heard.
+                    if let Some(signal) = agent::signal::misplaced_signal(&out.final_text) {
+                        prompt = format!(
+                            "Your last message had `{signal}` on a line that was not its last                              line, so it did not count: a signal counts only alone on the last                              line of your final message, with nothing after it.\n\n{prompt}"
+                        );
+                    }
                 }
             }
         }
