@@ -29,6 +29,7 @@ fn supervise_without_transcript_or_parser_keeps_tails() {
         transcript: None,
         parser: None,
         stdout_tail: 4,
+        sweep: None,
     })
     .expect("runs");
     assert_eq!(finished.exit, Exit::Code(4));
@@ -52,6 +53,7 @@ fn spawn_failure_is_an_error() {
         transcript: None,
         parser: None,
         stdout_tail: 4,
+        sweep: None,
     })
     .expect_err("no such program");
     assert_eq!(err.kind(), io::ErrorKind::NotFound);

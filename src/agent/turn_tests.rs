@@ -460,6 +460,7 @@ fn error_snippets_are_short_single_lines() {
         duration: Duration::from_secs(7),
         stderr_tail: format!("{}\nfatal: the real reason\n\n", "noise ".repeat(400)),
         failure: None,
+        escaped: Vec::new(),
     };
     let s = out.error_snippet();
     assert!(

@@ -521,6 +521,12 @@ fn describe(ui: &Ui, e: &Dated) -> String {
             field(label, v);
         }
     }
+    for did in &r.agent_did {
+        match &did.kept {
+            Some(k) => field("agent did", &format!("{} (kept as {k})", did.what)),
+            None => field("agent did", &did.what),
+        }
+    }
     for (key, value) in &r.extra {
         field(key, &value.to_string());
     }

@@ -72,6 +72,47 @@ impl Repo {
         Ok(out)
     }
 
+    /// The entries of `name`'s reflog after the first `skip`, oldest first, and how many
+    /// entries it has in all. When it has fewer than `skip` (it was expired or recreated),
+    /// every entry is returned. Empty when the ref or its reflog does not exist.
+    pub fn reflog_after(
+        &self,
+        name: &str,
+        skip: usize,
+    ) -> Result<(Vec<ReflogEntry>, usize), GitError> {
+        let Some(r) = self
+            .gix()
+            .try_find_reference(name)
+            .ctx(|| format!("reading {name}"))?
+        else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut platform = r.log_iter();
+        let iter = platform.all().map_err(|e| GitError::Gix {
+            context: format!("reading the reflog of {name}"),
+            source: gix::Error::from_error(e),
+        })?;
+        let Some(iter) = iter else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut all = Vec::new();
+        for line in iter {
+            // A damaged line ends what we can trust.
+            let Ok(line) = line else { break };
+            all.push(ReflogEntry {
+                old: line.previous_oid(),
+                new: line.new_oid(),
+                message: line.message.to_str_lossy().into_owned(),
+                time: line.signature.seconds(),
+            });
+        }
+        let total = all.len();
+        if total >= skip {
+            all.drain(..skip);
+        }
+        Ok((all, total))
+    }
+
     /// Commits reachable from `tips` but not from `hidden`, newest first, at most `limit`.
     /// Hidden tips that are not in the repository are ignored.
     pub fn commits_excluding(

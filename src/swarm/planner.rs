@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::workspace::Workspace;
+use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, prompts};
 use crate::agent::{self, Turn, TurnMode, prompt};
 use crate::config::PlannerConfig;
@@ -128,10 +128,21 @@ fn plan_once(
         }
         Ok(t) => t,
     };
-    if error.is_none()
-        && let Err(e) = ws.refresh(base, &shared.root)
-    {
-        error = Some(format!("refreshing its worktree: {e}"));
+    let mut settled = Settled::default();
+    let mut mark = None;
+    if error.is_none() {
+        match ws.refresh(
+            repo,
+            base,
+            &shared.root,
+            &format!("{PLANNER}-{round}-start"),
+        ) {
+            Err(e) => error = Some(format!("refreshing its worktree: {e}")),
+            Ok((at, found)) => {
+                mark = Some(at);
+                settled = found;
+            }
+        }
     }
     if error.is_none() {
         let mut env = shared.agent_env(PLANNER, round, &ws.branch, &config.env);
@@ -160,8 +171,17 @@ fn plan_once(
                 tokens.output = out.usage.output_tokens;
                 tokens.cost_usd = out.usage.cost_usd;
                 sessions.extend(out.session_id);
+                settled.escaped(&out.escaped);
             }
         }
+    }
+    if mark.is_some() {
+        let target = repo
+            .read_ref(&shared.target_ref)
+            .ok()
+            .flatten()
+            .unwrap_or(base);
+        settled.extend(ws.settle(repo, target, round, &format!("{PLANNER}-{round}"), mark));
     }
     let after = queue.snapshot().unwrap_or_default();
     let added: Vec<String> = after
@@ -192,7 +212,8 @@ fn plan_once(
         landed: None,
         tip: None,
         base: base.to_string(),
-        kept: None,
+        kept: settled.kept.first().cloned(),
+        agent_did: settled.did,
         review: Vec::new(),
         conflicts: Vec::new(),
         conflict_predicted: None,

@@ -25,6 +25,18 @@ impl Worker {
         turns: &mut Turns,
     ) -> Next {
         let (repo, ws) = (c.repo, c.ws);
+        // Only the worker branch lands: an agent that left it is told once, then the cycle
+        // ends and what it left is kept.
+        if let Some(why) = ws.off_branch() {
+            if landing.left_branch || !ws.path.join(".git").is_file() {
+                return Next::Finish(CycleResult::error(format!(
+                    "signalled merge off its branch {}: {why}",
+                    ws.short_branch()
+                )));
+            }
+            landing.left_branch = true;
+            return Next::Resume(prompts::off_branch(&c.vars, &why));
+        }
         if cli::merge_in_progress(&ws.path) {
             let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
             if !unmerged.is_empty() {
@@ -139,6 +151,7 @@ impl Worker {
             .collect();
         let round = u32::try_from(landing.review.len()).unwrap_or(u32::MAX) + 1;
         let req = review::Request {
+            repo,
             review: &review,
             ws: c.ws,
             round,
@@ -288,6 +301,8 @@ pub(super) struct Landing {
     /// A landing of this cycle conflicted after prediction had flagged the branch.
     pub(super) predicted: bool,
     resolving: Option<Resolving>,
+    /// The agent was told its worktree was off its branch at a merge signal.
+    left_branch: bool,
 }
 
 /// A conflict resolution under way.
