@@ -259,6 +259,72 @@ fn a_reviewer_that_checks_out_another_branch_moves_no_ref_and_the_worker_lands()
     assert_clean_up(&env);
 }
 
+#[test]
+fn a_git_command_cut_short_leaves_no_lock_that_stops_the_worker() {
+    let env = swarm_repo(1, &rogue("lock", 2, &[]));
+    swarm(&env);
+    let recs = records(&env);
+    assert_eq!(recs[0].outcome.to_string(), "done", "{recs:?}");
+    assert!(
+        recs[0].agent_did[0]
+            .what
+            .starts_with("left a stale worktrees/w0/index.lock"),
+        "{:?}",
+        recs[0].agent_did
+    );
+    // The file it left uncommitted was kept with its commit, and the next cycle landed.
+    let kept = keep_ref(&env, "/w0/1");
+    assert_eq!(
+        env.git(&["show", &format!("{kept}:half.txt")]),
+        "half written\n"
+    );
+    assert_eq!(recs[1].outcome.to_string(), "merged", "{recs:?}");
+    assert_clean_up(&env);
+}
+
+#[test]
+fn an_agent_that_changes_the_repository_config_is_recorded() {
+    let env = swarm_repo(1, &rogue("config", 1, &[]));
+    let err = swarm(&env);
+    let recs = records(&env);
+    assert_eq!(recs[0].outcome.to_string(), "merged", "{recs:?}");
+    let what = "changed the repository's git config, or something did during its cycle: \
+                +user.name=Rogue Agent, -user.name=Test User";
+    assert_eq!(recs[0].agent_did.len(), 1, "{:?}", recs[0].agent_did);
+    assert_eq!(recs[0].agent_did[0].what, what);
+    assert!(err.contains(what), "{err}");
+}
+
+#[test]
+fn an_agent_cannot_claim_a_task_in_another_workers_name() {
+    let env = TestEnv::new();
+    env.oompa_ok(&["task", "add", "--id", "a", "a"]);
+    let out = env
+        .oompa_cmd(&["task", "claim", "a", "--worker", "w1"])
+        .env("OOMPA_SWARM", "s1")
+        .env("OOMPA_WORKER", "w2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("you claim for yourself (s1/w2), not for s1/w1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        env.oompa_ok(&["task", "list", "--state", "pending"])
+            .contains('a')
+    );
+    // For itself it may, flags or not.
+    let out = env
+        .oompa_cmd(&["task", "claim", "a", "--worker", "w2"])
+        .env("OOMPA_SWARM", "s1")
+        .env("OOMPA_WORKER", "w2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Pids of live processes whose command line contains `needle`.
 fn pids_with(needle: &str) -> Vec<i32> {
     std::fs::read_dir("/proc")

@@ -391,7 +391,7 @@ struct Stat<'a> {
     live: bool,
     pgrp: i32,
     /// Clock ticks after boot.
-    start: u64,
+    start: Option<u64>,
 }
 
 fn parse_stat(stat: &str) -> Option<Stat<'_>> {
@@ -402,7 +402,7 @@ fn parse_stat(stat: &str) -> Option<Stat<'_>> {
     let state = fields.next()?;
     let pgrp = fields.nth(1)?.parse().ok()?;
     // Field 22 (starttime); `fields` is at field 5 now.
-    let start = fields.nth(16)?.parse().ok()?;
+    let start = fields.nth(16).and_then(|f| f.parse().ok());
     Some(Stat {
         comm,
         live: !matches!(state, "Z" | "X" | "x"),
@@ -414,7 +414,7 @@ fn parse_stat(stat: &str) -> Option<Stat<'_>> {
 /// When a process started, in clock ticks after boot (`None` when it cannot be read).
 fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|s| s.start)
+    parse_stat(&stat).and_then(|s| s.start)
 }
 
 /// How to recognise the processes of one run that left its process group.
@@ -493,7 +493,8 @@ fn find_escaped(escape: &Escape) -> Vec<(i32, String, bool)> {
             continue;
         };
         // Only processes started during the run can belong to it.
-        let Some(st) = parse_stat(&stat).filter(|st| st.live && st.start >= escape.since) else {
+        let started_during = |st: &Stat<'_>| st.start.is_some_and(|t| t >= escape.since);
+        let Some(st) = parse_stat(&stat).filter(|st| st.live && started_during(st)) else {
             continue;
         };
         if !std::fs::metadata(&path).is_ok_and(|m| m.uid() == uid) {

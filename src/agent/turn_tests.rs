@@ -276,22 +276,34 @@ fn a_background_child_holding_stdout_does_not_hang_the_turn() {
 }
 
 #[test]
-fn an_escaped_process_holding_stdout_is_left_behind_without_hanging() {
+fn processes_that_escape_the_process_group_are_ended_with_the_turn() {
     if detect::find_binary("setsid").is_none() {
         return;
     }
     let fx = Fixture::new();
-    let start = Instant::now();
+    // One keeps stdout open and the turn's token; one drops its whole environment but works
+    // in the worktree; one changed directory but kept the token.
     let out = fx.run(
-        "exec:setsid sleep 30 & echo $! > bg; echo started",
+        "exec:setsid sleep 30 & echo $! > bg; \
+         env -i setsid sleep 31 </dev/null >/dev/null 2>&1 & echo $! > bare; \
+         here=$(pwd); (cd / && setsid sleep 32 </dev/null >/dev/null 2>&1 & echo $! > \"$here/away\"); \
+         echo started",
         "x",
         SECS_30,
     );
-    let took = start.elapsed();
-    let bg = fx.read_pid("wt/bg");
-    let _ = nix::sys::signal::kill(Pid::from_raw(bg), nix::sys::signal::Signal::SIGKILL);
-    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let pids = ["wt/bg", "wt/bare", "wt/away"].map(|f| fx.read_pid(f));
+    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    for p in &left {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*p), nix::sys::signal::Signal::SIGKILL);
+    }
+    assert_eq!(left, Vec::<i32>::new(), "still running after the turn");
     assert_eq!(out.final_text, "started\n");
+    assert_eq!(out.escaped.len(), 3, "{:?}", out.escaped);
+    assert!(
+        out.escaped.iter().all(|e| e.ends_with(" sleep")),
+        "{:?}",
+        out.escaped
+    );
 }
 
 #[test]

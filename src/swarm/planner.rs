@@ -175,13 +175,15 @@ fn plan_once(
             }
         }
     }
-    if mark.is_some() {
+    if let Some(mark) = &mark {
         let target = repo
             .read_ref(&shared.target_ref)
             .ok()
             .flatten()
             .unwrap_or(base);
-        settled.extend(ws.settle(repo, target, round, &format!("{PLANNER}-{round}"), mark));
+        settled.config_changes(ws, mark);
+        let label = format!("{PLANNER}-{round}");
+        settled.extend(ws.settle(repo, target, round, &label, Some(mark)));
     }
     let after = queue.snapshot().unwrap_or_default();
     let added: Vec<String> = after

@@ -32,10 +32,12 @@ pub(crate) struct Workspace {
 
 /// Where the worktree's reflogs stood after a refresh: what the agent did afterwards is read
 /// from there on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Mark {
     head: usize,
     branch: usize,
+    /// The repository's own config entries.
+    config: Vec<String>,
 }
 
 /// What settling a worktree found and kept.
@@ -54,6 +56,40 @@ impl Settled {
             kept: None,
         });
         self.did.len() - 1
+    }
+
+    /// Notes what changed in the repository's own git config since `mark` (an agent running
+    /// `git config` writes the person's repository config, shared by every worktree; other
+    /// workers' agents or the person may have changed it meanwhile, hence the wording).
+    pub fn config_changes(&mut self, ws: &Workspace, mark: &Mark) {
+        let Some(now) = ws.checkout().map(|wt| wt.local_config_entries()) else {
+            return;
+        };
+        let mut before = mark.config.clone();
+        let mut added = Vec::new();
+        for entry in now {
+            match before.iter().position(|b| *b == entry) {
+                Some(i) => {
+                    before.remove(i);
+                }
+                None => added.push(format!("+{entry}")),
+            }
+        }
+        let changes: Vec<String> = added
+            .into_iter()
+            .chain(before.into_iter().map(|e| format!("-{e}")))
+            .collect();
+        if changes.is_empty() {
+            return;
+        }
+        const SHOWN: usize = 8;
+        let mut list = changes[..changes.len().min(SHOWN)].join(", ");
+        if changes.len() > SHOWN {
+            list.push_str(&format!(" and {} more", changes.len() - SHOWN));
+        }
+        self.did(format!(
+            "changed the repository's git config, or something did during its cycle: {list}"
+        ));
     }
 
     /// Notes the processes an agent left running after its turns (ended by then).
@@ -206,7 +242,10 @@ impl Workspace {
         let mut settled = Settled::default();
         self.discarded.borrow_mut().clear();
         let wt = match self.in_order() {
-            Some(wt) => wt,
+            Some(wt) => {
+                self.clear_stale_locks(&wt, repo, &mut settled);
+                wt
+            }
             None => {
                 settled = self.settle(repo, base, 0, label, None);
                 if self.checkout().is_none() {
@@ -229,6 +268,7 @@ impl Workspace {
         let mark = Mark {
             head: wt.reflog_after("HEAD", 0)?.1,
             branch: repo.reflog_after(&self.branch, 0)?.1,
+            config: wt.local_config_entries(),
         };
         Ok((mark, settled))
     }
@@ -332,7 +372,7 @@ impl Workspace {
         target: ObjectId,
         cycle: u32,
         label: &str,
-        mark: Option<Mark>,
+        mark: Option<&Mark>,
     ) -> Settled {
         let mut s = Settled::default();
         let (head, head_action, detached) = self.settle_head(repo, target, cycle, &mut s);
@@ -422,6 +462,7 @@ impl Workspace {
                 return (None, None, false);
             }
         };
+        self.clear_stale_locks(&wt, repo, s);
         let ours = self.on_branch(&head);
         let mut action = None;
         if let Some(op) = head.in_progress {
@@ -468,9 +509,38 @@ impl Workspace {
         (now, action, detach)
     }
 
+    /// Removes the locks a git command of the agent left when it was killed mid-write (the
+    /// worktree's `index.lock` and `HEAD.lock`, the worker branch's lock): the agent's
+    /// processes are all gone by now, and nothing else works in this worktree, so they are
+    /// stale, and they would stop every later cycle's reset.
+    fn clear_stale_locks(&self, wt: &Repo, repo: &Repo, s: &mut Settled) {
+        let locks = [
+            wt.git_dir().join("index.lock"),
+            wt.git_dir().join("HEAD.lock"),
+            repo.common_dir().join(format!("{}.lock", self.branch)),
+        ];
+        for lock in locks {
+            if lock.is_file() {
+                let name = lock
+                    .strip_prefix(repo.common_dir())
+                    .unwrap_or(&lock)
+                    .display()
+                    .to_string();
+                match std::fs::remove_file(&lock) {
+                    Ok(()) => s.did(format!(
+                        "left a stale {name} (a git command it ran was cut short); removed it"
+                    )),
+                    Err(e) => s.did(format!(
+                        "left a stale {name} that could not be removed: {e}"
+                    )),
+                };
+            }
+        }
+    }
+
     /// Commits the branch or HEAD reflogs reached since `mark` that none of `held` (target,
     /// branch tip, HEAD) contains: the newest of each line of work, oldest first.
-    fn dropped(&self, repo: &Repo, mark: Mark, held: &[ObjectId]) -> Vec<ObjectId> {
+    fn dropped(&self, repo: &Repo, mark: &Mark, held: &[ObjectId]) -> Vec<ObjectId> {
         let mut seen: Vec<ObjectId> = Vec::new();
         let mut add = |entries: Vec<crate::git::inspect::ReflogEntry>| {
             for e in entries {

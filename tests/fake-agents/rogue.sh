@@ -12,6 +12,10 @@
 #   escape    starts a process in a new session (setsid) that keeps writing escaped.txt and
 #             escaped/<n> in the worktree, and one in its own process group that writes
 #             group.txt, then works normally; both have ROGUE_MARKER in their command line
+#   config    sets user.name in the repository's config (shared with the person's checkout),
+#             then works normally
+#   lock      commits, leaves a file uncommitted and index.lock behind (as a git command
+#             killed mid-write does), says __DONE__
 #   talk      works, then prints the merge signal with more text after it
 # As a reviewer (OOMPA_ROLE=reviewer), it checks out a new branch review-<worker>, commits a
 # file there, and approves (leaving HEAD on that branch).
@@ -97,6 +101,14 @@ case "$mode" in
     sh -c "set -m; sh -c ': $marker; while :; do date > group.txt; sleep 1; done' &" \
       </dev/null >/dev/null 2>&1
     work; echo COMPLETE_AND_READY_FOR_MERGE ;;
+  config)
+    git config user.name "Rogue Agent"
+    work; echo COMPLETE_AND_READY_FOR_MERGE ;;
+  lock)
+    work
+    echo "half written" > half.txt
+    : > "$(git rev-parse --git-dir)/index.lock"
+    echo "Killed mid-commit, as it were."; echo __DONE__ ;;
   talk)
     work
     echo COMPLETE_AND_READY_FOR_MERGE

@@ -382,6 +382,9 @@ impl Worker {
             }
         }
         settled.escaped(&turns.escaped);
+        if let Some(mark) = &mark {
+            settled.config_changes(ws, mark);
+        }
         // Everything the agent left, wherever it left it, is kept before the next refresh
         // resets the worktree; a landed cycle's work is on the target.
         if result.outcome != Outcome::Merged {
@@ -390,7 +393,7 @@ impl Worker {
                 .ok()
                 .flatten()
                 .unwrap_or(base);
-            settled.extend(ws.settle(repo, target, cycle, &cycle.to_string(), mark));
+            settled.extend(ws.settle(repo, target, cycle, &cycle.to_string(), mark.as_ref()));
         }
         for did in &settled.did {
             let kept = did
