@@ -45,8 +45,7 @@ pub fn misplaced_signal(final_text: &str) -> Option<String> {
     final_text
         .lines()
         .map(str::trim)
-        .filter(|l| line_signal(l).is_some())
-        .last()
+        .rfind(|l| line_signal(l).is_some())
         .map(str::to_string)
 }
 

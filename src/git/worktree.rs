@@ -194,7 +194,7 @@ impl Repo {
             }),
             Err(e) => Err(GitError::Gix {
                 context: format!("moving HEAD of {}", self.workdir().display()),
-                source: e.into(),
+                source: e,
             }),
         }
     }
