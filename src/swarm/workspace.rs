@@ -47,6 +47,9 @@ pub(crate) struct Settled {
     pub kept: Vec<String>,
     /// What the agent did that had to be undone, for the cycle record.
     pub did: Vec<AgentAction>,
+    /// The worker branch as the agent left it (its leftovers committed), before settling
+    /// put the worktree back; `None` when the agent deleted it.
+    pub tip: Option<ObjectId>,
 }
 
 impl Settled {
@@ -389,6 +392,7 @@ impl Workspace {
         if tip.is_none() {
             s.did(format!("deleted its branch {}", self.short_branch()));
         }
+        s.tip = tip;
         let mut held: Vec<ObjectId> = vec![target];
         if let Some(tip) = tip {
             if let Some(k) = self.keep_commit(repo, tip, target, label, &mut s) {

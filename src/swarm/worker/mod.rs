@@ -348,28 +348,27 @@ impl Worker {
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
         let mut settled = Settled::default();
         let mut mark = None;
+        let start = format!("{cycle}-start");
         let mut result = match base {
             None => CycleResult::error("the target branch disappeared"),
-            Some(base) => {
-                match ws.refresh(repo, base, &self.shared.root, &format!("{cycle}-start")) {
-                    Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
-                    Ok((at, found)) => {
-                        mark = Some(at);
-                        settled = found;
-                        let env = self.env(ws, cycle);
-                        let mut ctx = CycleCtx {
-                            repo,
-                            ws,
-                            cycle,
-                            base,
-                            vars: self.vars(ws, cycle),
-                            env: &env,
-                            transcript: &transcript,
-                        };
-                        self.turns(&mut ctx, &mut turns)
-                    }
+            Some(base) => match ws.refresh(repo, base, &self.shared.root, &start) {
+                Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
+                Ok((at, found)) => {
+                    mark = Some(at);
+                    settled = found;
+                    let env = self.env(ws, cycle);
+                    let mut ctx = CycleCtx {
+                        repo,
+                        ws,
+                        cycle,
+                        base,
+                        vars: self.vars(ws, cycle),
+                        env: &env,
+                        transcript: &transcript,
+                    };
+                    self.turns(&mut ctx, &mut turns)
                 }
-            }
+            },
         };
         let base = base.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
 
@@ -387,13 +386,16 @@ impl Worker {
         }
         // Everything the agent left, wherever it left it, is kept before the next refresh
         // resets the worktree; a landed cycle's work is on the target.
+        let mut tip = None;
         if result.outcome != Outcome::Merged {
             let target = repo
                 .read_ref(&self.shared.target_ref)
                 .ok()
                 .flatten()
                 .unwrap_or(base);
-            settled.extend(ws.settle(repo, target, cycle, &cycle.to_string(), mark.as_ref()));
+            let found = ws.settle(repo, target, cycle, &cycle.to_string(), mark.as_ref());
+            tip = Some(found.tip);
+            settled.extend(found);
         }
         for did in &settled.did {
             let kept = did
@@ -422,7 +424,8 @@ impl Worker {
                 self.id
             )));
         }
-        let tip = ws.tip(repo).ok().flatten();
+        // The branch as the agent left it (settling may have put it back since).
+        let tip = tip.unwrap_or_else(|| ws.tip(repo).ok().flatten());
         CycleRecord {
             version: RECORD_VERSION,
             swarm: self.shared.id.clone(),
