@@ -711,6 +711,7 @@ fn build_fixture(dir: &Path, repo_dir: &Path, remote: &Path) {
             tip: None,
             base: root.to_string(),
             kept: None,
+            agent_did: Vec::new(),
             review: Vec::new(),
             conflicts: Vec::new(),
             conflict_predicted: None,

@@ -9,6 +9,7 @@
 
 mod common;
 mod guard_fixtures;
+mod test_agents;
 mod test_completions;
 mod test_doctor;
 mod test_from_oompa;

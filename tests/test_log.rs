@@ -44,6 +44,7 @@ fn rec(
         tip: (outcome != Outcome::Merged).then(|| target.to_string()),
         base: target.to_string(),
         kept: None,
+        agent_did: Vec::new(),
         review: vec![],
         conflicts: vec![],
         conflict_predicted: None,

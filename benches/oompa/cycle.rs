@@ -236,6 +236,7 @@ fn record(worker: &str, cycle: u32, id: &str, started: jiff::Timestamp, landed: 
         tip: None,
         base: landed.into(),
         kept: None,
+        agent_did: Vec::new(),
         review: Vec::new(),
         conflicts: Vec::new(),
         conflict_predicted: None,

@@ -135,6 +135,7 @@ fn record(i: usize, commit: ObjectId, base: ObjectId) -> CycleRecord {
         tip: (!merged).then(|| commit.to_string()),
         base: base.to_string(),
         kept: None,
+        agent_did: Vec::new(),
         review: Vec::new(),
         conflicts: if outcome == Outcome::Conflict {
             vec!["src/lib.rs".into()]

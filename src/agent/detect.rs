@@ -101,6 +101,7 @@ pub(crate) fn version_of(bin: &Path) -> Option<String> {
         transcript: None,
         parser: None,
         stdout_tail: 16 * 1024,
+        sweep: None,
     })
     .ok()?;
     if finished.exit != super::Exit::Code(0) {

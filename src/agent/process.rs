@@ -1,5 +1,8 @@
 //! Supervision of one agent process: its own process group, stdin delivery, streamed and
-//! bounded stdout/stderr, wall-clock timeout, kill flag, and cleanup of stragglers.
+//! bounded stdout/stderr, wall-clock timeout, kill flag, and cleanup of stragglers: when a run
+//! ends, its whole process group is ended (SIGTERM, then SIGKILL), and so is every process
+//! that left the group (`setsid`, job control) but still carries the run's token
+//! ([`TOKEN_VAR`]) or, started during the run, works inside its sweep directory.
 //!
 //! Owns the child from spawn to reaping. Memory stays bounded whatever the child prints: output
 //! goes to the transcript as it arrives and only tails and parser state are kept. It must never
@@ -38,6 +41,13 @@ const STRAGGLER_GRACE: Duration = Duration::from_secs(1);
 /// After the group is gone: how long we wait for the readers before leaving them behind.
 const DETACH_GRACE: Duration = Duration::from_secs(1);
 
+/// The variable every process of one run gets, with a value unique to the run; its
+/// descendants inherit it, so the ones that left the process group can still be found.
+pub(crate) const TOKEN_VAR: &str = "OOMPA_TURN_TOKEN";
+/// Rounds of looking for escaped processes (each round may find children the previous one's
+/// processes forked while being ended).
+const ESCAPE_ROUNDS: usize = 4;
+
 /// One process to run.
 pub(crate) struct ProcessSpec<'a> {
     pub program: &'a Path,
@@ -53,6 +63,9 @@ pub(crate) struct ProcessSpec<'a> {
     pub parser: Option<Box<dyn OutputParser>>,
     /// How many bytes of stdout to keep.
     pub stdout_tail: usize,
+    /// When set (an agent's worktree), processes started during the run whose working
+    /// directory is inside it are ended with the run, even without the run's token.
+    pub sweep: Option<&'a Path>,
 }
 
 /// How it ended and what we kept.
@@ -64,6 +77,9 @@ pub(crate) struct Finished {
     pub stderr_tail: String,
     /// `None` when no parser was given.
     pub parsed: Option<Parsed>,
+    /// Processes that had left the run's process group and were still running when it
+    /// ended (`<pid> <command>`); they were ended too.
+    pub escaped: Vec<String>,
 }
 
 /// Where both readers append the raw output. Dropped (closed) when the turn ends, even if a
@@ -110,10 +126,19 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
     // Only git oompa's own git calls skip its hooks; an agent never does.
     cmd.env_remove(crate::guard::hooks::OWN_GIT_ENV);
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    let token = uuid::Uuid::new_v4().to_string();
+    cmd.env(TOKEN_VAR, &token);
 
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
+    let escape = Escape {
+        token,
+        since: start_time(pgid.as_raw()).unwrap_or(0),
+        dir: spec
+            .sweep
+            .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf())),
+    };
     let sink = Arc::new(Sink {
         transcript: Mutex::new(spec.transcript),
         closed: AtomicBool::new(false),
@@ -147,6 +172,13 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
         }
     };
     end_group(pgid, &readers);
+    let escaped = end_escaped(&escape);
+    if !escaped.is_empty() {
+        tracing::debug!(
+            ?escaped,
+            "ended processes that escaped the agent's process group"
+        );
+    }
     sink.closed.store(true, Ordering::SeqCst);
     lock(&sink.transcript).take();
     let all_done = readers.iter().all(JoinHandle::is_finished);
@@ -169,6 +201,7 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
         stdout_tail: out.tail.text(),
         stderr_tail: lock(&stderr).text(),
         parsed,
+        escaped,
     })
 }
 
@@ -350,13 +383,136 @@ pub(crate) fn group_alive(pgid: Pid) -> bool {
 /// Parses `/proc/<pid>/stat` (`pid (comm) state ppid pgrp ...`; `comm` may contain spaces and
 /// parentheses, hence the last `)`).
 fn live_member(stat: &str, pgid: i32) -> bool {
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return false;
+    parse_stat(stat).is_some_and(|st| st.pgrp == pgid && st.live)
+}
+
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, PartialEq, Eq)]
+struct Stat<'a> {
+    comm: &'a str,
+    live: bool,
+    pgrp: i32,
+    /// Clock ticks after boot.
+    start: Option<u64>,
+}
+
+fn parse_stat(stat: &str) -> Option<Stat<'_>> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?;
+    let mut fields = stat.get(close + 1..)?.split_whitespace();
+    let state = fields.next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    // Field 22 (starttime); `fields` is at field 5 now.
+    let start = fields.nth(16).and_then(|f| f.parse().ok());
+    Some(Stat {
+        comm,
+        live: !matches!(state, "Z" | "X" | "x"),
+        pgrp,
+        start,
+    })
+}
+
+/// When a process started, in clock ticks after boot (`None` when it cannot be read).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).and_then(|s| s.start)
+}
+
+/// How to recognise the processes of one run that left its process group.
+struct Escape {
+    token: String,
+    /// When the run's first process started (clock ticks after boot).
+    since: u64,
+    dir: Option<std::path::PathBuf>,
+}
+
+/// Ends (SIGTERM, then SIGKILL) the live processes of this user that carry the run's token
+/// or, started during the run, work inside its sweep directory; looks again for what they
+/// forked meanwhile. Returns what it ended (`<pid> <command>`). Linux only (`/proc`).
+fn end_escaped(escape: &Escape) -> Vec<String> {
+    let mut ended: Vec<String> = Vec::new();
+    for _ in 0..ESCAPE_ROUNDS {
+        let found = find_escaped(escape);
+        if found.is_empty() {
+            break;
+        }
+        for (pid, comm, leader) in &found {
+            let label = format!("{pid} {comm}");
+            if !ended.contains(&label) {
+                ended.push(label);
+            }
+            let pid = Pid::from_raw(*pid);
+            if *leader {
+                signal_group(pid, Signal::SIGTERM);
+            }
+            let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+        }
+        let gone = || found.iter().all(|(pid, _, _)| !process_live(*pid));
+        if !wait_until(STRAGGLER_GRACE, gone) {
+            for (pid, _, leader) in &found {
+                let pid = Pid::from_raw(*pid);
+                if *leader {
+                    signal_group(pid, Signal::SIGKILL);
+                }
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            }
+        }
+    }
+    ended
+}
+
+fn process_live(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat(&s).map(|st| st.live))
+        .unwrap_or(false)
+}
+
+/// The escaped processes of a run: `(pid, command, leads its own process group)`.
+fn find_escaped(escape: &Escape) -> Vec<(i32, String, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
     };
-    let mut fields = rest.split_whitespace();
-    let state = fields.next();
-    let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
-    pgrp == Some(pgid) && !matches!(state, Some("Z" | "X" | "x"))
+    let me = i32::try_from(std::process::id()).unwrap_or(0);
+    let uid = nix::unistd::geteuid().as_raw();
+    let needle = format!("{}={}", TOKEN_VAR, escape.token);
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        // Only processes started during the run can belong to it.
+        let started_during = |st: &Stat<'_>| st.start.is_some_and(|t| t >= escape.since);
+        let Some(st) = parse_stat(&stat).filter(|st| st.live && started_during(st)) else {
+            continue;
+        };
+        if !std::fs::metadata(&path).is_ok_and(|m| m.uid() == uid) {
+            continue;
+        }
+        let by_token = std::fs::read(path.join("environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()));
+        let by_dir = !by_token
+            && escape.dir.as_ref().is_some_and(|dir| {
+                std::fs::read_link(path.join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+            });
+        if by_token || by_dir {
+            out.push((pid, st.comm.to_string(), st.pgrp == pid));
+        }
+    }
+    out
 }
 
 fn exit_of(status: ExitStatus) -> Exit {

@@ -12,6 +12,19 @@ fn proc_stat_parsing_handles_odd_command_names_and_zombies() {
 }
 
 #[test]
+fn proc_stat_parsing_reads_the_start_time() {
+    let stat = "7 (a (b) c) S 1 7 7 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10";
+    let st = parse_stat(stat).expect("parses");
+    assert_eq!(st.comm, "a (b) c");
+    assert_eq!(st.pgrp, 7);
+    assert_eq!(st.start, Some(123456));
+    assert!(st.live);
+    assert_eq!(parse_stat("8 (x) S 1 8 8 0").expect("short").start, None);
+    let mine = std::process::id();
+    assert!(start_time(i32::try_from(mine).expect("pid")).is_some());
+}
+
+#[test]
 fn supervise_without_transcript_or_parser_keeps_tails() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let finished = supervise(ProcessSpec {
@@ -29,6 +42,7 @@ fn supervise_without_transcript_or_parser_keeps_tails() {
         transcript: None,
         parser: None,
         stdout_tail: 4,
+        sweep: None,
     })
     .expect("runs");
     assert_eq!(finished.exit, Exit::Code(4));
@@ -52,6 +66,7 @@ fn spawn_failure_is_an_error() {
         transcript: None,
         parser: None,
         stdout_tail: 4,
+        sweep: None,
     })
     .expect_err("no such program");
     assert_eq!(err.kind(), io::ErrorKind::NotFound);

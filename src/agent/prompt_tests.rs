@@ -163,3 +163,28 @@ fn bundled_prompts_use_their_documented_tokens() {
     let reviewer = bundled("reviewer").expect("reviewer");
     assert!(reviewer.contains("VERDICT: APPROVED") && reviewer.contains("VERDICT: NEEDS_CHANGES"));
 }
+
+/// The parser counts a signal only alone on the last line; no prompt may promise less.
+#[test]
+fn prompts_state_the_signal_rule_the_parser_applies() {
+    let header = bundled("task_header").expect("header");
+    assert!(header.contains("alone on the last line"), "{header}");
+    assert!(header.contains("followed by more text"), "{header}");
+    for name in [
+        "task_header",
+        "worker",
+        "executor",
+        "planner",
+        "resolver",
+        "resume",
+        "nudge",
+        "review_fix",
+        "claim_results",
+    ] {
+        let text = bundled(name).expect("bundled");
+        assert!(
+            !text.contains("on a line of its own"),
+            "{name} describes the old signal rule"
+        );
+    }
+}

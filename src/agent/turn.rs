@@ -26,7 +26,8 @@ use super::process::{self, ProcessSpec};
 pub struct Turn<'a> {
     pub spec: &'a ModelSpec,
     /// The worker's worktree; resumes always happen here too (claude, gemini and opencode
-    /// sessions are keyed by directory).
+    /// sessions are keyed by directory). Processes started during the turn that still work
+    /// inside it when the turn ends are ended with it.
     pub cwd: &'a Path,
     pub prompt: &'a str,
     /// A session id from an earlier [`TurnOutput`] to resume; `None` starts a fresh session.
@@ -116,6 +117,9 @@ pub struct TurnOutput {
     pub stderr_tail: String,
     /// An error the CLI reported in its own output (API error, failed turn), if any.
     pub failure: Option<String>,
+    /// Processes the agent left running outside its process group (`<pid> <command>`),
+    /// ended when the turn ended.
+    pub escaped: Vec<String>,
 }
 
 impl TurnOutput {
@@ -238,6 +242,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         transcript: Some(transcript),
         parser: parsers::parser_for(&turn.spec.harness),
         stdout_tail: FINAL_TEXT_MAX,
+        sweep: Some(turn.cwd),
     })
     .map_err(|source| AgentError::Spawn {
         program: program.clone(),
@@ -260,6 +265,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         duration: finished.duration,
         stderr_tail: finished.stderr_tail,
         failure: parsed.failure,
+        escaped: finished.escaped,
     })
 }
 
@@ -308,6 +314,7 @@ fn not_started(session_id: Option<String>) -> TurnOutput {
         duration: Duration::ZERO,
         stderr_tail: String::new(),
         failure: None,
+        escaped: Vec::new(),
     }
 }
 

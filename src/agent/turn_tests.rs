@@ -101,13 +101,13 @@ const SECS_30: Duration = Duration::from_secs(30);
 #[test]
 fn exec_echoes_the_prompt_with_our_environment() {
     let fx = Fixture::new();
-    let out = fx.run("exec:cat; echo \"sid=$OOMPA_SESSION_ID mode=$OOMPA_TURN_MODE w=$OOMPA_WORKER resume=${OOMPA_RESUME:-no} cwd=$(pwd)\"", "hello agent\nCLAIM(t1)\n", SECS_30);
+    let out = fx.run("exec:echo \"sid=$OOMPA_SESSION_ID mode=$OOMPA_TURN_MODE w=$OOMPA_WORKER resume=${OOMPA_RESUME:-no} cwd=$(pwd)\"; cat", "hello agent\nCLAIM(t1)\n", SECS_30);
     assert_eq!(out.exit, Exit::Code(0));
     assert!(out.succeeded());
     assert_eq!(out.error_snippet(), "");
     let sid = out.session_id.clone().expect("exec sessions get our id");
     assert!(uuid::Uuid::parse_str(&sid).is_ok());
-    assert!(out.final_text.starts_with("hello agent\nCLAIM(t1)\n"));
+    assert!(out.final_text.ends_with("\nhello agent\nCLAIM(t1)\n"));
     let cwd = fs::canonicalize(fx.path("wt")).expect("canonical");
     assert!(
         out.final_text.contains(&format!(
@@ -276,22 +276,34 @@ fn a_background_child_holding_stdout_does_not_hang_the_turn() {
 }
 
 #[test]
-fn an_escaped_process_holding_stdout_is_left_behind_without_hanging() {
+fn processes_that_escape_the_process_group_are_ended_with_the_turn() {
     if detect::find_binary("setsid").is_none() {
         return;
     }
     let fx = Fixture::new();
-    let start = Instant::now();
+    // One keeps stdout open and the turn's token; one drops its whole environment but works
+    // in the worktree; one changed directory but kept the token.
     let out = fx.run(
-        "exec:setsid sleep 30 & echo $! > bg; echo started",
+        "exec:setsid sleep 30 & echo $! > bg; \
+         env -i setsid sleep 31 </dev/null >/dev/null 2>&1 & echo $! > bare; \
+         here=$(pwd); (cd / && setsid sleep 32 </dev/null >/dev/null 2>&1 & echo $! > \"$here/away\"); \
+         echo started",
         "x",
         SECS_30,
     );
-    let took = start.elapsed();
-    let bg = fx.read_pid("wt/bg");
-    let _ = nix::sys::signal::kill(Pid::from_raw(bg), nix::sys::signal::Signal::SIGKILL);
-    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let pids = ["wt/bg", "wt/bare", "wt/away"].map(|f| fx.read_pid(f));
+    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    for p in &left {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*p), nix::sys::signal::Signal::SIGKILL);
+    }
+    assert_eq!(left, Vec::<i32>::new(), "still running after the turn");
     assert_eq!(out.final_text, "started\n");
+    assert_eq!(out.escaped.len(), 3, "{:?}", out.escaped);
+    assert!(
+        out.escaped.iter().all(|e| e.ends_with(" sleep")),
+        "{:?}",
+        out.escaped
+    );
 }
 
 #[test]
@@ -460,6 +472,7 @@ fn error_snippets_are_short_single_lines() {
         duration: Duration::from_secs(7),
         stderr_tail: format!("{}\nfatal: the real reason\n\n", "noise ".repeat(400)),
         failure: None,
+        escaped: Vec::new(),
     };
     let s = out.error_snippet();
     assert!(

@@ -444,6 +444,12 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
             field(label, v);
         }
     }
+    for did in &r.agent_did {
+        match &did.kept {
+            Some(k) => field("agent did", &format!("{} (kept as {k})", did.what)),
+            None => field("agent did", &did.what),
+        }
+    }
     for (key, value) in &r.extra {
         field(&ui::escape(key), &value.to_string());
     }

@@ -80,6 +80,21 @@ pub fn reset_hard(worktree: &Path, commit: ObjectId) -> Result<(), GitError> {
     Ok(())
 }
 
+/// Forgets an operation an agent left in progress in its worktree (`rebase`, `am`,
+/// `cherry-pick`, `revert`, `bisect`; a `merge` is forgotten by the next [`reset_hard`]),
+/// leaving HEAD, the index and the files as they are. Callers keep what it held first.
+pub fn end_operation(worktree: &Path, op: &str) -> Result<(), GitError> {
+    let args: &[&str] = match op {
+        "rebase" => &["rebase", "--quit"],
+        "am" => &["am", "--quit"],
+        "cherry-pick" => &["cherry-pick", "--quit"],
+        "revert" => &["revert", "--quit"],
+        "bisect" => &["bisect", "reset", "HEAD"],
+        _ => return Ok(()),
+    };
+    git(worktree, args).map(|_| ())
+}
+
 /// Brings a checkout from `old` to `new` the way `git merge --ff-only` would: refuses (and
 /// changes nothing) when local edits would be overwritten.
 pub fn checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<(), GitError> {

@@ -72,6 +72,63 @@ impl Repo {
         Ok(out)
     }
 
+    /// The entries of `name`'s reflog after the first `skip`, oldest first, and how many
+    /// entries it has in all. When it has fewer than `skip` (it was expired or recreated),
+    /// every entry is returned. Empty when the ref or its reflog does not exist.
+    pub fn reflog_after(
+        &self,
+        name: &str,
+        skip: usize,
+    ) -> Result<(Vec<ReflogEntry>, usize), GitError> {
+        let Some(r) = self
+            .gix()
+            .try_find_reference(name)
+            .ctx(|| format!("reading {name}"))?
+        else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut platform = r.log_iter();
+        let iter = platform.all().map_err(|e| GitError::Gix {
+            context: format!("reading the reflog of {name}"),
+            source: gix::Error::from_error(e),
+        })?;
+        let Some(iter) = iter else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut all = Vec::new();
+        for line in iter {
+            // A damaged line ends what we can trust.
+            let Ok(line) = line else { break };
+            all.push(ReflogEntry {
+                old: line.previous_oid(),
+                new: line.new_oid(),
+                message: line.message.to_str_lossy().into_owned(),
+                time: line.signature.seconds(),
+            });
+        }
+        let total = all.len();
+        if total >= skip {
+            all.drain(..skip);
+        }
+        Ok((all, total))
+    }
+
+    /// The entries of this checkout's own config files (the repository's `config` and, with
+    /// `extensions.worktreeConfig`, this worktree's `config.worktree`), one
+    /// `section[.subsection].key=value` each, in file order. For telling what changed.
+    pub fn local_config_entries(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for path in [
+            self.common_dir().join("config"),
+            self.git_dir().join("config.worktree"),
+        ] {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                out.extend(config_entries(&text));
+            }
+        }
+        out
+    }
+
     /// Commits reachable from `tips` but not from `hidden`, newest first, at most `limit`.
     /// Hidden tips that are not in the repository are ignored.
     pub fn commits_excluding(
@@ -308,5 +365,57 @@ impl Repo {
             }
         }
         Ok(false)
+    }
+}
+
+/// `section[.subsection].key=value` for each entry of a git config file (comments, includes
+/// and continuation lines are not interpreted: this is for showing what changed).
+pub(crate) fn config_entries(text: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        let mut line = raw.trim();
+        if line.starts_with('[') {
+            let Some(end) = line.find(']') else { continue };
+            let inner = &line[1..end];
+            section = match inner.split_once(char::is_whitespace) {
+                Some((name, sub)) => format!(
+                    "{}.{}",
+                    name.to_ascii_lowercase(),
+                    sub.trim().trim_matches('"')
+                ),
+                None => inner.to_ascii_lowercase(),
+            };
+            line = line[end + 1..].trim();
+        }
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (line, "true"),
+        };
+        out.push(format!("{section}.{}={value}", key.to_ascii_lowercase()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::config_entries;
+
+    #[test]
+    fn config_entries_name_section_subsection_and_key() {
+        let text = "[core]\n\tbare = false\n# a comment\n[remote \"origin\"]\n\turl = x\n\
+                    [User] Name = A B\n\tflag\n";
+        assert_eq!(
+            config_entries(text),
+            [
+                "core.bare=false",
+                "remote.origin.url=x",
+                "user.name=A B",
+                "user.flag=true"
+            ]
+        );
     }
 }

@@ -1,12 +1,16 @@
-//! Linked worktrees: creating and removing workers' worktrees with gix, and finding where a
-//! branch is checked out.
+//! Linked worktrees: creating and removing workers' worktrees with gix, finding where a
+//! branch is checked out, and reading and moving one checkout's HEAD (where an agent left it,
+//! what operation it left in progress) without touching any branch.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::bstr::ByteSlice;
 
-use super::{Context, GitError, Repo};
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+use super::{Context, GitError, ObjectId, Repo};
 
 /// A checkout (main or linked worktree) and the branch its HEAD is on.
 #[derive(Debug, Clone)]
@@ -83,5 +87,134 @@ impl Repo {
             }
         }
         Ok(out)
+    }
+}
+
+/// Where a checkout's HEAD points, and what git operation is left in progress in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadState {
+    /// The ref HEAD points to (`refs/heads/x`, which may not exist: unborn); `None` when
+    /// HEAD is detached.
+    pub branch: Option<String>,
+    /// The commit HEAD resolves to; `None` when it is unborn.
+    pub commit: Option<ObjectId>,
+    /// An operation left in progress: `merge`, `rebase`, `cherry-pick`, `revert`, `am` or
+    /// `bisect`.
+    pub in_progress: Option<&'static str>,
+}
+
+/// Where [`Repo::set_head`] points HEAD.
+#[derive(Debug, Clone, Copy)]
+pub enum HeadTarget<'a> {
+    /// Detached at a commit.
+    Detached(ObjectId),
+    /// Attached to a branch (a full ref name).
+    Branch(&'a str),
+}
+
+impl Repo {
+    /// Opens the checkout at `path` itself (for a linked worktree: its own HEAD, index, state
+    /// and reflogs), not the repository around it.
+    pub fn open_checkout(path: &Path) -> Result<Repo, GitError> {
+        let repo = gix::open(path).map_err(|e| GitError::NotARepository {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
+        Ok(Repo::prepare(repo))
+    }
+
+    /// This checkout's HEAD and the operation left in progress in it.
+    pub fn head_state(&self) -> Result<HeadState, GitError> {
+        use gix::state::InProgress;
+        let head = self.gix().head().ctx(|| "reading HEAD".into())?;
+        let branch = head
+            .referent_name()
+            .map(|n| n.as_bstr().to_str_lossy().into_owned());
+        let commit = head.id().map(gix::Id::detach);
+        let mut in_progress = self.gix().state().map(|s| match s {
+            InProgress::ApplyMailbox | InProgress::ApplyMailboxRebase => "am",
+            InProgress::Bisect => "bisect",
+            InProgress::CherryPick | InProgress::CherryPickSequence => "cherry-pick",
+            InProgress::Merge => "merge",
+            InProgress::Rebase | InProgress::RebaseInteractive => "rebase",
+            InProgress::Revert | InProgress::RevertSequence => "revert",
+        });
+        // A sequence whose current pick was concluded by hand has no *_HEAD file left.
+        if in_progress.is_none() && self.git_dir().join("sequencer").is_dir() {
+            in_progress = Some("cherry-pick");
+        }
+        Ok(HeadState {
+            branch,
+            commit,
+            in_progress,
+        })
+    }
+
+    /// Points this checkout's HEAD at `new` if it is still where `expected` says
+    /// (compare-and-swap; a lost race is [`GitError::RefConflict`]). No branch moves, and the
+    /// index and files are left as they are.
+    pub fn set_head(
+        &self,
+        expected: &HeadState,
+        new: HeadTarget<'_>,
+        message: &str,
+    ) -> Result<(), GitError> {
+        let name = |n: &str| -> Result<gix::refs::FullName, GitError> {
+            n.try_into().map_err(|e| GitError::Gix {
+                context: format!("invalid ref name {n}"),
+                source: gix::Error::from_error(e),
+            })
+        };
+        let expected = match (&expected.branch, expected.commit) {
+            (Some(branch), _) => PreviousValue::MustExistAndMatch(Target::Symbolic(name(branch)?)),
+            (None, Some(id)) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+            (None, None) => PreviousValue::Any,
+        };
+        let new = match new {
+            HeadTarget::Detached(id) => Target::Object(id),
+            HeadTarget::Branch(branch) => Target::Symbolic(name(branch)?),
+        };
+        let edit = RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: message.into(),
+                },
+                expected,
+                new,
+            },
+            name: name("HEAD")?,
+            deref: false,
+        };
+        match self.gix().edit_reference(edit) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_conflict() => Err(GitError::RefConflict {
+                name: format!("HEAD of {}", self.workdir().display()),
+            }),
+            Err(e) => Err(GitError::Gix {
+                context: format!("moving HEAD of {}", self.workdir().display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Removes the administrative files of the linked worktree registered at `path` when its
+    /// directory is gone (what `git worktree prune` does, for this one worktree only). Returns
+    /// whether there was anything to remove.
+    pub fn prune_worktree(&self, path: &Path) -> Result<bool, GitError> {
+        let want = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        for proxy in self.gix().worktrees().ctx(|| "listing worktrees".into())? {
+            let base = proxy.base().ok();
+            let same = base.is_some_and(|b| b == want || b == path);
+            if same && proxy.is_prunable() {
+                std::fs::remove_dir_all(proxy.git_dir()).map_err(|e| GitError::Gix {
+                    context: format!("removing {}", proxy.git_dir().display()),
+                    source: gix::Error::from_error(e),
+                })?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

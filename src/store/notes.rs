@@ -490,6 +490,7 @@ mod tests {
             tip: None,
             base: target.to_string(),
             kept: None,
+            agent_did: Vec::new(),
             review: vec![ReviewRound {
                 round: 1,
                 reviewer: "exec:reviewer".into(),

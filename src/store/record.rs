@@ -104,6 +104,16 @@ fn yes() -> bool {
     true
 }
 
+/// Something an agent did to its worktree that git oompa had to undo at the end of its
+/// cycle (it left its branch, deleted or rewound it, left a rebase half done, removed the
+/// worktree), with the keep ref holding what that left behind, if anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAction {
+    pub what: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+}
+
 /// Everything recorded about one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CycleRecord {
@@ -143,6 +153,9 @@ pub struct CycleRecord {
     /// Where unmerged work of this cycle was preserved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<String>,
+    /// What the agent did to its worktree that had to be undone (see [`AgentAction`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_did: Vec<AgentAction>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub review: Vec<ReviewRound>,
     /// Paths that conflicted, for `conflict` outcomes and resolved conflicts.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::workspace::Workspace;
+use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, prompts};
 use crate::agent::{self, Turn, TurnMode, prompt};
 use crate::config::PlannerConfig;
@@ -128,10 +128,21 @@ fn plan_once(
         }
         Ok(t) => t,
     };
-    if error.is_none()
-        && let Err(e) = ws.refresh(base, &shared.root)
-    {
-        error = Some(format!("refreshing its worktree: {e}"));
+    let mut settled = Settled::default();
+    let mut mark = None;
+    if error.is_none() {
+        match ws.refresh(
+            repo,
+            base,
+            &shared.root,
+            &format!("{PLANNER}-{round}-start"),
+        ) {
+            Err(e) => error = Some(format!("refreshing its worktree: {e}")),
+            Ok((at, found)) => {
+                mark = Some(at);
+                settled = found;
+            }
+        }
     }
     if error.is_none() {
         let mut env = shared.agent_env(PLANNER, round, &ws.branch, &config.env);
@@ -160,8 +171,19 @@ fn plan_once(
                 tokens.output = out.usage.output_tokens;
                 tokens.cost_usd = out.usage.cost_usd;
                 sessions.extend(out.session_id);
+                settled.escaped(&out.escaped);
             }
         }
+    }
+    if let Some(mark) = &mark {
+        let target = repo
+            .read_ref(&shared.target_ref)
+            .ok()
+            .flatten()
+            .unwrap_or(base);
+        settled.config_changes(ws, mark);
+        let label = format!("{PLANNER}-{round}");
+        settled.extend(ws.settle(repo, target, round, &label, Some(mark)));
     }
     let after = queue.snapshot().unwrap_or_default();
     let added: Vec<String> = after
@@ -192,7 +214,8 @@ fn plan_once(
         landed: None,
         tip: None,
         base: base.to_string(),
-        kept: None,
+        kept: settled.kept.first().cloned(),
+        agent_did: settled.did,
         review: Vec::new(),
         conflicts: Vec::new(),
         conflict_predicted: None,
@@ -218,7 +241,7 @@ fn planner_prompt(
     }
     text.push_str(&format!(
         "\n\n## The queue now\n\n{}\n\nAdd at most {room} {} now with `git oompa task add`; it refuses more. \
-         If nothing useful is left to plan, add none. End with `__DONE__` on a line of its own.\n",
+         If nothing useful is left to plan, add none. End with `__DONE__` alone on the last line.\n",
         prompts::queue_markdown(snap, PLANNER, None),
         if room == 1 { "task" } else { "tasks" }
     ));

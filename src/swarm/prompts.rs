@@ -103,6 +103,21 @@ pub(crate) fn nudge(vars: &Vars, snap: &Snapshot) -> String {
     prompt::render(bundled("nudge"), &vars.map(snap))
 }
 
+/// The agent signalled merge with its worktree off its branch (`why`).
+pub(crate) fn off_branch(vars: &Vars, why: &str) -> String {
+    let branch = &vars.branch;
+    format!(
+        "Your work was not sent for review: {why}. Only your branch `{branch}` is reviewed and \
+         landed.\n\n\
+         Finish or abort anything you started (`git rebase --continue` or `git rebase --abort`; \
+         the same for cherry-pick and revert), then put everything you want landed on \
+         `{branch}` and check it out: `git checkout -B {branch}` makes it point where you are \
+         now (when that already holds all your work), or `git checkout {branch}` and merge or \
+         cherry-pick the commits you made elsewhere. Commit, then end with \
+         `COMPLETE_AND_READY_FOR_MERGE` alone on the last line."
+    )
+}
+
 fn none_if_empty(v: Vec<String>) -> String {
     if v.is_empty() {
         "(none)".into()

@@ -19,6 +19,7 @@ const MAX_DIFF: usize = 60_000;
 
 /// What a review round needs to know.
 pub(crate) struct Request<'a> {
+    pub repo: &'a crate::git::Repo,
     pub review: &'a ReviewConfig,
     pub ws: &'a Workspace,
     pub round: u32,
@@ -65,8 +66,9 @@ pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<Revi
             kill: req.kill,
         };
         let result = agent::run_turn(&turn);
-        // Reviewers must not change the work under review.
-        let _ = cli::reset_hard(&req.ws.path, req.tip);
+        // Reviewers must not change the work under review; whatever they checked out, only
+        // the worker branch is put back.
+        let _ = req.ws.discard_to(req.repo, req.tip);
         match result {
             Err(e) => last_error = format!("{model}: {e}"),
             Ok(out) => {

@@ -10,8 +10,8 @@ use crate::store::{ClaimOutcome, Queue};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Inside a swarm worktree the worker and swarm come from OOMPA_WORKER and OOMPA_SWARM, so an
-agent can simply run `git oompa task claim ID`. Each id is reported on stdout as
-`claimed`, `taken` (with the holder), `complete` or `missing`.")]
+agent can simply run `git oompa task claim ID`; it cannot claim in another worker's name. Each
+id is reported on stdout as `claimed`, `taken` (with the holder), `complete` or `missing`.")]
 pub struct Args {
     /// Task ids to claim
     #[arg(required = true)]
@@ -35,6 +35,29 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         Duration::from_secs(args.lease * 3600),
     )?;
     let repo = env.repo()?;
+    // Inside a swarm an agent claims for itself only: a claim made in another worker's name
+    // would be landed (or released) with that worker's work.
+    if let Some(ctx) = super::swarm_context(&repo) {
+        let mine = ctx
+            .who
+            .as_ref()
+            .is_some_and(|(swarm, worker)| *swarm == who.swarm && *worker == who.worker);
+        if !mine {
+            let me = match &ctx.who {
+                Some((s, w)) if s.is_empty() => w.clone(),
+                Some((s, w)) => format!("{s}/{w}"),
+                None => "an unknown worker".into(),
+            };
+            return Err(CommandError::user(format!(
+                "inside a swarm ({}) you claim for yourself ({me}), not for {}",
+                ctx.why,
+                who.label()
+            ))
+            .with_hint(
+                "drop --worker and --swarm: inside a swarm they come from your environment",
+            ));
+        }
+    }
     crate::cli::recover_dead_claims(env, &repo);
     let outcomes = Queue::new(&repo).claim(&ids, &who)?;
     let ui = &env.ui;

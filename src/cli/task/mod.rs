@@ -68,6 +68,46 @@ pub(crate) fn actor(repo: &crate::git::Repo) -> String {
         .unwrap_or_else(|| "user".into())
 }
 
+/// The variables a swarm gives its agents: any of them set means the caller is inside one.
+const SWARM_VARS: [&str; 8] = [
+    "OOMPA_SWARM",
+    "OOMPA_WORKER",
+    "OOMPA_SWARM_PID",
+    "OOMPA_BRANCH",
+    "OOMPA_CYCLE",
+    "OOMPA_ROLE",
+    "OOMPA_TARGET",
+    crate::agent::process::TOKEN_VAR,
+];
+
+/// The caller runs inside a swarm: why we think so, and which worker it is when that can be
+/// told (`(swarm, worker)`, the swarm possibly empty for a worker named by hand).
+pub(crate) struct SwarmContext {
+    pub why: String,
+    pub who: Option<(String, String)>,
+}
+
+/// Whether the caller is inside a swarm: a swarm variable is set, or it runs in a worker's
+/// worktree (on an `oompa/*` branch or under the swarm worktree directory).
+pub(crate) fn swarm_context(repo: &crate::git::Repo) -> Option<SwarmContext> {
+    let why = SWARM_VARS
+        .iter()
+        .find(|v| env_nonempty(v).is_some())
+        .map(|v| format!("{v} is set"))
+        .or_else(|| crate::guard::agent_context(repo, None))?;
+    let from_branch = |name: &str| {
+        let full = crate::guard::full_branch(name);
+        crate::guard::parse_worker_branch(&full).map(|(s, w)| (s.to_string(), w.to_string()))
+    };
+    let who = match env_nonempty("OOMPA_WORKER") {
+        Some(worker) => Some((env_nonempty("OOMPA_SWARM").unwrap_or_default(), worker)),
+        None => env_nonempty("OOMPA_BRANCH")
+            .and_then(|b| from_branch(&b))
+            .or_else(|| repo.head_branch().and_then(|b| from_branch(&b))),
+    };
+    Some(SwarmContext { why, who })
+}
+
 pub(crate) fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }

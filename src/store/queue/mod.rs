@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::swarm::claim_is_dead;
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo};
 
@@ -86,6 +87,12 @@ pub enum QueueError {
         id: TaskId,
         holder: String,
         who: String,
+    },
+    #[error("task `{id}` is claimed by {holder}, whose swarm is still running ({owner})")]
+    OwnerAlive {
+        id: TaskId,
+        holder: String,
+        owner: String,
     },
     #[error("{path} in {QUEUE_REF} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
@@ -194,8 +201,12 @@ pub enum ClaimOutcome {
 /// Whose claims a release may drop.
 #[derive(Debug, Clone)]
 pub enum Owner<'a> {
-    /// Any claim (a person running `git oompa task release`).
+    /// Any claim (a person running `git oompa task release --force`).
     Any,
+    /// Claims made by hand, and claims whose swarm is gone (a person running `git oompa task
+    /// release`): on `host`, its process is dead or its swarm recorded as stopped; elsewhere,
+    /// its lease ran out.
+    NotLive { host: &'a str },
     /// Only claims held by this swarm worker.
     Worker { swarm: &'a str, worker: &'a str },
 }
@@ -474,6 +485,7 @@ impl<'r> Queue<'r> {
     pub fn release(&self, ids: &[TaskId], owner: Owner<'_>, actor: &str) -> Result<(), QueueError> {
         self.update(|tree| {
             let mut changes = Vec::new();
+            let mut swarms = None;
             for id in ids {
                 let found = match tree {
                     Some(tree) => self.locate(tree, id)?,
@@ -489,17 +501,47 @@ impl<'r> Queue<'r> {
                         });
                     }
                 };
-                if let Owner::Worker { swarm, worker } = owner {
-                    let mine = task
-                        .claim
-                        .as_ref()
-                        .is_some_and(|c| c.swarm == swarm && c.worker == worker);
-                    if !mine {
-                        return Err(QueueError::NotOwner {
-                            id: id.clone(),
-                            holder: holder(&task),
-                            who: format!("{swarm}/{worker}"),
-                        });
+                match owner {
+                    Owner::Any => {}
+                    Owner::Worker { swarm, worker } => {
+                        let mine = task
+                            .claim
+                            .as_ref()
+                            .is_some_and(|c| c.swarm == swarm && c.worker == worker);
+                        if !mine {
+                            return Err(QueueError::NotOwner {
+                                id: id.clone(),
+                                holder: holder(&task),
+                                who: if swarm.is_empty() {
+                                    worker.to_string()
+                                } else {
+                                    format!("{swarm}/{worker}")
+                                },
+                            });
+                        }
+                    }
+                    Owner::NotLive { host } => {
+                        if let Some(c) = task.claim.as_ref().filter(|c| c.pid != 0) {
+                            let swarms = match (&swarms, tree) {
+                                (Some(s), _) => s,
+                                (None, Some(tree)) => swarms.insert(self.swarms_in(tree)?),
+                                (None, None) => swarms.insert(Vec::new()),
+                            };
+                            let stopped = swarms
+                                .iter()
+                                .any(|s| s.id == c.swarm && s.stopped.is_some());
+                            if !claim_is_dead(c, host, stopped) {
+                                return Err(QueueError::OwnerAlive {
+                                    id: id.clone(),
+                                    holder: holder(&task),
+                                    owner: if c.host == host {
+                                        format!("pid {}", c.pid)
+                                    } else {
+                                        format!("on {}, lease until {}", c.host, c.lease_until)
+                                    },
+                                });
+                            }
+                        }
                     }
                 }
                 task.claim = None;

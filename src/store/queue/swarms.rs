@@ -35,7 +35,7 @@ impl Queue<'_> {
         self.swarms_in(tree)
     }
 
-    fn swarms_in(&self, tree: ObjectId) -> Result<Vec<SwarmRecord>, QueueError> {
+    pub(super) fn swarms_in(&self, tree: ObjectId) -> Result<Vec<SwarmRecord>, QueueError> {
         let mut out = Vec::new();
         for (name, blob) in self.repo.list_dir(tree, "swarms")? {
             let data = self.repo.read_blob(blob)?;

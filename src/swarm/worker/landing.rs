@@ -25,13 +25,25 @@ impl Worker {
         turns: &mut Turns,
     ) -> Next {
         let (repo, ws) = (c.repo, c.ws);
+        // Only the worker branch lands: an agent that left it is told once, then the cycle
+        // ends and what it left is kept.
+        if let Some(why) = ws.off_branch() {
+            if landing.left_branch || !ws.path.join(".git").is_file() {
+                return Next::Finish(CycleResult::error(format!(
+                    "signalled merge off its branch {}: {why}",
+                    ws.short_branch()
+                )));
+            }
+            landing.left_branch = true;
+            return Next::Resume(prompts::off_branch(&c.vars, &why));
+        }
         if cli::merge_in_progress(&ws.path) {
             let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
             if !unmerged.is_empty() {
                 return Next::Resume(format!(
                     "The merge is not finished: these paths are still unmerged: {}.\n\
                      Resolve them, `git add` them, `git commit`, then end with \
-                     `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
+                     `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
                     unmerged.join(", ")
                 ));
             }
@@ -139,6 +151,7 @@ impl Worker {
             .collect();
         let round = u32::try_from(landing.review.len()).unwrap_or(u32::MAX) + 1;
         let req = review::Request {
+            repo,
             review: &review,
             ws: c.ws,
             round,
@@ -260,7 +273,7 @@ impl Worker {
                     // git resolved what gix would not (renames, say): just try again.
                     return Next::Resume(format!(
                         "{} was merged into your branch without conflicts. Check the result, then end \
-                         with `COMPLETE_AND_READY_FOR_MERGE` on a line of its own.",
+                         with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
                         self.shared.target
                     ));
                 }
@@ -291,6 +304,8 @@ pub(super) struct Landing {
     /// A landing of this cycle conflicted after prediction had flagged the branch.
     pub(super) predicted: bool,
     resolving: Option<Resolving>,
+    /// The agent was told its worktree was off its branch at a merge signal.
+    left_branch: bool,
 }
 
 /// A conflict resolution under way.

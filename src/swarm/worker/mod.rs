@@ -18,11 +18,11 @@ use crossbeam_channel::Sender;
 
 use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
-use super::workspace::Workspace;
+use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
-use crate::git::{ObjectId, Repo, cli};
+use crate::git::{ObjectId, Repo};
 use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
@@ -81,6 +81,8 @@ struct Turns {
     sessions: Vec<String>,
     agent: Duration,
     tokens: Tokens,
+    /// Processes the turns left running outside their process group (ended).
+    escaped: Vec<String>,
 }
 
 impl Turns {
@@ -96,6 +98,7 @@ impl Turns {
 
     /// A reviewer's turn: counted, but its session is not the worker's.
     fn add_one_shot(&mut self, out: &agent::TurnOutput) {
+        self.escaped.extend(out.escaped.iter().cloned());
         self.count += 1;
         self.agent += out.duration;
         let add = |a: &mut Option<u64>, b: Option<u64>| {
@@ -174,11 +177,20 @@ impl Worker {
             .flatten()
             .unwrap_or(base);
         match ws.teardown(&repo, target, "final") {
-            Ok(Some(kept)) => self.emit(Event::Warning(format!(
-                "[{}] unmerged work kept as {kept}",
-                self.id
-            ))),
-            Ok(None) => {}
+            Ok(settled) => {
+                for did in &settled.did {
+                    self.emit(Event::Warning(format!(
+                        "[{}] the agent {}",
+                        self.id, did.what
+                    )));
+                }
+                for kept in &settled.kept {
+                    self.emit(Event::Warning(format!(
+                        "[{}] unmerged work kept as {kept}",
+                        self.id
+                    )));
+                }
+            }
             Err(e) => self.emit(Event::Warning(format!(
                 "[{}] could not remove worktree {}: {e}",
                 self.id,
@@ -335,11 +347,16 @@ impl Worker {
             .join(format!("cycle-{cycle}.log"));
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
+        let mut settled = Settled::default();
+        let mut mark = None;
+        let start = format!("{cycle}-start");
         let mut result = match base {
             None => CycleResult::error("the target branch disappeared"),
-            Some(base) => match ws.refresh(base, &self.shared.root) {
+            Some(base) => match ws.refresh(repo, base, &self.shared.root, &start) {
                 Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
-                Ok(()) => {
+                Ok((at, found)) => {
+                    mark = Some(at);
+                    settled = found;
                     let env = self.env(ws, cycle);
                     let mut ctx = CycleCtx {
                         repo,
@@ -364,25 +381,35 @@ impl Worker {
                 result.tasks.push(id.to_string());
             }
         }
-        let mut kept = None;
+        settled.escaped(&turns.escaped);
+        if let Some(mark) = &mark {
+            settled.config_changes(ws, mark);
+        }
+        // Everything the agent left, wherever it left it, is kept before the next refresh
+        // resets the worktree; a landed cycle's work is on the target.
+        let mut tip = None;
         if result.outcome != Outcome::Merged {
-            if cli::merge_in_progress(&ws.path) {
-                let _ = cli::abort_merge(&ws.path);
-            }
-            let _ = ws.commit_leftovers(cycle);
             let target = repo
                 .read_ref(&self.shared.target_ref)
                 .ok()
                 .flatten()
                 .unwrap_or(base);
-            match ws.keep(repo, target, &cycle.to_string()) {
-                Ok(k) => kept = k,
-                Err(e) => self.emit(Event::Warning(format!(
-                    "[{}] could not keep cycle {cycle}'s work: {e}",
-                    self.id
-                ))),
-            }
+            let found = ws.settle(repo, target, cycle, &cycle.to_string(), mark.as_ref());
+            tip = Some(found.tip);
+            settled.extend(found);
         }
+        for did in &settled.did {
+            let kept = did
+                .kept
+                .as_ref()
+                .map(|k| format!(" (kept as {k})"))
+                .unwrap_or_default();
+            self.emit(Event::Warning(format!(
+                "[{}] cycle {cycle}: the agent {}{kept}",
+                self.id, did.what
+            )));
+        }
+        let kept = settled.kept.first().cloned();
         if !held.is_empty()
             && let Err(e) = queue.release(
                 &held,
@@ -398,7 +425,8 @@ impl Worker {
                 self.id
             )));
         }
-        let tip = ws.tip(repo).ok().flatten();
+        // The branch as the agent left it (settling may have put it back since).
+        let tip = tip.unwrap_or_else(|| ws.tip(repo).ok().flatten());
         CycleRecord {
             version: RECORD_VERSION,
             swarm: self.shared.id.clone(),
@@ -418,6 +446,7 @@ impl Worker {
             tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
             base: base.to_string(),
             kept,
+            agent_did: settled.did,
             review: result.review,
             conflicts: result.conflicts,
             conflict_predicted: result.conflict_predicted,
@@ -592,6 +621,15 @@ impl Worker {
                     } else {
                         prompts::resume(&c.vars, &snap)
                     };
+                    // A signal followed by more text does not count: say so, or the agent
+                    // cannot tell why it was not heard.
+                    if let Some(signal) = agent::signal::misplaced_signal(&out.final_text) {
+                        prompt = format!(
+                            "Your last message had `{signal}` on a line that was not its last \
+                             line, so it did not count: a signal counts only alone on the last \
+                             line of your final message, with nothing after it.\n\n{prompt}"
+                        );
+                    }
                 }
             }
         }
