@@ -806,6 +806,7 @@ fn a_cycle_record_with_an_8_bit_csi_stays_valid_json_and_shows_escaped() {
         conflict_predicted: None,
         error: Some("csi \u{9b}2J del \u{7f}".into()),
         transcript: None,
+        agent_did: vec![],
         extra: Default::default(),
     };
     Notes::new(&env.open()).append(&[record]).unwrap();
