@@ -39,7 +39,7 @@ fn oompa_0_7_1_edn_task_files_import_with_their_fields() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("imported 4 task(s); 0 already in the queue; 1 skipped"),
+        err.contains("imported 4 tasks; 0 already in the queue; 1 skipped"),
         "{err}"
     );
     assert!(
@@ -84,7 +84,7 @@ fn oompa_0_7_1_edn_task_files_import_with_their_fields() {
     let out = env.oompa(&["task", "import", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("imported 0 task(s); 4 already in the queue; 1 skipped"),
+        stderr(&out).contains("imported 0 tasks; 4 already in the queue; 1 skipped"),
         "{}",
         stderr(&out)
     );
