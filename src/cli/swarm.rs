@@ -142,6 +142,7 @@ pub fn run_swarm(
         crate::swarm::SwarmError::MissingCli { .. } => CommandError::from_error(&e).with_hint(
             "install it (`git oompa check` lists the agent CLIs found), or change the model in oompa.toml",
         ),
+        crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();

@@ -1,0 +1,192 @@
+//! The last tip git oompa wrote or checked for each ref it owns (the queue,
+//! `refs/oompa/tasks`, and the cycle log, `refs/notes/oompa`), kept in
+//! `$GIT_COMMON_DIR/oompa/known-tips/<ref>`: the anchor that tells a ref that moved forward
+//! (git oompa's own writes, a fetch from another clone: the new tip descends from it) from a
+//! ref replaced or deleted outside git oompa (it does not).
+//!
+//! A record may lag behind its ref (a process killed between its compare-and-swap and the
+//! record, two writers racing to record, a fetch), never run ahead of it or off its chain:
+//! only a tip just written on top of a checked one, or found to descend from the record, is
+//! recorded. So a stale record costs a longer ancestry walk, never a false alarm; and when
+//! the ref is found replaced, the newest value in its reflog that descends from the record
+//! (both refs keep a reflog, see [`crate::git::ALWAYS_LOGGED`]) is what was lost. With no
+//! record yet (a repository from before this check) nothing is checked until git oompa
+//! writes the ref.
+//!
+//! This module never prints.
+
+use std::path::PathBuf;
+
+use crate::git::{GitError, ObjectId, Repo};
+
+/// How a ref's tip relates to the last one git oompa knew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No record yet: nothing to check against.
+    First,
+    /// The tip is the known one, or descends from it.
+    Descends,
+    /// The tip does not descend from the known one (`found: None`: the ref is gone).
+    Replaced {
+        /// The newest value the ref had on the known chain: the record, or a value of the
+        /// reflog that descends from it.
+        known: ObjectId,
+        found: Option<ObjectId>,
+    },
+}
+
+/// Where the record of `name` lives.
+pub fn path(repo: &Repo, name: &str) -> PathBuf {
+    repo.common_dir()
+        .join("oompa")
+        .join("known-tips")
+        .join(name)
+}
+
+/// The recorded tip of `name`, if there is a readable record.
+pub fn read(repo: &Repo, name: &str) -> Option<ObjectId> {
+    let text = std::fs::read_to_string(path(repo, name)).ok()?;
+    ObjectId::from_hex(text.trim().as_bytes()).ok()
+}
+
+/// Records `tip` as the known tip of `name` (atomically: a temporary file, then a rename).
+pub fn record(repo: &Repo, name: &str, tip: ObjectId) -> std::io::Result<()> {
+    let path = path(repo, name);
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&tmp, format!("{tip}\n"))?;
+    std::fs::rename(&tmp, &path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// [`record`], where failing only costs a longer walk next time: logged, not returned.
+pub fn record_quietly(repo: &Repo, name: &str, tip: ObjectId) {
+    if let Err(e) = record(repo, name, tip) {
+        tracing::debug!("could not record the known tip of {name}: {e}");
+    }
+}
+
+/// Drops the record of `name` (the next tip seen becomes the known one).
+pub fn forget(repo: &Repo, name: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(path(repo, name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Checks `tip` (the ref's current value, `None` when it does not exist) against the record,
+/// and records it when it moved forward. Reads one small file; walks history only when the
+/// tip moved since the record, and then only back to the record.
+pub fn verify(repo: &Repo, name: &str, tip: Option<ObjectId>) -> Result<Verdict, GitError> {
+    let Some(known) = read(repo, name) else {
+        return Ok(Verdict::First);
+    };
+    if let Some(tip) = tip {
+        if tip == known {
+            return Ok(Verdict::Descends);
+        }
+        if repo.reaches(tip, known)? {
+            record_quietly(repo, name, tip);
+            return Ok(Verdict::Descends);
+        }
+    }
+    Ok(Verdict::Replaced {
+        known: newest_on_chain(repo, name, known, tip)?,
+        found: tip,
+    })
+}
+
+/// How many reflog entries [`newest_on_chain`] looks at.
+const REFLOG_LOOKBACK: usize = 200;
+
+/// The newest value in `name`'s reflog (other than `found`) that is `known` or descends from
+/// it: where the known chain had got to when the ref was replaced. `known` itself when the
+/// reflog has nothing newer.
+fn newest_on_chain(
+    repo: &Repo,
+    name: &str,
+    known: ObjectId,
+    found: Option<ObjectId>,
+) -> Result<ObjectId, GitError> {
+    for e in repo.reflog_tail(name, REFLOG_LOOKBACK)? {
+        for id in [e.new, e.old] {
+            if id.is_null() || Some(id) == found || id == known {
+                continue;
+            }
+            if repo.reaches(id, known)? {
+                return Ok(id);
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// What a damaged `name` (currently `current`) should go back to: the newest value on the
+/// known chain, else (no record, or its commit is gone) the newest commit in the reflog.
+pub fn restore_point(
+    repo: &Repo,
+    name: &str,
+    current: Option<ObjectId>,
+) -> Result<Option<ObjectId>, GitError> {
+    if let Some(k) = read(repo, name)
+        && repo.is_commit(k)?
+    {
+        return newest_on_chain(repo, name, k, current).map(Some);
+    }
+    for e in repo.reflog_tail(name, REFLOG_LOOKBACK)? {
+        for id in [e.new, e.old] {
+            if !id.is_null() && Some(id) != current && repo.is_commit(id)? {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Takes `tip` (`None`: the ref is gone) as the known value of `name` on a person's word
+/// (`git oompa doctor --accept`), and remembers that it was accepted, so the moves that led
+/// to it are no longer reported.
+pub fn accept(repo: &Repo, name: &str, tip: Option<ObjectId>) -> std::io::Result<()> {
+    let marker = accepted_path(repo, name);
+    match tip {
+        Some(tip) => {
+            record(repo, name, tip)?;
+            std::fs::write(marker, format!("{tip}\n"))
+        }
+        None => {
+            forget(repo, name)?;
+            match std::fs::remove_file(marker) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+fn accepted_path(repo: &Repo, name: &str) -> PathBuf {
+    let mut p = path(repo, name).into_os_string();
+    p.push(".accepted");
+    PathBuf::from(p)
+}
+
+/// Whether `id` is a value a person accepted for `name`, or one of its ancestors: a move
+/// that happened before that acceptance.
+pub fn before_accepted(repo: &Repo, name: &str, id: ObjectId) -> Result<bool, GitError> {
+    let Some(accepted) = std::fs::read_to_string(accepted_path(repo, name))
+        .ok()
+        .and_then(|t| ObjectId::from_hex(t.trim().as_bytes()).ok())
+    else {
+        return Ok(false);
+    };
+    repo.reaches(accepted, id)
+}
