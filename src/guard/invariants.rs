@@ -271,6 +271,15 @@ fn made_here(message: &str) -> bool {
     MADE.iter().any(|p| message.starts_with(p)) && !message.contains("Fast-forward")
 }
 
+/// Whether `commit` was made on the worker branch `branch` (a commit, merge, … in its
+/// reflog tail), not merely reset or fast-forwarded to.
+pub fn made_on(repo: &Repo, branch: &str, commit: ObjectId) -> bool {
+    repo.reflog_tail(branch, WORKER_REFLOG_TAIL)
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.new == commit && made_here(&e.message))
+}
+
 /// Target moves in the reflog tail that were not the merge queue's and brought in a commit
 /// made on a worker branch.
 pub fn target_moves(repo: &Repo, target: &str) -> Result<Vec<Violation>, GitError> {

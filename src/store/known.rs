@@ -87,15 +87,36 @@ pub fn forget(repo: &Repo, name: &str) -> std::io::Result<()> {
 /// Checks `tip` (the ref's current value, `None` when it does not exist) against the record,
 /// and records it when it moved forward. Reads one small file; walks history only when the
 /// tip moved since the record, and then only back to the record.
+///
+/// `tip` may have been read just before another process moved the ref and recorded its new
+/// value; so before calling it replaced, the record and then the ref are read again (in that
+/// order: a record is written after its ref moved, so a ref read after it is at the record
+/// or beyond).
 pub fn verify(repo: &Repo, name: &str, tip: Option<ObjectId>) -> Result<Verdict, GitError> {
-    let Some(known) = read(repo, name) else {
+    match compare(repo, name, tip, read(repo, name))? {
+        Verdict::Replaced { .. } => {
+            let known = read(repo, name);
+            let fresh = repo.read_ref(name)?;
+            compare(repo, name, fresh, known)
+        }
+        ok => Ok(ok),
+    }
+}
+
+fn compare(
+    repo: &Repo,
+    name: &str,
+    tip: Option<ObjectId>,
+    known: Option<ObjectId>,
+) -> Result<Verdict, GitError> {
+    let Some(known) = known else {
         return Ok(Verdict::First);
     };
     if let Some(tip) = tip {
         if tip == known {
             return Ok(Verdict::Descends);
         }
-        if repo.reaches(tip, known)? {
+        if descends(repo, tip, known)? {
             record_quietly(repo, name, tip);
             return Ok(Verdict::Descends);
         }
@@ -104,6 +125,37 @@ pub fn verify(repo: &Repo, name: &str, tip: Option<ObjectId>) -> Result<Verdict,
         known: newest_on_chain(repo, name, known, tip)?,
         found: tip,
     })
+}
+
+/// How many commits [`descends`] walks before asking for a merge base.
+const SHORT_WALK: usize = 256;
+
+/// Whether `ancestor` is reachable from `tip` (or is it). Walks back from `tip` first (the
+/// common case: a few commits written since the record), whatever the commit dates say
+/// (clocks of other clones, fixed dates); a long way back is a merge-base computation.
+fn descends(repo: &Repo, tip: ObjectId, ancestor: ObjectId) -> Result<bool, GitError> {
+    if tip == ancestor {
+        return Ok(true);
+    }
+    if !repo.is_commit(tip)? || !repo.is_commit(ancestor)? {
+        return Ok(false);
+    }
+    let mut seen = std::collections::HashSet::from([tip]);
+    let mut queue = std::collections::VecDeque::from([tip]);
+    while let Some(c) = queue.pop_front() {
+        if seen.len() > SHORT_WALK {
+            return repo.is_ancestor(ancestor, tip);
+        }
+        for p in repo.commit_parents(c)? {
+            if p == ancestor {
+                return Ok(true);
+            }
+            if seen.insert(p) {
+                queue.push_back(p);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// How many reflog entries [`newest_on_chain`] looks at.
@@ -123,7 +175,7 @@ fn newest_on_chain(
             if id.is_null() || Some(id) == found || id == known {
                 continue;
             }
-            if repo.reaches(id, known)? {
+            if descends(repo, id, known)? {
                 return Ok(id);
             }
         }
@@ -188,5 +240,5 @@ pub fn before_accepted(repo: &Repo, name: &str, id: ObjectId) -> Result<bool, Gi
     else {
         return Ok(false);
     };
-    repo.reaches(accepted, id)
+    descends(repo, accepted, id)
 }
