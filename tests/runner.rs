@@ -17,4 +17,5 @@ mod test_log;
 mod test_predict;
 mod test_real_clis;
 mod test_swarm;
+mod test_tamper;
 mod test_task;

@@ -376,8 +376,8 @@ fn worktrees(repo: &Repo, out: &mut Vec<Finding>) {
 fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     let lost = invariants::notes_lost(repo);
     for violation in &lost {
-        if let Violation::NotesDiverged { lost: id, .. } | Violation::NotesReplaced { known: id, .. } =
-            violation
+        if let Violation::NotesDiverged { lost: id, .. }
+        | Violation::NotesReplaced { known: id, .. } = violation
         {
             out.push(
                 Finding::problem("cycle log", violation.describe(), violation.fix())
@@ -415,7 +415,10 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
             .fixable(Fix::RestoreNotes),
             _ => Finding::problem(
                 "cycle log",
-                format!("{NOTES_REF} points at {}, which is not a commit", short(&tip)),
+                format!(
+                    "{NOTES_REF} points at {}, which is not a commit",
+                    short(&tip)
+                ),
                 format!(
                     "`git reflog show {NOTES_REF}` lists the values it had; reset it to the \
                      last good one"
@@ -461,7 +464,10 @@ pub fn accept(repo: &Repo) -> Result<Vec<String>, FixError> {
                 short(&tip),
                 short(&known)
             ),
-            None => format!("accepted that {QUEUE_REF} is gone (it was {})", short(&known)),
+            None => format!(
+                "accepted that {QUEUE_REF} is gone (it was {})",
+                short(&known)
+            ),
         });
     }
     let notes = invariants::notes_lost(repo);
@@ -475,7 +481,10 @@ pub fn accept(repo: &Repo) -> Result<Vec<String>, FixError> {
                 short(&tip),
                 short(known)
             ),
-            None => format!("accepted that {NOTES_REF} is gone (it was {})", short(known)),
+            None => format!(
+                "accepted that {NOTES_REF} is gone (it was {})",
+                short(known)
+            ),
         });
     }
     if done.is_empty() {

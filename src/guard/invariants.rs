@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use super::{Settings, WORKER_BRANCH_PREFIX, short};
 use crate::git::inspect::ReflogEntry;
 use crate::git::{GitError, ObjectId, Repo};
+use crate::store::QueueError;
 use crate::store::notes::{self, NOTES_REF, NotesError};
 use crate::store::queue::{self, hostname};
-use crate::store::QueueError;
 use crate::store::swarm::{SwarmRecord, claim_is_dead, pid_alive};
 use crate::store::{Claim, QUEUE_REF, State, Task, TaskId, trailers};
 
@@ -118,11 +118,9 @@ impl Violation {
                 found: *found,
             }
             .to_string(),
-            Violation::QueueNotACommit { id, kind } => QueueError::NotACommit {
-                id: *id,
-                kind,
+            Violation::QueueNotACommit { id, kind } => {
+                QueueError::NotACommit { id: *id, kind }.to_string()
             }
-            .to_string(),
         }
     }
 

@@ -54,7 +54,9 @@ pub enum NotesError {
     },
     #[error("gave up after {0} attempts: {NOTES_REF} kept moving")]
     TooManyRetries(u32),
-    #[error("{NOTES_REF} points at {kind} {id}, not at a commit: the cycle log is a chain of notes commits")]
+    #[error(
+        "{NOTES_REF} points at {kind} {id}, not at a commit: the cycle log is a chain of notes commits"
+    )]
     NotACommit { id: ObjectId, kind: &'static str },
     #[error("{}", rewritten_message(.known, .found))]
     Rewritten {

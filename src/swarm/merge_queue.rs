@@ -210,12 +210,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
 /// outside the queue (an agent landing its own commits around the hooks), that move landed
 /// it: its tasks are completed with the branch tip as their landing, so they are neither
 /// redone nor released. Otherwise there is nothing to land.
-fn up_to_date(
-    shared: &Shared,
-    repo: &Repo,
-    req: &LandRequest,
-    watch: &TargetWatch,
-) -> Attempt {
+fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWatch) -> Attempt {
     let branch = format!("refs/heads/{}", req.branch);
     if req.tasks.is_empty()
         || !watch.came_from_outside(repo, req.tip)
@@ -251,7 +246,10 @@ fn up_to_date(
                 req.worker,
                 crate::guard::short(&req.tip),
                 shared.target,
-                ids.iter().map(TaskId::as_str).collect::<Vec<_>>().join(", ")
+                ids.iter()
+                    .map(TaskId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
             Attempt::Done(LandReply::Landed {
                 commit: req.tip,

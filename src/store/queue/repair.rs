@@ -35,9 +35,7 @@ impl Queue<'_> {
     /// what it pointed at under `refs/oompa/replaced/tasks-<id>`. `Ok(None)` when the
     /// queue is fine or there is nothing to go back to.
     pub fn restore(&self) -> Result<Option<Restored>, QueueError> {
-        let _guard = super::QUEUE_LOCK
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _guard = super::QUEUE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.repo.read_ref(QUEUE_REF)?;
         match check_tip(self.repo, current) {
             Err(e) if e.is_damaged_ref() => {}

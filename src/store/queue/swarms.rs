@@ -59,7 +59,10 @@ impl Queue<'_> {
         let data = self.repo.read_blob(blob).map_err(|e| e.to_string())?;
         let record: SwarmRecord = serde_json::from_slice(&data).map_err(|e| e.to_string())?;
         if name != format!("{}.json", record.id) {
-            return Err(format!("holds swarm `{}` but is named swarms/{name}", record.id));
+            return Err(format!(
+                "holds swarm `{}` but is named swarms/{name}",
+                record.id
+            ));
         }
         Ok(record)
     }
