@@ -82,9 +82,8 @@ impl Queue<'_> {
     /// Refused when the ref is not a commit (nothing could be read from it).
     pub fn accept(&self) -> Result<Option<ObjectId>, QueueError> {
         let current = self.repo.read_ref(QUEUE_REF)?;
-        match check_tip(self.repo, current) {
-            Err(e @ QueueError::NotACommit { .. }) => return Err(e),
-            _ => {}
+        if let Err(e @ QueueError::NotACommit { .. }) = check_tip(self.repo, current) {
+            return Err(e);
         }
         known::accept(self.repo, QUEUE_REF, current).map_err(|e| {
             crate::git::GitError::Spawn(std::io::Error::new(
