@@ -152,6 +152,25 @@ fn a_queue_replaced_by_an_unrelated_commit_is_refused_and_doctor_fix_puts_it_bac
 }
 
 #[test]
+fn a_queue_rewound_to_an_older_commit_is_refused() {
+    // Rewinding would bring back as pending a task that has landed since.
+    let env = queue_repo(&["x1"]);
+    env.oompa_ok(&["task", "claim", "x1", "--worker", "me"]);
+    let good = rev(&env, QUEUE_REF);
+    env.git(&["update-ref", QUEUE_REF, &format!("{QUEUE_REF}~1")]);
+    let out = env.oompa(&["task", "claim", "x1", "--worker", "you"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("which does not descend from {}", short(&good))),
+        "{}",
+        stderr(&out)
+    );
+    let (code, out, err) = doctor(&env, &["--fix"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(rev(&env, QUEUE_REF), good);
+}
+
+#[test]
 fn a_queue_moved_forward_by_a_fetch_from_another_clone_is_accepted() {
     let env = queue_repo(&["x1"]);
     let clone = env.tmp.path().join("clone");
@@ -704,4 +723,47 @@ fn main_moved_by_update_ref_in_the_checkout_during_a_swarm_is_followed_not_pause
     );
     let main_log = env.git(&["log", "--format=%s", "main"]);
     assert!(main_log.contains("outside move"), "{main_log}");
+}
+
+#[test]
+fn a_queue_replaced_under_a_running_swarm_stops_it_with_nothing_written_on_top() {
+    let (env, flag) = swarm_with_once(
+        3,
+        1,
+        &format!("git update-ref {QUEUE_REF} $(git commit-tree {EMPTY_TREE} -m replaced)"),
+    );
+    let main_before = rev(&env, "main");
+    let out = env.oompa(&["swarm"]);
+    assert!(flag.is_dir());
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: refs/oompa/tasks was replaced outside git oompa")
+            && err.contains("hint: `git oompa doctor --fix` puts back"),
+        "{err}"
+    );
+    // Nothing landed and nothing was written on the replaced queue.
+    assert_eq!(rev(&env, "main"), main_before);
+    let replaced = rev(&env, QUEUE_REF);
+    assert_eq!(
+        env.git(&["log", "--format=%s", QUEUE_REF]).trim(),
+        "replaced"
+    );
+    // The worker's work is kept; doctor puts the queue back and returns the claim.
+    assert!(
+        err.contains("unmerged work kept as refs/oompa/keep/"),
+        "{err}"
+    );
+    let (code, out, err) = doctor(&env, &["--fix"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("returned claims of gone owners to pending: t00"),
+        "{out}"
+    );
+    assert_ne!(rev(&env, QUEUE_REF), replaced);
+    let pending = env.oompa_ok(&["task", "list", "--state", "pending"]);
+    assert!(
+        pending.contains("t00") && pending.contains("t02"),
+        "{pending}"
+    );
 }

@@ -104,11 +104,11 @@ impl SharedRepo {
     }
 }
 
-/// Refs that keep a reflog whatever `core.logAllRefUpdates` says (git logs only branches,
-/// remote-tracking refs and notes by default): the queue and the cycle log, so every value
-/// they had stays listed (`git reflog show refs/oompa/tasks`) and reachable for `git gc`
-/// until the reflog expires, and a replaced chain can be put back.
-pub const ALWAYS_LOGGED: [&str; 2] = ["refs/oompa/tasks", "refs/notes/oompa"];
+/// Refs (by prefix) that keep a reflog whatever `core.logAllRefUpdates` says (git logs only
+/// branches, remote-tracking refs and notes by default): the queue, keep refs and the cycle
+/// log, so every value they had stays listed (`git reflog show refs/oompa/tasks`) and
+/// reachable for `git gc` until the reflog expires, and a replaced chain can be put back.
+pub const ALWAYS_LOGGED: [&str; 2] = ["refs/oompa/", "refs/notes/oompa"];
 
 /// One reference update inside a multi-ref transaction.
 #[derive(Debug, Clone)]
@@ -500,7 +500,7 @@ impl Repo {
                 Some(new) => Change::Update {
                     log: LogChange {
                         mode: RefLog::AndReference,
-                        force_create_reflog: ALWAYS_LOGGED.contains(&u.name.as_str()),
+                        force_create_reflog: ALWAYS_LOGGED.iter().any(|p| u.name.starts_with(p)),
                         message: u.message.clone().into(),
                     },
                     expected,

@@ -554,13 +554,29 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             None => Err(FixError::NothingToRestore(NOTES_REF)),
         },
         Fix::RestoreQueue => match Queue::new(repo).restore()? {
-            Some(r) => Ok(format!(
-                "pointed {QUEUE_REF} back at {}{}",
-                short(&r.tip),
-                r.kept
-                    .map(|k| format!("; the value it replaced is kept as {k}"))
-                    .unwrap_or_default()
-            )),
+            Some(r) => {
+                let mut msg = format!(
+                    "pointed {QUEUE_REF} back at {}{}",
+                    short(&r.tip),
+                    r.kept
+                        .map(|k| format!("; the value it replaced is kept as {k}"))
+                        .unwrap_or_default()
+                );
+                // The queue put back may hold claims whose owners are gone by now.
+                let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+                if !rec.released.is_empty() {
+                    let ids: Vec<String> =
+                        rec.released.iter().map(|(id, _)| id.to_string()).collect();
+                    msg.push_str(&format!(
+                        "; returned claims of gone owners to pending: {}",
+                        ids.join(", ")
+                    ));
+                }
+                if !kept.is_empty() {
+                    msg.push_str(&format!("; their work is kept as {}", kept.join(", ")));
+                }
+                Ok(msg)
+            }
             None => Err(FixError::NothingToRestore(QUEUE_REF)),
         },
         Fix::ResolveDuplicate(id) => match Queue::new(repo).resolve_duplicate(id, "doctor")? {
