@@ -55,7 +55,6 @@ pub fn record(repo: &Repo, name: &str, tip: ObjectId) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
-    std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name()
@@ -63,7 +62,15 @@ pub fn record(repo: &Repo, name: &str, tip: ObjectId) -> std::io::Result<()> {
             .unwrap_or_default(),
         uuid::Uuid::new_v4().simple()
     ));
-    std::fs::write(&tmp, format!("{tip}\n"))?;
+    let text = format!("{tip}\n");
+    // The directory exists after the first record: create it only when it is missing.
+    if let Err(e) = std::fs::write(&tmp, &text) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(e);
+        }
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(&tmp, &text)?;
+    }
     std::fs::rename(&tmp, &path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })

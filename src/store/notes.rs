@@ -96,13 +96,17 @@ pub struct Restored {
 /// Checks the notes ref's value: a commit (or no ref) descending from the last tip git oompa
 /// knew; records it when it moved forward.
 pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), NotesError> {
-    if let Some(id) = tip
+    // A tip at or past the record is a commit (the record only ever holds commits, and the
+    // walk from a tip reads it as one): the kind is looked up only when that is not so.
+    let verdict = known::verify(repo, NOTES_REF, tip)?;
+    if verdict != Verdict::Descends
+        && let Some(id) = tip
         && let Some((kind, _)) = repo.object_header(id)?
         && kind != "commit"
     {
         return Err(NotesError::NotACommit { id, kind });
     }
-    match known::verify(repo, NOTES_REF, tip)? {
+    match verdict {
         Verdict::First | Verdict::Descends => Ok(()),
         Verdict::Replaced { known, found } => Err(NotesError::Rewritten { known, found }),
     }

@@ -5,7 +5,12 @@
 //! blobs/tree/commit, compare-and-swap the ref; on a lost race, re-read and re-validate.
 //! Inside one process a single lock serializes operations (no retry storms); across
 //! processes the CAS decides. One commit per successful operation, none for a no-op.
-//! This module never prints.
+//!
+//! Every read and write first checks the tip ([`check_tip`]): a commit that descends from the
+//! last tip git oompa wrote or checked ([`crate::store::known`]). A queue replaced, rewound or
+//! deleted outside git oompa, or pointing at something else than a commit, is refused with a
+//! typed error until `repair` puts it back (or a person accepts it). An id in more than one
+//! state is never acted on. This module never prints.
 
 mod repair;
 mod swarms;
@@ -154,10 +159,7 @@ fn states_list(states: &[State]) -> String {
 }
 
 fn describe_entry(size: &u64) -> String {
-    format!(
-        "{size} bytes, more than the {MAX_RECORD_BYTES} bytes a queue record may have; it is \
-         not read"
-    )
+    format!("{size} bytes, more than the {MAX_RECORD_BYTES} bytes a queue record may have")
 }
 
 fn short(id: &ObjectId) -> String {
@@ -168,13 +170,17 @@ fn short(id: &ObjectId) -> String {
 /// git oompa knew. Records it when it moved forward. Every read and write of the queue goes
 /// through this first.
 pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), QueueError> {
-    if let Some(id) = tip
+    // A tip at or past the record is a commit (the record only ever holds commits, and the
+    // walk from a tip reads it as one): the kind is looked up only when that is not so.
+    let verdict = known::verify(repo, QUEUE_REF, tip)?;
+    if verdict != Verdict::Descends
+        && let Some(id) = tip
         && let Some((kind, _)) = repo.object_header(id)?
         && kind != "commit"
     {
         return Err(QueueError::NotACommit { id, kind });
     }
-    match known::verify(repo, QUEUE_REF, tip)? {
+    match verdict {
         Verdict::First | Verdict::Descends => Ok(()),
         Verdict::Replaced { known, found } => Err(QueueError::Replaced { known, found }),
     }
@@ -405,7 +411,7 @@ impl<'r> Queue<'r> {
                 return Err(format!("is a {kind}, not a file"));
             }
             if size > MAX_RECORD_BYTES {
-                return Err(format!("is {}", describe_entry(&size)));
+                return Err(format!("is {}; it is not read", describe_entry(&size)));
             }
         }
         let data = self.repo.read_blob(blob).map_err(|e| e.to_string())?;
