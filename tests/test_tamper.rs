@@ -371,6 +371,28 @@ fn a_deleted_cycle_log_is_reported_and_doctor_fix_merges_it_back() {
 }
 
 #[test]
+fn doctor_accept_takes_a_cycle_log_rewritten_on_purpose() {
+    let env = queue_repo(&[]);
+    record_cycle(&env, "a");
+    let unrelated = env.git(&["commit-tree", EMPTY_TREE, "-m", "a fresh log"]);
+    env.git(&["update-ref", "refs/notes/oompa", unrelated.trim()]);
+    let (code, out, _) = doctor(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("problem cycle log: refs/notes/oompa was rewritten"),
+        "{out}"
+    );
+    let (code, out, err) = doctor(&env, &["--accept"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("accepted refs/notes/oompa at"), "{err}");
+    // Appending goes on from the accepted log, and nothing is reported any more.
+    record_cycle(&env, "b");
+    let (entries, _) = Notes::new(&env.open()).read_all().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(!stderr(&env.oompa(&["log"])).contains("rewritten"));
+}
+
+#[test]
 fn a_cycle_log_rewritten_during_a_swarm_loses_no_record() {
     // The agent of cycle 3 replaces refs/notes/oompa with an unrelated notes history once the
     // recorder has written to it.

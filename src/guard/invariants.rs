@@ -239,14 +239,19 @@ pub fn notes_lost(repo: &Repo) -> Vec<Violation> {
     {
         out.push(Violation::NotesReplaced { known, found });
     }
+    let known = match out.first() {
+        Some(Violation::NotesReplaced { known, .. }) => Some(*known),
+        _ => None,
+    };
     if let Ok(v) = notes_diverged(repo) {
         for d in v {
-            let same = matches!(
-                (&d, out.first()),
-                (Violation::NotesDiverged { lost, .. }, Some(Violation::NotesReplaced { known, .. }))
-                    if lost == known
+            // Merging the known tip back brings these records back too.
+            let included = matches!(
+                (&d, known),
+                (Violation::NotesDiverged { lost, .. }, Some(k))
+                    if repo.is_ancestor(*lost, k).unwrap_or(false)
             );
-            if !same {
+            if !included {
                 out.push(d);
             }
         }
@@ -406,6 +411,7 @@ pub fn dead_because(claim: &Claim, swarm: Option<&SwarmRecord>, host: &str) -> O
 /// lost tip has been merged back since.
 pub fn notes_diverged(repo: &Repo) -> Result<Vec<Violation>, GitError> {
     let entries = repo.reflog_tail(NOTES_REF, NOTES_REFLOG_TAIL)?;
+    let accepted = crate::store::known::accepted_at(repo, NOTES_REF);
     let mut out = Vec::new();
     let Some(tip) = repo.read_ref(NOTES_REF)? else {
         return Ok(out);
@@ -424,8 +430,9 @@ pub fn notes_diverged(repo: &Repo) -> Result<Vec<Violation>, GitError> {
         if !repo.is_commit(e.old)? || repo.is_ancestor(e.old, tip)? {
             continue;
         }
-        // A move a person has accepted since (`doctor --accept`) is not news.
-        if crate::store::known::before_accepted(repo, NOTES_REF, e.new)? {
+        // A move from before a person accepted the log as it is (`doctor --accept`) is not
+        // news.
+        if accepted.is_some_and(|at| e.time <= at) {
             continue;
         }
         if out

@@ -213,23 +213,22 @@ pub fn restore_point(
 }
 
 /// Takes `tip` (`None`: the ref is gone) as the known value of `name` on a person's word
-/// (`git oompa doctor --accept`), and remembers that it was accepted, so the moves that led
-/// to it are no longer reported.
+/// (`git oompa doctor --accept`), and remembers when, so the moves its reflog shows from
+/// before are no longer reported.
 pub fn accept(repo: &Repo, name: &str, tip: Option<ObjectId>) -> std::io::Result<()> {
-    let marker = accepted_path(repo, name);
     match tip {
-        Some(tip) => {
-            record(repo, name, tip)?;
-            std::fs::write(marker, format!("{tip}\n"))
-        }
-        None => {
-            forget(repo, name)?;
-            match std::fs::remove_file(marker) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
-        }
+        Some(tip) => record(repo, name, tip)?,
+        None => forget(repo, name)?,
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let marker = accepted_path(repo, name);
+    if let Some(dir) = marker.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(marker, format!("{now}\n"))
 }
 
 fn accepted_path(repo: &Repo, name: &str) -> PathBuf {
@@ -238,14 +237,11 @@ fn accepted_path(repo: &Repo, name: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Whether `id` is a value a person accepted for `name`, or one of its ancestors: a move
-/// that happened before that acceptance.
-pub fn before_accepted(repo: &Repo, name: &str, id: ObjectId) -> Result<bool, GitError> {
-    let Some(accepted) = std::fs::read_to_string(accepted_path(repo, name))
+/// When a person last accepted the value of `name` (seconds since the epoch), if ever.
+pub fn accepted_at(repo: &Repo, name: &str) -> Option<i64> {
+    std::fs::read_to_string(accepted_path(repo, name))
+        .ok()?
+        .trim()
+        .parse()
         .ok()
-        .and_then(|t| ObjectId::from_hex(t.trim().as_bytes()).ok())
-    else {
-        return Ok(false);
-    };
-    descends(repo, accepted, id)
 }
