@@ -789,3 +789,28 @@ fn a_queue_replaced_under_a_running_swarm_stops_it_with_nothing_written_on_top()
         "{pending}"
     );
 }
+
+#[test]
+fn a_task_both_pending_and_complete_does_not_start_agent_cycles() {
+    let env = swarm_repo(
+        0,
+        &worker_with_env("polite", 1, "max_cycles = 4\ncan_plan = false", &[]),
+    );
+    env.oompa_ok(&["task", "add", "Task t1", "--id", "t1"]);
+    let mut done = task("t1");
+    done.landed = Some(Landed {
+        commit: rev(&env, "HEAD"),
+        review_rounds: 0,
+        at: "2026-01-01T00:00:00Z".into(),
+        worker: None,
+    });
+    edit_queue_by_hand(&env, &[("complete/t1.json", Some(&done.to_json()))]);
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out) + &stderr(&out);
+    assert!(!text.contains("cycle 1 started"), "{text}");
+    assert!(
+        text.contains("no more work: the queue is drained"),
+        "{text}"
+    );
+}

@@ -423,18 +423,39 @@ impl<'r> Queue<'r> {
     }
 
     /// How many tasks are in each state, from the tree listings alone (no task is read):
-    /// what polling loops need, cheap however large the queue.
+    /// what polling loops need, cheap however large the queue. Pending entries that cannot be
+    /// claimed (not `<id>.json`, or an id also claimed or complete) are not counted until
+    /// the first claimable one, so `pending` is 0 exactly when nothing pending can be
+    /// claimed by name, and idle workers do not start agents for a queue that only looks
+    /// full.
     pub fn counts(&self) -> Result<Counts, QueueError> {
         let Some(tip) = self.tip()? else {
             return Ok(Counts::default());
         };
         let tree = self.repo.commit_tree(tip)?;
-        let n = |state: State| -> Result<usize, QueueError> {
-            Ok(self.repo.list_dir(tree, state.dir())?.len())
-        };
+        let pending = self.repo.list_dir(tree, State::Pending.dir())?;
+        let mut unclaimable = 0;
+        for (name, _) in &pending {
+            let elsewhere = match name.strip_suffix(".json") {
+                None => true,
+                Some(id) => {
+                    self.repo
+                        .lookup_path(tree, &format!("{}/{name}", State::Current.dir()))?
+                        .is_some()
+                        || self
+                            .repo
+                            .lookup_path(tree, &format!("{}/{id}.json", State::Complete.dir()))?
+                            .is_some()
+                }
+            };
+            if !elsewhere {
+                break;
+            }
+            unclaimable += 1;
+        }
         Ok(Counts {
-            pending: n(State::Pending)?,
-            current: n(State::Current)?,
+            pending: pending.len() - unclaimable,
+            current: self.repo.list_dir(tree, State::Current.dir())?.len(),
         })
     }
 
