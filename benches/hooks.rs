@@ -272,7 +272,10 @@ fn run_cases(repo_dir: &Path, remote: &Path, runs: usize, state: &str) -> f64 {
         let found = oompa::guard::invariants::check(
             &repo,
             &settings,
-            oompa::guard::invariants::Checks { claims: true },
+            oompa::guard::invariants::Checks {
+                claims: true,
+                queue: true,
+            },
         );
         inv.push(t.elapsed());
         assert!(found.is_empty(), "{found:?}");

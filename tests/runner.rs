@@ -21,4 +21,5 @@ mod test_output;
 mod test_predict;
 mod test_real_clis;
 mod test_swarm;
+mod test_tamper;
 mod test_task;

@@ -21,12 +21,23 @@ rewritten; the target moved only through the merge queue; log.excludeDecoration 
 refs/oompa/*. Each problem comes with the command that fixes it.\n\n\
 --fix applies the fixes that lose nothing: installing hooks, pruning metadata of worktrees\n\
 whose directory is gone, returning claims of gone owners to pending (their work kept),\n\
-merging lost cycle records back, setting log.excludeDecoration."
+merging lost cycle records back, setting log.excludeDecoration, pointing a replaced or\n\
+deleted refs/oompa/tasks back at the last tip git oompa knew (the replacement is kept under\n\
+refs/oompa/replaced/), keeping a task found in two states in the most advanced one.\n\n\
+git oompa records the last tip it wrote or checked of refs/oompa/tasks and refs/notes/oompa\n\
+(in .git/oompa/known-tips/). A tip that moved forward from it (a fetch from another clone) is\n\
+fine; one that does not descend from it was replaced outside git oompa, and the queue refuses\n\
+to work on it. --accept takes the current values as the known ones instead, for a queue or\n\
+log replaced on purpose."
 )]
 pub struct Args {
     /// Apply the safe fixes
     #[arg(long)]
     pub fix: bool,
+    /// Take the current refs/oompa/tasks and refs/notes/oompa as the known ones (after
+    /// replacing them on purpose)
+    #[arg(long, conflicts_with = "fix")]
+    pub accept: bool,
     /// A JSON array, one object per check
     #[arg(long)]
     pub json: bool,
@@ -61,6 +72,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         Err(e) => return Err(e.into()),
     };
     let settings = Settings::resolve(&repo);
+    if args.accept {
+        for line in doctor::accept(&repo)? {
+            env.ui.status(line);
+        }
+    }
     let findings = doctor::diagnose(&repo, &settings);
 
     let mut applied: Vec<(Fix, Result<String, String>)> = Vec::new();

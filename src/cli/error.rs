@@ -154,6 +154,17 @@ impl From<QueueError> for CommandError {
             )),
             QueueError::NotClaimed { .. } => CommandError::from_error(&e)
                 .with_hint("`git oompa task list --state current` shows the claimed tasks"),
+            QueueError::Replaced { known, found } => CommandError::from_error(&e)
+                .with_hint(crate::guard::invariants::queue_fix(known, found)),
+            QueueError::NotACommit { .. } => CommandError::from_error(&e).with_hint(format!(
+                "`git oompa doctor --fix` points it back at the last queue commit git oompa \
+                 knew; `git reflog show {}` lists the values it had",
+                crate::store::QUEUE_REF
+            )),
+            QueueError::SeveralStates { .. } => CommandError::from_error(&e).with_hint(
+                "`git oompa doctor --fix` keeps the most advanced entry (complete, else claimed) \
+                 and drops the others (the queue's history keeps them)",
+            ),
             _ => CommandError::from_error(&e),
         }
     }
@@ -171,7 +182,26 @@ impl From<NotesError> for CommandError {
     fn from(e: NotesError) -> Self {
         match e {
             NotesError::Git(g) => g.into(),
+            NotesError::Rewritten { .. } => CommandError::from_error(&e)
+                .with_hint("`git oompa doctor --fix` merges the lost records back"),
+            NotesError::NotACommit { .. } => CommandError::from_error(&e).with_hint(format!(
+                "`git reflog show {}` lists the values it had; put the last good one back with \
+                 `git update-ref`",
+                crate::store::notes::NOTES_REF
+            )),
             _ => CommandError::from_error(&e),
+        }
+    }
+}
+
+impl From<crate::guard::doctor::FixError> for CommandError {
+    fn from(e: crate::guard::doctor::FixError) -> Self {
+        use crate::guard::doctor::FixError;
+        match e {
+            FixError::Git(g) => g.into(),
+            FixError::Queue(q) => q.into(),
+            FixError::Notes(n) => n.into(),
+            e => CommandError::from_error(&e),
         }
     }
 }

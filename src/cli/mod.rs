@@ -145,6 +145,8 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
                 env.ui.status(format!("kept their unmerged work as {k}"));
             }
         }
+        // The command refuses a damaged queue itself, with its hint.
+        Err(crate::swarm::SwarmError::Queue(e)) if e.is_damaged_ref() => {}
         Err(e) => env
             .ui
             .warn(format!("could not check for orphaned claims: {e}")),
@@ -261,11 +263,25 @@ fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Check
         | Command::DemoAgent(_)
         | Command::Demo(_)
         | Command::Doctor(_) => None,
-        Command::Status(_) | Command::Swarm(_) | Command::Gc(_) => Some(Checks { claims: false }),
+        Command::Status(_) | Command::Swarm(_) | Command::Gc(_) => Some(Checks {
+            claims: false,
+            queue: false,
+        }),
         Command::Task(t) if matches!(t.command, TaskCommand::List(_) | TaskCommand::Claim(_)) => {
-            Some(Checks { claims: false })
+            Some(Checks {
+                claims: false,
+                queue: false,
+            })
         }
-        _ => Some(Checks { claims: true }),
+        // These refuse a damaged queue themselves, with the same words.
+        Command::Task(_) | Command::Init(_) => Some(Checks {
+            claims: true,
+            queue: false,
+        }),
+        _ => Some(Checks {
+            claims: true,
+            queue: true,
+        }),
     }
 }
 

@@ -177,6 +177,7 @@ pub fn run_swarm(
                  models in {config_name}"
             ))
         }
+        crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
@@ -203,7 +204,10 @@ pub fn run_swarm(
     }
     let events = swarm.events.clone();
     let interrupted = control.stopping();
-    let finished = swarm.finish().map_err(|e| CommandError::from_error(&e))?;
+    let finished = swarm.finish().map_err(|e| match e {
+        crate::swarm::SwarmError::Queue(q) => q.into(),
+        e => CommandError::from_error(&e),
+    })?;
     for ev in events.try_iter() {
         print_event(ui, &ev);
     }

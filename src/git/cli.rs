@@ -1,6 +1,6 @@
 //! The few things gix cannot do yet, done with the git CLI: staging and committing inside a
 //! worker's worktree, moving an existing checkout to a new commit, pruning worktree
-//! metadata, merging notes histories, and pushing.
+//! metadata, and pushing.
 //!
 //! Every git subprocess of the crate is started here, so it is easy to see (and later
 //! replace) what still shells out. Never used for anything gix does well. Each carries
@@ -227,34 +227,5 @@ pub fn unmerged_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
 /// is gone (gix can list them but not prune them).
 pub fn worktree_prune(dir: &Path) -> Result<(), GitError> {
     git(dir, &["worktree", "prune"])?;
-    Ok(())
-}
-
-/// Merges the notes history `other` (a ref under `refs/notes/`) into `notes_ref` with the
-/// `cat_sort_uniq` strategy, so no line of either side is lost. gix has no notes merge.
-/// `identity` is used when the repository has no committer configured.
-pub fn notes_merge(
-    dir: &Path,
-    notes_ref: &str,
-    other: &str,
-    identity: Option<(&str, &str)>,
-) -> Result<(), GitError> {
-    let config: Vec<(&str, &str)> = identity
-        .map(|(name, email)| vec![("user.name", name), ("user.email", email)])
-        .unwrap_or_default();
-    git_with(
-        dir,
-        &config,
-        &[
-            "notes",
-            "--ref",
-            notes_ref,
-            "merge",
-            "-q",
-            "-s",
-            "cat_sort_uniq",
-            other,
-        ],
-    )?;
     Ok(())
 }

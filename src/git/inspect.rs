@@ -180,6 +180,38 @@ impl Repo {
         Ok(c.time().ctx(|| format!("reading commit {commit}"))?.seconds)
     }
 
+    /// What kind of object `id` is (`commit`, `tree`, `blob`, `tag`) and its size in bytes,
+    /// from its header alone; `None` when the repository does not have it.
+    pub fn object_header(&self, id: ObjectId) -> Result<Option<(&'static str, u64)>, GitError> {
+        let header = self
+            .gix()
+            .try_find_header(id)
+            .ctx(|| format!("looking up object {id}"))?;
+        Ok(header.map(|h| {
+            let kind = match h.kind() {
+                gix::object::Kind::Commit => "commit",
+                gix::object::Kind::Tree => "tree",
+                gix::object::Kind::Blob => "blob",
+                gix::object::Kind::Tag => "tag",
+            };
+            (kind, h.size())
+        }))
+    }
+
+    /// The author of a commit as `Name <email>`.
+    pub fn commit_author(&self, commit: ObjectId) -> Result<String, GitError> {
+        let c = self
+            .gix()
+            .find_commit(commit)
+            .ctx(|| format!("reading commit {commit}"))?;
+        let author = c.author().ctx(|| format!("reading commit {commit}"))?;
+        Ok(format!(
+            "{} <{}>",
+            author.name.to_str_lossy(),
+            author.email.to_str_lossy()
+        ))
+    }
+
     /// Every value of a multi-valued config key, in the order git reads them.
     pub fn config_strings(&self, key: &str) -> Vec<String> {
         self.gix()

@@ -104,6 +104,12 @@ impl SharedRepo {
     }
 }
 
+/// Refs (by prefix) that keep a reflog whatever `core.logAllRefUpdates` says (git logs only
+/// branches, remote-tracking refs and notes by default): the queue, keep refs and the cycle
+/// log, so every value they had stays listed (`git reflog show refs/oompa/tasks`) and
+/// reachable for `git gc` until the reflog expires, and a replaced chain can be put back.
+pub const ALWAYS_LOGGED: [&str; 2] = ["refs/oompa/", "refs/notes/oompa"];
+
 /// One reference update inside a multi-ref transaction.
 #[derive(Debug, Clone)]
 pub struct RefUpdate {
@@ -351,6 +357,20 @@ impl Repo {
         Ok(out)
     }
 
+    /// The names of the entries at the root of `tree`, each with whether it is a tree.
+    pub fn tree_names(&self, tree: ObjectId) -> Result<Vec<(String, bool)>, GitError> {
+        let t = self
+            .repo
+            .find_tree(tree)
+            .ctx(|| format!("reading tree {tree}"))?;
+        let mut out = Vec::new();
+        for e in t.iter() {
+            let e = e.ctx(|| format!("reading tree {tree}"))?;
+            out.push((e.filename().to_str_lossy().into_owned(), e.mode().is_tree()));
+        }
+        Ok(out)
+    }
+
     /// The blob at `path` in `tree`, if any.
     pub fn lookup_path(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
         Ok(self
@@ -480,7 +500,7 @@ impl Repo {
                 Some(new) => Change::Update {
                     log: LogChange {
                         mode: RefLog::AndReference,
-                        force_create_reflog: false,
+                        force_create_reflog: ALWAYS_LOGGED.iter().any(|p| u.name.starts_with(p)),
                         message: u.message.clone().into(),
                     },
                     expected,

@@ -1,7 +1,9 @@
 //! `doctor`: every health check git oompa knows, each problem with the command that fixes
 //! it, and the fixes that are safe to apply unasked (nothing is lost by any of them: hooks,
 //! a config value, worktree metadata of directories that are gone, claims of gone owners
-//! returned to pending with their work kept, lost cycle records merged back).
+//! returned to pending with their work kept, lost cycle records merged back, a replaced queue
+//! put back with the replacement kept under `refs/oompa/replaced/`, a task found in two
+//! states kept in the most advanced one).
 //!
 //! The reftable check happens before a [`Repo`] can exist; the command does it. Never prints.
 
@@ -10,8 +12,8 @@ use std::path::PathBuf;
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, ObjectId, Repo, cli};
-use crate::store::notes::{NOTES_REF, Notes};
-use crate::store::{QUEUE_REF, Queue};
+use crate::store::notes::{NOTES_REF, Notes, NotesError};
+use crate::store::{QUEUE_REF, Queue, QueueError, State, TaskId};
 
 /// The pattern `init` adds to `log.excludeDecoration`.
 pub const EXCLUDE_DECORATION: &str = "refs/oompa/*";
@@ -24,6 +26,12 @@ pub enum Fix {
     RecoverClaims,
     MergeNotes(ObjectId),
     ExcludeDecoration,
+    /// Point the queue back at the last tip git oompa knew.
+    RestoreQueue,
+    /// Point the cycle log back at its last commit (it points at something else).
+    RestoreNotes,
+    /// Keep a task found in several states in the most advanced one only.
+    ResolveDuplicate(TaskId),
 }
 
 /// The result of one check.
@@ -77,7 +85,10 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     out.push(target(repo, settings));
     queue(repo, &mut out);
     worktrees(repo, &mut out);
+    let damaged = invariants::queue_damaged(repo).is_some();
     match invariants::orphaned_claims(repo) {
+        // The claims of a replaced queue are not the queue's: restore it first.
+        _ if damaged => {}
         Ok(v) if v.is_empty() => out.push(Finding::ok("claims", "every claim has a live owner")),
         Ok(v) => {
             for violation in v {
@@ -259,12 +270,40 @@ fn target(repo: &Repo, settings: &Settings) -> Finding {
 }
 
 fn queue(repo: &Repo, out: &mut Vec<Finding>) {
-    match Queue::new(repo).snapshot() {
+    let queue = Queue::new(repo);
+    let duplicates = queue.duplicates().unwrap_or_default();
+    for (id, states) in &duplicates {
+        let listed: Vec<String> = states.iter().map(|s| format!("{s}/")).collect();
+        let keep = states.iter().max().copied().unwrap_or(State::Complete);
+        out.push(
+            Finding::problem(
+                "queue",
+                format!(
+                    "task {id} is in {} at once in {QUEUE_REF}: claims and landings of it \
+                     are refused until it is in one state",
+                    listed.join(" and ")
+                ),
+                format!(
+                    "`git oompa doctor --fix` keeps {} and drops the other entries (the \
+                     queue's history keeps them)",
+                    keep.path(id)
+                ),
+            )
+            .fixable(Fix::ResolveDuplicate(id.clone())),
+        );
+    }
+    let duplicated = |path: &str| {
+        duplicates
+            .iter()
+            .any(|(id, states)| states.iter().any(|s| s.path(id) == path))
+    };
+    match queue.snapshot() {
         Ok(s) if s.tip.is_none() => out.push(Finding::problem(
             "queue",
             format!("{QUEUE_REF} does not exist yet"),
             "git oompa init",
         )),
+        Ok(s) if s.corrupt.iter().all(|c| duplicated(&c.path)) && !duplicates.is_empty() => {}
         Ok(s) if s.corrupt.is_empty() => out.push(Finding::ok(
             "queue",
             format!(
@@ -274,7 +313,7 @@ fn queue(repo: &Repo, out: &mut Vec<Finding>) {
             ),
         )),
         Ok(s) => {
-            for c in s.corrupt {
+            for c in s.corrupt.into_iter().filter(|c| !duplicated(&c.path)) {
                 out.push(Finding::problem(
                     "queue",
                     format!("{} in {QUEUE_REF} is unreadable: {}", c.path, c.reason),
@@ -284,6 +323,25 @@ fn queue(repo: &Repo, out: &mut Vec<Finding>) {
                     ),
                 ));
             }
+        }
+        Err(e @ QueueError::Replaced { known, found }) => out.push(
+            Finding::problem("queue", e.to_string(), invariants::queue_fix(known, found))
+                .fixable(Fix::RestoreQueue),
+        ),
+        Err(e @ QueueError::NotACommit { .. }) => {
+            let hint = match queue.restore_point() {
+                Ok(Some(good)) => format!(
+                    "`git oompa doctor --fix` points it back at {} (the last queue commit git \
+                     oompa knew), keeping the current value under {}",
+                    short(&good),
+                    crate::store::queue::REPLACED_PREFIX
+                ),
+                _ => format!(
+                    "no earlier queue commit is known: `git update-ref -d {QUEUE_REF} && git \
+                     oompa init` starts an empty queue"
+                ),
+            };
+            out.push(Finding::problem("queue", e.to_string(), hint).fixable(Fix::RestoreQueue));
         }
         Err(e) => out.push(Finding::problem(
             "queue",
@@ -320,7 +378,19 @@ fn worktrees(repo: &Repo, out: &mut Vec<Finding>) {
 }
 
 fn notes(repo: &Repo, out: &mut Vec<Finding>) {
+    let lost = invariants::notes_lost(repo);
+    for violation in &lost {
+        if let Violation::NotesDiverged { lost: id, .. }
+        | Violation::NotesReplaced { known: id, .. } = violation
+        {
+            out.push(
+                Finding::problem("cycle log", violation.describe(), violation.fix())
+                    .fixable(Fix::MergeNotes(*id)),
+            );
+        }
+    }
     let tip = match repo.read_ref(NOTES_REF) {
+        Ok(None) if !lost.is_empty() => return,
         Ok(None) => {
             out.push(Finding::ok(
                 "cycle log",
@@ -339,11 +409,27 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
         }
     };
     if !repo.is_commit(tip).unwrap_or(false) {
-        out.push(Finding::problem(
-            "cycle log",
-            format!("{NOTES_REF} points at {}, which is not a commit", short(&tip)),
-            format!("`git reflog show {NOTES_REF}` lists the values it had; reset it to the last good one"),
-        ));
+        let finding = match Notes::new(repo).read_all() {
+            Err(e @ NotesError::NotACommit { .. }) => Finding::problem(
+                "cycle log",
+                e.to_string(),
+                "`git oompa doctor --fix` points it back at its last commit, keeping the \
+                 current value under refs/oompa/replaced/",
+            )
+            .fixable(Fix::RestoreNotes),
+            _ => Finding::problem(
+                "cycle log",
+                format!(
+                    "{NOTES_REF} points at {}, which is not a commit",
+                    short(&tip)
+                ),
+                format!(
+                    "`git reflog show {NOTES_REF}` lists the values it had; reset it to the \
+                     last good one"
+                ),
+            ),
+        };
+        out.push(finding);
         return;
     }
     match Notes::new(repo).read_all() {
@@ -377,23 +463,49 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
             format!("`git log {NOTES_REF}` shows what git finds"),
         )),
     }
-    match invariants::notes_diverged(repo) {
-        Ok(v) => {
-            for violation in v {
-                if let Violation::NotesDiverged { lost, .. } = &violation {
-                    out.push(
-                        Finding::problem("cycle log", violation.describe(), violation.fix())
-                            .fixable(Fix::MergeNotes(*lost)),
-                    );
-                }
-            }
-        }
-        Err(e) => out.push(Finding::problem(
-            "cycle log",
-            format!("cannot read the reflog of {NOTES_REF}: {e}"),
-            format!("`git reflog show {NOTES_REF}` shows what git finds"),
-        )),
+}
+
+/// `doctor --accept`: takes the current value of a replaced or deleted queue or cycle log as
+/// the known one, and says what it accepted. Refs that descend from what git oompa knew are
+/// left alone.
+pub fn accept(repo: &Repo) -> Result<Vec<String>, FixError> {
+    let mut done = Vec::new();
+    if let Some(Violation::QueueReplaced { known, .. }) = invariants::queue_damaged(repo) {
+        done.push(match Queue::new(repo).accept()? {
+            Some(tip) => format!(
+                "accepted {QUEUE_REF} at {} in place of {}",
+                short(&tip),
+                short(&known)
+            ),
+            None => format!(
+                "accepted that {QUEUE_REF} is gone (it was {})",
+                short(&known)
+            ),
+        });
     }
+    let notes = invariants::notes_lost(repo);
+    if let Some(Violation::NotesReplaced { known, .. }) = notes
+        .iter()
+        .find(|v| matches!(v, Violation::NotesReplaced { .. }))
+    {
+        done.push(match Notes::new(repo).accept()? {
+            Some(tip) => format!(
+                "accepted {NOTES_REF} at {} in place of {}",
+                short(&tip),
+                short(known)
+            ),
+            None => format!(
+                "accepted that {NOTES_REF} is gone (it was {})",
+                short(known)
+            ),
+        });
+    }
+    if done.is_empty() {
+        done.push(format!(
+            "nothing to accept: {QUEUE_REF} and {NOTES_REF} descend from what git oompa knew"
+        ));
+    }
+    Ok(done)
 }
 
 /// What went wrong applying a fix.
@@ -405,6 +517,12 @@ pub enum FixError {
     Hooks(#[from] hooks::HookError),
     #[error(transparent)]
     Swarm(#[from] crate::swarm::SwarmError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Notes(#[from] NotesError),
+    #[error("nothing to put back: no earlier commit of {0} is known")]
+    NothingToRestore(&'static str),
 }
 
 /// Applies one fix and says what it did.
@@ -428,23 +546,59 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             Ok(msg)
         }
         Fix::MergeNotes(lost) => {
-            let temp = format!("refs/notes/oompa-lost-{}", short(lost));
-            if repo.read_ref(&temp)?.is_none() {
-                repo.cas_ref(&temp, None, *lost, "oompa: doctor saves lost cycle records")?;
-            }
-            let identity = missing_identity(repo).then_some((FALLBACK_NAME, FALLBACK_EMAIL));
-            cli::notes_merge(&repo.main_workdir(), NOTES_REF, &temp, identity)?;
-            repo.transaction(&[crate::git::RefUpdate {
-                name: temp,
-                expected: Some(*lost),
-                new: None,
-                message: "oompa: lost cycle records merged back".into(),
-            }])?;
+            let tip = Notes::new(repo).merge_back(*lost)?;
             Ok(format!(
-                "merged the cycle records up to {} back into {NOTES_REF}",
-                short(lost)
+                "merged the cycle records up to {} back into {NOTES_REF} (now {})",
+                short(lost),
+                short(&tip)
             ))
         }
+        Fix::RestoreNotes => match Notes::new(repo).restore()? {
+            Some(r) => Ok(format!(
+                "pointed {NOTES_REF} back at {}{}",
+                short(&r.tip),
+                r.found
+                    .map(|f| format!(
+                        "; what it pointed at is kept as refs/oompa/replaced/notes-{}",
+                        short(&f)
+                    ))
+                    .unwrap_or_default()
+            )),
+            None => Err(FixError::NothingToRestore(NOTES_REF)),
+        },
+        Fix::RestoreQueue => match Queue::new(repo).restore()? {
+            Some(r) => {
+                let mut msg = format!(
+                    "pointed {QUEUE_REF} back at {}{}",
+                    short(&r.tip),
+                    r.kept
+                        .map(|k| format!("; the value it replaced is kept as {k}"))
+                        .unwrap_or_default()
+                );
+                // The queue put back may hold claims whose owners are gone by now.
+                let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+                if !rec.released.is_empty() {
+                    let ids: Vec<String> =
+                        rec.released.iter().map(|(id, _)| id.to_string()).collect();
+                    msg.push_str(&format!(
+                        "; returned claims of gone owners to pending: {}",
+                        ids.join(", ")
+                    ));
+                }
+                if !kept.is_empty() {
+                    msg.push_str(&format!("; their work is kept as {}", kept.join(", ")));
+                }
+                Ok(msg)
+            }
+            None => Err(FixError::NothingToRestore(QUEUE_REF)),
+        },
+        Fix::ResolveDuplicate(id) => match Queue::new(repo).resolve_duplicate(id, "doctor")? {
+            Some(kept) => Ok(format!(
+                "kept {} and dropped the other entries of {id}",
+                kept.path(id)
+            )),
+            None => Ok(format!("{id} is in one state already")),
+        },
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(
@@ -452,9 +606,4 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             ))
         }
     }
-}
-
-fn missing_identity(repo: &Repo) -> bool {
-    repo.config_string("user.name").as_deref() == Some(FALLBACK_NAME)
-        || repo.config_string("user.email").as_deref() == Some(FALLBACK_EMAIL)
 }

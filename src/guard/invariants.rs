@@ -4,10 +4,13 @@
 //! - the target was moved around the merge queue with a worker's commits (an agent landing
 //!   its own work);
 //! - a claim whose owner is gone;
-//! - the cycle log (`refs/notes/oompa`) was rewritten so that records it held are gone.
+//! - the queue (`refs/oompa/tasks`) was replaced, deleted or pointed at something that is not
+//!   a commit, outside git oompa;
+//! - the cycle log (`refs/notes/oompa`) was deleted or rewritten so that records it held are
+//!   gone.
 //!
-//! Each check reads a few refs and the ends of a few reflogs; the common case (nothing
-//! wrong) touches no history at all. Never prints: callers report each violation once, with
+//! Each check reads a few refs, the last tips git oompa knew ([`crate::store::known`]) and
+//! the ends of a few reflogs; the common case (nothing wrong) touches no history at all. Never prints: callers report each violation once, with
 //! the command that fixes it.
 
 use std::collections::HashMap;
@@ -15,8 +18,9 @@ use std::collections::HashMap;
 use super::{Settings, WORKER_BRANCH_PREFIX, short};
 use crate::git::inspect::ReflogEntry;
 use crate::git::{GitError, ObjectId, Repo};
-use crate::store::notes::NOTES_REF;
-use crate::store::queue::hostname;
+use crate::store::QueueError;
+use crate::store::notes::{self, NOTES_REF, NotesError};
+use crate::store::queue::{self, hostname};
 use crate::store::swarm::{SwarmRecord, claim_is_dead, pid_alive};
 use crate::store::{Claim, QUEUE_REF, State, Task, TaskId, trailers};
 
@@ -52,6 +56,20 @@ pub enum Violation {
     },
     /// A move of `refs/notes/oompa` dropped the records of `lost`.
     NotesDiverged { lost: ObjectId, how: String },
+    /// `refs/notes/oompa` no longer descends from the last tip git oompa knew (`found:
+    /// None`: it was deleted).
+    NotesReplaced {
+        known: ObjectId,
+        found: Option<ObjectId>,
+    },
+    /// `refs/oompa/tasks` no longer descends from the last tip git oompa knew (`found: None`:
+    /// it was deleted).
+    QueueReplaced {
+        known: ObjectId,
+        found: Option<ObjectId>,
+    },
+    /// `refs/oompa/tasks` points at something that is not a commit.
+    QueueNotACommit { id: ObjectId, kind: &'static str },
 }
 
 impl Violation {
@@ -66,10 +84,15 @@ impl Violation {
                 commit,
                 ..
             } => format!(
-                "{} was moved to {} (`{how}`) outside the merge queue, bringing in commit {} \
-                 made on the worker branch {}",
+                "{} was moved to {}{} outside the merge queue, bringing in commit {} made on \
+                 the worker branch {}",
                 target.trim_start_matches("refs/heads/"),
                 short(new),
+                if how.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" (`{}`)", how.trim())
+                },
                 short(commit),
                 branch.trim_start_matches("refs/heads/")
             ),
@@ -77,10 +100,27 @@ impl Violation {
                 format!("task {task} is still claimed by {holder}, but {why}")
             }
             Violation::NotesDiverged { lost, how } => format!(
-                "{NOTES_REF} was rewritten (`{how}`): the cycle records up to {} are no longer \
-                 in it",
+                "{NOTES_REF} was rewritten{}: the cycle records up to {} are no longer in it",
+                if how.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" (`{}`)", how.trim())
+                },
                 short(lost)
             ),
+            Violation::NotesReplaced { known, found } => NotesError::Rewritten {
+                known: *known,
+                found: *found,
+            }
+            .to_string(),
+            Violation::QueueReplaced { known, found } => QueueError::Replaced {
+                known: *known,
+                found: *found,
+            }
+            .to_string(),
+            Violation::QueueNotACommit { id, kind } => {
+                QueueError::NotACommit { id: *id, kind }.to_string()
+            }
         }
     }
 
@@ -105,9 +145,17 @@ impl Violation {
             Violation::OrphanedClaim { .. } => {
                 "`git oompa gc` returns it to pending and keeps its work".into()
             }
-            Violation::NotesDiverged { .. } => {
+            Violation::NotesDiverged { .. } | Violation::NotesReplaced { .. } => {
                 "`git oompa doctor --fix` merges the lost records back".into()
             }
+            Violation::QueueReplaced { known, found } => queue_fix(*known, *found),
+            Violation::QueueNotACommit { id, .. } => format!(
+                "`git oompa doctor --fix` points {QUEUE_REF} back at the last queue commit git \
+                 oompa knew (keeping {} as {}tasks-{})",
+                short(id),
+                queue::REPLACED_PREFIX,
+                short(id)
+            ),
         }
     }
 
@@ -117,11 +165,33 @@ impl Violation {
     }
 }
 
+/// The hint for a replaced or deleted queue.
+pub fn queue_fix(known: ObjectId, found: Option<ObjectId>) -> String {
+    match found {
+        Some(f) => format!(
+            "`git oompa doctor --fix` puts back {}, keeping {} as {}tasks-{}; if you replaced \
+             it on purpose, `git oompa doctor --accept` takes the new value as the known one",
+            short(&known),
+            short(&f),
+            queue::REPLACED_PREFIX,
+            short(&f)
+        ),
+        None => format!(
+            "`git oompa doctor --fix` puts it back at {}; if you deleted it on purpose, `git \
+             oompa doctor --accept` forgets it (then `git oompa init` starts an empty queue)",
+            short(&known)
+        ),
+    }
+}
+
 /// Which checks to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Checks {
     /// Commands that return dead claims to pending themselves skip this one.
     pub claims: bool,
+    /// Whether to check the queue ref itself. Commands that read the queue skip it: they
+    /// refuse a damaged queue with the same message.
+    pub queue: bool,
 }
 
 /// Runs the checks. Each one that cannot read what it needs is skipped, not an error: a
@@ -133,13 +203,58 @@ pub fn check(repo: &Repo, settings: &Settings, checks: Checks) -> Vec<Violation>
     {
         out.extend(v);
     }
+    let damaged = queue_damaged(repo);
+    if checks.queue {
+        out.extend(damaged.clone());
+    }
+    // The claims of a damaged queue are not the queue's.
     if checks.claims
+        && damaged.is_none()
         && let Ok(v) = orphaned_claims(repo)
     {
         out.extend(v);
     }
+    out.extend(notes_lost(repo));
+    out
+}
+
+/// The queue ref replaced, deleted or pointing at something that is not a commit.
+pub fn queue_damaged(repo: &Repo) -> Option<Violation> {
+    let tip = repo.read_ref(QUEUE_REF).ok()?;
+    match queue::check_tip(repo, tip) {
+        Err(QueueError::Replaced { known, found }) => {
+            Some(Violation::QueueReplaced { known, found })
+        }
+        Err(QueueError::NotACommit { id, kind }) => Some(Violation::QueueNotACommit { id, kind }),
+        _ => None,
+    }
+}
+
+/// Records the cycle log lost: against the last tip git oompa knew, and in the reflog's tail
+/// (which also covers a log git oompa never wrote), each lost tip once.
+pub fn notes_lost(repo: &Repo) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let Ok(tip) = repo.read_ref(NOTES_REF)
+        && let Err(NotesError::Rewritten { known, found }) = notes::check_tip(repo, tip)
+    {
+        out.push(Violation::NotesReplaced { known, found });
+    }
+    let known = match out.first() {
+        Some(Violation::NotesReplaced { known, .. }) => Some(*known),
+        _ => None,
+    };
     if let Ok(v) = notes_diverged(repo) {
-        out.extend(v);
+        for d in v {
+            // Merging the known tip back brings these records back too.
+            let included = matches!(
+                (&d, known),
+                (Violation::NotesDiverged { lost, .. }, Some(k))
+                    if repo.is_ancestor(*lost, k).unwrap_or(false)
+            );
+            if !included {
+                out.push(d);
+            }
+        }
     }
     out
 }
@@ -157,6 +272,15 @@ fn made_here(message: &str) -> bool {
         "pull",
     ];
     MADE.iter().any(|p| message.starts_with(p)) && !message.contains("Fast-forward")
+}
+
+/// Whether `commit` was made on the worker branch `branch` (a commit, merge, … in its
+/// reflog tail), not merely reset or fast-forwarded to.
+pub fn made_on(repo: &Repo, branch: &str, commit: ObjectId) -> bool {
+    repo.reflog_tail(branch, WORKER_REFLOG_TAIL)
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.new == commit && made_here(&e.message))
 }
 
 /// Target moves in the reflog tail that were not the merge queue's and brought in a commit
@@ -287,6 +411,7 @@ pub fn dead_because(claim: &Claim, swarm: Option<&SwarmRecord>, host: &str) -> O
 /// lost tip has been merged back since.
 pub fn notes_diverged(repo: &Repo) -> Result<Vec<Violation>, GitError> {
     let entries = repo.reflog_tail(NOTES_REF, NOTES_REFLOG_TAIL)?;
+    let accepted = crate::store::known::accepted_at(repo, NOTES_REF);
     let mut out = Vec::new();
     let Some(tip) = repo.read_ref(NOTES_REF)? else {
         return Ok(out);
@@ -303,6 +428,11 @@ pub fn notes_diverged(repo: &Repo) -> Result<Vec<Violation>, GitError> {
             continue;
         }
         if !repo.is_commit(e.old)? || repo.is_ancestor(e.old, tip)? {
+            continue;
+        }
+        // A move from before a person accepted the log as it is (`doctor --accept`) is not
+        // news.
+        if accepted.is_some_and(|at| e.time <= at) {
             continue;
         }
         if out

@@ -11,6 +11,12 @@
 //!
 //! The ref stays a plain git notes ref: `git notes --ref=oompa show <commit>` and
 //! `git log --notes=oompa` read it. This module never prints.
+//!
+//! The log is only ever appended to, so its tip always descends from the last tip git oompa
+//! wrote or checked ([`crate::store::known`]). An append refuses to write on top of a log
+//! that was deleted or replaced outside git oompa ([`NotesError::Rewritten`]), because that
+//! would make the lost records unreachable for good; [`Notes::restore`] merges them back
+//! (a union of lines: nothing of either side is lost) and appending goes on.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +24,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
+use super::known::{self, Verdict};
 use super::record::CycleRecord;
 use crate::git::{GitError, ObjectId, Repo};
 
@@ -47,6 +54,62 @@ pub enum NotesError {
     },
     #[error("gave up after {0} attempts: {NOTES_REF} kept moving")]
     TooManyRetries(u32),
+    #[error(
+        "{NOTES_REF} points at {kind} {id}, not at a commit: the cycle log is a chain of notes commits"
+    )]
+    NotACommit { id: ObjectId, kind: &'static str },
+    #[error("{}", rewritten_message(.known, .found))]
+    Rewritten {
+        /// The last tip git oompa wrote or checked: the records up to it are not in the log.
+        known: ObjectId,
+        /// What the ref holds now (`None`: it was deleted).
+        found: Option<ObjectId>,
+    },
+}
+
+fn rewritten_message(known: &ObjectId, found: &Option<ObjectId>) -> String {
+    let k = known.to_hex_with_len(12);
+    match found {
+        Some(f) => format!(
+            "{NOTES_REF} was rewritten outside git oompa: it points at {}, which does not \
+             descend from {k}, so the cycle records up to {k} are no longer in it",
+            f.to_hex_with_len(12)
+        ),
+        None => format!(
+            "{NOTES_REF} was deleted outside git oompa: the cycle records up to {k} are no \
+             longer in it"
+        ),
+    }
+}
+
+/// What [`Notes::restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The tip whose records were missing.
+    pub known: ObjectId,
+    /// What the ref held (`None`: it had been deleted).
+    pub found: Option<ObjectId>,
+    /// The log's new tip, holding both.
+    pub tip: ObjectId,
+}
+
+/// Checks the notes ref's value: a commit (or no ref) descending from the last tip git oompa
+/// knew; records it when it moved forward.
+pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), NotesError> {
+    // A tip at or past the record is a commit (the record only ever holds commits, and the
+    // walk from a tip reads it as one): the kind is looked up only when that is not so.
+    let verdict = known::verify(repo, NOTES_REF, tip)?;
+    if verdict != Verdict::Descends
+        && let Some(id) = tip
+        && let Some((kind, _)) = repo.object_header(id)?
+        && kind != "commit"
+    {
+        return Err(NotesError::NotACommit { id, kind });
+    }
+    match verdict {
+        Verdict::First | Verdict::Descends => Ok(()),
+        Verdict::Replaced { known, found } => Err(NotesError::Rewritten { known, found }),
+    }
 }
 
 /// One record of the log and the commit its note is attached to.
@@ -96,19 +159,21 @@ impl<'r> Notes<'r> {
         let subject = message.lines().next().expect("the message has a subject");
         let _guard = NOTES_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         for attempt in 0..MAX_ATTEMPTS {
-            let tip = match self.repo.read_ref(NOTES_REF)? {
-                Some(tip) => tip,
-                None => {
-                    self.start_log()?;
-                    continue;
-                }
+            let tip = self.repo.read_ref(NOTES_REF)?;
+            check_tip(self.repo, tip)?;
+            let Some(tip) = tip else {
+                self.start_log()?;
+                continue;
             };
             if additions.is_empty() {
                 return Ok(tip);
             }
             let commit = self.build_commit(tip, &additions, &message)?;
             match self.repo.cas_ref(NOTES_REF, Some(tip), commit, subject) {
-                Ok(()) => return Ok(commit),
+                Ok(()) => {
+                    known::record_quietly(self.repo, NOTES_REF, commit);
+                    return Ok(commit);
+                }
                 Err(e) if e.is_conflict() => {
                     tracing::debug!(attempt, "{NOTES_REF} moved under us; retrying");
                     std::thread::sleep(Duration::from_micros(
@@ -125,7 +190,7 @@ impl<'r> Notes<'r> {
     /// the lines that are not valid records. Blank lines are skipped; entries whose path is
     /// not an object id are not notes and are ignored, as git does.
     pub fn read_all(&self) -> Result<(Vec<LogEntry>, Vec<BadLine>), NotesError> {
-        let Some(tip) = self.repo.read_ref(NOTES_REF)? else {
+        let Some(tip) = self.readable_tip()? else {
             return Ok((Vec::new(), Vec::new()));
         };
         let tree = self.repo.commit_tree(tip)?;
@@ -169,7 +234,7 @@ impl<'r> Notes<'r> {
     /// The records on one commit, in the order they were written. Lines that are not valid
     /// records are skipped ([`Self::read_all`] reports them).
     pub fn for_commit(&self, commit: ObjectId) -> Result<Vec<CycleRecord>, NotesError> {
-        let Some(tip) = self.repo.read_ref(NOTES_REF)? else {
+        let Some(tip) = self.readable_tip()? else {
             return Ok(Vec::new());
         };
         let tree = self.repo.commit_tree(tip)?;
@@ -179,6 +244,162 @@ impl<'r> Notes<'r> {
         let data = self.repo.read_blob(blob)?;
         let (entries, _) = parse_note(commit, &data);
         Ok(entries.into_iter().map(|e| e.record).collect())
+    }
+
+    /// The tip to read records from: `None` when there is no log, an error naming the ref
+    /// when it is not a commit. (Reading a rewritten log shows what it holds; the invariant
+    /// check every command runs says what is missing.)
+    fn readable_tip(&self) -> Result<Option<ObjectId>, NotesError> {
+        let tip = self.repo.read_ref(NOTES_REF)?;
+        if let Some(id) = tip
+            && let Some((kind, _)) = self.repo.object_header(id)?
+            && kind != "commit"
+        {
+            return Err(NotesError::NotACommit { id, kind });
+        }
+        Ok(tip)
+    }
+
+    /// Merges the records of a deleted or rewritten log back when the log's tip does not
+    /// descend from the last one git oompa knew. `Ok(None)` when the log is fine.
+    ///
+    /// A ref pointing at something that is not a commit goes back to the last tip git oompa
+    /// knew (else the newest commit in its reflog); what it pointed at is kept as
+    /// `refs/oompa/replaced/notes-<id>`.
+    pub fn restore(&self) -> Result<Option<Restored>, NotesError> {
+        let found = self.repo.read_ref(NOTES_REF)?;
+        match check_tip(self.repo, found) {
+            Err(NotesError::Rewritten { known, found }) => {
+                let tip = self.merge_back(known)?;
+                Ok(Some(Restored { known, found, tip }))
+            }
+            Err(NotesError::NotACommit { id, .. }) => {
+                let Some(good) = self.restore_point(id)? else {
+                    return Ok(None);
+                };
+                let keep = format!("refs/oompa/replaced/notes-{}", id.to_hex_with_len(12));
+                if self.repo.read_ref(&keep)? != Some(id) {
+                    self.repo.cas_ref(
+                        &keep,
+                        None,
+                        id,
+                        "oompa: keep the value that replaced the cycle log",
+                    )?;
+                }
+                self.repo.cas_ref(
+                    NOTES_REF,
+                    Some(id),
+                    good,
+                    "oompa: restore the cycle log to its last commit",
+                )?;
+                known::record_quietly(self.repo, NOTES_REF, good);
+                Ok(Some(Restored {
+                    known: good,
+                    found: Some(id),
+                    tip: good,
+                }))
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(None),
+        }
+    }
+
+    /// The newest value on the chain git oompa knew, else the newest commit in the reflog.
+    fn restore_point(&self, current: ObjectId) -> Result<Option<ObjectId>, NotesError> {
+        Ok(known::restore_point(self.repo, NOTES_REF, Some(current))?)
+    }
+
+    /// Takes the log's current value as the known one: for a log rewritten on purpose.
+    pub fn accept(&self) -> Result<Option<ObjectId>, NotesError> {
+        let current = self.readable_tip()?;
+        known::accept(self.repo, NOTES_REF, current).map_err(|e| {
+            GitError::Spawn(std::io::Error::new(
+                e.kind(),
+                format!("recording the accepted cycle log tip: {e}"),
+            ))
+        })?;
+        Ok(current)
+    }
+
+    /// Merges the notes history `lost` into the log: a commit whose parents are the current
+    /// tip and `lost`, holding every note of both (a note on the same commit on both sides
+    /// keeps the current lines, then the lost lines it does not have). Compare-and-swap on
+    /// the current tip, retried when it moves; records the result as the known tip.
+    pub fn merge_back(&self, lost: ObjectId) -> Result<ObjectId, NotesError> {
+        let _guard = NOTES_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let lost_tree = self.repo.commit_tree(lost)?;
+        let message = format!(
+            "oompa: merge back the cycle records up to {}",
+            lost.to_hex_with_len(12)
+        );
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.readable_tip()?;
+            let new = match current {
+                None => lost,
+                Some(tip) if self.repo.is_ancestor(lost, tip)? => tip,
+                Some(tip) => {
+                    let tree = self.union_tree(self.repo.commit_tree(tip)?, lost_tree)?;
+                    self.repo.commit(&message, tree, &[tip, lost])?
+                }
+            };
+            if Some(new) == current {
+                known::record_quietly(self.repo, NOTES_REF, new);
+                return Ok(new);
+            }
+            match self.repo.cas_ref(NOTES_REF, current, new, &message) {
+                Ok(()) => {
+                    known::record_quietly(self.repo, NOTES_REF, new);
+                    return Ok(new);
+                }
+                Err(e) if e.is_conflict() => {
+                    tracing::debug!(attempt, "{NOTES_REF} moved under us; retrying");
+                    std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(50))));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(NotesError::TooManyRetries(MAX_ATTEMPTS))
+    }
+
+    /// `current` with every note and file of `lost` it lacks, and the lost lines of notes
+    /// both have.
+    fn union_tree(&self, current: ObjectId, lost: ObjectId) -> Result<ObjectId, NotesError> {
+        let mut changes = Vec::new();
+        for (path, blob) in self.repo.list_blobs_recursive(lost)? {
+            let Some(target) = note_path_target(&path) else {
+                if self.repo.lookup_path(current, &path)?.is_none() {
+                    changes.push((path, Some(blob)));
+                }
+                continue;
+            };
+            match self.find_note(current, target)? {
+                None => changes.push((fanout_path(target), Some(blob))),
+                Some((_, same)) if same == blob => {}
+                Some((at, mine)) => {
+                    let mut content = self.repo.read_blob(mine)?;
+                    let theirs = self.repo.read_blob(blob)?;
+                    let have: std::collections::HashSet<&[u8]> =
+                        content.split(|&b| b == b'\n').collect();
+                    let missing: Vec<&[u8]> = theirs
+                        .split(|&b| b == b'\n')
+                        .filter(|l| !l.is_empty() && !have.contains(l))
+                        .collect();
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    let mut merged = std::mem::take(&mut content);
+                    if !merged.is_empty() && !merged.ends_with(b"\n") {
+                        merged.push(b'\n');
+                    }
+                    for line in missing {
+                        merged.extend_from_slice(line);
+                        merged.push(b'\n');
+                    }
+                    changes.push((at, Some(self.repo.write_blob(&merged)?)));
+                }
+            }
+        }
+        Ok(self.repo.edit_tree(Some(current), &changes)?)
     }
 
     /// Validates every target and groups the records' lines by target, in first-seen order.
@@ -226,7 +447,10 @@ impl<'r> Notes<'r> {
         let message = "oompa: start the cycle log";
         let commit = self.repo.commit(message, tree, &[])?;
         match self.repo.cas_ref(NOTES_REF, None, commit, message) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                known::record_quietly(self.repo, NOTES_REF, commit);
+                Ok(())
+            }
             Err(e) if e.is_conflict() => Ok(()),
             Err(e) => Err(e.into()),
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::target_watch::TargetWatch;
 use super::{Event, Shared};
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
@@ -50,8 +51,9 @@ const PAUSE_POLL: Duration = Duration::from_millis(500);
 
 pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
     let repo = shared.repo.to_thread_local();
+    let mut watch = TargetWatch::new(&repo, &shared.target_ref);
     for req in requests {
-        let reply = land(shared, &repo, &req);
+        let reply = land(shared, &repo, &req, &mut watch);
         if let LandReply::Landed { commit, tasks } = &reply {
             shared.emit(Event::Landed {
                 worker: req.worker.clone(),
@@ -63,13 +65,13 @@ pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
     }
 }
 
-fn land(shared: &Shared, repo: &Repo, req: &LandRequest) -> LandReply {
+fn land(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWatch) -> LandReply {
     let mut paused_for: Option<String> = None;
     loop {
         if shared.control.killing() {
             return LandReply::Interrupted;
         }
-        match attempt(shared, repo, req) {
+        match attempt(shared, repo, req, watch) {
             Attempt::Done(reply) => return reply,
             Attempt::Retry => continue,
             Attempt::Paused(reason) => {
@@ -94,17 +96,32 @@ enum Attempt {
     Paused(String),
 }
 
-fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
+fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWatch) -> Attempt {
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
     let target = match repo.read_ref(&shared.target_ref) {
         Ok(Some(t)) => t,
-        Ok(None) => return fail(&format!("target branch {} disappeared", shared.target)),
+        Ok(None) => {
+            return fail(&match watch.last {
+                Some(last) => format!(
+                    "target branch {0} was deleted outside the merge queue (it was at {1}); \
+                     `git branch {0} {1}` puts it back",
+                    shared.target,
+                    crate::guard::short(&last)
+                ),
+                None => format!("target branch {} disappeared", shared.target),
+            });
+        }
         Err(e) => return fail(&e),
     };
+    if let Some(warning) = watch.moved_outside(repo, &shared.target, target) {
+        shared.emit(Event::Warning(warning));
+    }
+    // Where the target's checkouts are: the tip the queue left, even if the target moved.
+    let base = watch.checkout_base(target);
     // Mergeability first, in memory; only a clean merge writes anything.
     let tree = match repo.check_merge(target, req.tip) {
         Err(e) => return fail(&e),
-        Ok(Merge::UpToDate) => return Attempt::Done(LandReply::UpToDate),
+        Ok(Merge::UpToDate) => return up_to_date(shared, repo, req, watch),
         Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
         Ok(Merge::FastForward { tree }) => tree,
         Ok(Merge::Clean { .. }) => match repo.merge(target, req.tip) {
@@ -140,7 +157,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         Err(e) => return fail(&e),
     };
     for co in &checkouts {
-        if let Err(e) = cli::check_checkout_forward(&co.path, target, commit) {
+        if let Err(e) = cli::check_checkout_forward(&co.path, base, commit) {
             return Attempt::Paused(format!(
                 "landing paused: {} has uncommitted changes that landing would overwrite ({}); \
                  commit or stash them and the landing continues by itself",
@@ -187,8 +204,9 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         Err(crate::store::QueueError::Git(e)) if e.is_conflict() => return Attempt::Retry,
         Err(e) => return fail(&e),
     }
+    watch.landed(commit);
     for co in &checkouts {
-        if let Err(e) = cli::checkout_forward(&co.path, target, commit) {
+        if let Err(e) = cli::checkout_forward(&co.path, base, commit) {
             shared.emit(Event::Warning(format!(
                 "{} could not follow the landing ({e}); run `git status` there",
                 co.path.display()
@@ -196,6 +214,61 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         }
     }
     Attempt::Done(LandReply::Landed { commit, tasks: ids })
+}
+
+/// A branch the target already contains. When its work came in with a move of the target
+/// outside the queue (an agent landing its own commits around the hooks), that move landed
+/// it: its tasks are completed with the branch tip as their landing, so they are neither
+/// redone nor released. Otherwise there is nothing to land.
+fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWatch) -> Attempt {
+    let branch = format!("refs/heads/{}", req.branch);
+    if req.tasks.is_empty()
+        || !watch.came_from_outside(repo, req.tip)
+        || !crate::guard::invariants::made_on(repo, &branch, req.tip)
+    {
+        return Attempt::Done(LandReply::UpToDate);
+    }
+    let queue = Queue::new(repo);
+    let ids: Vec<TaskId> = match held_tasks(&queue, shared, req) {
+        Ok(t) => t.into_iter().map(|t| t.id).collect(),
+        Err(e) => return Attempt::Done(LandReply::Failed(e.to_string())),
+    };
+    if ids.is_empty() {
+        return Attempt::Done(LandReply::UpToDate);
+    }
+    let landed = Landed {
+        commit: req.tip.to_string(),
+        review_rounds: req.review_rounds,
+        at: jiff::Timestamp::now().to_string(),
+        worker: Some(req.worker.clone()),
+    };
+    let actor = format!("{}/{}", shared.id, req.worker);
+    let result = queue.with_lock(|| {
+        let update = queue.plan_complete(&ids, &landed, &actor)?;
+        repo.transaction(std::slice::from_ref(&update))
+            .map_err(crate::store::QueueError::from)
+    });
+    match result {
+        Ok(()) => {
+            shared.emit(Event::Warning(format!(
+                "{}'s commit {} was already on {}, put there outside the merge queue; \
+                 completing {} with it",
+                req.worker,
+                crate::guard::short(&req.tip),
+                shared.target,
+                ids.iter()
+                    .map(TaskId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+            Attempt::Done(LandReply::Landed {
+                commit: req.tip,
+                tasks: ids,
+            })
+        }
+        Err(crate::store::QueueError::Git(e)) if e.is_conflict() => Attempt::Retry,
+        Err(e) => Attempt::Done(LandReply::Failed(e.to_string())),
+    }
 }
 
 /// The requested tasks this worker still holds (others are left out of the landing).

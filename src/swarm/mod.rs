@@ -12,6 +12,7 @@ pub mod predict;
 mod prompts;
 mod recorder;
 mod review;
+mod target_watch;
 mod worker;
 mod workspace;
 

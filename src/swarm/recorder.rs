@@ -1,5 +1,7 @@
 //! The recorder: the only writer of `refs/notes/oompa` in a swarm. It batches the cycle
-//! records workers send and appends them as JSON lines to the notes of their commits.
+//! records workers send and appends them as JSON lines to the notes of their commits. A log
+//! deleted or rewritten under the swarm is merged back before the next append, with a
+//! warning: no record is lost, silently or otherwise.
 
 use std::time::Duration;
 
@@ -39,6 +41,18 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
                         }
                     }
                     break;
+                }
+                // Someone deleted or rewrote the log during the swarm: merge what it lost
+                // back (nothing of either side is dropped), say so, and append on top.
+                Err(e @ NotesError::Rewritten { .. }) if attempt < ATTEMPTS => {
+                    match notes.restore() {
+                        Ok(Some(r)) => shared.emit(Event::Warning(format!(
+                            "{e}; merged them back (refs/notes/oompa is now {}), no record is lost",
+                            r.tip.to_hex_with_len(12)
+                        ))),
+                        Ok(None) => {}
+                        Err(e) => tracing::debug!("restoring refs/notes/oompa failed: {e}"),
+                    }
                 }
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::debug!("writing cycle notes failed ({e}); retrying");

@@ -21,6 +21,10 @@
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
+# FAKE_ONCE=CMD runs the shell command CMD once per swarm (the first worker to get there), after
+# doing the work of a held task and before signalling merge: a hostile step (moving main
+# around the hooks, rewriting refs/notes/oompa). FAKE_ONCE_FLAG is the directory marking it done;
+# FAKE_ONCE_CYCLE=N waits for cycle N or later.
 set -u
 prompt=$(cat)
 if [ -n "${FAKE_PROMPT_LOG:-}" ]; then
@@ -105,7 +109,13 @@ if [ -n "$(held)" ]; then
       [ -n "${FAKE_LINGER:-}" ] && sleep "$FAKE_LINGER"
       log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
   esac
-  work && { log "Did the work."; log COMPLETE_AND_READY_FOR_MERGE; exit 0; }
+  if work; then
+    if [ -n "${FAKE_ONCE:-}" ] && [ "$OOMPA_CYCLE" -ge "${FAKE_ONCE_CYCLE:-0}" ] &&
+       mkdir "$FAKE_ONCE_FLAG" 2>/dev/null; then
+      sh -c "$FAKE_ONCE"
+    fi
+    log "Did the work."; log COMPLETE_AND_READY_FOR_MERGE; exit 0
+  fi
   log "could not do the work"; exit 1
 fi
 

@@ -5,12 +5,19 @@
 //! blobs/tree/commit, compare-and-swap the ref; on a lost race, re-read and re-validate.
 //! Inside one process a single lock serializes operations (no retry storms); across
 //! processes the CAS decides. One commit per successful operation, none for a no-op.
-//! This module never prints.
+//!
+//! Every read and write first checks the tip ([`check_tip`]): a commit that descends from the
+//! last tip git oompa wrote or checked ([`crate::store::known`]). A queue replaced, rewound or
+//! deleted outside git oompa, or pointing at something else than a commit, is refused with a
+//! typed error until `repair` puts it back (or a person accepts it). An id in more than one
+//! state is never acted on. This module never prints.
 
 mod edit;
+mod repair;
 mod swarms;
 
 pub use edit::{Actor, Change, ChangeError, Changed, NOTICES_DIR, Notice, TaskEdit};
+pub use repair::{REPLACED_PREFIX, Restored};
 pub use swarms::Recovered;
 
 use std::collections::BTreeMap;
@@ -18,11 +25,19 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::swarm::claim_is_dead;
+use super::known::{self, Verdict};
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo};
 
 /// The ref holding the queue.
 pub const QUEUE_REF: &str = "refs/oompa/tasks";
+
+/// The largest task or swarm record read or written (1 MiB: far more than any prompt can
+/// use). A bigger entry is reported by path, never read into memory.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// The entries the root of the queue tree may have.
+const TOP_LEVEL: [&str; 5] = ["pending", "current", "complete", "swarms", NOTICES_DIR];
 
 /// Serializes queue operations of this process.
 static QUEUE_LOCK: Mutex<()> = Mutex::new(());
@@ -100,6 +115,84 @@ pub enum QueueError {
     Full { pending: usize, max: usize },
     #[error("gave up after {0} attempts: {QUEUE_REF} kept moving")]
     TooManyRetries(u32),
+    #[error(
+        "{QUEUE_REF} points at {kind} {id}, not at a commit: the queue is a chain of commits \
+         whose tree holds pending/, current/ and complete/"
+    )]
+    NotACommit { id: ObjectId, kind: &'static str },
+    #[error("{}", replaced_message(.known, .found))]
+    Replaced {
+        /// The last tip git oompa wrote or checked.
+        known: ObjectId,
+        /// What the ref holds now (`None`: it was deleted).
+        found: Option<ObjectId>,
+    },
+    #[error("task `{id}` is in {} at once; a task lives in one state only", states_list(.states))]
+    SeveralStates { id: TaskId, states: Vec<State> },
+    #[error("task `{id}` is {}", describe_entry(.size))]
+    TooBig { id: TaskId, size: u64 },
+}
+
+impl QueueError {
+    /// Whether the queue ref itself is damaged (replaced, deleted, not a commit): nothing can
+    /// be read or written until it is restored.
+    pub fn is_damaged_ref(&self) -> bool {
+        matches!(
+            self,
+            QueueError::Replaced { .. } | QueueError::NotACommit { .. }
+        )
+    }
+}
+
+fn replaced_message(known: &ObjectId, found: &Option<ObjectId>) -> String {
+    match found {
+        Some(found) => format!(
+            "{QUEUE_REF} was replaced outside git oompa: it points at {}, which does not \
+             descend from {}, the last tip git oompa wrote or checked",
+            short(found),
+            short(known)
+        ),
+        None => format!(
+            "{QUEUE_REF} was deleted outside git oompa; its last tip known to git oompa was {}",
+            short(known)
+        ),
+    }
+}
+
+fn states_list(states: &[State]) -> String {
+    states
+        .iter()
+        .map(|s| format!("{}/", s.dir()))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn describe_entry(size: &u64) -> String {
+    format!("{size} bytes, more than the {MAX_RECORD_BYTES} bytes a queue record may have")
+}
+
+fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}
+
+/// Checks the queue ref's value: a commit (or no ref at all) that descends from the last tip
+/// git oompa knew. Records it when it moved forward. Every read and write of the queue goes
+/// through this first.
+pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), QueueError> {
+    // A tip at or past the record is a commit (the record only ever holds commits, and the
+    // walk from a tip reads it as one): the kind is looked up only when that is not so.
+    let verdict = known::verify(repo, QUEUE_REF, tip)?;
+    if verdict != Verdict::Descends
+        && let Some(id) = tip
+        && let Some((kind, _)) = repo.object_header(id)?
+        && kind != "commit"
+    {
+        return Err(QueueError::NotACommit { id, kind });
+    }
+    match verdict {
+        Verdict::First | Verdict::Descends => Ok(()),
+        Verdict::Replaced { known, found } => Err(QueueError::Replaced { known, found }),
+    }
 }
 
 /// A queue entry that could not be read; reported by path, never fatal for the others.
@@ -242,7 +335,7 @@ impl<'r> Queue<'r> {
     /// Creates the empty queue ref if it does not exist. Returns true when it was created.
     pub fn init(&self) -> Result<bool, QueueError> {
         let _guard = QUEUE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if self.repo.read_ref(QUEUE_REF)?.is_some() {
+        if self.tip()?.is_some() {
             return Ok(false);
         }
         let tree = self.repo.edit_tree(None, &[])?;
@@ -251,15 +344,28 @@ impl<'r> Queue<'r> {
             .repo
             .cas_ref(QUEUE_REF, None, commit, "oompa: create task queue")
         {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                known::record_quietly(self.repo, QUEUE_REF, commit);
+                Ok(true)
+            }
             Err(e) if e.is_conflict() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Reads every task at the current tip. Unreadable entries go to `corrupt`.
-    pub fn snapshot(&self) -> Result<Snapshot, QueueError> {
+    /// The queue's tip, checked by [`check_tip`].
+    pub fn tip(&self) -> Result<Option<ObjectId>, QueueError> {
         let tip = self.repo.read_ref(QUEUE_REF)?;
+        check_tip(self.repo, tip)?;
+        Ok(tip)
+    }
+
+    /// Reads every task at the current tip. Unreadable entries go to `corrupt`, and so do
+    /// all the entries of an id found in more than one state (none of them is a task to act
+    /// on until a person decides), entries outside the known directories, and records too
+    /// big to read.
+    pub fn snapshot(&self) -> Result<Snapshot, QueueError> {
+        let tip = self.tip()?;
         self.snapshot_at(tip)
     }
 
@@ -270,6 +376,21 @@ impl<'r> Queue<'r> {
         };
         let Some(tip) = tip else { return Ok(snap) };
         let tree = self.repo.commit_tree(tip)?;
+        for (name, is_tree) in self.repo.tree_names(tree)? {
+            if !TOP_LEVEL.contains(&name.as_str()) {
+                snap.corrupt.push(Corrupt {
+                    path: if is_tree { format!("{name}/") } else { name },
+                    reason: "is not part of a queue (pending/, current/, complete/, swarms/, notices/); \
+                             git oompa leaves it alone"
+                        .into(),
+                });
+            } else if !is_tree {
+                snap.corrupt.push(Corrupt {
+                    reason: format!("is a file where the directory {name}/ belongs"),
+                    path: name,
+                });
+            }
+        }
         for state in State::ALL {
             for (name, blob) in self.repo.list_dir(tree, state.dir())? {
                 let path = format!("{}/{name}", state.dir());
@@ -279,10 +400,33 @@ impl<'r> Queue<'r> {
                 }
             }
         }
+        // An id in two states is an error of the queue, not a task in either.
+        for (id, in_states) in self.duplicates_in(tree)? {
+            snap.tasks.retain(|(_, t)| t.id != id);
+            for state in &in_states {
+                let path = state.path(&id);
+                snap.corrupt.retain(|c| c.path != path);
+                snap.corrupt.push(Corrupt {
+                    path,
+                    reason: format!(
+                        "task `{id}` is in {} at once; a task lives in one state only",
+                        states_list(&in_states)
+                    ),
+                });
+            }
+        }
         Ok(snap)
     }
 
     fn read_task(&self, path: &str, name: &str, blob: ObjectId) -> Result<Task, String> {
+        if let Some((kind, size)) = self.repo.object_header(blob).map_err(|e| e.to_string())? {
+            if kind != "blob" {
+                return Err(format!("is a {kind}, not a file"));
+            }
+            if size > MAX_RECORD_BYTES {
+                return Err(format!("is {}; it is not read", describe_entry(&size)));
+            }
+        }
         let data = self.repo.read_blob(blob).map_err(|e| e.to_string())?;
         let task = Task::from_json(&data).map_err(|e| e.to_string())?;
         if name != format!("{}.json", task.id) {
@@ -292,24 +436,45 @@ impl<'r> Queue<'r> {
     }
 
     /// How many tasks are in each state, from the tree listings alone (no task is read):
-    /// what polling loops need, cheap however large the queue.
+    /// what polling loops need, cheap however large the queue. Pending entries that cannot be
+    /// claimed (not `<id>.json`, or an id also claimed or complete) are not counted until
+    /// the first claimable one, so `pending` is 0 exactly when nothing pending can be
+    /// claimed by name, and idle workers do not start agents for a queue that only looks
+    /// full.
     pub fn counts(&self) -> Result<Counts, QueueError> {
-        let Some(tip) = self.repo.read_ref(QUEUE_REF)? else {
+        let Some(tip) = self.tip()? else {
             return Ok(Counts::default());
         };
         let tree = self.repo.commit_tree(tip)?;
-        let n = |state: State| -> Result<usize, QueueError> {
-            Ok(self.repo.list_dir(tree, state.dir())?.len())
-        };
+        let pending = self.repo.list_dir(tree, State::Pending.dir())?;
+        let mut unclaimable = 0;
+        for (name, _) in &pending {
+            let elsewhere = match name.strip_suffix(".json") {
+                None => true,
+                Some(id) => {
+                    self.repo
+                        .lookup_path(tree, &format!("{}/{name}", State::Current.dir()))?
+                        .is_some()
+                        || self
+                            .repo
+                            .lookup_path(tree, &format!("{}/{id}.json", State::Complete.dir()))?
+                            .is_some()
+                }
+            };
+            if !elsewhere {
+                break;
+            }
+            unclaimable += 1;
+        }
         Ok(Counts {
-            pending: n(State::Pending)?,
-            current: n(State::Current)?,
+            pending: pending.len() - unclaimable,
+            current: self.repo.list_dir(tree, State::Current.dir())?.len(),
         })
     }
 
     /// Looks one task up at the tip.
     pub fn get(&self, id: &TaskId) -> Result<(State, Task), QueueError> {
-        let tip = self.repo.read_ref(QUEUE_REF)?;
+        let tip = self.tip()?;
         let Some(tip) = tip else {
             return Err(QueueError::NotFound(id.clone()));
         };
@@ -318,19 +483,29 @@ impl<'r> Queue<'r> {
             .ok_or_else(|| QueueError::NotFound(id.clone()))
     }
 
-    /// Finds `id` in any state of `tree`; a corrupt entry is an error naming its path.
+    /// Finds `id` in `tree`; a corrupt entry is an error naming its path, and so is an id
+    /// found in more than one state.
     fn locate(&self, tree: ObjectId, id: &TaskId) -> Result<Option<(State, Task)>, QueueError> {
+        let mut found = Vec::new();
         for state in State::ALL {
-            let path = state.path(id);
-            if let Some(blob) = self.repo.lookup_path(tree, &path)? {
-                let name = format!("{id}.json");
-                return self
-                    .read_task(&path, &name, blob)
-                    .map(|t| Some((state, t)))
-                    .map_err(|reason| QueueError::Corrupt { path, reason });
+            if let Some(blob) = self.repo.lookup_path(tree, &state.path(id))? {
+                found.push((state, blob));
             }
         }
-        Ok(None)
+        match found.as_slice() {
+            [] => Ok(None),
+            [(state, blob)] => {
+                let path = state.path(id);
+                let name = format!("{id}.json");
+                self.read_task(&path, &name, *blob)
+                    .map(|t| Some((*state, t)))
+                    .map_err(|reason| QueueError::Corrupt { path, reason })
+            }
+            several => Err(QueueError::SeveralStates {
+                id: id.clone(),
+                states: several.iter().map(|(s, _)| *s).collect(),
+            }),
+        }
     }
 
     /// The retry loop every write goes through.
@@ -340,7 +515,7 @@ impl<'r> Queue<'r> {
     ) -> Result<T, QueueError> {
         let _guard = QUEUE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         for attempt in 0..MAX_ATTEMPTS {
-            let tip = self.repo.read_ref(QUEUE_REF)?;
+            let tip = self.tip()?;
             let tree = match tip {
                 Some(tip) => Some(self.repo.commit_tree(tip)?),
                 None => None,
@@ -365,7 +540,10 @@ impl<'r> Queue<'r> {
             let parents: Vec<ObjectId> = tip.into_iter().collect();
             let commit = self.repo.commit(&message, new_tree, &parents)?;
             match self.repo.cas_ref(QUEUE_REF, tip, commit, &message) {
-                Ok(()) => return Ok(result),
+                Ok(()) => {
+                    known::record_quietly(self.repo, QUEUE_REF, commit);
+                    return Ok(result);
+                }
                 Err(e) if e.is_conflict() => {
                     tracing::debug!(attempt, "queue moved under us; retrying");
                     // Another process won; back off a little, more the longer we lose.
@@ -404,7 +582,15 @@ impl<'r> Queue<'r> {
                 {
                     return Err(QueueError::Exists(task.id.clone(), state));
                 }
-                changes.push((State::Pending.path(&task.id), Some(task.to_json())));
+                let json = task.to_json();
+                let size = u64::try_from(json.len()).unwrap_or(u64::MAX);
+                if size > MAX_RECORD_BYTES {
+                    return Err(QueueError::TooBig {
+                        id: task.id.clone(),
+                        size,
+                    });
+                }
+                changes.push((State::Pending.path(&task.id), Some(json)));
             }
             let message = match tasks {
                 [one] => format!("add {} by {actor}\n\n{}", one.id, one.summary),
@@ -457,6 +643,15 @@ impl<'r> Queue<'r> {
                 let outcome = match found {
                     Err(QueueError::Corrupt { path, reason }) => {
                         ClaimOutcome::Corrupt(format!("{path}: {reason}"))
+                    }
+                    // Complete anywhere is complete: never claimed again.
+                    Err(QueueError::SeveralStates { states, .. })
+                        if states.contains(&State::Complete) =>
+                    {
+                        ClaimOutcome::Complete
+                    }
+                    Err(e @ QueueError::SeveralStates { .. }) => {
+                        ClaimOutcome::Corrupt(e.to_string())
                     }
                     Err(e) => return Err(e),
                     Ok(None) => ClaimOutcome::NotFound,
@@ -566,7 +761,7 @@ impl<'r> Queue<'r> {
         landed: &Landed,
         actor: &str,
     ) -> Result<RefUpdate, QueueError> {
-        let tip = self.repo.read_ref(QUEUE_REF)?;
+        let tip = self.tip()?;
         let tree = match tip {
             Some(tip) => Some(self.repo.commit_tree(tip)?),
             None => None,
@@ -620,7 +815,7 @@ impl<'r> Queue<'r> {
     /// Number of commits in the queue's history (for tests and `doctor`).
     pub fn history_len(&self) -> Result<usize, QueueError> {
         let mut n = 0;
-        let mut next = self.repo.read_ref(QUEUE_REF)?;
+        let mut next = self.tip()?;
         while let Some(c) = next {
             n += 1;
             next = self.repo.commit_parents(c)?.first().copied();

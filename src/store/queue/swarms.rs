@@ -1,7 +1,7 @@
 //! Swarm records in the queue tree (`swarms/<id>.json`) and the recovery of claims whose
 //! owner is gone: the queue operations a swarm needs beyond tasks.
 
-use super::{Plan, QUEUE_REF, Queue, QueueError, State};
+use super::{MAX_RECORD_BYTES, Plan, Queue, QueueError, State};
 use crate::git::ObjectId;
 use crate::store::swarm::{Stopped, SwarmRecord, claim_is_dead};
 use crate::store::task::{Claim, TaskId};
@@ -28,7 +28,7 @@ impl Queue<'_> {
 
     /// Every swarm record at the tip (unreadable ones are skipped).
     pub fn swarms(&self) -> Result<Vec<SwarmRecord>, QueueError> {
-        let Some(tip) = self.repo.read_ref(QUEUE_REF)? else {
+        let Some(tip) = self.tip()? else {
             return Ok(Vec::new());
         };
         let tree = self.repo.commit_tree(tip)?;
@@ -38,13 +38,33 @@ impl Queue<'_> {
     pub(super) fn swarms_in(&self, tree: ObjectId) -> Result<Vec<SwarmRecord>, QueueError> {
         let mut out = Vec::new();
         for (name, blob) in self.repo.list_dir(tree, "swarms")? {
-            let data = self.repo.read_blob(blob)?;
-            match serde_json::from_slice::<SwarmRecord>(&data) {
+            match self.read_swarm(&name, blob) {
                 Ok(r) => out.push(r),
                 Err(e) => tracing::warn!("swarms/{name} is unreadable: {e}"),
             }
         }
         Ok(out)
+    }
+
+    /// One swarm record, refused when it is not a file, too big, unreadable, or holds
+    /// another swarm than its name says (recovery would then write a record for that one).
+    fn read_swarm(&self, name: &str, blob: ObjectId) -> Result<SwarmRecord, String> {
+        match self.repo.object_header(blob).map_err(|e| e.to_string())? {
+            Some((kind, _)) if kind != "blob" => return Err(format!("is a {kind}, not a file")),
+            Some((_, size)) if size > MAX_RECORD_BYTES => {
+                return Err(format!("is {size} bytes, too big to be a swarm record"));
+            }
+            _ => {}
+        }
+        let data = self.repo.read_blob(blob).map_err(|e| e.to_string())?;
+        let record: SwarmRecord = serde_json::from_slice(&data).map_err(|e| e.to_string())?;
+        if name != format!("{}.json", record.id) {
+            return Err(format!(
+                "holds swarm `{}` but is named swarms/{name}",
+                record.id
+            ));
+        }
+        Ok(record)
     }
 
     /// Returns the claims whose owner is gone to pending and records dead swarms as
@@ -86,16 +106,29 @@ impl Queue<'_> {
                 let Ok(mut task) = self.read_task(&path, &name, blob) else {
                     continue;
                 };
-                let Some(claim) = task.claim.clone() else {
-                    continue;
-                };
-                let stopped = swarms
+                // An id that is also pending or complete is for a person to sort out;
+                // moving it would overwrite the other entry.
+                let elsewhere = [State::Pending, State::Complete]
                     .iter()
-                    .find(|s| s.id == claim.swarm)
-                    .is_some_and(|s| {
-                        s.stopped.is_some() || rec.crashed.iter().any(|c| c.id == s.id)
-                    });
-                if !claim_is_dead(&claim, this_host, stopped) {
+                    .map(|s| self.repo.lookup_path(tree, &s.path(&task.id)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if elsewhere.iter().any(Option::is_some) {
+                    continue;
+                }
+                // A claimed entry without a claim has no owner to wait for.
+                let claim = task.claim.clone().unwrap_or_else(|| Claim {
+                    swarm: String::new(),
+                    worker: "nobody".into(),
+                    host: String::new(),
+                    pid: 0,
+                    branch: None,
+                    claimed_at: String::new(),
+                    lease_until: String::new(),
+                    token: String::new(),
+                });
+                if task.claim.is_some()
+                    && !claim_is_dead(&claim, this_host, stopped_swarm(&swarms, &rec, &claim))
+                {
                     continue;
                 }
                 keep(&task.id, &claim);
@@ -136,4 +169,12 @@ impl Queue<'_> {
             })
         })
     }
+}
+
+/// Whether the swarm a claim names has stopped, or was just found crashed.
+fn stopped_swarm(swarms: &[SwarmRecord], rec: &Recovered, claim: &Claim) -> bool {
+    swarms
+        .iter()
+        .find(|s| s.id == claim.swarm)
+        .is_some_and(|s| s.stopped.is_some() || rec.crashed.iter().any(|c| c.id == s.id))
 }
