@@ -175,3 +175,20 @@ pub fn path_with_bin() -> std::ffi::OsString {
     }
     std::env::join_paths(paths).expect("joinable PATH")
 }
+
+/// Every file under `dir` (none if it does not exist), sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
