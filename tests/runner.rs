@@ -14,6 +14,7 @@ mod test_gc;
 mod test_hooks;
 mod test_init;
 mod test_log;
+mod test_mockllm;
 mod test_predict;
 mod test_real_clis;
 mod test_swarm;

@@ -308,8 +308,9 @@ pub fn isolated<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// Whether this process may make network namespaces with a working loopback (checked once).
-fn namespaces_permitted() -> bool {
+/// Whether [`isolated`] really isolates here: this process may make network namespaces with a
+/// working loopback (checked once).
+pub fn namespaces_permitted() -> bool {
     static PERMITTED: OnceLock<bool> = OnceLock::new();
     *PERMITTED.get_or_init(|| {
         let ok = Command::new("unshare")
