@@ -125,7 +125,10 @@ fn bash_tool() -> Value {
 #[test]
 fn anthropic_calls_bash_once_per_scripted_command_then_answers_the_final_text() {
     let server = Server::start(Options::default()).expect("server");
-    let tools = json!([{"name": "Read", "input_schema": {}}, {"name": "Bash", "input_schema": bash_tool()}]);
+    let tools = json!([
+        {"name": "Read", "input_schema": {}},
+        {"name": "Bash", "input_schema": bash_tool()},
+    ]);
     let mut messages = vec![json!({"role": "user", "content": [{"type": "text", "text": PROMPT}]})];
     for cmd in ["echo one", "echo two"] {
         let body = json!({"model": "claude-x", "tools": tools, "messages": messages});
@@ -236,8 +239,9 @@ fn responses_skips_codex_context_and_answers_in_events_with_sequence_numbers() {
 #[test]
 fn responses_code_mode_runs_the_command_through_the_exec_tool_in_a_namespace() {
     let server = Server::start(Options::default()).expect("server");
-    let extra = json!({"type": "additional_tools", "tools": [{"type": "namespace", "name": "functions",
-        "tools": [{"type": "custom", "name": "exec"}]}]});
+    let extra = json!({"type": "additional_tools", "tools": [
+        {"type": "namespace", "name": "functions", "tools": [{"type": "custom", "name": "exec"}]},
+    ]});
     let body = json!({"model": "gpt-x", "input": [extra, {"role": "user", "type": "message",
         "content": "MOCK_CMD: echo hi"}]});
     let reply = post(&server, "/v1/responses", body).json();
@@ -320,7 +324,8 @@ fn gemini_calls_run_shell_command_streaming_and_routes_with_json() {
     assert_eq!(part["text"], "All done.\nCOMPLETE_AND_READY_FOR_MERGE");
 
     // Routing: generateContent without tools, asking for JSON.
-    let schema = json!({"type": "object", "properties": {"model_choice": {"type": "string", "enum": ["flash", "pro"]}}});
+    let schema = json!({"type": "object", "properties": {
+        "model_choice": {"type": "string", "enum": ["flash", "pro"]}}});
     let body = json!({"contents": [prompt], "generationConfig": {
         "responseMimeType": "application/json", "responseJsonSchema": schema}});
     let reply = post(

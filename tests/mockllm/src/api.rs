@@ -354,10 +354,22 @@ fn responses_reply(model: &str, reply: &Reply, stream: bool, ids: &Ids) -> Respo
             full["text"] = text.clone();
             events.extend([
                 json!({"type": "response.output_item.added", "output_index": 0, "item": added}),
-                at(json!({"type": "response.content_part.added", "content_index": 0, "part": part})),
-                at(json!({"type": "response.output_text.delta", "content_index": 0, "delta": text})),
-                at(json!({"type": "response.output_text.done", "content_index": 0, "text": text})),
-                at(json!({"type": "response.content_part.done", "content_index": 0, "part": full})),
+                at(
+                    json!({"type": "response.content_part.added", "content_index": 0,
+                          "part": part}),
+                ),
+                at(
+                    json!({"type": "response.output_text.delta", "content_index": 0,
+                          "delta": text}),
+                ),
+                at(
+                    json!({"type": "response.output_text.done", "content_index": 0,
+                          "text": text}),
+                ),
+                at(
+                    json!({"type": "response.content_part.done", "content_index": 0,
+                          "part": full}),
+                ),
             ]);
         }
         Some("custom_tool_call") => {
@@ -375,7 +387,8 @@ fn responses_reply(model: &str, reply: &Reply, stream: bool, ids: &Ids) -> Respo
             events.extend([
                 json!({"type": "response.output_item.added", "output_index": 0, "item": added}),
                 at(json!({"type": "response.function_call_arguments.delta", "delta": arguments})),
-                at(json!({"type": "response.function_call_arguments.done", "arguments": arguments})),
+                at(json!({"type": "response.function_call_arguments.done",
+                          "arguments": arguments})),
             ]);
         }
     }

@@ -50,10 +50,45 @@
 //! left>`, `anthropic-ratelimit-requests-reset: <RFC 3339 time>` and
 //! `x-ratelimit-reset-requests: <seconds>s`, the message saying
 //! `Please try again in <seconds>s.`; after the window the script goes on as usual. Observed
-//! with `mockllm --rate-limit-for 20` and each CLI set up as in [`clis`] (the versions of
-//! `.ci/install-agent-clis.sh`):
+//! by hand with `mockllm --rate-limit-for 20` (and the longer windows named below), each CLI
+//! run headless with one prompt and set up as [`clis`] does unless said otherwise:
 //!
-//! RATE-LIMIT-FINDINGS
+//! - **Claude Code** (2.1.197) waits out a short `Retry-After` by itself when it may retry:
+//!   with the tests' `CLAUDE_CODE_MAX_RETRIES=1` it slept through a 20 s and a 60 s window
+//!   (with the default retries, a 20 s one), retried and finished the turn normally, so the
+//!   caller never sees the limit. With a longer window (90 s, 120 s, 150 s tried) or with
+//!   `CLAUDE_CODE_MAX_RETRIES=0` it ends the turn at once, exit status 1: an `assistant`
+//!   event with `"error": "rate_limit"`, then `{"type": "result", "subtype": "success",
+//!   "is_error": true, "api_error_status": 429, "result": "API Error: Request rejected (429) ·
+//!   Rate limit reached (mock). Please try again in 20s.", "session_id": …}`. To see the
+//!   limit with a 20 s window, set `CLAUDE_CODE_MAX_RETRIES=0`.
+//! - **Codex** (0.171.0) with the tests' provider (`request_max_retries=0`) ends at once, exit
+//!   status 1: `{"type": "error", "message": "exceeded retry limit, last status: 429 Too Many
+//!   Requests"}`, then `{"type": "turn.failed", "error": {"message": <the same>}}`; the
+//!   `thread.started` event before them has the session id. With `request_max_retries=4` it
+//!   prints `{"type": "error", "message": "Reconnecting... 1/4 (exceeded retry limit, last
+//!   status: 429 Too Many Requests)"}`, sleeps the `Retry-After` (20 s; 300 s tried) and
+//!   finishes the turn normally.
+//! - **Gemini CLI** (0.61.0) ignores `Retry-After`. With the tests' `"maxAttempts": 1` it ends
+//!   at once, exit status 173 (429 mod 256): `{"type": "result", "status": "error", "error":
+//!   {"type": "unknown", "message": "[API Error: Rate limit reached (mock). Please try again in
+//!   20s.]\nPlease wait and try again later. …"}}`, and `RetryableQuotaError: … status: 429`
+//!   on stderr. With the default attempts it keeps retrying on its own back-off (about 4, 10,
+//!   15, 30 s, then ~30 s apart), printing `Attempt N failed with status 429. Retrying with
+//!   backoff... _ApiError: {<the 429 body>}` on stderr each time: a 20 s window ends in its
+//!   4th attempt (~35 s) and the turn finishes normally; a 300 s window makes it give up after
+//!   10 attempts (~220 s), with the error result and exit status 173 as above.
+//! - **opencode** (1.18.33) keeps retrying silently: nothing in `--format json` output,
+//!   nothing on stderr. Its session loop sleeps the `Retry-After` (20 s; 275 s tried) and
+//!   retries, then finishes the turn normally (exit status 0); the side request that makes
+//!   the session title gives up after 3 quick attempts, unnoticed. The one trace is with
+//!   `--print-logs` (git oompa does not pass it): a stderr line `level=ERROR … message="stream
+//!   error" … error.error="AI_APICallError: Rate limit reached (mock). Please try again in
+//!   19s."` per limited request. Whether a setting makes it give up instead was not looked
+//!   into.
+//!
+//! So with the settings of [`clis`] and a 20 s window, Codex and Gemini CLI end the turn with
+//! the limit in their output, Claude Code and opencode wait inside the turn and succeed.
 //!
 //! # The binary
 //!
