@@ -1,6 +1,7 @@
 //! `mockllm`: the scripted model as a program, for trying a CLI against it by hand (the tests
 //! start it in-process). Serves on 127.0.0.1 until killed.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,7 +46,8 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
+            // Ignore a closed stdout (`mockllm --help | head`).
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             return Ok(());
         }
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
