@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
-# Installs the four agent CLIs that tests/test_real_clis.rs drives against the scripted mock
-# model: Claude Code, Codex CLI, opencode and Gemini CLI, from the npm registry only, into
-# $AGENTCLIS (default ~/.cache/agentclis; ~25 s and ~1.1 GB the first time). Idempotent: npm
-# runs only when one of the binaries is missing. Then prints the versions and checks that the
-# mock model is where the tests look for it.
+# Installs the four agent CLIs that the real-CLI tests (tests/test_real_clis.rs,
+# src/agent/real_cli_tests.rs) drive against the project's scripted model (tests/mockllm):
+# Claude Code, Codex CLI, opencode and Gemini CLI, from the npm registry only, into $AGENTCLIS
+# (default ~/.cache/agentclis; ~25 s and ~1.1 GB the first time). Idempotent: npm runs only
+# when one of the binaries is missing. Then prints the versions.
 #
 #   AGENTCLIS      install prefix (the binaries land in $AGENTCLIS/node_modules/.bin)
-#   OOMPA_MOCKLLM  the mock's mockllm.py (default: ../shared/tools/mockllm/mockllm.py, beside
-#                  the repository root)
 #
 # The tests find the CLIs through OOMPA_AGENTCLIS, $AGENTCLIS/node_modules/.bin,
 # ~/.cache/agentclis/node_modules/.bin or PATH, in that order.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 AGENTCLIS="${AGENTCLIS:-$HOME/.cache/agentclis}"
 BIN="$AGENTCLIS/node_modules/.bin"
 CLIS=(claude codex opencode gemini)
@@ -45,11 +42,3 @@ for cli in "${CLIS[@]}"; do
   printf '%-9s %s\n' "$cli" "${version:-(no version printed)}"
 done
 echo "OOMPA_AGENTCLIS=$BIN"
-
-MOCK="${OOMPA_MOCKLLM:-$ROOT/../shared/tools/mockllm/mockllm.py}"
-if [[ ! -f "$MOCK" ]]; then
-  echo "error: the mock model is not at $MOCK (shared/ must sit beside the clone, or set OOMPA_MOCKLLM)" >&2
-  exit 1
-fi
-command -v python3 >/dev/null || { echo "error: python3 is needed to run the mock model" >&2; exit 1; }
-echo "OOMPA_MOCKLLM=$(cd "$(dirname "$MOCK")" && pwd)/$(basename "$MOCK")"

@@ -17,6 +17,7 @@ mod test_gc;
 mod test_hooks;
 mod test_init;
 mod test_log;
+mod test_mockllm;
 mod test_output;
 mod test_predict;
 mod test_real_clis;

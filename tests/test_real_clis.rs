@@ -1,44 +1,40 @@
 //! `git oompa swarm` end to end with the four real agent CLIs (Claude Code, Codex, opencode,
-//! Gemini CLI) against the scripted mock model of `shared/tools/mockllm/` on 127.0.0.1.
+//! Gemini CLI) against the project's scripted model (`tests/mockllm`) on 127.0.0.1.
 //!
-//! Each test makes a repository with one task and an `oompa.toml` with one worker whose `env`
-//! and `args` point its CLI at the mock exactly as the mockllm recipes do (and silence every
-//! lookup of the CLI's own: telemetry, updates, model catalogs, the npm registry). The worker's
-//! role prompt carries the mock's script (`MOCK_CMD:` / `MOCK_FINAL:` lines): claim the task
-//! with `git oompa task claim`, commit a file, signal `COMPLETE_AND_READY_FOR_MERGE`. The mock
-//! and the swarm run together in `tests/real-clis/run-swarm.sh`, inside a network namespace
-//! that has only loopback (`unshare -n`) where that is permitted, else on the host (still only
-//! ever talking to 127.0.0.1). HOME, XDG_*, TMPDIR and CODEX_HOME are inside the test's temp dir.
+//! Each test makes a repository with its tasks and an `oompa.toml` whose worker `env` and
+//! `args` point the CLI at the scripted model (and silence every lookup of the CLI's own:
+//! telemetry, updates, model catalogs, the npm registry), as `mockllm::clis` says. The worker's
+//! role prompt carries the model's script (`MOCK_CMD:` / `MOCK_FINAL:` lines): claim the task
+//! with `git oompa task claim`, commit a file, signal `COMPLETE_AND_READY_FOR_MERGE`. The test
+//! body runs in `mockllm::clis::isolated`: the model (in-process), the swarm and the CLIs share
+//! a network namespace that has only loopback where that is permitted, else the host (still
+//! only ever talking to 127.0.0.1). HOME, XDG_*, TMPDIR and CODEX_HOME are inside the test's
+//! temp dir.
 //!
 //! Per CLI, five scenarios:
 //! - as worker: claim, commit and land in one turn; claim by signal, then resume the session;
 //! - as reviewer of the fake exec agent's change (`[review] models = [the CLI]`, the CLI's env
-//!   in the worker's `env`, the mock's script in the `[review] prompt` file): approve at once;
+//!   in the worker's `env`, the model's script in the `[review] prompt` file): approve at once;
 //!   ask for a fix once, then approve;
 //! - as resolver: its landing conflicts with the fake agent's, which landed first; the swarm
-//!   resumes its session with the resolver prompt, which the mock answers from its
-//!   command-line script (`--cmd`, `--final`).
+//!   resumes its session with the resolver prompt, which the model answers from its fallback
+//!   script ([`Options::script`]).
 //!
-//! Where things come from:
-//! - the CLIs: `$OOMPA_AGENTCLIS` (a `node_modules/.bin` dir), else
-//!   `$AGENTCLIS/node_modules/.bin`, else `~/.cache/agentclis/node_modules/.bin`, else PATH.
-//!   Install them with `bash ../shared/tools/mockllm/install-clis.sh` or
-//!   `.ci/install-agent-clis.sh`;
-//! - the mock: `$OOMPA_MOCKLLM`, else `../shared/tools/mockllm/mockllm.py` beside the repo.
-//!
-//! Anything missing fails the test, saying how to install it. With `OOMPA_SKIP_REAL_CLIS=1`
-//! the tests print a loud `SKIPPED real CLI test: …` line on stderr and pass instead.
+//! A CLI that is not installed skips its tests loudly (or fails them under
+//! `OOMPA_REQUIRE_REAL_CLIS=1`, as in CI); `OOMPA_SKIP_REAL_CLIS=1` skips them all. Where the
+//! CLIs are looked for: `mockllm::clis`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Instant;
 
+use mockllm::clis::{self, CLAUDE, CODEX, Cli, GEMINI, OPENCODE};
+use mockllm::{Options, Server};
 use oompa::store::notes::{LogEntry, Notes};
 use oompa::store::record::{CycleRecord, Outcome};
 use oompa::store::{Queue, State};
 
-use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout};
+use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout, walk};
 use crate::test_swarm::{assert_clean_up, fake_model};
 
 /// What the agent runs in its fresh turn: claim the task itself and commit a file.
@@ -48,308 +44,40 @@ const COMMIT: &str = "printf 'hello\\n' > hello.txt && git add hello.txt && git 
 /// In the role prompt only: finding it in a resumed request proves the session continued.
 const ROLE_TOKEN: &str = "ROLE-PROMPT-TOKEN-4417";
 
-/// One of the four CLIs and how a worker drives it against the mock.
-#[derive(Clone, Copy)]
-struct Cli {
-    /// The harness name, which is also the binary name.
-    name: &'static str,
-    /// The `model` of the worker: harness and a model name the mock accepts.
-    model: &'static str,
-}
-
-const CLAUDE: Cli = Cli {
-    name: "claude",
-    model: "claude:claude-sonnet-4-5",
-};
-const CODEX: Cli = Cli {
-    name: "codex",
-    model: "codex:mock-model:low",
-};
-const OPENCODE: Cli = Cli {
-    name: "opencode",
-    model: "opencode:mock/mock-model:high",
-};
-const GEMINI: Cli = Cli {
-    name: "gemini",
-    model: "gemini:gemini-2.5-flash",
-};
-
-impl Cli {
-    /// The worker's `env` (`@PORT@` is replaced by the mock's port), as in the recipes.
-    fn env(self, home: &Path) -> Vec<(&'static str, String)> {
-        let url = "http://127.0.0.1:@PORT@".to_string();
-        let one = |k: &'static str| (k, "1".to_string());
-        match self.name {
-            "claude" => vec![
-                ("ANTHROPIC_BASE_URL", url),
-                ("ANTHROPIC_API_KEY", "sk-mock".into()),
-                one("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"),
-                one("DISABLE_AUTOUPDATER"),
-                one("DISABLE_TELEMETRY"),
-                one("DISABLE_ERROR_REPORTING"),
-                one("CLAUDE_CODE_MAX_RETRIES"),
-                // As root, --dangerously-skip-permissions refuses to start without it (git
-                // oompa also sets it when it runs as root; the recipes set it always).
-                one("IS_SANDBOX"),
-            ],
-            "codex" => vec![("CODEX_HOME", home.join(".codex").display().to_string())],
-            "opencode" => vec![
-                one("OPENCODE_DISABLE_MODELS_FETCH"),
-                one("OPENCODE_DISABLE_AUTOUPDATE"),
-                one("OPENCODE_DISABLE_LSP_DOWNLOAD"),
-                one("OPENCODE_DISABLE_SHARE"),
-                // At startup opencode asks the npm registry for @opencode-ai/plugin: the mock
-                // answers 404 and opencode carries on.
-                ("npm_config_registry", format!("{url}/npm-registry-stub/")),
-                (
-                    "OPENCODE_CONFIG_CONTENT",
-                    format!(
-                        r#"{{"provider":{{"mock":{{"npm":"@ai-sdk/openai-compatible","name":"Mock","options":{{"baseURL":"{url}/v1","apiKey":"sk-mock"}},"models":{{"mock-model":{{"name":"Mock","tool_call":true,"reasoning":true}}}}}}}},"model":"mock/mock-model"}}"#
-                    ),
-                ),
-            ],
-            "gemini" => vec![
-                ("GOOGLE_GEMINI_BASE_URL", url),
-                ("GEMINI_API_KEY", "sk-mock".into()),
-            ],
-            other => unreachable!("unknown CLI {other}"),
-        }
-    }
-
-    /// The worker's `args`: codex gets its mock provider (plain HTTP + SSE, no retries) and
-    /// has analytics and plugins off.
-    fn args(self) -> Vec<String> {
-        if self.name != "codex" {
-            return Vec::new();
-        }
-        [
-            "--strict-config",
-            "-c",
-            "model_provider=mock",
-            "-c",
-            r#"model_providers.mock={name="mock",base_url="http://127.0.0.1:@PORT@/v1",wire_api="responses",request_max_retries=0,stream_max_retries=0}"#,
-            "--disable",
-            "unbounded_connection_retries",
-            "-c",
-            "analytics.enabled=false",
-            "--disable",
-            "plugins",
-        ]
-        .map(String::from)
-        .to_vec()
-    }
-
-    /// The `env` a worker of another CLI needs for this CLI to review its changes.
-    ///
-    /// A reviewer inherits the worker's `env` but gets the worker's `args` only when it runs
-    /// the worker's CLI. Codex takes its mock provider from `args` as a worker; as a reviewer
-    /// it reads the same settings from `config.toml` in its CODEX_HOME (a template in the run
-    /// directory, which run-swarm.sh fills in with the port).
-    fn reviewer_env(self, setup: &Setup) -> Vec<(&'static str, String)> {
-        if self.name != "codex" {
-            return self.env(&setup.env.home);
-        }
-        setup.write(
-            "codex-home/config.toml.in",
-            "model_provider = \"mock\"\n\n\
-             [model_providers.mock]\n\
-             name = \"mock\"\n\
-             base_url = \"http://127.0.0.1:@PORT@/v1\"\n\
-             wire_api = \"responses\"\n\
-             request_max_retries = 0\n\
-             stream_max_retries = 0\n\n\
-             [analytics]\n\
-             enabled = false\n\n\
-             [features]\n\
-             unbounded_connection_retries = false\n\
-             plugins = false\n",
-        );
-        vec![(
-            "CODEX_HOME",
-            setup.dir.join("codex-home").display().to_string(),
-        )]
-    }
-
-    /// Files the CLI needs in the test HOME before it starts.
-    fn prepare_home(self, home: &Path) {
-        match self.name {
-            "codex" => std::fs::create_dir_all(home.join(".codex")).expect("CODEX_HOME"),
-            "gemini" => {
-                // selectedType: with the base URL alone the CLI picks auth type "gateway",
-                // which headless mode rejects. maxAttempts 1: fail fast instead of ~200 s of
-                // retries if the mock ever answers an error.
-                std::fs::create_dir_all(home.join(".gemini")).expect("gemini dir");
-                std::fs::write(
-                    home.join(".gemini/settings.json"),
-                    r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"telemetry":{"enabled":false},"general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false,"maxAttempts":1}}"#,
-                )
-                .expect("gemini settings");
-            }
-            _ => {}
-        }
-    }
-
-    /// Whether `id` looks like a session id this CLI makes.
-    fn session_id_shape(self, id: &str) -> bool {
-        match self.name {
-            "opencode" => id.starts_with("ses_") && id.len() > 8,
-            _ => id.len() == 36 && id.matches('-').count() == 4,
-        }
+/// Whether `id` looks like a session id `cli` makes.
+fn session_id_shape(cli: Cli, id: &str) -> bool {
+    match cli.name {
+        "opencode" => id.starts_with("ses_") && id.len() > 8,
+        _ => id.len() == 36 && id.matches('-').count() == 4,
     }
 }
 
-/// `OOMPA_SKIP_REAL_CLIS=1`: skip these tests, loudly.
-fn skipping() -> bool {
-    std::env::var("OOMPA_SKIP_REAL_CLIS").is_ok_and(|v| v == "1")
-}
-
-/// A line on the real stderr: the test harness captures `eprintln!` of passing tests.
-fn loud(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// Fails loudly because something the real-CLI tests need is missing.
-fn fail_missing(test: &str, what: &str) -> ! {
-    panic!(
-        "{test}: {what}.\n\
-         Install the agent CLIs with `bash ../shared/tools/mockllm/install-clis.sh` (or \
-         `.ci/install-agent-clis.sh`), or point OOMPA_AGENTCLIS at a node_modules/.bin that \
-         has them; set OOMPA_MOCKLLM to the mock's mockllm.py if it is elsewhere. \
-         OOMPA_SKIP_REAL_CLIS=1 skips these tests."
-    );
-}
-
-/// Where the CLI binaries are looked for before PATH, in order.
-fn cli_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("OOMPA_AGENTCLIS").filter(|d| !d.is_empty()) {
-        dirs.push(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("AGENTCLIS").filter(|d| !d.is_empty()) {
-        dirs.push(PathBuf::from(d).join("node_modules/.bin"));
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(h).join(".cache/agentclis/node_modules/.bin"));
-    }
-    dirs
-}
-
-fn find_cli(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    cli_dirs()
-        .into_iter()
-        .chain(std::env::split_paths(&path))
-        .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-fn mockllm() -> PathBuf {
-    std::env::var_os("OOMPA_MOCKLLM")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mockllm/mockllm.py")
-        })
-}
-
-/// Whether `unshare -n` works here (root, or a container that allows it). Checked once.
-fn netns_works() -> bool {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    *WORKS.get_or_init(|| {
-        let ok = Command::new("unshare")
-            .args(["-n", "sh", "-c", "ip link set lo up"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            loud(
-                "real CLI tests: `unshare -n` is not permitted here; running on the host, \
-                 pointing every CLI at 127.0.0.1 only",
-            );
-        }
-        ok
-    })
-}
-
-/// Variables of the outer environment that must not reach the CLIs: real credentials and base
-/// URLs, CLI settings, proxies (which would take loopback traffic elsewhere), npm config.
-fn leaks(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "ANTHROPIC_",
-        "CLAUDE",
-        "OPENAI_",
-        "CODEX_",
-        "GEMINI_",
-        "GOOGLE_",
-        "OPENCODE",
-        "NPM_CONFIG_",
-        "XDG_",
-    ]
-    .iter()
-    .any(|p| upper.starts_with(p))
-        || ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"].contains(&upper.as_str())
-}
-
-/// A swarm run against the mock, and everything the checks look at.
+/// A swarm run against the scripted model, and everything the checks look at.
 struct Run {
     env: TestEnv,
     cli: Cli,
-    /// Config, role prompt and the mock's files (`requests.jsonl`, `mock.err`).
-    dir: PathBuf,
+    server: Server,
     out: Output,
 }
 
-/// A test repository with its tasks and the run directory, before the swarm starts.
+/// A test repository with its tasks, the run directory and the scripted model, before the
+/// swarm starts.
 struct Setup {
     test: String,
     cli: Cli,
     /// The CLI's binary: its directory goes first on PATH.
     program: PathBuf,
-    mock: PathBuf,
+    server: Server,
     env: TestEnv,
-    /// Config, prompts and the mock's files (`requests.jsonl`, `mock.err`).
+    /// Config and prompts.
     dir: PathBuf,
 }
 
 impl Setup {
-    /// Repository with `tasks` (id, summary) and an empty run directory; the CLI's HOME files
-    /// are in place. `None` when the test is skipped.
-    fn new(test: &str, cli: Cli, tasks: &[(&str, &str)]) -> Option<Setup> {
-        if skipping() {
-            loud(&format!(
-                "*** SKIPPED real CLI test: {test} (OOMPA_SKIP_REAL_CLIS=1) ***"
-            ));
-            return None;
-        }
-        let Some(program) = find_cli(cli.name) else {
-            let dirs: Vec<String> = cli_dirs().iter().map(|d| d.display().to_string()).collect();
-            let what = format!(
-                "the `{}` CLI was not found (looked in {} and PATH)",
-                cli.name,
-                dirs.join(", ")
-            );
-            fail_missing(test, &what);
-        };
-        let mock = mockllm();
-        if !mock.is_file() {
-            let what = format!("the mock model {} does not exist", mock.display());
-            fail_missing(test, &what);
-        }
-        let python = Command::new("python3")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status();
-        if !python.is_ok_and(|s| s.success()) {
-            fail_missing(test, "python3 (for the mock model) is not on PATH");
-        }
-
+    /// Repository with `tasks` (id, summary), an empty run directory, the CLI's HOME files in
+    /// place and the scripted model started with `options`. `None` when the test is skipped.
+    fn new(test: &str, cli: Cli, tasks: &[(&str, &str)], options: Options) -> Option<Setup> {
+        let program = clis::binary(test, cli)?;
         let env = TestEnv::new();
         env.oompa_ok(&["init"]);
         for (id, summary) in tasks {
@@ -357,32 +85,54 @@ impl Setup {
         }
         let dir = env.tmp.path().join("run");
         std::fs::create_dir_all(&dir).expect("mkdir");
-        cli.prepare_home(&env.home);
+        cli.prepare_home(&env.home)
+            .expect("the CLI's files in HOME");
+        let server = Server::start(options).expect("start the scripted model");
         Some(Setup {
             test: test.to_string(),
             cli,
             program,
-            mock,
+            server,
             env,
             dir,
         })
     }
 
-    /// Writes a file of the run directory (a prompt, a config template).
+    fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Writes a file of the run directory (a prompt, a config file).
     fn write(&self, name: &str, text: &str) {
         let path = self.dir.join(name);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
-    /// Runs the swarm with `config` (`@PORT@` where the mock's port goes; prompt paths
-    /// relative to the run directory) beside the mock started with `mock_args`.
-    fn run(self, config: &str, mock_args: &[&str]) -> Run {
+    /// The `env` a worker of another CLI needs for this CLI to review its changes.
+    ///
+    /// A reviewer inherits the worker's `env` but gets the worker's `args` only when it runs
+    /// the worker's CLI. Codex takes its provider from `args` as a worker; as a reviewer it
+    /// reads the same settings from `config.toml` in its CODEX_HOME (in the run directory).
+    fn reviewer_env(&self) -> Vec<(String, String)> {
+        if self.cli != CODEX {
+            return self.cli.env(&self.url(), &self.env.home);
+        }
+        self.write(
+            "codex-home/config.toml",
+            &clis::codex_config_toml(&self.url()),
+        );
+        let home = self.dir.join("codex-home").display().to_string();
+        vec![("CODEX_HOME".to_string(), home)]
+    }
+
+    /// Runs the swarm with `config` (prompt paths relative to the run directory).
+    fn run(self, config: &str) -> Run {
         let Setup {
             test,
             cli,
             program,
-            mock,
+            server,
             env,
             dir,
         } = self;
@@ -391,23 +141,14 @@ impl Setup {
         for d in [&tmp, &runtime] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        std::fs::write(dir.join("oompa.toml.in"), config).expect("config");
+        let config_file = dir.join("oompa.toml");
+        std::fs::write(&config_file, config).expect("config");
 
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real-clis/run-swarm.sh");
-        let mut cmd = if netns_works() {
-            let mut c = Command::new("unshare");
-            c.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"]);
-            c.arg("sh").arg(&script);
-            c
-        } else {
-            let mut c = Command::new("sh");
-            c.arg(&script);
-            c
-        };
-        cmd.arg(&dir).arg(&mock).args(mock_args);
+        let mut cmd = Command::new("git");
+        cmd.args(["oompa", "swarm"]).arg(&config_file);
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy();
-            if leaks(&k) {
+            if clis::leaks(&k) {
                 cmd.env_remove(&*k);
             }
         }
@@ -426,36 +167,32 @@ impl Setup {
             .stdin(Stdio::null());
 
         let started = Instant::now();
-        let out = cmd.output().expect("run tests/real-clis/run-swarm.sh");
+        let out = cmd.output().expect("run git oompa swarm");
         eprintln!(
-            "[real-cli] {test}: swarm with {} took {:.1}s ({})",
+            "[real-cli] {test}: swarm with {} took {:.1}s",
             cli.name,
             started.elapsed().as_secs_f64(),
-            if netns_works() {
-                "loopback-only netns"
-            } else {
-                "host network"
-            }
         );
-        Run { env, cli, dir, out }
+        Run {
+            env,
+            cli,
+            server,
+            out,
+        }
     }
 }
 
 impl Run {
     /// Repository with task t1, one worker of `cli` with the role prompt, then the swarm with
-    /// the mock. `None` when the test is skipped.
-    fn swarm(test: &str, cli: Cli, role_prompt: &str, mock_args: &[&str]) -> Option<Run> {
-        let setup = Setup::new(test, cli, &[("t1", "Add hello.txt")])?;
+    /// the scripted model started with `options`. `None` when the test is skipped.
+    fn swarm(test: &str, cli: Cli, role_prompt: &str, options: Options) -> Option<Run> {
+        let setup = Setup::new(test, cli, &[("t1", "Add hello.txt")], options)?;
         setup.write("worker.md", role_prompt);
-        let config = config(cli, &setup.env.home);
-        Some(setup.run(&config, mock_args))
+        let config = config(cli, &setup.url(), &setup.env.home);
+        Some(setup.run(&config))
     }
 
-    fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
-    }
-
-    /// The swarm's output, the mock's log and the transcripts, for failure messages.
+    /// The swarm's output, the model's requests and the transcripts, for failure messages.
     fn report(&self) -> String {
         let transcripts = self.env.repo.join(".git/oompa/transcripts");
         let mut t = String::new();
@@ -465,21 +202,18 @@ impl Run {
             t.push_str(&format!("--- {}:\n{tail}\n", path.display()));
         }
         format!(
-            "[{}] exit {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n--- mock:\n{}\n{t}",
+            "[{}] exit {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n--- model requests:\n{}\n{t}",
             self.cli.name,
             self.out.status.code(),
             stdout(&self.out),
             stderr(&self.out),
-            self.file("mock.err"),
+            self.server.summary(),
         )
     }
 
-    /// The mock's request log, one JSON object per request.
+    /// The model's request log, one JSON object per request.
     fn requests(&self) -> Vec<serde_json::Value> {
-        self.file("requests.jsonl")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON line"))
-            .collect()
+        self.server.requests()
     }
 
     /// Checks what every successful run must show, and returns the single cycle record.
@@ -523,7 +257,7 @@ impl Run {
         assert_eq!(record.sessions.len(), 1, "{record:?}");
         let session = &record.sessions[0];
         assert!(
-            self.cli.session_id_shape(session),
+            session_id_shape(self.cli, session),
             "{}: odd session id {session}",
             self.cli.name
         );
@@ -563,42 +297,30 @@ fn q(s: &str) -> String {
 }
 
 /// An inline TOML table of environment variables.
-fn env_table(env: &[(&str, String)]) -> String {
-    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k} = {}", q(v))).collect();
+fn env_table<K: AsRef<str>>(env: &[(K, String)]) -> String {
+    let vars: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{} = {}", k.as_ref(), q(v)))
+        .collect();
     format!("{{ {} }}", vars.join(", "))
 }
 
-/// The `[[worker]]` table of a worker running `cli` with the role prompt `worker.md`.
-fn cli_worker(cli: Cli, home: &Path, extra: &str) -> String {
-    let args: Vec<String> = cli.args().iter().map(|a| q(a)).collect();
+/// The `[[worker]]` table of a worker running `cli` against the model at `url`, with the role
+/// prompt `worker.md`.
+fn cli_worker(cli: Cli, url: &str, home: &Path, extra: &str) -> String {
+    let args: Vec<String> = cli.args(url).iter().map(|a| q(a)).collect();
     format!(
         "[[worker]]\nmodel = {}\nprompt = \"worker.md\"\nmax_cycles = 1\n\
          turn_timeout = \"90s\"\nargs = [{}]\nenv = {}\n{extra}",
         q(cli.model),
         args.join(", "),
-        env_table(&cli.env(home))
+        env_table(&cli.env(url, home))
     )
 }
 
-/// The oompa.toml of the test: one worker for `cli`, `@PORT@` left for run-swarm.sh.
-fn config(cli: Cli, home: &Path) -> String {
-    format!("error_backoff = 0\n\n{}", cli_worker(cli, home, ""))
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+/// The oompa.toml of the test: one worker for `cli`.
+fn config(cli: Cli, url: &str, home: &Path) -> String {
+    format!("error_backoff = 0\n\n{}", cli_worker(cli, url, home, ""))
 }
 
 /// Fresh turn only: the agent claims t1 with `git oompa task claim`, commits hello.txt and
@@ -609,7 +331,7 @@ fn claims_commits_and_lands(test: &str, cli: Cli) {
          MOCK_CMD: {CLAIM_AND_COMMIT}\n\
          MOCK_FINAL: Claimed t1 and added hello.txt.\\nCOMPLETE_AND_READY_FOR_MERGE\n"
     );
-    let Some(run) = Run::swarm(test, cli, &prompt, &[]) else {
+    let Some(run) = Run::swarm(test, cli, &prompt, Options::default()) else {
         return;
     };
     let record = run.assert_landed();
@@ -631,12 +353,8 @@ fn resumes_after_claim(test: &str, cli: Cli) {
          MOCK_FINAL: I will take t1.\\nCLAIM(t1)\n"
     );
     let final_text = "Added hello.txt for t1.\nCOMPLETE_AND_READY_FOR_MERGE";
-    let Some(run) = Run::swarm(
-        test,
-        cli,
-        &prompt,
-        &["--cmd", COMMIT, "--final", final_text],
-    ) else {
+    let options = Options::default().script(&[COMMIT], final_text);
+    let Some(run) = Run::swarm(test, cli, &prompt, options) else {
         return;
     };
     let record = run.assert_landed();
@@ -688,7 +406,8 @@ fn main_trailer(env: &TestEnv, key: &str) -> String {
 /// worker fixes it in its own session; the scripted verdict line of round 2 travels in round
 /// 1's findings, which the prompt of round 2 quotes (the mock obeys the last `MOCK_FINAL:`).
 fn reviews_a_change(test: &str, cli: Cli, reject_first: bool) {
-    let Some(setup) = Setup::new(test, cli, &[("t1", "Write work/t1.txt")]) else {
+    let tasks = [("t1", "Write work/t1.txt")];
+    let Some(setup) = Setup::new(test, cli, &tasks, Options::default()) else {
         return;
     };
     let verdict = if reject_first {
@@ -704,8 +423,8 @@ fn reviews_a_change(test: &str, cli: Cli, reject_first: bool) {
              MOCK_FINAL: {verdict}\n"
         ),
     );
-    let mut env = cli.reviewer_env(&setup);
-    env.push(("FAKE_MODE", "polite".into()));
+    let mut env = setup.reviewer_env();
+    env.push(("FAKE_MODE".into(), "polite".into()));
     let config = format!(
         "error_backoff = 0\n\n[[worker]]\nmodel = {}\nmax_cycles = 1\nturn_timeout = \"90s\"\n\
          env = {}\n\n[review]\nmodels = [{}]\nprompt = \"reviewer.md\"\nmax_rounds = 2\n",
@@ -713,7 +432,7 @@ fn reviews_a_change(test: &str, cli: Cli, reject_first: bool) {
         env_table(&env),
         q(cli.model)
     );
-    let run = setup.run(&config, &[]);
+    let run = setup.run(&config);
     let report = run.report();
     assert!(run.out.status.success(), "swarm failed:\n{report}");
     let env = &run.env;
@@ -820,7 +539,9 @@ fn resolves_a_conflict(test: &str, cli: Cli) {
         ("t1", "Rewrite shared.txt (fake worker)"),
         ("t2", "Rewrite shared.txt (CLI worker)"),
     ];
-    let Some(setup) = Setup::new(test, cli, &tasks) else {
+    let final_text = "Kept both sides of shared.txt.\nCOMPLETE_AND_READY_FOR_MERGE";
+    let options = Options::default().script(&[RESOLVE], final_text);
+    let Some(setup) = Setup::new(test, cli, &tasks, options) else {
         return;
     };
     let env = &setup.env;
@@ -844,10 +565,14 @@ fn resolves_a_conflict(test: &str, cli: Cli) {
          env = {}\n\n{}",
         q(&fake_model()),
         env_table(&fake_env),
-        cli_worker(cli, &env.home, &format!("name = {}\n", q(cli.name)))
+        cli_worker(
+            cli,
+            &setup.url(),
+            &env.home,
+            &format!("name = {}\n", q(cli.name))
+        )
     );
-    let final_text = "Kept both sides of shared.txt.\nCOMPLETE_AND_READY_FOR_MERGE";
-    let run = setup.run(&config, &["--cmd", RESOLVE, "--final", final_text]);
+    let run = setup.run(&config);
     let report = run.report();
     assert!(run.out.status.success(), "swarm failed:\n{report}");
     let env = &run.env;
@@ -892,7 +617,7 @@ fn resolves_a_conflict(test: &str, cli: Cli) {
         1,
         "the resolver turn did not resume the session: {record:?}\n{report}"
     );
-    assert!(cli.session_id_shape(&record.sessions[0]), "{record:?}");
+    assert!(session_id_shape(cli, &record.sessions[0]), "{record:?}");
     // t1 landed first (newest first in the log).
     let landings = env.git(&["log", "--first-parent", "--format=%s", "main"]);
     let at = |id: &str| {
@@ -940,27 +665,27 @@ macro_rules! real_cli_tests {
     ($($cli:expr => $fresh:ident, $resume:ident, $approve:ident, $reject:ident, $resolve:ident;)*) => {$(
         #[test]
         fn $fresh() {
-            claims_commits_and_lands(stringify!($fresh), $cli);
+            clis::isolated(|| claims_commits_and_lands(stringify!($fresh), $cli));
         }
 
         #[test]
         fn $resume() {
-            resumes_after_claim(stringify!($resume), $cli);
+            clis::isolated(|| resumes_after_claim(stringify!($resume), $cli));
         }
 
         #[test]
         fn $approve() {
-            reviews_a_change(stringify!($approve), $cli, false);
+            clis::isolated(|| reviews_a_change(stringify!($approve), $cli, false));
         }
 
         #[test]
         fn $reject() {
-            reviews_a_change(stringify!($reject), $cli, true);
+            clis::isolated(|| reviews_a_change(stringify!($reject), $cli, true));
         }
 
         #[test]
         fn $resolve() {
-            resolves_a_conflict(stringify!($resolve), $cli);
+            clis::isolated(|| resolves_a_conflict(stringify!($resolve), $cli));
         }
     )*};
 }

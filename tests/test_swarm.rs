@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use oompa::store::notes::Notes;
 use oompa::store::{Queue, State};
 
-use crate::common::{TestEnv, stderr, stdout};
+use crate::common::{TestEnv, stderr, stdout, walk};
 
 /// The `model` line that runs the fake agent.
 pub fn fake_model() -> String {
@@ -528,22 +528,6 @@ fn sigkill_then_restart_loses_no_task_and_no_commit() {
         2
     );
     env.assert_fsck_clean();
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -210,3 +210,20 @@ pub fn json_object(out: &str) -> serde_json::Value {
     assert!(v["version"].is_u64(), "no version: {v}");
     v
 }
+
+/// Every file under `dir` (none if it does not exist), sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
