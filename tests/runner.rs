@@ -13,6 +13,7 @@ mod test_doctor;
 mod test_gc;
 mod test_hooks;
 mod test_init;
+mod test_inputs;
 mod test_log;
 mod test_predict;
 mod test_real_clis;

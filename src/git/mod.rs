@@ -56,6 +56,8 @@ pub enum GitError {
     },
     #[error("could not run git: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error("no {role} identity is configured")]
+    NoIdentity { role: &'static str },
 }
 
 impl GitError {
@@ -437,18 +439,56 @@ impl Repo {
         Ok(ed.write().ctx(|| "writing a tree".into())?.detach())
     }
 
-    /// Writes a commit object (no ref is moved) with the configured (or fallback) identity.
+    /// Writes a commit object (no ref is moved) with the configured (or fallback) identity,
+    /// dated now (or at `GIT_AUTHOR_DATE` / `GIT_COMMITTER_DATE` when set, as git does).
     pub fn commit(
         &self,
         message: &str,
         tree: ObjectId,
         parents: &[ObjectId],
     ) -> Result<ObjectId, GitError> {
+        let now = gix::date::Time::now_local_or_utc();
+        let committer = self.signature(Role::Committer, now)?;
+        let author = self.signature(Role::Author, now)?;
+        let (mut committer_time, mut author_time) = Default::default();
         Ok(self
             .repo
-            .new_commit(message, tree, parents.iter().copied())
+            .new_commit_as(
+                committer.to_ref(&mut committer_time),
+                author.to_ref(&mut author_time),
+                message,
+                tree,
+                parents.iter().copied(),
+            )
             .ctx(|| "writing a commit".into())?
             .id)
+    }
+
+    /// The configured (or fallback) author or committer, dated `now` unless the environment
+    /// fixes the date (`GIT_AUTHOR_DATE`, `GIT_COMMITTER_DATE`). gix dates its own signature
+    /// the first time a repository handle asks for it and then keeps that date, so a
+    /// long-running swarm would stamp every commit and reflog entry with its start time.
+    fn signature(
+        &self,
+        role: Role,
+        now: gix::date::Time,
+    ) -> Result<gix::actor::Signature, GitError> {
+        let (found, date_key) = match role {
+            Role::Committer => (self.repo.committer(), "gitoxide.commit.committerDate"),
+            Role::Author => (self.repo.author(), "gitoxide.commit.authorDate"),
+        };
+        let what = match role {
+            Role::Committer => "committer",
+            Role::Author => "author",
+        };
+        let sig = found
+            .ok_or_else(|| GitError::NoIdentity { role: what })?
+            .ctx(|| format!("reading the {what} identity"))?;
+        let mut sig = gix::actor::Signature::from(sig);
+        if self.repo.config_snapshot().string(date_key).is_none() {
+            sig.time = now;
+        }
+        Ok(sig)
     }
 
     /// Moves one ref with compare-and-swap: `expected = None` means it must not exist yet.
@@ -500,7 +540,14 @@ impl Repo {
                 deref: false,
             });
         }
-        let mut result = self.repo.edit_references(edits.clone());
+        // The reflog entries are dated now too (see `signature`).
+        // Without any identity, only edits that write no reflog can succeed, as before.
+        let committer = self
+            .signature(Role::Committer, gix::date::Time::now_local_or_utc())
+            .ok();
+        let mut time = Default::default();
+        let committer = committer.as_ref().map(|c| c.to_ref(&mut time));
+        let mut result = self.repo.edit_references_as(edits.clone(), committer);
         // Two transactions that both delete refs can race on removing an emptied
         // packed-refs file: the loser fails with "Could not delete empty packed refs: No such
         // file or directory" and changes nothing. The file is gone by then, so a retry works.
@@ -508,7 +555,7 @@ impl Repo {
             match &result {
                 Err(e) if updates.iter().any(|u| u.new.is_none()) && is_not_found_io(e) => {
                     tracing::debug!("packed-refs removal race; retrying the transaction");
-                    result = self.repo.edit_references(edits.clone());
+                    result = self.repo.edit_references_as(edits.clone(), committer);
                 }
                 _ => break,
             }
@@ -550,6 +597,13 @@ impl Repo {
             }),
         }
     }
+}
+
+/// Whose signature a commit needs.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Author,
+    Committer,
 }
 
 /// Whether an I/O "not found" is somewhere in the error's chain.

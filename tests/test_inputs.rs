@@ -1,0 +1,88 @@
+//! Inputs that must be refused or said (issue 8, items 16-21): config bounds, odd config
+//! files, sha256 repositories, transcript sizes, commit dates, and cycles cut short by a
+//! crash that must still be in the log.
+
+use crate::common::{TestEnv, stderr, stdout};
+use crate::test_swarm::{swarm_repo, worker_with_env};
+
+/// `git log` of `range` as (committer time, subject) pairs, newest first.
+fn commit_times(env: &TestEnv, args: &[&str]) -> Vec<(i64, String)> {
+    let mut cmd = vec!["log", "--format=%ct %s"];
+    cmd.extend_from_slice(args);
+    env.git(&cmd)
+        .lines()
+        .map(|l| {
+            let (t, s) = l.split_once(' ').expect("time and subject");
+            (t.parse().expect("a unix time"), s.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_commit_of_a_swarm_is_dated_when_it_is_made_not_when_the_swarm_started() {
+    // The agent sleeps before it commits, so its commit is made well after the swarm started;
+    // everything git oompa commits after it (the landing, the queue's completion, the notes
+    // commit, the target's reflog entry) must not be dated earlier.
+    let env = swarm_repo(
+        1,
+        &worker_with_env(
+            "cli",
+            1,
+            "max_cycles = 1\ncan_plan = false",
+            &[("FAKE_SLEEP", "2")],
+        ),
+    );
+    let mut cmd = env.oompa_cmd(&["swarm"]);
+    // Git honours fixed dates from the environment and so does git oompa (the other tests
+    // set them); this one must see the clock.
+    cmd.env_remove("GIT_AUTHOR_DATE")
+        .env_remove("GIT_COMMITTER_DATE");
+    let out = cmd.output().expect("run the swarm");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let landing = commit_times(&env, &["-1", "main"]);
+    let agent = commit_times(&env, &["-1", "main^2"]);
+    assert!(landing[0].1.starts_with("Land t00"), "{landing:?}");
+    assert!(
+        landing[0].0 >= agent[0].0,
+        "the landing is dated before the agent's commit it merges: {landing:?} {agent:?}"
+    );
+    let queue = commit_times(&env, &["-1", "--grep=^complete t00", "refs/oompa/tasks"]);
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    assert!(queue[0].0 >= agent[0].0, "{queue:?} {agent:?}");
+    let notes = commit_times(&env, &["-1", "refs/notes/oompa"]);
+    assert!(notes[0].0 >= agent[0].0, "{notes:?} {agent:?}");
+    let reflog = env.git(&["reflog", "-1", "--format=%gd", "--date=unix", "main"]);
+    let moved: i64 = reflog
+        .trim()
+        .trim_start_matches("main@{")
+        .trim_end_matches('}')
+        .parse()
+        .expect("a unix time");
+    assert!(moved >= agent[0].0, "{reflog} {agent:?}");
+    // The author date follows the clock too.
+    let author: i64 = env
+        .git(&["log", "-1", "--format=%at", "main"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(author >= agent[0].0, "{author} {agent:?}");
+}
+
+#[test]
+fn a_fixed_commit_date_in_the_environment_is_honoured_as_git_does() {
+    let env = TestEnv::new();
+    env.oompa_ok(&["init"]);
+    let mut cmd = env.oompa_cmd(&["task", "add", "Fixed in time", "--id", "f1"]);
+    cmd.env("GIT_COMMITTER_DATE", "2030-05-06T07:08:09Z")
+        .env("GIT_AUTHOR_DATE", "2031-01-01T00:00:00Z");
+    let out = cmd.output().expect("task add");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dates = env.git(&["log", "-1", "--format=%cI %aI", "refs/oompa/tasks"]);
+    assert_eq!(
+        dates.trim(),
+        "2030-05-06T07:08:09Z 2031-01-01T00:00:00Z",
+        "{}",
+        stdout(&out)
+    );
+}
