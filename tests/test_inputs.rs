@@ -86,3 +86,66 @@ fn a_fixed_commit_date_in_the_environment_is_honoured_as_git_does() {
         stdout(&out)
     );
 }
+
+#[test]
+fn a_sha256_repository_is_refused_as_unsupported_not_as_no_repository() {
+    let env = TestEnv::empty();
+    env.git(&["init", "-q", "--object-format=sha256", "-b", "main"]);
+    for args in [&["init"][..], &["task", "list"], &["log"]] {
+        let out = env.oompa(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            !err.contains("not inside a git repository"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("is a sha256 repository") && err.contains("only sha1 repositories"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("hint: "), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_repository_git_oompa_cannot_open_is_reported_with_why_not_as_no_repository() {
+    let env = TestEnv::new();
+    let config = env.repo.join(".git/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[core\n");
+    std::fs::write(&config, text).unwrap();
+    let out = env.oompa(&["task", "list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot open the git repository at") && err.contains("configuration"),
+        "{err}"
+    );
+    assert!(!err.contains("not inside a git repository"), "{err}");
+}
+
+#[test]
+fn the_demo_makes_a_repository_it_can_use_even_when_git_defaults_to_sha256_and_reftable() {
+    let env = TestEnv::new();
+    let global = env.home.join("gitconfig");
+    std::fs::write(
+        &global,
+        "[init]\n\tdefaultObjectFormat = sha256\n\tdefaultRefFormat = reftable\n",
+    )
+    .unwrap();
+    let dir = env.tmp.path().join("demo");
+    let out = env
+        .oompa_cmd(&["demo", dir.to_str().unwrap()])
+        .env("PATH", crate::common::path_with_bin())
+        .env("GIT_CONFIG_GLOBAL", &global)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let format = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&dir)
+        .args(["rev-parse", "--show-object-format"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&format.stdout).trim(), "sha1");
+}

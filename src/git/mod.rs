@@ -31,6 +31,13 @@ pub enum GitError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(
+        "{path} is a sha256 repository (extensions.objectFormat = sha256); git oompa supports \
+         only sha1 repositories for now"
+    )]
+    Sha256 { path: PathBuf },
+    #[error("cannot open the git repository at {path}: {reason}")]
+    CannotOpen { path: PathBuf, reason: String },
     #[error("{path} is a bare repository; git oompa needs a work tree")]
     Bare { path: PathBuf },
     #[error("{path} uses the reftable ref format, which git oompa does not support yet")]
@@ -120,10 +127,7 @@ pub struct RefUpdate {
 impl Repo {
     /// Finds the repository containing `dir`, refusing bare and reftable repositories.
     pub fn discover(dir: &Path) -> Result<Repo, GitError> {
-        let repo = gix::discover(dir).map_err(|e| GitError::NotARepository {
-            path: dir.to_path_buf(),
-            source: Box::new(e),
-        })?;
+        let repo = gix::discover(dir).map_err(|e| open_error(dir, e))?;
         if repo.workdir().is_none() {
             return Err(GitError::Bare {
                 path: repo.git_dir().to_path_buf(),
@@ -596,6 +600,42 @@ impl Repo {
                 source: e,
             }),
         }
+    }
+}
+
+/// Why `gix::discover` failed: no repository at all, or one that was found but cannot be
+/// opened (a sha256 repository, which this build cannot read; a broken config), which must
+/// not be reported as "not inside a git repository".
+fn open_error(dir: &Path, e: gix::Error) -> GitError {
+    let Ok((found, _)) = gix::discover::upwards(dir) else {
+        return GitError::NotARepository {
+            path: dir.to_path_buf(),
+            source: Box::new(e),
+        };
+    };
+    let (git_dir, _) = found.into_repository_and_work_tree_directories();
+    let detail = format!("{e:?}");
+    tracing::debug!("opening {}: {detail}", git_dir.display());
+    if e.is_unsupported() && detail.to_ascii_lowercase().contains("sha256") {
+        return GitError::Sha256 { path: git_dir };
+    }
+    // The chain's messages, most specific last: "…could not be loaded: Could not parse
+    // configuration: …".
+    let mut reason = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // gix puts bare classifications (`Validation`) in the chain; they say nothing here.
+        if text.contains(' ') {
+            reason.push_str(": ");
+            reason.push_str(text.trim());
+        }
+        cause = c.source();
+    }
+    let reason = reason.replace('\n', " ");
+    GitError::CannotOpen {
+        path: git_dir,
+        reason,
     }
 }
 
