@@ -149,3 +149,45 @@ fn the_demo_makes_a_repository_it_can_use_even_when_git_defaults_to_sha256_and_r
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&format.stdout).trim(), "sha1");
 }
+
+#[test]
+fn a_worker_count_of_ten_thousand_is_refused_before_any_worktree_is_made() {
+    let env = swarm_repo(1, &worker_with_env("polite", 1, "", &[]));
+    let config = env.repo.join("oompa.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("count = 1", "count = 10000");
+    std::fs::write(&config, text).unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("oompa.toml:4: worker.count: `10000` is too large (at most 64)"),
+        "{err}"
+    );
+    let worktrees = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(worktrees.matches("worktree ").count(), 1, "{worktrees}");
+    assert_eq!(env.git(&["branch", "--list", "oompa/*"]).trim(), "");
+}
+
+#[test]
+fn a_huge_claim_lease_is_a_usage_error_not_a_panic() {
+    let env = TestEnv::new();
+    env.oompa_ok(&["init"]);
+    env.oompa_ok(&["task", "add", "Something", "--id", "s1"]);
+    let out = env.oompa(&[
+        "task",
+        "claim",
+        "s1",
+        "--worker",
+        "me",
+        "--lease",
+        "99999999999999999",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--lease") && !err.contains("panicked"),
+        "{err}"
+    );
+}

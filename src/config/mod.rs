@@ -54,6 +54,26 @@ pub mod defaults {
     pub const MAX_ERRORS: u32 = 5;
 }
 
+/// The largest values accepted, so a typo (`count = 10000`) is an error that names the key
+/// instead of hundreds of worktrees, agents and their bills.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Workers of one `[[worker]]` entry, and of all entries together: each is a worktree, an
+    /// agent process and a thread (the 64-worker swarm is the benchmarked scale).
+    pub const WORKERS: u32 = 64;
+    /// Silent turns before a worker is declared stuck.
+    pub const MAX_RESUMES: u32 = 100;
+    /// Review rounds per change, and resolver turns per conflicting landing.
+    pub const ROUNDS: u32 = 20;
+    /// Pending tasks the planner may bring the queue to.
+    pub const MAX_PENDING: u32 = 1000;
+    /// Any duration (a turn's timeout, a pause): a week.
+    pub const DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// [`DURATION`] as written in messages.
+    pub const DURATION_TEXT: &str = "168h (a week)";
+}
+
 /// A loaded, validated swarm configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -376,6 +396,20 @@ pub enum ConfigError {
         key: String,
         problem: ValueProblem,
     },
+    #[error(
+        "{}:{line}: {key}: the entries add up to {total} workers, more than the {max} a swarm \
+         may run",
+        path.display()
+    )]
+    TooManyWorkers {
+        path: PathBuf,
+        /// The line of the entry whose count goes past the limit.
+        line: usize,
+        /// `worker.count` or `workers.count`.
+        key: String,
+        total: u64,
+        max: u32,
+    },
     #[error("{}: no {what} entries: a swarm needs at least one worker", path.display())]
     NoWorkers {
         path: PathBuf,
@@ -406,6 +440,14 @@ pub enum ValueProblem {
     TooLarge { value: String, max: u32 },
     #[error("must be longer than 0")]
     ZeroDuration,
+    #[error("`{text}` is too long (at most {max})")]
+    TooLong { text: String, max: &'static str },
+    #[error("{value} is more than {other} ({other_value}); it must not be")]
+    MoreThan {
+        value: u32,
+        other: &'static str,
+        other_value: u32,
+    },
     #[error("must not be empty")]
     Empty,
     #[error(

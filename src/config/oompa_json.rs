@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use super::doc::{self, Kind};
-use super::read::{Ctx, Field, Table};
+use super::read::{Ctx, Field, Table, WorkerTotal};
 use super::{
-    Config, ConfigError, PlannerConfig, ReviewConfig, WorkerConfig, WorkerReview, defaults,
+    Config, ConfigError, PlannerConfig, ReviewConfig, WorkerConfig, WorkerReview, defaults, limits,
 };
 use crate::agent::{Harness, ModelSpec, ModelSpecError};
 
@@ -96,11 +96,14 @@ fn workers(
     if items.is_empty() {
         return Err(no_workers());
     }
+    let mut total = WorkerTotal::default();
     items
         .iter()
         .map(|item| {
             let t = Table::new(ctx, item.node, "workers", "in workers[]", WORKER_KEYS)?;
-            worker(ctx, &t, generic)
+            let w = worker(ctx, &t, generic)?;
+            total.add(&t, item.node, w.count)?;
+            Ok(w)
         })
         .collect()
 }
@@ -115,7 +118,7 @@ fn worker(ctx: &Ctx, t: &Table, generic: &[ModelSpec]) -> Result<WorkerConfig, C
         w.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("count") {
-        w.count = f.u32_min(1)?;
+        w.count = f.u32_range(1, limits::WORKERS)?;
     }
     // Every cap that is present must be valid; the first of them wins.
     let mut max_cycles = None;
@@ -136,7 +139,7 @@ fn worker(ctx: &Ctx, t: &Table, generic: &[ModelSpec]) -> Result<WorkerConfig, C
         w.max_wait_for_tasks = non_positive_as(&f, defaults::MAX_WAIT_FOR_TASKS)?;
     }
     if let Some(f) = t.get("max_working_resumes") {
-        w.max_resumes = f.u32_min(1)?;
+        w.max_resumes = f.u32_range(1, limits::MAX_RESUMES)?;
     }
     if let Some(f) = t.get("reviewer") {
         let own = reviewer(ctx, &f, "workers.reviewer", "in workers[].reviewer")?;
@@ -179,7 +182,7 @@ fn planner(ctx: &Ctx, f: &Field) -> Result<PlannerConfig, ConfigError> {
         p.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("max_pending") {
-        p.max_pending = f.u32_min(1)?;
+        p.max_pending = f.u32_range(1, limits::MAX_PENDING)?;
     }
     Ok(p)
 }

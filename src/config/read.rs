@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::doc::{Entry, Kind, Node};
-use super::{ConfigError, ValueProblem};
+use super::{ConfigError, ValueProblem, limits};
 
 /// The file being read: its path (for messages and relative prompt paths) and its text.
 pub(super) struct Ctx<'a> {
@@ -211,6 +211,18 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// An integer from `min` to `max`.
+    pub fn u32_range(&self, min: u32, max: u32) -> Result<u32, ConfigError> {
+        let n = self.u32_min(min)?;
+        if n > max {
+            return Err(self.invalid(ValueProblem::TooLarge {
+                value: n.to_string(),
+                max,
+            }));
+        }
+        Ok(n)
+    }
+
     /// A non-negative integer of at least `min`.
     pub fn u32_min(&self, min: u32) -> Result<u32, ConfigError> {
         let n = match self.node.kind {
@@ -228,17 +240,39 @@ impl<'a> Field<'a> {
         })
     }
 
-    /// A duration: integer (or, for oompa.json, fractional) seconds, or a string with units.
+    /// A duration: integer (or, for oompa.json, fractional) seconds, or a string with units;
+    /// at most [`limits::DURATION`].
     pub fn duration(&self) -> Result<Duration, ConfigError> {
         let bad = |text: String| self.invalid(ValueProblem::Duration { text });
-        match &self.node.kind {
-            Kind::Int(n) => u64::try_from(*n)
-                .map(Duration::from_secs)
-                .map_err(|_| bad(n.to_string())),
-            Kind::Float(f) => Duration::try_from_secs_f64(*f).map_err(|_| bad(f.to_string())),
-            Kind::Str(s) => parse_duration(s).ok_or_else(|| bad(s.clone())),
-            _ => Err(self.wrong_type("seconds or a duration string")),
+        let (d, text) = match &self.node.kind {
+            Kind::Int(n) => (
+                u64::try_from(*n)
+                    .map(Duration::from_secs)
+                    .map_err(|_| bad(n.to_string()))?,
+                n.to_string(),
+            ),
+            Kind::Float(f) => {
+                // As written (`1e300`), not as f64 prints it (301 digits).
+                let text = self
+                    .ctx
+                    .text
+                    .get(self.node.span.clone())
+                    .map_or_else(|| f.to_string(), |t| t.trim().to_string());
+                (
+                    Duration::try_from_secs_f64(*f).map_err(|_| bad(text.clone()))?,
+                    text,
+                )
+            }
+            Kind::Str(s) => (parse_duration(s).ok_or_else(|| bad(s.clone()))?, s.clone()),
+            _ => return Err(self.wrong_type("seconds or a duration string")),
+        };
+        if d > limits::DURATION {
+            return Err(self.invalid(ValueProblem::TooLong {
+                text,
+                max: limits::DURATION_TEXT,
+            }));
         }
+        Ok(d)
     }
 
     /// A duration that must be longer than zero.
@@ -331,6 +365,31 @@ impl<'a> Field<'a> {
             }));
         }
         Ok(name.to_string())
+    }
+}
+
+/// Adds up worker entries' `count`s as they are read, failing at the entry that takes the
+/// total past [`limits::WORKERS`].
+#[derive(Default)]
+pub(super) struct WorkerTotal(u64);
+
+impl WorkerTotal {
+    /// Counts the entry `table` (read from `node`) with `count` workers.
+    pub fn add(&mut self, table: &Table, node: &Node, count: u32) -> Result<(), ConfigError> {
+        self.0 += u64::from(count);
+        if self.0 <= u64::from(limits::WORKERS) {
+            return Ok(());
+        }
+        let line = table
+            .get("count")
+            .map_or_else(|| table.ctx.line(node.span.start), |f| f.line());
+        Err(ConfigError::TooManyWorkers {
+            path: table.ctx.path.to_path_buf(),
+            line,
+            key: table.key_name("count"),
+            total: self.0,
+            max: limits::WORKERS,
+        })
     }
 }
 
