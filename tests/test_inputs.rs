@@ -191,3 +191,97 @@ fn a_huge_claim_lease_is_a_usage_error_not_a_panic() {
         "{err}"
     );
 }
+
+/// A repository with one task and a one-cycle worker that says `__DONE__`, configured by
+/// `extra` (top-level keys) in oompa.toml.
+fn done_repo(extra: &str) -> TestEnv {
+    let env = swarm_repo(0, "");
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "error_backoff = 0\n{extra}\n[[worker]]\nmodel = \"exec:echo __DONE__\"\nmax_cycles = 1\n"
+        ),
+    )
+    .unwrap();
+    env
+}
+
+#[test]
+fn a_copy_entry_that_does_not_exist_is_warned_about_once_at_start() {
+    let env = done_repo("copy = [\"missing.env\", \"present.env\"]");
+    std::fs::write(env.repo.join("present.env"), "X=1\n").unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.matches("missing.env does not exist, so it is not copied into the worktrees")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("present.env"), "{err}");
+}
+
+#[test]
+fn with_both_oompa_toml_and_oompa_json_the_swarm_says_which_one_it_uses() {
+    let env = done_repo("");
+    std::fs::write(
+        env.repo.join("oompa.json"),
+        "{\"workers\": [{\"model\": \"claude\"}]}",
+    )
+    .unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("using oompa.toml; oompa.json is ignored"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_oompa_toml_that_is_a_directory_is_reported_as_one_not_as_no_config_file() {
+    let env = swarm_repo(0, "");
+    std::fs::remove_file(env.repo.join("oompa.toml")).unwrap();
+    std::fs::create_dir(env.repo.join("oompa.toml")).unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("oompa.toml is a directory, not a config file"),
+        "{err}"
+    );
+    assert!(!err.contains("no config file found"), "{err}");
+
+    std::fs::remove_dir(env.repo.join("oompa.toml")).unwrap();
+    std::os::unix::fs::symlink("nowhere.toml", env.repo.join("oompa.toml")).unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("oompa.toml is a symbolic link to something that does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_prompt_include_that_cannot_be_resolved_is_warned_about_at_start() {
+    let env = swarm_repo(0, "");
+    std::fs::write(
+        env.repo.join("role.md"),
+        "Be brief.\n#oompa_directive:include_file \"gone.md\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        "error_backoff = 0\n[[worker]]\nmodel = \"exec:echo __DONE__\"\nmax_cycles = 1\nprompt = \"role.md\"\n",
+    )
+    .unwrap();
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("role.md: could not include \"gone.md\""),
+        "{err}"
+    );
+}

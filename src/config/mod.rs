@@ -278,21 +278,47 @@ impl Config {
     }
 
     /// Loads `explicit` if given (used as is, so relative to the current directory), else the
-    /// first of [`DISCOVERY_ORDER`] that exists under `root`.
+    /// first of [`DISCOVERY_ORDER`] that exists under `root`. Something at one of those paths
+    /// that is not a readable file (a directory, a dangling symbolic link) is an error saying
+    /// what it is, not "no config file found". [`Config::shadowed`] lists the candidates the
+    /// one found hides.
     pub fn discover(root: &Path, explicit: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
-            if !path.exists() {
-                return Err(ConfigError::NotFound {
+            return match Entry::at(path) {
+                Entry::Missing => Err(ConfigError::NotFound {
                     looked: vec![path.to_path_buf()],
-                });
-            }
-            return Config::load(path);
+                }),
+                Entry::File => Config::load(path),
+                Entry::Other(what) => Err(ConfigError::NotAFile {
+                    path: path.to_path_buf(),
+                    what,
+                }),
+            };
         }
         let candidates: Vec<PathBuf> = DISCOVERY_ORDER.iter().map(|name| root.join(name)).collect();
-        match candidates.iter().find(|path| path.is_file()) {
-            Some(path) => Config::load(path),
-            None => Err(ConfigError::NotFound { looked: candidates }),
+        for path in &candidates {
+            match Entry::at(path) {
+                Entry::Missing => continue,
+                Entry::File => return Config::load(path),
+                Entry::Other(what) => {
+                    return Err(ConfigError::NotAFile {
+                        path: path.clone(),
+                        what,
+                    });
+                }
+            }
         }
+        Err(ConfigError::NotFound { looked: candidates })
+    }
+
+    /// The other config files under `root` that [`Config::discover`] found but did not use,
+    /// because `used` comes first in [`DISCOVERY_ORDER`] (say so: they are ignored).
+    pub fn shadowed(root: &Path, used: &Path) -> Vec<PathBuf> {
+        DISCOVERY_ORDER
+            .iter()
+            .map(|name| root.join(name))
+            .filter(|path| path != used && path.is_file())
+            .collect()
     }
 
     /// How many workers run once every entry's `count` is expanded.
@@ -327,6 +353,37 @@ impl Config {
     }
 }
 
+/// What is at a config file's path.
+enum Entry {
+    Missing,
+    File,
+    /// Something else, described for a message: `a directory`.
+    Other(&'static str),
+}
+
+impl Entry {
+    fn at(path: &Path) -> Entry {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Entry::Missing;
+        };
+        if meta.file_type().is_symlink() {
+            return match std::fs::metadata(path) {
+                Err(_) => Entry::Other("a symbolic link to something that does not exist"),
+                Ok(target) if target.is_file() => Entry::File,
+                Ok(target) if target.is_dir() => Entry::Other("a symbolic link to a directory"),
+                Ok(_) => Entry::Other("a symbolic link to something that is not a file"),
+            };
+        }
+        if meta.is_file() {
+            Entry::File
+        } else if meta.is_dir() {
+            Entry::Other("a directory")
+        } else {
+            Entry::Other("not a regular file")
+        }
+    }
+}
+
 /// The two file formats, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -352,6 +409,8 @@ impl Format {
 pub enum ConfigError {
     #[error("no config file found (looked for {})", PathList(looked))]
     NotFound { looked: Vec<PathBuf> },
+    #[error("{} is {what}, not a config file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("cannot read config file {}", path.display())]
     Read {
         path: PathBuf,

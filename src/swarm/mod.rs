@@ -375,6 +375,12 @@ impl Swarm {
                 .collect(),
         });
 
+        let warnings = copy_problems(&root, &opts.config.copy)
+            .into_iter()
+            .chain(prompt_problems(&opts.config));
+        for warning in warnings {
+            let _ = events_tx.send(Event::Warning(warning));
+        }
         let has_planner = opts.config.planner.is_some();
         let shared = Arc::new(Shared {
             id: id.clone(),
@@ -521,6 +527,58 @@ impl Swarm {
             predicted_conflicts: self.shared.predicted_conflicts.load(Ordering::SeqCst),
         })
     }
+}
+
+/// What is wrong with the `copy` entries (files copied into every worktree), one warning
+/// each, so that a missing `.env` is said once at start instead of silently never copied.
+fn copy_problems(root: &std::path::Path, copy: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for rel in copy {
+        let path = root.join(rel);
+        let problem = match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            Err(e) => format!("cannot be read ({e})"),
+            Ok(m) if m.is_dir() => "is a directory (copy takes files)".to_string(),
+            Ok(m) if !m.is_file() => "is not a regular file".to_string(),
+            Ok(_) => match std::fs::File::open(&path) {
+                Ok(_) => continue,
+                Err(e) => format!("cannot be read ({e})"),
+            },
+        };
+        out.push(format!(
+            "copy: {} {problem}, so it is not copied into the worktrees",
+            path.display()
+        ));
+    }
+    out
+}
+
+/// Includes in the configured prompt files that cannot be resolved (a missing file, a cycle):
+/// the agent only sees a notice line in its prompt, so the person is told once at start.
+fn prompt_problems(config: &Config) -> Vec<String> {
+    let mut files: Vec<&PathBuf> = Vec::new();
+    for w in &config.workers {
+        files.extend(&w.prompt);
+        files.extend(&w.review_prompt);
+    }
+    files.extend(config.review.iter().flat_map(|r| &r.prompt));
+    files.extend(config.planner.iter().flat_map(|p| &p.prompt));
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for file in files {
+        if !seen.insert(file) {
+            continue;
+        }
+        match crate::agent::prompt::load_file(file) {
+            Err(e) => out.push(e.to_string()),
+            Ok(text) => out.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("[oompa] could not include "))
+                    .map(|what| format!("prompt {}: could not include {what}", file.display())),
+            ),
+        }
+    }
+    out
 }
 
 /// Refuses to start when an agent CLI some worker, reviewer or planner needs is missing
