@@ -285,3 +285,34 @@ fn a_prompt_include_that_cannot_be_resolved_is_warned_about_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn a_turn_printing_fifty_megabytes_gives_a_transcript_capped_at_transcript_max() {
+    let env = swarm_repo(0, &worker_with_env("spam", 1, "max_cycles = 1", &[]));
+    let config = env.repo.join("oompa.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("transcript_max = \"1MiB\"\n{text}")).unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = env.repo.join(".git/oompa/transcripts");
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flat_map(|swarm| std::fs::read_dir(swarm.unwrap().path()).unwrap())
+        .flat_map(|worker| std::fs::read_dir(worker.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.len() <= (1 << 20) + 200, "{} bytes", text.len());
+    assert!(text.starts_with("xxxx"), "the head is kept");
+    assert!(text.ends_with("x\n__DONE__\n"), "the tail is kept");
+    let cut = 52_428_800 + 10 - (1 << 20);
+    assert!(
+        text.contains(&format!(
+            "\n[git oompa: {cut} bytes of this turn's output were cut here; the transcript keeps \
+             its first 524288 and last 524288 bytes (transcript_max)]\n"
+        )),
+        "{}",
+        &text[(1 << 19) - 10..(1 << 19) + 200]
+    );
+}

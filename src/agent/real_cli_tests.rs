@@ -188,6 +188,7 @@ impl Mock {
             env: &env,
             timeout: Duration::from_secs(120),
             transcript: &self.path(&format!("logs/{harness}.log")),
+            transcript_max: crate::agent::transcript::DEFAULT_MAX,
             kill: &kill,
         })
         .expect("turn runs")

@@ -52,6 +52,7 @@ pub mod defaults {
     pub const PLANNER_REFILL_BELOW: u32 = 1;
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
     pub const MAX_ERRORS: u32 = 5;
+    pub const TRANSCRIPT_MAX: u64 = crate::agent::transcript::DEFAULT_MAX;
 }
 
 /// The largest values accepted, so a typo (`count = 10000`) is an error that names the key
@@ -96,6 +97,8 @@ pub struct Config {
     pub max_conflict_rounds: u32,
     /// Pause after a failed agent turn, doubled after each further failure in a row.
     pub error_backoff: Duration,
+    /// The most bytes of one agent turn's output its transcript keeps (head and tail).
+    pub transcript_max: u64,
 }
 
 /// One `[[worker]]` entry (before `count` expansion).
@@ -245,6 +248,7 @@ impl Config {
             planner: None,
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
             error_backoff: defaults::ERROR_BACKOFF,
+            transcript_max: defaults::TRANSCRIPT_MAX,
         }
     }
 
@@ -499,6 +503,16 @@ pub enum ValueProblem {
     TooLarge { value: String, max: u32 },
     #[error("must be longer than 0")]
     ZeroDuration,
+    #[error(
+        "bad size `{text}` (use bytes, or a number with a unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    )]
+    Size { text: String },
+    #[error("`{text}` is out of range (from {min} to {max})")]
+    SizeRange {
+        text: String,
+        min: &'static str,
+        max: &'static str,
+    },
     #[error("`{text}` is too long (at most {max})")]
     TooLong { text: String, max: &'static str },
     #[error("{value} is more than {other} ({other_value}); it must not be")]

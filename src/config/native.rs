@@ -20,6 +20,7 @@ const TOP_KEYS: &[&str] = &[
     "copy",
     "max_conflict_rounds",
     "error_backoff",
+    "transcript_max",
     "worker",
     "review",
     "planner",
@@ -71,6 +72,12 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("error_backoff") {
         config.error_backoff = f.duration()?;
+    }
+    if let Some(f) = top.get("transcript_max") {
+        config.transcript_max = f.size(
+            (crate::agent::transcript::MIN_MAX, "64KiB"),
+            (crate::agent::transcript::MAX_MAX, "1GiB"),
+        )?;
     }
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;

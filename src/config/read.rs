@@ -275,6 +275,31 @@ impl<'a> Field<'a> {
         Ok(d)
     }
 
+    /// A size in bytes: an integer, or a string with a unit (`16MiB`, `500KB`), from `min` to
+    /// `max` (each with its text for messages).
+    pub fn size(
+        &self,
+        min: (u64, &'static str),
+        max: (u64, &'static str),
+    ) -> Result<u64, ConfigError> {
+        let (n, text) = match &self.node.kind {
+            Kind::Int(n) => (u64::try_from(*n).ok(), n.to_string()),
+            Kind::Str(s) => (parse_size(s), s.clone()),
+            _ => return Err(self.wrong_type("bytes or a size string")),
+        };
+        let Some(n) = n else {
+            return Err(self.invalid(ValueProblem::Size { text }));
+        };
+        if n < min.0 || n > max.0 {
+            return Err(self.invalid(ValueProblem::SizeRange {
+                text,
+                min: min.1,
+                max: max.1,
+            }));
+        }
+        Ok(n)
+    }
+
     /// A duration that must be longer than zero.
     pub fn positive_duration(&self) -> Result<Duration, ConfigError> {
         let d = self.duration()?;
@@ -424,6 +449,25 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
         total = total.checked_add(part)?;
     }
     (!text.is_empty()).then_some(total)
+}
+
+/// Parses `1048576`, `512KiB`, `16MiB`, `1GiB`, `500KB`, `16MB`, `1GB` (case-insensitive
+/// units; `B` alone is bytes).
+pub(super) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1000 * 1000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1000 * 1000 * 1000,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit)
 }
 
 /// The known key closest to `key`, if within edit distance 2.

@@ -149,6 +149,7 @@ worktree_dir = "/tmp/wt"
 copy = [".env", "config/local.json"]
 max_conflict_rounds = 0
 error_backoff = "90s"
+transcript_max = "2MiB"
 
 [[worker]]
 name = "impl"
@@ -245,6 +246,7 @@ env = { K = "v" }
         }),
         max_conflict_rounds: 0,
         error_backoff: Duration::from_secs(90),
+        transcript_max: 2 << 20,
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);
@@ -957,4 +959,43 @@ fn other_counts_and_durations_past_their_limits_are_errors() {
     );
     let week = toml(&format!("{MINIMAL}turn_timeout = \"168h\"\n")).expect("a week is allowed");
     assert_eq!(week.workers[0].turn_timeout, limits::DURATION);
+}
+
+#[test]
+fn transcript_max_takes_bytes_or_a_size_with_a_unit_within_limits() {
+    for (value, bytes) in [
+        ("65536", 65_536u64),
+        ("\"64KiB\"", 65_536),
+        ("\"16MiB\"", 16 << 20),
+        ("\"16mb\"", 16_000_000),
+        ("\"1GiB\"", 1 << 30),
+        ("\"100 KB\"", 100_000),
+    ] {
+        let config = toml(&format!("transcript_max = {value}\n{MINIMAL}")).expect(value);
+        assert_eq!(config.transcript_max, bytes, "{value}");
+    }
+    assert_eq!(
+        toml(MINIMAL).expect("valid").transcript_max,
+        crate::agent::transcript::DEFAULT_MAX
+    );
+    assert_eq!(
+        toml_err(&format!("transcript_max = \"16 megs\"\n{MINIMAL}")),
+        "conf/oompa.toml:1: transcript_max: bad size `16 megs` (use bytes, or a number with a \
+         unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    );
+    assert_eq!(
+        toml_err(&format!("transcript_max = 100\n{MINIMAL}")),
+        "conf/oompa.toml:1: transcript_max: `100` is out of range (from 64KiB to 1GiB)"
+    );
+    assert_eq!(
+        toml_err(&format!("transcript_max = \"2GiB\"\n{MINIMAL}")),
+        "conf/oompa.toml:1: transcript_max: `2GiB` is out of range (from 64KiB to 1GiB)"
+    );
+    assert_eq!(
+        toml_err(&format!(
+            "transcript_max = \"99999999999999999999GiB\"\n{MINIMAL}"
+        )),
+        "conf/oompa.toml:1: transcript_max: bad size `99999999999999999999GiB` (use bytes, or a \
+         number with a unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    );
 }

@@ -147,6 +147,7 @@ fn plan_once(
             env: &env,
             timeout: config.turn_timeout,
             transcript: &transcript,
+            transcript_max: shared.config.transcript_max,
             kill: &shared.control.kill,
         };
         match agent::run_turn(&turn) {

@@ -511,6 +511,7 @@ impl Worker {
                 env: c.env,
                 timeout: self.config.turn_timeout,
                 transcript: c.transcript,
+                transcript_max: self.shared.config.transcript_max,
                 kill: &control.kill,
             };
             let out = match agent::run_turn(&turn) {
