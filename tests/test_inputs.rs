@@ -316,3 +316,270 @@ fn a_turn_printing_fifty_megabytes_gives_a_transcript_capped_at_transcript_max()
         &text[(1 << 19) - 10..(1 << 19) + 200]
     );
 }
+
+/// Waits until `f` holds (up to 20 s).
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A cycle record's (swarm, worker, cycle, outcome, tasks, kept).
+type Rec = (String, String, u32, String, Vec<String>, Option<String>);
+
+/// The cycle records in the log.
+fn records(env: &TestEnv) -> Vec<Rec> {
+    let repo = env.open();
+    let (entries, bad) = oompa::store::notes::Notes::new(&repo).read_all().unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    let mut out: Vec<_> = entries
+        .into_iter()
+        .map(|e| {
+            let r = e.record;
+            (
+                r.swarm,
+                r.worker,
+                r.cycle,
+                r.outcome.to_string(),
+                r.tasks,
+                r.kept,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn journal_files(env: &TestEnv) -> Vec<std::path::PathBuf> {
+    let dir = env.repo.join(".git/oompa/cycles");
+    let Ok(swarms) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    swarms
+        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect()
+}
+
+/// A swarm of `workers` agents that each claim a task and commit, then hang for a few seconds,
+/// killed with SIGKILL while they hang. Returns the swarm id.
+fn swarm_killed_mid_cycle(env: &TestEnv, workers: usize) -> String {
+    let mut child = env
+        .oompa_cmd(&["swarm"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let repo = env.open();
+    wait_for("every agent to claim and commit", || {
+        let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
+        let main = repo.read_ref("refs/heads/main").unwrap();
+        let moved = repo
+            .refs_with_prefix("refs/heads/oompa/")
+            .unwrap()
+            .iter()
+            .filter(|(_, tip)| Some(*tip) != main)
+            .count();
+        snap.count(oompa::store::State::Current) == workers && moved == workers
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let swarms = oompa::store::Queue::new(&repo).swarms().unwrap();
+    assert_eq!(swarms.len(), 1);
+    swarms[0].id.clone()
+}
+
+#[test]
+fn cycles_cut_short_by_sigkill_are_recorded_interrupted_by_the_next_command_once() {
+    // The agents hang for 5 s after claiming and committing; they end by themselves.
+    let env = swarm_repo(
+        3,
+        &worker_with_env(
+            "hang",
+            2,
+            "max_cycles = 1",
+            &[
+                ("FAKE_CLAIM_FIRST", "1"),
+                ("FAKE_COMMIT_FIRST", "1"),
+                ("FAKE_HANG", "5"),
+            ],
+        ),
+    );
+    let swarm = swarm_killed_mid_cycle(&env, 2);
+    assert_eq!(
+        records(&env),
+        vec![],
+        "nothing was recorded before the kill"
+    );
+    assert_eq!(journal_files(&env).len(), 2);
+
+    // Two commands at once: both recover, one records, neither duplicates.
+    let spawn = |args: &[&str]| {
+        env.oompa_cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(&["log"]), spawn(&["task", "list"]));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let both = format!("{}{}", stderr(&a), stderr(&b));
+    assert_eq!(
+        both.matches("a crash left out of the log").count(),
+        1,
+        "{both}"
+    );
+    assert!(stdout(&a).contains("interrupted"), "{}", stdout(&a));
+
+    let recs = records(&env);
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    for (i, (s, worker, cycle, outcome, tasks, kept)) in recs.iter().enumerate() {
+        assert_eq!((s, worker.as_str(), *cycle), (&swarm, ["w0", "w1"][i], 1));
+        assert_eq!(outcome, "interrupted");
+        assert_eq!(tasks.len(), 1, "the claim it held: {recs:?}");
+        // The work it committed is kept where the record says.
+        let kept = kept.as_deref().expect("kept");
+        env.git(&["cat-file", "-e", &format!("{kept}:wip/{worker}.txt")]);
+    }
+    assert_eq!(journal_files(&env), Vec::<std::path::PathBuf>::new());
+    // The claims went back, and running recovery again writes nothing more.
+    let out = env.oompa(&["log"]);
+    assert!(!stderr(&out).contains("crash left"), "{}", stderr(&out));
+    assert_eq!(records(&env).len(), 2);
+    let repo = env.open();
+    let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
+    assert_eq!(snap.count(oompa::store::State::Pending), 3);
+    env.assert_fsck_clean();
+}
+
+/// Writes the journal file a swarm process leaves when it dies during `worker`'s `cycle`
+/// (started from `base`, no record yet), as a dead process.
+fn leave_journal(env: &TestEnv, swarm: &str, worker: &str, cycle: u32, base: &str) {
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let pid = dead.id();
+    dead.wait().unwrap();
+    let dir = env.repo.join(".git/oompa/cycles").join(swarm);
+    std::fs::create_dir_all(&dir).unwrap();
+    let entry = serde_json::json!({
+        "version": 1,
+        "host": oompa::store::queue::hostname(),
+        "pid": pid,
+        "swarm": swarm,
+        "worker": worker,
+        "cycle": cycle,
+        "model": "exec:agent",
+        "started": "2026-01-01T00:00:00Z",
+        "base": base,
+        "branch": format!("refs/heads/oompa/{swarm}/{worker}"),
+        "transcript": null,
+        "record": null,
+    });
+    std::fs::write(
+        dir.join(format!("{worker}@{cycle}.json")),
+        serde_json::to_vec(&entry).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_landing_whose_cycle_was_cut_short_is_recorded_merged_and_a_recorded_cycle_never_twice() {
+    let env = swarm_repo(
+        1,
+        &worker_with_env("cli", 1, "max_cycles = 1\ncan_plan = false", &[]),
+    );
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let landing = env.git(&["rev-parse", "main"]).trim().to_string();
+    let base = env.git(&["rev-parse", "main^1"]).trim().to_string();
+    let swarm = records(&env)[0].0.clone();
+    assert_eq!(records(&env).len(), 1);
+    assert_eq!(journal_files(&env), Vec::<std::path::PathBuf>::new());
+
+    // A crash between the landing and the record: the landing is on main, the log lacks it.
+    env.git(&["notes", "--ref=oompa", "remove", &landing]);
+    assert_eq!(records(&env), vec![]);
+    leave_journal(&env, &swarm, "w0", 1, &base);
+    // And a later cycle that had not got anywhere.
+    leave_journal(&env, &swarm, "w0", 2, &landing);
+    let out = env.oompa(&["log", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs = records(&env);
+    assert_eq!(
+        recs,
+        vec![
+            (
+                swarm.clone(),
+                "w0".into(),
+                1,
+                "merged".into(),
+                vec!["t00".into()],
+                None
+            ),
+            (
+                swarm.clone(),
+                "w0".into(),
+                2,
+                "interrupted".into(),
+                vec![],
+                None
+            ),
+        ]
+    );
+    let json: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let merged = json.iter().find(|r| r["cycle"] == 1).unwrap();
+    assert_eq!(merged["landed"], landing.as_str());
+    assert_eq!(merged["recovered"], true);
+
+    // A journal left for a cycle whose record is already in the log adds nothing.
+    leave_journal(&env, &swarm, "w0", 1, &base);
+    let out = env.oompa(&["log"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(records(&env), recs);
+    assert_eq!(journal_files(&env), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_swarm_killed_in_its_second_cycle_leaves_a_log_without_a_hole() {
+    // Cycle 1 lands; in cycle 2 the agent claims, commits, and the swarm dies by SIGKILL.
+    let env = swarm_repo(
+        2,
+        &worker_with_env(
+            "cli",
+            1,
+            "max_cycles = 3\ncan_plan = false",
+            &[
+                ("FAKE_CLAIM_FIRST", "1"),
+                ("FAKE_COMMIT_FIRST", "1"),
+                ("FAKE_KILL_SWARM", "2"),
+            ],
+        ),
+    );
+    let out = env.oompa(&["swarm"]);
+    assert_eq!(out.status.code(), None, "killed: {}", stderr(&out));
+    let out = env.oompa(&["log"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs: Vec<(u32, String, Vec<String>)> = records(&env)
+        .into_iter()
+        .map(|(_, _, cycle, outcome, tasks, _)| (cycle, outcome, tasks))
+        .collect();
+    assert_eq!(
+        recs,
+        vec![
+            (1, "merged".into(), vec!["t00".into()]),
+            (2, "interrupted".into(), vec!["t01".into()]),
+        ],
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(journal_files(&env), Vec::<std::path::PathBuf>::new());
+}

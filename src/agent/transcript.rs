@@ -6,7 +6,7 @@
 //! one line that says how many bytes were cut. A turn that stays under the cap is written
 //! exactly as it came. Earlier turns of the same cycle, already in the file, are left alone.
 //!
-//! A process killed before [`CappedFile::finish`] leaves the turn's head and its ring unsorted
+//! A process killed before `CappedFile::finish` leaves the turn's head and its ring unsorted
 //! (still within the cap). It never prints.
 
 use std::fs::File;

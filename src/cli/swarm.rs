@@ -218,6 +218,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             released,
             crashed,
             kept,
+            recorded,
         } => {
             if !crashed.is_empty() {
                 ui.warn(format!(
@@ -234,6 +235,13 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             }
             for k in kept {
                 ui.status(format!("kept their unmerged work as {k}"));
+            }
+            if !recorded.is_empty() {
+                ui.warn(format!(
+                    "recorded {} cycle(s) a crash left out of the log: {}",
+                    recorded.len(),
+                    recorded.join(", ")
+                ));
             }
         }
         Event::CycleStarted { worker, cycle } => {

@@ -6,6 +6,7 @@
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
 //! prints.
 
+mod journal;
 mod merge_queue;
 mod planner;
 pub mod predict;
@@ -90,6 +91,8 @@ pub enum Event {
         released: Vec<String>,
         crashed: Vec<String>,
         kept: Vec<String>,
+        /// Cycles of dead swarms recorded now, as `swarm/worker/cycle: outcome`.
+        recorded: Vec<String>,
     },
     CycleStarted {
         worker: String,
@@ -179,6 +182,8 @@ pub(crate) struct Shared {
     pub root: PathBuf,
     pub worktrees: PathBuf,
     pub transcripts: PathBuf,
+    /// Where each cycle is noted while it runs, so a crash cannot leave it out of the log.
+    pub journal: journal::Journal,
     pub exe_dir: Option<PathBuf>,
     pub control: Arc<Control>,
     /// Workers currently inside a cycle (they may still add or release tasks).
@@ -285,7 +290,9 @@ pub fn worker_ids(config: &Config) -> Vec<(String, WorkerConfig)> {
 }
 
 /// Recovers claims whose owner is gone, keeping their unmerged branch tips under
-/// `refs/oompa/keep/`. Safe to call from any command.
+/// `refs/oompa/keep/`, and writes the records of cycles a dead swarm process left out of the
+/// log (see the `journal` module): they are in [`Recovered::recorded`]. Safe to call from any command,
+/// and from several at once.
 pub fn recover(
     repo: &Repo,
     target_ref: Option<&str>,
@@ -294,8 +301,19 @@ pub fn recover(
         Some(r) => repo.read_ref(r)?,
         None => None,
     };
-    let mut kept = Vec::new();
-    let rec = Queue::new(repo).recover(&hostname(), |id, claim| {
+    let host = hostname();
+    // Cycles cut short get their records while their claims are still held (the record
+    // lists them), so this comes first, and one recovery at a time.
+    let mut cycles = journal::Recovery::default();
+    let lock = journal::anything_to_recover(repo.common_dir(), &host)
+        .then(|| journal::lock(repo.common_dir()))
+        .flatten();
+    if lock.is_some() {
+        let snapshot = Queue::new(repo).snapshot().unwrap_or_default();
+        journal::settle(repo, &host, target, &snapshot, &mut cycles);
+    }
+    let mut kept = std::mem::take(&mut cycles.kept);
+    let mut rec = Queue::new(repo).recover(&host, |id, claim| {
         let Some(branch) = &claim.branch else { return };
         let Ok(Some(tip)) = repo.read_ref(branch) else {
             return;
@@ -303,18 +321,22 @@ pub fn recover(
         if target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false)) {
             return;
         }
-        let name = format!(
-            "refs/oompa/keep/{}/{}/recovered-{id}",
-            claim.swarm, claim.worker
-        );
-        if repo.read_ref(&name).ok().flatten() == Some(tip)
-            || repo
-                .cas_ref(&name, None, tip, "oompa: keep work of a gone owner")
-                .is_ok()
-        {
+        if let Ok(name) = journal::keep(
+            repo,
+            &claim.swarm,
+            &claim.worker,
+            tip,
+            &format!("recovered-{id}"),
+        ) {
             kept.push(name);
         }
     })?;
+    if lock.is_some() {
+        journal::record(repo, &host, &mut cycles);
+    }
+    drop(lock);
+    rec.recorded = cycles.recorded;
+    rec.unrecorded = cycles.problems;
     kept.sort();
     kept.dedup();
     Ok((rec, kept))
@@ -333,8 +355,12 @@ impl Swarm {
         queue.init()?;
         let (events_tx, events) = unbounded();
         let (recovered, kept) = recover(repo, Some(&target_ref))?;
-        if !recovered.released.is_empty() || !recovered.crashed.is_empty() {
+        if !recovered.released.is_empty()
+            || !recovered.crashed.is_empty()
+            || !recovered.recorded.is_empty()
+        {
             let _ = events_tx.send(Event::Recovered {
+                recorded: recovered.recorded.iter().map(describe_recorded).collect(),
                 released: recovered
                     .released
                     .iter()
@@ -343,6 +369,9 @@ impl Swarm {
                 crashed: recovered.crashed.iter().map(|s| s.id.clone()).collect(),
                 kept,
             });
+        }
+        for problem in &recovered.unrecorded {
+            let _ = events_tx.send(Event::Warning(problem.clone()));
         }
 
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
@@ -390,6 +419,7 @@ impl Swarm {
                 .join("oompa")
                 .join("transcripts")
                 .join(&id),
+            journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
             config: opts.config,
             target: opts.target,
             target_ref,
@@ -505,6 +535,7 @@ impl Swarm {
         if let Some(r) = self.recorder.take() {
             let _ = r.join();
         }
+        self.shared.journal.close();
         let repo = self.shared.repo.to_thread_local();
         let queue = Queue::new(&repo);
         let reason = if self.shared.control.killing() {
@@ -527,6 +558,11 @@ impl Swarm {
             predicted_conflicts: self.shared.predicted_conflicts.load(Ordering::SeqCst),
         })
     }
+}
+
+/// `swarm/worker/cycle: outcome` of a record written by recovery.
+pub fn describe_recorded(r: &CycleRecord) -> String {
+    format!("{}/{}/{}: {}", r.swarm, r.worker, r.cycle, r.outcome)
 }
 
 /// What is wrong with the `copy` entries (files copied into every worktree), one warning

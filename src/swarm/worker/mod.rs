@@ -230,6 +230,7 @@ impl Worker {
                 summary.landed_tasks.extend(record.tasks.iter().cloned());
             }
             let outcome = record.outcome;
+            self.shared.journal.finish(&record);
             let _ = self.records.send(record.clone());
             self.emit(Event::CycleEnded {
                 worker: self.id.clone(),
@@ -334,6 +335,15 @@ impl Worker {
             .join(format!("cycle-{cycle}.log"));
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
+        self.shared.journal.start(&super::journal::Start {
+            worker: &self.id,
+            cycle,
+            model: self.config.model.to_string(),
+            started: started.to_string(),
+            base,
+            branch: Some(&ws.branch),
+            transcript: &transcript,
+        });
         let mut result = match base {
             None => CycleResult::error("the target branch disappeared"),
             Some(base) => match ws.refresh(base, &self.shared.root) {
