@@ -328,7 +328,13 @@ pub(crate) fn record(repo: &Repo, host: &str, out: &mut Recovery) {
         }
     }
     let records: Vec<CycleRecord> = new.iter().map(|(_, r)| r.clone()).collect();
-    let written = match notes.append(&records) {
+    // (An empty append would create the log's root commit: nothing to write, no call.)
+    let result = if records.is_empty() {
+        Ok(())
+    } else {
+        notes.append(&records).map(|_| ())
+    };
+    let written = match result {
         Ok(_) => new,
         // One record that cannot be written must not hold back the others.
         Err(_) if records.len() > 1 => new
@@ -349,7 +355,24 @@ pub(crate) fn record(repo: &Repo, host: &str, out: &mut Recovery) {
     for path in done {
         let _ = fs::remove_file(&path);
         if let Some(dir) = path.parent() {
+            remove_leftover_temps(dir);
             let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Temporary files a dead process left half-written in its journal directory.
+fn remove_leftover_temps(dir: &Path) {
+    let Ok(files) = fs::read_dir(dir) else {
+        return;
+    };
+    for file in files.flatten() {
+        let name = file.file_name();
+        if name
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        {
+            let _ = fs::remove_file(file.path());
         }
     }
 }
@@ -416,7 +439,6 @@ fn cut_short(
         .base
         .as_deref()
         .and_then(|b| ObjectId::from_hex(b.as_bytes()).ok());
-    let null = ObjectId::null(gix::hash::Kind::Sha1);
     let mut record = CycleRecord {
         version: RECORD_VERSION,
         swarm: e.swarm.clone(),
@@ -434,7 +456,8 @@ fn cut_short(
         tokens: Default::default(),
         landed: None,
         tip: None,
-        base: base.unwrap_or(null).to_string(),
+        // No base (the target was gone): the null id, as a worker records it.
+        base: base.map_or_else(|| "0".repeat(40), |b| b.to_string()),
         kept: None,
         review: Vec::new(),
         conflicts: Vec::new(),
