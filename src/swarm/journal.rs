@@ -244,7 +244,8 @@ pub(crate) fn anything_to_recover(common_dir: &Path, host: &str) -> bool {
 pub(crate) fn lock(common_dir: &Path) -> Option<Lock> {
     use nix::fcntl::{Flock, FlockArg};
     let dir = common_dir.join("oompa");
-    let path = dir.join("recover.lock");
+    // Not `*.lock`: it stays (an flock on it is released with its holder), unlike git's lock files.
+    let path = dir.join("recovery.flock");
     let open = || {
         fs::create_dir_all(&dir)?;
         OpenOptions::new()

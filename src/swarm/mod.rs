@@ -521,6 +521,9 @@ impl Swarm {
                     .emit(Event::Warning("a worker thread panicked".into())),
             }
         }
+        // Every worker thread has ended, also one that panicked before it could count itself
+        // out: without this the predictor (and so this join) would wait for it forever.
+        self.shared.workers_running.store(0, Ordering::SeqCst);
         if let Some(p) = self.planner.take() {
             let _ = p.join();
         }
