@@ -16,6 +16,7 @@ mod test_from_oompa;
 mod test_gc;
 mod test_hooks;
 mod test_init;
+mod test_inputs;
 mod test_log;
 mod test_mockllm;
 mod test_output;

@@ -31,6 +31,7 @@ fn build(
         env: &env,
         timeout: Duration::from_secs(60),
         transcript: Path::new("/tmp/t.log"),
+        transcript_max: crate::agent::transcript::DEFAULT_MAX,
         kill: &NO_KILL,
     };
     command_for(&turn, FRESH, root)

@@ -10,6 +10,7 @@ pub mod model;
 pub mod output;
 pub mod prompt;
 pub mod signal;
+pub mod transcript;
 pub mod turn;
 pub mod verdict;
 

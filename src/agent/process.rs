@@ -11,7 +11,6 @@
 //! and never prints.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -25,6 +24,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, killpg, pthread_sigmask};
 use nix::unistd::Pid;
 
 use super::output::{LINE_MAX, LineSplitter, OutputParser, Parsed, STDERR_TAIL_MAX, Tail};
+use super::transcript::CappedFile;
 use super::turn::Exit;
 
 /// How often the supervisor looks at the child, the deadline and the kill flag.
@@ -59,7 +59,7 @@ pub(crate) struct ProcessSpec<'a> {
     pub stdin: Option<String>,
     pub timeout: Duration,
     pub kill: Option<&'a AtomicBool>,
-    pub transcript: Option<File>,
+    pub transcript: Option<CappedFile>,
     pub parser: Option<Box<dyn OutputParser>>,
     /// How many bytes of stdout to keep.
     pub stdout_tail: usize,
@@ -85,7 +85,7 @@ pub(crate) struct Finished {
 /// Where both readers append the raw output. Dropped (closed) when the turn ends, even if a
 /// reader is left behind on a pipe some escaped process still holds.
 struct Sink {
-    transcript: Mutex<Option<File>>,
+    transcript: Mutex<Option<CappedFile>>,
     closed: AtomicBool,
 }
 
@@ -93,10 +93,23 @@ impl Sink {
     fn write(&self, bytes: &[u8]) {
         let mut guard = lock(&self.transcript);
         if let Some(file) = guard.as_mut()
-            && let Err(e) = file.write_all(bytes)
+            && let Err(e) = file.write(bytes)
         {
             tracing::warn!(error = %e, "cannot write the agent transcript; dropping the rest");
             *guard = None;
+        }
+    }
+}
+
+impl Sink {
+    /// Closes the transcript, putting a capped one's tail in order.
+    fn finish(&self) {
+        if let Some(file) = lock(&self.transcript).take() {
+            match file.finish() {
+                Ok(0) => {}
+                Ok(cut) => tracing::debug!(cut, "the turn's transcript was capped"),
+                Err(e) => tracing::warn!(error = %e, "cannot finish the agent transcript"),
+            }
         }
     }
 }
@@ -168,6 +181,7 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
             signal_group(pgid, Signal::SIGKILL);
             let _ = child.wait();
             sink.closed.store(true, Ordering::SeqCst);
+            sink.finish();
             return Err(e);
         }
     };
@@ -180,7 +194,7 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
         );
     }
     sink.closed.store(true, Ordering::SeqCst);
-    lock(&sink.transcript).take();
+    sink.finish();
     let all_done = readers.iter().all(JoinHandle::is_finished);
     if all_done {
         for r in readers {

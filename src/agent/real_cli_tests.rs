@@ -91,6 +91,7 @@ impl Mock {
             env: &env,
             timeout: Duration::from_secs(120),
             transcript: &self.path(&format!("logs/{}.log", self.cli.name)),
+            transcript_max: crate::agent::transcript::DEFAULT_MAX,
             kill: &kill,
         })
         .expect("turn runs")

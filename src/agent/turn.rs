@@ -6,7 +6,7 @@
 //! error, transcript I/O) are an [`AgentError`]. It never touches git and never prints.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,7 @@ use super::model::{Harness, ModelSpec};
 use super::output::{FINAL_TEXT_MAX, bounded, keep_tail};
 use super::parsers;
 use super::process::{self, ProcessSpec};
+use super::transcript::CappedFile;
 
 /// Everything needed to run one agent turn.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,9 @@ pub struct Turn<'a> {
     pub timeout: Duration,
     /// Everything the agent prints (stdout and stderr) is appended here; parent dirs are created.
     pub transcript: &'a Path,
+    /// The most bytes of this turn's output the transcript keeps (its head and its tail); see
+    /// [`super::transcript`].
+    pub transcript_max: u64,
     /// When this becomes true the agent's process group is terminated at once.
     pub kill: &'a AtomicBool,
 }
@@ -219,7 +223,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     if turn.kill.load(Ordering::SeqCst) {
         return Ok(not_started(turn.resume.map(str::to_string)));
     }
-    let transcript = open_transcript(turn.transcript)?;
+    let transcript = open_transcript(turn.transcript, turn.transcript_max)?;
 
     tracing::debug!(
         harness = turn.spec.harness.name(),
@@ -289,7 +293,7 @@ fn resolve_program(turn: &Turn, inv: &Invocation) -> Result<PathBuf, AgentError>
     }
 }
 
-fn open_transcript(path: &Path) -> Result<File, AgentError> {
+fn open_transcript(path: &Path, max: u64) -> Result<CappedFile, AgentError> {
     let err = |source| AgentError::Transcript {
         path: path.to_path_buf(),
         source,
@@ -297,11 +301,16 @@ fn open_transcript(path: &Path) -> Result<File, AgentError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(err)?;
     }
-    OpenOptions::new()
+    // Not in append mode: a capped transcript writes its tail at offsets, and reads it back
+    // to put it in order.
+    let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
         .open(path)
-        .map_err(err)
+        .map_err(err)?;
+    CappedFile::new(file, max).map_err(err)
 }
 
 /// The output of a turn whose kill flag was already raised: nothing was started.

@@ -69,6 +69,7 @@ impl Fixture {
             env: &self.env,
             timeout,
             transcript: &transcript,
+            transcript_max: crate::agent::transcript::DEFAULT_MAX,
             kill: &self.kill,
         })
     }
@@ -226,16 +227,22 @@ fn kill_flag_terminates_promptly() {
 }
 
 #[test]
-fn fifty_megabytes_of_output_stay_bounded_in_memory_and_complete_on_disk() {
+fn fifty_megabytes_of_output_stay_bounded_in_memory_and_on_disk_keeping_head_and_tail() {
     let fx = Fixture::new();
     let out = fx.run("exec:yes 'line of agent output' | head -c 52428800; echo; echo COMPLETE_AND_READY_FOR_MERGE", "x", SECS_30);
     assert_eq!(out.exit, Exit::Code(0));
     assert!(out.final_text.len() <= 64 * 1024);
     assert!(out.final_text.ends_with("\nCOMPLETE_AND_READY_FOR_MERGE\n"));
-    let size = fs::metadata(fx.path("logs/deep/transcript.log"))
-        .expect("transcript")
-        .len();
-    assert_eq!(size, 52_428_800 + 1 + 29);
+    let text = fs::read_to_string(fx.path("logs/deep/transcript.log")).expect("transcript");
+    let max = crate::agent::transcript::DEFAULT_MAX;
+    let cut = 52_428_800 + 1 + 29 - max;
+    let marker = format!("\n[git oompa: {cut} bytes of this turn's output were cut here; ");
+    assert!(text.contains(&marker), "{}", &text[..200]);
+    assert!(text.len() as u64 <= max + 200, "{}", text.len());
+    assert!(text.starts_with("line of agent output\n"));
+    let tail = &text[text.len() - 1000..];
+    assert!(tail.contains("line of agent output\n"), "{tail}");
+    assert!(tail.ends_with("\nCOMPLETE_AND_READY_FOR_MERGE\n"), "{tail}");
 }
 
 #[test]
@@ -251,11 +258,12 @@ printf '%s\n' '{"type":"result","is_error":false,"result":"done\nCOMPLETE_AND_RE
     );
     let out = fx.run("claude", "x", SECS_30);
     assert_eq!(out.final_text, "done\nCOMPLETE_AND_READY_FOR_MERGE");
+    let size = fs::metadata(fx.path("logs/deep/transcript.log"))
+        .expect("transcript")
+        .len();
     assert!(
-        fs::metadata(fx.path("logs/deep/transcript.log"))
-            .expect("transcript")
-            .len()
-            > 50_000_000
+        size <= crate::agent::transcript::DEFAULT_MAX + 200,
+        "{size}"
     );
 }
 
@@ -423,6 +431,7 @@ fn errors_name_what_is_missing() {
         env: &[],
         timeout: SECS_30,
         transcript: &fx.path("t.log"),
+        transcript_max: crate::agent::transcript::DEFAULT_MAX,
         kill: &fx.kill,
     })
     .expect_err("missing cwd");
@@ -439,6 +448,7 @@ fn errors_name_what_is_missing() {
         env: &[],
         timeout: SECS_30,
         transcript: &fx.path("file/t.log"),
+        transcript_max: crate::agent::transcript::DEFAULT_MAX,
         kill: &fx.kill,
     })
     .expect_err("transcript under a file");

@@ -123,6 +123,10 @@ impl From<GitError> for CommandError {
             GitError::Reftable { .. } => {
                 Some("convert the repository with `git refs migrate --ref-format=files`")
             }
+            GitError::Sha256 { .. } => Some(
+                "run git oompa in a sha1 repository (git's default: `git init --object-format=sha1`)",
+            ),
+            GitError::CannotOpen { .. } => Some("`git status` there shows what git makes of it"),
             _ => None,
         };
         let mut err = match &e {

@@ -122,6 +122,8 @@ fn parse_ago(s: &str) -> Option<SignedDuration> {
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let spec = args.show.as_deref().map(Spec::parse).transpose()?;
     let repo = env.repo()?;
+    // Cycles a crashed swarm left out of the log are recorded first, so it has no hole.
+    super::recover_dead_claims(env, &repo);
     let (entries, bad) = Notes::new(&repo).read_all()?;
     warn_bad_lines(&env.ui, &bad);
     let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();

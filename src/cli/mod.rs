@@ -144,6 +144,21 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
             for k in kept {
                 env.ui.status(format!("kept their unmerged work as {k}"));
             }
+            if !rec.recorded.is_empty() {
+                let cycles: Vec<String> = rec
+                    .recorded
+                    .iter()
+                    .map(crate::swarm::describe_recorded)
+                    .collect();
+                env.ui.warn(format!(
+                    "recorded {} cycle(s) a crash left out of the log: {}",
+                    cycles.len(),
+                    cycles.join(", ")
+                ));
+            }
+            for problem in &rec.unrecorded {
+                env.ui.warn(problem);
+            }
         }
         // The command refuses a damaged queue itself, with its hint.
         Err(crate::swarm::SwarmError::Queue(e)) if e.is_damaged_ref() => {}
@@ -263,10 +278,12 @@ fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Check
         | Command::DemoAgent(_)
         | Command::Demo(_)
         | Command::Doctor(_) => None,
-        Command::Status(_) | Command::Swarm(_) | Command::Gc(_) => Some(Checks {
-            claims: false,
-            queue: false,
-        }),
+        Command::Status(_) | Command::Swarm(_) | Command::Gc(_) | Command::Log(_) => {
+            Some(Checks {
+                claims: false,
+                queue: false,
+            })
+        }
         Command::Task(t) if matches!(t.command, TaskCommand::List(_) | TaskCommand::Claim(_)) => {
             Some(Checks {
                 claims: false,

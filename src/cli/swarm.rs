@@ -44,9 +44,27 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .or(args.config)
         .map(|p| if p.is_absolute() { p } else { env.cwd.join(p) });
     let config = Config::discover(&root, explicit.as_deref()).map_err(|e| {
-        CommandError::from_error(&e)
-            .with_hint("`git oompa init` writes a commented oompa.toml to start from")
+        let hint = match &e {
+            crate::config::ConfigError::NotAFile { .. } => {
+                "move it out of the way, or name the config file: `git oompa swarm path/to/oompa.toml`"
+            }
+            _ => "`git oompa init` writes a commented oompa.toml to start from",
+        };
+        CommandError::from_error(&e).with_hint(hint)
     })?;
+    if explicit.is_none()
+        && let Some(used) = &config.path
+    {
+        let rel = |p: &std::path::Path| p.strip_prefix(&root).unwrap_or(p).display().to_string();
+        for other in Config::shadowed(&root, used) {
+            env.ui.warn(format!(
+                "using {}; {} is ignored (to use it instead: `git oompa swarm {}`)",
+                rel(used),
+                rel(&other),
+                rel(&other)
+            ));
+        }
+    }
     let mut config = config;
     for notice in &config.notices {
         env.ui.status(notice);
@@ -243,6 +261,7 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             released,
             crashed,
             kept,
+            recorded,
         } => {
             if !crashed.is_empty() {
                 ui.warn(format!(
@@ -264,6 +283,13 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             }
             for k in kept {
                 ui.status(format!("kept their unmerged work as {k}"));
+            }
+            if !recorded.is_empty() {
+                ui.warn(format!(
+                    "recorded {} cycle(s) a crash left out of the log: {}",
+                    recorded.len(),
+                    recorded.join(", ")
+                ));
             }
         }
         Event::CycleStarted { worker, cycle } => {

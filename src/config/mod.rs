@@ -52,6 +52,27 @@ pub mod defaults {
     pub const PLANNER_REFILL_BELOW: u32 = 1;
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
     pub const MAX_ERRORS: u32 = 5;
+    pub const TRANSCRIPT_MAX: u64 = crate::agent::transcript::DEFAULT_MAX;
+}
+
+/// The largest values accepted, so a typo (`count = 10000`) is an error that names the key
+/// instead of hundreds of worktrees, agents and their bills.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Workers of one `[[worker]]` entry, and of all entries together: each is a worktree, an
+    /// agent process and a thread (the 64-worker swarm is the benchmarked scale).
+    pub const WORKERS: u32 = 64;
+    /// Silent turns before a worker is declared stuck.
+    pub const MAX_RESUMES: u32 = 100;
+    /// Review rounds per change, and resolver turns per conflicting landing.
+    pub const ROUNDS: u32 = 20;
+    /// Pending tasks the planner may bring the queue to.
+    pub const MAX_PENDING: u32 = 1000;
+    /// Any duration (a turn's timeout, a pause): a week.
+    pub const DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// [`DURATION`] as written in messages.
+    pub const DURATION_TEXT: &str = "168h (a week)";
 }
 
 /// A loaded, validated swarm configuration.
@@ -79,6 +100,8 @@ pub struct Config {
     /// What the reader wants said once when the file is used (e.g. oompa keys it read under
     /// git oompa's names); never an error.
     pub notices: Vec<String>,
+    /// The most bytes of one agent turn's output its transcript keeps (head and tail).
+    pub transcript_max: u64,
 }
 
 /// One `[[worker]]` entry (before `count` expansion).
@@ -229,6 +252,7 @@ impl Config {
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
             error_backoff: defaults::ERROR_BACKOFF,
             notices: Vec::new(),
+            transcript_max: defaults::TRANSCRIPT_MAX,
         }
     }
 
@@ -262,21 +286,47 @@ impl Config {
     }
 
     /// Loads `explicit` if given (used as is, so relative to the current directory), else the
-    /// first of [`DISCOVERY_ORDER`] that exists under `root`.
+    /// first of [`DISCOVERY_ORDER`] that exists under `root`. Something at one of those paths
+    /// that is not a readable file (a directory, a dangling symbolic link) is an error saying
+    /// what it is, not "no config file found". [`Config::shadowed`] lists the candidates the
+    /// one found hides.
     pub fn discover(root: &Path, explicit: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
-            if !path.exists() {
-                return Err(ConfigError::NotFound {
+            return match Entry::at(path) {
+                Entry::Missing => Err(ConfigError::NotFound {
                     looked: vec![path.to_path_buf()],
-                });
-            }
-            return Config::load(path);
+                }),
+                Entry::File => Config::load(path),
+                Entry::Other(what) => Err(ConfigError::NotAFile {
+                    path: path.to_path_buf(),
+                    what,
+                }),
+            };
         }
         let candidates: Vec<PathBuf> = DISCOVERY_ORDER.iter().map(|name| root.join(name)).collect();
-        match candidates.iter().find(|path| path.is_file()) {
-            Some(path) => Config::load(path),
-            None => Err(ConfigError::NotFound { looked: candidates }),
+        for path in &candidates {
+            match Entry::at(path) {
+                Entry::Missing => continue,
+                Entry::File => return Config::load(path),
+                Entry::Other(what) => {
+                    return Err(ConfigError::NotAFile {
+                        path: path.clone(),
+                        what,
+                    });
+                }
+            }
         }
+        Err(ConfigError::NotFound { looked: candidates })
+    }
+
+    /// The other config files under `root` that [`Config::discover`] found but did not use,
+    /// because `used` comes first in [`DISCOVERY_ORDER`] (say so: they are ignored).
+    pub fn shadowed(root: &Path, used: &Path) -> Vec<PathBuf> {
+        DISCOVERY_ORDER
+            .iter()
+            .map(|name| root.join(name))
+            .filter(|path| path != used && path.is_file())
+            .collect()
     }
 
     /// How many workers run once every entry's `count` is expanded.
@@ -311,6 +361,37 @@ impl Config {
     }
 }
 
+/// What is at a config file's path.
+enum Entry {
+    Missing,
+    File,
+    /// Something else, described for a message: `a directory`.
+    Other(&'static str),
+}
+
+impl Entry {
+    fn at(path: &Path) -> Entry {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Entry::Missing;
+        };
+        if meta.file_type().is_symlink() {
+            return match std::fs::metadata(path) {
+                Err(_) => Entry::Other("a symbolic link to something that does not exist"),
+                Ok(target) if target.is_file() => Entry::File,
+                Ok(target) if target.is_dir() => Entry::Other("a symbolic link to a directory"),
+                Ok(_) => Entry::Other("a symbolic link to something that is not a file"),
+            };
+        }
+        if meta.is_file() {
+            Entry::File
+        } else if meta.is_dir() {
+            Entry::Other("a directory")
+        } else {
+            Entry::Other("not a regular file")
+        }
+    }
+}
+
 /// The two file formats, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -336,6 +417,8 @@ impl Format {
 pub enum ConfigError {
     #[error("no config file found (looked for {})", PathList(looked))]
     NotFound { looked: Vec<PathBuf> },
+    #[error("{} is {what}, not a config file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("cannot read config file {}", path.display())]
     Read {
         path: PathBuf,
@@ -380,6 +463,20 @@ pub enum ConfigError {
         key: String,
         problem: ValueProblem,
     },
+    #[error(
+        "{}:{line}: {key}: the entries add up to {total} workers, more than the {max} a swarm \
+         may run",
+        path.display()
+    )]
+    TooManyWorkers {
+        path: PathBuf,
+        /// The line of the entry whose count goes past the limit.
+        line: usize,
+        /// `worker.count` or `workers.count`.
+        key: String,
+        total: u64,
+        max: u32,
+    },
     #[error("{}: no {what} entries: a swarm needs at least one worker", path.display())]
     NoWorkers {
         path: PathBuf,
@@ -410,6 +507,24 @@ pub enum ValueProblem {
     TooLarge { value: String, max: u32 },
     #[error("must be longer than 0")]
     ZeroDuration,
+    #[error(
+        "bad size `{text}` (use bytes, or a number with a unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    )]
+    Size { text: String },
+    #[error("`{text}` is out of range (from {min} to {max})")]
+    SizeRange {
+        text: String,
+        min: &'static str,
+        max: &'static str,
+    },
+    #[error("`{text}` is too long (at most {max})")]
+    TooLong { text: String, max: &'static str },
+    #[error("{value} is more than {other} ({other_value}); it must not be")]
+    MoreThan {
+        value: u32,
+        other: &'static str,
+        other_value: u32,
+    },
     #[error("must not be empty")]
     Empty,
     #[error(

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::doc::{self, Kind};
-use super::read::{Ctx, Field, Table};
+use super::read::{Ctx, Field, Table, WorkerTotal};
 use super::{
     Config, ConfigError, PlannerConfig, ReviewConfig, ValueProblem, WorkerConfig, WorkerReview,
+    limits,
 };
 use crate::agent::ModelSpec;
 
@@ -19,6 +20,7 @@ const TOP_KEYS: &[&str] = &[
     "copy",
     "max_conflict_rounds",
     "error_backoff",
+    "transcript_max",
     "worker",
     "review",
     "planner",
@@ -66,10 +68,16 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
         config.copy = f.array()?.iter().map(copy_path).collect::<Result<_, _>>()?;
     }
     if let Some(f) = top.get("max_conflict_rounds") {
-        config.max_conflict_rounds = f.u32_min(0)?;
+        config.max_conflict_rounds = f.u32_range(0, limits::ROUNDS)?;
     }
     if let Some(f) = top.get("error_backoff") {
         config.error_backoff = f.duration()?;
+    }
+    if let Some(f) = top.get("transcript_max") {
+        config.transcript_max = f.size(
+            (crate::agent::transcript::MIN_MAX, "64KiB"),
+            (crate::agent::transcript::MAX_MAX, "1GiB"),
+        )?;
     }
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;
@@ -94,9 +102,11 @@ fn workers(ctx: &Ctx, top: &Table) -> Result<Vec<WorkerConfig>, ConfigError> {
     }
     let mut first_line_of_name = BTreeMap::new();
     let mut workers = Vec::with_capacity(items.len());
+    let mut total = WorkerTotal::default();
     for item in &items {
         let table = Table::new(ctx, item.node, "worker", "in [[worker]]", WORKER_KEYS)?;
         let worker = worker(&table)?;
+        total.add(&table, item.node, worker.count)?;
         if let (Some(name), Some(f)) = (&worker.name, table.get("name")) {
             if let Some(&first_line) = first_line_of_name.get(name) {
                 return Err(f.invalid(ValueProblem::DuplicateName {
@@ -120,13 +130,13 @@ fn worker(t: &Table) -> Result<WorkerConfig, ConfigError> {
         w.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("count") {
-        w.count = f.u32_min(1)?;
+        w.count = f.u32_range(1, limits::WORKERS)?;
     }
     if let Some(f) = t.get("max_cycles") {
         w.max_cycles = f.u32_min(1)?;
     }
     if let Some(f) = t.get("max_resumes") {
-        w.max_resumes = f.u32_min(1)?;
+        w.max_resumes = f.u32_range(1, limits::MAX_RESUMES)?;
     }
     if let Some(f) = t.get("max_errors") {
         w.max_errors = f.u32_min(1)?;
@@ -188,7 +198,7 @@ fn review(ctx: &Ctx, field: &Field) -> Result<ReviewConfig, ConfigError> {
         review.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("max_rounds") {
-        review.max_rounds = f.u32_min(1)?;
+        review.max_rounds = f.u32_range(1, limits::ROUNDS)?;
     }
     if let Some(f) = t.get("args") {
         review.args = f.strings()?;
@@ -206,10 +216,18 @@ fn planner(ctx: &Ctx, field: &Field) -> Result<PlannerConfig, ConfigError> {
         p.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("max_pending") {
-        p.max_pending = f.u32_min(1)?;
+        p.max_pending = f.u32_range(1, limits::MAX_PENDING)?;
     }
     if let Some(f) = t.get("refill_below") {
         p.refill_below = f.u32_min(1)?;
+        // Asking for more than the planner may add would have it wake up for nothing, forever.
+        if p.refill_below > p.max_pending {
+            return Err(f.invalid(ValueProblem::MoreThan {
+                value: p.refill_below,
+                other: "planner.max_pending",
+                other_value: p.max_pending,
+            }));
+        }
     }
     if let Some(f) = t.get("turn_timeout") {
         p.turn_timeout = f.positive_duration()?;

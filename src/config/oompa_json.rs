@@ -17,9 +17,9 @@
 use std::time::Duration;
 
 use super::doc::{self, Kind};
-use super::read::{Ctx, Field, Table};
+use super::read::{Ctx, Field, Table, WorkerTotal};
 use super::{
-    Config, ConfigError, PlannerConfig, ReviewConfig, WorkerConfig, WorkerReview, defaults,
+    Config, ConfigError, PlannerConfig, ReviewConfig, WorkerConfig, WorkerReview, defaults, limits,
 };
 use crate::agent::{Harness, ModelSpec, ModelSpecError};
 
@@ -157,11 +157,14 @@ fn workers(
     if items.is_empty() {
         return Err(no_workers());
     }
+    let mut total = WorkerTotal::default();
     items
         .iter()
         .map(|item| {
             let t = Table::new(ctx, item.node, "workers", "in workers[]", WORKER_KEYS)?;
-            worker(ctx, &t, generic)
+            let w = worker(ctx, &t, generic)?;
+            total.add(&t, item.node, w.count)?;
+            Ok(w)
         })
         .collect()
 }
@@ -176,7 +179,7 @@ fn worker(ctx: &Ctx, t: &Table, generic: &[ModelSpec]) -> Result<WorkerConfig, C
         w.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("count") {
-        w.count = f.u32_min(1)?;
+        w.count = f.u32_range(1, limits::WORKERS)?;
     }
     // Every cap that is present must be valid; the first of them wins (`max_cycle` is what
     // later oompa versions require).
@@ -200,7 +203,7 @@ fn worker(ctx: &Ctx, t: &Table, generic: &[ModelSpec]) -> Result<WorkerConfig, C
     let mut resumes = None;
     for key in ["max_resumes", "max_working_resumes"] {
         if let Some(f) = t.get(key) {
-            let n = f.u32_min(1)?;
+            let n = f.u32_range(1, limits::MAX_RESUMES)?;
             resumes.get_or_insert(n);
         }
     }
@@ -272,7 +275,7 @@ fn planner(ctx: &Ctx, f: &Field) -> Result<PlannerConfig, ConfigError> {
         p.prompt = f.prompts()?;
     }
     if let Some(f) = t.get("max_pending") {
-        p.max_pending = f.u32_min(1)?;
+        p.max_pending = f.u32_range(1, limits::MAX_PENDING)?;
     }
     Ok(p)
 }

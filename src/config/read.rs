@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::doc::{Entry, Kind, Node};
-use super::{ConfigError, ValueProblem};
+use super::{ConfigError, ValueProblem, limits};
 
 /// The file being read: its path (for messages and relative prompt paths) and its text.
 pub(super) struct Ctx<'a> {
@@ -211,6 +211,18 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// An integer from `min` to `max`.
+    pub fn u32_range(&self, min: u32, max: u32) -> Result<u32, ConfigError> {
+        let n = self.u32_min(min)?;
+        if n > max {
+            return Err(self.invalid(ValueProblem::TooLarge {
+                value: n.to_string(),
+                max,
+            }));
+        }
+        Ok(n)
+    }
+
     /// A non-negative integer of at least `min`.
     pub fn u32_min(&self, min: u32) -> Result<u32, ConfigError> {
         let n = match self.node.kind {
@@ -228,17 +240,64 @@ impl<'a> Field<'a> {
         })
     }
 
-    /// A duration: integer (or, for oompa.json, fractional) seconds, or a string with units.
+    /// A duration: integer (or, for oompa.json, fractional) seconds, or a string with units;
+    /// at most [`limits::DURATION`].
     pub fn duration(&self) -> Result<Duration, ConfigError> {
         let bad = |text: String| self.invalid(ValueProblem::Duration { text });
-        match &self.node.kind {
-            Kind::Int(n) => u64::try_from(*n)
-                .map(Duration::from_secs)
-                .map_err(|_| bad(n.to_string())),
-            Kind::Float(f) => Duration::try_from_secs_f64(*f).map_err(|_| bad(f.to_string())),
-            Kind::Str(s) => parse_duration(s).ok_or_else(|| bad(s.clone())),
-            _ => Err(self.wrong_type("seconds or a duration string")),
+        let (d, text) = match &self.node.kind {
+            Kind::Int(n) => (
+                u64::try_from(*n)
+                    .map(Duration::from_secs)
+                    .map_err(|_| bad(n.to_string()))?,
+                n.to_string(),
+            ),
+            Kind::Float(f) => {
+                // As written (`1e300`), not as f64 prints it (301 digits).
+                let text = self
+                    .ctx
+                    .text
+                    .get(self.node.span.clone())
+                    .map_or_else(|| f.to_string(), |t| t.trim().to_string());
+                (
+                    Duration::try_from_secs_f64(*f).map_err(|_| bad(text.clone()))?,
+                    text,
+                )
+            }
+            Kind::Str(s) => (parse_duration(s).ok_or_else(|| bad(s.clone()))?, s.clone()),
+            _ => return Err(self.wrong_type("seconds or a duration string")),
+        };
+        if d > limits::DURATION {
+            return Err(self.invalid(ValueProblem::TooLong {
+                text,
+                max: limits::DURATION_TEXT,
+            }));
         }
+        Ok(d)
+    }
+
+    /// A size in bytes: an integer, or a string with a unit (`16MiB`, `500KB`), from `min` to
+    /// `max` (each with its text for messages).
+    pub fn size(
+        &self,
+        min: (u64, &'static str),
+        max: (u64, &'static str),
+    ) -> Result<u64, ConfigError> {
+        let (n, text) = match &self.node.kind {
+            Kind::Int(n) => (u64::try_from(*n).ok(), n.to_string()),
+            Kind::Str(s) => (parse_size(s), s.clone()),
+            _ => return Err(self.wrong_type("bytes or a size string")),
+        };
+        let Some(n) = n else {
+            return Err(self.invalid(ValueProblem::Size { text }));
+        };
+        if n < min.0 || n > max.0 {
+            return Err(self.invalid(ValueProblem::SizeRange {
+                text,
+                min: min.1,
+                max: max.1,
+            }));
+        }
+        Ok(n)
     }
 
     /// A duration that must be longer than zero.
@@ -334,6 +393,31 @@ impl<'a> Field<'a> {
     }
 }
 
+/// Adds up worker entries' `count`s as they are read, failing at the entry that takes the
+/// total past [`limits::WORKERS`].
+#[derive(Default)]
+pub(super) struct WorkerTotal(u64);
+
+impl WorkerTotal {
+    /// Counts the entry `table` (read from `node`) with `count` workers.
+    pub fn add(&mut self, table: &Table, node: &Node, count: u32) -> Result<(), ConfigError> {
+        self.0 += u64::from(count);
+        if self.0 <= u64::from(limits::WORKERS) {
+            return Ok(());
+        }
+        let line = table
+            .get("count")
+            .map_or_else(|| table.ctx.line(node.span.start), |f| f.line());
+        Err(ConfigError::TooManyWorkers {
+            path: table.ctx.path.to_path_buf(),
+            line,
+            key: table.key_name("count"),
+            total: self.0,
+            max: limits::WORKERS,
+        })
+    }
+}
+
 fn wrong_type(expected: &'static str, node: &Node) -> ValueProblem {
     ValueProblem::WrongType {
         expected,
@@ -365,6 +449,25 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
         total = total.checked_add(part)?;
     }
     (!text.is_empty()).then_some(total)
+}
+
+/// Parses `1048576`, `512KiB`, `16MiB`, `1GiB`, `500KB`, `16MB`, `1GB` (case-insensitive
+/// units; `B` alone is bytes).
+pub(super) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1000 * 1000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1000 * 1000 * 1000,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit)
 }
 
 /// The known key closest to `key`, if within edit distance 2.

@@ -149,6 +149,7 @@ worktree_dir = "/tmp/wt"
 copy = [".env", "config/local.json"]
 max_conflict_rounds = 0
 error_backoff = "90s"
+transcript_max = "2MiB"
 
 [[worker]]
 name = "impl"
@@ -246,6 +247,7 @@ env = { K = "v" }
         max_conflict_rounds: 0,
         error_backoff: Duration::from_secs(90),
         notices: Vec::new(),
+        transcript_max: 2 << 20,
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);
@@ -915,4 +917,128 @@ fn discover_order_and_not_found() {
 fn config_errors_are_send_and_sync() {
     fn check<T: Send + Sync + std::error::Error + 'static>() {}
     check::<ConfigError>();
+}
+
+#[test]
+fn a_worker_count_past_the_limit_is_an_error_naming_key_file_and_line() {
+    assert_eq!(
+        toml_err(&format!("{MINIMAL}count = 10000\n")),
+        "conf/oompa.toml:3: worker.count: `10000` is too large (at most 64)"
+    );
+    assert_eq!(
+        json_err("{\"workers\": [\n{\"count\": 10000}]}"),
+        "conf/oompa.json:2: workers.count: `10000` is too large (at most 64)"
+    );
+    // Entries that are each fine but add up to too many: the entry that goes past is named.
+    assert_eq!(
+        toml_err(&format!(
+            "{MINIMAL}count = 40\n\n[[worker]]\nmodel = \"claude\"\ncount = 30\n"
+        )),
+        "conf/oompa.toml:7: worker.count: the entries add up to 70 workers, more than the 64 a \
+         swarm may run"
+    );
+    assert_eq!(
+        json_err("{\"workers\": [{\"count\": 64},\n {\"model\": \"claude\"}]}"),
+        "conf/oompa.json:2: workers.count: the entries add up to 65 workers, more than the 64 a \
+         swarm may run"
+    );
+    let most = toml(&format!(
+        "{MINIMAL}count = 32\n[[worker]]\nmodel = \"claude\"\ncount = 32\n"
+    ))
+    .expect("64 in all is allowed");
+    assert_eq!(most.total_workers(), 64);
+}
+
+#[test]
+fn other_counts_and_durations_past_their_limits_are_errors() {
+    assert_eq!(
+        toml_err(&format!("{MINIMAL}max_resumes = 4294967295\n")),
+        "conf/oompa.toml:3: worker.max_resumes: `4294967295` is too large (at most 100)"
+    );
+    assert_eq!(
+        toml_err(&format!("max_conflict_rounds = 1000\n{MINIMAL}")),
+        "conf/oompa.toml:1: max_conflict_rounds: `1000` is too large (at most 20)"
+    );
+    assert_eq!(
+        toml_err(&format!(
+            "{MINIMAL}[review]\nmodels = [\"claude\"]\nmax_rounds = 21\n"
+        )),
+        "conf/oompa.toml:5: review.max_rounds: `21` is too large (at most 20)"
+    );
+    assert_eq!(
+        toml_err(&format!(
+            "{MINIMAL}[planner]\nmodel = \"claude\"\nmax_pending = 100000\n"
+        )),
+        "conf/oompa.toml:5: planner.max_pending: `100000` is too large (at most 1000)"
+    );
+    assert_eq!(
+        toml_err(&format!(
+            "{MINIMAL}[planner]\nmodel = \"claude\"\nmax_pending = 3\nrefill_below = 5\n"
+        )),
+        "conf/oompa.toml:6: planner.refill_below: 5 is more than planner.max_pending (3); it \
+         must not be"
+    );
+    // A pause this long made `Instant + duration` panic in the worker.
+    assert_eq!(
+        toml_err(&format!(
+            "{MINIMAL}wait_between = \"18446744073709551615s\"\n"
+        )),
+        "conf/oompa.toml:3: worker.wait_between: `18446744073709551615s` is too long (at most \
+         168h (a week))"
+    );
+    assert_eq!(
+        toml_err(&format!("error_backoff = 700000\n{MINIMAL}")),
+        "conf/oompa.toml:1: error_backoff: `700000` is too long (at most 168h (a week))"
+    );
+    assert_eq!(
+        json_err("{\"workers\": [{\"wait_between\": 1e300}]}"),
+        "conf/oompa.json:1: workers.wait_between: bad duration `1e300` (use whole seconds, or a \
+         number with a unit: 500ms, 90s, 5m, 1h30m)"
+    );
+    assert_eq!(
+        json_err("{\"workers\": [{\"max_wait_for_tasks\": 9999999}]}"),
+        "conf/oompa.json:1: workers.max_wait_for_tasks: `9999999` is too long (at most 168h (a \
+         week))"
+    );
+    let week = toml(&format!("{MINIMAL}turn_timeout = \"168h\"\n")).expect("a week is allowed");
+    assert_eq!(week.workers[0].turn_timeout, limits::DURATION);
+}
+
+#[test]
+fn transcript_max_takes_bytes_or_a_size_with_a_unit_within_limits() {
+    for (value, bytes) in [
+        ("65536", 65_536u64),
+        ("\"64KiB\"", 65_536),
+        ("\"16MiB\"", 16 << 20),
+        ("\"16mb\"", 16_000_000),
+        ("\"1GiB\"", 1 << 30),
+        ("\"100 KB\"", 100_000),
+    ] {
+        let config = toml(&format!("transcript_max = {value}\n{MINIMAL}")).expect(value);
+        assert_eq!(config.transcript_max, bytes, "{value}");
+    }
+    assert_eq!(
+        toml(MINIMAL).expect("valid").transcript_max,
+        crate::agent::transcript::DEFAULT_MAX
+    );
+    assert_eq!(
+        toml_err(&format!("transcript_max = \"16 megs\"\n{MINIMAL}")),
+        "conf/oompa.toml:1: transcript_max: bad size `16 megs` (use bytes, or a number with a \
+         unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    );
+    assert_eq!(
+        toml_err(&format!("transcript_max = 100\n{MINIMAL}")),
+        "conf/oompa.toml:1: transcript_max: `100` is out of range (from 64KiB to 1GiB)"
+    );
+    assert_eq!(
+        toml_err(&format!("transcript_max = \"2GiB\"\n{MINIMAL}")),
+        "conf/oompa.toml:1: transcript_max: `2GiB` is out of range (from 64KiB to 1GiB)"
+    );
+    assert_eq!(
+        toml_err(&format!(
+            "transcript_max = \"99999999999999999999GiB\"\n{MINIMAL}"
+        )),
+        "conf/oompa.toml:1: transcript_max: bad size `99999999999999999999GiB` (use bytes, or a \
+         number with a unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    );
 }

@@ -133,7 +133,21 @@ pub fn init_with_commit(
     email: &str,
     message: &str,
 ) -> Result<(), GitError> {
-    git(dir, &["init", "-q", "-b", "main"])?;
+    // A sha256 or reftable default in the person's git config would give a repository git
+    // oompa cannot use; an older git ignores the keys it does not know.
+    git(
+        dir,
+        &[
+            "-c",
+            "init.defaultObjectFormat=sha1",
+            "-c",
+            "init.defaultRefFormat=files",
+            "init",
+            "-q",
+            "-b",
+            "main",
+        ],
+    )?;
     git(dir, &["config", "user.name", name])?;
     git(dir, &["config", "user.email", email])?;
     if commit_all(dir, message)? {

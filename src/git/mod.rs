@@ -31,6 +31,13 @@ pub enum GitError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(
+        "{path} is a sha256 repository (extensions.objectFormat = sha256); git oompa supports \
+         only sha1 repositories for now"
+    )]
+    Sha256 { path: PathBuf },
+    #[error("cannot open the git repository at {path}: {reason}")]
+    CannotOpen { path: PathBuf, reason: String },
     #[error("{path} is a bare repository; git oompa needs a work tree")]
     Bare { path: PathBuf },
     #[error("{path} uses the reftable ref format, which git oompa does not support yet")]
@@ -56,6 +63,8 @@ pub enum GitError {
     },
     #[error("could not run git: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error("no {role} identity is configured")]
+    NoIdentity { role: &'static str },
 }
 
 impl GitError {
@@ -124,10 +133,7 @@ pub struct RefUpdate {
 impl Repo {
     /// Finds the repository containing `dir`, refusing bare and reftable repositories.
     pub fn discover(dir: &Path) -> Result<Repo, GitError> {
-        let repo = gix::discover(dir).map_err(|e| GitError::NotARepository {
-            path: dir.to_path_buf(),
-            source: Box::new(e),
-        })?;
+        let repo = gix::discover(dir).map_err(|e| open_error(dir, e))?;
         if repo.workdir().is_none() {
             return Err(GitError::Bare {
                 path: repo.git_dir().to_path_buf(),
@@ -457,18 +463,56 @@ impl Repo {
         Ok(ed.write().ctx(|| "writing a tree".into())?.detach())
     }
 
-    /// Writes a commit object (no ref is moved) with the configured (or fallback) identity.
+    /// Writes a commit object (no ref is moved) with the configured (or fallback) identity,
+    /// dated now (or at `GIT_AUTHOR_DATE` / `GIT_COMMITTER_DATE` when set, as git does).
     pub fn commit(
         &self,
         message: &str,
         tree: ObjectId,
         parents: &[ObjectId],
     ) -> Result<ObjectId, GitError> {
+        let now = gix::date::Time::now_local_or_utc();
+        let committer = self.signature(Role::Committer, now)?;
+        let author = self.signature(Role::Author, now)?;
+        let (mut committer_time, mut author_time) = Default::default();
         Ok(self
             .repo
-            .new_commit(message, tree, parents.iter().copied())
+            .new_commit_as(
+                committer.to_ref(&mut committer_time),
+                author.to_ref(&mut author_time),
+                message,
+                tree,
+                parents.iter().copied(),
+            )
             .ctx(|| "writing a commit".into())?
             .id)
+    }
+
+    /// The configured (or fallback) author or committer, dated `now` unless the environment
+    /// fixes the date (`GIT_AUTHOR_DATE`, `GIT_COMMITTER_DATE`). gix dates its own signature
+    /// the first time a repository handle asks for it and then keeps that date, so a
+    /// long-running swarm would stamp every commit and reflog entry with its start time.
+    fn signature(
+        &self,
+        role: Role,
+        now: gix::date::Time,
+    ) -> Result<gix::actor::Signature, GitError> {
+        let (found, date_key) = match role {
+            Role::Committer => (self.repo.committer(), "gitoxide.commit.committerDate"),
+            Role::Author => (self.repo.author(), "gitoxide.commit.authorDate"),
+        };
+        let what = match role {
+            Role::Committer => "committer",
+            Role::Author => "author",
+        };
+        let sig = found
+            .ok_or_else(|| GitError::NoIdentity { role: what })?
+            .ctx(|| format!("reading the {what} identity"))?;
+        let mut sig = gix::actor::Signature::from(sig);
+        if self.repo.config_snapshot().string(date_key).is_none() {
+            sig.time = now;
+        }
+        Ok(sig)
     }
 
     /// Moves one ref with compare-and-swap: `expected = None` means it must not exist yet.
@@ -520,7 +564,14 @@ impl Repo {
                 deref: false,
             });
         }
-        let mut result = self.repo.edit_references(edits.clone());
+        // The reflog entries are dated now too (see `signature`).
+        // Without any identity, only edits that write no reflog can succeed, as before.
+        let committer = self
+            .signature(Role::Committer, gix::date::Time::now_local_or_utc())
+            .ok();
+        let mut time = Default::default();
+        let committer = committer.as_ref().map(|c| c.to_ref(&mut time));
+        let mut result = self.repo.edit_references_as(edits.clone(), committer);
         // Two transactions that both delete refs can race on removing an emptied
         // packed-refs file: the loser fails with "Could not delete empty packed refs: No such
         // file or directory" and changes nothing. The file is gone by then, so a retry works.
@@ -528,7 +579,7 @@ impl Repo {
             match &result {
                 Err(e) if updates.iter().any(|u| u.new.is_none()) && is_not_found_io(e) => {
                     tracing::debug!("packed-refs removal race; retrying the transaction");
-                    result = self.repo.edit_references(edits.clone());
+                    result = self.repo.edit_references_as(edits.clone(), committer);
                 }
                 _ => break,
             }
@@ -570,6 +621,49 @@ impl Repo {
             }),
         }
     }
+}
+
+/// Why `gix::discover` failed: no repository at all, or one that was found but cannot be
+/// opened (a sha256 repository, which this build cannot read; a broken config), which must
+/// not be reported as "not inside a git repository".
+fn open_error(dir: &Path, e: gix::Error) -> GitError {
+    let Ok((found, _)) = gix::discover::upwards(dir) else {
+        return GitError::NotARepository {
+            path: dir.to_path_buf(),
+            source: Box::new(e),
+        };
+    };
+    let (git_dir, _) = found.into_repository_and_work_tree_directories();
+    let detail = format!("{e:?}");
+    tracing::debug!("opening {}: {detail}", git_dir.display());
+    if e.is_unsupported() && detail.to_ascii_lowercase().contains("sha256") {
+        return GitError::Sha256 { path: git_dir };
+    }
+    // The chain's messages, most specific last: "…could not be loaded: Could not parse
+    // configuration: …".
+    let mut reason = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // gix puts bare classifications (`Validation`) in the chain; they say nothing here.
+        if text.contains(' ') {
+            reason.push_str(": ");
+            reason.push_str(text.trim());
+        }
+        cause = c.source();
+    }
+    let reason = reason.replace('\n', " ");
+    GitError::CannotOpen {
+        path: git_dir,
+        reason,
+    }
+}
+
+/// Whose signature a commit needs.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Author,
+    Committer,
 }
 
 /// Whether an I/O "not found" is somewhere in the error's chain.

@@ -6,6 +6,7 @@
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
 //! prints.
 
+mod journal;
 mod merge_queue;
 mod planner;
 pub mod predict;
@@ -92,6 +93,8 @@ pub enum Event {
         released: Vec<String>,
         crashed: Vec<String>,
         kept: Vec<String>,
+        /// Cycles of dead swarms recorded now, as `swarm/worker/cycle: outcome`.
+        recorded: Vec<String>,
     },
     CycleStarted {
         worker: String,
@@ -181,6 +184,8 @@ pub(crate) struct Shared {
     pub root: PathBuf,
     pub worktrees: PathBuf,
     pub transcripts: PathBuf,
+    /// Where each cycle is noted while it runs, so a crash cannot leave it out of the log.
+    pub journal: journal::Journal,
     pub exe_dir: Option<PathBuf>,
     pub control: Arc<Control>,
     /// Workers currently inside a cycle (they may still add or release tasks).
@@ -287,7 +292,9 @@ pub fn worker_ids(config: &Config) -> Vec<(String, WorkerConfig)> {
 }
 
 /// Recovers claims whose owner is gone, keeping their unmerged branch tips under
-/// `refs/oompa/keep/`. Safe to call from any command.
+/// `refs/oompa/keep/`, and writes the records of cycles a dead swarm process left out of the
+/// log (see the `journal` module): they are in [`Recovered::recorded`]. Safe to call from any command,
+/// and from several at once.
 pub fn recover(
     repo: &Repo,
     target_ref: Option<&str>,
@@ -296,8 +303,19 @@ pub fn recover(
         Some(r) => repo.read_ref(r)?,
         None => None,
     };
-    let mut kept = Vec::new();
-    let rec = Queue::new(repo).recover(&hostname(), |id, claim| {
+    let host = hostname();
+    // Cycles cut short get their records while their claims are still held (the record
+    // lists them), so this comes first, and one recovery at a time.
+    let mut cycles = journal::Recovery::default();
+    let lock = journal::anything_to_recover(repo.common_dir(), &host)
+        .then(|| journal::lock(repo.common_dir()))
+        .flatten();
+    if lock.is_some() {
+        let snapshot = Queue::new(repo).snapshot().unwrap_or_default();
+        journal::settle(repo, &host, target, &snapshot, &mut cycles);
+    }
+    let mut kept = std::mem::take(&mut cycles.kept);
+    let mut rec = Queue::new(repo).recover(&host, |id, claim| {
         let Some(branch) = &claim.branch else { return };
         let Ok(Some(tip)) = repo.read_ref(branch) else {
             return;
@@ -305,18 +323,22 @@ pub fn recover(
         if target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false)) {
             return;
         }
-        let name = format!(
-            "refs/oompa/keep/{}/{}/recovered-{id}",
-            claim.swarm, claim.worker
-        );
-        if repo.read_ref(&name).ok().flatten() == Some(tip)
-            || repo
-                .cas_ref(&name, None, tip, "oompa: keep work of a gone owner")
-                .is_ok()
-        {
+        if let Ok(name) = journal::keep(
+            repo,
+            &claim.swarm,
+            &claim.worker,
+            tip,
+            &format!("recovered-{id}"),
+        ) {
             kept.push(name);
         }
     })?;
+    if lock.is_some() {
+        journal::record(repo, &host, &mut cycles);
+    }
+    drop(lock);
+    rec.recorded = cycles.recorded;
+    rec.unrecorded = cycles.problems;
     kept.sort();
     kept.dedup();
     Ok((rec, kept))
@@ -335,8 +357,12 @@ impl Swarm {
         queue.init()?;
         let (events_tx, events) = unbounded();
         let (recovered, kept) = recover(repo, Some(&target_ref))?;
-        if !recovered.released.is_empty() || !recovered.crashed.is_empty() {
+        if !recovered.released.is_empty()
+            || !recovered.crashed.is_empty()
+            || !recovered.recorded.is_empty()
+        {
             let _ = events_tx.send(Event::Recovered {
+                recorded: recovered.recorded.iter().map(describe_recorded).collect(),
                 released: recovered
                     .released
                     .iter()
@@ -345,6 +371,9 @@ impl Swarm {
                 crashed: recovered.crashed.iter().map(|s| s.id.clone()).collect(),
                 kept,
             });
+        }
+        for problem in &recovered.unrecorded {
+            let _ = events_tx.send(Event::Warning(problem.clone()));
         }
 
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
@@ -377,6 +406,12 @@ impl Swarm {
                 .collect(),
         });
 
+        let warnings = copy_problems(&root, &opts.config.copy)
+            .into_iter()
+            .chain(prompt_problems(&opts.config));
+        for warning in warnings {
+            let _ = events_tx.send(Event::Warning(warning));
+        }
         let has_planner = opts.config.planner.is_some();
         let shared = Arc::new(Shared {
             id: id.clone(),
@@ -386,6 +421,7 @@ impl Swarm {
                 .join("oompa")
                 .join("transcripts")
                 .join(&id),
+            journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
             config: opts.config,
             target: opts.target,
             target_ref,
@@ -487,6 +523,9 @@ impl Swarm {
                     .emit(Event::Warning("a worker thread panicked".into())),
             }
         }
+        // Every worker thread has ended, also one that panicked before it could count itself
+        // out: without this the predictor (and so this join) would wait for it forever.
+        self.shared.workers_running.store(0, Ordering::SeqCst);
         if let Some(p) = self.planner.take() {
             let _ = p.join();
         }
@@ -501,6 +540,7 @@ impl Swarm {
         if let Some(r) = self.recorder.take() {
             let _ = r.join();
         }
+        self.shared.journal.close();
         let repo = self.shared.repo.to_thread_local();
         let queue = Queue::new(&repo);
         let reason = if self.shared.control.killing() {
@@ -536,6 +576,63 @@ fn missing_text(missing: &[(String, Vec<String>)]) -> String {
             many.iter().map(one).collect::<Vec<_>>().join(", ")
         ),
     }
+}
+
+/// `swarm/worker/cycle: outcome` of a record written by recovery.
+pub fn describe_recorded(r: &CycleRecord) -> String {
+    format!("{}/{}/{}: {}", r.swarm, r.worker, r.cycle, r.outcome)
+}
+
+/// What is wrong with the `copy` entries (files copied into every worktree), one warning
+/// each, so that a missing `.env` is said once at start instead of silently never copied.
+fn copy_problems(root: &std::path::Path, copy: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for rel in copy {
+        let path = root.join(rel);
+        let problem = match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            Err(e) => format!("cannot be read ({e})"),
+            Ok(m) if m.is_dir() => "is a directory (copy takes files)".to_string(),
+            Ok(m) if !m.is_file() => "is not a regular file".to_string(),
+            Ok(_) => match std::fs::File::open(&path) {
+                Ok(_) => continue,
+                Err(e) => format!("cannot be read ({e})"),
+            },
+        };
+        out.push(format!(
+            "copy: {} {problem}, so it is not copied into the worktrees",
+            path.display()
+        ));
+    }
+    out
+}
+
+/// Includes in the configured prompt files that cannot be resolved (a missing file, a cycle):
+/// the agent only sees a notice line in its prompt, so the person is told once at start.
+fn prompt_problems(config: &Config) -> Vec<String> {
+    let mut files: Vec<&PathBuf> = Vec::new();
+    for w in &config.workers {
+        files.extend(&w.prompt);
+        files.extend(&w.review_prompt);
+    }
+    files.extend(config.review.iter().flat_map(|r| &r.prompt));
+    files.extend(config.planner.iter().flat_map(|p| &p.prompt));
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for file in files {
+        if !seen.insert(file) {
+            continue;
+        }
+        match crate::agent::prompt::load_file(file) {
+            Err(e) => out.push(e.to_string()),
+            Ok(text) => out.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("[oompa] could not include "))
+                    .map(|what| format!("prompt {}: could not include {what}", file.display())),
+            ),
+        }
+    }
+    out
 }
 
 /// Refuses to start when an agent CLI some worker, reviewer or planner needs is missing

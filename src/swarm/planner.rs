@@ -67,6 +67,7 @@ fn plan_rounds(
             let record = plan_once(shared, config, repo, ws, round, room);
             let added = record.tasks.len();
             let failed = record.outcome != Outcome::Done;
+            shared.journal.finish(&record);
             shared.emit(Event::Planned {
                 round,
                 added: record.tasks.clone(),
@@ -117,6 +118,15 @@ fn plan_once(
         .transcripts
         .join(PLANNER)
         .join(format!("round-{round}.log"));
+    shared.journal.start(&super::journal::Start {
+        worker: PLANNER,
+        cycle: round,
+        model: config.model.to_string(),
+        started: started.to_string(),
+        base: Some(base),
+        branch: Some(&ws.branch),
+        transcript: &transcript,
+    });
     let mut error = None;
     let mut tokens = Tokens::default();
     let mut sessions = Vec::new();
@@ -158,6 +168,7 @@ fn plan_once(
             env: &env,
             timeout: config.turn_timeout,
             transcript: &transcript,
+            transcript_max: shared.config.transcript_max,
             kill: &shared.control.kill,
         };
         match agent::run_turn(&turn) {

@@ -29,15 +29,21 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
         loop {
             attempt += 1;
             match notes.append(&batch) {
-                Ok(_) => break,
+                Ok(_) => {
+                    for record in &batch {
+                        shared.journal.recorded(record);
+                    }
+                    break;
+                }
                 // One record with a bad target must not cost the others theirs.
                 Err(NotesError::BadTarget { .. }) if batch.len() > 1 => {
                     for record in &batch {
-                        if let Err(e) = notes.append(std::slice::from_ref(record)) {
-                            shared.emit(Event::Warning(format!(
+                        match notes.append(std::slice::from_ref(record)) {
+                            Ok(_) => shared.journal.recorded(record),
+                            Err(e) => shared.emit(Event::Warning(format!(
                                 "could not record cycle {}/{}/{}: {e}",
                                 record.swarm, record.worker, record.cycle
-                            )));
+                            ))),
                         }
                     }
                     break;

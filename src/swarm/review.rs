@@ -35,6 +35,7 @@ pub(crate) struct Request<'a> {
     pub worker_harness: &'a agent::Harness,
     pub timeout: Duration,
     pub transcript: &'a Path,
+    pub transcript_max: u64,
     pub kill: &'a std::sync::atomic::AtomicBool,
 }
 
@@ -63,6 +64,7 @@ pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<Revi
             env: &env,
             timeout: req.timeout,
             transcript: req.transcript,
+            transcript_max: req.transcript_max,
             kill: req.kill,
         };
         let result = agent::run_turn(&turn);

@@ -68,6 +68,11 @@ if [ -n "${FAKE_COMMIT_FIRST:-}" ]; then
   git add wip && git commit -q -m "wip of $OOMPA_WORKER"
 fi
 [ -n "${FAKE_SLEEP:-}" ] && sleep "$FAKE_SLEEP"
+# FAKE_KILL_SWARM=N: in cycle N (after the claim and commit above) the swarm process dies by
+# SIGKILL, as in a crash.
+if [ -n "${FAKE_KILL_SWARM:-}" ] && [ "$OOMPA_CYCLE" = "$FAKE_KILL_SWARM" ]; then
+  kill -9 "$OOMPA_SWARM_PID"; exit 0
+fi
 
 case "$mode" in
   crash) log "about to crash"; exit 3 ;;

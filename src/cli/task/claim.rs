@@ -23,9 +23,17 @@ pub struct Args {
     #[arg(long)]
     pub swarm: Option<String>,
     /// Hours the claim stays valid without its owner process
-    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    #[arg(
+        long,
+        default_value_t = 24,
+        value_name = "HOURS",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_LEASE_HOURS)
+    )]
     pub lease: u64,
 }
+
+/// The longest lease `--lease` takes: a year (a larger number was a panic, not a claim).
+const MAX_LEASE_HOURS: u64 = 366 * 24;
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let ids = super::parse_ids(&args.ids)?;

@@ -165,6 +165,7 @@ impl Worker {
             worker_harness: &self.config.model.harness,
             timeout: self.config.turn_timeout,
             transcript: c.transcript,
+            transcript_max: self.shared.config.transcript_max,
             kill: &self.shared.control.kill,
         };
         let mut outs = Vec::new();

@@ -242,6 +242,7 @@ impl Worker {
                 summary.landed_tasks.extend(record.tasks.iter().cloned());
             }
             let outcome = record.outcome;
+            self.shared.journal.finish(&record);
             let _ = self.records.send(record.clone());
             self.emit(Event::CycleEnded {
                 worker: self.id.clone(),
@@ -347,6 +348,15 @@ impl Worker {
             .join(format!("cycle-{cycle}.log"));
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
+        self.shared.journal.start(&super::journal::Start {
+            worker: &self.id,
+            cycle,
+            model: self.config.model.to_string(),
+            started: started.to_string(),
+            base,
+            branch: Some(&ws.branch),
+            transcript: &transcript,
+        });
         let mut settled = Settled::default();
         let mut mark = None;
         let start = format!("{cycle}-start");
@@ -542,6 +552,7 @@ impl Worker {
                 env: c.env,
                 timeout: self.config.turn_timeout,
                 transcript: c.transcript,
+                transcript_max: self.shared.config.transcript_max,
                 kill: &control.kill,
             };
             let out = match agent::run_turn(&turn) {
