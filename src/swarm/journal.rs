@@ -465,6 +465,7 @@ fn cut_short(
         conflict_predicted: None,
         error: None,
         transcript: e.transcript.clone(),
+        agent_did: Vec::new(),
         extra: Default::default(),
     };
     record
