@@ -2,7 +2,7 @@
 //! files, sha256 repositories, transcript sizes, commit dates, and cycles cut short by a
 //! crash that must still be in the log.
 
-use crate::common::{TestEnv, stderr, stdout};
+use crate::common::{TestEnv, json_rows, stderr, stdout};
 use crate::test_swarm::{swarm_repo, worker_with_env};
 
 /// `git log` of `range` as (committer time, subject) pairs, newest first.
@@ -532,10 +532,7 @@ fn a_landing_whose_cycle_was_cut_short_is_recorded_merged_and_a_recorded_cycle_n
             ),
         ]
     );
-    let json: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let json = json_rows(&stdout(&out));
     let merged = json.iter().find(|r| r["cycle"] == 1).unwrap();
     assert_eq!(merged["landed"], landing.as_str());
     assert_eq!(merged["recovered"], true);
