@@ -47,6 +47,8 @@ fn rec(
         review: vec![],
         conflicts: vec![],
         conflict_predicted: None,
+        gate: Vec::new(),
+        queue_ms: None,
         error: None,
         transcript: None,
         extra: BTreeMap::new(),

@@ -23,7 +23,9 @@ use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo, cli};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
+use crate::store::record::{
+    CycleRecord, GateRun, Outcome, RECORD_VERSION, ReviewRound, Tokens,
+};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
@@ -52,6 +54,10 @@ struct CycleResult {
     error: Option<String>,
     review: Vec<ReviewRound>,
     conflict_predicted: Option<bool>,
+    /// Landing-gate runs that held this cycle's change.
+    gate: Vec<GateRun>,
+    /// Approved → landed, for a landing.
+    queue_ms: Option<u64>,
 }
 
 impl CycleResult {
@@ -64,6 +70,8 @@ impl CycleResult {
             error: None,
             review: Vec::new(),
             conflict_predicted: None,
+            gate: Vec::new(),
+            queue_ms: None,
         }
     }
     fn error(msg: impl Into<String>) -> Self {
@@ -420,6 +428,8 @@ impl Worker {
             review: result.review,
             conflicts: result.conflicts,
             conflict_predicted: result.conflict_predicted,
+            gate: result.gate,
+            queue_ms: result.queue_ms,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
             extra: Default::default(),
