@@ -1,6 +1,6 @@
 //! Landing commit messages and their trailers (`Oompa-Task:`, `Oompa-Worker:`,
-//! `Oompa-Swarm:`, `Oompa-Review-Rounds:`, and `Oompa-Gate:` behind a landing gate), written by the merge queue and read back by
-//! `gc`, `doctor` and the hooks to recognise landed work.
+//! `Oompa-Swarm:`, `Oompa-Review-Rounds:`, and `Oompa-Gate:` behind a landing gate), written
+//! by the merge queue and read back by `gc`, `doctor` and the hooks to recognise landed work.
 
 use super::task::{Task, TaskId};
 
