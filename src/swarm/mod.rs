@@ -6,6 +6,7 @@
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
 //! prints.
 
+pub(crate) mod gate;
 mod merge_queue;
 mod planner;
 pub mod predict;

@@ -1,0 +1,3 @@
+//! Landing gates (placeholder doc, written in full below).
+
+pub(crate) mod train;
