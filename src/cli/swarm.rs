@@ -273,6 +273,50 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ));
         }
         Event::LandingPaused { worker, reason } => ui.warn(format!("[{worker}] {reason}")),
+        Event::GateStarted {
+            run,
+            workers,
+            candidate,
+            bisect,
+        } => {
+            let why = if *bisect { " (finding the culprit)" } else { "" };
+            ui.status(ui.paint_err(
+                DIM,
+                format!(
+                    "[gate] run {run}: checking {} ({}){why}",
+                    &candidate.to_string()[..8],
+                    workers.join(", ")
+                ),
+            ));
+        }
+        Event::GateEnded {
+            run,
+            workers,
+            candidate,
+            result,
+            duration_ms,
+            attempts,
+            flaky,
+        } => {
+            let style = match result.as_str() {
+                "passed" => GREEN,
+                "cancelled" => DIM,
+                _ => YELLOW,
+            };
+            let mut what = result.clone();
+            if *flaky {
+                what.push_str(" (flaky: failed first)");
+            } else if *attempts > 1 {
+                what.push_str(&format!(" ({attempts} attempts)"));
+            }
+            ui.status(format!(
+                "[gate] run {run}: {} {} ({}) in {}",
+                &candidate.to_string()[..8],
+                ui.paint_err(style, what),
+                workers.join(", "),
+                ui::human_duration(*duration_ms)
+            ));
+        }
         Event::Landed {
             worker,
             commit,
@@ -352,6 +396,13 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
         ]);
     }
     env.ui.out(ui::render_table(&t))?;
+    if let Some(g) = &finished.gate {
+        env.ui.status(format!(
+            "gate: {} run(s), {} failed, {} flaky, {} cancelled; {} bisection(s), {} culprit(s); \
+             {} change(s) landed in {} landing(s)",
+            g.runs, g.failures, g.flaky, g.cancelled, g.bisections, g.culprits, g.landed, g.landings
+        ));
+    }
     if finished.landing_conflicts > 0 {
         env.ui.status(format!(
             "landing conflicts: {} ({} predicted by conflict prediction)",

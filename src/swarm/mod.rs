@@ -6,7 +6,7 @@
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
 //! prints.
 
-pub(crate) mod gate;
+pub mod gate;
 mod merge_queue;
 mod planner;
 pub mod predict;
@@ -120,6 +120,24 @@ pub enum Event {
         worker: String,
         reason: String,
     },
+    /// A landing-gate run started on `candidate`, holding these workers' changes.
+    GateStarted {
+        run: u64,
+        workers: Vec<String>,
+        candidate: ObjectId,
+        /// It looks for the change that broke a failed batch.
+        bisect: bool,
+    },
+    /// A landing-gate run ended: `passed`, `failed`, `timed-out`, `cancelled` or `error`.
+    GateEnded {
+        run: u64,
+        workers: Vec<String>,
+        candidate: ObjectId,
+        result: String,
+        duration_ms: u64,
+        attempts: u32,
+        flaky: bool,
+    },
     Landed {
         worker: String,
         commit: ObjectId,
@@ -157,6 +175,8 @@ pub struct Finished {
     pub landing_conflicts: usize,
     /// …and how many of those conflict prediction had flagged beforehand.
     pub predicted_conflicts: usize,
+    /// What the landing gate did, when one is configured.
+    pub gate: Option<gate::GateSummary>,
 }
 
 /// What starting a swarm needs beyond the repository.
@@ -199,6 +219,8 @@ pub(crate) struct Shared {
     /// Landings that conflicted, and how many of those had been predicted.
     pub landing_conflicts: AtomicUsize,
     pub predicted_conflicts: AtomicUsize,
+    /// The landing gate's runs per worker, and its counters.
+    pub board: gate::Board,
     pub events: Sender<Event>,
 }
 
@@ -401,6 +423,7 @@ impl Swarm {
             flagged: Mutex::new(BTreeSet::new()),
             landing_conflicts: AtomicUsize::new(0),
             predicted_conflicts: AtomicUsize::new(0),
+            board: gate::Board::default(),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
@@ -520,6 +543,12 @@ impl Swarm {
             workers: summaries,
             landing_conflicts: self.shared.landing_conflicts.load(Ordering::SeqCst),
             predicted_conflicts: self.shared.predicted_conflicts.load(Ordering::SeqCst),
+            gate: self
+                .shared
+                .config
+                .gate
+                .as_ref()
+                .map(|_| self.shared.board.summary()),
         })
     }
 }

@@ -178,6 +178,57 @@ pub(crate) fn review_fix(vars: &Vars, findings: &str) -> String {
     prompt::render(bundled("review_fix"), &map)
 }
 
+/// A landing-gate failure to fix: what failed on which candidate, and the end of its output.
+pub(crate) fn gate_fix(vars: &Vars, f: &super::gate::GateFailure) -> String {
+    let mut map = vars.map(&Snapshot::default());
+    let others: Vec<&str> = f
+        .workers
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != vars.worker)
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; it also held the changes of {}, which have landed without yours since",
+            others.join(", ")
+        )
+    };
+    let short = |id: &crate::git::ObjectId| id.to_string()[..12].to_string();
+    map.insert("candidate".into(), short(&f.candidate));
+    map.insert("base".into(), short(&f.base));
+    map.insert("others".into(), others);
+    map.insert(
+        "command".into(),
+        f.command.clone().unwrap_or_else(|| "(checkout)".into()),
+    );
+    map.insert("status".into(), f.status.clone());
+    map.insert(
+        "attempts".into(),
+        if f.attempts > 1 {
+            format!(" (all {} attempts)", f.attempts)
+        } else {
+            String::new()
+        },
+    );
+    map.insert(
+        "output".into(),
+        f.output
+            .as_ref()
+            .map_or_else(|| "(not kept)".into(), |p| p.display().to_string()),
+    );
+    map.insert(
+        "tail".into(),
+        if f.tail.trim().is_empty() {
+            "(no output)".into()
+        } else {
+            f.tail.trim_end().to_string()
+        },
+    );
+    prompt::render(bundled("gate_fix"), &map)
+}
+
 /// A conflict to resolve: the paths and the commits on both sides.
 pub(crate) fn resolver(
     vars: &Vars,

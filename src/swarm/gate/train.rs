@@ -52,6 +52,8 @@ pub(crate) enum Stacked {
     UpToDate,
     /// The change does not merge cleanly on the parent.
     Conflict(Vec<String>),
+    /// Stacking it failed for another reason (a git error).
+    Error(String),
 }
 
 /// Makes landing commits; the driver's implementation merges with git.
@@ -73,6 +75,8 @@ pub(crate) enum Out {
     UpToDate,
     /// The swarm was killed.
     Interrupted,
+    /// It cannot land for a reason that is not the gate's (a git error).
+    Error(String),
     /// It left the train (restacking it failed); give it to [`Train::admit`] again.
     Requeue,
 }
@@ -197,11 +201,6 @@ impl Train {
         self.slots.is_empty() && self.busy.is_empty() && self.held.is_empty()
     }
 
-    /// Whether `key` is on the train.
-    pub fn holds(&self, key: Key) -> bool {
-        self.slots.iter().any(|s| s.key == key)
-    }
-
     /// Stacks `key` on top of the train. A change that does not stack on the train but would
     /// on the target (it conflicts with a change ahead of it) is not taken: `false`, try again
     /// when the train is shorter. Refusals (conflict or up to date with the target itself) go
@@ -230,7 +229,11 @@ impl Train {
                 self.tell(key, Out::UpToDate);
                 true
             }
-            Stacked::Conflict(_) | Stacked::UpToDate => false,
+            Stacked::Error(why) if self.slots.is_empty() => {
+                self.tell(key, Out::Error(why));
+                true
+            }
+            Stacked::Conflict(_) | Stacked::UpToDate | Stacked::Error(_) => false,
         }
     }
 
@@ -396,6 +399,19 @@ impl Train {
         self.restack_from(g, 0);
     }
 
+    /// Landing the first `upto` changes failed for a reason that is not the gate's: they leave
+    /// with `why`, and the rest is stacked again without them.
+    pub fn abandon(&mut self, g: &mut impl Stack, upto: usize, why: &str) {
+        let upto = upto.min(self.slots.len());
+        let gone: Vec<Slot> = self.slots.drain(..upto).collect();
+        for s in gone {
+            self.tell(s.key, Out::Error(why.to_string()));
+        }
+        self.failure = None;
+        self.probe = None;
+        self.restack_from(g, 0);
+    }
+
     /// The swarm is killed: every run stops, every change is told so.
     pub fn kill(&mut self) {
         self.cancel_where(|_| true);
@@ -513,7 +529,9 @@ impl Train {
                     tree,
                     paths,
                 }),
-                Stacked::UpToDate | Stacked::Conflict(_) => self.tell(s.key, Out::Requeue),
+                Stacked::UpToDate | Stacked::Conflict(_) | Stacked::Error(_) => {
+                    self.tell(s.key, Out::Requeue)
+                }
             }
         }
         if self.hi().is_none() {

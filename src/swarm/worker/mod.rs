@@ -23,9 +23,7 @@ use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo, cli};
-use crate::store::record::{
-    CycleRecord, GateRun, Outcome, RECORD_VERSION, ReviewRound, Tokens,
-};
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
@@ -54,8 +52,6 @@ struct CycleResult {
     error: Option<String>,
     review: Vec<ReviewRound>,
     conflict_predicted: Option<bool>,
-    /// Landing-gate runs that held this cycle's change.
-    gate: Vec<GateRun>,
     /// Approved → landed, for a landing.
     queue_ms: Option<u64>,
 }
@@ -70,7 +66,6 @@ impl CycleResult {
             error: None,
             review: Vec::new(),
             conflict_predicted: None,
-            gate: Vec::new(),
             queue_ms: None,
         }
     }
@@ -428,7 +423,7 @@ impl Worker {
             review: result.review,
             conflicts: result.conflicts,
             conflict_predicted: result.conflict_predicted,
-            gate: result.gate,
+            gate: self.shared.board.take(&self.id),
             queue_ms: result.queue_ms,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
