@@ -10,6 +10,7 @@
 mod common;
 mod guard_fixtures;
 mod test_doctor;
+mod test_gate;
 mod test_gc;
 mod test_hooks;
 mod test_init;

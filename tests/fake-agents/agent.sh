@@ -22,6 +22,7 @@
 # gate/pair-<worker> (the tests' gates fail on any break file, or on two pair files). On a
 # "# Gate failed" prompt, FAKE_GATE_FIX=1 removes them and signals merge again (=beyond also
 # changes an unrelated file); without it the agent signals merge again unchanged.
+# FAKE_WAIT_FOR=FILE makes every turn wait (up to 60 s) until FILE exists.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
@@ -32,6 +33,10 @@ if [ -n "${FAKE_PROMPT_LOG:-}" ]; then
     "${OOMPA_RESUME:-}" "${OOMPA_SESSION_ID:-}" "$prompt" >> "$FAKE_PROMPT_LOG"
 fi
 mode=${FAKE_MODE:-polite}
+if [ -n "${FAKE_WAIT_FOR:-}" ]; then
+  n=0
+  while [ ! -e "$FAKE_WAIT_FOR" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
+fi
 log() { printf '%s\n' "$*"; }
 
 # Tasks this worker holds, one id per line.

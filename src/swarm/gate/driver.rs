@@ -65,6 +65,7 @@ pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>, gate: &GateC
         next_key: 1,
         active: BTreeMap::new(),
         reports: BTreeMap::new(),
+        searching: BTreeSet::new(),
         done_tx,
         done_rx,
         buffered: VecDeque::new(),
@@ -119,6 +120,8 @@ struct Driver<'a> {
     next_key: Key,
     active: BTreeMap<RunId, Active>,
     reports: BTreeMap<RunId, Report>,
+    /// Runs started while a culprit was being searched for.
+    searching: BTreeSet<RunId>,
     done_tx: Sender<Ended>,
     done_rx: Receiver<Ended>,
     /// Runs that ended while a landing was paused; the train hears of them after it.
@@ -359,6 +362,9 @@ impl Driver<'_> {
             gate: self.gate.clone(),
             cancel: Arc::clone(&cancel),
         };
+        if spec.bisect {
+            self.searching.insert(spec.id);
+        }
         self.shared.emit(Event::GateStarted {
             run: spec.id,
             workers: workers.clone(),
@@ -447,8 +453,9 @@ impl Driver<'_> {
             .iter()
             .find(|(id, _, _)| *id == ended.run)
             .map(|(_, p, _)| *p);
-        if !ended.passed && point.is_some_and(|p| p > 1) {
-            // A failure holding several changes: the culprit has to be found.
+        let searching = self.searching.remove(&ended.run);
+        if !ended.passed && point.is_some_and(|p| p > 1) && !searching {
+            // A failure holding several changes: a search for the culprit starts.
             self.shared.board.count(|s| s.bisections += 1);
         }
         let passed = ended.passed;

@@ -132,7 +132,7 @@ pub struct GateSummary {
     pub flaky: u64,
     /// Runs cancelled because another run made them moot, or the swarm was killed.
     pub cancelled: u64,
-    /// Failed runs holding more than one change, whose culprit had to be searched for.
+    /// Searches for the change that broke a failed run holding several.
     pub bisections: u64,
     /// Changes blamed for a failure.
     pub culprits: u64,
