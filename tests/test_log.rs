@@ -454,7 +454,7 @@ fn bad_options_are_usage_errors_naming_what_is_valid() {
     );
     assert!(
         err.contains(
-            "[possible values: merged, no-changes, done, stuck, error, conflict, rejected, interrupted]"
+            "[possible values: merged, no-changes, done, stuck, error, conflict, rejected, interrupted, gate-failed]"
         ),
         "{err}"
     );
