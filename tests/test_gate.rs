@@ -608,3 +608,106 @@ fn a_gate_fix_is_reviewed_again_only_when_it_touches_paths_the_failure_did_not_n
         assert_eq!(r.review.len(), rounds, "FAKE_GATE_FIX={fix}: {r:?}");
     }
 }
+
+#[test]
+fn a_target_that_moves_during_a_gate_run_is_gated_again_on_its_new_tip() {
+    let (env, child, script, hold) = held_gate_swarm(1, "");
+    // The person commits on main in their own checkout while the change is being gated.
+    std::fs::write(env.repo.join("NOTES.md"), "written by hand\n").unwrap();
+    env.git(&["add", "NOTES.md"]);
+    env.git(&["commit", "-q", "-m", "by hand"]);
+    let by_hand = env.git(&["rev-parse", "main"]).trim().to_string();
+    wait_for("the queue to gate again on the new tip", || {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
+        v["gates"]
+            .as_object()
+            .and_then(|g| g.values().next())
+            .is_some_and(|g| g["target"] == by_hand.as_str() && g["runs"].as_array().is_some_and(|r| !r.is_empty()))
+    });
+    std::fs::remove_file(&hold).unwrap();
+    let out = child.wait_with_output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("outside the merge queue; the gate checks the queued changes again"),
+        "{}",
+        stderr(&out)
+    );
+    let recs = records(&env);
+    let r = record_of(&recs, "w0");
+    assert_eq!(r.outcome.to_string(), "merged", "{r:?}");
+    let landed = r.landed.as_deref().unwrap();
+    assert_eq!(
+        env.git(&["rev-parse", &format!("{landed}^1")]).trim(),
+        by_hand,
+        "it landed on the new tip"
+    );
+    let last = r.gate.last().unwrap();
+    assert_eq!((last.result.as_str(), last.base.as_str(), last.candidate.as_str()), ("passed", by_hand.as_str(), landed));
+    assert!(
+        r.gate.iter().any(|g| g.base != by_hand && g.result == "cancelled"),
+        "the run on the old tip was stopped: {r:?}"
+    );
+    assert_green_at_every_landing(&env, &script);
+}
+
+#[test]
+fn init_suggests_a_gate_from_the_repository_and_leaves_it_commented_out() {
+    let env = TestEnv::new();
+    std::fs::write(env.repo.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    let out = env.oompa(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "suggested a landing gate in oompa.toml, commented out: `cargo test` (from Cargo.toml)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let path = env.repo.join("oompa.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let suggestion = "# git oompa init found Cargo.toml: uncomment the next two lines to gate every \
+                      landing.\n# [gate]\n# command = \"cargo test\"\n";
+    assert!(text.contains(suggestion), "{text}");
+    // Nothing is gated until the person says so.
+    let config = oompa::config::Config::load(&path).unwrap();
+    assert_eq!(config.gate, None);
+    std::fs::write(
+        &path,
+        text.replace("# [gate]\n# command = \"cargo test\"", "[gate]\ncommand = \"cargo test\""),
+    )
+    .unwrap();
+    let config = oompa::config::Config::load(&path).unwrap();
+    assert_eq!(config.gate.unwrap().commands, ["cargo test"]);
+    // An oompa.toml of one's own is left as it is; the suggestion is only a hint.
+    let mine = "[[worker]]\nmodel = \"claude\"\n";
+    std::fs::write(&path, mine).unwrap();
+    let out = env.oompa(&["init"]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("looks tested by `cargo test` (Cargo.toml)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), mine);
+}
+
+#[test]
+fn a_bad_gate_parallel_in_git_config_is_refused_before_anything_runs() {
+    let (env, _, _) = gated_repo(
+        1,
+        &worker_with_env("polite", 1, "max_cycles = 1\ncan_plan = false", &[]),
+        false,
+        false,
+        "",
+    );
+    env.git(&["config", "oompa.gateParallel", "lots"]);
+    let out = env.oompa(&["swarm"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("oompa.gateParallel is `lots`"), "{err}");
+    assert!(err.contains("hint: git config oompa.gateParallel 2"), "{err}");
+    env.git(&["config", "oompa.gateParallel", "2"]);
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

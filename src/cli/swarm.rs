@@ -56,6 +56,23 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     {
         config.worktree_dir = PathBuf::from(dir);
     }
+    // `oompa.gateParallel`: how many gate runs this machine takes at once, over the file's.
+    if let Some(gate) = config.gate.as_mut()
+        && let Some(v) = repo.config_string("oompa.gateParallel")
+    {
+        let max = crate::config::defaults::GATE_MAX_PARALLEL;
+        gate.parallel = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                CommandError::user(format!(
+                    "git config oompa.gateParallel is `{v}`: expected a number from 1 to {max}"
+                ))
+                .with_hint("git config oompa.gateParallel 2")
+            })?;
+    }
     // Worktrees inside the repository never show up in `git status`.
     if config.worktree_dir.is_relative() && !config.worktree_dir.starts_with(super::init::OOMPA_DIR)
     {

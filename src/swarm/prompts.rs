@@ -17,6 +17,8 @@ pub(crate) struct Vars {
     pub branch: String,
     /// The latest conflict prediction, for warnings next to pending tasks.
     pub prediction: Option<super::predict::Prediction>,
+    /// The landing gate's commands (`cargo test && cargo clippy`), when one is configured.
+    pub gate: Option<String>,
 }
 
 impl Vars {
@@ -54,6 +56,15 @@ fn bundled(name: &str) -> &'static str {
 pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathBuf]) -> String {
     let map = vars.map(snap);
     let mut text = prompt::render(bundled("task_header"), &map);
+    if let Some(gate) = &vars.gate {
+        let _ = write!(
+            text,
+            "\n\n## Landing gate\nBefore your change lands, the merge queue runs `{gate}` on the \
+             merge of your branch into `{}`; only a pass lands. If it fails you get its output \
+             here and fix it. Run it yourself before you signal `COMPLETE_AND_READY_FOR_MERGE`.",
+            vars.target
+        );
+    }
     text.push_str("\n\n");
     if role_files.is_empty() {
         text.push_str(&prompt::render(bundled("worker"), &map));

@@ -458,6 +458,7 @@ impl Worker {
             target: self.shared.target.clone(),
             branch: ws.short_branch().to_string(),
             prediction: Some(self.shared.prediction()),
+            gate: self.shared.config.gate.as_ref().map(|g| g.summary()),
         }
     }
 
