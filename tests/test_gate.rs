@@ -129,7 +129,11 @@ fn a_change_that_fails_the_gate_never_lands_and_its_fix_from_the_same_session_do
     assert_eq!(r.gate[1].attempt, 2);
     assert_eq!(r.gate[0].status.as_deref(), Some("exited with code 1"));
     assert!(Path::new(r.gate[0].output.as_ref().unwrap()).is_file());
-    assert_eq!(r.gate[2].candidate, *r.landed.as_ref().unwrap(), "what passed is what landed");
+    assert_eq!(
+        r.gate[2].candidate,
+        *r.landed.as_ref().unwrap(),
+        "what passed is what landed"
+    );
     assert_eq!(r.gate[2].batch, ["w0"]);
     // The failure reached the agent in its own session, with the output's tail.
     let prompts = prompts_of(&log, "w0");
@@ -138,7 +142,10 @@ fn a_change_that_fails_the_gate_never_lands_and_its_fix_from_the_same_session_do
         .find(|p| p.contains("# Gate failed"))
         .expect("a gate-fix prompt");
     assert!(fix.contains("resume=1"), "{fix}");
-    assert!(fix.contains("FAILED: gate/break-w0 breaks the build"), "{fix}");
+    assert!(
+        fix.contains("FAILED: gate/break-w0 breaks the build"),
+        "{fix}"
+    );
     assert!(fix.contains("exited with code 1"), "{fix}");
     assert_eq!(r.sessions.len(), 1, "one session: {r:?}");
     // Never on main; the landing carries the gate trailer.
@@ -150,7 +157,12 @@ fn a_change_that_fails_the_gate_never_lands_and_its_fix_from_the_same_session_do
             .code()
             != Some(0)
     );
-    let trailer = env.git(&["log", "-1", "--format=%(trailers:key=Oompa-Gate,valueonly)", "main"]);
+    let trailer = env.git(&[
+        "log",
+        "-1",
+        "--format=%(trailers:key=Oompa-Gate,valueonly)",
+        "main",
+    ]);
     assert_eq!(trailer.trim(), format!("sh {}", script.display()));
     assert_green_at_every_landing(&env, &script);
     // The summary counts the runs.
@@ -263,19 +275,31 @@ fn a_resolution_that_commits_conflict_markers_never_lands() {
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let shared = env.git(&["show", "main:shared.txt"]);
-    assert!(!shared.contains("<<<<<<<") && !shared.contains(">>>>>>>"), "{shared}");
+    assert!(
+        !shared.contains("<<<<<<<") && !shared.contains(">>>>>>>"),
+        "{shared}"
+    );
     let o = outcomes(&env);
     assert_eq!(o.get("merged"), Some(&1), "{o:?}");
     assert_eq!(o.get("conflict"), Some(&1), "{o:?}");
     let recs = records(&env);
-    let c = recs.iter().find(|r| r.outcome.to_string() == "conflict").unwrap();
+    let c = recs
+        .iter()
+        .find(|r| r.outcome.to_string() == "conflict")
+        .unwrap();
     assert!(
-        c.error.as_deref().unwrap_or("").contains("conflict markers at shared.txt:"),
+        c.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("conflict markers at shared.txt:"),
         "{c:?}"
     );
     // Its work (markers and all) is kept, its claim went back.
     let kept = c.kept.as_ref().expect("work kept");
-    assert!(env.git(&["show", &format!("{kept}:shared.txt")]).contains("<<<<<<<"));
+    assert!(
+        env.git(&["show", &format!("{kept}:shared.txt")])
+            .contains("<<<<<<<")
+    );
     assert_eq!(states(&env), (1, 0, 1));
     assert!(!stdout(&env.oompa(&["doctor"])).contains("unresolved conflict markers"));
     assert_clean_up(&env);
@@ -363,12 +387,19 @@ fn a_gate_that_hangs_is_killed_at_its_timeout_and_counts_as_failed() {
     assert_eq!(r.outcome.to_string(), "gate-failed", "{r:?}");
     assert_eq!(results(&r.gate), ["timed-out"], "{r:?}");
     assert_eq!(r.gate[0].status.as_deref(), Some("timed out after 1s"));
-    assert!(r.error.as_deref().unwrap().contains("timed out after 1s"), "{r:?}");
+    assert!(
+        r.error.as_deref().unwrap().contains("timed out after 1s"),
+        "{r:?}"
+    );
     // Nothing landed; the claim went back; the work is kept.
     assert_eq!(env.git(&["rev-list", "--count", "main"]).trim(), "1");
     assert_eq!(states(&env), (1, 0, 0));
     assert!(r.kept.is_some(), "{r:?}");
-    assert_eq!(processes_with(&format!("sleep {marker}")), 0, "the gate's process group was killed");
+    assert_eq!(
+        processes_with(&format!("sleep {marker}")),
+        0,
+        "the gate's process group was killed"
+    );
     assert_clean_up(&env);
 }
 
@@ -387,7 +418,9 @@ fn eight_waiting_changes_with_one_culprit_land_seven_and_only_the_culprit_hears(
             worker_with_env(
                 "polite",
                 1,
-                &format!("name = \"{name}\"\nmax_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"30s\""),
+                &format!(
+                    "name = \"{name}\"\nmax_cycles = 1\ncan_plan = false\nmax_wait_for_tasks = \"30s\""
+                ),
                 &env_vars,
             )
         };
@@ -405,7 +438,8 @@ fn eight_waiting_changes_with_one_culprit_land_seven_and_only_the_culprit_hears(
             };
             workers.push_str(&batch_worker(&format!("b{i}"), extra));
         }
-        let (env, script, hold) = gated_repo(9, &workers, name_paths, true, "batch = 8\nretries = 0");
+        let (env, script, hold) =
+            gated_repo(9, &workers, name_paths, true, "batch = 8\nretries = 0");
         let child = spawn_swarm(&env, None);
         let status = |env: &TestEnv| -> serde_json::Value {
             serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap()
@@ -424,14 +458,24 @@ fn eight_waiting_changes_with_one_culprit_land_seven_and_only_the_culprit_hears(
             count(&v, "queue") + count(&v, "waiting") == 9
         });
         let text = env.oompa_ok(&["status"]);
-        assert!(text.contains("gating ") && text.contains("(early) for "), "{text}");
+        assert!(
+            text.contains("gating ") && text.contains("(early) for "),
+            "{text}"
+        );
         std::fs::remove_file(&hold).unwrap();
         let out = child.wait_with_output();
         assert!(out.status.success(), "{}", stderr(&out));
         let recs = records(&env);
         let culprit = record_of(&recs, "b5");
-        assert_eq!(culprit.outcome.to_string(), "merged", "it fixed and landed: {culprit:?}");
-        assert_eq!(culprit.gate.iter().filter(|g| g.result == "failed").count() >= 1, true);
+        assert_eq!(
+            culprit.outcome.to_string(),
+            "merged",
+            "it fixed and landed: {culprit:?}"
+        );
+        assert_eq!(
+            culprit.gate.iter().filter(|g| g.result == "failed").count() >= 1,
+            true
+        );
         // The seven others all landed, each on a run it was part of that passed.
         let others: Vec<&CycleRecord> = recs
             .iter()
@@ -450,7 +494,11 @@ fn eight_waiting_changes_with_one_culprit_land_seven_and_only_the_culprit_hears(
         if name_paths {
             // The failure named the culprit's file: the batch without it passed and landed
             // all seven at once.
-            assert_eq!(passing.len(), 1, "one passing run landed all seven: {others:?}");
+            assert_eq!(
+                passing.len(),
+                1,
+                "one passing run landed all seven: {others:?}"
+            );
         }
         // Only the culprit heard of the failure.
         for w in (0..8).map(|i| format!("b{i}")) {
@@ -502,11 +550,15 @@ fn held_gate_swarm(
     wait_for("every change at the gate", || {
         let v: serde_json::Value =
             serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
-        v["gates"].as_object().and_then(|g| g.values().next()).is_some_and(|g| {
-            g["queue"].as_array().map_or(0, Vec::len) + g["waiting"].as_array().map_or(0, Vec::len)
-                == workers as usize
-                && !g["runs"].as_array().is_none_or(Vec::is_empty)
-        })
+        v["gates"]
+            .as_object()
+            .and_then(|g| g.values().next())
+            .is_some_and(|g| {
+                g["queue"].as_array().map_or(0, Vec::len)
+                    + g["waiting"].as_array().map_or(0, Vec::len)
+                    == workers as usize
+                    && !g["runs"].as_array().is_none_or(Vec::is_empty)
+            })
     });
     (env, child, script, hold)
 }
@@ -517,7 +569,11 @@ fn ctrl_c_once_during_a_gate_run_lands_what_passes_and_starts_nothing_new() {
     let main_before = env.git(&["rev-parse", "main"]);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(env.git(&["rev-parse", "main"]), main_before, "nothing ungated lands");
+    assert_eq!(
+        env.git(&["rev-parse", "main"]),
+        main_before,
+        "nothing ungated lands"
+    );
     std::fs::remove_file(&hold).unwrap();
     let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
@@ -537,18 +593,27 @@ fn ctrl_c_twice_during_a_gate_run_lands_nothing_releases_claims_and_keeps_work()
     let out = child.wait_with_output();
     let _ = std::fs::remove_file(&hold);
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert_eq!(env.git(&["rev-parse", "main"]), main_before, "nothing landed");
+    assert_eq!(
+        env.git(&["rev-parse", "main"]),
+        main_before,
+        "nothing landed"
+    );
     assert_eq!(states(&env), (2, 0, 0), "claims released");
     let o = outcomes(&env);
     assert_eq!(o.get("interrupted"), Some(&2), "{o:?}");
     let recs = records(&env);
     assert!(
-        recs.iter().any(|r| r.gate.iter().any(|g| g.result == "cancelled")),
+        recs.iter()
+            .any(|r| r.gate.iter().any(|g| g.result == "cancelled")),
         "the cancelled run is recorded: {recs:?}"
     );
     let keep = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
     assert_eq!(keep.lines().count(), 2, "{keep}");
-    assert_eq!(processes_with(&hold.display().to_string()), 0, "the gate run was stopped");
+    assert_eq!(
+        processes_with(&hold.display().to_string()),
+        0,
+        "the gate run was stopped"
+    );
     assert_clean_up(&env);
     env.assert_fsck_clean();
 }
@@ -563,7 +628,11 @@ fn sigkill_during_a_gate_run_lands_nothing_and_the_next_run_recovers() {
     // never land anything. Let it end.
     std::fs::remove_file(&hold).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(env.git(&["rev-parse", "main"]), main_before, "nothing landed");
+    assert_eq!(
+        env.git(&["rev-parse", "main"]),
+        main_before,
+        "nothing landed"
+    );
     assert_eq!(states(&env).1, 2, "claims still held by the dead swarm");
     // The next command returns the claims and keeps the work.
     let out = env.oompa(&["task", "list"]);
@@ -623,7 +692,10 @@ fn a_target_that_moves_during_a_gate_run_is_gated_again_on_its_new_tip() {
         v["gates"]
             .as_object()
             .and_then(|g| g.values().next())
-            .is_some_and(|g| g["target"] == by_hand.as_str() && g["runs"].as_array().is_some_and(|r| !r.is_empty()))
+            .is_some_and(|g| {
+                g["target"] == by_hand.as_str()
+                    && g["runs"].as_array().is_some_and(|r| !r.is_empty())
+            })
     });
     std::fs::remove_file(&hold).unwrap();
     let out = child.wait_with_output();
@@ -643,9 +715,18 @@ fn a_target_that_moves_during_a_gate_run_is_gated_again_on_its_new_tip() {
         "it landed on the new tip"
     );
     let last = r.gate.last().unwrap();
-    assert_eq!((last.result.as_str(), last.base.as_str(), last.candidate.as_str()), ("passed", by_hand.as_str(), landed));
+    assert_eq!(
+        (
+            last.result.as_str(),
+            last.base.as_str(),
+            last.candidate.as_str()
+        ),
+        ("passed", by_hand.as_str(), landed)
+    );
     assert!(
-        r.gate.iter().any(|g| g.base != by_hand && g.result == "cancelled"),
+        r.gate
+            .iter()
+            .any(|g| g.base != by_hand && g.result == "cancelled"),
         "the run on the old tip was stopped: {r:?}"
     );
     assert_green_at_every_landing(&env, &script);
@@ -674,7 +755,10 @@ fn init_suggests_a_gate_from_the_repository_and_leaves_it_commented_out() {
     assert_eq!(config.gate, None);
     std::fs::write(
         &path,
-        text.replace("# [gate]\n# command = \"cargo test\"", "[gate]\ncommand = \"cargo test\""),
+        text.replace(
+            "# [gate]\n# command = \"cargo test\"",
+            "[gate]\ncommand = \"cargo test\"",
+        ),
     )
     .unwrap();
     let config = oompa::config::Config::load(&path).unwrap();
@@ -706,7 +790,10 @@ fn a_bad_gate_parallel_in_git_config_is_refused_before_anything_runs() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("oompa.gateParallel is `lots`"), "{err}");
-    assert!(err.contains("hint: git config oompa.gateParallel 2"), "{err}");
+    assert!(
+        err.contains("hint: git config oompa.gateParallel 2"),
+        "{err}"
+    );
     env.git(&["config", "oompa.gateParallel", "2"]);
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -36,7 +36,9 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     let existing = ["oompa.toml", "oompa.json", "oompa/oompa.json"]
         .into_iter()
         .find(|p| root.join(p).is_file());
-    let suggestion = crate::swarm::gate::suggest::suggest(&root).into_iter().next();
+    let suggestion = crate::swarm::gate::suggest::suggest(&root)
+        .into_iter()
+        .next();
     match existing {
         Some(p) => {
             ui.status(format!("{p} already exists; left as it is"));

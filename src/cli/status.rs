@@ -153,7 +153,11 @@ fn print_gate(ui: &ui::Ui, g: &GateStatus) -> Result<(), CommandError> {
         return ui.out(format!("      {}", ui.paint(DIM, "idle")));
     }
     for r in &g.runs {
-        let why = if r.bisect { ", finding the culprit" } else { "" };
+        let why = if r.bisect {
+            ", finding the culprit"
+        } else {
+            ""
+        };
         ui.out(format!(
             "      gating {} ({}) for {}{why}",
             short(&r.candidate),

@@ -22,7 +22,27 @@ The config is oompa.toml at the repository root (or oompa.json, or oompa/oompa.j
 file given. Workers stop when their cycles are used, when the queue is drained and nothing is
 in flight, or after repeated failures. Ctrl-C once: finish the turns in flight, land what is
 ready, release claims. Twice: kill the agents now. Unmerged work is always kept under
-refs/oompa/keep/.")]
+refs/oompa/keep/.
+
+Landing gates: with a [gate] section the target only ever moves to the exact commit on which
+the gate's commands passed. The merge queue makes the landing commit (the target merged with
+the approved change, or a batch of them stacked), checks it out detached in the worker's own
+warm worktree and runs each command there with `sh -c` (environment: OOMPA_GATE=1,
+OOMPA_CANDIDATE, OOMPA_BASE, OOMPA_TARGET, OOMPA_GATE_WORKERS, OOMPA_GATE_TASKS). A failure
+(after `retries`) goes back to the agent's own session with the end of the output; after
+`max_fix_rounds` the cycle ends gate-failed, its claims back and its work kept. A failed batch
+is split to find the change that broke it; the others land. Example:
+
+    [gate]
+    command = [\"cargo build --locked\", \"cargo test --locked -q\"]
+    timeout = \"20m\"
+    batch = 4
+    parallel = 2
+
+`git oompa init` suggests a command from the repository (Cargo.toml, package.json, pytest,
+go.mod, a Makefile test target) as a commented suggestion. git config oompa.gateParallel
+overrides `parallel` on this machine. Every run is in the cycle records (`git oompa log
+--show`); `git oompa status` shows what is being gated.")]
 pub struct Args {
     /// Config file [default: oompa.toml at the repository root]
     #[arg(value_name = "CONFIG")]
@@ -296,7 +316,11 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             candidate,
             bisect,
         } => {
-            let why = if *bisect { " (finding the culprit)" } else { "" };
+            let why = if *bisect {
+                " (finding the culprit)"
+            } else {
+                ""
+            };
             ui.status(ui.paint_err(
                 DIM,
                 format!(
@@ -417,7 +441,14 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
         env.ui.status(format!(
             "gate: {} run(s), {} failed, {} flaky, {} cancelled; {} bisection(s), {} culprit(s); \
              {} change(s) landed in {} landing(s)",
-            g.runs, g.failures, g.flaky, g.cancelled, g.bisections, g.culprits, g.landed, g.landings
+            g.runs,
+            g.failures,
+            g.flaky,
+            g.cancelled,
+            g.bisections,
+            g.culprits,
+            g.landed,
+            g.landings
         ));
     }
     if finished.landing_conflicts > 0 {

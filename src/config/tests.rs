@@ -93,9 +93,14 @@ fn a_gate_needs_a_command_and_bounded_batches() {
     assert!(gate("command = \"\"\n").contains("must not be empty"));
     assert!(gate("command = []\n").contains("must not be empty"));
     assert!(gate("command = \"make\"\nbatch = 0\n").contains("gate.batch: must be at least 1"));
-    assert!(gate("command = \"make\"\nbatch = 33\n").contains("gate.batch: `33` is too large (at most 32)"));
+    assert!(
+        gate("command = \"make\"\nbatch = 33\n")
+            .contains("gate.batch: `33` is too large (at most 32)")
+    );
     assert!(gate("command = \"make\"\nparallel = 17\n").contains("at most 16"));
-    assert!(gate("command = \"make\"\ntimeout = 0\n").contains("gate.timeout: must be longer than 0"));
+    assert!(
+        gate("command = \"make\"\ntimeout = 0\n").contains("gate.timeout: must be longer than 0")
+    );
     assert!(gate("command = \"make\"\nbach = 2\n").contains("did you mean `batch`"));
     let one = toml(&format!("{MINIMAL}[gate]\ncommand = \"make test\"\n")).expect("valid");
     assert_eq!(one.gate, Some(GateConfig::new(vec!["make test".into()])));

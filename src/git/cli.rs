@@ -78,14 +78,14 @@ pub fn reset_hard(worktree: &Path, commit: ObjectId) -> Result<(), GitError> {
 }
 
 /// Checks `commit` out with a detached HEAD in a worker's worktree, for a gate run: tracked
-/// changes and untracked files go, ignored files (build caches) stay. The worker's branch is
-/// not moved. gix cannot check out over an existing worktree yet.
+/// changes go, ignored files (build caches) stay, and so do untracked ones (the worker has
+/// committed all but its copied files). The worker's branch is not moved. gix cannot check
+/// out over an existing worktree yet.
 pub fn checkout_detached(worktree: &Path, commit: ObjectId) -> Result<(), GitError> {
     git(
         worktree,
         &["checkout", "-q", "-f", "--detach", &commit.to_string()],
     )?;
-    git(worktree, &["clean", "-q", "-fd"])?;
     Ok(())
 }
 

@@ -84,6 +84,15 @@ struct Entry {
     since: jiff::Timestamp,
 }
 
+/// What a run's thread reports: its result, then that its worktree is back.
+enum Msg {
+    Ended(Ended),
+    Freed {
+        run: RunId,
+        restore_error: Option<String>,
+    },
+}
+
 /// A run in progress (or being cancelled).
 struct Active {
     spec: RunSpec,
@@ -122,10 +131,10 @@ struct Driver<'a> {
     reports: BTreeMap<RunId, Report>,
     /// Runs started while a culprit was being searched for.
     searching: BTreeSet<RunId>,
-    done_tx: Sender<Ended>,
-    done_rx: Receiver<Ended>,
-    /// Runs that ended while a landing was paused; the train hears of them after it.
-    buffered: VecDeque<Ended>,
+    done_tx: Sender<Msg>,
+    done_rx: Receiver<Msg>,
+    /// What runs reported while a landing was paused; the train hears of it after it.
+    buffered: VecDeque<Msg>,
     paused: Option<Paused>,
     killed: bool,
     status_path: std::path::PathBuf,
@@ -220,11 +229,11 @@ impl Driver<'_> {
                     Ok(req) => self.enqueue(req),
                     Err(_) => requests = None,
                 },
-                recv(self.done_rx) -> d => {
-                    if let Ok(ended) = d {
-                        self.ended(ended);
-                    }
-                }
+                recv(self.done_rx) -> d => match d {
+                    Ok(Msg::Ended(ended)) => self.ended(ended),
+                    Ok(Msg::Freed { run, restore_error }) => self.freed(run, restore_error),
+                    Err(_) => {}
+                },
                 default(TICK) => {}
             }
         }
@@ -239,9 +248,12 @@ impl Driver<'_> {
             }
             self.retry_paused();
             while self.paused.is_none()
-                && let Some(ended) = self.buffered.pop_front()
+                && let Some(msg) = self.buffered.pop_front()
             {
-                self.feed(ended);
+                match msg {
+                    Msg::Ended(ended) => self.feed(ended),
+                    Msg::Freed { run, .. } => self.train.freed(run),
+                }
             }
             self.admit();
             if !self.killed {
@@ -375,7 +387,12 @@ impl Driver<'_> {
         let handle = std::thread::Builder::new()
             .name(format!("gate-run-{}", spec.id))
             .spawn(move || {
-                let _ = tx.send(runner::run(&job));
+                let _ = tx.send(Msg::Ended(runner::run(&job)));
+                let restore_error = runner::restore(&job);
+                let _ = tx.send(Msg::Freed {
+                    run: job.run,
+                    restore_error,
+                });
             });
         let handle = match handle {
             Ok(h) => Some(h),
@@ -383,13 +400,16 @@ impl Driver<'_> {
                 self.shared.emit(Event::Warning(format!(
                     "could not start a gate run: {e}; it counts as failed"
                 )));
-                let _ = self.done_tx.send(Ended {
+                let _ = self.done_tx.send(Msg::Ended(Ended {
                     run: spec.id,
                     passed: false,
                     attempts: Vec::new(),
                     failed_command: None,
                     tail: format!("could not start a thread for the gate run: {e}"),
                     mentioned: BTreeSet::new(),
+                }));
+                let _ = self.done_tx.send(Msg::Freed {
+                    run: spec.id,
                     restore_error: None,
                 });
                 None
@@ -415,34 +435,43 @@ impl Driver<'_> {
         }
     }
 
-    /// A run's thread is done: record it, then let the train decide (later, if a landing is
+    /// A run's result is in: record it, then let the train decide (later, if a landing is
     /// paused).
     fn ended(&mut self, ended: Ended) {
-        let Some(mut active) = self.active.remove(&ended.run) else {
+        let Some(active) = self.active.get(&ended.run) else {
+            return;
+        };
+        self.record(active, &ended);
+        let cancelled = active.cancel.load(Ordering::SeqCst);
+        if !ended.passed && !cancelled {
+            let report = Report {
+                ended: ended.clone(),
+                candidate: active.spec.candidate,
+                workers: active.workers.clone(),
+            };
+            self.reports.insert(ended.run, report);
+        }
+        self.buffered.push_back(Msg::Ended(ended));
+    }
+
+    /// A run's worktree is back on its branch: its thread is done.
+    fn freed(&mut self, run: RunId, restore_error: Option<String>) {
+        let Some(mut active) = self.active.remove(&run) else {
             return;
         };
         if let Some(h) = active.handle.take() {
             let _ = h.join();
         }
-        self.record(&active, &ended);
-        if let Some(e) = &ended.restore_error {
+        if let Some(e) = restore_error {
             self.shared.emit(Event::Warning(format!(
-                "could not put {}'s worktree back on its branch after gate run {}: {e}",
+                "could not put {}'s worktree back on its branch after gate run {run}: {e}",
                 active.workers.last().map_or("?", String::as_str),
-                ended.run
             )));
         }
-        if !ended.passed && !active.cancel.load(Ordering::SeqCst) {
-            self.reports.insert(
-                ended.run,
-                Report {
-                    ended: ended.clone(),
-                    candidate: active.spec.candidate,
-                    workers: active.workers.clone(),
-                },
-            );
-        }
-        self.buffered.push_back(ended);
+        self.buffered.push_back(Msg::Freed {
+            run,
+            restore_error: None,
+        });
     }
 
     /// The train hears how a run ended.
@@ -544,8 +573,9 @@ impl Driver<'_> {
                 }
                 Attempt::Done(LandReply::Failed(why)) => {
                     self.paused = None;
-                    self.shared
-                        .emit(Event::Warning(format!("landing through the gate failed: {why}")));
+                    self.shared.emit(Event::Warning(format!(
+                        "landing through the gate failed: {why}"
+                    )));
                     with_stacker!(self, |g, train| train.abandon(&mut g, upto, &why));
                     return;
                 }
@@ -773,11 +803,18 @@ impl Driver<'_> {
                 .iter()
                 .filter_map(|(k, c)| queued(k, Some(*c)))
                 .collect(),
-            waiting: self.waiting.iter().filter_map(|k| queued(k, None)).collect(),
+            waiting: self
+                .waiting
+                .iter()
+                .filter_map(|k| queued(k, None))
+                .collect(),
             runs: self
                 .active
                 .values()
-                .filter(|a| !a.cancel.load(Ordering::SeqCst))
+                .filter(|a| {
+                    !a.cancel.load(Ordering::SeqCst)
+                        && self.train.live_runs().iter().any(|(id, _, _)| *id == a.spec.id)
+                })
                 .map(|a| Running {
                     run: a.spec.id,
                     candidate: a.spec.candidate.to_string(),

@@ -170,12 +170,18 @@ mod tests {
         assert!(added_markers(clean, Some(ours), Some(theirs)).is_empty());
         let left = b"Title\n=======\n<<<<<<< target\ntext\n=======\nother\n>>>>>>> worker\n";
         assert_eq!(added_markers(left, Some(ours), Some(theirs)), vec![3, 5, 7]);
-        assert_eq!(added_markers(b"\0<<<<<<< x\n", None, None), Vec::<usize>::new());
+        assert_eq!(
+            added_markers(b"\0<<<<<<< x\n", None, None),
+            Vec::<usize>::new()
+        );
     }
 
     #[test]
     fn doctor_finds_whole_blocks_only() {
-        assert_eq!(conflict_block(b"a\n<<<<<<< x\nb\n=======\nc\n>>>>>>> y\n"), Some(2));
+        assert_eq!(
+            conflict_block(b"a\n<<<<<<< x\nb\n=======\nc\n>>>>>>> y\n"),
+            Some(2)
+        );
         assert_eq!(conflict_block(b"Title\n=======\n"), None);
         assert_eq!(conflict_block(b">>>>>>> quoted\n<<<<<<< reply\n"), None);
     }

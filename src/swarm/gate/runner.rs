@@ -1,6 +1,7 @@
 //! One gate run: check the candidate out (detached) in the worktree of the change it ends
-//! with, run each command with `sh -c` in its own process group, retry a failure, and put the
-//! worktree back on the worker's branch before reporting.
+//! with, run each command with `sh -c` in its own process group, retry a failure; then (after
+//! the result is reported, so a landing never waits for it) put the worktree back on the
+//! worker's branch.
 //!
 //! Owns the commands' processes, their output files under the swarm's transcript directory,
 //! and the bounded tail a failure shows. It never touches a ref (the candidate is checked out
@@ -74,11 +75,10 @@ pub(crate) struct Ended {
     pub tail: String,
     /// Paths the failure's output names (relative to the worktree).
     pub mentioned: BTreeSet<String>,
-    /// The worktree could not be put back on its branch.
-    pub restore_error: Option<String>,
 }
 
-/// Runs the job to the end (pass, failure after retries, cancel) and gives the worktree back.
+/// Runs the job to the end (pass, failure after retries, cancel). The worktree is left on the
+/// candidate: [`restore`] gives it back.
 pub(crate) fn run(job: &Job) -> Ended {
     let mut ended = Ended {
         run: job.run,
@@ -87,13 +87,16 @@ pub(crate) fn run(job: &Job) -> Ended {
         failed_command: None,
         tail: String::new(),
         mentioned: BTreeSet::new(),
-        restore_error: None,
     };
     let prepared = cli::checkout_detached(&job.worktree, job.candidate).map(|()| copy_in(job));
     match prepared {
         Err(e) => {
             let output = job.output_dir.join(format!("run-{}.log", job.run));
-            let text = format!("could not check out {} in {}: {e}\n", job.candidate, job.worktree.display());
+            let text = format!(
+                "could not check out {} in {}: {e}\n",
+                job.candidate,
+                job.worktree.display()
+            );
             let _ = std::fs::create_dir_all(&job.output_dir);
             let _ = std::fs::write(&output, &text);
             ended.attempts.push(Attempt {
@@ -110,10 +113,16 @@ pub(crate) fn run(job: &Job) -> Ended {
         }
         Ok(()) => attempts(job, &mut ended),
     }
-    if let Err(e) = cli::checkout_branch(&job.worktree, &job.branch).map(|()| copy_in(job)) {
-        ended.restore_error = Some(e.to_string());
-    }
     ended
+}
+
+/// Puts the worktree back on the worker's branch, without what the run left. Returns why it
+/// could not.
+pub(crate) fn restore(job: &Job) -> Option<String> {
+    cli::checkout_branch(&job.worktree, &job.branch)
+        .map(|()| copy_in(job))
+        .err()
+        .map(|e| e.to_string())
 }
 
 fn attempts(job: &Job, ended: &mut Ended) {
@@ -164,7 +173,8 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         output: output.clone(),
         flaky: false,
     };
-    let file = std::fs::create_dir_all(&job.output_dir).and_then(|()| std::fs::File::create(&output));
+    let file =
+        std::fs::create_dir_all(&job.output_dir).and_then(|()| std::fs::File::create(&output));
     let mut file = match file {
         Ok(f) => f,
         Err(e) => {
@@ -315,7 +325,11 @@ pub(crate) fn mentioned_paths(text: &str, worktree: &Path) -> BTreeSet<String> {
     let prefix = format!("{}/", worktree.display());
     let mut out = BTreeSet::new();
     for raw in text.split(|c: char| {
-        c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '(' | ')' | '[' | ']' | '<' | '>' | ',' | '=')
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\'' | '"' | '`' | '(' | ')' | '[' | ']' | '<' | '>' | ',' | '='
+            )
     }) {
         let token = raw.strip_prefix(prefix.as_str()).unwrap_or(raw);
         let token = token.split(':').next().unwrap_or("");
@@ -359,7 +373,9 @@ mod tests {
         let t = bounded_tail(&text);
         assert_eq!(t.lines().count(), TAIL_LINES);
         assert!(t.ends_with("line 999"));
-        let wide: String = (0..300).map(|i| format!("{i} {}\n", "x".repeat(200))).collect();
+        let wide: String = (0..300)
+            .map(|i| format!("{i} {}\n", "x".repeat(200)))
+            .collect();
         let t = bounded_tail(&wide);
         assert!(t.len() <= TAIL_BYTES, "{}", t.len());
         assert!(t.starts_with(char::is_numeric), "cut at a line start");

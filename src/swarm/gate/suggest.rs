@@ -104,7 +104,10 @@ mod tests {
             ["pytest -q"]
         );
         assert_eq!(
-            commands(&[("Makefile", "all:\n\tcc x.c\ntest: all\n\t./run\n"), ("go.mod", "")]),
+            commands(&[
+                ("Makefile", "all:\n\tcc x.c\ntest: all\n\t./run\n"),
+                ("go.mod", "")
+            ]),
             ["make test", "go test ./..."]
         );
         assert!(commands(&[]).is_empty());

@@ -23,10 +23,14 @@
 //! - **Suspects.** When the failure's output names paths that only some changes of the failed
 //!   prefix touched, those changes move behind the others and the train probes the prefix
 //!   without them first: one extra run, instead of a whole bisection, usually finds the
-//!   culprit.
+//!   culprit. A named change stays *suspected* until it passes a run: batches stop short of
+//!   it, and it runs alone when it reaches the front, so it never sinks another batch.
 //! - **Worktrees in use.** A run uses the worktree of the change at its point (the driver runs
-//!   it there). A worktree is busy until its run has *finished*, cancelled or not; a change is
-//!   never told its fate while its worktree is busy, and no run starts in a busy worktree.
+//!   it there). A worktree is busy until the driver says it is *free* again ([`Train::freed`],
+//!   after the run ended, cancelled or not, and the worktree is back on its branch); a change
+//!   is never told its fate while its worktree is busy, and no run starts in a busy worktree.
+//!   A run's result ([`Train::finished`]) may come before its worktree is free, so a landing
+//!   never waits for a worktree to be put back.
 //!
 //! It never decides anything from time, and never lands without a pass on the exact commit.
 
@@ -143,6 +147,8 @@ pub(crate) struct Train {
     failure: Option<Failure>,
     /// A point to gate before any other (the prefix without the suspects).
     probe: Option<usize>,
+    /// Changes a failure's output named that have not passed a run since.
+    suspected: BTreeSet<Key>,
     next_run: RunId,
     batch: usize,
     parallel: usize,
@@ -163,6 +169,7 @@ impl Train {
             busy: BTreeMap::new(),
             failure: None,
             probe: None,
+            suspected: BTreeSet::new(),
             next_run: 1,
             batch: batch.max(1),
             parallel: parallel.max(1),
@@ -291,7 +298,13 @@ impl Train {
         }
         let furthest = running.iter().next_back().copied().unwrap_or(0);
         if hi.is_none() && furthest < n {
-            return Some((furthest + self.batch).min(n));
+            let mut end = (furthest + self.batch).min(n);
+            // A change a failure named goes alone when it reaches the front; runs before
+            // that stop short of it, so it holds no one else back.
+            if let Some(i) = (furthest..end).find(|&i| self.suspected.contains(&self.slots[i].key)) {
+                end = if i == furthest { i + 1 } else { i };
+            }
+            return Some(end);
         }
         // Split the widest gap below the failure (or below the furthest run).
         let top = hi.unwrap_or(furthest);
@@ -316,7 +329,8 @@ impl Train {
             .map(|i| i + 1)
     }
 
-    /// A run ended. `passed` after its retries; `mentioned`: paths its output names.
+    /// A run ended. `passed` after its retries; `mentioned`: paths its output names. Its
+    /// worktree stays busy until [`Train::freed`].
     pub fn finished(
         &mut self,
         g: &mut impl Stack,
@@ -324,19 +338,7 @@ impl Train {
         passed: bool,
         mentioned: &BTreeSet<String>,
     ) -> Step {
-        let mut freed = None;
-        self.busy.retain(|k, r| {
-            if *r == id {
-                freed = Some(*k);
-                false
-            } else {
-                true
-            }
-        });
         let run = self.runs.remove(&id);
-        if let Some(k) = freed {
-            self.release(k);
-        }
         let Some(run) = run else {
             return Step::Nothing; // cancelled: only its worktree mattered
         };
@@ -348,6 +350,9 @@ impl Train {
             return Step::Nothing;
         }
         if passed {
+            for s in &self.slots[..run.point] {
+                self.suspected.remove(&s.key);
+            }
             return Step::Land {
                 upto: run.point,
                 candidate: run.candidate,
@@ -368,6 +373,22 @@ impl Train {
         Step::Nothing
     }
 
+    /// Run `id`'s worktree is free again: what was held for its change goes out.
+    pub fn freed(&mut self, id: RunId) {
+        let mut freed = None;
+        self.busy.retain(|k, r| {
+            if *r == id {
+                freed = Some(*k);
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(k) = freed {
+            self.release(k);
+        }
+    }
+
     /// The target moved to the commit at `upto` (the driver landed it).
     pub fn landed(&mut self, g: &mut impl Stack, upto: usize) {
         let upto = upto.min(self.slots.len());
@@ -383,7 +404,10 @@ impl Train {
         for r in self.runs.values_mut() {
             r.point -= upto;
         }
-        self.probe = self.probe.and_then(|p| p.checked_sub(upto)).filter(|p| *p > 0);
+        self.probe = self
+            .probe
+            .and_then(|p| p.checked_sub(upto))
+            .filter(|p| *p > 0);
         if self.hi().is_none() {
             self.failure = None;
         }
@@ -439,6 +463,9 @@ impl Train {
 
     /// Queues `out` for `key`, held while its worktree is busy.
     fn tell(&mut self, key: Key, out: Out) {
+        if out != Out::Requeue {
+            self.suspected.remove(&key);
+        }
         if self.busy.contains_key(&key) {
             self.held.push((key, out));
         } else {
@@ -491,7 +518,13 @@ impl Train {
             return;
         }
         let suspect = |s: &Slot| s.paths.iter().any(|p| mentioned.contains(p));
-        let count = self.slots[..hi].iter().filter(|s| suspect(s)).count();
+        let named: Vec<Key> = self.slots[..hi]
+            .iter()
+            .filter(|s| suspect(s))
+            .map(|s| s.key)
+            .collect();
+        let count = named.len();
+        self.suspected.extend(named);
         if count == 0 || count == hi {
             return;
         }

@@ -96,10 +96,7 @@ impl Gate {
         if !self.names_paths {
             return BTreeSet::new();
         }
-        let mut m: BTreeSet<String> = set
-            .intersection(&self.culprits)
-            .map(|k| path(*k))
-            .collect();
+        let mut m: BTreeSet<String> = set.intersection(&self.culprits).map(|k| path(*k)).collect();
         for (a, b) in &self.pairs {
             if set.contains(a) && set.contains(b) {
                 m.insert(path(*b));
@@ -131,7 +128,15 @@ fn simulate(
     parallel: usize,
     order: &[usize],
 ) -> Outcome {
-    simulate_with(n, gate, conflicts, batch, parallel, order, Events::default())
+    simulate_with(
+        n,
+        gate,
+        conflicts,
+        batch,
+        parallel,
+        order,
+        Events::default(),
+    )
 }
 
 /// Things that happen to the queue from outside, at a given step.
@@ -159,6 +164,8 @@ fn simulate_with(
     let mut train = Train::new(oid(ROOT), batch, parallel);
     let mut waiting: Vec<Key> = (1..=n).collect();
     let mut running: Vec<RunSpec> = Vec::new();
+    // Runs whose result is in but whose worktree is not free yet.
+    let mut freeing: Vec<RunSpec> = Vec::new();
     let mut told: BTreeMap<Key, usize> = BTreeMap::new();
     let mut failures: BTreeMap<RunId, BTreeSet<Key>> = BTreeMap::new();
     let mut cancelled: BTreeSet<RunId> = BTreeSet::new();
@@ -200,7 +207,7 @@ fn simulate_with(
         }
         for spec in train.schedule() {
             assert!(
-                !running.iter().any(|r| r.worktree == spec.worktree),
+                !running.iter().chain(&freeing).any(|r| r.worktree == spec.worktree),
                 "a run started in a busy worktree"
             );
             let mut expected = repo.set(spec.base);
@@ -214,7 +221,7 @@ fn simulate_with(
         let mut requeue = Vec::new();
         for (k, o) in train.take_out() {
             assert!(
-                !running.iter().any(|r| r.worktree == k),
+                !running.iter().chain(&freeing).any(|r| r.worktree == k),
                 "{k} was told {o:?} while its worktree was in use"
             );
             match o {
@@ -227,7 +234,10 @@ fn simulate_with(
                 Out::Failed { run, base } => {
                     *told.entry(k).or_default() += 1;
                     let failed = &failures[&run];
-                    assert!(out.history.contains(&base), "blamed on a target that never was");
+                    assert!(
+                        out.history.contains(&base),
+                        "blamed on a target that never was"
+                    );
                     let mut on_target = repo.set(base);
                     on_target.insert(k);
                     assert_eq!(
@@ -258,6 +268,13 @@ fn simulate_with(
             waiting.splice(0..0, requeue);
         }
         cancelled.extend(train.take_cancels());
+        let choice = order.get(step % order.len().max(1)).copied().unwrap_or(0);
+        // Sometimes a worktree comes back before the next result arrives.
+        if !freeing.is_empty() && (running.is_empty() || choice % 2 == 1) {
+            let spec = freeing.remove(choice % freeing.len());
+            train.freed(spec.id);
+            continue;
+        }
         if running.is_empty() {
             if waiting.is_empty() && train.is_idle() {
                 break;
@@ -268,8 +285,9 @@ fn simulate_with(
             );
             continue;
         }
-        let pick = order.get(step % order.len().max(1)).copied().unwrap_or(0) % running.len();
+        let pick = choice % running.len();
         let spec = running.remove(pick);
+        freeing.push(spec.clone());
         let was_cancelled = cancelled.contains(&spec.id);
         let set = repo.set(spec.candidate);
         let passed = gate.passes(&set);
@@ -353,6 +371,20 @@ fn a_named_culprit_costs_one_probe() {
 }
 
 #[test]
+fn two_named_culprits_cost_a_probe_and_a_run_each_and_hold_no_one_back() {
+    let gate = Gate {
+        culprits: BTreeSet::from([3, 6]),
+        pairs: vec![],
+        names_paths: true,
+    };
+    let o = simulate(8, &gate, vec![], 8, 1, &[0]);
+    assert_eq!(o.failed, vec![3, 6]);
+    assert_eq!(o.landed.len(), 6);
+    // The batch; the six without them (they land); 3 alone; 6 alone (still suspected).
+    assert_eq!(o.runs, 4, "{o:?}");
+}
+
+#[test]
 fn an_unnamed_culprit_is_found_by_bisection() {
     let gate = Gate {
         culprits: BTreeSet::from([6]),
@@ -401,7 +433,10 @@ fn a_change_that_conflicts_with_one_ahead_waits_then_gets_the_conflict() {
     };
     let o = simulate(3, &gate, vec![(1, 2)], 4, 1, &[0]);
     assert_eq!(o.conflicted, vec![2]);
-    assert_eq!(o.landed.iter().copied().collect::<BTreeSet<_>>(), BTreeSet::from([1, 3]));
+    assert_eq!(
+        o.landed.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([1, 3])
+    );
 }
 
 proptest! {
