@@ -19,7 +19,7 @@
 //! # The queue as a train (`train`)
 //!
 //! Approved changes wait in arrival order and join the *train* while it has room (`batch ×
-//! parallel` changes): `target ← c1 ← c2 ← … ← cn`, each change stacked on the one before.
+//! (parallel + 1)` changes: what the runs can use, and the next batch, stacked ahead of time): `target ← c1 ← c2 ← … ← cn`, each change stacked on the one before.
 //! A run gates a *prefix* `c1..ck` by checking out `ck`; a pass lands the whole prefix in one
 //! transaction (the target moves to `ck`, every task of `c1..ck` completes). The state
 //! machine is:

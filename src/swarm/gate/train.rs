@@ -197,10 +197,11 @@ impl Train {
             .collect()
     }
 
-    /// Whether more changes may join: the train holds at most what `parallel` runs of `batch`
-    /// changes can use.
+    /// Whether more changes may join: the train holds what `parallel` runs of `batch` changes
+    /// can use, and one batch more, stacked while the others run so the next run starts as
+    /// soon as a landing makes room.
     pub fn has_room(&self) -> bool {
-        self.slots.len() < self.batch * self.parallel
+        self.slots.len() < self.batch * (self.parallel + 1)
     }
 
     /// Nothing on the train, running, or waiting to be told.
