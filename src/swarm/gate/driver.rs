@@ -813,7 +813,11 @@ impl Driver<'_> {
                 .values()
                 .filter(|a| {
                     !a.cancel.load(Ordering::SeqCst)
-                        && self.train.live_runs().iter().any(|(id, _, _)| *id == a.spec.id)
+                        && self
+                            .train
+                            .live_runs()
+                            .iter()
+                            .any(|(id, _, _)| *id == a.spec.id)
                 })
                 .map(|a| Running {
                     run: a.spec.id,

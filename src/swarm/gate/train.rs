@@ -302,7 +302,8 @@ impl Train {
             let mut end = (furthest + self.batch).min(n);
             // A change a failure named goes alone when it reaches the front; runs before
             // that stop short of it, so it holds no one else back.
-            if let Some(i) = (furthest..end).find(|&i| self.suspected.contains(&self.slots[i].key)) {
+            if let Some(i) = (furthest..end).find(|&i| self.suspected.contains(&self.slots[i].key))
+            {
                 end = if i == furthest { i + 1 } else { i };
             }
             return Some(end);

@@ -207,7 +207,10 @@ fn simulate_with(
         }
         for spec in train.schedule() {
             assert!(
-                !running.iter().chain(&freeing).any(|r| r.worktree == spec.worktree),
+                !running
+                    .iter()
+                    .chain(&freeing)
+                    .any(|r| r.worktree == spec.worktree),
                 "a run started in a busy worktree"
             );
             let mut expected = repo.set(spec.base);
