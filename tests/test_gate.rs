@@ -640,9 +640,13 @@ fn sigkill_during_a_gate_run_lands_nothing_and_the_next_run_recovers() {
     assert_eq!(states(&env), (2, 0, 0));
     let keep = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
     assert_eq!(keep.lines().count(), 2, "{keep}");
-    // A new swarm gates the work again and lands it.
+    // gc removes the crashed worktrees; the candidate left checked out holds nothing that is
+    // not kept already, so nothing more is kept.
     let out = env.oompa(&["gc"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let after = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
+    assert_eq!(after, keep, "{}", stdout(&out));
+    // A new swarm gates the work again and lands it.
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(states(&env), (0, 0, 2));
