@@ -19,8 +19,8 @@
 //! # The queue as a train (`train`)
 //!
 //! Approved changes wait in arrival order and join the *train* while it has room (`batch ×
-//! (parallel + 1)` changes: what the runs can use, and the next batch, stacked ahead of time): `target ← c1 ← c2 ← … ← cn`, each change stacked on the one before.
-//! A run gates a *prefix* `c1..ck` by checking out `ck`; a pass lands the whole prefix in one
+//! (parallel + 1)` changes: what the runs can use, and the next batch, stacked ahead of
+//! time): `target ← c1 ← c2 ← … ← cn`, each change stacked on the one before. A run gates a *prefix* `c1..ck` by checking out `ck`; a pass lands the whole prefix in one
 //! transaction (the target moves to `ck`, every task of `c1..ck` completes). The state
 //! machine is:
 //!
@@ -43,8 +43,9 @@
 //! - **A failure at `hi`**: the failing *tree* is remembered. Runs past `hi` are cancelled
 //!   (they contain the failure). If the failure's output names paths that only some changes
 //!   of `c1..chi` touched, those *suspects* move behind the others and the prefix without
-//!   them is probed first (usually one run finds the culprit, where bisection takes log₂ n).
-//!   Otherwise the gaps below `hi` are split (bisection; `parallel` ways at once, as Mergify
+//!   them is probed first (usually one run finds the culprit, where bisection takes log₂ n);
+//!   a named change stays *suspected* until a run passes with it, so later batches stop short
+//!   of it and it runs alone when it reaches the front. Otherwise the gaps below `hi` are split (bisection; `parallel` ways at once, as Mergify
 //!   splits a failed batch into parts). Every pass lands its prefix at once, which shifts
 //!   `hi` down.
 //! - **Blame**: when the failing tree is exactly "target + the first change" (`hi` = 1), that
@@ -62,7 +63,18 @@
 //! under `.git/oompa/transcripts/<swarm>/gate/`; afterwards the worktree goes back to the
 //! worker's branch. The user's checkout is never used, and runs happen on their own threads,
 //! so no agent turn waits for them. A worktree is busy until its run has ended, cancelled or
-//! not; its worker hears nothing before that.
+//! not, and the worktree is back on its branch; its worker hears nothing before that. A
+//! landing does not wait for that: the result is reported first, the worktree given back
+//! after.
+//!
+//! # Crashes
+//!
+//! Nothing a run makes is referenced: candidates are loose commits, the worktree's HEAD is
+//! detached. A SIGKILL at any moment leaves the target, the queue ref and the worker branches
+//! as they were; the next command's recovery returns the claims and keeps the branches, `gc`
+//! removes the worktrees (a candidate left checked out holds nothing of its own, so it is not
+//! kept), and the gate processes themselves (their own process group) end when their command
+//! does, with nothing they can land.
 //!
 //! # Failures, flakes, records (`driver`)
 //!
