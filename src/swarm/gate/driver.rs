@@ -387,11 +387,27 @@ impl Driver<'_> {
         let handle = std::thread::Builder::new()
             .name(format!("gate-run-{}", spec.id))
             .spawn(move || {
-                let _ = tx.send(Msg::Ended(runner::run(&job)));
-                let restore_error = runner::restore(&job);
+                // Whatever happens in the run, the queue hears of its end and of its worktree
+                // (it would wait for them forever otherwise).
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runner::run(&job)
+                }))
+                .unwrap_or_else(|_| Ended {
+                    run: job.run,
+                    passed: false,
+                    attempts: Vec::new(),
+                    failed_command: None,
+                    tail: "the gate run crashed (a bug in git oompa)".into(),
+                    mentioned: BTreeSet::new(),
+                });
+                let _ = tx.send(Msg::Ended(ended));
+                let restore = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runner::restore(&job)
+                }));
                 let _ = tx.send(Msg::Freed {
                     run: job.run,
-                    restore_error,
+                    restore_error: restore
+                        .unwrap_or_else(|_| Some("putting the worktree back crashed".into())),
                 });
             });
         let handle = match handle {
