@@ -389,17 +389,16 @@ impl Driver<'_> {
             .spawn(move || {
                 // Whatever happens in the run, the queue hears of its end and of its worktree
                 // (it would wait for them forever otherwise).
-                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    runner::run(&job)
-                }))
-                .unwrap_or_else(|_| Ended {
-                    run: job.run,
-                    passed: false,
-                    attempts: Vec::new(),
-                    failed_command: None,
-                    tail: "the gate run crashed (a bug in git oompa)".into(),
-                    mentioned: BTreeSet::new(),
-                });
+                let ended =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::run(&job)))
+                        .unwrap_or_else(|_| Ended {
+                            run: job.run,
+                            passed: false,
+                            attempts: Vec::new(),
+                            failed_command: None,
+                            tail: "the gate run crashed (a bug in git oompa)".into(),
+                            mentioned: BTreeSet::new(),
+                        });
                 let _ = tx.send(Msg::Ended(ended));
                 let restore = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     runner::restore(&job)
