@@ -1,6 +1,6 @@
 //! The runtime: a swarm of worker threads, one merge queue thread (the only writer of the
-//! target branch) and one recorder thread (the only writer of cycle notes), talking over
-//! crossbeam channels.
+//! target branch; with a `[gate]` it lands only what the gate passed, see [`gate`]) and one
+//! recorder thread (the only writer of cycle notes), talking over crossbeam channels.
 //!
 //! The caller (the `swarm` command) owns the terminal: it drains [`Event`]s from
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
