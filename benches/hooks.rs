@@ -718,6 +718,8 @@ fn build_fixture(dir: &Path, repo_dir: &Path, remote: &Path) {
             review: Vec::new(),
             conflicts: Vec::new(),
             conflict_predicted: None,
+            gate: Vec::new(),
+            queue_ms: None,
             error: None,
             transcript: None,
             extra: Default::default(),

@@ -48,6 +48,8 @@ fn rec(
         review: vec![],
         conflicts: vec![],
         conflict_predicted: None,
+        gate: Vec::new(),
+        queue_ms: None,
         error: None,
         transcript: None,
         extra: BTreeMap::new(),
@@ -530,7 +532,7 @@ fn bad_options_are_usage_errors_naming_what_is_valid() {
     );
     assert!(
         err.contains(
-            "[possible values: merged, no-changes, done, stuck, error, conflict, rejected, interrupted]"
+            "[possible values: merged, no-changes, done, stuck, error, conflict, rejected, interrupted, gate-failed]"
         ),
         "{err}"
     );

@@ -171,7 +171,7 @@ fn four_workers_land_forty_tasks() {
 }
 
 /// Tasks in each state.
-fn states(env: &TestEnv) -> (usize, usize, usize) {
+pub fn states(env: &TestEnv) -> (usize, usize, usize) {
     let repo = env.open();
     let snap = Queue::new(&repo).snapshot().unwrap();
     (
@@ -305,16 +305,16 @@ fn conflicting_workers_one_lands_the_other_keeps_its_work() {
 }
 
 /// A background `git oompa swarm` that is killed (with its hanging agents) if the test fails.
-struct Running {
+pub struct Running {
     child: Option<std::process::Child>,
     marker: Option<String>,
 }
 
 impl Running {
-    fn child(&mut self) -> &mut std::process::Child {
+    pub fn child(&mut self) -> &mut std::process::Child {
         self.child.as_mut().expect("running")
     }
-    fn wait_with_output(mut self) -> std::process::Output {
+    pub fn wait_with_output(mut self) -> std::process::Output {
         self.child
             .take()
             .expect("running")
@@ -336,7 +336,7 @@ impl Drop for Running {
 }
 
 /// Starts `git oompa swarm` in the background; `marker` is the FAKE_HANG value of its agents.
-fn spawn_swarm(env: &TestEnv, marker: Option<&str>) -> Running {
+pub fn spawn_swarm(env: &TestEnv, marker: Option<&str>) -> Running {
     let child = env
         .oompa_cmd(&["swarm"])
         .stdout(std::process::Stdio::piped())
@@ -376,7 +376,7 @@ fn hanging_swarm(
 }
 
 /// Waits until `f` holds (up to 20 s).
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !f() {
         assert!(
@@ -387,13 +387,13 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn signal(running: &mut Running, sig: nix::sys::signal::Signal) {
+pub fn signal(running: &mut Running, sig: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(running.child().id()).unwrap());
     nix::sys::signal::kill(pid, sig).unwrap();
 }
 
 /// Processes whose command line contains `needle`.
-fn processes_with(needle: &str) -> usize {
+pub fn processes_with(needle: &str) -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
@@ -405,7 +405,7 @@ fn processes_with(needle: &str) -> usize {
         .count()
 }
 
-fn kill_processes_with(needle: &str) {
+pub fn kill_processes_with(needle: &str) {
     let _ = std::process::Command::new("pkill")
         .args(["-f", needle])
         .status();
@@ -905,7 +905,7 @@ fn a_conflicting_worker_resolves_in_its_own_session_and_both_land() {
 }
 
 /// A `[review]` table with fake reviewers, one `exec:` model per FAKE_REVIEW mode.
-fn review_table(modes: &[&str], max_rounds: u32, log: Option<&std::path::Path>) -> String {
+pub fn review_table(modes: &[&str], max_rounds: u32, log: Option<&std::path::Path>) -> String {
     let script = format!(
         "{}/tests/fake-agents/reviewer.sh",
         env!("CARGO_MANIFEST_DIR")

@@ -240,6 +240,8 @@ fn record(worker: &str, cycle: u32, id: &str, started: jiff::Timestamp, landed: 
         review: Vec::new(),
         conflicts: Vec::new(),
         conflict_predicted: None,
+        gate: Vec::new(),
+        queue_ms: None,
         error: None,
         transcript: None,
         extra: Default::default(),

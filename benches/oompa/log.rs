@@ -143,6 +143,8 @@ fn record(i: usize, commit: ObjectId, base: ObjectId) -> CycleRecord {
             Vec::new()
         },
         conflict_predicted: None,
+        gate: Vec::new(),
+        queue_ms: None,
         error: (outcome == Outcome::Error).then(|| "agent exited with status 1".into()),
         transcript: Some(format!(
             "/repo/.git/oompa/transcripts/{:08x}/w{}/cycle-{}.log",

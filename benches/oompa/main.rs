@@ -9,6 +9,7 @@
 mod claims;
 mod cycle;
 mod fixture;
+mod gate;
 mod landing;
 mod log;
 
@@ -31,6 +32,8 @@ struct Sizes {
     log_runs: usize,
     mem_workers: usize,
     mem_cycles: u32,
+    gate_workers: usize,
+    gate_cycles: u32,
 }
 
 impl Sizes {
@@ -50,6 +53,8 @@ impl Sizes {
                 log_runs: 1,
                 mem_workers: 64,
                 mem_cycles: 1,
+                gate_workers: 16,
+                gate_cycles: 2,
             }
         } else {
             Sizes {
@@ -66,6 +71,8 @@ impl Sizes {
                 log_runs: 3,
                 mem_workers: 64,
                 mem_cycles: 2,
+                gate_workers: 16,
+                gate_cycles: 5,
             }
         }
     }
@@ -352,7 +359,35 @@ fn main() {
         ));
     }
 
+    let mut gate_results = Vec::new();
+    if wants("gate") {
+        let (w, c) = (sizes.gate_workers, sizes.gate_cycles);
+        for (label, batch, parallel) in [
+            ("batch 1", 1, 1),
+            ("batch 8", 8, 1),
+            ("batch 8, parallel 2", 8, 2),
+        ] {
+            eprintln!("[gate] {w} workers x {c} cycles through a 1 s gate, {label}…");
+            gate_results.push(gate::run(&bench, label, w, c, batch, parallel));
+        }
+        let one = &gate_results[0];
+        for r in &gate_results[1..] {
+            rows.push(row(
+                format!("landings/min, 1 s gate: {} vs batch 1", r.label),
+                format!("{:.1}/min", r.per_minute()),
+                format!("{:.1}/min", one.per_minute()),
+                more(r.per_minute(), one.per_minute()),
+            ));
+        }
+        for r in &gate_results {
+            assert_eq!(r.red, 0, "{}: a landing holds a breaking change", r.label);
+        }
+    }
+
     print_table(&rows);
+    if !gate_results.is_empty() {
+        print_gate_table(&gate_results);
+    }
     print_legend(&sizes, quick);
     for n in &notes {
         println!("{}", wrap(&format!("note: {n}"), 96));
@@ -507,6 +542,35 @@ fn print_table(rows: &[Row]) {
     println!();
 }
 
+fn print_gate_table(results: &[gate::GateResult]) {
+    println!(
+        "{:<22} {:>8} {:>12} {:>10} {:>14} {:>14} {:>10}",
+        "gate scenario", "landed", "landings/min", "runs", "runs/landing", "approved→landed", "red"
+    );
+    println!(
+        "{:<22} {:>8} {:>12} {:>10} {:>14} {:>14} {:>10}",
+        "", "", "", "", "", "median / p90", "landings"
+    );
+    println!("{}", "-".repeat(96));
+    for r in results {
+        println!(
+            "{:<22} {:>8} {:>12} {:>10} {:>14} {:>14} {:>10}",
+            r.label,
+            r.landed,
+            format!("{:.1}", r.per_minute()),
+            r.runs,
+            format!("{:.2}", r.runs_per_landing()),
+            format!(
+                "{:.1}s / {:.1}s",
+                r.queue_percentile(0.5).as_secs_f64(),
+                r.queue_percentile(0.9).as_secs_f64()
+            ),
+            r.red
+        );
+    }
+    println!();
+}
+
 fn print_legend(s: &Sizes, quick: bool) {
     let big = if quick {
         String::new()
@@ -571,6 +635,18 @@ fn print_legend(s: &Sizes, quick: bool) {
             "peak memory: VmHWM of the git-oompa process, sampled from /proc every 10 ms ({} \
              workers x {} cycle(s); agents and git children not included).",
             s.mem_workers, s.mem_cycles
+        ),
+        format!(
+            "gate: {} workers x {} cycles of the instant agent through a `[gate]` whose command \
+             sleeps 1 s and fails while the candidate holds a `broken-*` file (naming each); change \
+             number cycle x workers + worker adds one when it ends in 3 (1 in 10, spread over \
+             the cycles), and removes it when the failure comes back (retries = 0: the gate is \
+             not flaky). landings/min: merged \
+             cycles / (first cycle start -> last cycle end); runs: runs of the gate command (the \
+             swarm summary); approved->landed: the records' queue_ms (change enters the merge \
+             queue -> it lands, its last time in); red landings: first-parent commits of main \
+             holding a broken-* file (must be 0).",
+            s.gate_workers, s.gate_cycles
         ),
     ];
     for p in paragraphs {

@@ -39,12 +39,13 @@ pub fn bundled(name: &str) -> Option<&'static str> {
         "claim_results" => include_str!("../../config/prompts/claim_results.md"),
         "resume" => include_str!("../../config/prompts/resume.md"),
         "review_fix" => include_str!("../../config/prompts/review_fix.md"),
+        "gate_fix" => include_str!("../../config/prompts/gate_fix.md"),
         _ => return None,
     })
 }
 
 /// The names [`bundled`] knows.
-pub const BUNDLED: [&str; 10] = [
+pub const BUNDLED: [&str; 11] = [
     "task_header",
     "worker",
     "planner",
@@ -55,6 +56,7 @@ pub const BUNDLED: [&str; 10] = [
     "claim_results",
     "resume",
     "review_fix",
+    "gate_fix",
 ];
 
 /// Reads a prompt file and expands its include lines recursively.

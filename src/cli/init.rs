@@ -37,16 +37,39 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     let existing = crate::config::DISCOVERY_ORDER
         .into_iter()
         .find(|p| root.join(p).is_file());
+    let suggestion = crate::swarm::gate::suggest::suggest(&root)
+        .into_iter()
+        .next();
     let config_name = match existing {
         Some(p) => {
             ui.status(format!("{p} already exists; left as it is"));
+            let text = std::fs::read_to_string(root.join(p)).unwrap_or_default();
+            let gated = text.lines().any(|l| l.trim() == "[gate]");
+            if let Some(s) = suggestion.filter(|_| !gated && p.ends_with(".toml")) {
+                ui.hint(format!(
+                    "this repository looks tested by `{}` ({}); to check every landing with \
+                     it, add to {p}:\n    [gate]\n    command = \"{}\"",
+                    s.command, s.because, s.command
+                ));
+            }
             p
         }
         None => {
             let path = root.join("oompa.toml");
-            std::fs::write(&path, SKELETON)
+            let text = match &suggestion {
+                Some(s) => skeleton_with_gate(&s.command, &s.because),
+                None => SKELETON.to_string(),
+            };
+            std::fs::write(&path, text)
                 .map_err(|e| CommandError::user(format!("writing {}: {e}", path.display())))?;
             ui.status("wrote oompa.toml (a commented skeleton: set your workers' models there)");
+            if let Some(s) = &suggestion {
+                ui.status(format!(
+                    "suggested a landing gate in oompa.toml, commented out: `{}` (from {}); \
+                     uncomment its [gate] lines to check every landing with it",
+                    s.command, s.because
+                ));
+            }
             "oompa.toml"
         }
     };
@@ -124,6 +147,19 @@ fn next_steps(env: &Env, root: &Path, config_name: &str) {
             super::ui::escape(&e.to_string())
         )),
     }
+}
+
+/// The skeleton with its example gate replaced by the suggested command (still commented).
+pub fn skeleton_with_gate(command: &str, because: &str) -> String {
+    let example = "# [gate]\n# command = [\"make test\"]\n";
+    let quoted = serde_json::to_string(command).expect("a string always serializes");
+    SKELETON.replace(
+        example,
+        &format!(
+            "# git oompa init found {because}: uncomment the next two lines to gate every landing.\n\
+             # [gate]\n# command = {quoted}\n"
+        ),
+    )
 }
 
 /// Appends `pattern` to `$GIT_COMMON_DIR/info/exclude` unless it is there. Returns whether

@@ -428,6 +428,12 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
         ),
     );
     field("turns", &r.turns.to_string());
+    if let Some(ms) = r.queue_ms {
+        field(
+            "queued",
+            &format!("{} (approved → landed)", human_duration(ms)),
+        );
+    }
     if !r.sessions.is_empty() {
         field("sessions", &r.sessions.join(", "));
     }
@@ -478,6 +484,42 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
             );
             for line in ui::escape_lines(&round.findings).lines() {
                 let _ = writeln!(s, "      {line}");
+            }
+        }
+    }
+    if !r.gate.is_empty() {
+        let _ = writeln!(s, "gate");
+        for g in &r.gate {
+            let short = |id: &str| id.chars().take(8).collect::<String>();
+            let mut line = format!(
+                "  {} on {}  {}",
+                short(&g.candidate),
+                short(&g.base),
+                g.result
+            );
+            if g.flaky {
+                line.push_str(" (flaky)");
+            }
+            if let Some(status) = &g.status {
+                line.push_str(&format!(": {status}"));
+            }
+            line.push_str(&format!(
+                "  {}  attempt {}",
+                human_duration(g.duration_ms),
+                g.attempt
+            ));
+            if g.bisect {
+                line.push_str("  bisecting");
+            }
+            if g.batch.len() > 1 {
+                line.push_str(&format!("  batch {}", g.batch.join(", ")));
+            }
+            let _ = writeln!(s, "{line}");
+            if !g.commands.is_empty() {
+                let _ = writeln!(s, "      ran {}", g.commands.join(" && "));
+            }
+            if let Some(out) = &g.output {
+                let _ = writeln!(s, "      output {out}");
             }
         }
     }

@@ -10,6 +10,7 @@ use super::ui::{self, BOLD, DIM, GREEN, RED};
 use super::{CommandError, Env};
 use crate::store::queue::hostname;
 use crate::store::{Queue, State};
+use crate::swarm::gate::status::{self as gate_status, GateStatus};
 use crate::swarm::predict::{self, Prediction};
 
 /// Show running swarms, their workers, claims and predicted conflicts, and the queue
@@ -40,6 +41,13 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             Some((s.id.as_str(), p))
         })
         .collect();
+    let gates: BTreeMap<&str, GateStatus> = running
+        .iter()
+        .filter_map(|s| {
+            let g = gate_status::read(&gate_status::status_path(repo.common_dir(), &s.id))?;
+            Some((s.id.as_str(), g))
+        })
+        .collect();
     if args.json {
         let v = json!({
             "version": ui::JSON_VERSION,
@@ -51,6 +59,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             "running": running,
             "claims": claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
             "predictions": predictions,
+            "gates": gates,
         });
         return env.ui.out_json(&v);
     }
@@ -99,6 +108,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             if let Some(p) = predictions.get(s.id.as_str()) {
                 print_conflicts(ui, p)?;
             }
+            if let Some(g) = gates.get(s.id.as_str()) {
+                print_gate(ui, g)?;
+            }
         }
     }
     if !claims.is_empty() {
@@ -120,6 +132,65 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         for line in t.render(width, ui.color_stdout()).lines() {
             ui.out(format!("  {line}"))?;
         }
+    }
+    Ok(())
+}
+
+/// The landing gate: what runs on which candidate and for how long, and what waits.
+fn print_gate(ui: &ui::Ui, g: &GateStatus) -> Result<(), CommandError> {
+    let now = jiff::Timestamp::now();
+    let age = |since: &str| -> String {
+        since
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .and_then(|t| now.duration_since(t).try_into().ok())
+            .map(|d: std::time::Duration| {
+                ui::human_duration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    let short = |id: &str| id.chars().take(8).collect::<String>();
+    ui.out(format!(
+        "    {} `{}`",
+        ui.paint(BOLD, "gate:"),
+        g.commands.join("` && `")
+    ))?;
+    if g.runs.is_empty() && g.queue.is_empty() && g.waiting.is_empty() {
+        return ui.out(format!("      {}", ui.paint(DIM, "idle")));
+    }
+    for r in &g.runs {
+        let why = if r.bisect {
+            ", finding the culprit"
+        } else {
+            ""
+        };
+        ui.out(format!(
+            "      gating {} ({}) for {}{why}",
+            short(&r.candidate),
+            r.workers.join(", "),
+            age(&r.since)
+        ))?;
+    }
+    for q in &g.queue {
+        let commit = q.commit.as_deref().map(short).unwrap_or_default();
+        ui.out(format!(
+            "      queued {}: {} {} (approved {} ago)",
+            q.worker,
+            q.tasks.join(", "),
+            commit,
+            age(&q.since)
+        ))?;
+    }
+    for q in &g.waiting {
+        ui.out(format!(
+            "      waiting {}: {} (approved {} ago)",
+            q.worker,
+            q.tasks.join(", "),
+            age(&q.since)
+        ))?;
+    }
+    if let Some(p) = &g.paused {
+        ui.out(format!("      landing paused: {p}"))?;
     }
     Ok(())
 }

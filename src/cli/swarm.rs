@@ -22,7 +22,27 @@ The config is oompa.toml at the repository root (or oompa.json, or oompa/oompa.j
 file given. Workers stop when their cycles are used, when the queue is drained and nothing is
 in flight, or after repeated failures. Ctrl-C once: finish the turns in flight, land what is
 ready, release claims. Twice: kill the agents now. Unmerged work is always kept under
-refs/oompa/keep/.")]
+refs/oompa/keep/.
+
+Landing gates: with a [gate] section the target only ever moves to the exact commit on which
+the gate's commands passed. The merge queue makes the landing commit (the target merged with
+the approved change, or a batch of them stacked), checks it out detached in the worker's own
+warm worktree and runs each command there with `sh -c` (environment: OOMPA_GATE=1,
+OOMPA_CANDIDATE, OOMPA_BASE, OOMPA_TARGET, OOMPA_GATE_WORKERS, OOMPA_GATE_TASKS). A failure
+(after `retries`) goes back to the agent's own session with the end of the output; after
+`max_fix_rounds` the cycle ends gate-failed, its claims back and its work kept. A failed batch
+is split to find the change that broke it; the others land. Example:
+
+    [gate]
+    command = [\"cargo build --locked\", \"cargo test --locked -q\"]
+    timeout = \"20m\"
+    batch = 4
+    parallel = 2
+
+`git oompa init` suggests a command from the repository (Cargo.toml, package.json, pytest,
+go.mod, a Makefile test target) as a commented suggestion. git config oompa.gateParallel
+overrides `parallel` on this machine. Every run is in the cycle records (`git oompa log
+--show`); `git oompa status` shows what is being gated.")]
 pub struct Args {
     /// Config file [default: oompa.toml at the repository root]
     #[arg(value_name = "CONFIG")]
@@ -76,6 +96,23 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             .filter(|d| !d.is_empty())
     {
         config.worktree_dir = PathBuf::from(dir);
+    }
+    // `oompa.gateParallel`: how many gate runs this machine takes at once, over the file's.
+    if let Some(gate) = config.gate.as_mut()
+        && let Some(v) = repo.config_string("oompa.gateParallel")
+    {
+        let max = crate::config::defaults::GATE_MAX_PARALLEL;
+        gate.parallel = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                CommandError::user(format!(
+                    "git config oompa.gateParallel is `{v}`: expected a number from 1 to {max}"
+                ))
+                .with_hint("git config oompa.gateParallel 2")
+            })?;
     }
     // Worktrees inside the repository never show up in `git status`.
     if config.worktree_dir.is_relative() && !config.worktree_dir.starts_with(super::init::OOMPA_DIR)
@@ -353,6 +390,54 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         Event::LandingPaused { worker, reason } => {
             ui.warn(format!("[{worker}] {}", ui::escape(reason)))
         }
+        Event::GateStarted {
+            run,
+            workers,
+            candidate,
+            bisect,
+        } => {
+            let why = if *bisect {
+                " (finding the culprit)"
+            } else {
+                ""
+            };
+            ui.status(ui.paint_err(
+                DIM,
+                format!(
+                    "[gate] run {run}: checking {} ({}){why}",
+                    &candidate.to_string()[..8],
+                    workers.join(", ")
+                ),
+            ));
+        }
+        Event::GateEnded {
+            run,
+            workers,
+            candidate,
+            result,
+            duration_ms,
+            attempts,
+            flaky,
+        } => {
+            let style = match result.as_str() {
+                "passed" => GREEN,
+                "cancelled" => DIM,
+                _ => YELLOW,
+            };
+            let mut what = result.clone();
+            if *flaky {
+                what.push_str(" (flaky: failed first)");
+            } else if *attempts > 1 {
+                what.push_str(&format!(" ({attempts} attempts)"));
+            }
+            ui.status(format!(
+                "[gate] run {run}: {} {} ({}) in {}",
+                &candidate.to_string()[..8],
+                ui.paint_err(style, what),
+                workers.join(", "),
+                ui::human_duration(*duration_ms)
+            ));
+        }
         Event::Landed {
             worker,
             commit,
@@ -439,6 +524,19 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
     }
     t.shrink(1, 12).shrink(5, 16).shrink(4, 8);
     env.ui.out_table(&t, false)?;
+    if let Some(g) = &finished.gate {
+        env.ui.status(format!(
+            "gate: {}, {} failed, {} flaky, {} cancelled; {}, {}; {} landed in {}",
+            ui::count(g.runs as usize, "run", "runs"),
+            g.failures,
+            g.flaky,
+            g.cancelled,
+            ui::count(g.bisections as usize, "bisection", "bisections"),
+            ui::count(g.culprits as usize, "culprit", "culprits"),
+            ui::count(g.landed as usize, "change", "changes"),
+            ui::count(g.landings as usize, "landing", "landings"),
+        ));
+    }
     if finished.landing_conflicts > 0 {
         env.ui.status(format!(
             "landing conflicts: {} ({} predicted by conflict prediction)",

@@ -680,7 +680,7 @@ pub fn outcome_style(o: crate::store::record::Outcome) -> Style {
     use crate::store::record::Outcome;
     match o {
         Outcome::Merged => GREEN,
-        Outcome::Error | Outcome::Conflict | Outcome::Rejected => RED,
+        Outcome::Error | Outcome::Conflict | Outcome::Rejected | Outcome::GateFailed => RED,
         _ => YELLOW,
     }
 }

@@ -53,6 +53,14 @@ pub mod defaults {
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
     pub const MAX_ERRORS: u32 = 5;
     pub const TRANSCRIPT_MAX: u64 = crate::agent::transcript::DEFAULT_MAX;
+    pub const GATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    pub const GATE_MAX_FIX_ROUNDS: u32 = 2;
+    pub const GATE_RETRIES: u32 = 1;
+    pub const GATE_BATCH: u32 = 1;
+    pub const GATE_PARALLEL: u32 = 1;
+    /// The largest `batch` and `parallel` accepted.
+    pub const GATE_MAX_BATCH: u32 = 32;
+    pub const GATE_MAX_PARALLEL: u32 = 16;
 }
 
 /// The largest values accepted, so a typo (`count = 10000`) is an error that names the key
@@ -102,6 +110,61 @@ pub struct Config {
     pub notices: Vec<String>,
     /// The most bytes of one agent turn's output its transcript keeps (head and tail).
     pub transcript_max: u64,
+    /// The landing gate (`[gate]`): the checks every landing commit must pass first. `None`
+    /// lands whatever merges cleanly and was approved.
+    pub gate: Option<GateConfig>,
+}
+
+/// The landing gate (`[gate]`): commands run on the exact commit a landing would make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateConfig {
+    /// Shell commands (`sh -c`), run in order in a checkout of the candidate; all must exit 0.
+    /// Never empty.
+    pub commands: Vec<String>,
+    /// Wall-clock limit of one run (all its commands) (> 0).
+    pub timeout: Duration,
+    /// How many times a failure goes back to the agent's own session before the cycle ends
+    /// `gate-failed`.
+    pub max_fix_rounds: u32,
+    /// How many times a failed run is run again before it counts as a failure.
+    pub retries: u32,
+    /// How many approved changes one run may hold (1 ..= [`defaults::GATE_MAX_BATCH`]).
+    pub batch: u32,
+    /// How many runs may go at once (1 ..= [`defaults::GATE_MAX_PARALLEL`]).
+    pub parallel: u32,
+    /// Extra environment for the commands.
+    pub env: BTreeMap<String, String>,
+}
+
+impl GateConfig {
+    /// A gate running `commands` with every default.
+    pub fn new(commands: Vec<String>) -> Self {
+        GateConfig {
+            commands,
+            timeout: defaults::GATE_TIMEOUT,
+            max_fix_rounds: defaults::GATE_MAX_FIX_ROUNDS,
+            retries: defaults::GATE_RETRIES,
+            batch: defaults::GATE_BATCH,
+            parallel: defaults::GATE_PARALLEL,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// The commands as one line, for trailers and messages: `cargo build && cargo test`.
+    pub fn summary(&self) -> String {
+        let joined = self
+            .commands
+            .iter()
+            .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        if joined.chars().count() > 200 {
+            let cut: String = joined.chars().take(199).collect();
+            format!("{cut}…")
+        } else {
+            joined
+        }
+    }
 }
 
 /// One `[[worker]]` entry (before `count` expansion).
@@ -253,6 +316,7 @@ impl Config {
             error_backoff: defaults::ERROR_BACKOFF,
             notices: Vec::new(),
             transcript_max: defaults::TRANSCRIPT_MAX,
+            gate: None,
         }
     }
 

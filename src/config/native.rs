@@ -1,7 +1,7 @@
 //! The `oompa.toml` schema: which keys exist in which table, and what each one becomes.
 //!
-//! Owns the mapping from the TOML layout (top level, `[[worker]]`, `[review]`, `[planner]`) to
-//! [`Config`]. Value rules live in [`super::read`]; this file must stay a plain list of keys.
+//! Owns the mapping from the TOML layout (top level, `[[worker]]`, `[review]`, `[planner]`,
+//! `[gate]`) to [`Config`]. Value rules live in [`super::read`]; this file must stay a plain list of keys.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -9,8 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use super::doc::{self, Kind};
 use super::read::{Ctx, Field, Table, WorkerTotal};
 use super::{
-    Config, ConfigError, PlannerConfig, ReviewConfig, ValueProblem, WorkerConfig, WorkerReview,
-    limits,
+    Config, ConfigError, GateConfig, PlannerConfig, ReviewConfig, ValueProblem, WorkerConfig,
+    WorkerReview, defaults, limits,
 };
 use crate::agent::ModelSpec;
 
@@ -24,6 +24,7 @@ const TOP_KEYS: &[&str] = &[
     "worker",
     "review",
     "planner",
+    "gate",
 ];
 const WORKER_KEYS: &[&str] = &[
     "name",
@@ -43,6 +44,15 @@ const WORKER_KEYS: &[&str] = &[
     "max_errors",
 ];
 const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds", "args", "env"];
+const GATE_KEYS: &[&str] = &[
+    "command",
+    "timeout",
+    "max_fix_rounds",
+    "retries",
+    "batch",
+    "parallel",
+    "env",
+];
 const PLANNER_KEYS: &[&str] = &[
     "model",
     "prompt",
@@ -82,6 +92,7 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;
     config.planner = top.get("planner").map(|f| planner(ctx, &f)).transpose()?;
+    config.gate = top.get("gate").map(|f| gate(ctx, &f)).transpose()?;
     Ok(config)
 }
 
@@ -239,6 +250,51 @@ fn planner(ctx: &Ctx, field: &Field) -> Result<PlannerConfig, ConfigError> {
         p.env = f.env()?;
     }
     Ok(p)
+}
+
+fn gate(ctx: &Ctx, field: &Field) -> Result<GateConfig, ConfigError> {
+    let t = Table::new(ctx, field.node, "gate", "in [gate]", GATE_KEYS)?;
+    let commands = t.require("command")?;
+    let list: Vec<String> = commands
+        .one_or_many()?
+        .iter()
+        .map(|f| f.str().map(str::to_string))
+        .collect::<Result<_, _>>()?;
+    if list.is_empty() {
+        return Err(commands.invalid(ValueProblem::Empty));
+    }
+    let mut g = GateConfig::new(list);
+    if let Some(f) = t.get("timeout") {
+        g.timeout = f.positive_duration()?;
+    }
+    if let Some(f) = t.get("max_fix_rounds") {
+        g.max_fix_rounds = f.u32_min(0)?;
+    }
+    if let Some(f) = t.get("retries") {
+        g.retries = f.u32_min(0)?;
+    }
+    if let Some(f) = t.get("batch") {
+        g.batch = at_most(&f, 1, defaults::GATE_MAX_BATCH)?;
+    }
+    if let Some(f) = t.get("parallel") {
+        g.parallel = at_most(&f, 1, defaults::GATE_MAX_PARALLEL)?;
+    }
+    if let Some(f) = t.get("env") {
+        g.env = f.env()?;
+    }
+    Ok(g)
+}
+
+/// An integer in `min ..= max`.
+fn at_most(f: &Field, min: u32, max: u32) -> Result<u32, ConfigError> {
+    let n = f.u32_min(min)?;
+    if n > max {
+        return Err(f.invalid(ValueProblem::TooLarge {
+            value: n.to_string(),
+            max,
+        }));
+    }
+    Ok(n)
 }
 
 fn model(f: &Field) -> Result<ModelSpec, ConfigError> {

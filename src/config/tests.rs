@@ -71,6 +71,40 @@ fn skeleton_commented_keys_are_valid_and_show_defaults() {
     let planner = config.planner.expect("[planner] uncommented");
     assert_eq!(planner.max_pending, defaults::PLANNER_MAX_PENDING);
     assert_eq!(planner.turn_timeout, defaults::TURN_TIMEOUT);
+    let gate = config.gate.expect("[gate] uncommented");
+    assert_eq!(
+        gate,
+        GateConfig {
+            commands: gate.commands.clone(),
+            env: gate.env.clone(),
+            ..GateConfig::new(Vec::new())
+        }
+    );
+}
+
+#[test]
+fn a_gate_needs_a_command_and_bounded_batches() {
+    let gate = |body: &str| toml_err(&format!("{MINIMAL}[gate]\n{body}"));
+    assert!(
+        gate("timeout = 60\n").contains("gate.command: missing"),
+        "{}",
+        gate("timeout = 60\n")
+    );
+    assert!(gate("command = \"\"\n").contains("must not be empty"));
+    assert!(gate("command = []\n").contains("must not be empty"));
+    assert!(gate("command = \"make\"\nbatch = 0\n").contains("gate.batch: must be at least 1"));
+    assert!(
+        gate("command = \"make\"\nbatch = 33\n")
+            .contains("gate.batch: `33` is too large (at most 32)")
+    );
+    assert!(gate("command = \"make\"\nparallel = 17\n").contains("at most 16"));
+    assert!(
+        gate("command = \"make\"\ntimeout = 0\n").contains("gate.timeout: must be longer than 0")
+    );
+    assert!(gate("command = \"make\"\nbach = 2\n").contains("did you mean `batch`"));
+    let one = toml(&format!("{MINIMAL}[gate]\ncommand = \"make test\"\n")).expect("valid");
+    assert_eq!(one.gate, Some(GateConfig::new(vec!["make test".into()])));
+    assert_eq!(toml(MINIMAL).expect("valid").gate, None);
 }
 
 fn is_toml_code(s: &str) -> bool {
@@ -191,6 +225,15 @@ refill_below = 2
 turn_timeout = "500ms"
 args = ["-x"]
 env = { K = "v" }
+
+[gate]
+command = ["cargo build", "cargo test -q"]
+timeout = "10m"
+max_fix_rounds = 0
+retries = 3
+batch = 8
+parallel = 2
+env = { CARGO_TERM_COLOR = "never" }
 "#;
     let config = toml(text).expect("valid");
     let dir = Path::new("conf");
@@ -248,6 +291,15 @@ env = { K = "v" }
         error_backoff: Duration::from_secs(90),
         notices: Vec::new(),
         transcript_max: 2 << 20,
+        gate: Some(GateConfig {
+            commands: vec!["cargo build".into(), "cargo test -q".into()],
+            timeout: Duration::from_secs(600),
+            max_fix_rounds: 0,
+            retries: 3,
+            batch: 8,
+            parallel: 2,
+            env: BTreeMap::from([("CARGO_TERM_COLOR".into(), "never".into())]),
+        }),
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);

@@ -95,6 +95,26 @@ pub fn end_operation(worktree: &Path, op: &str) -> Result<(), GitError> {
     git(worktree, args).map(|_| ())
 }
 
+/// Checks `commit` out with a detached HEAD in a worker's worktree, for a gate run: tracked
+/// changes go, ignored files (build caches) stay, and so do untracked ones (the worker has
+/// committed all but its copied files). The worker's branch is not moved. gix cannot check
+/// out over an existing worktree yet.
+pub fn checkout_detached(worktree: &Path, commit: ObjectId) -> Result<(), GitError> {
+    git(
+        worktree,
+        &["checkout", "-q", "-f", "--detach", &commit.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Puts a worker's worktree back on its branch (short name) after a gate run, discarding
+/// what the run changed (ignored files stay).
+pub fn checkout_branch(worktree: &Path, branch: &str) -> Result<(), GitError> {
+    git(worktree, &["checkout", "-q", "-f", branch, "--"])?;
+    git(worktree, &["clean", "-q", "-fd"])?;
+    Ok(())
+}
+
 /// Brings a checkout from `old` to `new` the way `git merge --ff-only` would: refuses (and
 /// changes nothing) when local edits would be overwritten.
 pub fn checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<(), GitError> {

@@ -83,6 +83,9 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     hooks_findings(repo, settings, &mut out);
     out.push(identity(repo));
     out.push(target(repo, settings));
+    if let Some(f) = conflict_markers(repo, settings) {
+        out.push(f);
+    }
     queue(repo, &mut out);
     worktrees(repo, &mut out);
     let damaged = invariants::queue_damaged(repo).is_some();
@@ -267,6 +270,48 @@ fn target(repo: &Repo, settings: &Settings) -> Finding {
             ),
         },
     }
+}
+
+/// Conflict blocks (`<<<<<<<` … `=======` … `>>>>>>>`) in files on the target's tip.
+fn conflict_markers(repo: &Repo, settings: &Settings) -> Option<Finding> {
+    let t = settings.target_ref.as_ref()?;
+    let tip = repo.read_ref(t).ok().flatten()?;
+    let name = settings.target_short();
+    Some(match crate::swarm::gate::markers::scan_commit(repo, tip) {
+        Ok(found) if found.is_empty() => {
+            Finding::ok("conflict markers", format!("none in the files on {name}"))
+        }
+        Ok(found) => {
+            let places: Vec<String> = found
+                .iter()
+                .take(10)
+                .map(|(p, l)| format!("{p}:{l}"))
+                .collect();
+            let more = found.len().saturating_sub(places.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            Finding::problem(
+                "conflict markers",
+                format!(
+                    "{name} ({}) has unresolved conflict markers at {}{more}",
+                    short(&tip),
+                    places.join(", ")
+                ),
+                format!(
+                    "`git grep -n -e '^<<<<<<< ' -e '^>>>>>>> ' {name}` lists them; resolve them \
+                     in a commit on {name}"
+                ),
+            )
+        }
+        Err(e) => Finding::problem(
+            "conflict markers",
+            format!("cannot read the files on {name}: {e}"),
+            format!("`git fsck` checks the objects of {name}"),
+        ),
+    })
 }
 
 fn queue(repo: &Repo, out: &mut Vec<Finding>) {

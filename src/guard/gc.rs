@@ -417,7 +417,9 @@ fn retire_worktree(
         let head = wt.rev_parse("HEAD").ok();
         if let Some(head) = head {
             let target = finished.target_of(swarm, settings);
-            if why_safe(repo, target.as_deref(), swarm, worker, head)?.is_none() {
+            if why_safe(repo, target.as_deref(), swarm, worker, head)?.is_none()
+                && !gate_candidate_covered(repo, target.as_deref(), swarm, worker, head, 0)?
+            {
                 let keep_ref = keep(repo, swarm, worker, head, dry_run)?;
                 actions.push(Action::Keep {
                     what: format!("the checkout at {}", path.display()),
@@ -477,6 +479,32 @@ pub fn why_safe(
         return Ok(Some(Safe::SquashLanded(landing)));
     }
     Ok(None)
+}
+
+/// Whether `commit` is a landing-gate candidate this swarm made (a landing commit with an
+/// `Oompa-Gate:` trailer, left checked out by a crash during a gate run) whose parents are all
+/// safe: it holds no work of its own, so there is nothing to keep. Candidates of a batch are
+/// stacked on each other, hence the recursion (bounded).
+fn gate_candidate_covered(
+    repo: &Repo,
+    target: Option<&str>,
+    swarm: &str,
+    worker: &str,
+    commit: ObjectId,
+    depth: usize,
+) -> Result<bool, GitError> {
+    let trailers = crate::store::trailers::parse(&repo.commit_message(commit)?);
+    if depth > 64 || trailers.gate.is_none() || trailers.swarm.as_deref() != Some(swarm) {
+        return Ok(false);
+    }
+    for parent in repo.commit_parents(commit)? {
+        let safe = why_safe(repo, target, swarm, worker, parent)?.is_some()
+            || gate_candidate_covered(repo, target, swarm, worker, parent, depth + 1)?;
+        if !safe {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// A landing commit on the target naming this swarm and worker in its trailers, when merging

@@ -724,6 +724,8 @@ mod tests {
             }],
             conflicts: vec![],
             conflict_predicted: None,
+            gate: Vec::new(),
+            queue_ms: None,
             error: None,
             transcript: None,
             extra: Default::default(),

@@ -28,10 +28,12 @@ pub enum Outcome {
     Rejected,
     /// The swarm was stopped (Ctrl-C, SIGTERM) during the cycle.
     Interrupted,
+    /// The change kept failing the landing gate after `max_fix_rounds` fix turns.
+    GateFailed,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Merged,
         Outcome::NoChanges,
         Outcome::Done,
@@ -40,6 +42,7 @@ impl Outcome {
         Outcome::Conflict,
         Outcome::Rejected,
         Outcome::Interrupted,
+        Outcome::GateFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Outcome {
             Outcome::Conflict => "conflict",
             Outcome::Rejected => "rejected",
             Outcome::Interrupted => "interrupted",
+            Outcome::GateFailed => "gate-failed",
         }
     }
 }
@@ -114,6 +118,41 @@ pub struct AgentAction {
     pub kept: Option<String>,
 }
 
+/// One run of the landing gate (one attempt) on a candidate that held this cycle's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRun {
+    /// The landing commit that was checked: what lands, unchanged, if it passes.
+    pub candidate: String,
+    /// The target commit the candidate was stacked on.
+    pub base: String,
+    /// Workers whose changes the candidate held, bottom first (more than one in a batch).
+    #[serde(default)]
+    pub batch: Vec<String>,
+    /// The commands that ran, in order (a failing one last).
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// `passed`, `failed`, `timed-out`, `cancelled` (made moot by another run, or the swarm
+    /// was killed) or `error` (it could not be run).
+    pub result: String,
+    /// How the last command ended (`exited with code 1`), for runs that did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// RFC 3339 start time.
+    pub started: String,
+    pub duration_ms: u64,
+    /// 1, then 2, 3… for the retries of a failed run.
+    pub attempt: u32,
+    /// Passed after an earlier attempt on the same candidate failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
+    /// A run made to find which change of a failed batch broke it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bisect: bool,
+    /// The file holding the run's whole output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
 /// Everything recorded about one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CycleRecord {
@@ -171,6 +210,13 @@ pub struct CycleRecord {
     /// The transcript file of the cycle's agent output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
+    /// The landing gate's runs on candidates holding this cycle's change, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate: Vec<GateRun>,
+    /// For `merged` cycles: time from the change entering the merge queue (approved) to its
+    /// landing, the last time it entered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_ms: Option<u64>,
     /// Fields written by newer versions, kept when re-serialized.
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,

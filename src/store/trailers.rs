@@ -1,6 +1,6 @@
 //! Landing commit messages and their trailers (`Oompa-Task:`, `Oompa-Worker:`,
-//! `Oompa-Swarm:`, `Oompa-Review-Rounds:`), written by the merge queue and read back by
-//! `gc`, `doctor` and the hooks to recognise landed work.
+//! `Oompa-Swarm:`, `Oompa-Review-Rounds:`, and `Oompa-Gate:` behind a landing gate), written
+//! by the merge queue and read back by `gc`, `doctor` and the hooks to recognise landed work.
 
 use super::task::{Task, TaskId};
 
@@ -8,6 +8,8 @@ pub const TASK: &str = "Oompa-Task";
 pub const WORKER: &str = "Oompa-Worker";
 pub const SWARM: &str = "Oompa-Swarm";
 pub const REVIEW_ROUNDS: &str = "Oompa-Review-Rounds";
+/// On landings made through a landing gate: the commands the commit had to pass.
+pub const GATE: &str = "Oompa-Gate";
 
 /// What a landing commit says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +18,7 @@ pub struct Landing {
     pub worker: Option<String>,
     pub swarm: Option<String>,
     pub review_rounds: Option<u32>,
+    pub gate: Option<String>,
 }
 
 /// The message of a landing commit: a subject naming the work, the task summaries, and the
@@ -79,6 +82,7 @@ pub fn parse(message: &str) -> Landing {
             WORKER => landing.worker = Some(value),
             SWARM => landing.swarm = Some(value),
             REVIEW_ROUNDS => landing.review_rounds = value.parse().ok(),
+            GATE => landing.gate = Some(value),
             _ => {}
         }
     }
@@ -119,6 +123,10 @@ mod tests {
         assert_eq!(l.worker.as_deref(), Some("w1"));
         assert_eq!(l.swarm.as_deref(), Some("s1"));
         assert_eq!(l.review_rounds, Some(2));
+        assert_eq!(l.gate, None);
+        let gated = format!("{msg}{GATE}: cargo test\n");
+        assert_eq!(parse(&gated).gate.as_deref(), Some("cargo test"));
+        assert_eq!(parse(&gated).tasks, vec!["a", "b"]);
         assert_eq!(parse("just a message"), Landing::default());
     }
 }

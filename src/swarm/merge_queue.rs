@@ -42,6 +42,8 @@ pub enum LandReply {
     Conflict {
         paths: Vec<String>,
     },
+    /// The change breaks the landing gate on the target (after the run's retries).
+    GateFailed(Box<super::gate::GateFailure>),
     Interrupted,
     Failed(String),
 }
@@ -50,6 +52,9 @@ pub enum LandReply {
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 
 pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
+    if let Some(gate) = &shared.config.gate {
+        return super::gate::run(shared, requests, gate);
+    }
     let repo = shared.repo.to_thread_local();
     let mut watch = TargetWatch::new(&repo, &shared.target_ref);
     for req in requests {
@@ -88,7 +93,7 @@ fn land(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWatch
     }
 }
 
-enum Attempt {
+pub(super) enum Attempt {
     Done(LandReply),
     /// A ref moved under us: start over from the new tips.
     Retry,
@@ -131,8 +136,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
             Err(e) => return fail(&e),
         },
     };
-    let queue = Queue::new(repo);
-    let tasks = match held_tasks(&queue, shared, req) {
+    let tasks = match held_tasks(&Queue::new(repo), shared, req) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
@@ -148,6 +152,39 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    let landed = Landed {
+        commit: commit.to_string(),
+        review_rounds: req.review_rounds,
+        at: jiff::Timestamp::now().to_string(),
+        worker: Some(req.worker.clone()),
+    };
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
+    publish(
+        shared,
+        repo,
+        target,
+        commit,
+        &[(ids, landed)],
+        &format!("oompa: land {} ({})", req.branch, req.worker),
+        &format!("{}/{}", shared.id, req.worker),
+    )
+}
+
+/// Moves the target from `target` to `commit` and completes each group's tasks (with its
+/// `Landed`) in one transaction, after checking that the target's checkouts can follow, and
+/// brings them forward. Shared by the plain merge queue and the landing gate, which lands
+/// several changes at once.
+pub(super) fn publish(
+    shared: &Shared,
+    repo: &Repo,
+    target: ObjectId,
+    commit: ObjectId,
+    completions: &[(Vec<TaskId>, Landed)],
+    reflog: &str,
+    actor: &str,
+) -> Attempt {
+    let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
+    let queue = Queue::new(repo);
     // The target's checkouts must be able to follow before the ref moves.
     let checkouts: Vec<_> = match repo.checkouts() {
         Ok(c) => c
@@ -166,24 +203,24 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
             ));
         }
     }
-    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
-    let landed = Landed {
-        commit: commit.to_string(),
-        review_rounds: req.review_rounds,
-        at: jiff::Timestamp::now().to_string(),
-        worker: Some(req.worker.clone()),
-    };
+    let ids: Vec<TaskId> = completions
+        .iter()
+        .flat_map(|(ids, _)| ids.iter().cloned())
+        .collect();
     let target_update = RefUpdate {
         name: shared.target_ref.clone(),
         expected: Some(target),
         new: Some(commit),
-        message: format!("oompa: land {} ({})", req.branch, req.worker),
+        message: reflog.to_string(),
     };
-    let actor = format!("{}/{}", shared.id, req.worker);
     let result = queue.with_lock(|| {
         let mut updates = vec![target_update];
-        if !ids.is_empty() {
-            updates.push(queue.plan_complete(&ids, &landed, &actor)?);
+        match completions {
+            [(ids, landed)] if !ids.is_empty() => {
+                updates.push(queue.plan_complete(ids, landed, actor)?)
+            }
+            [_] | [] => {}
+            many => updates.extend(queue.plan_complete_many(many, actor)?),
         }
         repo.transaction(&updates)
             .map(|()| updates.get(1).and_then(|u| u.new))
@@ -272,7 +309,7 @@ fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWat
 }
 
 /// The requested tasks this worker still holds (others are left out of the landing).
-fn held_tasks(
+pub(super) fn held_tasks(
     queue: &Queue<'_>,
     shared: &Shared,
     req: &LandRequest,

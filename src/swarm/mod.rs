@@ -1,11 +1,12 @@
 //! The runtime: a swarm of worker threads, one merge queue thread (the only writer of the
-//! target branch) and one recorder thread (the only writer of cycle notes), talking over
-//! crossbeam channels.
+//! target branch; with a `[gate]` it lands only what the gate passed, see [`gate`]) and one
+//! recorder thread (the only writer of cycle notes), talking over crossbeam channels.
 //!
 //! The caller (the `swarm` command) owns the terminal: it drains [`Event`]s from
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
 //! prints.
 
+pub mod gate;
 mod journal;
 mod merge_queue;
 mod planner;
@@ -124,6 +125,24 @@ pub enum Event {
         worker: String,
         reason: String,
     },
+    /// A landing-gate run started on `candidate`, holding these workers' changes.
+    GateStarted {
+        run: u64,
+        workers: Vec<String>,
+        candidate: ObjectId,
+        /// It looks for the change that broke a failed batch.
+        bisect: bool,
+    },
+    /// A landing-gate run ended: `passed`, `failed`, `timed-out`, `cancelled` or `error`.
+    GateEnded {
+        run: u64,
+        workers: Vec<String>,
+        candidate: ObjectId,
+        result: String,
+        duration_ms: u64,
+        attempts: u32,
+        flaky: bool,
+    },
     Landed {
         worker: String,
         commit: ObjectId,
@@ -161,6 +180,8 @@ pub struct Finished {
     pub landing_conflicts: usize,
     /// …and how many of those conflict prediction had flagged beforehand.
     pub predicted_conflicts: usize,
+    /// What the landing gate did, when one is configured.
+    pub gate: Option<gate::GateSummary>,
 }
 
 /// What starting a swarm needs beyond the repository.
@@ -205,6 +226,8 @@ pub(crate) struct Shared {
     /// Landings that conflicted, and how many of those had been predicted.
     pub landing_conflicts: AtomicUsize,
     pub predicted_conflicts: AtomicUsize,
+    /// The landing gate's runs per worker, and its counters.
+    pub board: gate::Board,
     pub events: Sender<Event>,
 }
 
@@ -438,6 +461,7 @@ impl Swarm {
             flagged: Mutex::new(BTreeSet::new()),
             landing_conflicts: AtomicUsize::new(0),
             predicted_conflicts: AtomicUsize::new(0),
+            board: gate::Board::default(),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
@@ -561,6 +585,12 @@ impl Swarm {
             workers: summaries,
             landing_conflicts: self.shared.landing_conflicts.load(Ordering::SeqCst),
             predicted_conflicts: self.shared.predicted_conflicts.load(Ordering::SeqCst),
+            gate: self
+                .shared
+                .config
+                .gate
+                .as_ref()
+                .map(|_| self.shared.board.summary()),
         })
     }
 }

@@ -230,6 +230,8 @@ fn plan_once(
         review: Vec::new(),
         conflicts: Vec::new(),
         conflict_predicted: None,
+        gate: Vec::new(),
+        queue_ms: None,
         error,
         transcript: Some(transcript.display().to_string()),
         extra: Default::default(),

@@ -17,6 +17,8 @@ pub(crate) struct Vars {
     pub branch: String,
     /// The latest conflict prediction, for warnings next to pending tasks.
     pub prediction: Option<super::predict::Prediction>,
+    /// The landing gate's commands (`cargo test && cargo clippy`), when one is configured.
+    pub gate: Option<String>,
 }
 
 impl Vars {
@@ -54,6 +56,15 @@ fn bundled(name: &str) -> &'static str {
 pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathBuf]) -> String {
     let map = vars.map(snap);
     let mut text = prompt::render(bundled("task_header"), &map);
+    if let Some(gate) = &vars.gate {
+        let _ = write!(
+            text,
+            "\n\n## Landing gate\nBefore your change lands, the merge queue runs `{gate}` on the \
+             merge of your branch into `{}`; only a pass lands. If it fails you get its output \
+             here and fix it. Run it yourself before you signal `COMPLETE_AND_READY_FOR_MERGE`.",
+            vars.target
+        );
+    }
     text.push_str("\n\n");
     if role_files.is_empty() {
         text.push_str(&prompt::render(bundled("worker"), &map));
@@ -191,6 +202,57 @@ pub(crate) fn review_fix(vars: &Vars, findings: &str) -> String {
     let mut map = vars.map(&Snapshot::default());
     map.insert("findings".into(), findings.to_string());
     prompt::render(bundled("review_fix"), &map)
+}
+
+/// A landing-gate failure to fix: what failed on which candidate, and the end of its output.
+pub(crate) fn gate_fix(vars: &Vars, f: &super::gate::GateFailure) -> String {
+    let mut map = vars.map(&Snapshot::default());
+    let others: Vec<&str> = f
+        .workers
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != vars.worker)
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; it also held the changes of {}, which have landed without yours since",
+            others.join(", ")
+        )
+    };
+    let short = |id: &crate::git::ObjectId| id.to_string()[..12].to_string();
+    map.insert("candidate".into(), short(&f.candidate));
+    map.insert("base".into(), short(&f.base));
+    map.insert("others".into(), others);
+    map.insert(
+        "command".into(),
+        f.command.clone().unwrap_or_else(|| "(checkout)".into()),
+    );
+    map.insert("status".into(), f.status.clone());
+    map.insert(
+        "attempts".into(),
+        if f.attempts > 1 {
+            format!(" (all {} attempts)", f.attempts)
+        } else {
+            String::new()
+        },
+    );
+    map.insert(
+        "output".into(),
+        f.output
+            .as_ref()
+            .map_or_else(|| "(not kept)".into(), |p| p.display().to_string()),
+    );
+    map.insert(
+        "tail".into(),
+        if f.tail.trim().is_empty() {
+            "(no output)".into()
+        } else {
+            f.tail.trim_end().to_string()
+        },
+    );
+    prompt::render(bundled("gate_fix"), &map)
 }
 
 /// A conflict to resolve: the paths and the commits on both sides.

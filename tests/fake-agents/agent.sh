@@ -18,6 +18,12 @@
 # FAKE_LINGER=N makes `conflict` wait N seconds between committing and signalling merge.
 # FAKE_RESOLVE=1 answers a conflict-resolution prompt by keeping both sides of shared.txt;
 # FAKE_RESOLVE=beyond also changes an unrelated file in the resolution.
+# FAKE_RESOLVE=markers commits the conflicted file as it is, markers and all.
+# FAKE_GATE_BREAK=1 also commits gate/break-<worker> with the work, FAKE_GATE_PAIR=1 commits
+# gate/pair-<worker> (the tests' gates fail on any break file, or on two pair files). On a
+# "# Gate failed" prompt, FAKE_GATE_FIX=1 removes them and signals merge again (=beyond also
+# changes an unrelated file); without it the agent signals merge again unchanged.
+# FAKE_WAIT_FOR=FILE makes every turn wait (up to 60 s) until FILE exists.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
@@ -32,6 +38,10 @@ if [ -n "${FAKE_PROMPT_LOG:-}" ]; then
     "${OOMPA_RESUME:-}" "${OOMPA_SESSION_ID:-}" "$prompt" >> "$FAKE_PROMPT_LOG"
 fi
 mode=${FAKE_MODE:-polite}
+if [ -n "${FAKE_WAIT_FOR:-}" ]; then
+  n=0
+  while [ ! -e "$FAKE_WAIT_FOR" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
+fi
 log() { printf '%s\n' "$*"; }
 
 # Tasks this worker holds, one id per line. `--json` prints one array, one task per line.
@@ -48,6 +58,12 @@ work() {
   ids=$(held)
   [ -n "$ids" ] || return 1
   mkdir -p work
+  if [ -n "${FAKE_GATE_BREAK:-}" ] || [ -n "${FAKE_GATE_PAIR:-}" ]; then
+    mkdir -p gate
+    [ -n "${FAKE_GATE_BREAK:-}" ] && echo "breaks the gate" > "gate/break-$OOMPA_WORKER"
+    [ -n "${FAKE_GATE_PAIR:-}" ] && echo "half of a pair" > "gate/pair-$OOMPA_WORKER"
+    git add gate
+  fi
   for id in $ids; do
     printf 'done by %s\n' "$OOMPA_WORKER" > "work/$id.txt"
     if [ -n "${FAKE_WARM:-}" ]; then
@@ -89,9 +105,28 @@ case "$prompt" in
     git commit -q -am "Address the review" && { log COMPLETE_AND_READY_FOR_MERGE; exit 0; } ;;
 esac
 
+# A gate failure: remove what breaks it (or try again unchanged).
+case "$prompt" in
+  *"# Gate failed"*)
+    if [ -n "${FAKE_GATE_FIX:-}" ]; then
+      git rm -q --ignore-unmatch "gate/break-$OOMPA_WORKER" "gate/pair-$OOMPA_WORKER"
+      [ "$FAKE_GATE_FIX" = beyond ] && echo "an unrelated change" > "extra-$OOMPA_WORKER.txt" &&
+        git add "extra-$OOMPA_WORKER.txt"
+      git commit -q -m "Fix the gate"
+      log "Fixed what the gate reported."
+    else
+      log "Trying again as it is."
+    fi
+    log COMPLETE_AND_READY_FOR_MERGE; exit 0 ;;
+esac
+
 # A resolver turn: keep both sides of every conflict in shared.txt and conclude the merge.
 case "$prompt" in
-  *"# Merge conflict"*)
+  *"# Merge conflict"*|*"# Conflict markers left"*)
+    if [ "${FAKE_RESOLVE:-}" = markers ]; then
+      git add shared.txt && git commit -q --no-edit 2>/dev/null || git commit -q -am "Resolve as is"
+      log "Committed as it is."; log COMPLETE_AND_READY_FOR_MERGE; exit 0
+    fi
     if [ -n "${FAKE_RESOLVE:-}" ]; then
       sed -e '/^<<<<<<< /d' -e '/^=======$/d' -e '/^||||||| /,/^=======$/d' -e '/^>>>>>>> /d' shared.txt > shared.tmp
       mv shared.tmp shared.txt

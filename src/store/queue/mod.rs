@@ -805,6 +805,64 @@ impl<'r> Queue<'r> {
         })
     }
 
+    /// [`Self::plan_complete`] for several landings at once (a batch through the landing
+    /// gate): one queue commit completing every group's tasks with its own `Landed`. `None`
+    /// when there is no task to complete.
+    pub fn plan_complete_many(
+        &self,
+        groups: &[(Vec<TaskId>, Landed)],
+        actor: &str,
+    ) -> Result<Option<RefUpdate>, QueueError> {
+        let all: Vec<&TaskId> = groups.iter().flat_map(|(ids, _)| ids).collect();
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let tip = self.repo.read_ref(QUEUE_REF)?;
+        let tree = match tip {
+            Some(tip) => Some(self.repo.commit_tree(tip)?),
+            None => None,
+        };
+        let mut edits = Vec::new();
+        let mut landed_as = Vec::new();
+        for (ids, landed) in groups {
+            for id in ids {
+                let mut task = match tree.map(|t| self.locate(t, id)).transpose()?.flatten() {
+                    Some((State::Current, t)) => t,
+                    Some((state, _)) => {
+                        return Err(QueueError::NotClaimed {
+                            id: id.clone(),
+                            state,
+                        });
+                    }
+                    None => return Err(QueueError::NotFound(id.clone())),
+                };
+                task.landed = Some(landed.clone());
+                edits.push((State::Current.path(id), None));
+                edits.push((
+                    State::Complete.path(id),
+                    Some(self.repo.write_blob(&task.to_json())?),
+                ));
+            }
+            if !ids.is_empty() {
+                landed_as.push(format!("{} as {}", ids_list(ids.iter()), landed.commit));
+            }
+        }
+        let new_tree = self.repo.edit_tree(tree, &edits)?;
+        let message = format!(
+            "complete {} by {actor}\n\nlanded {}",
+            ids_list(all.into_iter()),
+            landed_as.join("; ")
+        );
+        let parents: Vec<ObjectId> = tip.into_iter().collect();
+        let commit = self.repo.commit(&message, new_tree, &parents)?;
+        Ok(Some(RefUpdate {
+            name: QUEUE_REF.to_string(),
+            expected: tip,
+            new: Some(commit),
+            message,
+        }))
+    }
+
     /// Holds the process-wide queue lock while `f` runs, for callers (the merge queue) that
     /// combine [`Self::plan_complete`] with another ref in one transaction.
     pub fn with_lock<T>(&self, f: impl FnOnce() -> T) -> T {

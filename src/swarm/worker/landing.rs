@@ -11,6 +11,7 @@ use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
 use crate::store::{Queue, State};
+use crate::swarm::gate::{GateFailure, markers};
 use crate::swarm::merge_queue::{LandReply, LandRequest};
 use crate::swarm::{Event, prompts, review};
 
@@ -77,6 +78,10 @@ impl Worker {
         {
             return self.conflict(c, landing, tip, target, paths);
         }
+        // …and it must not leave conflict markers behind.
+        if let Some(next) = self.markers_left(c, landing, tip) {
+            return next;
+        }
         if let Some(next) = self.review(c, landing, turns, tip, target) {
             return next;
         }
@@ -90,6 +95,7 @@ impl Worker {
             review_rounds: u32::try_from(landing.review.len()).unwrap_or(u32::MAX),
             reply: tx,
         };
+        let queued = std::time::Instant::now();
         if self.land.send(req).is_err() {
             return Next::Finish(CycleResult::error("the merge queue is gone"));
         }
@@ -100,8 +106,10 @@ impl Worker {
             LandReply::Landed { commit, tasks } => Next::Finish(CycleResult {
                 landed: Some(commit),
                 tasks: tasks.iter().map(ToString::to_string).collect(),
+                queue_ms: Some(u64::try_from(queued.elapsed().as_millis()).unwrap_or(u64::MAX)),
                 ..CycleResult::new(Outcome::Merged)
             }),
+            LandReply::GateFailed(failure) => self.gate_failed(c, landing, tip, *failure),
             LandReply::UpToDate => Next::Finish(CycleResult::new(Outcome::NoChanges)),
             LandReply::Conflict { paths } => {
                 let target = repo
@@ -269,6 +277,7 @@ impl Worker {
                         .into_iter()
                         .chain(paths.iter().cloned())
                         .collect(),
+                    conflict: Some((target, paths.clone())),
                 });
                 if clean {
                     // git resolved what gix would not (renames, say): just try again.
@@ -307,21 +316,111 @@ pub(super) struct Landing {
     resolving: Option<Resolving>,
     /// The agent was told its worktree was off its branch at a merge signal.
     left_branch: bool,
+    /// Landing-gate failures sent back to the agent so far.
+    gate_rounds: u32,
 }
 
-/// A conflict resolution under way.
+/// A conflict resolution, or a fix of a gate failure, under way.
 struct Resolving {
-    /// The branch tip before the target was merged in.
+    /// The branch tip before the target was merged in (before the fix).
     before: ObjectId,
     /// Paths a resolution may touch without another review: what the target changed since
-    /// the merge base, and the conflicting paths.
+    /// the merge base, and the conflicting paths (for a gate fix: the paths its output names).
     allowed: BTreeSet<String>,
+    /// For a conflict: the target commit merged in, and the conflicting paths (checked for
+    /// markers the resolution leaves).
+    conflict: Option<(ObjectId, Vec<String>)>,
 }
 
 /// What happens after a merge signal.
 pub(super) enum Next {
     Finish(CycleResult),
     Resume(String),
+}
+
+impl Worker {
+    /// A resolution that left conflict markers is a failed resolution round: the agent is told
+    /// where, or the cycle ends `conflict` when its rounds are used.
+    fn markers_left(
+        &self,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
+        tip: ObjectId,
+    ) -> Option<Next> {
+        let res = landing.resolving.as_ref()?;
+        let (theirs, paths) = res.conflict.as_ref()?;
+        let mut check: BTreeSet<String> = paths.iter().cloned().collect();
+        check.extend(tree_paths(c.repo, Some(res.before), tip));
+        let check: Vec<String> = check.into_iter().collect();
+        let found = markers::resolution_markers(c.repo, res.before, *theirs, tip, &check)
+            .unwrap_or_default();
+        if found.is_empty() {
+            return None;
+        }
+        let places: Vec<String> = found.iter().map(|(p, l)| format!("{p}:{l}")).collect();
+        let why = format!(
+            "the resolution left conflict markers at {}",
+            places.join(", ")
+        );
+        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
+            || self.shared.control.stopping()
+        {
+            return Some(Next::Finish(CycleResult {
+                error: Some(why),
+                conflicts: landing.conflicts.clone(),
+                ..CycleResult::new(Outcome::Conflict)
+            }));
+        }
+        landing.conflict_rounds += 1;
+        let lines: Vec<String> = places.iter().map(|p| format!("- {p}")).collect();
+        Some(Next::Resume(format!(
+            "# Conflict markers left\n\nYour merge commit still has conflict markers \
+             (`<<<<<<<`, `=======`, `>>>>>>>` lines) at:\n\n{}\n\nA resolution with markers never \
+             lands. Edit those files so that both sides' intent is kept and no marker line is \
+             left, commit, and end with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
+            lines.join("\n")
+        )))
+    }
+
+    /// The change broke the landing gate: the failure goes back to the agent's own session as a
+    /// fix turn, or the cycle ends `gate-failed` when its fix rounds are used.
+    fn gate_failed(
+        &self,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
+        tip: ObjectId,
+        failure: GateFailure,
+    ) -> Next {
+        landing.gate_rounds += 1;
+        let max = self
+            .shared
+            .config
+            .gate
+            .as_ref()
+            .map_or(0, |g| g.max_fix_rounds);
+        let what = match &failure.command {
+            Some(cmd) => format!("`{cmd}` {}", failure.status),
+            None => failure.status.clone(),
+        };
+        let short = failure.candidate.to_string();
+        let summary = format!("gate failed: {what} on {}", &short[..short.len().min(8)]);
+        if landing.gate_rounds > max || self.shared.control.stopping() {
+            return Next::Finish(CycleResult {
+                error: Some(summary),
+                ..CycleResult::new(Outcome::GateFailed)
+            });
+        }
+        self.emit(Event::Waiting {
+            worker: self.id.clone(),
+            why: format!("{summary}; fix turn {} of {max}", landing.gate_rounds),
+        });
+        landing.resolving = Some(Resolving {
+            before: tip,
+            allowed: failure.mentioned.clone(),
+            conflict: None,
+        });
+        Next::Resume(prompts::gate_fix(&c.vars, &failure))
+    }
 }
 
 /// Whether a resolution changed paths beyond what merging the target brings in.

@@ -52,6 +52,8 @@ struct CycleResult {
     error: Option<String>,
     review: Vec<ReviewRound>,
     conflict_predicted: Option<bool>,
+    /// Approved → landed, for a landing.
+    queue_ms: Option<u64>,
 }
 
 impl CycleResult {
@@ -64,6 +66,7 @@ impl CycleResult {
             error: None,
             review: Vec::new(),
             conflict_predicted: None,
+            queue_ms: None,
         }
     }
     fn error(msg: impl Into<String>) -> Self {
@@ -460,6 +463,8 @@ impl Worker {
             review: result.review,
             conflicts: result.conflicts,
             conflict_predicted: result.conflict_predicted,
+            gate: self.shared.board.take(&self.id),
+            queue_ms: result.queue_ms,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
             extra: Default::default(),
@@ -493,6 +498,7 @@ impl Worker {
             target: self.shared.target.clone(),
             branch: ws.short_branch().to_string(),
             prediction: Some(self.shared.prediction()),
+            gate: self.shared.config.gate.as_ref().map(|g| g.summary()),
         }
     }
 
