@@ -807,6 +807,8 @@ fn a_cycle_record_with_an_8_bit_csi_stays_valid_json_and_shows_escaped() {
         error: Some("csi \u{9b}2J del \u{7f}".into()),
         transcript: None,
         agent_did: vec![],
+        gate: vec![],
+        queue_ms: None,
         extra: Default::default(),
     };
     Notes::new(&env.open()).append(&[record]).unwrap();

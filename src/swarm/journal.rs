@@ -466,6 +466,8 @@ fn cut_short(
         error: None,
         transcript: e.transcript.clone(),
         agent_did: Vec::new(),
+        gate: Vec::new(),
+        queue_ms: None,
         extra: Default::default(),
     };
     record

@@ -159,25 +159,33 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
         worker: Some(req.worker.clone()),
     };
     let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
-    publish(
+    let attempt = publish(
         shared,
         repo,
         target,
+        base,
         commit,
         &[(ids, landed)],
         &format!("oompa: land {} ({})", req.branch, req.worker),
         &format!("{}/{}", shared.id, req.worker),
-    )
+    );
+    if let Attempt::Done(LandReply::Landed { .. }) = attempt {
+        watch.landed(commit);
+    }
+    attempt
 }
 
 /// Moves the target from `target` to `commit` and completes each group's tasks (with its
 /// `Landed`) in one transaction, after checking that the target's checkouts can follow, and
 /// brings them forward. Shared by the plain merge queue and the landing gate, which lands
-/// several changes at once.
+/// several changes at once. The checkouts follow from `checkout_from`: the tip the queue last
+/// left them at, which is not `target` when the target was moved outside the queue.
+#[allow(clippy::too_many_arguments, reason = "one landing's facts, each used once")]
 pub(super) fn publish(
     shared: &Shared,
     repo: &Repo,
     target: ObjectId,
+    checkout_from: ObjectId,
     commit: ObjectId,
     completions: &[(Vec<TaskId>, Landed)],
     reflog: &str,
@@ -194,7 +202,7 @@ pub(super) fn publish(
         Err(e) => return fail(&e),
     };
     for co in &checkouts {
-        if let Err(e) = cli::check_checkout_forward(&co.path, base, commit) {
+        if let Err(e) = cli::check_checkout_forward(&co.path, checkout_from, commit) {
             return Attempt::Paused(format!(
                 "landing paused: {} has uncommitted changes that landing would overwrite ({}); \
                  commit or stash them and the landing continues by itself",
@@ -241,9 +249,8 @@ pub(super) fn publish(
         Err(crate::store::QueueError::Git(e)) if e.is_conflict() => return Attempt::Retry,
         Err(e) => return fail(&e),
     }
-    watch.landed(commit);
     for co in &checkouts {
-        if let Err(e) = cli::checkout_forward(&co.path, base, commit) {
+        if let Err(e) = cli::checkout_forward(&co.path, checkout_from, commit) {
             shared.emit(Event::Warning(format!(
                 "{} could not follow the landing ({e}); run `git status` there",
                 co.path.display()

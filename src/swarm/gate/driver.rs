@@ -373,6 +373,7 @@ impl Driver<'_> {
             output_dir: self.shared.transcripts.join("gate"),
             gate: self.gate.clone(),
             cancel: Arc::clone(&cancel),
+            output_max: self.shared.config.transcript_max,
         };
         if spec.bisect {
             self.searching.insert(spec.id);
@@ -561,6 +562,7 @@ impl Driver<'_> {
             let attempt = merge_queue::publish(
                 self.shared,
                 &self.repo,
+                base,
                 base,
                 candidate,
                 &completions,

@@ -46,6 +46,8 @@ pub(crate) struct Job {
     pub output_dir: PathBuf,
     pub gate: GateConfig,
     pub cancel: Arc<AtomicBool>,
+    /// The most bytes of one command's output its file keeps (head and tail).
+    pub output_max: u64,
 }
 
 /// How one attempt went.
@@ -174,7 +176,15 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         flaky: false,
     };
     let file =
-        std::fs::create_dir_all(&job.output_dir).and_then(|()| std::fs::File::create(&output));
+        std::fs::create_dir_all(&job.output_dir).and_then(|()| {
+        // Read and write, not append: the capped output writes its tail at offsets.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&output)
+    });
     let mut file = match file {
         Ok(f) => f,
         Err(e) => {
@@ -198,7 +208,10 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         attempt.commands.push(command.clone());
         let remaining = job.gate.timeout.saturating_sub(clock.elapsed());
         let _ = writeln!(file, "$ {command}");
-        let transcript = file.try_clone().ok();
+        let transcript = file
+            .try_clone()
+            .ok()
+            .and_then(|f| crate::agent::transcript::CappedFile::new(f, job.output_max).ok());
         let args = [OsString::from("-c"), OsString::from(command)];
         let spec = ProcessSpec {
             program: &sh,
@@ -212,6 +225,8 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
             transcript,
             parser: None,
             stdout_tail: 0,
+            // Whatever a gate command leaves running in the worktree ends with the run.
+            sweep: Some(&job.worktree),
         };
         let exit = match supervise(spec) {
             Ok(f) => f.exit,
