@@ -542,6 +542,15 @@ impl Workspace {
         }
     }
 
+    /// Whether `commit` is a landing-gate candidate of this swarm (checked out detached here
+    /// for a gate run): a landing commit git oompa made, holding nothing of the agent's own.
+    fn is_gate_candidate(&self, repo: &Repo, commit: ObjectId) -> bool {
+        repo.commit_message(commit).is_ok_and(|m| {
+            let t = crate::store::trailers::parse(&m);
+            t.gate.is_some() && t.swarm.as_deref() == Some(self.swarm.as_str())
+        })
+    }
+
     /// Commits the branch or HEAD reflogs reached since `mark` that none of `held` (target,
     /// branch tip, HEAD) contains: the newest of each line of work, oldest first.
     fn dropped(&self, repo: &Repo, mark: &Mark, held: &[ObjectId]) -> Vec<ObjectId> {
@@ -566,6 +575,7 @@ impl Workspace {
         let candidates: Vec<ObjectId> = seen
             .into_iter()
             .filter(|id| repo.is_commit(*id).unwrap_or(false))
+            .filter(|id| !self.is_gate_candidate(repo, *id))
             .collect();
         if candidates.is_empty() {
             return Vec::new();
