@@ -9,6 +9,7 @@
 
 mod common;
 mod guard_fixtures;
+mod test_crash;
 mod test_doctor;
 mod test_gc;
 mod test_hooks;

@@ -125,6 +125,7 @@ impl From<GitError> for CommandError {
             }
             _ => None,
         };
+        let lock_hint = e.lock().map(lock_hint);
         let mut err = match &e {
             // The gix error chain is long and noisy; its one-line form is enough.
             GitError::NotARepository { path, .. } => {
@@ -138,7 +139,26 @@ impl From<GitError> for CommandError {
         if let Some(h) = hint {
             err = err.with_hint(h);
         }
+        if let Some(h) = lock_hint {
+            err = err.with_hint(h);
+        }
         err
+    }
+}
+
+/// What to do about a lock file in the way.
+pub fn lock_hint(lock: &crate::git::LockFile) -> String {
+    if lock.is_stale() {
+        format!(
+            "its owner is gone: remove it with `{}` (`git oompa doctor --fix` removes every \
+             stale lock)",
+            lock.remove_command()
+        )
+    } else {
+        format!(
+            "if no git command is running in this repository, remove it with `{}`",
+            lock.remove_command()
+        )
     }
 }
 

@@ -29,10 +29,21 @@ fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String
         .output()
         .map_err(GitError::Spawn)?;
     if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // A lock in the way is said as such (with its age), never as a plain failure.
+        if let Some(lock) = super::lock::lock_in_message(&stderr)
+            .and_then(|p| super::LockFile::inspect(&dir.join(p)))
+        {
+            return Err(GitError::Locked {
+                what: format!("`git {}` failed", args.join(" ")),
+                lock,
+                waited: std::time::Duration::ZERO,
+            });
+        }
         return Err(GitError::Command {
             args: args.join(" "),
             status: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stderr,
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())

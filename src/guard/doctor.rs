@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
-use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, ObjectId, Repo, cli};
+use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
 use crate::store::notes::{NOTES_REF, Notes};
 use crate::store::{QUEUE_REF, Queue};
 
@@ -24,6 +24,8 @@ pub enum Fix {
     RecoverClaims,
     MergeNotes(ObjectId),
     ExcludeDecoration,
+    /// Remove a lock file whose owner is gone (checked again right before).
+    RemoveStaleLock(PathBuf),
 }
 
 /// The result of one check.
@@ -77,6 +79,7 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     out.push(target(repo, settings));
     queue(repo, &mut out);
     worktrees(repo, &mut out);
+    locks(repo, &mut out);
     match invariants::orphaned_claims(repo) {
         Ok(v) if v.is_empty() => out.push(Finding::ok("claims", "every claim has a live owner")),
         Ok(v) => {
@@ -315,6 +318,46 @@ fn worktrees(repo: &Repo, out: &mut Vec<Finding>) {
     }
 }
 
+/// Lock files left by killed processes: each one makes every later writer of its file fail.
+fn locks(repo: &Repo, out: &mut Vec<Finding>) {
+    let found = lock::find_locks(repo.common_dir());
+    let mut in_use = 0;
+    for l in found {
+        if l.is_stale() {
+            out.push(
+                Finding::problem(
+                    "locks",
+                    format!(
+                        "stale lock {}: git commands that write what it locks fail until it \
+                         is removed",
+                        l.describe()
+                    ),
+                    l.remove_command(),
+                )
+                .fixable(Fix::RemoveStaleLock(l.path.clone())),
+            );
+        } else if l.age >= lock::STALE_AFTER {
+            out.push(Finding::problem(
+                "locks",
+                format!("lock {} has been held for a long time", l.describe()),
+                "if that process hangs, end it; the lock is then removed by `git oompa doctor --fix`",
+            ));
+        } else {
+            in_use += 1;
+        }
+    }
+    if !out.iter().any(|f| f.check == "locks") {
+        out.push(Finding::ok(
+            "locks",
+            if in_use == 0 {
+                "no lock files left behind".to_string()
+            } else {
+                format!("{in_use} lock file(s) in use right now, none stale")
+            },
+        ));
+    }
+}
+
 fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     let tip = match repo.read_ref(NOTES_REF) {
         Ok(None) => {
@@ -392,6 +435,12 @@ pub enum FixError {
     Hooks(#[from] hooks::HookError),
     #[error(transparent)]
     Swarm(#[from] crate::swarm::SwarmError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Applies one fix and says what it did.
@@ -432,6 +481,19 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 short(lost)
             ))
         }
+        Fix::RemoveStaleLock(path) => match LockFile::inspect(path) {
+            None => Ok(format!("{} is gone already", path.display())),
+            Some(l) => {
+                if l.remove_if_stale().map_err(|e| FixError::Io {
+                    path: path.clone(),
+                    source: e,
+                })? {
+                    Ok(format!("removed the stale lock {}", path.display()))
+                } else {
+                    Ok(format!("left {}: it is in use again", path.display()))
+                }
+            }
+        },
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(

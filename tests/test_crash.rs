@@ -1,0 +1,164 @@
+//! Crash leftovers never wedge a command (issue 8, items 1-5): stale lock files, a landing
+//! cut short by SIGKILL, crashed worktrees, workers that cannot start.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+use crate::common::{TestEnv, stderr, stdout};
+
+/// Runs `cmd` to its end, failing the test (instead of hanging it) if it is still running
+/// after `limit`: a guard against hangs, not a timing assertion.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{cmd:?} hung (killed after {limit:?}):\nstdout:\n{}\nstderr:\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Creates `path` as a lock file last written `age` ago, as a killed process leaves it.
+pub fn leave_lock(path: &Path, age: Duration) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    let f = std::fs::File::create(path).expect("create lock");
+    f.set_modified(SystemTime::now() - age).expect("set mtime");
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn initialised() -> TestEnv {
+    let env = TestEnv::new();
+    env.oompa_ok(&["init"]);
+    env
+}
+
+#[test]
+fn a_stale_packed_refs_lock_fails_fast_with_its_path_and_age() {
+    let env = initialised();
+    let lock = env.repo.join(".git/packed-refs.lock");
+    leave_lock(&lock, Duration::from_secs(150));
+    let out = run_bounded(env.oompa_cmd(&["task", "add", "X", "--id", "x1"]), LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&lock.display().to_string()),
+        "names the lock: {err}"
+    );
+    assert!(err.contains("2m3"), "says its age: {err}");
+    assert!(err.contains("no process has it open"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "hint: its owner is gone: remove it with `rm '{}'`",
+            lock.display()
+        )),
+        "{err}"
+    );
+
+    // doctor sees it, and --fix removes it; then the write goes through.
+    let out = env.oompa(&["doctor"]);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("problem locks: stale lock") && text.contains("packed-refs.lock"),
+        "{text}"
+    );
+    let out = env.oompa(&["doctor", "--fix"]);
+    assert!(
+        stdout(&out).contains("removed the stale lock"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!lock.exists());
+    env.oompa_ok(&["task", "add", "X", "--id", "x1"]);
+}
+
+#[test]
+fn a_stale_ref_lock_on_the_queue_ref_fails_fast_too() {
+    let env = initialised();
+    let lock = env.repo.join(".git/refs/oompa/tasks.lock");
+    leave_lock(&lock, Duration::from_secs(600));
+    let out = run_bounded(env.oompa_cmd(&["task", "add", "X", "--id", "x1"]), LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refs/oompa/tasks.lock (10m0"), "{err}");
+    let out = env.oompa(&["doctor", "--fix"]);
+    assert!(
+        stdout(&out).contains("removed the stale lock"),
+        "{}",
+        stdout(&out)
+    );
+    env.oompa_ok(&["task", "add", "X", "--id", "x1"]);
+}
+
+#[test]
+fn a_fresh_lock_is_waited_for_a_bounded_time_then_named() {
+    let env = initialised();
+    env.git(&["config", "oompa.lockTimeout", "300"]);
+    let lock = env.repo.join(".git/packed-refs.lock");
+    leave_lock(&lock, Duration::ZERO);
+    let out = run_bounded(env.oompa_cmd(&["task", "add", "X", "--id", "x1"]), LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&lock.display().to_string()) && err.contains("is still there after waiting"),
+        "{err}"
+    );
+    assert!(err.contains("if no git command is running"), "{err}");
+    // A young lock may belong to a live process: doctor leaves it alone.
+    let out = env.oompa(&["doctor", "--fix"]);
+    assert!(!stdout(&out).contains("stale lock"), "{}", stdout(&out));
+    assert!(lock.exists());
+}
+
+#[test]
+fn a_lock_released_while_a_write_waits_lets_the_write_through() {
+    let env = initialised();
+    let lock = env.repo.join(".git/packed-refs.lock");
+    leave_lock(&lock, Duration::ZERO);
+    let child = env
+        .oompa_cmd(&["task", "add", "X", "--id", "x1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(&lock).expect("release the lock");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.oompa_ok(&["task", "list"]).contains("x1"));
+}
+
+/// Every lock file under `.git`.
+pub fn lock_files(git_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![git_dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "lock") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
