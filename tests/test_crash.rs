@@ -162,3 +162,109 @@ pub fn lock_files(git_dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+// ---- item 5: workers that cannot start ----
+
+#[test]
+fn a_swarm_whose_workers_cannot_create_their_worktrees_says_why_and_exits_non_zero() {
+    use crate::test_swarm::{swarm_repo, worker_table};
+    // The worktree directory lies under a regular file: no worktree can be created there.
+    let env = swarm_repo(1, &worker_table("polite", 2, "max_cycles = 1"));
+    let toml = std::fs::read_to_string(env.repo.join("oompa.toml")).expect("read");
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!("worktree_dir = \"README.md/wt\"\n{toml}"),
+    )
+    .expect("write");
+    let out = run_bounded(env.oompa_cmd(&["swarm"]), LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for w in ["w0", "w1"] {
+        assert!(
+            err.contains(&format!("error: [{w}] could not create its worktree"))
+                && err.contains("Not a directory"),
+            "each worker's failure is an error with its cause:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("error: no worker could start (2 tried)"),
+        "{err}"
+    );
+    // Nothing was claimed, nothing is left behind.
+    assert!(
+        env.oompa_ok(&["task", "list", "--state", "pending"])
+            .contains("t00")
+    );
+    assert_eq!(env.git(&["branch", "--list", "oompa/*"]).trim(), "");
+}
+
+#[test]
+fn workers_start_without_a_committer_identity() {
+    use crate::test_swarm::{swarm_repo, worker_table};
+    let env = swarm_repo(1, &worker_table("crash", 1, "max_cycles = 1"));
+    env.git(&["config", "--unset", "user.name"]);
+    env.git(&["config", "--unset", "user.email"]);
+    let out = run_bounded(env.oompa_cmd(&["swarm"]), LIMIT);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("could not create its worktree"), "{err}");
+    assert!(err.contains("[w0] cycle 1 started"), "{err}");
+}
+
+#[test]
+fn sixty_four_workers_creating_their_worktrees_at_once_all_start() {
+    const N: usize = 64;
+    // What a 64-worker swarm does at its start, without the agents: every worker creates
+    // its branch and worktree at the same moment, while other ref transactions rewrite
+    // packed-refs (here: creating and deleting refs next to them).
+    let env = TestEnv::new();
+    env.git(&["pack-refs", "--all"]);
+    let repo = env.open();
+    let base = repo.rev_parse("HEAD").expect("HEAD");
+    let shared = repo.into_shared();
+    let root = env.repo.join(".oompa/worktrees/s1");
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let churn = {
+            let shared = shared.clone();
+            s.spawn(move || {
+                let repo = shared.to_thread_local();
+                for i in 0..40 {
+                    let name = format!("refs/oompa/keep/churn/{i}");
+                    repo.cas_ref(&name, None, base, "churn").expect("create");
+                    repo.transaction(&[oompa::git::RefUpdate {
+                        name,
+                        expected: Some(base),
+                        new: None,
+                        message: "churn".into(),
+                    }])
+                    .expect("delete");
+                }
+            })
+        };
+        let start = std::sync::Arc::new(std::sync::Barrier::new(N));
+        let workers: Vec<_> = (0..N)
+            .map(|i| {
+                let shared = shared.clone();
+                let root = root.clone();
+                let start = std::sync::Arc::clone(&start);
+                s.spawn(move || {
+                    let repo = shared.to_thread_local();
+                    start.wait();
+                    let branch = format!("refs/heads/oompa/s1/w{i}");
+                    repo.cas_ref(&branch, None, base, "oompa: worker branch")
+                        .and_then(|()| repo.add_worktree(&root.join(format!("w{i}")), &branch))
+                        .err()
+                        .map(|e| format!("w{i}: {}", e.detail()))
+                })
+            })
+            .collect();
+        churn.join().expect("churn thread");
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().expect("worker thread"))
+            .collect()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("worktree ").count(), N + 1, "{list}");
+}

@@ -63,6 +63,24 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     let target = resolve_target(&repo, args.target, &config)?;
     let result = run_swarm(env, &repo, config, target)?;
+    let workers = &result.finished.workers;
+    if !workers.is_empty() && workers.iter().all(|w| !w.started) {
+        let mut reasons: Vec<String> = workers.iter().take(3).map(|w| w.reason.clone()).collect();
+        if workers.len() > 3 {
+            reasons.push(format!("… and {} more worker(s)", workers.len() - 3));
+        }
+        return Err(CommandError {
+            kind: Kind::User,
+            message: format!(
+                "no worker could start ({} tried); nothing was done",
+                workers.len()
+            ),
+            causes: reasons,
+            hints: vec![
+                "fix the cause above (`git oompa doctor` checks identity, locks and worktrees), then run the swarm again".into(),
+            ],
+        });
+    }
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
@@ -313,6 +331,11 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         }
         Event::Waiting { worker, why } => ui.status(ui.paint_err(DIM, format!("[{worker}] {why}"))),
         Event::Warning(w) => ui.warn(w),
+        Event::WorkerFailed { worker, error } => {
+            ui.error(&CommandError::user(format!("[{worker}] {error}")))
+        }
+        // A worker that could not start said so already.
+        Event::WorkerFinished(s) if !s.started => {}
         Event::WorkerFinished(s) => ui.status(format!("[{}] finished: {}", s.worker, s.reason)),
     }
 }

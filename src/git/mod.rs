@@ -81,6 +81,22 @@ impl GitError {
         }
     }
 
+    /// The message with every cause below it on one line (`Display` shows only the context
+    /// of a gix error): for reports that have no room for a cause chain.
+    pub fn detail(&self) -> String {
+        let mut s = self.to_string();
+        let mut cur = std::error::Error::source(self);
+        while let Some(c) = cur {
+            let text = c.to_string();
+            if !text.is_empty() && !s.contains(&text) {
+                s.push_str(": ");
+                s.push_str(&text);
+            }
+            cur = c.source();
+        }
+        s
+    }
+
     /// The lock file in the way, when that is what went wrong.
     pub fn lock(&self) -> Option<&LockFile> {
         match self {

@@ -2,6 +2,7 @@
 //! branch is checked out.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use gix::bstr::ByteSlice;
@@ -16,16 +17,24 @@ pub struct Checkout {
     pub branch: Option<String>,
 }
 
+/// Serializes worktree creation in this process: gix reads every registered worktree's
+/// `gitdir` file while adding one, and a registration another thread is half-way through
+/// writing fails that read ("Failed to read or iterate worktree directories"), which lost
+/// 7 of 64 workers at the start of a swarm.
+static ADD_WORKTREE: Mutex<()> = Mutex::new(());
+
 impl Repo {
     /// Creates a linked worktree at `path` with `branch` (a full ref name that must exist)
     /// checked out. Missing parent directories are created.
     pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<(), GitError> {
+        let _one_at_a_time = ADD_WORKTREE.lock().unwrap_or_else(|e| e.into_inner());
         let stop = AtomicBool::new(false);
         let name: gix::refs::FullName = branch.try_into().map_err(|e| GitError::Gix {
             context: format!("invalid branch name {branch}"),
             source: gix::Error::from_error(e),
         })?;
-        self.gix()
+        self.with_fallback_identity()
+            .ctx(|| format!("creating worktree {} on {branch}", path.display()))?
             .add_worktree(
                 path,
                 gix::worktree::add::Head::Attached(name),
@@ -34,6 +43,28 @@ impl Repo {
             )
             .ctx(|| format!("creating worktree {} on {branch}", path.display()))?;
         Ok(())
+    }
+
+    /// This repository, reopened so that the fallback identity [`Repo::discover`] gives it
+    /// also reaches the repositories gix opens from it (a new worktree's `HEAD` reflog needs
+    /// a committer; without one configured, creating worktrees failed).
+    fn with_fallback_identity(&self) -> Result<gix::Repository, gix::Error> {
+        let mut overrides = Vec::new();
+        if self.config_string("user.name").as_deref() == Some(super::FALLBACK_NAME) {
+            overrides.push(format!("user.name={}", super::FALLBACK_NAME));
+        }
+        if self.config_string("user.email").as_deref() == Some(super::FALLBACK_EMAIL) {
+            overrides.push(format!("user.email={}", super::FALLBACK_EMAIL));
+        }
+        if overrides.is_empty() {
+            return Ok(self.gix().clone());
+        }
+        let options = self
+            .gix()
+            .open_options()
+            .clone()
+            .config_overrides(overrides);
+        Ok(gix::open_opts(self.git_dir(), options)?)
     }
 
     /// Removes the linked worktree at `path`, discarding its changes (callers save anything

@@ -133,6 +133,11 @@ pub enum Event {
         why: String,
     },
     Warning(String),
+    /// A worker could not start (its worktree, its branch): the cause, in full.
+    WorkerFailed {
+        worker: String,
+        error: String,
+    },
     WorkerFinished(WorkerSummary),
 }
 
@@ -146,6 +151,8 @@ pub struct WorkerSummary {
     pub landed_tasks: Vec<String>,
     /// Why the worker stopped.
     pub reason: String,
+    /// Whether it got as far as its worktree (a worker that never started did no cycle).
+    pub started: bool,
 }
 
 /// What a finished swarm reports.
