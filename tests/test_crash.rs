@@ -268,3 +268,86 @@ fn sixty_four_workers_creating_their_worktrees_at_once_all_start() {
     let list = env.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(list.matches("worktree ").count(), N + 1, "{list}");
 }
+
+// ---- item 4: gc and crashed worktrees ----
+
+#[test]
+fn gc_goes_on_past_a_crashed_worktree_with_a_head_lock_and_says_what_it_could_not_do() {
+    use crate::guard_fixtures::{
+        add_worker, claim, commit_in, crash_swarm, refs_under, start_swarm,
+    };
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0", "w1"]);
+    let w0 = add_worker(&env, "s1", "w0");
+    let w1 = add_worker(&env, "s1", "w1");
+    claim(&env, "s1", "w0", "t1", me);
+    claim(&env, "s1", "w1", "t2", me);
+    // w0's agent was killed inside `git commit`: uncommitted work and HEAD.lock left behind.
+    let c0 = commit_in(&env, &w0, "w0.txt", "committed\n");
+    std::fs::write(w0.join("left-over.txt"), "uncommitted\n").expect("write");
+    let head_lock = env.repo.join(".git/worktrees/w0/HEAD.lock");
+    leave_lock(&head_lock, Duration::from_secs(5));
+    let c1 = commit_in(&env, &w1, "w1.txt", "committed\n");
+    crash_swarm(&env, "s1");
+
+    let out = run_bounded(env.oompa_cmd(&["gc"]), LIMIT);
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(
+        e.contains(&format!("could not remove worktree {}", w0.display()))
+            && e.contains(&head_lock.display().to_string()),
+        "says which worktree and which lock:\n{e}"
+    );
+    assert!(e.contains(&format!("rm '{}'", head_lock.display())), "{e}");
+    assert!(e.contains("gc could not do 1 thing(s)"), "{e}");
+    // Everything else was done: w1's worktree is gone, its work kept, its branch deleted.
+    assert!(
+        o.contains(&format!("remove worktree {}", w1.display())),
+        "{o}"
+    );
+    assert!(!w1.exists());
+    assert!(
+        env.git(&["branch", "--list", "oompa/s1/w1"])
+            .trim()
+            .is_empty()
+    );
+    let kept = refs_under(&env, "refs/oompa/keep/");
+    assert!(
+        kept.iter()
+            .any(|k| env.git(&["rev-parse", k]).trim() == c1.to_string()),
+        "{kept:?}"
+    );
+    // w0 is untouched: worktree, branch, uncommitted file.
+    assert!(w0.join("left-over.txt").exists());
+    assert_eq!(
+        env.git(&["rev-parse", "oompa/s1/w0"]).trim(),
+        c0.to_string()
+    );
+
+    // doctor does not say "no problems found".
+    let out = env.oompa(&["doctor"]);
+    let d = stdout(&out);
+    assert!(!out.status.success(), "{d}");
+    assert!(
+        d.contains("problem swarm leftovers: swarms that are no longer running left 1 worktree(s)")
+            && d.contains(&w0.display().to_string()),
+        "{d}"
+    );
+
+    // Once the lock is gone, gc finishes the job and keeps w0's work, uncommitted part too.
+    std::fs::remove_file(&head_lock).expect("rm lock");
+    let out = run_bounded(env.oompa_cmd(&["gc"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!w0.exists());
+    let kept = refs_under(&env, "refs/oompa/keep/s1/w0/gc");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    env.git(&["cat-file", "-e", &format!("{}:left-over.txt", kept[0])]);
+    env.git(&["merge-base", "--is-ancestor", &c0.to_string(), &kept[0]]);
+    let out = env.oompa(&["doctor"]);
+    assert!(
+        stdout(&out).contains("ok      swarm leftovers"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -40,11 +40,27 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     for a in &actions {
         if args.json {
             ui.out(json!({"action": kind(a), "what": a.to_string(), "dry_run": args.dry_run}))?;
+        } else if let Action::Failed { hint, .. } = a {
+            // Said on stderr, where problems go; gc went on with the rest.
+            ui.warn(a);
+            if let Some(h) = hint {
+                ui.hint(h);
+            }
         } else if args.dry_run {
             ui.out(format!("would {a}"))?;
         } else {
             ui.out(a)?;
         }
+    }
+    let failed = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Failed { .. }))
+        .count();
+    if failed > 0 {
+        return Err(CommandError::user(format!(
+            "gc could not do {failed} thing(s), said above; it did everything else"
+        ))
+        .with_hint("clear what is in the way (the hints above), then run `git oompa gc` again"));
     }
     if actions.is_empty() {
         ui.status("nothing to clean up");
@@ -67,5 +83,6 @@ fn kind(a: &Action) -> &'static str {
         Action::LeaveBranch { .. } => "leave-branch",
         Action::PruneWorktrees { .. } => "prune-worktrees",
         Action::DropKeepRef { .. } => "drop-keep-ref",
+        Action::Failed { .. } => "failed",
     }
 }

@@ -35,7 +35,11 @@ fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String
             .and_then(|p| super::LockFile::inspect(&dir.join(p)))
         {
             return Err(GitError::Locked {
-                what: format!("`git {}` failed", args.join(" ")),
+                what: format!(
+                    "`git {}` in {} failed",
+                    args.first().copied().unwrap_or_default(),
+                    dir.display()
+                ),
                 lock,
                 waited: std::time::Duration::ZERO,
             });

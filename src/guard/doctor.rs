@@ -79,6 +79,7 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     out.push(target(repo, settings));
     queue(repo, &mut out);
     worktrees(repo, &mut out);
+    swarm_leftovers(repo, settings, &mut out);
     locks(repo, &mut out);
     match invariants::orphaned_claims(repo) {
         Ok(v) if v.is_empty() => out.push(Finding::ok("claims", "every claim has a live owner")),
@@ -316,6 +317,65 @@ fn worktrees(repo: &Repo, out: &mut Vec<Finding>) {
             "`git worktree list` shows what git finds",
         )),
     }
+}
+
+/// Worktrees and worker branches of swarms that are no longer running (a crash, or a gc
+/// that could not finish): what `git oompa gc` would remove.
+fn swarm_leftovers(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
+    let plan = match super::gc::run(repo, settings, true) {
+        Ok(p) => p,
+        Err(e) => {
+            out.push(Finding::problem(
+                "swarm leftovers",
+                format!("cannot tell what finished swarms left: {e}"),
+                "`git oompa gc --dry-run` says what is wrong",
+            ));
+            return;
+        }
+    };
+    let mut worktrees = Vec::new();
+    let mut branches = Vec::new();
+    for a in plan {
+        match &a {
+            super::gc::Action::RemoveWorktree { path } => {
+                worktrees.push(path.display().to_string())
+            }
+            super::gc::Action::DeleteBranch { name, .. } => {
+                branches.push(name.trim_start_matches("refs/heads/").to_string())
+            }
+            _ => {}
+        }
+    }
+    if worktrees.is_empty() && branches.is_empty() {
+        out.push(Finding::ok(
+            "swarm leftovers",
+            "no worktree or worker branch of a finished swarm is left",
+        ));
+        return;
+    }
+    let mut parts = Vec::new();
+    if !worktrees.is_empty() {
+        parts.push(format!(
+            "{} worktree(s) ({})",
+            worktrees.len(),
+            worktrees.join(", ")
+        ));
+    }
+    if !branches.is_empty() {
+        parts.push(format!(
+            "{} worker branch(es) ({})",
+            branches.len(),
+            branches.join(", ")
+        ));
+    }
+    out.push(Finding::problem(
+        "swarm leftovers",
+        format!(
+            "swarms that are no longer running left {}",
+            parts.join(" and ")
+        ),
+        "git oompa gc (it keeps any unmerged work under refs/oompa/keep/)",
+    ));
 }
 
 /// Lock files left by killed processes: each one makes every later writer of its file fail.

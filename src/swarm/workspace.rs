@@ -126,7 +126,9 @@ impl Workspace {
         target: ObjectId,
         label: &str,
     ) -> Result<Option<String>, GitError> {
-        let _ = self.commit_leftovers(0);
+        // Removing the worktree discards what is not committed: if that cannot be committed
+        // (a lock left by a killed agent), the worktree stays for `git oompa gc`.
+        self.commit_leftovers(0)?;
         let kept = self.keep(repo, target, label)?;
         repo.remove_worktree(&self.path)?;
         if let Some(tip) = self.tip(repo)? {
