@@ -351,3 +351,407 @@ fn gc_goes_on_past_a_crashed_worktree_with_a_head_lock_and_says_what_it_could_no
         stdout(&out)
     );
 }
+
+// ---- items 2, 3 and the crash test: a landing cut short ----
+
+/// A repository with `tasks` tasks and one polite worker that claims, works and lands them
+/// one per cycle.
+fn landing_repo(tasks: usize) -> TestEnv {
+    use crate::test_swarm::{swarm_repo, worker_table};
+    swarm_repo(
+        tasks,
+        &worker_table(
+            "polite",
+            1,
+            "max_cycles = 20\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
+        ),
+    )
+}
+
+/// How a crash case ends the swarm.
+#[derive(Debug, Clone, Copy)]
+pub enum Kill {
+    /// At a test point inside the landing (see `OOMPA_TEST_PAUSE_AT`).
+    At(&'static str),
+    /// After this long, whatever it is doing; `group` kills its whole process group (its git
+    /// children too).
+    After { delay: Duration, group: bool },
+}
+
+/// Runs a swarm over `env`, SIGKILLs it as `kill` says, then checks what the issue asks:
+/// the next command recovers by itself without a hang, the checkout's index equals the
+/// target's tree, no lock is left that blocks anything, nothing is lost, nothing landed
+/// twice. Returns what the next command said on stderr.
+pub fn crash_and_check(env: &TestEnv, kill: Kill) -> String {
+    use std::os::unix::process::CommandExt;
+    let marker = env.repo.join(".git/oompa/test-paused-at");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = env.oompa_cmd(&["swarm"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    if let Kill::At(point) = kill {
+        cmd.env("OOMPA_TEST_PAUSE_AT", point);
+    }
+    cmd.process_group(0);
+    let mut child = cmd.spawn().expect("spawn swarm");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let mut group = false;
+    match kill {
+        Kill::At(point) => {
+            let start = std::time::Instant::now();
+            while !marker.exists() {
+                if child.try_wait().expect("wait").is_some() {
+                    panic!("the swarm ended before reaching {point}");
+                }
+                assert!(start.elapsed() < LIMIT, "never reached {point}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Kill::After { delay, group: g } => {
+            std::thread::sleep(delay);
+            group = g;
+        }
+    }
+    if group {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    } else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&marker);
+    // Agents that outlived the swarm (their own process groups) end by themselves; give the
+    // git they may be running a moment to finish.
+    std::thread::sleep(Duration::from_millis(100));
+
+    // The next command recovers by itself, without a hang.
+    let out = run_bounded(env.oompa_cmd(&["task", "list"]), LIMIT);
+    let said = stderr(&out);
+    assert!(out.status.success(), "{kill:?}: {said}");
+    check_after_crash(env, &format!("{kill:?}\n{said}"));
+    said
+}
+
+/// The invariants after a crash and its recovery.
+pub fn check_after_crash(env: &TestEnv, context: &str) {
+    // The checkout's index is the target's tree, and its files too.
+    let status = env.git(&["status", "--porcelain", "--untracked-files=no"]);
+    assert_eq!(status.trim(), "", "{context}");
+    // No lock is left that blocks anything.
+    let locks = lock_files(&env.repo.join(".git"));
+    assert!(locks.is_empty(), "{context}\nlocks left: {locks:?}");
+    // Nothing landed twice: each task at most once on main; each complete task landed.
+    let log = env.git(&[
+        "log",
+        "--first-parent",
+        "--format=%(trailers:key=Oompa-Task,valueonly)%x00",
+        "main",
+    ]);
+    let mut landed: Vec<&str> = log
+        .split('\0')
+        .flat_map(|c| c.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    landed.sort();
+    let before = landed.len();
+    landed.dedup();
+    assert_eq!(before, landed.len(), "{context}\nlanded twice: {log}");
+    let complete = env.oompa_ok(&["task", "list", "--state", "complete", "--json"]);
+    for id in &landed {
+        assert!(
+            complete.contains(&format!("\"id\":\"{id}\"")),
+            "{context}\n{id} landed but is not complete:\n{complete}"
+        );
+    }
+    assert_eq!(
+        complete.lines().filter(|l| !l.trim().is_empty()).count(),
+        landed.len(),
+        "{context}\ncomplete tasks without a landing:\n{complete}"
+    );
+}
+
+/// The tips of the worker branches now: work that must never be lost.
+pub fn worker_tips(env: &TestEnv) -> Vec<String> {
+    env.git(&[
+        "for-each-ref",
+        "--format=%(objectname)",
+        "refs/heads/oompa/",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// After the crash: gc, then a fresh swarm finishes every task, each landed exactly once;
+/// every tip in `tips` is on main or under a keep ref.
+pub fn finish_the_work(env: &TestEnv, tasks: usize, tips: &[String]) {
+    let out = run_bounded(env.oompa_cmd(&["gc"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_bounded(env.oompa_cmd(&["swarm"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_after_crash(env, "after the next swarm");
+    let complete = env.oompa_ok(&["task", "list", "--state", "complete", "--json"]);
+    assert_eq!(
+        complete.lines().filter(|l| !l.trim().is_empty()).count(),
+        tasks,
+        "{complete}"
+    );
+    let mut roots = vec!["refs/heads/main".to_string()];
+    roots.extend(
+        env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"])
+            .lines()
+            .map(str::to_string),
+    );
+    for tip in tips {
+        let held = roots.iter().any(|r| {
+            env.git_cmd(&["merge-base", "--is-ancestor", tip, r])
+                .status()
+                .expect("git")
+                .success()
+        });
+        assert!(held, "worker commit {tip} is lost (roots {roots:?})");
+    }
+    env.assert_fsck_clean();
+}
+
+#[test]
+fn a_swarm_killed_at_each_point_of_a_landing_recovers_by_itself_and_loses_nothing() {
+    let points = ["before-transaction", "after-transaction", "after-follow"];
+    std::thread::scope(|s| {
+        for point in points {
+            s.spawn(move || {
+                let env = landing_repo(2);
+                let said = crash_and_check(&env, Kill::At(point));
+                let tips = worker_tips(&env);
+                if point == "after-transaction" {
+                    assert!(
+                        said.contains("brought") && said.contains("forward"),
+                        "the next command finished the checkout's step:\n{said}"
+                    );
+                }
+                finish_the_work(&env, 2, &tips);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_landing_killed_inside_its_checkout_step_is_finished_by_the_next_command() {
+    // Killed while `git read-tree` was bringing the checkout forward: the index is old, one
+    // landed file is already written, and the index.lock of the killed git is left.
+    let env = landing_repo(1);
+    let marker = env.repo.join(".git/oompa/test-paused-at");
+    let mut child = env
+        .oompa_cmd(&["swarm"])
+        .env("OOMPA_TEST_PAUSE_AT", "after-transaction")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(start.elapsed() < LIMIT, "never reached the landing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    std::fs::remove_file(&marker).expect("rm marker");
+    let landed = env.git(&["show", "main:work/t00.txt"]);
+    std::fs::create_dir_all(env.repo.join("work")).expect("mkdir");
+    std::fs::write(env.repo.join("work/t00.txt"), &landed).expect("write");
+    leave_lock(&env.repo.join(".git/index.lock"), Duration::ZERO);
+
+    // doctor (which changes nothing) sees it.
+    let out = env.oompa(&["doctor"]);
+    let d = stdout(&out);
+    assert!(d.contains("problem checkout: the index of"), "{d}");
+
+    let out = run_bounded(env.oompa_cmd(&["task", "list"]), LIMIT);
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("index.lock, left by a landing that was cut short"),
+        "{said}"
+    );
+    assert!(said.contains("brought"), "{said}");
+    check_after_crash(&env, &said);
+    assert!(
+        !env.repo
+            .join(".git/oompa/following")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+}
+
+#[test]
+fn a_checkout_left_behind_with_the_persons_edit_on_a_landed_path_is_reported_never_overwritten() {
+    let env = landing_repo(1);
+    crash_at(&env, "after-transaction");
+    // The person, meanwhile, wrote their own file where the landing put one.
+    std::fs::create_dir_all(env.repo.join("work")).expect("mkdir");
+    std::fs::write(env.repo.join("work/t00.txt"), "mine\n").expect("write");
+    let out = run_bounded(env.oompa_cmd(&["task", "list"]), LIMIT);
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("is behind its branch") && said.contains("work/t00.txt"),
+        "{said}"
+    );
+    assert!(
+        said.contains("hint: commit or stash your edits of work/t00.txt"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("work/t00.txt")).expect("read"),
+        "mine\n"
+    );
+    let out = env.oompa(&["doctor"]);
+    assert!(
+        stdout(&out).contains("problem checkout:"),
+        "{}",
+        stdout(&out)
+    );
+    // Once the edit is out of the way, the next command finishes the step.
+    std::fs::remove_file(env.repo.join("work/t00.txt")).expect("rm");
+    let out = run_bounded(env.oompa_cmd(&["task", "list"]), LIMIT);
+    assert!(stderr(&out).contains("brought"), "{}", stderr(&out));
+    check_after_crash(&env, &stderr(&out));
+}
+
+/// Runs a swarm over `env` and SIGKILLs it at `point` of its first landing.
+fn crash_at(env: &TestEnv, point: &str) {
+    let marker = env.repo.join(".git/oompa/test-paused-at");
+    let mut child = env
+        .oompa_cmd(&["swarm"])
+        .env("OOMPA_TEST_PAUSE_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(start.elapsed() < LIMIT, "never reached {point}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    std::fs::remove_file(&marker).expect("rm marker");
+}
+
+/// A one-task swarm whose worker lands a README change, with `extra` top-level config.
+fn readme_swarm(extra: &str) -> TestEnv {
+    use crate::test_swarm::{swarm_repo, worker_table};
+    let env = swarm_repo(1, &worker_table("readme", 1, "max_cycles = 1"));
+    let toml = std::fs::read_to_string(env.repo.join("oompa.toml")).expect("read");
+    std::fs::write(env.repo.join("oompa.toml"), format!("{extra}\n{toml}")).expect("write");
+    env
+}
+
+#[test]
+fn a_stale_index_lock_in_the_checkout_pauses_the_landing_naming_the_lock_and_the_pause_is_bounded()
+{
+    let env = readme_swarm("max_landing_pause = \"1s\"");
+    let lock = env.repo.join(".git/index.lock");
+    leave_lock(&lock, Duration::from_secs(130));
+    let out = run_bounded(env.oompa_cmd(&["swarm"]), LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("landing paused:")
+            && err.contains(&format!("is locked by {} (2m1", lock.display()))
+            && err.contains("no process has it open"),
+        "says what really blocks:\n{err}"
+    );
+    assert!(!err.contains("uncommitted changes"), "{err}");
+    assert!(
+        err.contains("error: the swarm stopped itself: the landing stayed paused for 1s"),
+        "{err}"
+    );
+    // The cycle ended with its work kept and its task back in the queue; main did not move.
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-1", "main"]).trim(),
+        "initial commit"
+    );
+    assert!(
+        env.oompa_ok(&["task", "list", "--state", "pending"])
+            .contains("t00")
+    );
+    let keep = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
+    let k = keep
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("work kept:\n{err}"));
+    assert!(
+        env.git(&["show", &format!("{k}:README.md")])
+            .contains("line from w0")
+    );
+    let out = env.oompa(&["log", "--json"]);
+    assert!(
+        stdout(&out).contains("\"outcome\":\"error\""),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn ctrl_c_once_stops_a_paused_landing_with_its_work_kept_and_its_claim_back() {
+    let env = readme_swarm("");
+    leave_lock(&env.repo.join(".git/index.lock"), Duration::ZERO);
+    let mut child = env
+        .oompa_cmd(&["swarm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr_pipe = child.stderr.take().expect("piped");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr_pipe)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut s = seen.lock().expect("lock");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
+    let start = std::time::Instant::now();
+    while !seen.lock().expect("lock").contains("landing paused") {
+        assert!(
+            start.elapsed() < LIMIT,
+            "never paused:\n{}",
+            seen.lock().expect("lock")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "one Ctrl-C did not end a paused landing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reader.join().expect("reader");
+    let err = seen.lock().expect("lock").clone();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        env.oompa_ok(&["task", "list", "--state", "pending"])
+            .contains("t00"),
+        "{err}"
+    );
+    let keep = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
+    assert_eq!(keep.lines().count(), 1, "{keep}\n{err}");
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-1", "main"]).trim(),
+        "initial commit"
+    );
+}

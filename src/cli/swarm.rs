@@ -81,6 +81,16 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ],
         });
     }
+    if let Some(why) = &result.stopped_because {
+        return Err(CommandError {
+            kind: Kind::User,
+            message: format!("the swarm stopped itself: {why}"),
+            causes: Vec::new(),
+            hints: vec![
+                "the paused cycle's work is kept under refs/oompa/keep/ and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)".into(),
+            ],
+        });
+    }
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
@@ -121,6 +131,8 @@ pub fn resolve_target(
 pub struct RunResult {
     pub finished: Finished,
     pub interrupted: bool,
+    /// Why the swarm stopped itself, when it did (not a Ctrl-C).
+    pub stopped_because: Option<String>,
 }
 
 /// Starts a swarm and drives it to the end, printing as it goes.
@@ -185,7 +197,8 @@ pub fn run_swarm(
         }
     }
     let events = swarm.events.clone();
-    let interrupted = control.stopping();
+    let stopped_because = control.gave_up_because();
+    let interrupted = control.stopping() && stopped_because.is_none();
     let finished = swarm.finish().map_err(|e| CommandError::from_error(&e))?;
     for ev in events.try_iter() {
         print_event(ui, &ev);
@@ -196,6 +209,7 @@ pub fn run_swarm(
     Ok(RunResult {
         finished,
         interrupted,
+        stopped_because,
     })
 }
 

@@ -52,6 +52,7 @@ pub mod defaults {
     pub const PLANNER_REFILL_BELOW: u32 = 1;
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
     pub const MAX_ERRORS: u32 = 5;
+    pub const MAX_LANDING_PAUSE: Duration = Duration::from_secs(10 * 60);
 }
 
 /// A loaded, validated swarm configuration.
@@ -76,6 +77,9 @@ pub struct Config {
     pub max_conflict_rounds: u32,
     /// Pause after a failed agent turn, doubled after each further failure in a row.
     pub error_backoff: Duration,
+    /// How long a landing may wait for the target's checkout (the person's edits, a lock in
+    /// it) before its cycle ends with the work kept and the swarm stops.
+    pub max_landing_pause: Duration,
 }
 
 /// One `[[worker]]` entry (before `count` expansion).
@@ -225,6 +229,7 @@ impl Config {
             planner: None,
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
             error_backoff: defaults::ERROR_BACKOFF,
+            max_landing_pause: defaults::MAX_LANDING_PAUSE,
         }
     }
 

@@ -19,6 +19,7 @@ const TOP_KEYS: &[&str] = &[
     "copy",
     "max_conflict_rounds",
     "error_backoff",
+    "max_landing_pause",
     "worker",
     "review",
     "planner",
@@ -70,6 +71,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("error_backoff") {
         config.error_backoff = f.duration()?;
+    }
+    if let Some(f) = top.get("max_landing_pause") {
+        config.max_landing_pause = f.positive_duration()?;
     }
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;

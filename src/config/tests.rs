@@ -245,6 +245,7 @@ env = { K = "v" }
         }),
         max_conflict_rounds: 0,
         error_backoff: Duration::from_secs(90),
+        max_landing_pause: defaults::MAX_LANDING_PAUSE,
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);

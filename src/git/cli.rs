@@ -102,6 +102,26 @@ pub fn checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<
     Ok(())
 }
 
+/// Gives `paths` the content they have in `source`, in the index and in the files of the
+/// checkout (paths `source` does not have are removed from both). Used to finish bringing a
+/// checkout forward after a crash, on paths known to hold nothing of the person's.
+pub fn restore_paths(workdir: &Path, source: ObjectId, paths: &[String]) -> Result<(), GitError> {
+    let source = format!("--source={source}");
+    for chunk in paths.chunks(500) {
+        let mut args = vec![
+            "restore".to_string(),
+            source.clone(),
+            "--staged".into(),
+            "--worktree".into(),
+            "--".into(),
+        ];
+        args.extend(chunk.iter().map(|p| format!(":(literal){p}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        git(workdir, &args)?;
+    }
+    Ok(())
+}
+
 /// Checks, without changing anything, that [`checkout_forward`] would succeed.
 pub fn check_checkout_forward(
     workdir: &Path,

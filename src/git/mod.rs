@@ -9,6 +9,7 @@
 pub mod cli;
 mod diff;
 mod dry_run;
+pub mod follow;
 pub mod inspect;
 pub mod lock;
 pub mod merge;

@@ -26,6 +26,8 @@ pub enum Fix {
     ExcludeDecoration,
     /// Remove a lock file whose owner is gone (checked again right before).
     RemoveStaleLock(PathBuf),
+    /// Bring checkouts of the target forward that a landing cut short left behind.
+    FollowTarget,
 }
 
 /// The result of one check.
@@ -81,6 +83,7 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     worktrees(repo, &mut out);
     swarm_leftovers(repo, settings, &mut out);
     locks(repo, &mut out);
+    checkouts_follow(repo, settings, &mut out);
     match invariants::orphaned_claims(repo) {
         Ok(v) if v.is_empty() => out.push(Finding::ok("claims", "every claim has a live owner")),
         Ok(v) => {
@@ -378,6 +381,33 @@ fn swarm_leftovers(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
     ));
 }
 
+/// Checkouts of the target whose index a landing cut short left behind.
+fn checkouts_follow(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
+    let found = super::checkout::finish(repo, settings, false);
+    if found.is_empty() {
+        out.push(Finding::ok(
+            "checkout",
+            format!(
+                "every checkout of {} matches it (no landing left one behind)",
+                settings.target_short()
+            ),
+        ));
+    }
+    for f in found {
+        let fixable =
+            matches!(&f, super::checkout::Follow::Behind { behind, .. } if behind.repairable());
+        let mut finding = Finding::problem(
+            "checkout",
+            f.describe(),
+            f.fix().unwrap_or_else(|| "git oompa doctor --fix".into()),
+        );
+        if fixable {
+            finding = finding.fixable(Fix::FollowTarget);
+        }
+        out.push(finding);
+    }
+}
+
 /// Lock files left by killed processes: each one makes every later writer of its file fail.
 fn locks(repo: &Repo, out: &mut Vec<Finding>) {
     let found = lock::find_locks(repo.common_dir());
@@ -554,6 +584,13 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 }
             }
         },
+        Fix::FollowTarget => {
+            let done: Vec<String> = super::checkout::finish(repo, settings, true)
+                .iter()
+                .map(super::checkout::Follow::describe)
+                .collect();
+            Ok(done.join("; "))
+        }
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::{Event, Shared};
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
+use crate::guard::checkout::FollowRecord;
 use crate::store::trailers::landing_message;
 use crate::store::{Landed, Queue, State, Task, TaskId};
 
@@ -48,6 +49,29 @@ pub enum LandReply {
 /// How often a paused landing looks again.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 
+/// TEST ONLY: `OOMPA_TEST_PAUSE_AT=<point>` makes the merge queue stop forever at that point
+/// of a landing (after writing `.git/oompa/test-paused-at` with the point's name), so crash
+/// tests can SIGKILL the swarm exactly there. Points, in order: `before-transaction` (the
+/// follow record is written, no ref has moved), `after-transaction` (the target and the
+/// queue moved, the checkout has not followed), `after-follow` (the checkout followed, the
+/// record is still there). Never set it outside tests.
+const TEST_PAUSE_ENV: &str = "OOMPA_TEST_PAUSE_AT";
+
+fn test_pause_point(repo: &Repo, point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var(TEST_PAUSE_ENV).ok().filter(|v| !v.is_empty()));
+    if at.as_deref() != Some(point) {
+        return;
+    }
+    let _ = std::fs::write(
+        repo.common_dir().join("oompa").join("test-paused-at"),
+        point,
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
     let repo = shared.repo.to_thread_local();
     for req in requests {
@@ -64,7 +88,7 @@ pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
 }
 
 fn land(shared: &Shared, repo: &Repo, req: &LandRequest) -> LandReply {
-    let mut paused_for: Option<String> = None;
+    let mut paused: Option<(String, std::time::Instant)> = None;
     loop {
         if shared.control.killing() {
             return LandReply::Interrupted;
@@ -72,15 +96,43 @@ fn land(shared: &Shared, repo: &Repo, req: &LandRequest) -> LandReply {
         match attempt(shared, repo, req) {
             Attempt::Done(reply) => return reply,
             Attempt::Retry => continue,
-            Attempt::Paused(reason) => {
-                if paused_for.as_deref() != Some(&reason) {
-                    shared.emit(Event::LandingPaused {
-                        worker: req.worker.clone(),
-                        reason: reason.clone(),
-                    });
-                    paused_for = Some(reason);
+            Attempt::Paused(pause) => {
+                let since = match &paused {
+                    Some((k, since)) if *k == pause.key => *since,
+                    _ => {
+                        shared.emit(Event::LandingPaused {
+                            worker: req.worker.clone(),
+                            reason: format!(
+                                "landing paused: {}; {} and the landing continues by itself",
+                                pause.what, pause.unblock
+                            ),
+                        });
+                        let now = std::time::Instant::now();
+                        paused = Some((pause.key.clone(), now));
+                        now
+                    }
+                };
+                // Ctrl-C once: a paused landing does not hold the swarm; the work is kept
+                // and the claims go back, as for any cycle that did not land.
+                if shared.control.stopping() {
+                    return LandReply::Interrupted;
                 }
-                std::thread::sleep(PAUSE_POLL);
+                let bound = shared.config.max_landing_pause;
+                if since.elapsed() >= bound {
+                    let why = format!(
+                        "the landing stayed paused for {}: {}",
+                        crate::git::lock::age_text(bound),
+                        pause.what
+                    );
+                    shared.emit(Event::Warning(format!(
+                        "[{}] {why}; stopping the swarm (its work is kept, its tasks go back \
+                         to the queue)",
+                        req.worker
+                    )));
+                    shared.control.give_up(why.clone());
+                    return LandReply::Failed(why);
+                }
+                std::thread::sleep(PAUSE_POLL.min(bound));
             }
         }
     }
@@ -90,8 +142,8 @@ enum Attempt {
     Done(LandReply),
     /// A ref moved under us: start over from the new tips.
     Retry,
-    /// The target's checkout has edits in the way.
-    Paused(String),
+    /// Something in the target's checkout is in the way.
+    Paused(Pause),
 }
 
 fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
@@ -141,12 +193,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
     };
     for co in &checkouts {
         if let Err(e) = cli::check_checkout_forward(&co.path, target, commit) {
-            return Attempt::Paused(format!(
-                "landing paused: {} has uncommitted changes that landing would overwrite ({}); \
-                 commit or stash them and the landing continues by itself",
-                co.path.display(),
-                overwritten(&e.to_string())
-            ));
+            return Attempt::Paused(paused_by(&co.path, &e));
         }
     }
     let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
@@ -163,6 +210,22 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         message: format!("oompa: land {} ({})", req.branch, req.worker),
     };
     let actor = format!("{}/{}", shared.id, req.worker);
+    // Crash safety: a record of the landing comes first, so that a process killed between
+    // moving the target and bringing its checkouts forward leaves something that says so;
+    // the next command finishes the step (`guard::checkout::finish`).
+    let paths: Vec<_> = checkouts.iter().map(|c| c.path.clone()).collect();
+    if !paths.is_empty()
+        && let Err(e) = FollowRecord::write(
+            repo,
+            &shared.id,
+            &shared.target_ref,
+            (target, commit),
+            &paths,
+        )
+    {
+        return fail(&format!("cannot record the landing before it happens: {e}"));
+    }
+    test_pause_point(repo, "before-transaction");
     let result = queue.with_lock(|| {
         let mut updates = vec![target_update];
         if !ids.is_empty() {
@@ -172,28 +235,36 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
             .map(|()| updates.get(1).and_then(|u| u.new))
             .map_err(crate::store::QueueError::from)
     });
-    match result {
-        Ok(new_queue) => {
-            // Vouch for the queue's completions on the new target, so pre-push does not have
-            // to read every one of them again.
-            let queue_tip =
-                new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
-            if let Some(q) = queue_tip
-                && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
-            {
-                tracing::debug!("could not record the verified-landings baseline: {e}");
-            }
+    let new_queue = match result {
+        Ok(new_queue) => new_queue,
+        Err(e) => {
+            FollowRecord::remove(repo, &shared.id);
+            return match e {
+                crate::store::QueueError::Git(e) if e.is_conflict() => Attempt::Retry,
+                e => fail(&e),
+            };
         }
-        Err(crate::store::QueueError::Git(e)) if e.is_conflict() => return Attempt::Retry,
-        Err(e) => return fail(&e),
-    }
+    };
+    test_pause_point(repo, "after-transaction");
+    // The checkouts follow at once: nothing else comes between the move and them.
     for co in &checkouts {
         if let Err(e) = cli::checkout_forward(&co.path, target, commit) {
             shared.emit(Event::Warning(format!(
-                "{} could not follow the landing ({e}); run `git status` there",
-                co.path.display()
+                "{} could not follow the landing ({}); run `git status` there",
+                co.path.display(),
+                e.detail()
             )));
         }
+    }
+    test_pause_point(repo, "after-follow");
+    FollowRecord::remove(repo, &shared.id);
+    // Vouch for the queue's completions on the new target, so pre-push does not have to
+    // read every one of them again.
+    let queue_tip = new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
+    if let Some(q) = queue_tip
+        && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
+    {
+        tracing::debug!("could not record the verified-landings baseline: {e}");
     }
     Attempt::Done(LandReply::Landed { commit, tasks: ids })
 }
@@ -215,6 +286,38 @@ fn held_tasks(
         })
         .cloned()
         .collect())
+}
+
+/// Why a landing is paused: `key` names what blocks (so a pause is said once however its
+/// details change), `what` says it, `unblock` says what the person does about it.
+struct Pause {
+    key: String,
+    what: String,
+    unblock: String,
+}
+
+/// What keeps a checkout of the target from following a landing: a lock left in it (said
+/// with its path and age, never as "uncommitted changes"), or the person's edits.
+fn paused_by(checkout: &std::path::Path, e: &crate::git::GitError) -> Pause {
+    if let Some(lock) = e.lock() {
+        return Pause {
+            key: format!("lock {}", lock.path.display()),
+            what: format!("{} is locked by {}", checkout.display(), lock.describe()),
+            unblock: format!(
+                "if no git command is running there, remove it (`{}`)",
+                lock.remove_command()
+            ),
+        };
+    }
+    let files = overwritten(&e.to_string());
+    Pause {
+        key: format!("edits {files}"),
+        what: format!(
+            "{} has uncommitted changes that landing would overwrite ({files})",
+            checkout.display()
+        ),
+        unblock: "commit or stash them".into(),
+    }
 }
 
 /// The file list of git's "would be overwritten" message, else the message itself.

@@ -56,6 +56,8 @@ pub struct Control {
     pub stop: AtomicBool,
     /// Kill agent process groups now.
     pub kill: AtomicBool,
+    /// Why the swarm stopped itself (a landing paused past `max_landing_pause`), if it did.
+    pub gave_up: Mutex<Option<String>>,
 }
 
 impl Control {
@@ -64,6 +66,21 @@ impl Control {
     }
     pub fn killing(&self) -> bool {
         self.kill.load(Ordering::SeqCst)
+    }
+    /// Stops the swarm as Ctrl-C once would, remembering why (the first reason wins).
+    pub fn give_up(&self, why: String) {
+        self.gave_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    /// Why the swarm stopped itself, if it did.
+    pub fn gave_up_because(&self) -> Option<String> {
+        self.gave_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Sleeps up to `d`, waking early when a stop is requested. Returns false if stopped.
     pub fn sleep(&self, d: Duration) -> bool {

@@ -1,0 +1,350 @@
+//! The "checkout follows" step of a landing, made crash safe.
+//!
+//! Moving the target branch and bringing its checkout forward cannot be one atomic step. The
+//! merge queue therefore writes a [`FollowRecord`] before the transaction that moves the
+//! target, brings each checkout of the target forward right after it, and removes the record
+//! last. A process killed anywhere in between leaves either the old state (the branch did not
+//! move) or the record, and [`finish`] — run by every command before its work — finishes the
+//! step: it finds each checkout of the target whose index still has the content of a commit
+//! the merge queue replaced, and brings the landed paths forward when nothing of the person's
+//! is in the way (else it reports, and touches nothing). Without a record the same check
+//! still runs, cheaply (the index's cached tree usually settles it).
+//!
+//! Never prints: callers report what was done or found.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Settings;
+use crate::git::follow::{Behind, repair_behind};
+use crate::git::{LockFile, ObjectId, Repo};
+use crate::store::queue::hostname;
+use crate::store::swarm::pid_alive;
+use crate::store::trailers;
+
+/// How many landings back a checkout's index is looked for.
+const MAX_LANDINGS_BACK: usize = 50;
+
+/// A landing whose checkouts may not have followed yet, under `.git/oompa/following/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowRecord {
+    pub version: u32,
+    pub swarm: String,
+    pub host: String,
+    pub pid: u32,
+    /// The target's full ref.
+    pub target: String,
+    pub old: String,
+    pub new: String,
+    pub checkouts: Vec<PathBuf>,
+    /// Seconds since the epoch when it was written.
+    pub at: i64,
+}
+
+impl FollowRecord {
+    fn dir(repo: &Repo) -> PathBuf {
+        repo.common_dir().join("oompa").join("following")
+    }
+
+    fn path(repo: &Repo, swarm: &str) -> PathBuf {
+        Self::dir(repo).join(format!("{swarm}.json"))
+    }
+
+    /// Writes the record of a landing about to move `target` from `old` to `new` (atomically:
+    /// a temporary file renamed into place).
+    pub fn write(
+        repo: &Repo,
+        swarm: &str,
+        target: &str,
+        (old, new): (ObjectId, ObjectId),
+        checkouts: &[PathBuf],
+    ) -> std::io::Result<()> {
+        let record = FollowRecord {
+            version: 1,
+            swarm: swarm.to_string(),
+            host: hostname(),
+            pid: std::process::id(),
+            target: target.to_string(),
+            old: old.to_string(),
+            new: new.to_string(),
+            checkouts: checkouts.to_vec(),
+            at: jiff::Timestamp::now().as_second(),
+        };
+        let dir = Self::dir(repo);
+        std::fs::create_dir_all(&dir)?;
+        let path = Self::path(repo, swarm);
+        let tmp = dir.join(format!(".{swarm}.json.tmp"));
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(&record).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    /// Removes the record of `swarm`'s landing: its checkouts followed (or it did not land).
+    pub fn remove(repo: &Repo, swarm: &str) {
+        let _ = std::fs::remove_file(Self::path(repo, swarm));
+    }
+
+    fn all(repo: &Repo) -> Vec<(PathBuf, Option<FollowRecord>)> {
+        let Ok(entries) = std::fs::read_dir(Self::dir(repo)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| {
+                let rec = std::fs::read(&p)
+                    .ok()
+                    .and_then(|d| serde_json::from_slice(&d).ok());
+                (p, rec)
+            })
+            .collect()
+    }
+
+    /// Whether the process that wrote it may still be landing.
+    fn in_flight(&self) -> bool {
+        self.host == hostname() && pid_alive(self.pid)
+    }
+}
+
+/// What [`finish`] did or found for one checkout of the target.
+#[derive(Debug, Clone)]
+pub enum Follow {
+    /// The checkout's landed paths were brought forward.
+    Repaired(Behind),
+    /// Behind, and left as it is: `why` says what is in the way.
+    Behind { behind: Behind, why: String },
+    /// A lock left by the killed landing was removed first.
+    RemovedLock(PathBuf),
+}
+
+impl Follow {
+    /// One line for the person.
+    pub fn describe(&self) -> String {
+        match self {
+            Follow::Repaired(b) => format!(
+                "brought {} forward to {}: a landing cut short had left its index behind \
+                 ({})",
+                b.checkout.display(),
+                super::short(&b.tip),
+                list(&b.paths)
+            ),
+            Follow::Behind { behind: b, why } => format!(
+                "the index of {} is behind its branch: it still has {}'s version of {}, \
+                 which landed since ({why}); a `git commit` there would revert that work",
+                b.checkout.display(),
+                super::short(&b.old),
+                list(&b.paths)
+            ),
+            Follow::RemovedLock(p) => format!(
+                "removed {}, left by a landing that was cut short",
+                p.display()
+            ),
+        }
+    }
+
+    /// The command that fixes what is left, if anything is.
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Follow::Behind { behind: b, .. } if b.repairable() => Some(
+                "`git oompa doctor --fix` (or any git oompa command but doctor) brings it forward"
+                    .into(),
+            ),
+            Follow::Behind { behind: b, .. } => Some(format!(
+                "commit or stash your edits of {}, then run any git oompa command; or bring the \
+                 checkout forward yourself: `git -C '{}' read-tree -m -u {} {}`",
+                list(&b.edited),
+                b.checkout.display(),
+                b.old,
+                b.tip
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn list(paths: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = paths
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        s.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    s
+}
+
+/// Finishes the "checkout follows" step of landings cut short, or reports what keeps it from
+/// finishing. With `repair = false` nothing is changed (doctor's view). Checkouts of a
+/// landing still in flight (its process alive) are left alone.
+pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
+    let mut out = Vec::new();
+    let records = FollowRecord::all(repo);
+    if records
+        .iter()
+        .any(|(_, r)| r.as_ref().is_some_and(FollowRecord::in_flight))
+    {
+        return out;
+    }
+    let Some(target) = &settings.target_ref else {
+        return out;
+    };
+    let Ok(Some(tip)) = repo.read_ref(target) else {
+        return out;
+    };
+    let candidates = replaced_by_landings(repo, tip);
+    tracing::debug!(
+        ?candidates,
+        records = records.len(),
+        "checking that checkouts of {target} followed its landings"
+    );
+    let checkouts: Vec<PathBuf> = match repo.checkouts() {
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c.branch.as_deref() == Some(target.as_str()))
+            .map(|c| c.path)
+            .collect(),
+        Err(_) => return out,
+    };
+    let mut all_done = true;
+    for co in &checkouts {
+        // A lock the killed landing's `git read-tree` left in this checkout.
+        if repair && let Some(lock) = left_lock(co, &records) {
+            match lock.remove_if_stale_or_ours() {
+                Ok(true) => out.push(Follow::RemovedLock(lock.path.clone())),
+                _ => all_done = false,
+            }
+        }
+        if candidates.is_empty() {
+            continue;
+        }
+        let found = repo.index_behind(co, tip, &candidates);
+        tracing::debug!(?found, "index of {}", co.display());
+        let behind = match found {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!("cannot compare the index of {}: {e}", co.display());
+                all_done = false;
+                continue;
+            }
+        };
+        if !repair {
+            out.push(Follow::Behind {
+                why: if behind.repairable() {
+                    "nothing of yours is in the way".into()
+                } else {
+                    format!("your edits of {} are in the way", list(&behind.edited))
+                },
+                behind,
+            });
+            all_done = false;
+            continue;
+        }
+        if !behind.repairable() {
+            out.push(Follow::Behind {
+                why: format!("your edits of {} are in the way", list(&behind.edited)),
+                behind,
+            });
+            all_done = false;
+            continue;
+        }
+        // A landing that started meanwhile brings the checkout forward itself.
+        if FollowRecord::all(repo)
+            .iter()
+            .any(|(_, r)| r.as_ref().is_some_and(FollowRecord::in_flight))
+        {
+            return out;
+        }
+        match repair_behind(&behind) {
+            Ok(()) => out.push(Follow::Repaired(behind)),
+            Err(e) => {
+                all_done = false;
+                out.push(Follow::Behind {
+                    why: e.detail(),
+                    behind,
+                });
+            }
+        }
+    }
+    if repair && all_done {
+        for (path, _) in records {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    out
+}
+
+/// The commits the merge queue replaced on the way to `tip`: the first parent of each
+/// landing, newest first, back to the first commit that is not a landing.
+fn replaced_by_landings(repo: &Repo, tip: ObjectId) -> Vec<ObjectId> {
+    let mut out = Vec::new();
+    let mut c = tip;
+    while out.len() < MAX_LANDINGS_BACK {
+        let Ok(message) = repo.commit_message(c) else {
+            break;
+        };
+        if trailers::parse(&message).swarm.is_none() {
+            break;
+        }
+        match repo.commit_parents(c).ok().and_then(|p| p.first().copied()) {
+            Some(parent) => {
+                out.push(parent);
+                c = parent;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// A `.lock` of the checkout's index that a landing cut short left: there is a record of a
+/// landing whose process is gone, written before the lock, and no process has it open.
+fn left_lock(checkout: &Path, records: &[(PathBuf, Option<FollowRecord>)]) -> Option<OurLock> {
+    let since = records
+        .iter()
+        .filter_map(|(_, r)| r.as_ref())
+        .filter(|r| r.checkouts.iter().any(|c| same_path(c, checkout)))
+        .map(|r| r.at)
+        .min()?;
+    let git_dir = Repo::discover(checkout).ok()?.git_dir().to_path_buf();
+    let lock = LockFile::inspect(&git_dir.join("index.lock"))?;
+    let written =
+        jiff::Timestamp::now().as_second() - i64::try_from(lock.age.as_secs()).unwrap_or(i64::MAX);
+    // One second of slack: file times and the record's time are both whole seconds here.
+    (written + 1 >= since).then_some(OurLock { lock })
+}
+
+struct OurLock {
+    lock: LockFile,
+}
+
+impl std::ops::Deref for OurLock {
+    type Target = LockFile;
+    fn deref(&self) -> &LockFile {
+        &self.lock
+    }
+}
+
+impl OurLock {
+    /// Removes the lock when no process has it open (its owner, the killed landing's git,
+    /// is gone), whatever its age.
+    fn remove_if_stale_or_ours(&self) -> std::io::Result<bool> {
+        if !crate::git::lock::holders(&self.lock.path).is_empty() {
+            return Ok(false);
+        }
+        std::fs::remove_file(&self.lock.path)?;
+        Ok(true)
+    }
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    let c = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    c(a) == c(b)
+}
