@@ -148,18 +148,7 @@ impl From<GitError> for CommandError {
 
 /// What to do about a lock file in the way.
 pub fn lock_hint(lock: &crate::git::LockFile) -> String {
-    if lock.is_stale() {
-        format!(
-            "its owner is gone: remove it with `{}` (`git oompa doctor --fix` removes every \
-             stale lock)",
-            lock.remove_command()
-        )
-    } else {
-        format!(
-            "if no git command is running in this repository, remove it with `{}`",
-            lock.remove_command()
-        )
-    }
+    lock.advice()
 }
 
 impl From<QueueError> for CommandError {

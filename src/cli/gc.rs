@@ -77,6 +77,7 @@ fn kind(a: &Action) -> &'static str {
     match a {
         Action::ReleaseClaim { .. } => "release-claim",
         Action::CommitLeftovers { .. } => "commit-leftovers",
+        Action::RemoveLock { .. } => "remove-lock",
         Action::Keep { .. } => "keep",
         Action::RemoveWorktree { .. } => "remove-worktree",
         Action::DeleteBranch { .. } => "delete-branch",

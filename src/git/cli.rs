@@ -32,7 +32,7 @@ fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         // A lock in the way is said as such (with its age), never as a plain failure.
         if let Some(lock) = super::lock::lock_in_message(&stderr)
-            .and_then(|p| super::LockFile::inspect(&dir.join(p)))
+            .and_then(|p| super::LockFile::inspect_with_holders(&dir.join(p)))
         {
             return Err(GitError::Locked {
                 what: format!(

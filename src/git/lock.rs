@@ -52,6 +52,47 @@ impl LockFile {
         })
     }
 
+    /// The processes that have it open, looked up now (whatever its age).
+    pub fn holders(&self) -> Vec<u32> {
+        holders(&self.path)
+    }
+
+    /// Like [`LockFile::inspect`], with the holders looked up whatever its age: for error
+    /// messages, which say who holds it.
+    pub fn inspect_with_holders(path: &Path) -> Option<LockFile> {
+        let mut lock = LockFile::inspect(path)?;
+        if lock.age < STALE_AFTER {
+            lock.holders = holders(path);
+        }
+        Some(lock)
+    }
+
+    /// What a person does about it: remove it when its owner is gone, else wait for (or end)
+    /// the process that holds it.
+    pub fn advice(&self) -> String {
+        if self.is_stale() {
+            format!(
+                "its owner is gone: remove it with `{}` (`git oompa doctor --fix` removes every \
+                 stale lock)",
+                self.remove_command()
+            )
+        } else if !self.holders.is_empty() {
+            format!(
+                "process {} has it open: let it finish (or end it if it hangs)",
+                self.holders
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!(
+                "if no git command is running in this repository, remove it with `{}`",
+                self.remove_command()
+            )
+        }
+    }
+
     /// Older than [`STALE_AFTER`] and open in no process: left by a process that is gone.
     pub fn is_stale(&self) -> bool {
         self.age >= STALE_AFTER && self.holders.is_empty()
@@ -150,6 +191,16 @@ pub fn find_locks(common_dir: &Path) -> Vec<LockFile> {
             }
         }
     }
+    paths.sort();
+    paths.iter().filter_map(|p| LockFile::inspect(p)).collect()
+}
+
+/// The lock files of one git directory (a linked worktree's `.git/worktrees/<id>`): its
+/// `*.lock` files and those under its `refs/`, holders looked up whatever their age.
+pub fn locks_in(git_dir: &Path) -> Vec<LockFile> {
+    let mut paths = Vec::new();
+    top_level_locks(git_dir, &mut paths);
+    walk_locks(&git_dir.join("refs"), &mut paths);
     paths.sort();
     paths.iter().filter_map(|p| LockFile::inspect(p)).collect()
 }

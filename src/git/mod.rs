@@ -602,6 +602,7 @@ impl Repo {
             let lock = self.lock_in_the_way(updates);
             let give_up = waited >= wait || lock.as_ref().is_some_and(LockFile::is_stale);
             if give_up {
+                let lock = lock.and_then(|l| LockFile::inspect_with_holders(&l.path));
                 return Err(match lock {
                     Some(lock) => GitError::Locked {
                         what: format!("cannot update {}", names()),

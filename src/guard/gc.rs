@@ -34,6 +34,12 @@ pub enum GcError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Swarm(#[from] crate::swarm::SwarmError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Why a commit may be let go of.
@@ -55,6 +61,10 @@ pub enum Action {
     },
     CommitLeftovers {
         worktree: PathBuf,
+    },
+    /// A lock a killed process left in a finished swarm's worktree.
+    RemoveLock {
+        path: PathBuf,
     },
     Keep {
         what: String,
@@ -101,19 +111,7 @@ impl Action {
             GcError::Queue(QueueError::Git(g)) => g.lock(),
             _ => None,
         };
-        let hint = lock.map(|l| {
-            if l.is_stale() {
-                format!(
-                    "`git oompa doctor --fix` removes the stale lock (or `{}`), then run `git oompa gc` again",
-                    l.remove_command()
-                )
-            } else {
-                format!(
-                    "if no git command is running there, `{}`, then run `git oompa gc` again",
-                    l.remove_command()
-                )
-            }
-        });
+        let hint = lock.map(|l| format!("{}; then run `git oompa gc` again", l.advice()));
         let why = match e {
             GcError::Git(g) | GcError::Queue(QueueError::Git(g)) => g.detail(),
             other => other.to_string(),
@@ -146,6 +144,9 @@ impl std::fmt::Display for Action {
                 None => write!(f, "keep {what} as {keep_ref}"),
             },
             Action::RemoveWorktree { path } => write!(f, "remove worktree {}", path.display()),
+            Action::RemoveLock { path } => {
+                write!(f, "remove {}, left by a killed process", path.display())
+            }
             Action::DeleteBranch { name, tip, safe } => {
                 let why = match safe {
                     Safe::ReachableFrom(r) => format!("in {}", r.trim_start_matches("refs/heads/")),
@@ -525,6 +526,27 @@ fn retire_worktree(
     actions: &mut Vec<Action>,
 ) -> Result<bool, GcError> {
     let wt = Repo::discover(path).ok();
+    // Locks its killed agent or swarm left in the worktree's own git directory (HEAD.lock,
+    // index.lock, ORIG_HEAD.lock): the swarm is not running, so a lock no process has open
+    // has no owner, however young.
+    if let Some(wt) = &wt
+        && wt.git_dir() != repo.common_dir()
+    {
+        for lock in crate::git::lock::locks_in(wt.git_dir()) {
+            if !lock.holders().is_empty() {
+                continue; // an agent that outlived its swarm still holds it: say so below
+            }
+            if !dry_run {
+                std::fs::remove_file(&lock.path).map_err(|e| GcError::Io {
+                    path: lock.path.clone(),
+                    source: e,
+                })?;
+            }
+            actions.push(Action::RemoveLock {
+                path: lock.path.clone(),
+            });
+        }
+    }
     let dirty = wt
         .as_ref()
         .map(|w| w.has_local_changes().unwrap_or(true))
