@@ -300,7 +300,10 @@ fn gc_removes_the_head_lock_a_killed_agent_left_in_its_worktree_and_keeps_its_wo
     let o = stdout(&out);
     assert!(out.status.success(), "{o}\n{}", stderr(&out));
     assert!(
-        o.contains(&format!("remove {}, left by a killed process", head_lock.display())),
+        o.contains(&format!(
+            "remove {}, left by a killed process",
+            head_lock.display()
+        )),
         "{o}"
     );
     assert!(!w0.exists(), "{o}");
@@ -335,9 +338,16 @@ fn gc_goes_on_past_a_worktree_it_cannot_retire_and_says_what_it_could_not_do() {
     );
     assert!(e.contains("gc could not do 1 thing(s)"), "{e}");
     // Everything else was done: w1's worktree is gone, its work kept, its branch deleted.
-    assert!(o.contains(&format!("remove worktree {}", w1.display())), "{o}");
+    assert!(
+        o.contains(&format!("remove worktree {}", w1.display())),
+        "{o}"
+    );
     assert!(!w1.exists());
-    assert!(env.git(&["branch", "--list", "oompa/s1/w1"]).trim().is_empty());
+    assert!(
+        env.git(&["branch", "--list", "oompa/s1/w1"])
+            .trim()
+            .is_empty()
+    );
     let kept = refs_under(&env, "refs/oompa/keep/");
     assert!(
         kept.iter().any(|k| env.git(&["rev-parse", k]).trim() == c1),
@@ -367,7 +377,11 @@ fn gc_goes_on_past_a_worktree_it_cannot_retire_and_says_what_it_could_not_do() {
     env.git(&["cat-file", "-e", &format!("{}:left-over.txt", kept[0])]);
     env.git(&["merge-base", "--is-ancestor", &c0, &kept[0]]);
     let out = env.oompa(&["doctor"]);
-    assert!(stdout(&out).contains("ok      swarm leftovers"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("ok      swarm leftovers"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 // ---- items 2, 3 and the crash test: a landing cut short ----
@@ -834,7 +848,72 @@ fn many_kill_points_of_a_landing() {
             }
         }
         finish_the_work(&env, 3, &tips);
-        println!("run {run}: {kills} kills so far ({in_landing} inside a landing, {repaired} checkouts brought forward)");
+        println!(
+            "run {run}: {kills} kills so far ({in_landing} inside a landing, {repaired} checkouts brought forward)"
+        );
     }
-    println!("TOTAL: {kills} kills, {in_landing} inside a landing, {repaired} checkouts brought forward by the next command");
+    println!(
+        "TOTAL: {kills} kills, {in_landing} inside a landing, {repaired} checkouts brought forward by the next command"
+    );
+}
+
+#[test]
+fn a_landing_killed_between_completing_its_tasks_and_moving_the_target_is_finished_by_the_next_command()
+ {
+    // The files ref backend writes a transaction's refs one by one: killed in between, the
+    // queue has the tasks complete, the target has not moved, and the target's ref lock is
+    // left. Built here by hand from a swarm stopped just before its transaction.
+    let env = landing_repo(1);
+    crash_at(&env, "before-transaction");
+    let record_dir = env.repo.join(".git/oompa/following");
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::read_dir(&record_dir)
+                .expect("a landing record")
+                .flatten()
+                .next()
+                .expect("one")
+                .path(),
+        )
+        .expect("read"),
+    )
+    .expect("json");
+    let new = record["new"].as_str().expect("new").to_string();
+    let old = env.git(&["rev-parse", "main"]).trim().to_string();
+    assert_eq!(record["old"].as_str(), Some(old.as_str()));
+    {
+        let repo = env.open();
+        let queue = oompa::store::Queue::new(&repo);
+        let update = queue
+            .plan_complete(
+                &[oompa::store::TaskId::new("t00").expect("id")],
+                &oompa::store::Landed {
+                    commit: new.clone(),
+                    review_rounds: 0,
+                    at: "2026-01-01T00:00:00Z".into(),
+                    worker: Some("w0".into()),
+                },
+                "test",
+            )
+            .expect("plan");
+        repo.transaction(&[update]).expect("the queue half");
+    }
+    let main_lock = env.repo.join(".git/refs/heads/main.lock");
+    std::fs::write(&main_lock, format!("{new}\n")).expect("the target's lock");
+
+    let out = run_bounded(env.oompa_cmd(&["task", "list"]), LIMIT);
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("removed {}", main_lock.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains("finished a landing that was cut short: main moved to"),
+        "{said}"
+    );
+    assert_eq!(env.git(&["rev-parse", "main"]).trim(), new);
+    check_after_crash(&env, &said);
+    let tips = worker_tips(&env);
+    finish_the_work(&env, 1, &tips);
 }

@@ -12,7 +12,7 @@
 //!
 //! Never prints: callers report what was done or found.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,7 @@ use crate::git::follow::{Behind, repair_behind};
 use crate::git::{LockFile, ObjectId, Repo};
 use crate::store::queue::hostname;
 use crate::store::swarm::pid_alive;
-use crate::store::trailers;
+use crate::store::{QUEUE_REF, Queue, State, trailers};
 
 /// How many landings back a checkout's index is looked for.
 const MAX_LANDINGS_BACK: usize = 50;
@@ -119,6 +119,10 @@ pub enum Follow {
     Behind { behind: Behind, why: String },
     /// A lock left by the killed landing was removed first.
     RemovedLock(PathBuf),
+    /// The killed landing had completed its tasks but not moved the target yet: moved now.
+    FinishedLanding { target: String, commit: ObjectId },
+    /// A landing of a process that is gone was cut short (seen without repairing).
+    CutShort { swarm: String, pid: u32 },
 }
 
 impl Follow {
@@ -143,12 +147,25 @@ impl Follow {
                 "removed {}, left by a landing that was cut short",
                 p.display()
             ),
+            Follow::CutShort { swarm, pid } => format!(
+                "a landing of swarm {swarm} (pid {pid}, gone) was cut short; what it left half \
+                 done is finished by the next git oompa command"
+            ),
+            Follow::FinishedLanding { target, commit } => format!(
+                "finished a landing that was cut short: {} moved to {}, where its completed \
+                 tasks had landed",
+                target.trim_start_matches("refs/heads/"),
+                super::short(commit)
+            ),
         }
     }
 
     /// The command that fixes what is left, if anything is.
     pub fn fix(&self) -> Option<String> {
         match self {
+            Follow::CutShort { .. } => Some(
+                "`git oompa doctor --fix` (or any git oompa command but doctor) finishes it".into(),
+            ),
             Follow::Behind { behind: b, .. } if b.repairable() => Some(
                 "`git oompa doctor --fix` (or any git oompa command but doctor) brings it forward"
                     .into(),
@@ -195,15 +212,6 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
     let Some(target) = &settings.target_ref else {
         return out;
     };
-    let Ok(Some(tip)) = repo.read_ref(target) else {
-        return out;
-    };
-    let candidates = replaced_by_landings(repo, tip);
-    tracing::debug!(
-        ?candidates,
-        records = records.len(),
-        "checking that checkouts of {target} followed its landings"
-    );
     let checkouts: Vec<PathBuf> = match repo.checkouts() {
         Ok(c) => c
             .into_iter()
@@ -213,14 +221,27 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
         Err(_) => return out,
     };
     let mut all_done = true;
-    for co in &checkouts {
-        // A lock the killed landing's `git read-tree` left in this checkout.
-        if repair && let Some(lock) = left_lock(co, &records) {
-            match lock.remove_if_stale_or_ours() {
-                Ok(true) => out.push(Follow::RemovedLock(lock.path.clone())),
-                _ => all_done = false,
-            }
+    for rec in records.iter().filter_map(|(_, r)| r.as_ref()) {
+        if repair {
+            all_done &= finish_landing(repo, rec, &mut out);
+        } else {
+            out.push(Follow::CutShort {
+                swarm: rec.swarm.clone(),
+                pid: rec.pid,
+            });
         }
+    }
+    // What finishing a landing moved.
+    let Ok(Some(tip)) = repo.read_ref(target) else {
+        return out;
+    };
+    let candidates = replaced_by_landings(repo, tip);
+    tracing::debug!(
+        ?candidates,
+        records = records.len(),
+        "checking that the checkouts of {target} followed its landings"
+    );
+    for co in &checkouts {
         if candidates.is_empty() {
             continue;
         }
@@ -304,47 +325,72 @@ fn replaced_by_landings(repo: &Repo, tip: ObjectId) -> Vec<ObjectId> {
     out
 }
 
-/// A `.lock` of the checkout's index that a landing cut short left: there is a record of a
-/// landing whose process is gone, written before the lock, and no process has it open.
-fn left_lock(checkout: &Path, records: &[(PathBuf, Option<FollowRecord>)]) -> Option<OurLock> {
-    let since = records
-        .iter()
-        .filter_map(|(_, r)| r.as_ref())
-        .filter(|r| r.checkouts.iter().any(|c| same_path(c, checkout)))
-        .map(|r| r.at)
-        .min()?;
-    let git_dir = Repo::discover(checkout).ok()?.git_dir().to_path_buf();
-    let lock = LockFile::inspect(&git_dir.join("index.lock"))?;
-    let written =
-        jiff::Timestamp::now().as_second() - i64::try_from(lock.age.as_secs()).unwrap_or(i64::MAX);
-    // One second of slack: file times and the record's time are both whole seconds here.
-    (written + 1 >= since).then_some(OurLock { lock })
-}
-
-struct OurLock {
-    lock: LockFile,
-}
-
-impl std::ops::Deref for OurLock {
-    type Target = LockFile;
-    fn deref(&self) -> &LockFile {
-        &self.lock
-    }
-}
-
-impl OurLock {
-    /// Removes the lock when no process has it open (its owner, the killed landing's git,
-    /// is gone), whatever its age.
-    fn remove_if_stale_or_ours(&self) -> std::io::Result<bool> {
-        if !crate::git::lock::holders(&self.lock.path).is_empty() {
-            return Ok(false);
+/// Finishes what the landing of a dead process left half done: removes the locks it left
+/// (the target's and the queue's ref locks, `packed-refs.lock`, its checkouts'
+/// `index.lock`, when no process has them open and they are not older than the record), and
+/// moves the target when the queue says the landing's tasks are complete but the target was
+/// never moved. Returns whether nothing is left to do.
+fn finish_landing(repo: &Repo, rec: &FollowRecord, out: &mut Vec<Follow>) -> bool {
+    let common = repo.common_dir();
+    let mut locks = vec![
+        common.join(format!("{}.lock", rec.target)),
+        common.join(format!("{QUEUE_REF}.lock")),
+        common.join("packed-refs.lock"),
+    ];
+    for co in &rec.checkouts {
+        if let Ok(r) = Repo::discover(co) {
+            locks.push(r.git_dir().join("index.lock"));
         }
-        std::fs::remove_file(&self.lock.path)?;
-        Ok(true)
     }
-}
-
-fn same_path(a: &Path, b: &Path) -> bool {
-    let c = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    c(a) == c(b)
+    let mut done = true;
+    for path in locks {
+        let Some(lock) = LockFile::inspect(&path) else {
+            continue;
+        };
+        let written = jiff::Timestamp::now().as_second()
+            - i64::try_from(lock.age.as_secs()).unwrap_or(i64::MAX);
+        // One second of slack: file times and the record's time are whole seconds here.
+        if written + 1 < rec.at {
+            continue; // older than the landing: not its lock (doctor deals with it)
+        }
+        if !lock.holders().is_empty() || std::fs::remove_file(&path).is_err() {
+            done = false;
+            continue;
+        }
+        out.push(Follow::RemovedLock(path));
+    }
+    let (Ok(old), Ok(new)) = (
+        ObjectId::from_hex(rec.old.as_bytes()),
+        ObjectId::from_hex(rec.new.as_bytes()),
+    ) else {
+        return done;
+    };
+    if repo.read_ref(&rec.target).ok().flatten() != Some(old) {
+        return done;
+    }
+    let completed = Queue::new(repo).snapshot().is_ok_and(|s| {
+        s.in_state(State::Complete)
+            .any(|t| t.landed.as_ref().is_some_and(|l| l.commit == rec.new))
+    });
+    if !completed || !repo.is_commit(new).unwrap_or(false) {
+        return done;
+    }
+    match repo.cas_ref(
+        &rec.target,
+        Some(old),
+        new,
+        "oompa: finish a landing cut short",
+    ) {
+        Ok(()) => {
+            out.push(Follow::FinishedLanding {
+                target: rec.target.clone(),
+                commit: new,
+            });
+            done
+        }
+        Err(e) => {
+            tracing::debug!("could not finish the landing of {}: {e}", rec.new);
+            false
+        }
+    }
 }

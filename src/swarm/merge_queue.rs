@@ -210,29 +210,33 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest) -> Attempt {
         message: format!("oompa: land {} ({})", req.branch, req.worker),
     };
     let actor = format!("{}/{}", shared.id, req.worker);
-    // Crash safety: a record of the landing comes first, so that a process killed between
-    // moving the target and bringing its checkouts forward leaves something that says so;
-    // the next command finishes the step (`guard::checkout::finish`).
+    // Crash safety: a record of the landing comes first, so that a process killed anywhere
+    // from here to the checkouts following leaves something that says so; the next command
+    // finishes what was left half done (`guard::checkout::finish`).
     let paths: Vec<_> = checkouts.iter().map(|c| c.path.clone()).collect();
-    if !paths.is_empty()
-        && let Err(e) = FollowRecord::write(
-            repo,
-            &shared.id,
-            &shared.target_ref,
-            (target, commit),
-            &paths,
-        )
-    {
+    if let Err(e) = FollowRecord::write(
+        repo,
+        &shared.id,
+        &shared.target_ref,
+        (target, commit),
+        &paths,
+    ) {
         return fail(&format!("cannot record the landing before it happens: {e}"));
     }
     test_pause_point(repo, "before-transaction");
+    // The files ref backend writes the refs of a transaction one after the other, in
+    // order: the queue goes first, so a process killed in between has completed the tasks
+    // without moving the target (the next command moves it, from the record), never moved
+    // the target with the tasks still claimed (they would go back to pending and land twice).
     let result = queue.with_lock(|| {
-        let mut updates = vec![target_update];
+        let mut updates = Vec::with_capacity(2);
         if !ids.is_empty() {
             updates.push(queue.plan_complete(&ids, &landed, &actor)?);
         }
+        let new_queue = updates.first().and_then(|u| u.new);
+        updates.push(target_update);
         repo.transaction(&updates)
-            .map(|()| updates.get(1).and_then(|u| u.new))
+            .map(|()| new_queue)
             .map_err(crate::store::QueueError::from)
     });
     let new_queue = match result {
