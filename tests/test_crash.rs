@@ -109,6 +109,37 @@ fn a_stale_ref_lock_on_the_queue_ref_fails_fast_too() {
 }
 
 #[test]
+fn a_queue_lock_left_by_a_killed_oompa_process_is_removed_by_the_next_write() {
+    let env = initialised();
+    // What a git oompa process killed inside a queue transaction leaves: the ref's lock, and
+    // its note of the locks that transaction could create.
+    let dead = crate::guard_fixtures::dead_pid();
+    let lock = env.repo.join(".git/refs/oompa/tasks.lock");
+    let intents = env.repo.join(".git/oompa/txn");
+    std::fs::create_dir_all(&intents).expect("mkdir");
+    std::fs::write(
+        intents.join(format!("{dead}-0")),
+        format!(
+            "{}\n{}\n",
+            lock.display(),
+            env.repo.join(".git/packed-refs.lock").display()
+        ),
+    )
+    .expect("intent");
+    std::thread::sleep(Duration::from_millis(20));
+    leave_lock(&lock, Duration::ZERO);
+    let out = run_bounded(env.oompa_cmd(&["task", "add", "X", "--id", "x1"]), LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!lock.exists());
+    // A lock nobody wrote down stays a person's call.
+    leave_lock(&lock, Duration::ZERO);
+    env.git(&["config", "oompa.lockTimeout", "200"]);
+    let out = run_bounded(env.oompa_cmd(&["task", "add", "Y", "--id", "y1"]), LIMIT);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(lock.exists());
+}
+
+#[test]
 fn a_fresh_lock_is_waited_for_a_bounded_time_then_named() {
     let env = initialised();
     env.git(&["config", "oompa.lockTimeout", "300"]);
@@ -475,9 +506,10 @@ fn check_after(env: &TestEnv, context: &str, all_locks: bool) {
     assert_eq!(status.trim(), "", "{context}");
     // No lock is left that blocks anything.
     let worktrees = env.repo.join(".git/worktrees");
+    let worker_branches = env.repo.join(".git/refs/heads/oompa");
     let locks: Vec<PathBuf> = lock_files(&env.repo.join(".git"))
         .into_iter()
-        .filter(|l| all_locks || !l.starts_with(&worktrees))
+        .filter(|l| all_locks || !(l.starts_with(&worktrees) || l.starts_with(&worker_branches)))
         .collect();
     assert!(locks.is_empty(), "{context}\nlocks left: {locks:?}");
     // Nothing landed twice: each task at most once on main; each complete task landed.

@@ -14,7 +14,10 @@ use crate::guard::gc::{self, Action, GcError};
 Returns claims whose owner is gone to pending; removes the worktrees of finished (or crashed)\n\
 swarms, committing uncommitted changes on their branch first; deletes their worker branches;\n\
 prunes the metadata of worktrees whose directory is gone; drops keep refs the target already\n\
-contains. Running swarms are left alone.\n\n\
+contains. Running swarms are left alone. Each worktree, branch and keep ref is dealt with on\n\
+its own: locks a killed agent left in a finished swarm's worktree (open in no process) are\n\
+removed; what gc still cannot do is said with the reason, everything else is done, and it\n\
+exits 1.\n\n\
 It never deletes a commit that is not reachable from the target or a keep ref: anything\n\
 unmerged is moved under refs/oompa/keep/<swarm>/<worker>/gc first. Work that was\n\
 squash-landed is recognised by the Oompa-Swarm and Oompa-Worker trailers of its landing on\n\

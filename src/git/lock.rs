@@ -140,6 +140,140 @@ impl LockFile {
     }
 }
 
+/// Where ref transactions record the locks they may create: `.git/oompa/txn/<pid>-<n>`,
+/// one file per thread, there only while a transaction runs.
+fn intents_dir(common_dir: &Path) -> PathBuf {
+    common_dir.join("oompa").join("txn")
+}
+
+/// The locks one ref transaction of this thread may create, written down before it starts
+/// and removed when it ends (on drop), so that a lock left by a process killed in between
+/// can be told from one a live process holds (gix closes loose-ref locks early, so "no
+/// process has it open" says nothing for those).
+pub(crate) struct Intent {
+    path: PathBuf,
+}
+
+impl Intent {
+    /// Records `locks` for this thread. `None` when it cannot be written: the transaction
+    /// goes on, and a lock it leaves is only ever removed by a person.
+    pub(crate) fn begin(common_dir: &Path, locks: &[PathBuf]) -> Option<Intent> {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        thread_local! {
+            static SLOT: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_intents(common_dir));
+        let dir = intents_dir(common_dir);
+        let path = dir.join(format!("{}-{}", std::process::id(), SLOT.with(|s| *s)));
+        let mut text = String::new();
+        for l in locks {
+            text.push_str(&l.to_string_lossy());
+            text.push('\n');
+        }
+        let write = |p: &Path| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(p)?;
+            f.write_all(text.as_bytes())
+        };
+        if write(&path).is_err() {
+            std::fs::create_dir_all(&dir).ok()?;
+            write(&path).ok()?;
+        }
+        Some(Intent { path })
+    }
+}
+
+impl Drop for Intent {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Removes the intents of gone processes that explain no lock any more.
+fn sweep_intents(common_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(intents_dir(common_dir)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let locks_left = std::fs::read_to_string(e.path())
+            .is_ok_and(|t| t.lines().any(|l| Path::new(l).exists()));
+        if !locks_left {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// How long after a transaction wrote its intent the locks it creates can be: gix waits up
+/// to a second for `packed-refs.lock` before it takes the ref locks.
+const INTENT_TO_LOCK: Duration = Duration::from_secs(5);
+
+/// Whether `lock` was left by a ref transaction of a process that is gone: one whose intent
+/// names it and was written just before it, while no live process's intent names it. The
+/// intent that explains it is removed (that transaction is over for good).
+pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
+    let Ok(entries) = std::fs::read_dir(intents_dir(common_dir)) else {
+        return false;
+    };
+    let Some(lock_time) = SystemTime::now().checked_sub(lock.age) else {
+        return false;
+    };
+    let wanted = lock.path.to_string_lossy().into_owned();
+    let mut dead_writer = None;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || process_alive(pid);
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        if !text.lines().any(|l| l == wanted) {
+            continue;
+        }
+        if alive {
+            return false;
+        }
+        let Ok(written) = e.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        // Whole-second file times on some systems: a second of slack before.
+        let after = lock_time + Duration::from_secs(1) >= written;
+        let soon = written + INTENT_TO_LOCK >= lock_time;
+        if after && soon {
+            dead_writer = Some(e.path());
+        }
+    }
+    match dead_writer {
+        Some(intent) => {
+            let _ = std::fs::remove_file(intent);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Whether a process with this pid exists (a zombie counts as alive).
+fn process_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    raw > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
+}
+
 /// `45s`, `3m12s`, `2h05m`.
 pub fn age_text(d: Duration) -> String {
     let s = d.as_secs();

@@ -570,7 +570,15 @@ impl Repo {
         let wait = self.lock_timeout();
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
+        let common = self.common_dir();
+        let may_lock: Vec<PathBuf> = updates
+            .iter()
+            .map(|u| common.join(format!("{}.lock", u.name)))
+            .chain(std::iter::once(common.join("packed-refs.lock")))
+            .collect();
+        let mut removed: Vec<PathBuf> = Vec::new();
         loop {
+            let intent = lock::Intent::begin(common, &may_lock);
             let mut result = self.repo.edit_references(edits.clone());
             // Two transactions that both delete refs can race on removing an emptied
             // packed-refs file: the loser fails with "Could not delete empty packed refs: No
@@ -585,6 +593,7 @@ impl Repo {
                     _ => break,
                 }
             }
+            drop(intent);
             let e = match result {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_conflict() => return Err(GitError::RefConflict { name: names() }),
@@ -596,10 +605,23 @@ impl Repo {
                     source: e,
                 });
             }
-            // A lock is in the way. Its owner is alive (wait a little, it is about to finish)
-            // or gone (it never will: say which file, at once).
+            // A lock is in the way. Left by a transaction of ours whose process is gone: it
+            // is removed and the write goes on. Otherwise its owner is alive (wait a little,
+            // it is about to finish) or gone (it never will: say which file, at once).
             let waited = started.elapsed();
             let lock = self.lock_in_the_way(updates);
+            if let Some(l) = &lock
+                && !removed.contains(&l.path)
+                && lock::left_by_dead_writer(common, l)
+                && std::fs::remove_file(&l.path).is_ok()
+            {
+                tracing::info!(
+                    "removed {}, left by a git oompa process that was killed",
+                    l.path.display()
+                );
+                removed.push(l.path.clone());
+                continue;
+            }
             let give_up = waited >= wait || lock.as_ref().is_some_and(LockFile::is_stale);
             if give_up {
                 let lock = lock.and_then(|l| LockFile::inspect_with_holders(&l.path));

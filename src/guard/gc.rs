@@ -375,6 +375,7 @@ fn retire_branch(
     dry_run: bool,
     actions: &mut Vec<Action>,
 ) -> Result<(), GcError> {
+    remove_ref_lock(repo, name, dry_run, actions)?;
     let target = finished.target_of(swarm, settings);
     let safe = match why_safe(repo, target.as_deref(), swarm, worker, tip)? {
         Some(safe) if !pending_leftovers => safe,
@@ -414,6 +415,32 @@ fn retire_branch(
         tip,
         safe,
     });
+    Ok(())
+}
+
+/// Removes the lock of a finished swarm's ref (`refs/heads/oompa/<swarm>/<worker>.lock`),
+/// which a `git commit` or `git reset` killed with its swarm left: nothing updates a finished
+/// swarm's branch any more, and git holds ref locks without keeping them open.
+fn remove_ref_lock(
+    repo: &Repo,
+    name: &str,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
+    let path = repo.common_dir().join(format!("{name}.lock"));
+    let Some(lock) = crate::git::LockFile::inspect(&path) else {
+        return Ok(());
+    };
+    if !lock.holders().is_empty() {
+        return Ok(()); // the step that needs the ref says who holds it
+    }
+    if !dry_run {
+        std::fs::remove_file(&path).map_err(|e| GcError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+    }
+    actions.push(Action::RemoveLock { path });
     Ok(())
 }
 
@@ -546,6 +573,9 @@ fn retire_worktree(
                 path: lock.path.clone(),
             });
         }
+    }
+    if let Some(b) = branch {
+        remove_ref_lock(repo, b, dry_run, actions)?;
     }
     let dirty = wt
         .as_ref()
