@@ -949,3 +949,27 @@ fn a_landing_killed_between_completing_its_tasks_and_moving_the_target_is_finish
     let tips = worker_tips(&env);
     finish_the_work(&env, 1, &tips);
 }
+
+#[test]
+fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
+    use crate::test_swarm::{swarm_repo, worker_with_env};
+    // Every cycle's agent commits its work, then leaves index.lock behind.
+    let env = swarm_repo(
+        2,
+        &worker_with_env(
+            "polite",
+            1,
+            "max_cycles = 4\ncan_plan = false\nmax_wait_for_tasks = \"5s\"",
+            &[("FAKE_LEAVE_LOCK", "1")],
+        ),
+    );
+    let out = run_bounded(env.oompa_cmd(&["swarm"]), LIMIT);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let complete = env.oompa_ok(&["task", "list", "--state", "complete"]);
+    assert!(
+        complete.contains("t00") && complete.contains("t01"),
+        "{complete}\n{err}"
+    );
+    crate::test_swarm::assert_clean_up(&env);
+}

@@ -17,17 +17,50 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
 
 /// [`git`] with `-c key=value` settings for this one call.
 fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String, GitError> {
+    let common = super::lock::common_dir_of(dir);
+    let mut removed = false;
+    loop {
+        match git_once(dir, common.as_deref(), config, args) {
+            // A lock a killed git oompa (or its git) left: removed once, and tried again.
+            Err(GitError::Locked { lock, .. })
+                if !removed
+                    && common
+                        .as_deref()
+                        .is_some_and(|c| super::lock::left_by_dead_writer(c, &lock))
+                    && std::fs::remove_file(&lock.path).is_ok() =>
+            {
+                tracing::info!(
+                    "removed {}, left by a git oompa process that was killed",
+                    lock.path.display()
+                );
+                removed = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn git_once(
+    dir: &Path,
+    common: Option<&Path>,
+    config: &[(&str, &str)],
+    args: &[&str],
+) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir);
     for (key, value) in config {
         cmd.arg("-c").arg(format!("{key}={value}"));
     }
+    // A git killed with us can leave packed-refs.lock (it rewrites packed-refs when a ref
+    // update needs it): noted, so the next writer can tell it has no owner.
+    let intent = common.and_then(|c| super::lock::Intent::begin(c, &[c.join("packed-refs.lock")]));
     let out = cmd
         .args(args)
         .stdin(Stdio::null())
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(GitError::Spawn)?;
+    drop(intent);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         // A lock in the way is said as such (with its age), never as a plain failure.

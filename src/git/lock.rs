@@ -226,6 +226,10 @@ pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
     let Some(lock_time) = SystemTime::now().checked_sub(lock.age) else {
         return false;
     };
+    // git and gix keep packed-refs.lock and index.lock open while they hold them.
+    if !holders(&lock.path).is_empty() {
+        return false;
+    }
     let wanted = lock.path.to_string_lossy().into_owned();
     let mut dead_writer = None;
     for e in entries.flatten() {
@@ -259,6 +263,22 @@ pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// The common git directory of the checkout at `dir` (`<dir>/.git`, or for a linked
+/// worktree the directory its `.git` file and `commondir` point to), read from the files
+/// alone. `None` when `dir` is not the root of a checkout.
+pub(crate) fn common_dir_of(dir: &Path) -> Option<PathBuf> {
+    let dot_git = dir.join(".git");
+    if dot_git.is_dir() {
+        return Some(dot_git);
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let git_dir = dir.join(text.strip_prefix("gitdir:")?.trim());
+    match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(common) => Some(git_dir.join(common.trim())),
+        Err(_) => Some(git_dir),
     }
 }
 

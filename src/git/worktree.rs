@@ -28,6 +28,20 @@ impl Repo {
     /// checked out. Missing parent directories are created.
     pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<(), GitError> {
         let _one_at_a_time = ADD_WORKTREE.lock().unwrap_or_else(|e| e.into_inner());
+        // gix writes the new worktree's HEAD (which may lock packed-refs) and index: noted,
+        // so that locks a kill leaves here are known to have no owner.
+        let common = self.common_dir();
+        let admin = common
+            .join("worktrees")
+            .join(path.file_name().unwrap_or_default());
+        let _intent = super::lock::Intent::begin(
+            common,
+            &[
+                common.join("packed-refs.lock"),
+                admin.join("HEAD.lock"),
+                admin.join("index.lock"),
+            ],
+        );
         let stop = AtomicBool::new(false);
         let name: gix::refs::FullName = branch.try_into().map_err(|e| GitError::Gix {
             context: format!("invalid branch name {branch}"),

@@ -1,14 +1,18 @@
 //! The "checkout follows" step of a landing, made crash safe.
 //!
-//! Moving the target branch and bringing its checkout forward cannot be one atomic step. The
-//! merge queue therefore writes a [`FollowRecord`] before the transaction that moves the
-//! target, brings each checkout of the target forward right after it, and removes the record
-//! last. A process killed anywhere in between leaves either the old state (the branch did not
-//! move) or the record, and [`finish`] — run by every command before its work — finishes the
-//! step: it finds each checkout of the target whose index still has the content of a commit
-//! the merge queue replaced, and brings the landed paths forward when nothing of the person's
-//! is in the way (else it reports, and touches nothing). Without a record the same check
-//! still runs, cheaply (the index's cached tree usually settles it).
+//! A landing cannot move the target branch, complete its tasks and bring the target's
+//! checkouts forward in one atomic step (the files ref backend even writes the refs of one
+//! transaction one after the other). The merge queue therefore writes a [`FollowRecord`]
+//! before its transaction, completes the tasks before it moves the target (in that one
+//! transaction), brings each checkout of the target forward right after it, and removes the
+//! record last. A process killed anywhere in between leaves the old state, the new one, or
+//! the record; [`finish`] — run by every command before its work — then finishes what was
+//! left half done: it removes the locks the killed landing left, moves the target when the
+//! queue already has the landing's tasks complete, and brings a checkout of the target whose
+//! index still has the content of a commit the merge queue replaced forward, on the landed
+//! paths, when nothing of the person's is in the way (else it reports and touches nothing).
+//! Without a record the index check still runs, cheaply (the index's cached tree usually
+//! settles it).
 //!
 //! Never prints: callers report what was done or found.
 

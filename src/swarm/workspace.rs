@@ -54,6 +54,7 @@ impl Workspace {
     /// Points the worktree at `base`, discarding tracked changes and untracked files but
     /// keeping ignored ones (build caches), then copies the configured untracked files in.
     pub fn refresh(&self, base: ObjectId, root: &std::path::Path) -> Result<(), GitError> {
+        self.clear_dead_locks();
         cli::reset_hard(&self.path, base)?;
         for rel in &self.copied {
             let from = root.join(rel);
@@ -71,6 +72,7 @@ impl Workspace {
     /// Commits anything left uncommitted in the worktree (the framework's commit on the
     /// agent's behalf). Returns whether there was anything to commit.
     pub fn commit_leftovers(&self, cycle: u32) -> Result<bool, GitError> {
+        self.clear_dead_locks();
         cli::commit_all_except(
             &self.path,
             &format!(
@@ -79,6 +81,25 @@ impl Workspace {
             ),
             &self.copied,
         )
+    }
+
+    /// Removes the locks a killed agent (or a git it ran) left in this worktree's git
+    /// directory and on its branch: the agent's turn is over, and nothing else writes there,
+    /// so a lock no process has open has no owner. Without this, one `git commit` killed
+    /// mid-way failed every later cycle of the worker.
+    fn clear_dead_locks(&self) {
+        let Ok(wt) = crate::git::Repo::discover(&self.path) else {
+            return;
+        };
+        let mut locks = crate::git::lock::locks_in(wt.git_dir());
+        locks.extend(crate::git::LockFile::inspect(
+            &wt.common_dir().join(format!("{}.lock", self.branch)),
+        ));
+        for lock in locks {
+            if lock.holders().is_empty() && std::fs::remove_file(&lock.path).is_ok() {
+                tracing::info!("removed {}, left by a killed agent", lock.path.display());
+            }
+        }
     }
 
     /// The branch tip.

@@ -18,7 +18,8 @@
 # FAKE_RESOLVE=1 answers a conflict-resolution prompt by keeping both sides of shared.txt;
 # FAKE_RESOLVE=beyond also changes an unrelated file in the resolution.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
-# prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
+# prompt to FILE. FAKE_LEAVE_LOCK=1 leaves index.lock in the worktree after its commit.
+# FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
 set -u
 prompt=$(cat)
@@ -52,6 +53,8 @@ work() {
     fi
   done
   git add work && git commit -q -m "Do $(echo $ids | tr '\n' ' ')" || return 1
+  # FAKE_LEAVE_LOCK=1: leave index.lock behind, as a git killed mid-command does.
+  [ -n "${FAKE_LEAVE_LOCK:-}" ] && : > "$(git rev-parse --git-dir)/index.lock"
   return 0
 }
 

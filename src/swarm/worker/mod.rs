@@ -378,7 +378,13 @@ impl Worker {
             if cli::merge_in_progress(&ws.path) {
                 let _ = cli::abort_merge(&ws.path);
             }
-            let _ = ws.commit_leftovers(cycle);
+            if let Err(e) = ws.commit_leftovers(cycle) {
+                self.emit(Event::Warning(format!(
+                    "[{}] could not commit cycle {cycle}'s uncommitted work: {}",
+                    self.id,
+                    e.detail()
+                )));
+            }
             let target = repo
                 .read_ref(&self.shared.target_ref)
                 .ok()
