@@ -444,8 +444,9 @@ pub enum Kill {
 /// Runs a swarm over `env`, SIGKILLs it as `kill` says, then checks what the issue asks:
 /// the next command recovers by itself without a hang, the checkout's index equals the
 /// target's tree, no lock is left that blocks anything, nothing is lost, nothing landed
-/// twice. Returns what the next command said on stderr.
-pub fn crash_and_check(env: &TestEnv, kill: Kill) -> String {
+/// twice. Returns what the next command said on stderr, and whether the kill came inside a
+/// landing (its record was there).
+pub fn crash_and_check(env: &TestEnv, kill: Kill) -> (String, bool) {
     use std::os::unix::process::CommandExt;
     let marker = env.repo.join(".git/oompa/test-paused-at");
     let _ = std::fs::remove_file(&marker);
@@ -481,6 +482,8 @@ pub fn crash_and_check(env: &TestEnv, kill: Kill) -> String {
     }
     let _ = child.wait();
     let _ = std::fs::remove_file(&marker);
+    let in_landing = std::fs::read_dir(env.repo.join(".git/oompa/following"))
+        .is_ok_and(|mut d| d.next().is_some());
     // Agents that outlived the swarm (their own process groups) end by themselves; give the
     // git they may be running a moment to finish.
     std::thread::sleep(Duration::from_millis(100));
@@ -490,7 +493,7 @@ pub fn crash_and_check(env: &TestEnv, kill: Kill) -> String {
     let said = stderr(&out);
     assert!(out.status.success(), "{kill:?}: {said}");
     check_after_crash(env, &format!("{kill:?}\n{said}"));
-    said
+    (said, in_landing)
 }
 
 /// The invariants after a crash and its recovery. Locks in the git directories of a dead
@@ -594,7 +597,8 @@ fn a_swarm_killed_at_each_point_of_a_landing_recovers_by_itself_and_loses_nothin
         for point in points {
             s.spawn(move || {
                 let env = landing_repo(2);
-                let said = crash_and_check(&env, Kill::At(point));
+                let (said, in_landing) = crash_and_check(&env, Kill::At(point));
+                assert!(in_landing, "{point}");
                 let tips = worker_tips(&env);
                 if point == "after-transaction" {
                     assert!(
@@ -850,7 +854,8 @@ fn many_kill_points_of_a_landing() {
         seed
     };
     let points = ["before-transaction", "after-transaction", "after-follow"];
-    let (mut kills, mut in_landing, mut repaired) = (0usize, 0usize, 0usize);
+    let mut at_points = [0usize; 3];
+    let (mut random, mut random_group, mut random_in_landing, mut repaired) = (0, 0, 0, 0);
     for run in 0..runs {
         let env = landing_repo(3);
         let mut tips = Vec::new();
@@ -862,14 +867,16 @@ fn many_kill_points_of_a_landing() {
                     group: r == 2,
                 },
             };
-            let said = crash_and_check(&env, kill);
-            kills += 1;
-            if said.contains("brought") {
-                repaired += 1;
+            let (said, in_landing) = crash_and_check(&env, kill);
+            match kill {
+                Kill::At(p) => at_points[points.iter().position(|x| *x == p).expect("point")] += 1,
+                Kill::After { group, .. } => {
+                    random += 1;
+                    random_group += usize::from(group);
+                    random_in_landing += usize::from(in_landing);
+                }
             }
-            if matches!(kill, Kill::At(_)) || said.contains("brought") {
-                in_landing += 1;
-            }
+            repaired += usize::from(said.contains("brought"));
             tips.extend(worker_tips(&env));
             let done = env
                 .oompa_ok(&["task", "list", "--state", "pending", "--json"])
@@ -881,11 +888,16 @@ fn many_kill_points_of_a_landing() {
         }
         finish_the_work(&env, 3, &tips);
         println!(
-            "run {run}: {kills} kills so far ({in_landing} inside a landing, {repaired} checkouts brought forward)"
+            "run {run}: at points {at_points:?}, random {random} ({random_group} of the whole \
+             process group, {random_in_landing} inside a landing), {repaired} checkouts brought \
+             forward"
         );
     }
     println!(
-        "TOTAL: {kills} kills, {in_landing} inside a landing, {repaired} checkouts brought forward by the next command"
+        "TOTAL: {} kills: at {points:?} {at_points:?}; {random} at random moments \
+         ({random_group} of the whole process group, {random_in_landing} inside a landing); \
+         {repaired} checkouts brought forward by the next command",
+        at_points.iter().sum::<usize>() + random
     );
 }
 
