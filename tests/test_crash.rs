@@ -985,3 +985,23 @@ fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
     );
     crate::test_swarm::assert_clean_up(&env);
 }
+
+#[test]
+fn gc_retires_a_worktree_whose_creation_a_kill_cut_short() {
+    use crate::guard_fixtures::{add_worker, crash_swarm, start_swarm};
+    let env = TestEnv::new();
+    start_swarm(&env, "s1", std::process::id(), &["w0"]);
+    let w0 = add_worker(&env, "s1", "w0");
+    // Killed while creating it: the worktree stays locked "initializing".
+    let locked = env.repo.join(".git/worktrees/w0/locked");
+    std::fs::write(&locked, "initializing\n").expect("write");
+    crash_swarm(&env, "s1");
+    let out = run_bounded(env.oompa_cmd(&["gc"]), LIMIT);
+    let o = stdout(&out);
+    assert!(out.status.success(), "{o}\n{}", stderr(&out));
+    assert!(o.contains(&format!("remove {}", locked.display())), "{o}");
+    assert!(!w0.exists(), "{o}");
+    assert!(!o.contains("commit the uncommitted changes"), "{o}");
+    let wts = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(wts.matches("worktree ").count(), 1, "{wts}");
+}

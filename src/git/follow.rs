@@ -43,15 +43,16 @@ type Flat = BTreeMap<String, ObjectId>;
 impl Repo {
     /// Compares the index of the checkout at `checkout` (its branch at `tip`) with `tip`.
     /// `None` when they agree on every path, or when the differences are not landings the
-    /// index missed. `candidates` are the commits the index may still be at, newest first
-    /// (the first parents of `tip` that the merge queue replaced); the first one that
-    /// explains every landed difference is the answer. A checkout in the middle of a merge
+    /// index missed. `candidates` gives the commits the index may still be at, newest first
+    /// (the first parents of `tip` that the merge queue replaced), and is only called when
+    /// the index differs from `tip`; the first one that explains every landed difference is
+    /// the answer. A checkout in the middle of a merge
     /// (conflict stages in its index) is never called behind.
     pub fn index_behind(
         &self,
         checkout: &Path,
         tip: ObjectId,
-        candidates: &[ObjectId],
+        candidates: impl FnOnce() -> Vec<ObjectId>,
     ) -> Result<Option<Behind>, GitError> {
         let co = Repo::discover(checkout)?;
         let index = co
@@ -87,7 +88,7 @@ impl Repo {
         if differing.is_empty() {
             return Ok(None);
         }
-        for &old in candidates {
+        for old in candidates() {
             let old_tree = self.commit_tree(old)?;
             let mut landed = Vec::new();
             let mut explained = true;

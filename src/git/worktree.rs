@@ -95,6 +95,33 @@ impl Repo {
         Ok(())
     }
 
+    /// The `locked` file of the linked worktree at `path` when its reason is `initializing`:
+    /// what git and gix write while they create a worktree, so one whose creation was cut
+    /// short (a killed swarm) stays locked, and can be neither removed nor pruned. A lock
+    /// with any other reason is a person's (`git worktree lock`) and is not reported. With
+    /// `unlock`, that file is removed.
+    pub fn interrupted_creation_lock(
+        &self,
+        path: &Path,
+        unlock: bool,
+    ) -> Result<Option<PathBuf>, GitError> {
+        let want = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        for p in self.gix().worktrees().ctx(|| "listing worktrees".into())? {
+            let Ok(base) = p.base() else { continue };
+            let base = base.canonicalize().unwrap_or(base);
+            if base != want || !p.lock_reason().is_some_and(|r| r == "initializing") {
+                continue;
+            }
+            let file = p.git_dir().join("locked");
+            if unlock {
+                p.set_lock(None)
+                    .ctx(|| format!("unlocking worktree {}", path.display()))?;
+            }
+            return Ok(Some(file));
+        }
+        Ok(None)
+    }
+
     /// Every checkout of this repository (main first) with the branch it has checked out.
     pub fn checkouts(&self) -> Result<Vec<Checkout>, GitError> {
         let mut out = Vec::new();

@@ -216,14 +216,6 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
     let Some(target) = &settings.target_ref else {
         return out;
     };
-    let checkouts: Vec<PathBuf> = match repo.checkouts() {
-        Ok(c) => c
-            .into_iter()
-            .filter(|c| c.branch.as_deref() == Some(target.as_str()))
-            .map(|c| c.path)
-            .collect(),
-        Err(_) => return out,
-    };
     let mut all_done = true;
     for rec in records.iter().filter_map(|(_, r)| r.as_ref()) {
         if repair {
@@ -239,17 +231,20 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
     let Ok(Some(tip)) = repo.read_ref(target) else {
         return out;
     };
-    let candidates = replaced_by_landings(repo, tip);
-    tracing::debug!(
-        ?candidates,
-        records = records.len(),
-        "checking that the checkouts of {target} followed its landings"
-    );
+    // Only a target the merge queue moved last can have a checkout its landing left behind.
+    let landed_last = repo
+        .commit_message(tip)
+        .is_ok_and(|m| trailers::parse(&m).swarm.is_some());
+    let checkouts: Vec<PathBuf> = match landed_last.then(|| repo.checkouts()) {
+        Some(Ok(c)) => c
+            .into_iter()
+            .filter(|c| c.branch.as_deref() == Some(target.as_str()))
+            .map(|c| c.path)
+            .collect(),
+        _ => Vec::new(),
+    };
     for co in &checkouts {
-        if candidates.is_empty() {
-            continue;
-        }
-        let found = repo.index_behind(co, tip, &candidates);
+        let found = repo.index_behind(co, tip, || replaced_by_landings(repo, tip));
         tracing::debug!(?found, "index of {}", co.display());
         let behind = match found {
             Ok(Some(b)) => b,

@@ -577,10 +577,14 @@ fn retire_worktree(
     if let Some(b) = branch {
         remove_ref_lock(repo, b, dry_run, actions)?;
     }
-    let dirty = wt
-        .as_ref()
-        .map(|w| w.has_local_changes().unwrap_or(true))
-        .unwrap_or(false);
+    // A worktree whose creation was cut short has no agent work in it, only a partial
+    // checkout: nothing to commit.
+    let interrupted = repo.interrupted_creation_lock(path, false)?.is_some();
+    let dirty = !interrupted
+        && wt
+            .as_ref()
+            .map(|w| w.has_local_changes().unwrap_or(true))
+            .unwrap_or(false);
     if dirty {
         if !dry_run {
             cli::commit_all(
@@ -617,6 +621,10 @@ fn retire_worktree(
                 });
             }
         }
+    }
+    // A worktree whose creation was cut short stays locked "initializing".
+    if let Some(locked) = repo.interrupted_creation_lock(path, !dry_run)? {
+        actions.push(Action::RemoveLock { path: locked });
     }
     if !dry_run {
         repo.remove_worktree(path)?;
