@@ -34,6 +34,9 @@ fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String
                     lock.path.display()
                 );
                 removed = true;
+                if let Some(c) = common.as_deref() {
+                    super::lock::sweep_spent_intents(c);
+                }
             }
             other => return other,
         }

@@ -165,7 +165,7 @@ impl Intent {
             static SLOT: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
         }
         static SWEPT: std::sync::Once = std::sync::Once::new();
-        SWEPT.call_once(|| sweep_intents(common_dir));
+        SWEPT.call_once(|| sweep_spent_intents(common_dir));
         let dir = intents_dir(common_dir);
         let path = dir.join(format!("{}-{}", std::process::id(), SLOT.with(|s| *s)));
         let mut text = String::new();
@@ -191,8 +191,9 @@ impl Drop for Intent {
     }
 }
 
-/// Removes the intents of gone processes that explain no lock any more.
-fn sweep_intents(common_dir: &Path) {
+/// Removes the intents of gone processes that explain no lock any more (one transaction can
+/// leave several locks: its intent stays until the last of them is gone).
+pub(crate) fn sweep_spent_intents(common_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(intents_dir(common_dir)) else {
         return;
     };
@@ -217,8 +218,9 @@ fn sweep_intents(common_dir: &Path) {
 const INTENT_TO_LOCK: Duration = Duration::from_secs(5);
 
 /// Whether `lock` was left by a ref transaction of a process that is gone: one whose intent
-/// names it and was written just before it, while no live process's intent names it. The
-/// intent that explains it is removed (that transaction is over for good).
+/// names it and was written just before it, while no live process's intent names it. Once
+/// the caller has removed it, [`sweep_spent_intents`] drops intents that explain nothing
+/// more.
 pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
     let Ok(entries) = std::fs::read_dir(intents_dir(common_dir)) else {
         return false;
@@ -231,7 +233,7 @@ pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
         return false;
     }
     let wanted = lock.path.to_string_lossy().into_owned();
-    let mut dead_writer = None;
+    let mut dead_writer = false;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
@@ -254,16 +256,10 @@ pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
         let after = lock_time + Duration::from_secs(1) >= written;
         let soon = written + INTENT_TO_LOCK >= lock_time;
         if after && soon {
-            dead_writer = Some(e.path());
+            dead_writer = true;
         }
     }
-    match dead_writer {
-        Some(intent) => {
-            let _ = std::fs::remove_file(intent);
-            true
-        }
-        None => false,
-    }
+    dead_writer
 }
 
 /// The common git directory of the checkout at `dir` (`<dir>/.git`, or for a linked

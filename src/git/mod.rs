@@ -620,6 +620,7 @@ impl Repo {
                     l.path.display()
                 );
                 removed.push(l.path.clone());
+                lock::sweep_spent_intents(common);
                 continue;
             }
             let give_up = waited >= wait || lock.as_ref().is_some_and(LockFile::is_stale);
