@@ -170,7 +170,7 @@ impl Intent {
         let path = dir.join(format!("{}-{}", std::process::id(), SLOT.with(|s| *s)));
         let mut text = String::new();
         for l in locks {
-            text.push_str(&l.to_string_lossy());
+            text.push_str(&normal(l).to_string_lossy());
             text.push('\n');
         }
         let write = |p: &Path| -> std::io::Result<()> {
@@ -188,6 +188,16 @@ impl Intent {
 impl Drop for Intent {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `path` with its directory resolved (`.git/worktrees/w0/../..` is how gix names the
+/// common directory from a linked worktree), so that intents written from any checkout
+/// name a lock the same way.
+fn normal(path: &Path) -> PathBuf {
+    match (path.parent().map(Path::canonicalize), path.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
     }
 }
 
@@ -232,7 +242,7 @@ pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
     if !holders(&lock.path).is_empty() {
         return false;
     }
-    let wanted = lock.path.to_string_lossy().into_owned();
+    let wanted = normal(&lock.path).to_string_lossy().into_owned();
     let mut dead_writer = false;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -262,16 +272,22 @@ pub(crate) fn left_by_dead_writer(common_dir: &Path, lock: &LockFile) -> bool {
     dead_writer
 }
 
-/// The common git directory of the checkout at `dir` (`<dir>/.git`, or for a linked
-/// worktree the directory its `.git` file and `commondir` point to), read from the files
-/// alone. `None` when `dir` is not the root of a checkout.
-pub(crate) fn common_dir_of(dir: &Path) -> Option<PathBuf> {
+/// The git directory of the checkout at `dir` (`<dir>/.git`, or for a linked worktree the
+/// directory its `.git` file points to), read from the files alone. `None` when `dir` is not
+/// the root of a checkout.
+pub fn git_dir_of(dir: &Path) -> Option<PathBuf> {
     let dot_git = dir.join(".git");
     if dot_git.is_dir() {
         return Some(dot_git);
     }
     let text = std::fs::read_to_string(&dot_git).ok()?;
-    let git_dir = dir.join(text.strip_prefix("gitdir:")?.trim());
+    Some(dir.join(text.strip_prefix("gitdir:")?.trim()))
+}
+
+/// The common git directory of the checkout at `dir` (for a linked worktree, where its
+/// `commondir` file points), read from the files alone.
+pub(crate) fn common_dir_of(dir: &Path) -> Option<PathBuf> {
+    let git_dir = git_dir_of(dir)?;
     match std::fs::read_to_string(git_dir.join("commondir")) {
         Ok(common) => Some(git_dir.join(common.trim())),
         Err(_) => Some(git_dir),
@@ -434,6 +450,33 @@ mod tests {
         assert!(stale.is_stale(), "{stale:?}");
         assert!(stale.remove_if_stale().expect("io"));
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_lock_named_from_a_linked_worktree_is_the_same_lock() {
+        // gix and a linked worktree's `commondir` name the common directory
+        // `.git/worktrees/w0/../..`: an intent written that way explains the lock at
+        // `.git/packed-refs.lock`.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let common = dir.path().join(".git");
+        std::fs::create_dir_all(common.join("worktrees/w0")).expect("mkdir");
+        let via_worktree = common.join("worktrees/w0/../..");
+        let intent =
+            Intent::begin(&via_worktree, &[via_worktree.join("packed-refs.lock")]).expect("intent");
+        // As if this process had been killed there: the intent belongs to a dead pid.
+        let dead = {
+            let mut child = std::process::Command::new("true").spawn().expect("spawn");
+            let pid = child.id();
+            child.wait().expect("wait");
+            pid
+        };
+        let left = common.join("oompa/txn").join(format!("{dead}-0"));
+        std::fs::rename(&intent.path, &left).expect("rename");
+        std::mem::forget(intent);
+        let lock_path = common.join("packed-refs.lock");
+        std::fs::write(&lock_path, "").expect("lock");
+        let lock = LockFile::inspect(&lock_path).expect("exists");
+        assert!(left_by_dead_writer(&common, &lock));
     }
 
     #[test]

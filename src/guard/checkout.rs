@@ -244,11 +244,23 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
         _ => Vec::new(),
     };
     for co in &checkouts {
+        // The index file as it was when it was last found to match this tip: not read again.
+        let stamp = index_stamp(co).map(|st| format!("{tip} {st}"));
+        if stamp.is_some() && stamp == std::fs::read_to_string(stamp_path(repo, co)).ok() {
+            continue;
+        }
         let found = repo.index_behind(co, tip, || replaced_by_landings(repo, tip));
         tracing::debug!(?found, "index of {}", co.display());
         let behind = match found {
             Ok(Some(b)) => b,
-            Ok(None) => continue,
+            Ok(None) => {
+                if let Some(stamp) = stamp {
+                    let path = stamp_path(repo, co);
+                    let _ = std::fs::create_dir_all(path.parent().unwrap_or(repo.common_dir()));
+                    let _ = std::fs::write(path, stamp);
+                }
+                continue;
+            }
             Err(e) => {
                 tracing::debug!("cannot compare the index of {}: {e}", co.display());
                 all_done = false;
@@ -299,6 +311,31 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
         }
     }
     out
+}
+
+/// Where the stamp of a checkout's index last found to follow its branch is kept.
+fn stamp_path(repo: &Repo, checkout: &std::path::Path) -> PathBuf {
+    let name: String = checkout
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    FollowRecord::dir(repo).join(format!(".followed-{name}"))
+}
+
+/// The index file's identity right now (inode, size, modification time): any write of the
+/// index changes it.
+fn index_stamp(checkout: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let git_dir = crate::git::lock::git_dir_of(checkout)?;
+    let m = std::fs::metadata(git_dir.join("index")).ok()?;
+    Some(format!(
+        "{} {} {} {}",
+        m.ino(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
 }
 
 /// The commits the merge queue replaced on the way to `tip`: the first parent of each
