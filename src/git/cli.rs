@@ -51,6 +51,9 @@ fn git_once(
 ) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir);
+    // No background maintenance from our own commits and merges: a swarm killed while it
+    // ran left objects/maintenance.lock behind, and it is no part of what we asked for.
+    cmd.args(["-c", "maintenance.auto=false", "-c", "gc.auto=0"]);
     for (key, value) in config {
         cmd.arg("-c").arg(format!("{key}={value}"));
     }

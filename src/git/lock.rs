@@ -343,10 +343,12 @@ pub fn holders(path: &Path) -> Vec<u32> {
 
 /// Every lock file git oompa's commands can trip over, in `common_dir` (the repository's
 /// `.git`): `packed-refs.lock`, `index.lock`, `HEAD.lock` and the other `*.lock` files at its
-/// top, `refs/**/*.lock`, and `worktrees/<id>/*.lock` (with `worktrees/<id>/refs/**`).
+/// top, `objects/maintenance.lock`, `refs/**/*.lock`, and `worktrees/<id>/*.lock` (with
+/// `worktrees/<id>/refs/**`).
 pub fn find_locks(common_dir: &Path) -> Vec<LockFile> {
     let mut paths = Vec::new();
     top_level_locks(common_dir, &mut paths);
+    top_level_locks(&common_dir.join("objects"), &mut paths);
     walk_locks(&common_dir.join("refs"), &mut paths);
     if let Ok(wts) = std::fs::read_dir(common_dir.join("worktrees")) {
         for wt in wts.flatten() {

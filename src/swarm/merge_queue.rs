@@ -2,8 +2,10 @@
 //! memory against the current target tip, write the landing commit with its trailers, then
 //! move the target and complete the tasks in one compare-and-swap transaction (retried from
 //! the top when either ref moved). A checkout of the target is brought forward like
-//! `git merge --ff-only`; if the user's uncommitted edits there would be overwritten, the
-//! landing waits and says so, touching nothing.
+//! `git merge --ff-only`; if the user's uncommitted edits there would be overwritten (or a
+//! lock is left there), the landing waits and says so, touching nothing, until Ctrl-C or
+//! `max_landing_pause`. A record written before the transaction lets the next command finish
+//! a landing cut short (`guard::checkout`).
 
 use std::time::Duration;
 
