@@ -455,8 +455,14 @@ pub fn crash_and_check(env: &TestEnv, kill: Kill) -> (String, bool) {
     let _ = std::fs::remove_file(&marker);
     let mut cmd = env.oompa_cmd(&["swarm"]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    if let Kill::At(point) = kill {
-        cmd.env("OOMPA_TEST_PAUSE_AT", point);
+    match kill {
+        Kill::At(point) => {
+            cmd.env("OOMPA_TEST_PAUSE_AT", point);
+        }
+        // Landings made slower, so that random moments fall inside them more often.
+        Kill::After { .. } => {
+            cmd.env("OOMPA_TEST_LANDING_DELAY_MS", "120");
+        }
     }
     cmd.process_group(0);
     let mut child = cmd.spawn().expect("spawn swarm");

@@ -58,10 +58,19 @@ const PAUSE_POLL: Duration = Duration::from_millis(500);
 /// queue moved, the checkout has not followed), `after-follow` (the checkout followed, the
 /// record is still there). Never set it outside tests.
 const TEST_PAUSE_ENV: &str = "OOMPA_TEST_PAUSE_AT";
+/// TEST ONLY: `OOMPA_TEST_LANDING_DELAY_MS=<n>` sleeps that long at each of those points, so
+/// that kills at random moments fall inside landings (and their git subprocesses) more
+/// often. Never set it outside tests.
+const TEST_DELAY_ENV: &str = "OOMPA_TEST_LANDING_DELAY_MS";
 
 fn test_pause_point(repo: &Repo, point: &str) {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static DELAY: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| std::env::var(TEST_PAUSE_ENV).ok().filter(|v| !v.is_empty()));
+    let delay = DELAY.get_or_init(|| std::env::var(TEST_DELAY_ENV).ok()?.parse().ok());
+    if let Some(ms) = delay {
+        std::thread::sleep(Duration::from_millis(*ms));
+    }
     if at.as_deref() != Some(point) {
         return;
     }
