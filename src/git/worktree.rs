@@ -78,7 +78,7 @@ impl Repo {
             .open_options()
             .clone()
             .config_overrides(overrides);
-        Ok(gix::open_opts(self.git_dir(), options)?)
+        gix::open_opts(self.git_dir(), options)
     }
 
     /// Removes the linked worktree at `path`, discarding its changes (callers save anything
@@ -109,7 +109,7 @@ impl Repo {
         for p in self.gix().worktrees().ctx(|| "listing worktrees".into())? {
             let Ok(base) = p.base() else { continue };
             let base = base.canonicalize().unwrap_or(base);
-            if base != want || !p.lock_reason().is_some_and(|r| r == "initializing") {
+            if base != want || p.lock_reason().is_none_or(|r| r != "initializing") {
                 continue;
             }
             let file = p.git_dir().join("locked");
