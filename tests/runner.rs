@@ -11,6 +11,7 @@ mod common;
 mod guard_fixtures;
 mod test_agents;
 mod test_completions;
+mod test_crash;
 mod test_doctor;
 mod test_from_oompa;
 mod test_gate;

@@ -152,6 +152,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
         "problem cycle log: refs/notes/oompa was rewritten (`fetched over it`)",
         "problem landings: main was moved to",
         "problem log decorations: log.excludeDecoration does not have refs/oompa/*",
+        "problem swarm leftovers: swarms that are no longer running left 2 worktree(s)",
     ] {
         assert!(found.contains(expected), "{expected} not found in:\n{out}");
     }
@@ -169,7 +170,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
         "{out}"
     );
     assert!(
-        err.contains("error: 8 problems found")
+        err.contains("error: 9 problems found")
             && err.contains("`git oompa doctor --fix` repairs 6 of them"),
         "{err}"
     );
@@ -192,14 +193,15 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
         ),
         "{out}"
     );
-    assert!(err.contains("error: 2 problems found"), "{out}{err}");
+    assert!(err.contains("error: 3 problems found"), "{out}{err}");
 
     // What is left needs a person; nothing of what was fixed comes back.
     let (_, out, _) = doctor(&env, &[]);
     let left = problems(&out);
-    assert_eq!(left.len(), 2, "{out}");
+    assert_eq!(left.len(), 3, "{out}");
     assert!(left[0].starts_with("problem identity:"), "{out}");
-    assert!(left[1].starts_with("problem landings:"), "{out}");
+    assert!(left[1].starts_with("problem swarm leftovers:"), "{out}");
+    assert!(left[2].starts_with("problem landings:"), "{out}");
     // The fixes did what they say.
     assert_eq!(
         env.git(&["config", "--get-all", "log.excludeDecoration"]),
@@ -228,6 +230,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
         &before_move,
         &work.to_string(),
     ]);
+    env.oompa_ok(&["gc"]);
     let (code, out, err) = doctor(&env, &[]);
     assert_eq!(code, Some(0), "{out}{err}");
 }

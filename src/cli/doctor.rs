@@ -16,11 +16,16 @@ use crate::guard::doctor::{self, Finding, Fix};
 Checks: the ref storage is not reftable; the hooks are installed where git will run them\n\
 (every checkout, core.hooksPath honoured) and git-oompa is on PATH; a committer identity is\n\
 set; the target branch exists; the task queue reads; no worktree metadata without its\n\
-directory; no claim whose owner is gone; the cycle log (refs/notes/oompa) reads and was not\n\
-rewritten; the target moved only through the merge queue; log.excludeDecoration hides\n\
-refs/oompa/*. Each problem comes with the command that fixes it.\n\n\
+directory; no worktree or worker branch left by a swarm that is no longer running; no stale\n\
+lock file (older than a minute, open in no process); every checkout of the target followed\n\
+its landings (none left behind by a landing cut short); no claim whose owner is gone; the\n\
+cycle log (refs/notes/oompa) reads and was not rewritten; the target moved only through the\n\
+merge queue; log.excludeDecoration hides refs/oompa/*. Each problem comes with the command\n\
+that fixes it.\n\n\
 --fix applies the fixes that lose nothing: installing hooks, pruning metadata of worktrees\n\
-whose directory is gone, returning claims of gone owners to pending (their work kept),\n\
+whose directory is gone, removing stale locks, finishing a landing cut short (its checkout's\n\
+landed paths, when nothing of yours is in the way), returning claims of gone owners to\n\
+pending (their work kept),\n\
 merging lost cycle records back, setting log.excludeDecoration, pointing a replaced or\n\
 deleted refs/oompa/tasks back at the last tip git oompa knew (the replacement is kept under\n\
 refs/oompa/replaced/), keeping a task found in two states in the most advanced one.\n\n\

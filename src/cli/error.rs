@@ -129,6 +129,7 @@ impl From<GitError> for CommandError {
             GitError::CannotOpen { .. } => Some("`git status` there shows what git makes of it"),
             _ => None,
         };
+        let lock_hint = e.lock().map(lock_hint);
         let mut err = match &e {
             // The gix error chain is long and noisy; its one-line form is enough.
             GitError::NotARepository { path, .. } => {
@@ -142,8 +143,16 @@ impl From<GitError> for CommandError {
         if let Some(h) = hint {
             err = err.with_hint(h);
         }
+        if let Some(h) = lock_hint {
+            err = err.with_hint(h);
+        }
         err
     }
+}
+
+/// What to do about a lock file in the way.
+pub fn lock_hint(lock: &crate::git::LockFile) -> String {
+    lock.advice()
 }
 
 impl From<QueueError> for CommandError {

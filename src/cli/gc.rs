@@ -15,7 +15,10 @@ use crate::guard::gc::{self, Action, GcError};
 Returns claims whose owner is gone to pending; removes the worktrees of finished (or crashed)\n\
 swarms, committing uncommitted changes on their branch first; deletes their worker branches;\n\
 prunes the metadata of worktrees whose directory is gone; drops keep refs the target already\n\
-contains. Running swarms are left alone.\n\n\
+contains. Running swarms are left alone. Each worktree, branch and keep ref is dealt with on\n\
+its own: locks a killed agent left in a finished swarm's worktree (open in no process) are\n\
+removed; what gc still cannot do is said with the reason, everything else is done, and it\n\
+exits 1.\n\n\
 It never deletes a commit that is not reachable from the target or a keep ref: anything\n\
 unmerged is moved under refs/oompa/keep/<swarm>/<worker>/gc first. Work that was\n\
 squash-landed is recognised by the Oompa-Swarm and Oompa-Worker trailers of its landing on\n\
@@ -52,12 +55,29 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         )?;
     }
     for a in actions.iter().filter(|_| !args.json) {
-        let text = if args.dry_run {
+        let text = if let Action::Failed { hint, .. } = a {
+            // Said on stderr, where problems go; gc went on with the rest.
+            ui.warn(ui::escape(&a.to_string()));
+            if let Some(h) = hint {
+                ui.hint(h);
+            }
+            continue;
+        } else if args.dry_run {
             format!("would {a}")
         } else {
             a.to_string()
         };
         ui.out(ui::wrap(&ui::escape(&text), ui.width(), 2))?;
+    }
+    let failed = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Failed { .. }))
+        .count();
+    if failed > 0 {
+        return Err(CommandError::user(format!(
+            "gc could not do {failed} thing(s), said above; it did everything else"
+        ))
+        .with_hint("clear what is in the way (the hints above), then run `git oompa gc` again"));
     }
     if actions.is_empty() {
         ui.status("nothing to clean up");
@@ -74,11 +94,13 @@ fn kind(a: &Action) -> &'static str {
     match a {
         Action::ReleaseClaim { .. } => "release-claim",
         Action::CommitLeftovers { .. } => "commit-leftovers",
+        Action::RemoveLock { .. } => "remove-lock",
         Action::Keep { .. } => "keep",
         Action::RemoveWorktree { .. } => "remove-worktree",
         Action::DeleteBranch { .. } => "delete-branch",
         Action::LeaveBranch { .. } => "leave-branch",
         Action::PruneWorktrees { .. } => "prune-worktrees",
         Action::DropKeepRef { .. } => "drop-keep-ref",
+        Action::Failed { .. } => "failed",
     }
 }

@@ -312,6 +312,18 @@ fn report_invariants(env: &Env, checks: crate::guard::invariants::Checks) {
         return;
     };
     let settings = crate::guard::Settings::resolve(&repo);
+    // A landing cut short: its checkout follows now (never from inside an agent's command).
+    if std::env::var_os("OOMPA_WORKER").is_none() {
+        for f in crate::guard::checkout::finish(&repo, &settings, true) {
+            match f.fix() {
+                Some(fix) => {
+                    env.ui.warn(f.describe());
+                    env.ui.hint(fix);
+                }
+                None => env.ui.status(f.describe()),
+            }
+        }
+    }
     for v in crate::guard::invariants::check(&repo, &settings, checks) {
         env.ui.warn(v.describe());
         env.ui.hint(v.fix());

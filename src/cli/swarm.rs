@@ -121,6 +121,34 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     let target = resolve_target(&repo, args.target, &config)?;
     let result = run_swarm(env, &repo, config, target)?;
+    let workers = &result.finished.workers;
+    if !workers.is_empty() && workers.iter().all(|w| !w.started) {
+        let mut reasons: Vec<String> = workers.iter().take(3).map(|w| w.reason.clone()).collect();
+        if workers.len() > 3 {
+            reasons.push(format!("… and {} more worker(s)", workers.len() - 3));
+        }
+        return Err(CommandError {
+            kind: Kind::User,
+            message: format!(
+                "no worker could start ({} tried); nothing was done",
+                workers.len()
+            ),
+            causes: reasons,
+            hints: vec![
+                "fix the cause above (`git oompa doctor` checks identity, locks and worktrees), then run the swarm again".into(),
+            ],
+        });
+    }
+    if let Some(why) = &result.stopped_because {
+        return Err(CommandError {
+            kind: Kind::User,
+            message: format!("the swarm stopped itself: {why}"),
+            causes: Vec::new(),
+            hints: vec![
+                "the paused cycle's work is kept under refs/oompa/keep/ and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)".into(),
+            ],
+        });
+    }
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
@@ -189,6 +217,8 @@ fn set_target(config: &Config, branch: &str) -> String {
 pub struct RunResult {
     pub finished: Finished,
     pub interrupted: bool,
+    /// Why the swarm stopped itself, when it did (not a Ctrl-C).
+    pub stopped_because: Option<String>,
 }
 
 /// Starts a swarm and drives it to the end, printing as it goes.
@@ -258,7 +288,8 @@ pub fn run_swarm(
         }
     }
     let events = swarm.events.clone();
-    let interrupted = control.stopping();
+    let stopped_because = control.gave_up_because();
+    let interrupted = control.stopping() && stopped_because.is_none();
     let finished = swarm.finish().map_err(|e| match e {
         crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),
@@ -272,6 +303,7 @@ pub fn run_swarm(
     Ok(RunResult {
         finished,
         interrupted,
+        stopped_because,
     })
 }
 
@@ -480,6 +512,11 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
         }
         Event::Warning(w) => ui.warn(ui::escape(w)),
+        Event::WorkerFailed { worker, error } => {
+            ui.error(&CommandError::user(format!("[{worker}] {}", ui::escape(error))))
+        }
+        // A worker that could not start said so already.
+        Event::WorkerFinished(s) if !s.started => {}
         Event::WorkerFinished(s) => ui.status(format!(
             "[{}] finished: {}",
             s.worker,

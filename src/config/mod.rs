@@ -61,6 +61,7 @@ pub mod defaults {
     /// The largest `batch` and `parallel` accepted.
     pub const GATE_MAX_BATCH: u32 = 32;
     pub const GATE_MAX_PARALLEL: u32 = 16;
+    pub const MAX_LANDING_PAUSE: Duration = Duration::from_secs(10 * 60);
 }
 
 /// The largest values accepted, so a typo (`count = 10000`) is an error that names the key
@@ -113,6 +114,9 @@ pub struct Config {
     /// The landing gate (`[gate]`): the checks every landing commit must pass first. `None`
     /// lands whatever merges cleanly and was approved.
     pub gate: Option<GateConfig>,
+    /// How long a landing may wait for the target's checkout (the person's edits, a lock in
+    /// it) before its cycle ends with the work kept and the swarm stops.
+    pub max_landing_pause: Duration,
 }
 
 /// The landing gate (`[gate]`): commands run on the exact commit a landing would make.
@@ -317,6 +321,7 @@ impl Config {
             notices: Vec::new(),
             transcript_max: defaults::TRANSCRIPT_MAX,
             gate: None,
+            max_landing_pause: defaults::MAX_LANDING_PAUSE,
         }
     }
 

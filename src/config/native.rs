@@ -21,6 +21,7 @@ const TOP_KEYS: &[&str] = &[
     "max_conflict_rounds",
     "error_backoff",
     "transcript_max",
+    "max_landing_pause",
     "worker",
     "review",
     "planner",
@@ -88,6 +89,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
             (crate::agent::transcript::MIN_MAX, "64KiB"),
             (crate::agent::transcript::MAX_MAX, "1GiB"),
         )?;
+    }
+    if let Some(f) = top.get("max_landing_pause") {
+        config.max_landing_pause = f.positive_duration()?;
     }
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;

@@ -300,6 +300,7 @@ env = { CARGO_TERM_COLOR = "never" }
             parallel: 2,
             env: BTreeMap::from([("CARGO_TERM_COLOR".into(), "never".into())]),
         }),
+        max_landing_pause: defaults::MAX_LANDING_PAUSE,
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);

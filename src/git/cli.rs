@@ -18,11 +18,49 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
 
 /// [`git`] with `-c key=value` settings for this one call.
 fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String, GitError> {
+    let common = super::lock::common_dir_of(dir);
+    let mut removed = false;
+    loop {
+        match git_once(dir, common.as_deref(), config, args) {
+            // A lock a killed git oompa (or its git) left: removed once, and tried again.
+            Err(GitError::Locked { lock, .. })
+                if !removed
+                    && common
+                        .as_deref()
+                        .is_some_and(|c| super::lock::left_by_dead_writer(c, &lock))
+                    && std::fs::remove_file(&lock.path).is_ok() =>
+            {
+                tracing::info!(
+                    "removed {}, left by a git oompa process that was killed",
+                    lock.path.display()
+                );
+                removed = true;
+                if let Some(c) = common.as_deref() {
+                    super::lock::sweep_spent_intents(c);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+fn git_once(
+    dir: &Path,
+    common: Option<&Path>,
+    config: &[(&str, &str)],
+    args: &[&str],
+) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir);
+    // No background maintenance from our own commits and merges: a swarm killed while it
+    // ran left objects/maintenance.lock behind, and it is no part of what we asked for.
+    cmd.args(["-c", "maintenance.auto=false", "-c", "gc.auto=0"]);
     for (key, value) in config {
         cmd.arg("-c").arg(format!("{key}={value}"));
     }
+    // A git killed with us can leave packed-refs.lock (it rewrites packed-refs when a ref
+    // update needs it): noted, so the next writer can tell it has no owner.
+    let intent = common.and_then(|c| super::lock::Intent::begin(c, &[c.join("packed-refs.lock")]));
     let out = cmd
         .args(args)
         .stdin(Stdio::null())
@@ -30,11 +68,27 @@ fn git_with(dir: &Path, config: &[(&str, &str)], args: &[&str]) -> Result<String
         .env(crate::guard::hooks::OWN_GIT_ENV, "1")
         .output()
         .map_err(GitError::Spawn)?;
+    drop(intent);
     if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // A lock in the way is said as such (with its age), never as a plain failure.
+        if let Some(lock) = super::lock::lock_in_message(&stderr)
+            .and_then(|p| super::LockFile::inspect_with_holders(&dir.join(p)))
+        {
+            return Err(GitError::Locked {
+                what: format!(
+                    "`git {}` in {} failed",
+                    args.first().copied().unwrap_or_default(),
+                    dir.display()
+                ),
+                lock,
+                waited: std::time::Duration::ZERO,
+            });
+        }
         return Err(GitError::Command {
             args: args.join(" "),
             status: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stderr,
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -122,6 +176,26 @@ pub fn checkout_forward(workdir: &Path, old: ObjectId, new: ObjectId) -> Result<
         workdir,
         &["read-tree", "-m", "-u", &old.to_string(), &new.to_string()],
     )?;
+    Ok(())
+}
+
+/// Gives `paths` the content they have in `source`, in the index and in the files of the
+/// checkout (paths `source` does not have are removed from both). Used to finish bringing a
+/// checkout forward after a crash, on paths known to hold nothing of the person's.
+pub fn restore_paths(workdir: &Path, source: ObjectId, paths: &[String]) -> Result<(), GitError> {
+    let source = format!("--source={source}");
+    for chunk in paths.chunks(500) {
+        let mut args = vec![
+            "restore".to_string(),
+            source.clone(),
+            "--staged".into(),
+            "--worktree".into(),
+            "--".into(),
+        ];
+        args.extend(chunk.iter().map(|p| format!(":(literal){p}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        git(workdir, &args)?;
+    }
     Ok(())
 }
 

@@ -9,11 +9,14 @@
 pub mod cli;
 mod diff;
 mod dry_run;
+pub mod follow;
 pub mod inspect;
+pub mod lock;
 pub mod merge;
 pub mod worktree;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub use dry_run::DryRun;
 pub use gix::ObjectId;
@@ -21,6 +24,7 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use gix::refs::Target;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+pub use lock::LockFile;
 
 /// What can go wrong talking to the repository.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,15 @@ pub enum GitError {
     Reftable { path: PathBuf },
     #[error("reference {name} moved while we were updating it")]
     RefConflict { name: String },
+    /// A `.lock` file is in the way: never a lost compare-and-swap, and not retried past
+    /// [`LOCK_TIMEOUT`] (at once when its owner is gone).
+    #[error("{what}: {} {}", lock.describe(), lock_state(lock, *waited))]
+    Locked {
+        /// What was being done (`updating refs/oompa/tasks`).
+        what: String,
+        lock: LockFile,
+        waited: Duration,
+    },
     #[error("{context}")]
     Gix {
         context: String,
@@ -69,14 +82,61 @@ pub enum GitError {
 
 impl GitError {
     /// True when the error is a lost compare-and-swap: the caller should re-read and retry.
+    /// A lock in the way is not one ([`GitError::Locked`]): retrying does not remove it.
     pub fn is_conflict(&self) -> bool {
         match self {
             GitError::RefConflict { .. } => true,
-            GitError::Gix { source, .. } => source.is_conflict() || source.is_retryable(),
+            GitError::Gix { source, .. } => source.is_conflict(),
             _ => false,
         }
     }
+
+    /// The message with every cause below it on one line (`Display` shows only the context
+    /// of a gix error): for reports that have no room for a cause chain.
+    pub fn detail(&self) -> String {
+        let mut s = self.to_string();
+        let mut cur = std::error::Error::source(self);
+        while let Some(c) = cur {
+            let text = c.to_string();
+            if !text.is_empty() && !s.contains(&text) {
+                s.push_str(": ");
+                s.push_str(&text);
+            }
+            cur = c.source();
+        }
+        s
+    }
+
+    /// The lock file in the way, when that is what went wrong.
+    pub fn lock(&self) -> Option<&LockFile> {
+        match self {
+            GitError::Locked { lock, .. } => Some(lock),
+            _ => None,
+        }
+    }
 }
+
+/// Why a lock is still in the way, for [`GitError::Locked`].
+fn lock_state(lock: &LockFile, waited: Duration) -> String {
+    if lock.is_stale() {
+        "is left over from a git process that is gone".into()
+    } else if waited.is_zero() {
+        "is in the way".into()
+    } else {
+        format!(
+            "is still there after waiting {} for its owner",
+            lock::age_text(waited)
+        )
+    }
+}
+
+/// How long a ref write waits for the owner of a `.lock` file in its way to finish (the git
+/// config key `oompa.lockTimeout`, in milliseconds, overrides it). A lock whose owner is gone
+/// fails at once.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The git config key overriding [`LOCK_TIMEOUT`] (milliseconds).
+pub const LOCK_TIMEOUT_KEY: &str = "oompa.lockTimeout";
 
 /// Attaches a human context to gix results.
 pub(crate) trait Context<T> {
@@ -564,47 +624,120 @@ impl Repo {
                 deref: false,
             });
         }
-        // The reflog entries are dated now too (see `signature`).
-        // Without any identity, only edits that write no reflog can succeed, as before.
-        let committer = self
-            .signature(Role::Committer, gix::date::Time::now_local_or_utc())
-            .ok();
-        let mut time = Default::default();
-        let committer = committer.as_ref().map(|c| c.to_ref(&mut time));
-        let mut result = self.repo.edit_references_as(edits.clone(), committer);
-        // Two transactions that both delete refs can race on removing an emptied
-        // packed-refs file: the loser fails with "Could not delete empty packed refs: No such
-        // file or directory" and changes nothing. The file is gone by then, so a retry works.
-        for _ in 0..3 {
-            match &result {
-                Err(e) if updates.iter().any(|u| u.new.is_none()) && is_not_found_io(e) => {
-                    tracing::debug!("packed-refs removal race; retrying the transaction");
-                    result = self.repo.edit_references_as(edits.clone(), committer);
+        let names = || {
+            updates
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let wait = self.lock_timeout();
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        let common = self.common_dir();
+        let may_lock: Vec<PathBuf> = updates
+            .iter()
+            .map(|u| common.join(format!("{}.lock", u.name)))
+            .chain(std::iter::once(common.join("packed-refs.lock")))
+            .collect();
+        let mut removed: Vec<PathBuf> = Vec::new();
+        loop {
+            let intent = lock::Intent::begin(common, &may_lock);
+            // The reflog entries are dated now too (see `signature`). Without any identity,
+            // only edits that write no reflog can succeed, as before.
+            let committer = self
+                .signature(Role::Committer, gix::date::Time::now_local_or_utc())
+                .ok();
+            let mut time = Default::default();
+            let committer = committer.as_ref().map(|c| c.to_ref(&mut time));
+            let mut result = self.repo.edit_references_as(edits.clone(), committer);
+            // Two transactions that both delete refs can race on removing an emptied
+            // packed-refs file: the loser fails with "Could not delete empty packed refs: No
+            // such file or directory" and changes nothing. The file is gone by then, so a
+            // retry works.
+            for _ in 0..3 {
+                match &result {
+                    Err(e) if updates.iter().any(|u| u.new.is_none()) && is_not_found_io(e) => {
+                        tracing::debug!("packed-refs removal race; retrying the transaction");
+                        result = self.repo.edit_references_as(edits.clone(), committer);
+                    }
+                    _ => break,
                 }
-                _ => break,
             }
+            drop(intent);
+            let e = match result {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_conflict() => return Err(GitError::RefConflict { name: names() }),
+                Err(e) => e,
+            };
+            if !e.is_retryable() {
+                return Err(GitError::Gix {
+                    context: format!("updating {}", names()),
+                    source: e,
+                });
+            }
+            // A lock is in the way. Left by a transaction of ours whose process is gone: it
+            // is removed and the write goes on. Otherwise its owner is alive (wait a little,
+            // it is about to finish) or gone (it never will: say which file, at once).
+            let waited = started.elapsed();
+            let lock = self.lock_in_the_way(updates);
+            if let Some(l) = &lock
+                && !removed.contains(&l.path)
+                && lock::left_by_dead_writer(common, l)
+                && std::fs::remove_file(&l.path).is_ok()
+            {
+                tracing::info!(
+                    "removed {}, left by a git oompa process that was killed",
+                    l.path.display()
+                );
+                removed.push(l.path.clone());
+                lock::sweep_spent_intents(common);
+                continue;
+            }
+            let give_up = waited >= wait || lock.as_ref().is_some_and(LockFile::is_stale);
+            if give_up {
+                let lock = lock.and_then(|l| LockFile::inspect_with_holders(&l.path));
+                return Err(match lock {
+                    Some(lock) => GitError::Locked {
+                        what: format!("cannot update {}", names()),
+                        lock,
+                        waited,
+                    },
+                    None => GitError::Gix {
+                        context: format!("updating {}", names()),
+                        source: e,
+                    },
+                });
+            }
+            tracing::debug!(
+                ?lock,
+                "a lock is in the way of updating {}; waiting",
+                names()
+            );
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_conflict() || e.is_retryable() => Err(GitError::RefConflict {
-                name: updates
-                    .iter()
-                    .map(|u| u.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-            Err(e) => Err(GitError::Gix {
-                context: format!(
-                    "updating {}",
-                    updates
-                        .iter()
-                        .map(|u| u.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                source: e,
-            }),
-        }
+    }
+
+    /// How long a ref write waits for a live lock holder: `oompa.lockTimeout` (milliseconds)
+    /// or [`LOCK_TIMEOUT`].
+    fn lock_timeout(&self) -> Duration {
+        self.repo
+            .config_snapshot()
+            .integer(LOCK_TIMEOUT_KEY)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map_or(LOCK_TIMEOUT, Duration::from_millis)
+    }
+
+    /// The lock file that keeps `updates` from being written, if one is there: a ref's own
+    /// lock or `packed-refs.lock` (all our refs live in the common directory).
+    fn lock_in_the_way(&self, updates: &[RefUpdate]) -> Option<LockFile> {
+        let common = self.common_dir();
+        updates
+            .iter()
+            .map(|u| common.join(format!("{}.lock", u.name)))
+            .chain(std::iter::once(common.join("packed-refs.lock")))
+            .find_map(|p| LockFile::inspect(&p))
     }
 
     /// Whether `ancestor` is reachable from `descendant` (or equal to it).

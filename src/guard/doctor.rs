@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
-use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, ObjectId, Repo, cli};
+use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
 use crate::store::notes::{NOTES_REF, Notes, NotesError};
 use crate::store::{QUEUE_REF, Queue, QueueError, State, TaskId};
 
@@ -32,6 +32,10 @@ pub enum Fix {
     RestoreNotes,
     /// Keep a task found in several states in the most advanced one only.
     ResolveDuplicate(TaskId),
+    /// Remove a lock file whose owner is gone (checked again right before).
+    RemoveStaleLock(PathBuf),
+    /// Bring checkouts of the target forward that a landing cut short left behind.
+    FollowTarget,
 }
 
 /// The result of one check.
@@ -88,6 +92,9 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     }
     queue(repo, &mut out);
     worktrees(repo, &mut out);
+    swarm_leftovers(repo, settings, &mut out);
+    locks(repo, &mut out);
+    checkouts_follow(repo, settings, &mut out);
     let damaged = invariants::queue_damaged(repo).is_some();
     match invariants::orphaned_claims(repo) {
         // The claims of a replaced queue are not the queue's: restore it first.
@@ -422,6 +429,132 @@ fn worktrees(repo: &Repo, out: &mut Vec<Finding>) {
     }
 }
 
+/// Worktrees and worker branches of swarms that are no longer running (a crash, or a gc
+/// that could not finish): what `git oompa gc` would remove.
+fn swarm_leftovers(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
+    let plan = match super::gc::run(repo, settings, true) {
+        Ok(p) => p,
+        Err(e) => {
+            out.push(Finding::problem(
+                "swarm leftovers",
+                format!("cannot tell what finished swarms left: {e}"),
+                "`git oompa gc --dry-run` says what is wrong",
+            ));
+            return;
+        }
+    };
+    let mut worktrees = Vec::new();
+    let mut branches = Vec::new();
+    for a in plan {
+        match &a {
+            super::gc::Action::RemoveWorktree { path } => {
+                worktrees.push(path.display().to_string())
+            }
+            super::gc::Action::DeleteBranch { name, .. } => {
+                branches.push(name.trim_start_matches("refs/heads/").to_string())
+            }
+            _ => {}
+        }
+    }
+    if worktrees.is_empty() && branches.is_empty() {
+        out.push(Finding::ok(
+            "swarm leftovers",
+            "no worktree or worker branch of a finished swarm is left",
+        ));
+        return;
+    }
+    let mut parts = Vec::new();
+    if !worktrees.is_empty() {
+        parts.push(format!(
+            "{} worktree(s) ({})",
+            worktrees.len(),
+            worktrees.join(", ")
+        ));
+    }
+    if !branches.is_empty() {
+        parts.push(format!(
+            "{} worker branch(es) ({})",
+            branches.len(),
+            branches.join(", ")
+        ));
+    }
+    out.push(Finding::problem(
+        "swarm leftovers",
+        format!(
+            "swarms that are no longer running left {}",
+            parts.join(" and ")
+        ),
+        "git oompa gc (it keeps any unmerged work under refs/oompa/keep/)",
+    ));
+}
+
+/// Checkouts of the target whose index a landing cut short left behind.
+fn checkouts_follow(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
+    let found = super::checkout::finish(repo, settings, false);
+    if found.is_empty() {
+        out.push(Finding::ok(
+            "checkout",
+            format!(
+                "every checkout of {} matches it (no landing left one behind)",
+                settings.target_short()
+            ),
+        ));
+    }
+    for f in found {
+        let fixable =
+            matches!(&f, super::checkout::Follow::Behind { behind, .. } if behind.repairable());
+        let mut finding = Finding::problem(
+            "checkout",
+            f.describe(),
+            f.fix().unwrap_or_else(|| "git oompa doctor --fix".into()),
+        );
+        if fixable {
+            finding = finding.fixable(Fix::FollowTarget);
+        }
+        out.push(finding);
+    }
+}
+
+/// Lock files left by killed processes: each one makes every later writer of its file fail.
+fn locks(repo: &Repo, out: &mut Vec<Finding>) {
+    let found = lock::find_locks(repo.common_dir());
+    let mut in_use = 0;
+    for l in found {
+        if l.is_stale() {
+            out.push(
+                Finding::problem(
+                    "locks",
+                    format!(
+                        "stale lock {}: git commands that write what it locks fail until it \
+                         is removed",
+                        l.describe()
+                    ),
+                    l.remove_command(),
+                )
+                .fixable(Fix::RemoveStaleLock(l.path.clone())),
+            );
+        } else if l.age >= lock::STALE_AFTER {
+            out.push(Finding::problem(
+                "locks",
+                format!("lock {} has been held for a long time", l.describe()),
+                "if that process hangs, end it; the lock is then removed by `git oompa doctor --fix`",
+            ));
+        } else {
+            in_use += 1;
+        }
+    }
+    if !out.iter().any(|f| f.check == "locks") {
+        out.push(Finding::ok(
+            "locks",
+            if in_use == 0 {
+                "no lock files left behind".to_string()
+            } else {
+                format!("{in_use} lock file(s) in use right now, none stale")
+            },
+        ));
+    }
+}
+
 fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     let lost = invariants::notes_lost(repo);
     for violation in &lost {
@@ -568,6 +701,12 @@ pub enum FixError {
     Notes(#[from] NotesError),
     #[error("nothing to put back: no earlier commit of {0} is known")]
     NothingToRestore(&'static str),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Applies one fix and says what it did.
@@ -644,6 +783,26 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             )),
             None => Ok(format!("{id} is in one state already")),
         },
+        Fix::RemoveStaleLock(path) => match LockFile::inspect(path) {
+            None => Ok(format!("{} is gone already", path.display())),
+            Some(l) => {
+                if l.remove_if_stale().map_err(|e| FixError::Io {
+                    path: path.clone(),
+                    source: e,
+                })? {
+                    Ok(format!("removed the stale lock {}", path.display()))
+                } else {
+                    Ok(format!("left {}: it is in use again", path.display()))
+                }
+            }
+        },
+        Fix::FollowTarget => {
+            let done: Vec<String> = super::checkout::finish(repo, settings, true)
+                .iter()
+                .map(super::checkout::Follow::describe)
+                .collect();
+            Ok(done.join("; "))
+        }
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(

@@ -34,6 +34,12 @@ pub enum GcError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Swarm(#[from] crate::swarm::SwarmError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Why a commit may be let go of.
@@ -55,6 +61,10 @@ pub enum Action {
     },
     CommitLeftovers {
         worktree: PathBuf,
+    },
+    /// A lock a killed process left in a finished swarm's worktree.
+    RemoveLock {
+        path: PathBuf,
     },
     Keep {
         what: String,
@@ -82,6 +92,36 @@ pub enum Action {
         tip: ObjectId,
         target: String,
     },
+    /// A step that could not be done; gc went on with the others. Nothing of that step was
+    /// let go of.
+    Failed {
+        /// The step, as "remove worktree …" would read.
+        what: String,
+        why: String,
+        /// The command that clears the way, when there is one.
+        hint: Option<String>,
+    },
+}
+
+impl Action {
+    /// A failed step, from the error that stopped it.
+    fn failed(what: impl Into<String>, e: &GcError) -> Action {
+        let lock = match e {
+            GcError::Git(g) => g.lock(),
+            GcError::Queue(QueueError::Git(g)) => g.lock(),
+            _ => None,
+        };
+        let hint = lock.map(|l| format!("{}; then run `git oompa gc` again", l.advice()));
+        let why = match e {
+            GcError::Git(g) | GcError::Queue(QueueError::Git(g)) => g.detail(),
+            other => other.to_string(),
+        };
+        Action::Failed {
+            what: what.into(),
+            why,
+            hint,
+        }
+    }
 }
 
 impl std::fmt::Display for Action {
@@ -104,6 +144,9 @@ impl std::fmt::Display for Action {
                 None => write!(f, "keep {what} as {keep_ref}"),
             },
             Action::RemoveWorktree { path } => write!(f, "remove worktree {}", path.display()),
+            Action::RemoveLock { path } => {
+                write!(f, "remove {}, left by a killed process", path.display())
+            }
             Action::DeleteBranch { name, tip, safe } => {
                 let why = match safe {
                     Safe::ReachableFrom(r) => format!("in {}", r.trim_start_matches("refs/heads/")),
@@ -133,6 +176,7 @@ impl std::fmt::Display for Action {
                 short(tip),
                 target.trim_start_matches("refs/heads/")
             ),
+            Action::Failed { what, why, .. } => write!(f, "could not {what}: {why}"),
         }
     }
 }
@@ -179,10 +223,19 @@ fn is_running(s: &SwarmRecord, host: &str) -> bool {
     s.stopped.is_none() && (s.host != host || pid_alive(s.pid))
 }
 
-/// Runs gc (or only plans it, with `dry_run`) and returns what it did, in order.
+/// Runs gc (or only plans it, with `dry_run`) and returns what it did, in order. Each
+/// worktree, branch and keep ref is dealt with on its own: one that cannot be (a lock left by
+/// a killed process, a worktree git cannot remove) is an [`Action::Failed`] saying why, and
+/// gc goes on with the others. Errors are only what stops gc from knowing what to do (the
+/// queue or the worktree list cannot be read).
 pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action>, GcError> {
     let mut actions = Vec::new();
-    release_dead_claims(repo, settings, dry_run, &mut actions)?;
+    if let Err(e) = release_dead_claims(repo, settings, dry_run, &mut actions) {
+        actions.push(Action::failed(
+            "return the claims of gone owners to pending",
+            &e,
+        ));
+    }
     let finished = Finished::load(repo)?;
     let worktree_root = canonical(&settings.worktree_dir);
 
@@ -191,6 +244,8 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
     let mut checked_out: BTreeMap<String, PathBuf> = BTreeMap::new();
     // Branches that get a leftovers commit (in a dry run it is not there to look at).
     let mut with_leftovers: BTreeSet<String> = BTreeSet::new();
+    // Branches of worktrees gc could not remove.
+    let mut failed_worktrees: BTreeSet<String> = BTreeSet::new();
     for co in repo.checkouts()?.into_iter().skip(1) {
         let path = canonical(&co.path);
         let swarm = path
@@ -213,7 +268,7 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
             .map(|(_, w)| w.to_string())
             .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "worktree".into());
-        let committed = retire_worktree(
+        let committed = match retire_worktree(
             repo,
             settings,
             &finished,
@@ -222,7 +277,20 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
             co.branch.as_deref(),
             dry_run,
             &mut actions,
-        )?;
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                actions.push(Action::failed(
+                    format!("remove worktree {}", co.path.display()),
+                    &e,
+                ));
+                // Still checked out there: its branch stays too.
+                if let Some(b) = &co.branch {
+                    failed_worktrees.insert(b.clone());
+                }
+                continue;
+            }
+        };
         if committed && let Some(b) = &co.branch {
             with_leftovers.insert(b.clone());
         }
@@ -233,7 +301,7 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
         let Some((swarm, worker)) = parse_worker_branch(&name) else {
             continue;
         };
-        if !finished.is_finished(swarm) {
+        if !finished.is_finished(swarm) || failed_worktrees.contains(&name) {
             continue;
         }
         if let Some(path) = checked_out.get(&name) {
@@ -243,83 +311,176 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
             });
             continue;
         }
-        let target = finished.target_of(swarm, settings);
+        let short_name = name.trim_start_matches("refs/heads/").to_string();
         let pending_leftovers = dry_run && with_leftovers.contains(&name);
-        let safe = match why_safe(repo, target.as_deref(), swarm, worker, tip)? {
-            Some(safe) if !pending_leftovers => safe,
-            _ if pending_leftovers => {
-                let keep_ref = keep_name(repo, swarm, worker)?;
-                actions.push(Action::Keep {
-                    what: format!(
-                        "branch {} with the leftovers commit",
-                        name.trim_start_matches("refs/heads/")
-                    ),
-                    commit: None,
-                    keep_ref: keep_ref.clone(),
-                });
-                Safe::ReachableFrom(keep_ref)
-            }
-            _ => {
-                let keep_ref = keep(repo, swarm, worker, tip, dry_run)?;
-                let what = format!("branch {}", name.trim_start_matches("refs/heads/"));
-                actions.push(Action::Keep {
-                    what,
-                    commit: Some(tip),
-                    keep_ref: keep_ref.clone(),
-                });
-                Safe::ReachableFrom(keep_ref)
-            }
-        };
-        if !dry_run {
-            repo.transaction(&[RefUpdate {
-                name: name.clone(),
-                expected: Some(tip),
-                new: None,
-                message: "oompa: gc of a finished swarm".into(),
-            }])?;
+        if let Err(e) = retire_branch(
+            repo,
+            settings,
+            &finished,
+            (swarm, worker),
+            (&name, tip),
+            pending_leftovers,
+            dry_run,
+            &mut actions,
+        ) {
+            actions.push(Action::failed(format!("delete branch {short_name}"), &e));
         }
-        actions.push(Action::DeleteBranch { name, tip, safe });
     }
 
     // Metadata of worktrees whose directory is gone.
     let stale = repo.stale_worktrees()?;
     if !stale.is_empty() {
-        if !dry_run {
-            cli::worktree_prune(&repo.main_workdir())?;
+        let pruned = if dry_run {
+            Ok(())
+        } else {
+            cli::worktree_prune(&repo.main_workdir())
+        };
+        match pruned {
+            Ok(()) => actions.push(Action::PruneWorktrees { ids: stale }),
+            Err(e) => actions.push(Action::failed(
+                format!(
+                    "prune the metadata of worktrees whose directory is gone ({})",
+                    stale.join(", ")
+                ),
+                &e.into(),
+            )),
         }
-        actions.push(Action::PruneWorktrees { ids: stale });
     }
 
     // Keep refs the target contains already.
     for (name, tip) in repo.refs_with_prefix(KEEP_PREFIX)? {
-        let swarm = name
-            .strip_prefix(KEEP_PREFIX)
-            .and_then(|r| r.split('/').next())
-            .unwrap_or("");
-        let Some(target) = finished.target_of(swarm, settings) else {
-            continue;
-        };
-        let Some(target_tip) = repo.read_ref(&target)? else {
-            continue;
-        };
-        if !repo.is_commit(tip)? || !repo.is_ancestor(tip, target_tip)? {
-            continue;
+        if let Err(e) =
+            drop_landed_keep(repo, settings, &finished, &name, tip, dry_run, &mut actions)
+        {
+            actions.push(Action::failed(format!("drop {name}"), &e));
         }
-        if !dry_run {
-            repo.transaction(&[RefUpdate {
-                name: name.clone(),
-                expected: Some(tip),
-                new: None,
-                message: "oompa: gc of kept work that has landed".into(),
-            }])?;
-        }
-        actions.push(Action::DropKeepRef { name, tip, target });
     }
 
     if !dry_run {
         remove_empty_dirs(&settings.worktree_dir);
     }
     Ok(actions)
+}
+
+/// Deletes one worker branch of a finished swarm, keeping its tip first unless the target or
+/// a keep ref holds it (or its work was squash-landed).
+#[allow(clippy::too_many_arguments)]
+fn retire_branch(
+    repo: &Repo,
+    settings: &Settings,
+    finished: &Finished,
+    (swarm, worker): (&str, &str),
+    (name, tip): (&str, ObjectId),
+    pending_leftovers: bool,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
+    remove_ref_lock(repo, name, dry_run, actions)?;
+    let target = finished.target_of(swarm, settings);
+    let safe = match why_safe(repo, target.as_deref(), swarm, worker, tip)? {
+        Some(safe) if !pending_leftovers => safe,
+        _ if pending_leftovers => {
+            let keep_ref = keep_name(repo, swarm, worker)?;
+            actions.push(Action::Keep {
+                what: format!(
+                    "branch {} with the leftovers commit",
+                    name.trim_start_matches("refs/heads/")
+                ),
+                commit: None,
+                keep_ref: keep_ref.clone(),
+            });
+            Safe::ReachableFrom(keep_ref)
+        }
+        _ => {
+            let keep_ref = keep(repo, swarm, worker, tip, dry_run)?;
+            let what = format!("branch {}", name.trim_start_matches("refs/heads/"));
+            actions.push(Action::Keep {
+                what,
+                commit: Some(tip),
+                keep_ref: keep_ref.clone(),
+            });
+            Safe::ReachableFrom(keep_ref)
+        }
+    };
+    if !dry_run {
+        repo.transaction(&[RefUpdate {
+            name: name.to_string(),
+            expected: Some(tip),
+            new: None,
+            message: "oompa: gc of a finished swarm".into(),
+        }])?;
+    }
+    actions.push(Action::DeleteBranch {
+        name: name.to_string(),
+        tip,
+        safe,
+    });
+    Ok(())
+}
+
+/// Removes the lock of a finished swarm's ref (`refs/heads/oompa/<swarm>/<worker>.lock`),
+/// which a `git commit` or `git reset` killed with its swarm left: nothing updates a finished
+/// swarm's branch any more, and git holds ref locks without keeping them open.
+fn remove_ref_lock(
+    repo: &Repo,
+    name: &str,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
+    let path = repo.common_dir().join(format!("{name}.lock"));
+    let Some(lock) = crate::git::LockFile::inspect(&path) else {
+        return Ok(());
+    };
+    if !lock.holders().is_empty() {
+        return Ok(()); // the step that needs the ref says who holds it
+    }
+    if !dry_run {
+        std::fs::remove_file(&path).map_err(|e| GcError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+    }
+    actions.push(Action::RemoveLock { path });
+    Ok(())
+}
+
+/// Drops one keep ref when the target of its swarm already contains it.
+fn drop_landed_keep(
+    repo: &Repo,
+    settings: &Settings,
+    finished: &Finished,
+    name: &str,
+    tip: ObjectId,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
+    let swarm = name
+        .strip_prefix(KEEP_PREFIX)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("");
+    let Some(target) = finished.target_of(swarm, settings) else {
+        return Ok(());
+    };
+    let Some(target_tip) = repo.read_ref(&target)? else {
+        return Ok(());
+    };
+    if !repo.is_commit(tip)? || !repo.is_ancestor(tip, target_tip)? {
+        return Ok(());
+    }
+    if !dry_run {
+        repo.transaction(&[RefUpdate {
+            name: name.to_string(),
+            expected: Some(tip),
+            new: None,
+            message: "oompa: gc of kept work that has landed".into(),
+        }])?;
+    }
+    actions.push(Action::DropKeepRef {
+        name: name.to_string(),
+        tip,
+        target,
+    });
+    Ok(())
 }
 
 /// Step 1: claims of gone owners back to pending (with their work kept).
@@ -392,10 +553,38 @@ fn retire_worktree(
     actions: &mut Vec<Action>,
 ) -> Result<bool, GcError> {
     let wt = Repo::discover(path).ok();
-    let dirty = wt
-        .as_ref()
-        .map(|w| w.has_local_changes().unwrap_or(true))
-        .unwrap_or(false);
+    // Locks its killed agent or swarm left in the worktree's own git directory (HEAD.lock,
+    // index.lock, ORIG_HEAD.lock): the swarm is not running, so a lock no process has open
+    // has no owner, however young.
+    if let Some(wt) = &wt
+        && wt.git_dir() != repo.common_dir()
+    {
+        for lock in crate::git::lock::locks_in(wt.git_dir()) {
+            if !lock.holders().is_empty() {
+                continue; // an agent that outlived its swarm still holds it: say so below
+            }
+            if !dry_run {
+                std::fs::remove_file(&lock.path).map_err(|e| GcError::Io {
+                    path: lock.path.clone(),
+                    source: e,
+                })?;
+            }
+            actions.push(Action::RemoveLock {
+                path: lock.path.clone(),
+            });
+        }
+    }
+    if let Some(b) = branch {
+        remove_ref_lock(repo, b, dry_run, actions)?;
+    }
+    // A worktree whose creation was cut short has no agent work in it, only a partial
+    // checkout: nothing to commit.
+    let interrupted = repo.interrupted_creation_lock(path, false)?.is_some();
+    let dirty = !interrupted
+        && wt
+            .as_ref()
+            .map(|w| w.has_local_changes().unwrap_or(true))
+            .unwrap_or(false);
     if dirty {
         if !dry_run {
             cli::commit_all(
@@ -434,6 +623,10 @@ fn retire_worktree(
                 });
             }
         }
+    }
+    // A worktree whose creation was cut short stays locked "initializing".
+    if let Some(locked) = repo.interrupted_creation_lock(path, !dry_run)? {
+        actions.push(Action::RemoveLock { path: locked });
     }
     if !dry_run {
         repo.remove_worktree(path)?;

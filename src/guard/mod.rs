@@ -11,6 +11,7 @@
 //! Library code: it returns findings and plans and never prints; the commands in
 //! [`crate::cli`] decide how to show them.
 
+pub mod checkout;
 pub mod doctor;
 pub mod gc;
 pub mod hooks;

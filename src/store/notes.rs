@@ -990,6 +990,34 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_lock_on_the_notes_ref_fails_the_append_with_its_path_instead_of_retrying() {
+        let f = fixture();
+        let notes = Notes::new(&f.repo);
+        let a = f.commit("a");
+        notes.append(&[record(a, "w0", 1)]).expect("test fixture");
+        let lock = f.dir().join(".git").join(format!("{NOTES_REF}.lock"));
+        let file = std::fs::File::create(&lock).expect("test fixture");
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(300))
+            .expect("test fixture");
+        drop(file);
+        let err = notes.append(&[record(a, "w0", 2)]).unwrap_err();
+        let NotesError::Git(g) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(!g.is_conflict(), "a lock is not a lost race: {err:?}");
+        assert_eq!(g.lock().map(|l| l.path.clone()), Some(lock.clone()));
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&lock.display().to_string()) && msg.contains("5m"),
+            "{msg}"
+        );
+        std::fs::remove_file(&lock).expect("test fixture");
+        notes
+            .append(&[record(a, "w0", 2)])
+            .expect("the lock is gone");
+    }
+
+    #[test]
     fn threads_appending_at_once_lose_nothing() {
         let f = fixture();
         let targets: Vec<ObjectId> = (0..4).map(|i| f.commit(&format!("c{i}"))).collect();

@@ -2,8 +2,10 @@
 //! memory against the current target tip, write the landing commit with its trailers, then
 //! move the target and complete the tasks in one compare-and-swap transaction (retried from
 //! the top when either ref moved). A checkout of the target is brought forward like
-//! `git merge --ff-only`; if the user's uncommitted edits there would be overwritten, the
-//! landing waits and says so, touching nothing.
+//! `git merge --ff-only`; if the user's uncommitted edits there would be overwritten (or a
+//! lock is left there), the landing waits and says so, touching nothing, until Ctrl-C or
+//! `max_landing_pause`. A record written before the transaction lets the next command finish
+//! a landing cut short (`guard::checkout`).
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use super::target_watch::TargetWatch;
 use super::{Event, Shared};
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
+use crate::guard::checkout::FollowRecord;
 use crate::store::trailers::landing_message;
 use crate::store::{Landed, Queue, State, Task, TaskId};
 
@@ -51,6 +54,38 @@ pub enum LandReply {
 /// How often a paused landing looks again.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 
+/// TEST ONLY: `OOMPA_TEST_PAUSE_AT=<point>` makes the merge queue stop forever at that point
+/// of a landing (after writing `.git/oompa/test-paused-at` with the point's name), so crash
+/// tests can SIGKILL the swarm exactly there. Points, in order: `before-transaction` (the
+/// follow record is written, no ref has moved), `after-transaction` (the target and the
+/// queue moved, the checkout has not followed), `after-follow` (the checkout followed, the
+/// record is still there). Never set it outside tests.
+const TEST_PAUSE_ENV: &str = "OOMPA_TEST_PAUSE_AT";
+/// TEST ONLY: `OOMPA_TEST_LANDING_DELAY_MS=<n>` sleeps that long at each of those points, so
+/// that kills at random moments fall inside landings (and their git subprocesses) more
+/// often. Never set it outside tests.
+const TEST_DELAY_ENV: &str = "OOMPA_TEST_LANDING_DELAY_MS";
+
+fn test_pause_point(repo: &Repo, point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static DELAY: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var(TEST_PAUSE_ENV).ok().filter(|v| !v.is_empty()));
+    let delay = DELAY.get_or_init(|| std::env::var(TEST_DELAY_ENV).ok()?.parse().ok());
+    if let Some(ms) = delay {
+        std::thread::sleep(Duration::from_millis(*ms));
+    }
+    if at.as_deref() != Some(point) {
+        return;
+    }
+    let _ = std::fs::write(
+        repo.common_dir().join("oompa").join("test-paused-at"),
+        point,
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
     if let Some(gate) = &shared.config.gate {
         return super::gate::run(shared, requests, gate);
@@ -71,7 +106,7 @@ pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>) {
 }
 
 fn land(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWatch) -> LandReply {
-    let mut paused_for: Option<String> = None;
+    let mut paused: Option<(String, std::time::Instant)> = None;
     loop {
         if shared.control.killing() {
             return LandReply::Interrupted;
@@ -79,15 +114,24 @@ fn land(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWatch
         match attempt(shared, repo, req, watch) {
             Attempt::Done(reply) => return reply,
             Attempt::Retry => continue,
-            Attempt::Paused(reason) => {
-                if paused_for.as_deref() != Some(&reason) {
-                    shared.emit(Event::LandingPaused {
-                        worker: req.worker.clone(),
-                        reason: reason.clone(),
-                    });
-                    paused_for = Some(reason);
+            Attempt::Paused(pause) => {
+                let since = match &paused {
+                    Some((k, since)) if *k == pause.key => *since,
+                    _ => {
+                        shared.emit(Event::LandingPaused {
+                            worker: req.worker.clone(),
+                            reason: pause.message(),
+                        });
+                        let now = std::time::Instant::now();
+                        paused = Some((pause.key.clone(), now));
+                        now
+                    }
+                };
+                if let Some(reply) = pause.verdict(shared, &req.worker, since) {
+                    return reply;
                 }
-                std::thread::sleep(PAUSE_POLL);
+                let bound = shared.config.max_landing_pause;
+                std::thread::sleep(PAUSE_POLL.min(bound));
             }
         }
     }
@@ -97,8 +141,8 @@ pub(super) enum Attempt {
     Done(LandReply),
     /// A ref moved under us: start over from the new tips.
     Retry,
-    /// The target's checkout has edits in the way.
-    Paused(String),
+    /// Something in the target's checkout is in the way.
+    Paused(Pause),
 }
 
 fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWatch) -> Attempt {
@@ -203,12 +247,7 @@ pub(super) fn publish(
     };
     for co in &checkouts {
         if let Err(e) = cli::check_checkout_forward(&co.path, checkout_from, commit) {
-            return Attempt::Paused(format!(
-                "landing paused: {} has uncommitted changes that landing would overwrite ({}); \
-                 commit or stash them and the landing continues by itself",
-                co.path.display(),
-                overwritten(&e.to_string())
-            ));
+            return Attempt::Paused(paused_by(&co.path, &e));
         }
     }
     let ids: Vec<TaskId> = completions
@@ -221,8 +260,26 @@ pub(super) fn publish(
         new: Some(commit),
         message: reflog.to_string(),
     };
+    // Crash safety: a record of the landing comes first, so that a process killed anywhere
+    // from here to the checkouts following leaves something that says so; the next command
+    // finishes what was left half done (`guard::checkout::finish`).
+    let paths: Vec<_> = checkouts.iter().map(|c| c.path.clone()).collect();
+    if let Err(e) = FollowRecord::write(
+        repo,
+        &shared.id,
+        &shared.target_ref,
+        (target, commit),
+        &paths,
+    ) {
+        return fail(&format!("cannot record the landing before it happens: {e}"));
+    }
+    test_pause_point(repo, "before-transaction");
+    // The files ref backend writes the refs of a transaction one after the other, in
+    // order: the queue goes first, so a process killed in between has completed the tasks
+    // without moving the target (the next command moves it, from the record), never moved
+    // the target with the tasks still claimed (they would go back to pending and land twice).
     let result = queue.with_lock(|| {
-        let mut updates = vec![target_update];
+        let mut updates = Vec::with_capacity(2);
         match completions {
             [(ids, landed)] if !ids.is_empty() => {
                 updates.push(queue.plan_complete(ids, landed, actor)?)
@@ -230,32 +287,42 @@ pub(super) fn publish(
             [_] | [] => {}
             many => updates.extend(queue.plan_complete_many(many, actor)?),
         }
+        let new_queue = updates.first().and_then(|u| u.new);
+        updates.push(target_update);
         repo.transaction(&updates)
-            .map(|()| updates.get(1).and_then(|u| u.new))
+            .map(|()| new_queue)
             .map_err(crate::store::QueueError::from)
     });
-    match result {
-        Ok(new_queue) => {
-            // Vouch for the queue's completions on the new target, so pre-push does not have
-            // to read every one of them again.
-            let queue_tip =
-                new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
-            if let Some(q) = queue_tip
-                && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
-            {
-                tracing::debug!("could not record the verified-landings baseline: {e}");
-            }
+    let new_queue = match result {
+        Ok(new_queue) => new_queue,
+        Err(e) => {
+            FollowRecord::remove(repo, &shared.id);
+            return match e {
+                crate::store::QueueError::Git(e) if e.is_conflict() => Attempt::Retry,
+                e => fail(&e),
+            };
         }
-        Err(crate::store::QueueError::Git(e)) if e.is_conflict() => return Attempt::Retry,
-        Err(e) => return fail(&e),
-    }
+    };
+    test_pause_point(repo, "after-transaction");
+    // The checkouts follow at once: nothing else comes between the move and them.
     for co in &checkouts {
         if let Err(e) = cli::checkout_forward(&co.path, checkout_from, commit) {
             shared.emit(Event::Warning(format!(
-                "{} could not follow the landing ({e}); run `git status` there",
-                co.path.display()
+                "{} could not follow the landing ({}); run `git status` there",
+                co.path.display(),
+                e.detail()
             )));
         }
+    }
+    test_pause_point(repo, "after-follow");
+    FollowRecord::remove(repo, &shared.id);
+    // Vouch for the queue's completions on the new target, so pre-push does not have to
+    // read every one of them again.
+    let queue_tip = new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
+    if let Some(q) = queue_tip
+        && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
+    {
+        tracing::debug!("could not record the verified-landings baseline: {e}");
     }
     Attempt::Done(LandReply::Landed { commit, tasks: ids })
 }
@@ -332,6 +399,76 @@ pub(super) fn held_tasks(
         })
         .cloned()
         .collect())
+}
+
+/// Why a landing is paused: `key` names what blocks (so a pause is said once however its
+/// details change), `what` says it, `unblock` says what the person does about it.
+pub(super) struct Pause {
+    pub key: String,
+    what: String,
+    unblock: String,
+}
+
+impl Pause {
+    /// The pause as the swarm says it.
+    pub fn message(&self) -> String {
+        format!(
+            "landing paused: {}; {} and the landing continues by itself",
+            self.what, self.unblock
+        )
+    }
+
+    /// Whether a landing paused since `since` ends now, and how: Ctrl-C once does not wait
+    /// for the person (the work is kept and the claims go back, as for any cycle that did not
+    /// land); past `max_landing_pause` the cycle fails and the swarm stops itself.
+    pub fn verdict(
+        &self,
+        shared: &Shared,
+        who: &str,
+        since: std::time::Instant,
+    ) -> Option<LandReply> {
+        if shared.control.stopping() {
+            return Some(LandReply::Interrupted);
+        }
+        let bound = shared.config.max_landing_pause;
+        if since.elapsed() < bound {
+            return None;
+        }
+        let why = format!(
+            "the landing stayed paused for {}: {}",
+            crate::git::lock::age_text(bound),
+            self.what
+        );
+        shared.emit(Event::Warning(format!(
+            "[{who}] {why}; stopping the swarm (its work is kept, its tasks go back to the queue)"
+        )));
+        shared.control.give_up(why.clone());
+        Some(LandReply::Failed(why))
+    }
+}
+
+/// What keeps a checkout of the target from following a landing: a lock left in it (said
+/// with its path and age, never as "uncommitted changes"), or the person's edits.
+fn paused_by(checkout: &std::path::Path, e: &crate::git::GitError) -> Pause {
+    if let Some(lock) = e.lock() {
+        return Pause {
+            key: format!("lock {}", lock.path.display()),
+            what: format!("{} is locked by {}", checkout.display(), lock.describe()),
+            unblock: format!(
+                "if no git command is running there, remove it (`{}`)",
+                lock.remove_command()
+            ),
+        };
+    }
+    let files = overwritten(&e.to_string());
+    Pause {
+        key: format!("edits {files}"),
+        what: format!(
+            "{} has uncommitted changes that landing would overwrite ({files})",
+            checkout.display()
+        ),
+        unblock: "commit or stash them".into(),
+    }
 }
 
 /// The file list of git's "would be overwritten" message, else the message itself.

@@ -60,6 +60,8 @@ pub struct Control {
     pub stop: AtomicBool,
     /// Kill agent process groups now.
     pub kill: AtomicBool,
+    /// Why the swarm stopped itself (a landing paused past `max_landing_pause`), if it did.
+    pub gave_up: Mutex<Option<String>>,
 }
 
 impl Control {
@@ -68,6 +70,21 @@ impl Control {
     }
     pub fn killing(&self) -> bool {
         self.kill.load(Ordering::SeqCst)
+    }
+    /// Stops the swarm as Ctrl-C once would, remembering why (the first reason wins).
+    pub fn give_up(&self, why: String) {
+        self.gave_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    /// Why the swarm stopped itself, if it did.
+    pub fn gave_up_because(&self) -> Option<String> {
+        self.gave_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Sleeps up to `d`, waking early when a stop is requested. Returns false if stopped.
     pub fn sleep(&self, d: Duration) -> bool {
@@ -157,6 +174,11 @@ pub enum Event {
         why: String,
     },
     Warning(String),
+    /// A worker could not start (its worktree, its branch): the cause, in full.
+    WorkerFailed {
+        worker: String,
+        error: String,
+    },
     WorkerFinished(WorkerSummary),
 }
 
@@ -170,6 +192,8 @@ pub struct WorkerSummary {
     pub landed_tasks: Vec<String>,
     /// Why the worker stopped.
     pub reason: String,
+    /// Whether it got as far as its worktree (a worker that never started did no cycle).
+    pub started: bool,
 }
 
 /// What a finished swarm reports.

@@ -60,7 +60,8 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
                         Err(e) => tracing::debug!("restoring refs/notes/oompa failed: {e}"),
                     }
                 }
-                Err(e) if attempt < ATTEMPTS => {
+                // A lock in the way was already waited for; retrying would only wait again.
+                Err(e) if attempt < ATTEMPTS && !is_locked(&e) => {
                     tracing::debug!("writing cycle notes failed ({e}); retrying");
                     std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
                 }
@@ -75,4 +76,8 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
             }
         }
     }
+}
+
+fn is_locked(e: &NotesError) -> bool {
+    matches!(e, NotesError::Git(g) if g.lock().is_some())
 }

@@ -50,6 +50,8 @@ pub(crate) struct Settled {
     /// The worker branch as the agent left it (its leftovers committed), before settling
     /// put the worktree back; `None` when the agent deleted it.
     pub tip: Option<ObjectId>,
+    /// Uncommitted changes were left that could not be committed (so not kept either).
+    pub unsaved: bool,
 }
 
 impl Settled {
@@ -505,8 +507,10 @@ impl Workspace {
             }
         }
         if let Err(e) = self.commit_leftovers(cycle) {
+            s.unsaved = true;
             s.did(format!(
-                "left uncommitted changes that could not be committed: {e}"
+                "left uncommitted changes that could not be committed: {}",
+                e.detail()
             ));
         }
         let now = wt.head_state().ok().and_then(|h| h.commit);
@@ -518,27 +522,28 @@ impl Workspace {
     /// processes are all gone by now, and nothing else works in this worktree, so they are
     /// stale, and they would stop every later cycle's reset.
     fn clear_stale_locks(&self, wt: &Repo, repo: &Repo, s: &mut Settled) {
-        let locks = [
-            wt.git_dir().join("index.lock"),
-            wt.git_dir().join("HEAD.lock"),
-            repo.common_dir().join(format!("{}.lock", self.branch)),
-        ];
+        let mut locks = crate::git::lock::locks_in(wt.git_dir());
+        locks.extend(crate::git::LockFile::inspect(
+            &repo.common_dir().join(format!("{}.lock", self.branch)),
+        ));
         for lock in locks {
-            if lock.is_file() {
-                let name = lock
-                    .strip_prefix(repo.common_dir())
-                    .unwrap_or(&lock)
-                    .display()
-                    .to_string();
-                match std::fs::remove_file(&lock) {
-                    Ok(()) => s.did(format!(
-                        "left a stale {name} (a git command it ran was cut short); removed it"
-                    )),
-                    Err(e) => s.did(format!(
-                        "left a stale {name} that could not be removed: {e}"
-                    )),
-                };
+            // One still open belongs to a live process (something the agent left running
+            // that escaped the sweep): not ours to take away.
+            if !lock.holders().is_empty() {
+                continue;
             }
+            let name = lock
+                .path
+                .strip_prefix(repo.common_dir())
+                .unwrap_or(&lock.path)
+                .display()
+                .to_string();
+            match std::fs::remove_file(&lock.path) {
+                Ok(()) => s.did(format!(
+                    "left a stale {name} (a git command it ran was cut short); removed it"
+                )),
+                Err(e) => s.did(format!("left a stale {name} that could not be removed: {e}")),
+            };
         }
     }
 
@@ -664,7 +669,13 @@ impl Workspace {
         target: ObjectId,
         label: &str,
     ) -> Result<Settled, GitError> {
-        let settled = self.settle(repo, target, 0, label, None);
+        let mut settled = self.settle(repo, target, 0, label, None);
+        if settled.unsaved {
+            // Removing the worktree would discard what could not be committed (a lock a
+            // killed agent left, say): it stays, with its branch, for `git oompa gc`.
+            settled.did("left its worktree and branch for `git oompa gc`: uncommitted work there could not be committed");
+            return Ok(settled);
+        }
         if self.path.join(".git").is_file() {
             repo.remove_worktree(&self.path)?;
         } else {

@@ -25,7 +25,8 @@
 # changes an unrelated file); without it the agent signals merge again unchanged.
 # FAKE_WAIT_FOR=FILE makes every turn wait (up to 60 s) until FILE exists.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
-# prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
+# prompt to FILE. FAKE_LEAVE_LOCK=1 leaves index.lock in the worktree after its commit.
+# FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
 # FAKE_ONCE=CMD runs the shell command CMD once per swarm (the first worker to get there), after
 # doing the work of a held task and before signalling merge: a hostile step (moving main
@@ -73,6 +74,8 @@ work() {
     fi
   done
   git add work && git commit -q -m "Do $(echo $ids | tr '\n' ' ')" || return 1
+  # FAKE_LEAVE_LOCK=1: leave index.lock behind, as a git killed mid-command does.
+  [ -n "${FAKE_LEAVE_LOCK:-}" ] && : > "$(git rev-parse --git-dir)/index.lock"
   return 0
 }
 

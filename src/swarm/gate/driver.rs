@@ -113,7 +113,11 @@ struct Report {
 struct Paused {
     upto: usize,
     candidate: ObjectId,
+    /// What blocks (a pause is said once per key) and how that is said.
+    key: String,
     reason: String,
+    /// Since when this key has blocked the landing.
+    since: Instant,
     next_try: Instant,
 }
 
@@ -612,10 +616,17 @@ impl Driver<'_> {
                             return;
                         }
                         _ if tries >= MAX_LAND_TRIES => {
+                            let key = "queue".to_string();
+                            let since = match &self.paused {
+                                Some(p) if p.key == key => p.since,
+                                _ => Instant::now(),
+                            };
                             self.paused = Some(Paused {
                                 upto,
                                 candidate,
+                                key,
                                 reason: "the task queue keeps changing under the landing".into(),
+                                since,
                                 next_try: Instant::now() + PAUSE_POLL,
                             });
                             return;
@@ -623,21 +634,40 @@ impl Driver<'_> {
                         _ => continue,
                     }
                 }
-                Attempt::Paused(reason) => {
-                    if self.paused.as_ref().is_none_or(|p| p.reason != reason) {
-                        for w in &workers {
-                            self.shared.emit(Event::LandingPaused {
-                                worker: w.clone(),
-                                reason: reason.clone(),
-                            });
+                Attempt::Paused(pause) => {
+                    let reason = pause.message();
+                    let since = match &self.paused {
+                        Some(p) if p.key == pause.key => p.since,
+                        _ => {
+                            for w in &workers {
+                                self.shared.emit(Event::LandingPaused {
+                                    worker: w.clone(),
+                                    reason: reason.clone(),
+                                });
+                            }
+                            Instant::now()
+                        }
+                    };
+                    match pause.verdict(self.shared, &workers.join(", "), since) {
+                        Some(LandReply::Interrupted) => {
+                            self.paused = None;
+                            with_stacker!(self, |g, train| train.interrupt(&mut g, upto));
+                        }
+                        Some(LandReply::Failed(why)) => {
+                            self.paused = None;
+                            with_stacker!(self, |g, train| train.abandon(&mut g, upto, &why));
+                        }
+                        _ => {
+                            self.paused = Some(Paused {
+                                upto,
+                                candidate,
+                                key: pause.key,
+                                reason,
+                                since,
+                                next_try: Instant::now() + PAUSE_POLL,
+                            })
                         }
                     }
-                    self.paused = Some(Paused {
-                        upto,
-                        candidate,
-                        reason,
-                        next_try: Instant::now() + PAUSE_POLL,
-                    });
                     return;
                 }
             }

@@ -438,6 +438,19 @@ impl Train {
         self.restack_from(g, 0);
     }
 
+    /// The first `upto` changes, ready to land, are given up because the swarm is stopping
+    /// while their landing waits for the person: each is told it was interrupted.
+    pub fn interrupt(&mut self, g: &mut impl Stack, upto: usize) {
+        let upto = upto.min(self.slots.len());
+        let gone: Vec<Slot> = self.slots.drain(..upto).collect();
+        for s in gone {
+            self.tell(s.key, Out::Interrupted);
+        }
+        self.failure = None;
+        self.probe = None;
+        self.restack_from(g, 0);
+    }
+
     /// The swarm is killed: every run stops, every change is told so.
     pub fn kill(&mut self) {
         self.cancel_where(|_| true);

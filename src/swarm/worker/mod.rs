@@ -170,8 +170,14 @@ impl Worker {
             &self.shared.config.copy,
         ) {
             Ok(ws) => ws,
-            Err(e) => return self.give_up(summary, format!("could not create its worktree: {e}")),
+            Err(e) => {
+                return self.give_up(
+                    summary,
+                    format!("could not create its worktree: {}", e.detail()),
+                );
+            }
         };
+        summary.started = true;
         summary.reason = self.cycles(&repo, &ws, &mut summary);
         self.shared.workers_running.fetch_sub(1, Ordering::SeqCst);
         let target = repo
@@ -204,9 +210,13 @@ impl Worker {
         summary
     }
 
+    /// Ends a worker that could not start, saying why.
     fn give_up(&self, mut summary: WorkerSummary, reason: String) -> WorkerSummary {
         self.shared.workers_running.fetch_sub(1, Ordering::SeqCst);
-        self.emit(Event::Warning(format!("[{}] {reason}", self.id)));
+        self.emit(Event::WorkerFailed {
+            worker: self.id.clone(),
+            error: reason.clone(),
+        });
         summary.reason = reason;
         self.emit(Event::WorkerFinished(summary.clone()));
         summary
