@@ -559,7 +559,7 @@ fn check_after(env: &TestEnv, context: &str, all_locks: bool) {
         );
     }
     assert_eq!(
-        complete.lines().filter(|l| !l.trim().is_empty()).count(),
+        crate::common::json_rows(&complete).len(),
         landed.len(),
         "{context}\ncomplete tasks without a landing:\n{complete}"
     );
@@ -587,7 +587,7 @@ pub fn finish_the_work(env: &TestEnv, tasks: usize, tips: &[String]) {
     check_after(env, "after gc and the next swarm", true);
     let complete = env.oompa_ok(&["task", "list", "--state", "complete", "--json"]);
     assert_eq!(
-        complete.lines().filter(|l| !l.trim().is_empty()).count(),
+        crate::common::json_rows(&complete).len(),
         tasks,
         "{complete}"
     );
@@ -892,10 +892,10 @@ fn many_kill_points_of_a_landing() {
             }
             repaired += usize::from(said.contains("brought"));
             tips.extend(worker_tips(&env));
-            let done = env
-                .oompa_ok(&["task", "list", "--state", "pending", "--json"])
-                .trim()
-                .is_empty();
+            let done = crate::common::json_rows(
+                &env.oompa_ok(&["task", "list", "--state", "pending", "--json"]),
+            )
+            .is_empty();
             if done {
                 break;
             }

@@ -348,6 +348,17 @@ impl Workspace {
     /// Commits anything left uncommitted in the worktree (the framework's commit on the
     /// agent's behalf) on whatever HEAD is. Returns whether there was anything to commit.
     pub fn commit_leftovers(&self, cycle: u32) -> Result<bool, GitError> {
+        // A git command of the agent's killed mid-write would fail this commit, and every
+        // later cycle's: the turn is over, so a lock no process holds has no owner.
+        if let Some(wt) = self.checkout()
+            && let Ok(repo) = Repo::discover(&self.path)
+        {
+            for (name, removed) in self.remove_dead_locks(&wt, &repo) {
+                if removed.is_ok() {
+                    tracing::info!("removed {name}, left by a killed agent");
+                }
+            }
+        }
         cli::commit_all_except(
             &self.path,
             &format!(
@@ -522,29 +533,38 @@ impl Workspace {
     /// processes are all gone by now, and nothing else works in this worktree, so they are
     /// stale, and they would stop every later cycle's reset.
     fn clear_stale_locks(&self, wt: &Repo, repo: &Repo, s: &mut Settled) {
-        let mut locks = crate::git::lock::locks_in(wt.git_dir());
-        locks.extend(crate::git::LockFile::inspect(
-            &repo.common_dir().join(format!("{}.lock", self.branch)),
-        ));
-        for lock in locks {
-            // One still open belongs to a live process (something the agent left running
-            // that escaped the sweep): not ours to take away.
-            if !lock.holders().is_empty() {
-                continue;
-            }
-            let name = lock
-                .path
-                .strip_prefix(repo.common_dir())
-                .unwrap_or(&lock.path)
-                .display()
-                .to_string();
-            match std::fs::remove_file(&lock.path) {
+        for (name, removed) in self.remove_dead_locks(wt, repo) {
+            match removed {
                 Ok(()) => s.did(format!(
                     "left a stale {name} (a git command it ran was cut short); removed it"
                 )),
                 Err(e) => s.did(format!("left a stale {name} that could not be removed: {e}")),
             };
         }
+    }
+
+    /// Removes the locks in the worktree's git directory and on the worker branch that no
+    /// process holds open (one still open belongs to a live process, something the agent left
+    /// running that escaped the sweep: not ours to take away). Returns each lock's name
+    /// (relative to the common directory) and whether it was removed.
+    fn remove_dead_locks(&self, wt: &Repo, repo: &Repo) -> Vec<(String, std::io::Result<()>)> {
+        let mut locks = crate::git::lock::locks_in(wt.git_dir());
+        locks.extend(crate::git::LockFile::inspect(
+            &repo.common_dir().join(format!("{}.lock", self.branch)),
+        ));
+        locks
+            .into_iter()
+            .filter(|lock| lock.holders().is_empty())
+            .map(|lock| {
+                let name = lock
+                    .path
+                    .strip_prefix(repo.common_dir())
+                    .unwrap_or(&lock.path)
+                    .display()
+                    .to_string();
+                (name, std::fs::remove_file(&lock.path))
+            })
+            .collect()
     }
 
     /// Whether `commit` is a landing-gate candidate of this swarm (checked out detached here
