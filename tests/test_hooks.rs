@@ -57,6 +57,15 @@ fn agent_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
     cmd.current_dir(dir).args(args).output().unwrap()
 }
 
+/// `hooks status --json` has every row installed; returns the rows.
+fn assert_all_installed(env: &TestEnv) -> Vec<serde_json::Value> {
+    let text = crate::common::stdout(&env.oompa(&["hooks", "status", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert!(rows.len() >= 6, "{text}");
+    assert!(rows.iter().all(|r| r["state"] == "installed"), "{text}");
+    rows
+}
+
 fn main_tip(env: &TestEnv) -> String {
     env.git(&["rev-parse", "refs/heads/main"])
         .trim()
@@ -73,18 +82,22 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
         .unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
+    assert!(err.contains("installed pre-push in .git/hooks"), "{err}");
     assert!(
-        err.contains("installed pre-push, reference-transaction in .git/hooks"),
+        err.contains("installed the worker guard in .git/oompa/hooks"),
         "{err}"
     );
     assert!(
         err.contains("added refs/oompa/* to log.excludeDecoration"),
         "{err}"
     );
-    for name in ["pre-push", "reference-transaction"] {
-        let path = env.repo.join(".git/hooks").join(name);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), shipped(name));
-        assert!(is_executable(&path), "{name}");
+    let path = env.repo.join(".git/hooks/pre-push");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), shipped("pre-push"));
+    assert!(is_executable(&path));
+    // Nothing in the main worktree's hooks runs for every ref update: the guard is elsewhere.
+    assert!(!env.repo.join(".git/hooks/reference-transaction").exists());
+    for name in ["reference-transaction", "pre-push", "pre-commit"] {
+        assert!(is_executable(&env.repo.join(".git/oompa/hooks").join(name)));
     }
     assert_eq!(
         env.git(&["config", "--get-all", "log.excludeDecoration"]),
@@ -93,8 +106,7 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
     let log = env.git(&["log", "--decorate=full", "--oneline", "--all"]);
     assert!(log.contains("refs/heads/main"), "{log}");
     assert!(!log.contains("refs/oompa/"), "{log}");
-    let status = env.oompa_ok(&["hooks", "status"]);
-    assert_eq!(status.matches("installed").count(), 2, "{status}");
+    assert_all_installed(&env);
 
     // Again: nothing changes, and it says so.
     let out = env
@@ -103,10 +115,8 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    assert!(
-        err.contains("pre-push, reference-transaction already installed"),
-        "{err}"
-    );
+    assert!(err.contains("pre-push already installed"), "{err}");
+    assert!(err.contains("worker guard already installed"), "{err}");
     assert!(err.contains("log.excludeDecoration already has"), "{err}");
     assert_eq!(
         env.git(&["config", "--get-all", "log.excludeDecoration"]),
@@ -158,12 +168,7 @@ fn a_users_own_hook_keeps_its_lines_its_input_and_comes_back_on_uninstall() {
         seen.contains(&format!("refs/heads/main {tip} refs/heads/main ")),
         "the user's lines read the same stdin:\n{seen}"
     );
-    assert!(
-        env.oompa_ok(&["hooks", "status"])
-            .matches("installed")
-            .count()
-            == 2
-    );
+    assert_all_installed(&env);
 
     // Installing again changes nothing; uninstalling gives the user's file back byte for byte.
     env.oompa_ok(&["hooks", "install"]);
@@ -213,10 +218,16 @@ fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
     ]);
     env.oompa_ok(&["init"]);
     assert!(env.repo.join(".githooks/pre-push").is_file());
-    assert!(user_wt.join(".githooks/reference-transaction").is_file());
+    assert!(user_wt.join(".githooks/pre-push").is_file());
     assert!(!env.repo.join(".git/hooks/pre-push").exists());
-    let status = env.oompa_ok(&["hooks", "status"]);
-    assert_eq!(status.matches("installed").count(), 4, "{status}");
+    let rows = assert_all_installed(&env);
+    let mine = |rows: &[serde_json::Value]| {
+        rows.iter()
+            .filter(|r| r["guard"] == false)
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mine(&rows).len(), 2, "{rows:?}");
 
     // The shim really runs from there: git-oompa's guard answers a push of a worker branch.
     let abs = env.tmp.path().join("shared-hooks");
@@ -226,9 +237,12 @@ fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
     assert!(text.contains("\"state\":\"missing\""), "{text}");
     env.oompa_ok(&["hooks", "install"]);
     assert!(abs.join("pre-push").is_file());
-    let text = crate::common::stdout(&env.oompa(&["hooks", "status", "--json"]));
-    assert_eq!(text.matches("\"state\":\"installed\"").count(), 2, "{text}");
-    assert!(text.contains("shared-hooks"), "{text}");
+    let rows = assert_all_installed(&env);
+    assert_eq!(
+        mine(&rows),
+        [abs.join("pre-push").to_string_lossy().into_owned()],
+        "{rows:?}"
+    );
 }
 
 #[test]
@@ -510,7 +524,11 @@ fn a_swarm_lands_everything_with_every_hook_active() {
             "max_cycles = 10\ncan_plan = false\nmax_wait_for_tasks = \"20s\"",
         ),
     );
-    assert!(env.repo.join(".git/hooks/reference-transaction").is_file());
+    assert!(
+        env.repo
+            .join(".git/oompa/hooks/reference-transaction")
+            .is_file()
+    );
     let out = env
         .oompa_cmd(&["swarm"])
         .env("PATH", path_with_bin())
