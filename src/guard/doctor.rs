@@ -197,6 +197,9 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
         }
     }
     // The guard directory, its config, and each worker worktree pointing at it.
+    let unguarded = items.iter().any(|i| {
+        i.guard && matches!(i.state, hooks::State::Missing | hooks::State::NotExecutable)
+    });
     let bad: Vec<String> = items
         .iter()
         .filter(|i| i.guard && i.state != hooks::State::Installed)
@@ -228,8 +231,14 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
             Finding::problem(
                 "worker guard",
                 format!(
-                    "{} in {dir}: agents can move the target around the merge queue",
-                    bad.join(", ")
+                    "{} in {dir}: {}",
+                    bad.join(", "),
+                    if unguarded {
+                        "agents can move the target around the merge queue"
+                    } else {
+                        "worker worktrees run an out-of-date copy (your hooks directory or \
+                         git oompa changed since it was installed)"
+                    }
                 ),
                 "git oompa hooks install",
             )

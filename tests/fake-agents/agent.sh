@@ -18,6 +18,9 @@
 # FAKE_LINGER=N makes `conflict` wait N seconds between committing and signalling merge.
 # FAKE_RESOLVE=1 answers a conflict-resolution prompt by keeping both sides of shared.txt;
 # FAKE_RESOLVE=beyond also changes an unrelated file in the resolution.
+# FAKE_SNEAK=FILE (after FAKE_COMMIT_FIRST) tries to move main to its HEAD from its worktree, from
+# the main checkout, and from its worktree with its environment cleared, appending `moved: …` or
+# `refused: …` per try to FILE and what git said to FILE.err.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
@@ -62,6 +65,18 @@ fi
 if [ -n "${FAKE_COMMIT_FIRST:-}" ]; then
   mkdir -p wip && printf '%s cycle %s\n' "$OOMPA_WORKER" "$OOMPA_CYCLE" > "wip/$OOMPA_WORKER.txt"
   git add wip && git commit -q -m "wip of $OOMPA_WORKER"
+fi
+if [ -n "${FAKE_SNEAK:-}" ]; then
+  sneak() {
+    what=$1; shift
+    if "$@" >>"$FAKE_SNEAK.err" 2>&1; then echo "moved: $what"; else echo "refused: $what"; fi >>"$FAKE_SNEAK"
+  }
+  tip=$(git rev-parse HEAD)
+  main_checkout=$(cd "$(git rev-parse --git-common-dir)/.." && pwd)
+  sneak "from its worktree" git update-ref refs/heads/main "$tip"
+  sneak "from the main checkout" git -C "$main_checkout" update-ref refs/heads/main "$tip"
+  sneak "from its worktree, environment cleared" env -u OOMPA_WORKER -u OOMPA_SWARM \
+    -u OOMPA_BRANCH -u OOMPA_TARGET -u GIT_CONFIG_COUNT git update-ref refs/heads/main "$tip"
 fi
 [ -n "${FAKE_SLEEP:-}" ] && sleep "$FAKE_SLEEP"
 
