@@ -274,12 +274,19 @@ fn a_relative_hooks_path_leaves_worker_worktrees_guarded_and_doctor_says_so() {
             && out.contains("(core.hooksPath = .githooks)"),
         "{out}"
     );
-    assert!(out.contains("run by 1 worker worktree(s) and agents"), "{out}");
+    assert!(
+        out.contains("run by 1 worker worktree(s) and agents"),
+        "{out}"
+    );
     // An absolute one covers the person's checkouts from one directory.
     let abs = env.repo.join(".githooks");
     env.git(&["config", "core.hooksPath", abs.to_str().unwrap()]);
     let (code, out, err) = doctor(&env, &[]);
-    assert_eq!(code, Some(1), "the forwarders follow the old value: {out}{err}");
+    assert_eq!(
+        code,
+        Some(1),
+        "the forwarders follow the old value: {out}{err}"
+    );
     assert!(
         out.contains("problem worker guard:")
             && out.contains("forwarders outdated")

@@ -758,17 +758,22 @@ fn read(path: &Path) -> String {
 #[test]
 fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
     use crate::test_swarm::{swarm_repo, worker_with_env};
-    let sneak = tempfile::NamedTempFile::new().unwrap();
-    let sneak_log = sneak.path().to_str().unwrap().to_string();
     let env = swarm_repo(
         1,
         &worker_with_env(
             "cli",
             1,
             "max_cycles = 3\ncan_plan = false\nmax_wait_for_tasks = \"2s\"",
-            &[("FAKE_COMMIT_FIRST", "1"), ("FAKE_SNEAK", &sneak_log)],
+            &[("FAKE_COMMIT_FIRST", "1"), ("FAKE_SNEAK", "@SNEAK@")],
         ),
     );
+    let sneak = env.tmp.path().join("sneak.log");
+    let config = read(&env.repo.join("oompa.toml"));
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        config.replace("@SNEAK@", sneak.to_str().unwrap()),
+    )
+    .unwrap();
     // The person's own hooks, installed after git oompa's.
     let log = env.tmp.path().join("user-hooks.log");
     let hooks = env.repo.join(".git/hooks");
@@ -784,7 +789,10 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
         "{person}"
     );
     assert!(
-        person.contains(&format!("reference-transaction committed {}", root.display())),
+        person.contains(&format!(
+            "reference-transaction committed {}",
+            root.display()
+        )),
         "{person}"
     );
     let main_before = main_tip(&env);
@@ -801,7 +809,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
 
     // Every try of the agent's to move main was refused, with its environment or without,
     // from its worktree or from the main checkout.
-    let tries = read(sneak.path());
+    let tries = read(&sneak);
     assert!(tries.lines().count() >= 3, "{tries}");
     assert!(!tries.contains("moved:"), "{tries}");
     for what in [
@@ -811,9 +819,11 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
     ] {
         assert!(tries.contains(what), "{what}: {tries}");
     }
-    let said = read(&sneak.path().with_extension("err"));
+    let said = read(&env.tmp.path().join("sneak.log.err"));
     assert!(
-        said.contains("refusing to move main from inside a worker worktree (OOMPA_WORKER=w0 is set)"),
+        said.contains(
+            "refusing to move main from inside a worker worktree (OOMPA_WORKER=w0 is set)"
+        ),
         "{said}"
     );
     assert!(
@@ -821,7 +831,11 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
         "{said}"
     );
     // Main moved only through the merge queue: one landing on top of the person's commit.
-    let landed = env.git(&["rev-list", "--first-parent", &format!("{main_before}..main")]);
+    let landed = env.git(&[
+        "rev-list",
+        "--first-parent",
+        &format!("{main_before}..main"),
+    ]);
     assert_eq!(landed.lines().count(), 1, "{landed}");
     assert!(
         env.git(&["log", "-1", "--format=%B", "main"])
@@ -854,7 +868,14 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
 fn an_agent_in_the_main_checkout_or_a_persons_worktree_cannot_move_the_target() {
     let (env, wt) = agent_setup();
     let mine = env.tmp.path().join("mine");
-    env.git(&["worktree", "add", "-q", "-b", "mine", mine.to_str().unwrap()]);
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "mine",
+        mine.to_str().unwrap(),
+    ]);
     env.git(&["checkout", "-q", "--detach"]);
     let repo = env.open();
     let agent_env = oompa::guard::hooks::agent_env(repo.common_dir());
@@ -890,12 +911,22 @@ fn an_agent_in_the_main_checkout_or_a_persons_worktree_cannot_move_the_target() 
     let out = cmd
         .envs(agent_env.iter().map(|(k, v)| (k, v)))
         .current_dir(&other.repo)
-        .args(["commit", "-q", "--allow-empty", "-m", "an agent's test repo"])
+        .args([
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "an agent's test repo",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     // And the person, without the agent's environment, moves main from the main checkout.
-    let out = user_git(&env, &env.repo, &["update-ref", "refs/heads/main", work.trim()]);
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["update-ref", "refs/heads/main", work.trim()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -909,8 +940,9 @@ fn a_users_core_hooks_path_is_followed_into_worker_worktrees() {
     env.git(&["commit", "-q", "-m", "hooks"]);
     env.git(&["config", "core.hooksPath", ".githooks"]);
     env.oompa_ok(&["init"]);
-    env.git(&["checkout", "-q", "--", "."]);
-    env.git(&["add", "-A"]);
+    // The main checkout's .githooks/pre-push has git oompa's block; it is not committed.
+    assert!(read(&env.repo.join(".githooks/pre-push")).contains("# >>> git-oompa >>>"));
+    env.git(&["add", "oompa.toml"]);
     env.git(&["commit", "-q", "--no-verify", "-m", "init"]);
     start_swarm(&env, "s1", std::process::id(), &["w0"]);
     let wt = add_worker(&env, "s1", "w0");
@@ -954,7 +986,14 @@ fn a_users_core_hooks_path_is_followed_into_worker_worktrees() {
 fn a_persons_own_linked_worktree_runs_no_guard() {
     let env = oompa_repo();
     let mine = env.tmp.path().join("mine");
-    env.git(&["worktree", "add", "-q", "-b", "mine", mine.to_str().unwrap()]);
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "mine",
+        mine.to_str().unwrap(),
+    ]);
     let (path, log) = spy_path(&env);
     for args in [
         &["commit", "-q", "--allow-empty", "-m", "one"][..],
@@ -1023,10 +1062,18 @@ fn hooks_uninstall_removes_every_file_and_setting_it_added() {
             .contains("true")
     );
     let in_worker = git_ok(&env, &wt, &["config", "core.hooksPath"]);
-    assert!(in_worker.trim().ends_with(".git/oompa/hooks"), "{in_worker}");
+    assert!(
+        in_worker.trim().ends_with(".git/oompa/hooks"),
+        "{in_worker}"
+    );
     // The main checkout does not run it.
     let out = env.git_cmd(&["config", "core.hooksPath"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", crate::common::stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        crate::common::stdout(&out)
+    );
     env.oompa_ok(&["hooks", "uninstall"]);
     assert_eq!(git_dir_snapshot(&env), before);
     assert!(!env.repo.join(".git/oompa/hooks").exists());
@@ -1037,7 +1084,11 @@ fn hooks_uninstall_removes_every_file_and_setting_it_added() {
     // A repository that had extensions.worktreeConfig on already keeps it, and the person's
     // own per-worktree settings.
     env.git(&["config", "extensions.worktreeConfig", "true"]);
-    git_ok(&env, &wt, &["config", "--worktree", "user.name", "Worker Person"]);
+    git_ok(
+        &env,
+        &wt,
+        &["config", "--worktree", "user.name", "Worker Person"],
+    );
     let before = git_dir_snapshot(&env);
     env.oompa_ok(&["hooks", "install"]);
     env.oompa_ok(&["hooks", "uninstall"]);
@@ -1050,14 +1101,15 @@ fn doctor_fix_upgrades_a_guard_in_the_main_hooks_directory() {
     // As an earlier git oompa installed it: both shims in .git/hooks.
     let hooks = env.repo.join(".git/hooks");
     let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hooks-before-the-guard");
-    for name in ["reference-transaction"] {
-        std::fs::copy(old.join(name), hooks.join(name)).unwrap();
-    }
+    std::fs::copy(
+        old.join("reference-transaction"),
+        hooks.join("reference-transaction"),
+    )
+    .unwrap();
     std::fs::write(hooks.join("pre-push"), shipped("pre-push")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     for name in ["pre-push", "reference-transaction"] {
-        std::fs::set_permissions(hooks.join(name), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(hooks.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     env.git(&["config", "--add", "log.excludeDecoration", "refs/oompa/*"]);
     start_swarm(&env, "s1", std::process::id(), &["w0"]);
@@ -1069,7 +1121,9 @@ fn doctor_fix_upgrades_a_guard_in_the_main_hooks_directory() {
     let text = crate::common::stdout(&out);
     assert!(
         text.contains("problem hooks: reference-transaction old layout in")
-            && text.contains("every git command of yours starts a shell for that reference-transaction"),
+            && text.contains(
+                "every git command of yours starts a shell for that reference-transaction"
+            ),
         "{text}"
     );
     assert!(text.contains("problem worker guard:"), "{text}");

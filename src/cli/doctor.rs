@@ -13,15 +13,17 @@ use crate::guard::doctor::{self, Finding, Fix};
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Check that git oompa's guards and state are healthy.\n\n\
-Checks: the ref storage is not reftable; the hooks are installed where git will run them\n\
-(every checkout, core.hooksPath honoured) and git-oompa is on PATH; a committer identity is\n\
-set; the target branch exists; the task queue reads; no worktree metadata without its\n\
-directory; no claim whose owner is gone; the cycle log (refs/notes/oompa) reads and was not\n\
-rewritten; the target moved only through the merge queue; log.excludeDecoration hides\n\
-refs/oompa/*. Each problem comes with the command that fixes it.\n\n\
---fix applies the fixes that lose nothing: installing hooks, pruning metadata of worktrees\n\
-whose directory is gone, returning claims of gone owners to pending (their work kept),\n\
-merging lost cycle records back, setting log.excludeDecoration."
+Checks: the ref storage is not reftable; pre-push is installed where git runs your hooks\n\
+(core.hooksPath honoured) and nothing of git oompa's runs for every ref update there; the\n\
+worker guard (.git/oompa/hooks) is installed and every worker worktree runs it; git-oompa\n\
+is on PATH; a committer identity is set; the target branch exists; the task queue reads; no\n\
+worktree metadata without its directory; no claim whose owner is gone; the cycle log\n\
+(refs/notes/oompa) reads and was not rewritten; the target moved only through the merge\n\
+queue; log.excludeDecoration hides refs/oompa/*. Each problem comes with the command that\n\
+fixes it.\n\n\
+--fix applies the fixes that lose nothing: installing (or upgrading) the hooks, pruning\n\
+metadata of worktrees whose directory is gone, returning claims of gone owners to pending\n\
+(their work kept), merging lost cycle records back, setting log.excludeDecoration."
 )]
 pub struct Args {
     /// Apply the safe fixes

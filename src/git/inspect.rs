@@ -254,9 +254,9 @@ impl Repo {
             .config_snapshot()
             .plumbing()
             .string_filter("core.hooksPath", |meta| {
-                meta.path.as_deref().is_none_or(|p| {
-                    p.canonicalize().unwrap_or_else(|_| p.to_path_buf()) != ignored
-                })
+                meta.path
+                    .as_deref()
+                    .is_none_or(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()) != ignored)
             })
             .map(|v| v.to_str_lossy().into_owned())
             .filter(|s| !s.is_empty());
@@ -309,7 +309,10 @@ impl Repo {
             .config_file_mut(path)
             .ctx(|| format!("opening {} for writing", path.display()))?;
         let current = file.raw_value_by(section, None, key).ok();
-        if current.as_ref().is_some_and(|v| v.as_bstr() == value.as_bytes()) {
+        if current
+            .as_ref()
+            .is_some_and(|v| v.as_bstr() == value.as_bytes())
+        {
             return Ok(false);
         }
         file.set_raw_value_by(section, None, key, value.as_bytes().as_bstr())
@@ -482,11 +485,7 @@ pub fn config_values_in(path: &Path, section: &str, key: &str) -> Vec<String> {
         return Vec::new();
     };
     file.raw_values_by(section, None, key)
-        .map(|vals| {
-            vals.iter()
-                .map(|v| v.to_str_lossy().into_owned())
-                .collect()
-        })
+        .map(|vals| vals.iter().map(|v| v.to_str_lossy().into_owned()).collect())
         .unwrap_or_default()
 }
 

@@ -5,7 +5,6 @@
 //!
 //! The reftable check happens before a [`Repo`] can exist; the command does it. Never prints.
 
-
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, ObjectId, Repo, cli};
@@ -189,7 +188,11 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
             out.push(
                 Finding::problem(
                     "hooks",
-                    format!("{} in {}{via}, {users}{slow}", bad.join(", "), dir.display()),
+                    format!(
+                        "{} in {}{via}, {users}{slow}",
+                        bad.join(", "),
+                        dir.display()
+                    ),
                     "git oompa hooks install",
                 )
                 .fixable(Fix::InstallHooks),
@@ -197,9 +200,9 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
         }
     }
     // The guard directory, its config, and each worker worktree pointing at it.
-    let unguarded = items.iter().any(|i| {
-        i.guard && matches!(i.state, hooks::State::Missing | hooks::State::NotExecutable)
-    });
+    let unguarded = items
+        .iter()
+        .any(|i| i.guard && matches!(i.state, hooks::State::Missing | hooks::State::NotExecutable));
     let bad: Vec<String> = items
         .iter()
         .filter(|i| i.guard && i.state != hooks::State::Installed)

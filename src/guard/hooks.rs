@@ -358,7 +358,11 @@ pub fn inspect_layout(layout: &Layout) -> Vec<Item> {
         }
         Ok(_) => State::Outdated,
     };
-    out.push(guard("hooks.config", layout.guard_config.clone(), config_state));
+    out.push(guard(
+        "hooks.config",
+        layout.guard_config.clone(),
+        config_state,
+    ));
     let ext = if extension_on(&layout.common_config) {
         State::Installed
     } else {
@@ -547,11 +551,16 @@ fn guard_config_text(layout: &Layout, extension_mark: bool) -> String {
     text
 }
 
+/// One hook file and what installing did to it.
+pub type FileChange = (&'static str, PathBuf, Change);
+/// One hook file and what uninstalling did to it.
+pub type FileRemoval = (&'static str, PathBuf, Removal);
+
 /// What [`install_all`] did.
 #[derive(Debug, Default)]
 pub struct Installed {
     /// Per hooks directory of yours: what happened to each shim there.
-    pub user: Vec<(PathBuf, Vec<(&'static str, PathBuf, Change)>)>,
+    pub user: Vec<(PathBuf, Vec<FileChange>)>,
     /// Your hooks directories whose old `reference-transaction` block was removed.
     pub moved: Vec<PathBuf>,
     /// What happened to the guard directory and its config, as a whole.
@@ -570,7 +579,12 @@ pub fn install_all(repo: &Repo, settings: &Settings) -> Result<Installed, HookEr
     let mut out = Installed::default();
     let mut change = write_guard(&layout)?;
     if !extension_on(&layout.common_config) {
-        repo.set_config_in(&layout.common_config, "extensions", "worktreeConfig", "true")?;
+        repo.set_config_in(
+            &layout.common_config,
+            "extensions",
+            "worktreeConfig",
+            "true",
+        )?;
         out.extension = true;
         write_atomically(&layout.guard_config, &guard_config_text(&layout, true))?;
         if change == Change::Unchanged {
@@ -625,7 +639,11 @@ fn write_guard(layout: &Layout) -> Result<Change, HookError> {
         .ok()
         .is_some_and(|t| t.contains(EXTENSION_MARK));
     let text = guard_config_text(layout, mark);
-    if std::fs::read_to_string(&layout.guard_config).ok().as_deref() != Some(text.as_str()) {
+    if std::fs::read_to_string(&layout.guard_config)
+        .ok()
+        .as_deref()
+        != Some(text.as_str())
+    {
         write_atomically(&layout.guard_config, &text)?;
         changed = true;
     }
@@ -711,7 +729,7 @@ fn glob_escape(s: &str) -> String {
 }
 
 /// Installs (or refreshes) every shim in one of your hooks directories, creating it if needed.
-pub fn install(dir: &Path) -> Result<Vec<(&'static str, PathBuf, Change)>, HookError> {
+pub fn install(dir: &Path) -> Result<Vec<FileChange>, HookError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut out = Vec::new();
     for name in USER_HOOKS {
@@ -761,7 +779,7 @@ fn install_one(name: &str, path: &Path) -> Result<Change, HookError> {
 pub struct Uninstalled {
     /// Per hooks directory of yours: what happened to each file of ours there (the old
     /// `reference-transaction` block included).
-    pub user: Vec<(PathBuf, Vec<(&'static str, PathBuf, Removal)>)>,
+    pub user: Vec<(PathBuf, Vec<FileRemoval>)>,
     /// The guard directory's files were removed.
     pub guard: bool,
     /// Checkouts whose `config.worktree` include was removed.
@@ -1087,7 +1105,10 @@ mod tests {
                 assert!(!text.contains(p), "{text}");
             }
             assert!(text.contains(&format!("git oompa hook {name} \"$@\"")));
-            assert!(text.contains(&format!("oompa_hook={user}/{name}\n")), "{text}");
+            assert!(
+                text.contains(&format!("oompa_hook={user}/{name}\n")),
+                "{text}"
+            );
             let syntax = std::process::Command::new("sh")
                 .args(["-n", "-c", &text])
                 .status()
