@@ -352,6 +352,13 @@ fn person_rows(repo_dir: &Path, runs: usize) {
         println!("{name:<44} {n:>5} {off:>9.2} {on:>9.2} {:>6.2}x", on / off);
     };
 
+    // Main goes back where it was afterwards, so a kept fixture does not grow run by run
+    // (the pre-push cases walk what main has beyond the remote).
+    let main_before = {
+        let mut c = git(false, &["rev-parse", "refs/heads/main"]);
+        let out = c.stdout(Stdio::piped()).output().expect("git");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
     print(
         "`git commit --allow-empty`",
         pairs(
@@ -420,6 +427,7 @@ fn person_rows(repo_dir: &Path, runs: usize) {
     );
     run(git(false, &["checkout", "-q", "main"]));
     run(git(false, &["branch", "-q", "-D", &topic]));
+    run(git(false, &["reset", "-q", "--hard", &main_before]));
 }
 
 /// `git-oompa hook …` (or any subcommand) as git would start it.
