@@ -238,9 +238,9 @@ fn status(
     for item in &items {
         let users = match (item.guard, item.checkouts.as_slice()) {
             (true, _) if item.what == "config.worktree" => shown(&item.checkouts[0], &env.cwd),
-            (true, []) => "worker worktrees, agents".to_string(),
-            (true, [one]) => format!("{}, agents", shown(one, &env.cwd)),
-            (true, many) => format!("{} worker worktrees, agents", many.len()),
+            (true, []) => "workers, agents".to_string(),
+            (true, [_]) => "1 worker, agents".to_string(),
+            (true, many) => format!("{} workers, agents", many.len()),
             (false, [one]) => shown(one, &env.cwd),
             (false, many) => format!("{} checkouts", many.len()),
         };
