@@ -47,6 +47,13 @@ fn main() {
             dir.display()
         );
     }
+    // Installed (or brought up to date) on every run, so a kept fixture has this version's
+    // hooks: pre-push in .git/hooks, the guard in .git/oompa/hooks for the worker worktrees.
+    {
+        let repo = Repo::discover(&repo_dir).expect("open fixture");
+        let settings = oompa::guard::Settings::resolve(&repo);
+        oompa::guard::hooks::install_all(&repo, &settings).expect("install the hooks");
+    }
     if std::env::var_os("OOMPA_BENCH_BUILD_ONLY").is_some() {
         return;
     }
@@ -140,38 +147,6 @@ fn run_cases(repo_dir: &Path, remote: &Path, runs: usize, state: &str) -> f64 {
         ),
         true,
     );
-    row(
-        "  the same through the installed shim (sh + git oompa)",
-        time(
-            runs,
-            || {
-                let mut c = Command::new("sh");
-                c.current_dir(&repo_dir)
-                    .arg(repo_dir.join(".git/hooks/reference-transaction"))
-                    .arg("prepared")
-                    .env("PATH", path_with_bin());
-                c
-            },
-            &user_commit,
-        ),
-        true,
-    );
-    row(
-        "  the same in state `committed` (the shim exits before git-oompa)",
-        time(
-            runs,
-            || {
-                let mut c = Command::new("sh");
-                c.current_dir(&repo_dir)
-                    .arg(repo_dir.join(".git/hooks/reference-transaction"))
-                    .arg("committed")
-                    .env("PATH", path_with_bin());
-                c
-            },
-            &user_commit,
-        ),
-        true,
-    );
     let agent_commit = format!("{parent} {w0_tip} refs/heads/oompa/{SWARM}/w0\n");
     row(
         "reference-transaction, agent commits on its branch (allowed)",
@@ -180,6 +155,35 @@ fn run_cases(repo_dir: &Path, remote: &Path, runs: usize, state: &str) -> f64 {
             || hook_cmd(&w0, &["reference-transaction", "prepared"], true),
             &agent_commit,
         ),
+        true,
+    );
+    // What a worker worktree runs: the guard directory's shim (a person's commands in the
+    // main worktree run no reference-transaction hook at all).
+    let shim = repo
+        .common_dir()
+        .canonicalize()
+        .expect("common dir")
+        .join("oompa/hooks/reference-transaction");
+    let guard_shim = |state: &'static str| {
+        let (shim, w0) = (shim.clone(), w0.clone());
+        move || {
+            let mut sh = Command::new("sh");
+            sh.current_dir(&w0)
+                .arg(&shim)
+                .arg(state)
+                .env("PATH", path_with_bin());
+            oompa_env(&mut sh, true);
+            sh
+        }
+    };
+    row(
+        "  the same through the guard's shim (sh + git oompa)",
+        time(runs, guard_shim("prepared"), &agent_commit),
+        true,
+    );
+    row(
+        "  the same in state `committed` (the shim exits before git-oompa)",
+        time(runs, guard_shim("committed"), &agent_commit),
         true,
     );
     let agent_main = format!("{main} {w0_tip} refs/heads/main\n");
@@ -351,6 +355,13 @@ fn person_rows(repo_dir: &Path, runs: usize) {
         println!("{name:<44} {n:>5} {off:>9.2} {on:>9.2} {:>6.2}x", on / off);
     };
 
+    // Main goes back where it was afterwards, so a kept fixture does not grow run by run
+    // (the pre-push cases walk what main has beyond the remote).
+    let main_before = {
+        let mut c = git(false, &["rev-parse", "refs/heads/main"]);
+        let out = c.stdout(Stdio::piped()).output().expect("git");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
     print(
         "`git commit --allow-empty`",
         pairs(
@@ -419,6 +430,7 @@ fn person_rows(repo_dir: &Path, runs: usize) {
     );
     run(git(false, &["checkout", "-q", "main"]));
     run(git(false, &["branch", "-q", "-D", &topic]));
+    run(git(false, &["reset", "-q", "--hard", &main_before]));
 }
 
 /// `git-oompa hook …` (or any subcommand) as git would start it.
@@ -432,6 +444,12 @@ fn hook_cmd(dir: &Path, args: &[&str], agent: bool) -> Command {
         c.arg("hook");
     }
     c.args(args);
+    oompa_env(&mut c, agent);
+    c
+}
+
+/// No OOMPA_* variables of ours; with `agent`, those of worker w0's agent.
+fn oompa_env(c: &mut Command, agent: bool) {
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("OOMPA_") {
             c.env_remove(k);
@@ -443,7 +461,6 @@ fn hook_cmd(dir: &Path, args: &[&str], agent: bool) -> Command {
             .env("OOMPA_BRANCH", format!("refs/heads/oompa/{SWARM}/w0"))
             .env("OOMPA_TARGET", "main");
     }
-    c
 }
 
 fn time(runs: usize, mut make: impl FnMut() -> Command, input: &str) -> Vec<Duration> {
@@ -730,7 +747,6 @@ fn build_fixture(dir: &Path, repo_dir: &Path, remote: &Path) {
         notes.append(chunk).unwrap();
     }
 
-    oompa::guard::hooks::install(&repo_dir.join(".git/hooks")).unwrap();
     git(
         repo_dir,
         &["remote", "add", "origin", remote.to_str().unwrap()],

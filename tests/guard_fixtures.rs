@@ -85,7 +85,8 @@ pub fn stop_swarm(env: &TestEnv, swarm: &str) {
     q.put_swarm(&rec, "completed").unwrap();
 }
 
-/// Creates the worker branch at the target tip and its worktree.
+/// Creates the worker branch at the target tip and its worktree, pointed at git oompa's guard
+/// hooks the way a swarm points the worktrees it creates (when the guard is installed).
 pub fn add_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
     let path = worktree(env, swarm, worker);
     let b = branch(swarm, worker);
@@ -97,6 +98,7 @@ pub fn add_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
         path.to_str().unwrap(),
         b.trim_start_matches("refs/heads/"),
     ]);
+    oompa::guard::hooks::guard_worktree(&env.open(), &path).unwrap();
     path
 }
 

@@ -84,7 +84,8 @@ fn a_healthy_repository_has_no_problems() {
     assert!(problems(&out).is_empty(), "{out}");
     for check in [
         "ok      ref storage: files",
-        "ok      hooks: installed in",
+        "ok      hooks: pre-push installed in",
+        "ok      worker guard: reference-transaction and pre-push in",
         "ok      binary: git-oompa is on PATH",
         "ok      identity: committing as Test User <test@example.invalid>",
         "ok      target: main at",
@@ -115,7 +116,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
     // Seed: hooks (one gone, one not executable), decorations unset, a worktree whose
     // directory is gone, a crashed swarm's claim, a rewritten cycle log, no identity, and an
     // agent landing around the queue.
-    std::fs::remove_file(env.repo.join(".git/hooks/reference-transaction")).unwrap();
+    std::fs::remove_file(env.repo.join(".git/oompa/hooks/reference-transaction")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
         env.repo.join(".git/hooks/pre-push"),
@@ -144,7 +145,8 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
     assert_eq!(code, Some(1), "{out}{err}");
     let found = problems(&out).join("\n");
     for expected in [
-        "problem hooks: pre-push not executable, reference-transaction missing in",
+        "problem hooks: pre-push not executable in",
+        "problem worker guard: reference-transaction missing in",
         "problem identity: no committer identity",
         "problem worktrees: worktrees whose directory is gone: gone-wt",
         "problem claims: task t1 is still claimed by s1/w0, but its swarm s1 is no longer running",
@@ -171,7 +173,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
     );
     assert!(
         err.contains("error: 9 problems found")
-            && err.contains("`git oompa doctor --fix` repairs 6 of them"),
+            && err.contains("`git oompa doctor --fix` repairs 7 of them"),
         "{err}"
     );
 
@@ -179,6 +181,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
     assert_eq!(code, Some(1), "{out}{err}");
     for fixed in [
         "fixed   hooks:",
+        "fixed   worker guard:",
         "fixed   worktrees:",
         "fixed   claims:",
         "fixed   cycle log:",
@@ -259,27 +262,42 @@ fn a_reftable_repository_is_a_problem_with_its_fix() {
 }
 
 #[test]
-fn hooks_in_a_relative_hooks_path_miss_worker_worktrees_and_doctor_says_so() {
+fn a_relative_hooks_path_leaves_worker_worktrees_guarded_and_doctor_says_so() {
     let env = oompa_repo();
     env.git(&["config", "core.hooksPath", ".githooks"]);
     env.oompa_ok(&["hooks", "install"]);
     start_swarm(&env, "s1", std::process::id(), &["w0"]);
     add_worker(&env, "s1", "w0");
-    let (code, out, _) = doctor(&env, &[]);
-    assert_eq!(code, Some(1), "{out}");
+    // The worker worktree's own copy of .githooks has no shims, but it runs the guard
+    // directory's hooks, which forward to that copy.
+    let (code, out, err) = doctor(&env, &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
     assert!(
-        out.contains(
-            "a relative core.hooksPath gives each worker worktree its own hooks directory"
-        ),
+        out.contains("ok      hooks: pre-push installed in")
+            && out.contains("(core.hooksPath = .githooks)"),
         "{out}"
     );
-    assert!(out.contains("make core.hooksPath absolute"), "{out}");
-    // An absolute one covers every checkout.
+    assert!(
+        out.contains("run by 1 worker worktree(s) and agents"),
+        "{out}"
+    );
+    // An absolute one covers the person's checkouts from one directory.
     let abs = env.repo.join(".githooks");
     env.git(&["config", "core.hooksPath", abs.to_str().unwrap()]);
     let (code, out, err) = doctor(&env, &[]);
+    assert_eq!(
+        code,
+        Some(1),
+        "the forwarders follow the old value: {out}{err}"
+    );
+    assert!(
+        out.contains("problem worker guard:")
+            && out.contains("forwarders outdated")
+            && out.contains("worker worktrees run an out-of-date copy"),
+        "{out}"
+    );
+    let (code, out, err) = doctor(&env, &["--fix"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains("used by 2 checkouts"), "{out}");
 }
 
 #[test]

@@ -57,6 +57,15 @@ fn agent_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
     cmd.current_dir(dir).args(args).output().unwrap()
 }
 
+/// `hooks status --json` has every row installed; returns the rows.
+fn assert_all_installed(env: &TestEnv) -> Vec<serde_json::Value> {
+    let text = crate::common::stdout(&env.oompa(&["hooks", "status", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert!(rows.len() >= 6, "{text}");
+    assert!(rows.iter().all(|r| r["state"] == "installed"), "{text}");
+    rows
+}
+
 fn main_tip(env: &TestEnv) -> String {
     env.git(&["rev-parse", "refs/heads/main"])
         .trim()
@@ -73,18 +82,22 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
         .unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
+    assert!(err.contains("installed pre-push in .git/hooks"), "{err}");
     assert!(
-        err.contains("installed pre-push, reference-transaction in .git/hooks"),
+        err.contains("installed the worker guard in .git/oompa/hooks"),
         "{err}"
     );
     assert!(
         err.contains("added refs/oompa/* to log.excludeDecoration"),
         "{err}"
     );
-    for name in ["pre-push", "reference-transaction"] {
-        let path = env.repo.join(".git/hooks").join(name);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), shipped(name));
-        assert!(is_executable(&path), "{name}");
+    let path = env.repo.join(".git/hooks/pre-push");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), shipped("pre-push"));
+    assert!(is_executable(&path));
+    // Nothing in the main worktree's hooks runs for every ref update: the guard is elsewhere.
+    assert!(!env.repo.join(".git/hooks/reference-transaction").exists());
+    for name in ["reference-transaction", "pre-push", "pre-commit"] {
+        assert!(is_executable(&env.repo.join(".git/oompa/hooks").join(name)));
     }
     assert_eq!(
         env.git(&["config", "--get-all", "log.excludeDecoration"]),
@@ -93,8 +106,7 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
     let log = env.git(&["log", "--decorate=full", "--oneline", "--all"]);
     assert!(log.contains("refs/heads/main"), "{log}");
     assert!(!log.contains("refs/oompa/"), "{log}");
-    let status = env.oompa_ok(&["hooks", "status"]);
-    assert_eq!(status.matches("installed").count(), 2, "{status}");
+    assert_all_installed(&env);
 
     // Again: nothing changes, and it says so.
     let out = env
@@ -103,10 +115,8 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    assert!(
-        err.contains("pre-push, reference-transaction already installed"),
-        "{err}"
-    );
+    assert!(err.contains("pre-push already installed"), "{err}");
+    assert!(err.contains("worker guard already installed"), "{err}");
     assert!(err.contains("log.excludeDecoration already has"), "{err}");
     assert_eq!(
         env.git(&["config", "--get-all", "log.excludeDecoration"]),
@@ -158,12 +168,7 @@ fn a_users_own_hook_keeps_its_lines_its_input_and_comes_back_on_uninstall() {
         seen.contains(&format!("refs/heads/main {tip} refs/heads/main ")),
         "the user's lines read the same stdin:\n{seen}"
     );
-    assert!(
-        env.oompa_ok(&["hooks", "status"])
-            .matches("installed")
-            .count()
-            == 2
-    );
+    assert_all_installed(&env);
 
     // Installing again changes nothing; uninstalling gives the user's file back byte for byte.
     env.oompa_ok(&["hooks", "install"]);
@@ -213,10 +218,16 @@ fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
     ]);
     env.oompa_ok(&["init"]);
     assert!(env.repo.join(".githooks/pre-push").is_file());
-    assert!(user_wt.join(".githooks/reference-transaction").is_file());
+    assert!(user_wt.join(".githooks/pre-push").is_file());
     assert!(!env.repo.join(".git/hooks/pre-push").exists());
-    let status = env.oompa_ok(&["hooks", "status"]);
-    assert_eq!(status.matches("installed").count(), 4, "{status}");
+    let rows = assert_all_installed(&env);
+    let mine = |rows: &[serde_json::Value]| {
+        rows.iter()
+            .filter(|r| r["guard"] == false)
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mine(&rows).len(), 2, "{rows:?}");
 
     // The shim really runs from there: git-oompa's guard answers a push of a worker branch.
     let abs = env.tmp.path().join("shared-hooks");
@@ -226,9 +237,12 @@ fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
     assert!(text.contains("\"state\":\"missing\""), "{text}");
     env.oompa_ok(&["hooks", "install"]);
     assert!(abs.join("pre-push").is_file());
-    let text = crate::common::stdout(&env.oompa(&["hooks", "status", "--json"]));
-    assert_eq!(text.matches("\"state\":\"installed\"").count(), 2, "{text}");
-    assert!(text.contains("shared-hooks"), "{text}");
+    let rows = assert_all_installed(&env);
+    assert_eq!(
+        mine(&rows),
+        [abs.join("pre-push").to_string_lossy().into_owned()],
+        "{rows:?}"
+    );
 }
 
 #[test]
@@ -510,7 +524,11 @@ fn a_swarm_lands_everything_with_every_hook_active() {
             "max_cycles = 10\ncan_plan = false\nmax_wait_for_tasks = \"20s\"",
         ),
     );
-    assert!(env.repo.join(".git/hooks/reference-transaction").is_file());
+    assert!(
+        env.repo
+            .join(".git/oompa/hooks/reference-transaction")
+            .is_file()
+    );
     let out = env
         .oompa_cmd(&["swarm"])
         .env("PATH", path_with_bin())
@@ -714,5 +732,434 @@ fn git_oompas_own_git_calls_in_worker_worktrees_start_no_guard_process() {
     assert!(
         !seen.contains("hook reference-transaction"),
         "git oompa's own git started its guard:\n{seen}"
+    );
+}
+
+/// Writes an executable hook `name` into `dir` that appends `<name> <first arg> <cwd>` to `log`.
+fn logging_hook(dir: &Path, name: &str, log: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"{name} ${{1:-}} $PWD\" >> {log}\ncat >/dev/null\nexit 0\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
+    use crate::test_swarm::{swarm_repo, worker_with_env};
+    let env = swarm_repo(
+        1,
+        &worker_with_env(
+            "cli",
+            1,
+            "max_cycles = 3\ncan_plan = false\nmax_wait_for_tasks = \"2s\"",
+            &[("FAKE_COMMIT_FIRST", "1"), ("FAKE_SNEAK", "@SNEAK@")],
+        ),
+    );
+    let sneak = env.tmp.path().join("sneak.log");
+    let config = read(&env.repo.join("oompa.toml"));
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        config.replace("@SNEAK@", sneak.to_str().unwrap()),
+    )
+    .unwrap();
+    // The person's own hooks, installed after git oompa's.
+    let log = env.tmp.path().join("user-hooks.log");
+    let hooks = env.repo.join(".git/hooks");
+    logging_hook(&hooks, "pre-commit", &log);
+    logging_hook(&hooks, "reference-transaction", &log);
+    env.git(&["add", "oompa.toml"]);
+    let out = user_git(&env, &env.repo, &["commit", "-q", "-m", "config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let person = read(&log);
+    let root = env.repo.canonicalize().unwrap();
+    assert!(
+        person.contains(&format!("pre-commit  {}", root.display())),
+        "{person}"
+    );
+    assert!(
+        person.contains(&format!(
+            "reference-transaction committed {}",
+            root.display()
+        )),
+        "{person}"
+    );
+    let main_before = main_tip(&env);
+
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env("PATH", path_with_bin())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let snap = oompa::store::Queue::new(&env.open()).snapshot().unwrap();
+    assert_eq!(snap.count(oompa::store::State::Complete), 1, "{err}");
+
+    // Every try of the agent's to move main was refused, with its environment or without,
+    // from its worktree or from the main checkout.
+    let tries = read(&sneak);
+    assert!(tries.lines().count() >= 3, "{tries}");
+    assert!(!tries.contains("moved:"), "{tries}");
+    for what in [
+        "refused: from its worktree\n",
+        "refused: from the main checkout\n",
+        "refused: from its worktree, environment cleared\n",
+    ] {
+        assert!(tries.contains(what), "{what}: {tries}");
+    }
+    let said = read(&env.tmp.path().join("sneak.log.err"));
+    assert!(
+        said.contains(
+            "refusing to move main from inside a worker worktree (OOMPA_WORKER=w0 is set)"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("(this worktree is on the worker branch oompa/"),
+        "{said}"
+    );
+    // Main moved only through the merge queue: one landing on top of the person's commit.
+    let landed = env.git(&[
+        "rev-list",
+        "--first-parent",
+        &format!("{main_before}..main"),
+    ]);
+    assert_eq!(landed.lines().count(), 1, "{landed}");
+    assert!(
+        env.git(&["log", "-1", "--format=%B", "main"])
+            .contains("Oompa-Task: t00"),
+        "{}",
+        env.git(&["log", "-1", "--format=%B", "main"])
+    );
+
+    // The person's hooks ran in the worker's worktree too (forwarded from the guard), and the
+    // person's reference-transaction saw the refused transaction aborted there.
+    let all = read(&log);
+    let worker_lines: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("/.oompa/worktrees/"))
+        .collect();
+    assert!(
+        worker_lines.iter().any(|l| l.starts_with("pre-commit ")),
+        "{all}"
+    );
+    assert!(
+        worker_lines
+            .iter()
+            .any(|l| l.starts_with("reference-transaction aborted ")),
+        "{all}"
+    );
+    crate::test_swarm::assert_clean_up(&env);
+}
+
+#[test]
+fn an_agent_in_the_main_checkout_or_a_persons_worktree_cannot_move_the_target() {
+    let (env, wt) = agent_setup();
+    let mine = env.tmp.path().join("mine");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "mine",
+        mine.to_str().unwrap(),
+    ]);
+    env.git(&["checkout", "-q", "--detach"]);
+    let repo = env.open();
+    let agent_env = oompa::guard::hooks::agent_env(repo.common_dir());
+    assert!(!agent_env.is_empty());
+    let work = git_ok(&env, &wt, &["rev-parse", "HEAD"]);
+    let before = main_tip(&env);
+    for dir in [&env.repo, &mine, &env.repo.join("sub")] {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut cmd = Command::new("git");
+        crate::common::hermetic(&mut cmd, &env.home);
+        as_agent(&mut cmd, "s1", "w0");
+        let out = cmd
+            .envs(agent_env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir)
+            .args(["update-ref", "refs/heads/main", work.trim()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", dir.display());
+        assert!(
+            stderr(&out).contains("refusing to move main"),
+            "{}: {}",
+            dir.display(),
+            stderr(&out)
+        );
+        assert_eq!(main_tip(&env), before);
+    }
+    // The same agent environment in an unrelated repository runs that repository's hooks,
+    // not git oompa's guard: an agent's own test repositories are not guarded.
+    let other = TestEnv::new();
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &other.home);
+    as_agent(&mut cmd, "s1", "w0");
+    let out = cmd
+        .envs(agent_env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&other.repo)
+        .args([
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "an agent's test repo",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // And the person, without the agent's environment, moves main from the main checkout.
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["update-ref", "refs/heads/main", work.trim()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_users_core_hooks_path_is_followed_into_worker_worktrees() {
+    let env = TestEnv::new();
+    let log = env.tmp.path().join("hooks.log");
+    // A tracked, relative hooks directory (as husky and friends set it up).
+    logging_hook(&env.repo.join(".githooks"), "pre-commit", &log);
+    env.git(&["add", ".githooks"]);
+    env.git(&["commit", "-q", "-m", "hooks"]);
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    env.oompa_ok(&["init"]);
+    // The main checkout's .githooks/pre-push has git oompa's block; it is not committed.
+    assert!(read(&env.repo.join(".githooks/pre-push")).contains("# >>> git-oompa >>>"));
+    env.git(&["add", "oompa.toml"]);
+    env.git(&["commit", "-q", "--no-verify", "-m", "init"]);
+    start_swarm(&env, "s1", std::process::id(), &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    commit_in(&env, &wt, "w0.txt", "work\n");
+    let wt_root = wt.canonicalize().unwrap();
+    assert!(
+        read(&log).contains(&format!("pre-commit  {}", wt_root.display())),
+        "{}",
+        read(&log)
+    );
+    // The guard's own pre-push runs in the worker even though the worker's copy of the
+    // tracked hooks directory has no git oompa block.
+    claim(&env, "s1", "w0", "t1", std::process::id());
+    let remote = env.tmp.path().join("remote.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    let out = agent_git(&env, &wt, &["push", "-q", remote.to_str().unwrap(), "HEAD"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("git oompa refuses this push"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An absolute one: forwarded there, after `hooks install` notices the change.
+    let abs = env.tmp.path().join("shared-hooks");
+    logging_hook(&abs, "post-commit", &log);
+    env.git(&["config", "core.hooksPath", abs.to_str().unwrap()]);
+    let status = crate::common::stdout(&env.oompa(&["hooks", "status", "--json"]));
+    assert!(status.contains("\"state\":\"outdated\""), "{status}");
+    env.oompa_ok(&["hooks", "install"]);
+    assert_all_installed(&env);
+    commit_in(&env, &wt, "w0b.txt", "more\n");
+    assert!(
+        read(&log).contains(&format!("post-commit  {}", wt_root.display())),
+        "{}",
+        read(&log)
+    );
+}
+
+#[test]
+fn a_persons_own_linked_worktree_runs_no_guard() {
+    let env = oompa_repo();
+    let mine = env.tmp.path().join("mine");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "mine",
+        mine.to_str().unwrap(),
+    ]);
+    let (path, log) = spy_path(&env);
+    for args in [
+        &["commit", "-q", "--allow-empty", "-m", "one"][..],
+        &["checkout", "-q", "-b", "topic"],
+        &["branch", "-f", "mine-too", "HEAD"],
+    ] {
+        let mut cmd = Command::new("git");
+        crate::common::hermetic(&mut cmd, &env.home);
+        let out = cmd
+            .current_dir(&mine)
+            .env("PATH", &path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!read(&log).contains("hook "), "{}", read(&log));
+    let rows = assert_all_installed(&env);
+    assert!(
+        rows.iter().all(|r| r["hook"] != "config.worktree"),
+        "not a worker worktree: {rows:?}"
+    );
+}
+
+/// Every file and config line below `.git` except the task queue's objects and logs.
+fn git_dir_snapshot(env: &TestEnv) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let git = env.repo.join(".git");
+    let mut stack = vec![git.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(&git).unwrap().to_string_lossy().into_owned();
+            if ["objects", "logs", "refs", "index", "oompa"]
+                .iter()
+                .any(|skip| rel == *skip || rel.starts_with(&format!("{skip}/")))
+                || rel.ends_with("/index")
+                || rel.ends_with("/logs")
+                || rel.contains("/logs/")
+                || rel.ends_with("HEAD")
+            {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((rel, read(&p)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn hooks_uninstall_removes_every_file_and_setting_it_added() {
+    let env = TestEnv::new();
+    start_swarm(&env, "s1", std::process::id(), &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+    let before = git_dir_snapshot(&env);
+    env.oompa_ok(&["hooks", "install"]);
+    // A worker worktree added before the install is pointed at the guard by it.
+    assert_all_installed(&env);
+    assert!(
+        env.git(&["config", "--get", "extensions.worktreeConfig"])
+            .contains("true")
+    );
+    let in_worker = git_ok(&env, &wt, &["config", "core.hooksPath"]);
+    assert!(
+        in_worker.trim().ends_with(".git/oompa/hooks"),
+        "{in_worker}"
+    );
+    // The main checkout does not run it.
+    let out = env.git_cmd(&["config", "core.hooksPath"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        crate::common::stdout(&out)
+    );
+    env.oompa_ok(&["hooks", "uninstall"]);
+    assert_eq!(git_dir_snapshot(&env), before);
+    assert!(!env.repo.join(".git/oompa/hooks").exists());
+    assert!(!env.repo.join(".git/oompa/hooks.config").exists());
+    let out = git_in(&env, &wt, &["config", "core.hooksPath"]);
+    assert!(!out.status.success(), "{}", crate::common::stdout(&out));
+
+    // A repository that had extensions.worktreeConfig on already keeps it, and the person's
+    // own per-worktree settings.
+    env.git(&["config", "extensions.worktreeConfig", "true"]);
+    git_ok(
+        &env,
+        &wt,
+        &["config", "--worktree", "user.name", "Worker Person"],
+    );
+    let before = git_dir_snapshot(&env);
+    env.oompa_ok(&["hooks", "install"]);
+    env.oompa_ok(&["hooks", "uninstall"]);
+    assert_eq!(git_dir_snapshot(&env), before);
+}
+
+#[test]
+fn doctor_fix_upgrades_a_guard_in_the_main_hooks_directory() {
+    let env = TestEnv::new();
+    // As an earlier git oompa installed it: both shims in .git/hooks.
+    let hooks = env.repo.join(".git/hooks");
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hooks-before-the-guard");
+    std::fs::copy(
+        old.join("reference-transaction"),
+        hooks.join("reference-transaction"),
+    )
+    .unwrap();
+    std::fs::write(hooks.join("pre-push"), shipped("pre-push")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["pre-push", "reference-transaction"] {
+        std::fs::set_permissions(hooks.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    env.git(&["config", "--add", "log.excludeDecoration", "refs/oompa/*"]);
+    start_swarm(&env, "s1", std::process::id(), &["w0"]);
+    let wt = add_worker(&env, "s1", "w0");
+
+    let status = env.oompa_ok(&["hooks", "status"]);
+    assert!(status.contains("old layout"), "{status}");
+    let out = env.oompa(&["doctor"]);
+    let text = crate::common::stdout(&out);
+    assert!(
+        text.contains("problem hooks: reference-transaction old layout in")
+            && text.contains(
+                "every git command of yours starts a shell for that reference-transaction"
+            ),
+        "{text}"
+    );
+    assert!(text.contains("problem worker guard:"), "{text}");
+    assert!(
+        text.contains("worker worktree") && text.contains("does not run it"),
+        "{text}"
+    );
+    let out = env.oompa(&["doctor", "--fix"]);
+    let text = crate::common::stdout(&out);
+    assert!(text.contains("fixed   hooks:"), "{text}");
+    assert!(
+        text.contains("moved reference-transaction out of your hooks directory"),
+        "{text}"
+    );
+    assert!(!hooks.join("reference-transaction").exists());
+    assert_all_installed(&env);
+
+    // Now the person's commands start nothing, and the worker is still guarded.
+    let (path, log) = spy_path(&env);
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &env.home);
+    let out = cmd
+        .current_dir(&env.repo)
+        .env("PATH", &path)
+        .args(["commit", "-q", "--allow-empty", "-m", "after"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!read(&log).contains("hook "), "{}", read(&log));
+    commit_in(&env, &wt, "w0.txt", "work\n");
+    env.git(&["checkout", "-q", "--detach"]);
+    let out = user_git(&env, &wt, &["update-ref", "refs/heads/main", "HEAD"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("(this worktree is on the worker branch oompa/s1/w0)"),
+        "{}",
+        stderr(&out)
     );
 }

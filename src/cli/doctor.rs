@@ -13,22 +13,23 @@ use crate::guard::doctor::{self, Finding, Fix};
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Check that git oompa's guards and state are healthy.\n\n\
-Checks: the ref storage is not reftable; the hooks are installed where git will run them\n\
-(every checkout, core.hooksPath honoured) and git-oompa is on PATH; a committer identity is\n\
-set; the target branch exists; the task queue reads; no worktree metadata without its\n\
-directory; no worktree or worker branch left by a swarm that is no longer running; no stale\n\
-lock file (older than a minute, open in no process); every checkout of the target followed\n\
-its landings (none left behind by a landing cut short); no claim whose owner is gone; the\n\
-cycle log (refs/notes/oompa) reads and was not rewritten; the target moved only through the\n\
-merge queue; log.excludeDecoration hides refs/oompa/*. Each problem comes with the command\n\
-that fixes it.\n\n\
---fix applies the fixes that lose nothing: installing hooks, pruning metadata of worktrees\n\
-whose directory is gone, removing stale locks, finishing a landing cut short (its checkout's\n\
-landed paths, when nothing of yours is in the way), returning claims of gone owners to\n\
-pending (their work kept),\n\
-merging lost cycle records back, setting log.excludeDecoration, pointing a replaced or\n\
-deleted refs/oompa/tasks back at the last tip git oompa knew (the replacement is kept under\n\
-refs/oompa/replaced/), keeping a task found in two states in the most advanced one.\n\n\
+Checks: the ref storage is not reftable; pre-push is installed where git runs your hooks\n\
+(core.hooksPath honoured) and nothing of git oompa's runs for every ref update there; the\n\
+worker guard (.git/oompa/hooks) is installed and every worker worktree runs it; git-oompa\n\
+is on PATH; a committer identity is set; the target branch exists; the task queue reads; no\n\
+worktree metadata without its directory; no worktree or worker branch left by a swarm that\n\
+is no longer running; no stale lock file (older than a minute, open in no process); every\n\
+checkout of the target followed its landings (none left behind by a landing cut short); no\n\
+claim whose owner is gone; the cycle log (refs/notes/oompa) reads and was not rewritten; the\n\
+target moved only through the merge queue; no conflict markers on the target's tip;\n\
+log.excludeDecoration hides refs/oompa/*. Each problem comes with the command that fixes it.\n\n\
+--fix applies the fixes that lose nothing: installing (or upgrading) the hooks, pruning\n\
+metadata of worktrees whose directory is gone, removing stale locks, finishing a landing cut\n\
+short (its checkout's landed paths, when nothing of yours is in the way), returning claims of\n\
+gone owners to pending (their work kept), merging lost cycle records back, setting\n\
+log.excludeDecoration, pointing a replaced or deleted refs/oompa/tasks back at the last tip\n\
+git oompa knew (the replacement is kept under refs/oompa/replaced/), keeping a task found in\n\
+two states in the most advanced one.\n\n\
 git oompa records the last tip it wrote or checked of refs/oompa/tasks and refs/notes/oompa\n\
 (in .git/oompa/known-tips/). A tip that moved forward from it (a fetch from another clone) is\n\
 fine; one that does not descend from it was replaced outside git oompa, and the queue refuses\n\

@@ -1,5 +1,6 @@
-//! `git oompa hooks install|uninstall|status`: the hook shims, in the directory git really
-//! runs hooks from (`core.hooksPath` honoured, linked worktrees included).
+//! `git oompa hooks install|uninstall|status`: `pre-push` in your hooks directory
+//! (`core.hooksPath` honoured), and the guard directory that only worker worktrees and agents
+//! run hooks from.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -8,7 +9,7 @@ use super::ui::{self, Cell, GREEN, YELLOW};
 use super::{CommandError, Env};
 use crate::git::Repo;
 use crate::guard::Settings;
-use crate::guard::hooks::{self, Change, HookError, Location, Removal, State};
+use crate::guard::hooks::{self, Change, ExtensionRemoval, HookError, Removal, State};
 
 /// Install, remove or show git oompa's hooks (pre-push, reference-transaction)
 #[derive(Debug, clap::Args)]
@@ -17,12 +18,18 @@ pre-push refuses to publish unmerged claims: worker branches (oompa/*), commits 
 that have not landed through the merge queue, and a task queue whose completed tasks' landings\n\
 are not on the remote's target. `git push --no-verify` skips it; list remotes where it is off\n\
 with `git config --add oompa.skipPushCheck <remote>`.\n\n\
-reference-transaction refuses to move the target branch from inside a worker worktree, so\n\
-agents cannot land around the merge queue.\n\n\
-The shims go where git runs hooks from: core.hooksPath when set (relative to each checkout's\n\
-root), else .git/hooks, which linked worktrees share. A hook you already have keeps its lines:\n\
-the shim is a block between `# >>> git-oompa >>>` and `# <<< git-oompa <<<`. When git-oompa is\n\
-not on PATH the shims warn and let everything through.")]
+reference-transaction refuses to move the target branch from inside a worker worktree (or from\n\
+anywhere, by an agent), so agents cannot land around the merge queue.\n\n\
+pre-push goes where git runs your hooks from: core.hooksPath when set (relative to each\n\
+checkout's root), else .git/hooks. A hook you already have keeps its lines: the shim is a block\n\
+between `# >>> git-oompa >>>` and `# <<< git-oompa <<<`.\n\n\
+reference-transaction runs for every ref update of every git command, so it is not in your\n\
+hooks directory: it lives in .git/oompa/hooks, which only worker worktrees (through their own\n\
+config.worktree, with extensions.worktreeConfig on) and agents (through their environment) run\n\
+hooks from. There every other hook name forwards to your own hooks, so they still run in\n\
+worker worktrees. Your own git commands never start git oompa's guard.\n\n\
+When git-oompa is not on PATH the shims warn and let everything through. `uninstall` removes\n\
+all of it, config included.")]
 pub struct Args {
     #[command(subcommand)]
     pub command: HooksCommand,
@@ -30,16 +37,16 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
-    /// Install the shims where git runs hooks (your own hook lines are kept)
+    /// Install pre-push in your hooks directory and the worker guard (your own hooks are kept)
     Install,
-    /// Remove the shims (your own hook lines are kept)
+    /// Remove everything git oompa installed (your own hook lines are kept)
     Uninstall,
-    /// Where git runs hooks from, and whether each shim is there
+    /// Where each hook and setting is, and whether it is installed
     Status {
         /// Do not cut the table to the terminal's width
         #[arg(long)]
         wide: bool,
-        /// A JSON array, one object per hook file
+        /// A JSON array, one object per file or setting
         #[arg(long)]
         json: bool,
     },
@@ -55,35 +62,21 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
 }
 
-fn locations(repo: &Repo, settings: &Settings) -> Result<Vec<Location>, CommandError> {
-    Ok(hooks::locations(repo, settings)?)
-}
-
-/// Installs the shims everywhere git runs hooks from; says what it did on stderr. Also used
-/// by `init`.
+/// Installs everything; says what it did on stderr. Also used by `init`.
 pub fn install(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), CommandError> {
     let ui = &env.ui;
-    for loc in locations(repo, settings)? {
-        let dir = &loc.dir.path;
-        if loc.worker_only {
-            ui.warn(format!(
-                "not installing into {}: it is inside a worker worktree (core.hooksPath is \
-                 relative); `git oompa doctor` says how to cover worker worktrees",
-                dir.display()
-            ));
-            continue;
-        }
-        let done = hooks::install(dir).map_err(hook_error)?;
+    let done = hooks::install_all(repo, settings).map_err(hook_error)?;
+    for (dir, changes) in &done.user {
         let mut created = Vec::new();
         let mut added = Vec::new();
         let mut updated = Vec::new();
         let mut unchanged = Vec::new();
-        for (name, _, change) in done {
+        for (name, _, change) in changes {
             match change {
-                Change::Created => created.push(name),
-                Change::AddedToExisting => added.push(name),
-                Change::Updated => updated.push(name),
-                Change::Unchanged => unchanged.push(name),
+                Change::Created => created.push(*name),
+                Change::AddedToExisting => added.push(*name),
+                Change::Updated => updated.push(*name),
+                Change::Unchanged => unchanged.push(*name),
             }
         }
         let shown = shown(dir, &env.cwd);
@@ -105,12 +98,52 @@ pub fn install(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), Comman
                 unchanged.join(", ")
             ));
         }
+    }
+    let layout = hooks::layout(repo, settings)?;
+    let guard = shown(&layout.guard_dir, &env.cwd);
+    for dir in &done.moved {
+        ui.status(format!(
+            "moved reference-transaction out of {}: your own git commands no longer start it; \
+             worker worktrees and agents run it from {guard}",
+            shown(dir, &env.cwd)
+        ));
+    }
+    let yours = shown(&layout.main_hooks, &env.cwd);
+    match done.guard {
+        Some(Change::Created) => ui.status(format!(
+            "installed the worker guard in {guard} (reference-transaction, pre-push; your own \
+             hooks in {yours} still run there)"
+        )),
+        Some(Change::Updated | Change::AddedToExisting) => {
+            ui.status(format!("updated the worker guard in {guard}"))
+        }
+        Some(Change::Unchanged) | None => {
+            ui.status(format!("worker guard already installed in {guard}"))
+        }
+    }
+    if done.extension {
+        ui.status(format!(
+            "turned on extensions.worktreeConfig in {}: each worker worktree points at the \
+             guard through its own config.worktree",
+            shown(&layout.common_config, &env.cwd)
+        ));
+    }
+    if !done.workers.is_empty() {
+        let list: Vec<String> = done.workers.iter().map(|p| shown(p, &env.cwd)).collect();
+        ui.status(format!(
+            "pointed {} worker worktree(s) at the guard: {}",
+            list.len(),
+            list.join(", ")
+        ));
+    }
+    for loc in &layout.user {
         if loc.dir.is_relative() {
             ui.hint(format!(
                 "core.hooksPath is relative ({}): every checkout has its own; commit the shims \
                  if the directory is tracked",
                 loc.dir.configured.as_deref().unwrap_or("")
             ));
+            break;
         }
     }
     if !hooks::binary_on_path() {
@@ -121,10 +154,39 @@ pub fn install(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), Comman
 
 fn uninstall(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), CommandError> {
     let ui = &env.ui;
-    for loc in locations(repo, settings)? {
-        let dir = &loc.dir.path;
+    let layout = hooks::layout(repo, settings)?;
+    let done = hooks::uninstall_all(repo, settings).map_err(hook_error)?;
+    if !done.workers.is_empty() {
+        let list: Vec<String> = done.workers.iter().map(|p| shown(p, &env.cwd)).collect();
+        ui.status(format!(
+            "removed the guard's include from the config.worktree of {}",
+            list.join(", ")
+        ));
+    }
+    if done.guard {
+        ui.status(format!(
+            "removed reference-transaction, pre-push and the forwarders from {}, and its \
+             hooks.config",
+            shown(&layout.guard_dir, &env.cwd)
+        ));
+    }
+    let common = shown(&layout.common_config, &env.cwd);
+    match &done.extension {
+        ExtensionRemoval::NotOurs => {}
+        ExtensionRemoval::TurnedOff => ui.status(format!(
+            "turned extensions.worktreeConfig off again in {common}"
+        )),
+        ExtensionRemoval::InUse(files) => {
+            let list: Vec<String> = files.iter().map(|p| shown(p, &env.cwd)).collect();
+            ui.status(format!(
+                "left extensions.worktreeConfig on in {common}: {} hold settings of yours",
+                list.join(", ")
+            ))
+        }
+    }
+    for (dir, removals) in &done.user {
         let shown = shown(dir, &env.cwd);
-        for (name, _, removal) in hooks::uninstall(dir).map_err(hook_error)? {
+        for (name, _, removal) in removals {
             match removal {
                 Removal::RemovedFile => ui.status(format!("removed {name} from {shown}")),
                 Removal::RemovedBlock => ui.status(format!(
@@ -145,50 +207,66 @@ fn status(
     json: bool,
 ) -> Result<(), CommandError> {
     let ui = &env.ui;
-    let locs = locations(repo, settings)?;
+    let layout = hooks::layout(repo, settings)?;
+    let items = hooks::inspect_layout(&layout);
     if json {
         let mut rows = Vec::new();
-        for loc in &locs {
-            for (name, path, state) in hooks::inspect(&loc.dir.path) {
-                rows.push(json!({
-                    "version": ui::JSON_VERSION,
-                    "hook": name,
-                    "path": path,
-                    "state": state.to_string(),
-                    "hooks_path": loc.dir.configured,
-                    "checkouts": loc.checkouts,
-                }));
-            }
+        for item in &items {
+            let hooks_path = if item.guard {
+                Some(layout.guard_dir.to_string_lossy().into_owned())
+            } else {
+                layout
+                    .user
+                    .iter()
+                    .find(|l| item.path.starts_with(&l.dir.path))
+                    .and_then(|l| l.dir.configured.clone())
+            };
+            rows.push(json!({
+                "version": ui::JSON_VERSION,
+                "hook": item.what,
+                "path": item.path,
+                "state": item.state.to_string(),
+                "guard": item.guard,
+                "hooks_path": hooks_path,
+                "checkouts": item.checkouts,
+            }));
         }
         return ui::out_json_array(ui, rows);
     }
     let mut t = ui::table(&["HOOK", "STATE", "FILE", "USED BY"]);
     t.shrink(2, 12).shrink(3, 8);
-    for loc in &locs {
-        let users = if loc.checkouts.len() == 1 {
-            shown(&loc.checkouts[0], &env.cwd)
-        } else {
-            format!("{} checkouts", loc.checkouts.len())
+    for item in &items {
+        let users = match (item.guard, item.checkouts.as_slice()) {
+            (true, _) if item.what == "config.worktree" => shown(&item.checkouts[0], &env.cwd),
+            (true, []) => "workers, agents".to_string(),
+            (true, [_]) => "1 worker, agents".to_string(),
+            (true, many) => format!("{} workers, agents", many.len()),
+            (false, [one]) => shown(one, &env.cwd),
+            (false, many) => format!("{} checkouts", many.len()),
         };
-        for (name, path, state) in hooks::inspect(&loc.dir.path) {
-            let style = if state == State::Installed {
-                GREEN
-            } else {
-                YELLOW
-            };
-            t.add_row([
-                Cell::new(name),
-                Cell::new(state.to_string()).styled(style),
-                Cell::new(shown(&path, &env.cwd)),
-                Cell::new(&users),
-            ]);
-        }
+        let style = if item.state == State::Installed {
+            GREEN
+        } else {
+            YELLOW
+        };
+        t.add_row([
+            Cell::new(item.what),
+            Cell::new(item.state.to_string()).styled(style),
+            Cell::new(shown(&item.path, &env.cwd)),
+            Cell::new(&users),
+        ]);
     }
     ui.out_table(&t, wide)?;
-    for loc in &locs {
+    for loc in &layout.user {
         if let Some(p) = &loc.dir.configured {
             ui.status(format!("core.hooksPath = {p}"));
         }
+    }
+    if items.iter().any(|i| i.state == State::OldLayout) {
+        ui.hint(
+            "`git oompa hooks install` moves reference-transaction into the guard directory, \
+             so your own git commands stop starting it",
+        );
     }
     if !hooks::binary_on_path() {
         ui.warn("git-oompa is not on PATH: the hooks warn and let everything through");

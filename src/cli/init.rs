@@ -14,7 +14,7 @@ use crate::store::{QUEUE_REF, Queue};
 Creates the empty task queue (refs/oompa/tasks), writes a commented oompa.toml skeleton when\n\
 the repository has no oompa.toml or oompa.json, adds the worktree directory (.oompa/) to\n\
 .git/info/exclude so worker worktrees never show up in `git status`, installs the pre-push\n\
-and reference-transaction hooks (see `git oompa hooks`), and adds refs/oompa/* to\n\
+hook and the worker guard (see `git oompa hooks`), and adds refs/oompa/* to\n\
 log.excludeDecoration so `git log --decorate` stays clean. Safe to run again.")]
 pub struct Args {}
 

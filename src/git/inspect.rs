@@ -271,6 +271,31 @@ impl Repo {
         let configured = self
             .config_string("core.hooksPath")
             .filter(|s| !s.is_empty());
+        self.hooks_dir_from(configured)
+    }
+
+    /// [`Repo::hooks_dir`] as it would be without the config file `ignored` (git oompa's own
+    /// `hooks.config`, which points worker worktrees and agents at its guard): where the
+    /// person's own hooks are.
+    pub fn hooks_dir_ignoring(&self, ignored: &Path) -> HooksDir {
+        let ignored = ignored
+            .canonicalize()
+            .unwrap_or_else(|_| ignored.to_path_buf());
+        let configured = self
+            .gix()
+            .config_snapshot()
+            .plumbing()
+            .string_filter("core.hooksPath", |meta| {
+                meta.path
+                    .as_deref()
+                    .is_none_or(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()) != ignored)
+            })
+            .map(|v| v.to_str_lossy().into_owned())
+            .filter(|s| !s.is_empty());
+        self.hooks_dir_from(configured)
+    }
+
+    fn hooks_dir_from(&self, configured: Option<String>) -> HooksDir {
         let path: PathBuf = match configured.as_deref() {
             None => self.common_dir().join("hooks"),
             Some(p) => {
@@ -293,6 +318,133 @@ impl Repo {
         // per directory.
         let path = path.canonicalize().unwrap_or(path);
         HooksDir { path, configured }
+    }
+
+    /// A boolean from the repository configuration (`true`, `yes`, `on`, `1`, …); `None` when
+    /// unset or not a boolean.
+    pub fn config_bool(&self, key: &str) -> Option<bool> {
+        self.gix().config_snapshot().try_boolean(key).ok().flatten()
+    }
+
+    /// Sets the single-valued `section.key` to `value` in the config file at `path` (created
+    /// when missing). Returns whether the file changed. Written with gix's config file
+    /// transaction (locked, atomic).
+    pub fn set_config_in(
+        &self,
+        path: &Path,
+        section: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, GitError> {
+        let mut file = self
+            .gix()
+            .config_file_mut(path)
+            .ctx(|| format!("opening {} for writing", path.display()))?;
+        let current = file.raw_value_by(section, None, key).ok();
+        if current
+            .as_ref()
+            .is_some_and(|v| v.as_bstr() == value.as_bytes())
+        {
+            return Ok(false);
+        }
+        file.set_raw_value_by(section, None, key, value.as_bytes().as_bstr())
+            .map_err(|e| GitError::Gix {
+                context: format!("setting {section}.{key} in {}", path.display()),
+                source: gix::Error::from_error(e),
+            })?;
+        file.commit()
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(true)
+    }
+
+    /// Adds `value` to the multi-valued `section.key` in the config file at `path` (created
+    /// when missing) unless it is there already. Returns whether it was added.
+    pub fn add_config_in(
+        &self,
+        path: &Path,
+        section: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, GitError> {
+        let mut file = self
+            .gix()
+            .config_file_mut(path)
+            .ctx(|| format!("opening {} for writing", path.display()))?;
+        let present = file
+            .raw_values_by(section, None, key)
+            .map(|vals| vals.iter().any(|v| v.as_bstr() == value.as_bytes()))
+            .unwrap_or(false);
+        if present {
+            return Ok(false);
+        }
+        let mut sect =
+            file.section_mut_or_create_new(section, None)
+                .map_err(|e| GitError::Gix {
+                    context: format!("adding [{section}] to {}", path.display()),
+                    source: gix::Error::from_error(e),
+                })?;
+        sect.push(key, Some(value.as_bytes().as_bstr()))
+            .map_err(|e| GitError::Gix {
+                context: format!("setting {section}.{key} in {}", path.display()),
+                source: gix::Error::from_error(e),
+            })?;
+        file.commit()
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(true)
+    }
+
+    /// Removes the `section.key` entries equal to `value` (every one when `None`) from the
+    /// config file at `path`, and the sections they leave empty; a file left with no entry at
+    /// all is deleted. Returns whether anything was removed; a missing file is `Ok(false)`.
+    pub fn remove_config_in(
+        &self,
+        path: &Path,
+        section: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<bool, GitError> {
+        if !path.is_file() {
+            return Ok(false);
+        }
+        let mut file = self
+            .gix()
+            .config_file_mut(path)
+            .ctx(|| format!("opening {} for writing", path.display()))?;
+        let mut removed = false;
+        if let Ok(mut values) = file.raw_values_mut_by(section, None, key) {
+            let all = values.get().unwrap_or_default();
+            for (i, v) in all.iter().enumerate().rev() {
+                if value.is_none_or(|want| v.as_bstr() == want.as_bytes()) {
+                    values.delete(i);
+                    removed = true;
+                }
+            }
+        }
+        if !removed {
+            return Ok(false);
+        }
+        let empty: Vec<_> = file
+            .sections_and_ids_by_name(section)
+            .map(|it| {
+                it.filter(|(s, _)| s.body().num_values() == 0)
+                    .map(|(_, id)| id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in empty {
+            file.remove_section_by_id(id);
+        }
+        if file.num_values() == 0 {
+            drop(file);
+            std::fs::remove_file(path).map_err(|e| GitError::Gix {
+                context: format!("removing {}", path.display()),
+                source: gix::Error::from_error(e),
+            })?;
+            return Ok(true);
+        }
+        file.commit()
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(true)
     }
 
     /// The branch checked out in the main worktree (short name), read from its HEAD file so
@@ -354,6 +506,19 @@ impl Repo {
         }
         Err(last.expect("at least the working directory was tried"))
     }
+}
+
+/// The values of `section.key` in the config file at `path` alone (its includes are not
+/// followed), in file order; empty when the file is missing or unreadable.
+pub fn config_values_in(path: &Path, section: &str, key: &str) -> Vec<String> {
+    let Ok(file) =
+        gix::config::File::from_path_no_includes(path.to_path_buf(), gix::config::Source::Local)
+    else {
+        return Vec::new();
+    };
+    file.raw_values_by(section, None, key)
+        .map(|vals| vals.iter().map(|v| v.to_str_lossy().into_owned()).collect())
+        .unwrap_or_default()
 }
 
 /// Clock skew tolerated by [`Repo::reaches`]: parents this much older than the commit looked

@@ -7,8 +7,6 @@
 //!
 //! The reftable check happens before a [`Repo`] can exist; the command does it. Never prints.
 
-use std::path::PathBuf;
-
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
@@ -21,7 +19,8 @@ pub const EXCLUDE_DECORATION: &str = "refs/oompa/*";
 /// A repair doctor can make on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fix {
-    InstallHooks(PathBuf),
+    /// Everything `git oompa hooks install` does (idempotent).
+    InstallHooks,
     PruneWorktrees,
     RecoverClaims,
     MergeNotes(ObjectId),
@@ -163,7 +162,7 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
 }
 
 fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
-    let locations = match hooks::locations(repo, settings) {
+    let layout = match hooks::layout(repo, settings) {
         Ok(l) => l,
         Err(e) => {
             out.push(Finding::problem(
@@ -174,7 +173,9 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
             return;
         }
     };
-    for loc in locations {
+    let items = hooks::inspect_layout(&layout);
+    // Your hooks directories: pre-push, and no reference-transaction of ours.
+    for loc in &layout.user {
         let dir = &loc.dir.path;
         let users = if loc.checkouts.len() == 1 {
             format!("used by {}", loc.checkouts[0].display())
@@ -185,38 +186,88 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
             Some(p) => format!(" (core.hooksPath = {p})"),
             None => String::new(),
         };
-        let bad: Vec<String> = hooks::inspect(dir)
-            .into_iter()
-            .filter(|(_, _, s)| *s != hooks::State::Installed)
-            .map(|(name, _, s)| format!("{name} {s}"))
+        let here: Vec<&hooks::Item> = items
+            .iter()
+            .filter(|i| !i.guard && i.path.parent() == Some(dir.as_path()))
+            .collect();
+        let bad: Vec<String> = here
+            .iter()
+            .filter(|i| i.state != hooks::State::Installed)
+            .map(|i| format!("{} {}", i.what, i.state))
             .collect();
         if bad.is_empty() {
             out.push(Finding::ok(
                 "hooks",
-                format!("installed in {}{via}, {users}", dir.display()),
-            ));
-        } else if loc.worker_only {
-            out.push(Finding::problem(
-                "hooks",
-                format!(
-                    "{} in {}{via}, {users}: a relative core.hooksPath gives each worker \
-                     worktree its own hooks directory",
-                    bad.join(", "),
-                    dir.display()
-                ),
-                "make core.hooksPath absolute (`git config core.hooksPath \"$PWD/<dir>\"`), \
-                 or commit the shims into it, then `git oompa hooks install`",
+                format!("pre-push installed in {}{via}, {users}", dir.display()),
             ));
         } else {
+            let slow = if here.iter().any(|i| i.state == hooks::State::OldLayout) {
+                ": every git command of yours starts a shell for that reference-transaction"
+            } else {
+                ""
+            };
             out.push(
                 Finding::problem(
                     "hooks",
-                    format!("{} in {}{via}, {users}", bad.join(", "), dir.display()),
+                    format!(
+                        "{} in {}{via}, {users}{slow}",
+                        bad.join(", "),
+                        dir.display()
+                    ),
                     "git oompa hooks install",
                 )
-                .fixable(Fix::InstallHooks(dir.clone())),
+                .fixable(Fix::InstallHooks),
             );
         }
+    }
+    // The guard directory, its config, and each worker worktree pointing at it.
+    let unguarded = items
+        .iter()
+        .any(|i| i.guard && matches!(i.state, hooks::State::Missing | hooks::State::NotExecutable));
+    let bad: Vec<String> = items
+        .iter()
+        .filter(|i| i.guard && i.state != hooks::State::Installed)
+        .map(|i| {
+            if i.what == "config.worktree" {
+                format!(
+                    "worker worktree {} does not run it ({} {})",
+                    i.checkouts[0].display(),
+                    i.what,
+                    i.state
+                )
+            } else {
+                format!("{} {}", i.what, i.state)
+            }
+        })
+        .collect();
+    let dir = layout.guard_dir.display();
+    if bad.is_empty() {
+        out.push(Finding::ok(
+            "worker guard",
+            format!(
+                "reference-transaction and pre-push in {dir}, run by {} worker worktree(s) and \
+                 agents; your own hooks are forwarded",
+                layout.workers.len()
+            ),
+        ));
+    } else {
+        out.push(
+            Finding::problem(
+                "worker guard",
+                format!(
+                    "{} in {dir}: {}",
+                    bad.join(", "),
+                    if unguarded {
+                        "agents can move the target around the merge queue"
+                    } else {
+                        "worker worktrees run an out-of-date copy (your hooks directory or \
+                         git oompa changed since it was installed)"
+                    }
+                ),
+                "git oompa hooks install",
+            )
+            .fixable(Fix::InstallHooks),
+        );
     }
     if hooks::binary_on_path() {
         out.push(Finding::ok(
@@ -712,9 +763,22 @@ pub enum FixError {
 /// Applies one fix and says what it did.
 pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixError> {
     match fix {
-        Fix::InstallHooks(dir) => {
-            hooks::install(dir)?;
-            Ok(format!("installed the hooks in {}", dir.display()))
+        Fix::InstallHooks => {
+            let done = hooks::install_all(repo, settings)?;
+            let mut what = vec!["installed the hooks".to_string()];
+            if !done.moved.is_empty() {
+                what.push("moved reference-transaction out of your hooks directory".into());
+            }
+            if done.extension {
+                what.push("turned on extensions.worktreeConfig".into());
+            }
+            if !done.workers.is_empty() {
+                what.push(format!(
+                    "pointed {} worker worktree(s) at the guard",
+                    done.workers.len()
+                ));
+            }
+            Ok(what.join("; "))
         }
         Fix::PruneWorktrees => {
             cli::worktree_prune(&repo.main_workdir())?;

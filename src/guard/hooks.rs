@@ -1,49 +1,111 @@
-//! Installing the shipped hook shims (`hooks/` in the source tree) where git will run them.
+//! Installing git oompa's hooks where git runs them, so that only what needs a check pays for
+//! one.
 //!
-//! A shim is a block between the marker lines [`BEGIN`] and [`END`]. A hook file that is only
-//! ours gets the block exactly as shipped (it `exec`s `git oompa hook <name>`). A hook the user
-//! already has keeps all of its lines: the block goes right after its `#!` line, in a variant
-//! that saves stdin to a temporary file so the user's lines still read the same input.
-//! Uninstalling removes the block and, when nothing of the user's is left, the file.
+//! Two places:
+//! - **your hooks directory** (`core.hooksPath`, relative to each checkout's root when
+//!   relative, else `$GIT_COMMON_DIR/hooks`): only the `pre-push` shim, a block between the
+//!   marker lines [`BEGIN`] and [`END`]. A hook file that is only ours gets the block exactly as
+//!   shipped; a hook the user already has keeps all of its lines (the block goes right after its
+//!   `#!` line, in a variant that saves stdin so the user's lines still read the same input).
+//! - **the guard directory** `$GIT_COMMON_DIR/oompa/hooks` ([`GUARD_DIR`]), all ours: the
+//!   `reference-transaction` and `pre-push` guards (`hooks/guard`) and a forwarder
+//!   (`hooks/forward`) for every other hook name, which runs the user's own hook from their
+//!   directory. Only worker worktrees and agents run hooks from there: `hooks.config`
+//!   ([`GUARD_CONFIG`]) sets `core.hooksPath` to it, and is included by each worker worktree's
+//!   own `config.worktree` (with `extensions.worktreeConfig` on; [`guard_worktree`]) and by the
+//!   agents' environment ([`agent_env`]).
 //!
-//! The directory is the one git uses for each checkout: `core.hooksPath` (relative to that
-//! checkout's root when relative) or `$GIT_COMMON_DIR/hooks`, which linked worktrees share.
-//! This module never prints.
+//! Git runs `reference-transaction` for every state of every ref update of every command; with
+//! no such hook in your hooks directory, a person's own commands start no shell for it at all.
+//! Uninstalling removes the blocks, the guard directory, the includes and (when git oompa turned
+//! it on and nothing else uses it) `extensions.worktreeConfig`. This module never prints.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Settings, WORKER_BRANCH_PREFIX};
-use crate::git::inspect::HooksDir;
+use crate::git::inspect::{HooksDir, config_values_in};
 use crate::git::{GitError, Repo};
 
-/// The hooks git oompa installs.
+/// The hooks git oompa checks with (`git oompa hook <name>`).
 pub const HOOKS: [&str; 2] = ["pre-push", "reference-transaction"];
+/// The shims that go into your own hooks directory.
+pub const USER_HOOKS: [&str; 1] = ["pre-push"];
 /// First line of our block.
 pub const BEGIN: &str = "# >>> git-oompa >>>";
 /// Last line of our block.
 pub const END: &str = "# <<< git-oompa <<<";
 
-/// The shell condition under which the `reference-transaction` shim lets git go on without
-/// starting `git-oompa` (the hook runs for every ref update of every git command, and a
-/// process start is most of its cost): states other than `prepared`, git oompa's own git calls
-/// ([`OWN_GIT_ENV`] set), and a command outside any agent (`OOMPA_WORKER` unset) in the main
-/// worktree. Git sets `GIT_DIR` for linked worktrees (whose git dir has a `commondir` file);
-/// in the main worktree it leaves it unset and runs the hook at the root, next to `.git/`.
-/// The same test as [`super::ref_txn::plainly_main_worktree`], in the shell.
-pub const REF_TXN_SKIP: &str = "[ \"$1\" != prepared ] || [ -n \"$OOMPA_OWN_GIT\" ] || { [ -z \"$OOMPA_WORKER\" ] && if [ -n \"$GIT_DIR\" ]; then [ ! -f \"$GIT_DIR/commondir\" ]; else [ -d .git ]; fi; }";
+/// The guard directory, relative to `$GIT_COMMON_DIR`.
+pub const GUARD_DIR: &str = "oompa/hooks";
+/// The config file that points `core.hooksPath` at the guard directory, relative to
+/// `$GIT_COMMON_DIR`.
+pub const GUARD_CONFIG: &str = "oompa/hooks.config";
+/// The `include.path` a worker worktree's `config.worktree` (in
+/// `$GIT_COMMON_DIR/worktrees/<id>/`) gets: [`GUARD_CONFIG`], relative so it survives moving the
+/// repository, and the same for every worktree (git copies `config.worktree` into a worktree
+/// added from inside one).
+pub const WORKTREE_INCLUDE: &str = "../../oompa/hooks.config";
+/// The line `hooks.config` carries when git oompa turned `extensions.worktreeConfig` on, so
+/// uninstalling turns it off again (and only then).
+const EXTENSION_MARK: &str =
+    "# git oompa turned extensions.worktreeConfig on; `git oompa hooks uninstall` turns it off.";
+
+/// The hooks the guard directory forwards to your own, always. `reference-transaction` and
+/// `pre-push` are the guards themselves (which also run yours).
+pub const FORWARDED: [&str; 23] = [
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "pre-commit",
+    "pre-merge-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-rebase",
+    "post-checkout",
+    "post-merge",
+    "pre-receive",
+    "update",
+    "post-receive",
+    "post-update",
+    "pre-auto-gc",
+    "post-rewrite",
+    "sendemail-validate",
+    "post-index-change",
+    "p4-changelist",
+    "p4-prepare-changelist",
+    "p4-post-changelist",
+    "p4-pre-submit",
+];
+/// Hooks whose mere presence changes what git does (`push-to-checkout` replaces the update of
+/// a pushed-to checkout, `proc-receive` takes over some pushed refs): forwarded only when you
+/// have them.
+pub const FORWARDED_IF_YOURS: [&str; 2] = ["push-to-checkout", "proc-receive"];
 
 /// Set on every git command git oompa runs itself (`src/git/cli.rs`), so its own commits and
 /// resets in worker worktrees do not start its own guard.
 pub const OWN_GIT_ENV: &str = "OOMPA_OWN_GIT";
 
-/// The shipped shim for `name`, as a whole file.
+/// The shipped text of a hook file or template: `pre-push` (the block for your hooks
+/// directory), `guard` and `forward` (the guard directory's templates).
 pub fn shipped(name: &str) -> Option<&'static str> {
     match name {
         "pre-push" => Some(include_str!("../../hooks/pre-push")),
-        "reference-transaction" => Some(include_str!("../../hooks/reference-transaction")),
+        "guard" => Some(include_str!("../../hooks/guard")),
+        "forward" => Some(include_str!("../../hooks/forward")),
         _ => None,
     }
+}
+
+/// The guard directory of the repository whose common dir is `common`.
+pub fn guard_dir(common: &Path) -> PathBuf {
+    common.join(GUARD_DIR)
+}
+
+/// The guard's config file of the repository whose common dir is `common`.
+pub fn guard_config(common: &Path) -> PathBuf {
+    common.join(GUARD_CONFIG)
 }
 
 /// What went wrong installing or removing a shim.
@@ -70,17 +132,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HookError + '_ {
     }
 }
 
-/// The state of one hook file.
+/// The state of one hook file (or one piece of the guard's config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Our current block is there and git will run the file.
+    /// Ours, current, and git will run it (or read it).
     Installed,
-    /// Our block is there but differs from what this version installs.
+    /// Ours but differs from what this version installs.
     Outdated,
-    /// Our block is there but the file is not executable, so git skips it.
+    /// Ours but the file is not executable, so git skips it.
     NotExecutable,
-    /// The file is absent, or has no block of ours.
+    /// The file is absent, or has nothing of ours.
     Missing,
+    /// git oompa's `reference-transaction` block from before the guard directory, still in
+    /// your hooks directory: every git command of yours starts a shell for it.
+    OldLayout,
 }
 
 impl std::fmt::Display for State {
@@ -90,6 +155,7 @@ impl std::fmt::Display for State {
             State::Outdated => "outdated",
             State::NotExecutable => "not executable",
             State::Missing => "missing",
+            State::OldLayout => "old layout",
         })
     }
 }
@@ -114,59 +180,250 @@ pub enum Removal {
     NotInstalled,
 }
 
-/// A directory git runs hooks from, and the checkouts that use it.
+/// One of your hooks directories (where `pre-push` goes), and the checkouts that use it.
 #[derive(Debug, Clone)]
 pub struct Location {
     pub dir: HooksDir,
     pub checkouts: Vec<PathBuf>,
-    /// Every checkout using it is a worker worktree, and it is inside one (a relative
-    /// `core.hooksPath`): writing there would dirty the worker's checkout.
-    pub worker_only: bool,
 }
 
-/// The distinct hook directories of every checkout (main first).
-pub fn locations(repo: &Repo, settings: &Settings) -> Result<Vec<Location>, GitError> {
+/// A worker worktree, and whether its `config.worktree` includes the guard's config.
+#[derive(Debug, Clone)]
+pub struct WorkerCheckout {
+    pub path: PathBuf,
+    /// Its `$GIT_DIR/config.worktree`.
+    pub config: PathBuf,
+    pub guarded: bool,
+}
+
+/// Where everything git oompa installs goes, for one repository.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Your hooks directories (main checkout first), each with the checkouts using it; worker
+    /// worktrees are not among them.
+    pub user: Vec<Location>,
+    /// `$GIT_COMMON_DIR/oompa/hooks`.
+    pub guard_dir: PathBuf,
+    /// `$GIT_COMMON_DIR/oompa/hooks.config`.
+    pub guard_config: PathBuf,
+    /// `$GIT_COMMON_DIR/config`, where `extensions.worktreeConfig` lives.
+    pub common_config: PathBuf,
+    /// Your `core.hooksPath` as the main checkout reads it (git oompa's own ignored), which the
+    /// guard directory's forwarders follow.
+    pub user_hooks_path: Option<String>,
+    /// Your hooks directory as the main checkout resolves it.
+    pub main_hooks: PathBuf,
+    pub workers: Vec<WorkerCheckout>,
+}
+
+/// Where everything goes: your hooks directories, the guard, the worker worktrees.
+pub fn layout(repo: &Repo, settings: &Settings) -> Result<Layout, GitError> {
+    let common = repo
+        .common_dir()
+        .canonicalize()
+        .unwrap_or_else(|_| repo.common_dir().to_path_buf());
+    let cfg = guard_config(&common);
     let mut by_dir: BTreeMap<PathBuf, Location> = BTreeMap::new();
     let mut order = Vec::new();
-    let worker_dir = settings
-        .worktree_dir
-        .canonicalize()
-        .unwrap_or_else(|_| settings.worktree_dir.clone());
+    let mut workers = Vec::new();
+    let mut main: Option<HooksDir> = None;
+    let worker_dir = canonical(&settings.worktree_dir);
     for co in repo.checkouts()? {
         let Ok(r) = Repo::discover(&co.path) else {
             continue;
         };
-        let dir = r.hooks_dir();
-        let is_worker = co
-            .branch
-            .as_deref()
-            .is_some_and(|b| b.starts_with(WORKER_BRANCH_PREFIX))
-            || co
-                .path
-                .canonicalize()
-                .unwrap_or_else(|_| co.path.clone())
-                .starts_with(&worker_dir);
+        let linked = r.is_linked_worktree();
+        let is_worker = linked
+            && (co
+                .branch
+                .as_deref()
+                .is_some_and(|b| b.starts_with(WORKER_BRANCH_PREFIX))
+                || canonical(&co.path).starts_with(&worker_dir));
+        if is_worker {
+            let config = r.git_dir().join("config.worktree");
+            let guarded = config_values_in(&config, "include", "path")
+                .iter()
+                .any(|v| v == WORKTREE_INCLUDE);
+            workers.push(WorkerCheckout {
+                path: co.path.clone(),
+                config,
+                guarded,
+            });
+            continue;
+        }
+        let dir = r.hooks_dir_ignoring(&cfg);
+        if !linked && main.is_none() {
+            main = Some(dir.clone());
+        }
         let key = dir.path.clone();
         let loc = by_dir.entry(key.clone()).or_insert_with(|| {
             order.push(key);
             Location {
-                worker_only: true,
                 dir: dir.clone(),
                 checkouts: Vec::new(),
             }
         });
         loc.checkouts.push(co.path.clone());
-        loc.worker_only &= is_worker && dir.is_relative();
     }
-    Ok(order
-        .into_iter()
-        .filter_map(|k| by_dir.remove(&k))
-        .collect())
+    let main = main.unwrap_or_else(|| repo.hooks_dir_ignoring(&cfg));
+    Ok(Layout {
+        user: order
+            .into_iter()
+            .filter_map(|k| by_dir.remove(&k))
+            .collect(),
+        guard_dir: guard_dir(&common),
+        guard_config: cfg,
+        common_config: common.join("config"),
+        user_hooks_path: main.configured,
+        main_hooks: main.path,
+        workers,
+    })
 }
 
-/// The state of each of our hooks in `dir`.
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// One row of `hooks status`: a file (or config entry) of git oompa's, and its state.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The hook, or `forwarders`, `hooks.config`, `extensions.worktreeConfig`,
+    /// `config.worktree`.
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub state: State,
+    /// Part of the guard (worker worktrees and agents), not your hooks directory.
+    pub guard: bool,
+    /// The checkouts that run it: yours for your hooks directory, the worker worktrees for
+    /// the guard (agents run it too, wherever they are in the repository).
+    pub checkouts: Vec<PathBuf>,
+}
+
+/// The state of everything git oompa installs: your hooks directories first, then the guard.
+pub fn inspect_layout(layout: &Layout) -> Vec<Item> {
+    let mut out = Vec::new();
+    for loc in &layout.user {
+        for (name, path, state) in inspect(&loc.dir.path) {
+            out.push(Item {
+                what: name,
+                path,
+                state,
+                guard: false,
+                checkouts: loc.checkouts.clone(),
+            });
+        }
+        let old = loc.dir.path.join("reference-transaction");
+        if has_block(&old) {
+            out.push(Item {
+                what: "reference-transaction",
+                path: old,
+                state: State::OldLayout,
+                guard: false,
+                checkouts: loc.checkouts.clone(),
+            });
+        }
+    }
+    let workers: Vec<PathBuf> = layout.workers.iter().map(|w| w.path.clone()).collect();
+    let guard = |what, path: PathBuf, state| Item {
+        what,
+        path,
+        state,
+        guard: true,
+        checkouts: workers.clone(),
+    };
+    let expected = guard_files(layout);
+    for name in HOOKS {
+        let path = layout.guard_dir.join(name);
+        let want = &expected[name];
+        out.push(guard(name, path.clone(), file_state(&path, want)));
+    }
+    let mut forwarders = State::Installed;
+    for (name, want) in &expected {
+        if HOOKS.contains(name) {
+            continue;
+        }
+        let s = file_state(&layout.guard_dir.join(name), want);
+        forwarders = worse(forwarders, s);
+    }
+    for name in FORWARDED_IF_YOURS {
+        if !expected.contains_key(name) && layout.guard_dir.join(name).exists() {
+            forwarders = worse(forwarders, State::Outdated);
+        }
+    }
+    out.push(guard("forwarders", layout.guard_dir.clone(), forwarders));
+    let config_state = match std::fs::read_to_string(&layout.guard_config) {
+        Err(_) => State::Missing,
+        Ok(text) if text == guard_config_text(layout, text.contains(EXTENSION_MARK)) => {
+            State::Installed
+        }
+        Ok(_) => State::Outdated,
+    };
+    out.push(guard(
+        "hooks.config",
+        layout.guard_config.clone(),
+        config_state,
+    ));
+    let ext = if extension_on(&layout.common_config) {
+        State::Installed
+    } else {
+        State::Missing
+    };
+    out.push(guard(
+        "extensions.worktreeConfig",
+        layout.common_config.clone(),
+        ext,
+    ));
+    for w in &layout.workers {
+        out.push(Item {
+            what: "config.worktree",
+            path: w.config.clone(),
+            state: if w.guarded {
+                State::Installed
+            } else {
+                State::Missing
+            },
+            guard: true,
+            checkouts: vec![w.path.clone()],
+        });
+    }
+    out
+}
+
+/// The less healthy of two states.
+fn worse(a: State, b: State) -> State {
+    let rank = |s: State| match s {
+        State::Installed => 0,
+        State::NotExecutable => 1,
+        State::Outdated | State::OldLayout => 2,
+        State::Missing => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn file_state(path: &Path, want: &str) -> State {
+    match std::fs::read_to_string(path) {
+        Err(_) => State::Missing,
+        Ok(text) if text != want => State::Outdated,
+        Ok(_) if !is_executable(path) => State::NotExecutable,
+        Ok(_) => State::Installed,
+    }
+}
+
+/// Whether the config file at `path` turns `extensions.worktreeConfig` on.
+fn extension_on(path: &Path) -> bool {
+    config_values_in(path, "extensions", "worktreeConfig")
+        .last()
+        .is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "true" | "yes" | "on" | "1"
+            )
+        })
+}
+
+/// The state of each of our hooks in one of your hooks directories.
 pub fn inspect(dir: &Path) -> Vec<(&'static str, PathBuf, State)> {
-    HOOKS
+    USER_HOOKS
         .iter()
         .map(|name| {
             let path = dir.join(name);
@@ -193,11 +450,289 @@ fn state_of(name: &str, path: &Path) -> State {
     State::Installed
 }
 
-/// Installs (or refreshes) every shim in `dir`, creating the directory if needed.
-pub fn install(dir: &Path) -> Result<Vec<(&'static str, PathBuf, Change)>, HookError> {
+/// Whether the file has a block of ours.
+fn has_block(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .is_some_and(|t| t.lines().any(|l| l.trim() == BEGIN))
+}
+
+/// The shell expression, inside a hook running from the guard directory, for the directory
+/// your own hooks are in: `core.hooksPath` as you set it (relative to where git runs the
+/// hook, `~` your home), else the repository's `hooks` directory next to `oompa/` (found from
+/// the hook's own path, so it follows the repository when it moves).
+pub fn user_hooks_expr(configured: Option<&str>) -> String {
+    match configured {
+        None => "\"${0%/oompa/hooks/*}/hooks\"".to_string(),
+        Some(p) => {
+            if let Some(rest) = p.strip_prefix("~/") {
+                format!("\"$HOME\"/{}", sh_quote(rest))
+            } else if Path::new(p).is_absolute() {
+                sh_quote(p)
+            } else {
+                format!("\"$PWD\"/{}", sh_quote(p))
+            }
+        }
+    }
+}
+
+/// `s` in single quotes for sh.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Every file of the guard directory with its content, for this layout: the two guards and
+/// the forwarders (those in [`FORWARDED_IF_YOURS`] only when your hooks directory has them).
+fn guard_files(layout: &Layout) -> BTreeMap<&'static str, String> {
+    let user = user_hooks_expr(layout.user_hooks_path.as_deref());
+    let mut out = BTreeMap::new();
+    for name in HOOKS {
+        out.insert(name, guard_script(name, &user));
+    }
+    for name in FORWARDED {
+        out.insert(name, forward_script(name, &user));
+    }
+    for name in FORWARDED_IF_YOURS {
+        if layout.main_hooks.join(name).is_file() {
+            out.insert(name, forward_script(name, &user));
+        }
+    }
+    out
+}
+
+/// The guard for `name` (`hooks/guard` filled in).
+pub fn guard_script(name: &str, user: &str) -> String {
+    let skip = if name == "reference-transaction" {
+        // Git runs it for every state of every ref update; only `prepared` can refuse, and
+        // git oompa's own git calls never move a target.
+        "[ \"$1\" != prepared ] || [ -n \"$OOMPA_OWN_GIT\" ]"
+    } else {
+        "false"
+    };
+    shipped("guard")
+        .expect("shipped")
+        .replace("@SKIP@", skip)
+        .replace("@USER_HOOKS@", user)
+        .replace("@NAME@", name)
+}
+
+/// The forwarder for `name` (`hooks/forward` filled in).
+pub fn forward_script(name: &str, user: &str) -> String {
+    shipped("forward")
+        .expect("shipped")
+        .replace("@USER_HOOKS@", user)
+        .replace("@NAME@", name)
+}
+
+/// `hooks.config`: `core.hooksPath` pointing at the guard directory (absolute: git resolves
+/// a relative one from each checkout's root).
+fn guard_config_text(layout: &Layout, extension_mark: bool) -> String {
+    let dir = layout.guard_dir.to_string_lossy();
+    let mut escaped = String::new();
+    for c in dir.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            '\t' => escaped.push_str("\\t"),
+            c => escaped.push(c),
+        }
+    }
+    let mut text = String::from(
+        "# git oompa: worker worktrees (through their config.worktree) and agents (through their\n\
+         # environment) run hooks from the directory below. `git oompa hooks uninstall` removes\n\
+         # this file.\n",
+    );
+    if extension_mark {
+        text.push_str(EXTENSION_MARK);
+        text.push('\n');
+    }
+    text.push_str(&format!("[core]\n\thooksPath = \"{escaped}\"\n"));
+    text
+}
+
+/// One hook file and what installing did to it.
+pub type FileChange = (&'static str, PathBuf, Change);
+/// One hook file and what uninstalling did to it.
+pub type FileRemoval = (&'static str, PathBuf, Removal);
+
+/// What [`install_all`] did.
+#[derive(Debug, Default)]
+pub struct Installed {
+    /// Per hooks directory of yours: what happened to each shim there.
+    pub user: Vec<(PathBuf, Vec<FileChange>)>,
+    /// Your hooks directories whose old `reference-transaction` block was removed.
+    pub moved: Vec<PathBuf>,
+    /// What happened to the guard directory and its config, as a whole.
+    pub guard: Option<Change>,
+    /// `extensions.worktreeConfig` was turned on.
+    pub extension: bool,
+    /// Worker worktrees pointed at the guard just now.
+    pub workers: Vec<PathBuf>,
+}
+
+/// Installs everything: the guard directory and its config first, then the worker worktrees'
+/// includes, then your hooks directories (`pre-push`, and the old `reference-transaction`
+/// block removed), so no worktree is ever left without a guard on the way.
+pub fn install_all(repo: &Repo, settings: &Settings) -> Result<Installed, HookError> {
+    let layout = layout(repo, settings)?;
+    let mut out = Installed::default();
+    let mut change = write_guard(&layout)?;
+    if !extension_on(&layout.common_config) {
+        repo.set_config_in(
+            &layout.common_config,
+            "extensions",
+            "worktreeConfig",
+            "true",
+        )?;
+        out.extension = true;
+        write_atomically(&layout.guard_config, &guard_config_text(&layout, true))?;
+        if change == Change::Unchanged {
+            change = Change::Updated;
+        }
+    }
+    out.guard = Some(change);
+    for w in &layout.workers {
+        if repo.add_config_in(&w.config, "include", "path", WORKTREE_INCLUDE)? {
+            out.workers.push(w.path.clone());
+        }
+    }
+    for loc in &layout.user {
+        let dir = &loc.dir.path;
+        let done = install(dir)?;
+        out.user.push((dir.clone(), done));
+        let old = dir.join("reference-transaction");
+        if has_block(&old) {
+            uninstall_one(&old)?;
+            out.moved.push(dir.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the guard directory and `hooks.config` for `layout`; stale forwarders go.
+fn write_guard(layout: &Layout) -> Result<Change, HookError> {
+    let dir = &layout.guard_dir;
+    let fresh = !dir.is_dir();
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut changed = false;
+    let files = guard_files(layout);
+    for (name, text) in &files {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            write_atomically(&path, text)?;
+            changed = true;
+        }
+        if !is_executable(&path) {
+            make_executable(&path)?;
+            changed = true;
+        }
+    }
+    for name in FORWARDED_IF_YOURS {
+        let path = dir.join(name);
+        if !files.contains_key(name) && path.is_file() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            changed = true;
+        }
+    }
+    let mark = std::fs::read_to_string(&layout.guard_config)
+        .ok()
+        .is_some_and(|t| t.contains(EXTENSION_MARK));
+    let text = guard_config_text(layout, mark);
+    if std::fs::read_to_string(&layout.guard_config)
+        .ok()
+        .as_deref()
+        != Some(text.as_str())
+    {
+        write_atomically(&layout.guard_config, &text)?;
+        changed = true;
+    }
+    Ok(if fresh {
+        Change::Created
+    } else if changed {
+        Change::Updated
+    } else {
+        Change::Unchanged
+    })
+}
+
+/// Points a new worker worktree at the guard: its `config.worktree` includes `hooks.config`
+/// (and `extensions.worktreeConfig` is turned on if someone turned it off). Nothing happens
+/// when the guard is not installed (the worktree then runs your hooks directory's hooks, as
+/// any checkout does). Returns whether the worktree is guarded.
+pub fn guard_worktree(repo: &Repo, worktree: &Path) -> Result<bool, GitError> {
+    let common = repo.common_dir();
+    let cfg = guard_config(common);
+    if !cfg.is_file() {
+        return Ok(false);
+    }
+    let common_config = common.join("config");
+    if !extension_on(&common_config)
+        && let Err(e) = repo.set_config_in(&common_config, "extensions", "worktreeConfig", "true")
+        // Another worker of the swarm may hold the lock, doing the same.
+        && !extension_on(&common_config)
+    {
+        return Err(e);
+    }
+    let wt = Repo::open_checkout(worktree)?;
+    repo.add_config_in(
+        &wt.git_dir().join("config.worktree"),
+        "include",
+        "path",
+        WORKTREE_INCLUDE,
+    )?;
+    Ok(true)
+}
+
+/// The environment that points an agent's git commands at the guard, in the main checkout and
+/// every linked worktree of this repository (and nowhere else: a repository the agent creates
+/// for a test runs its own hooks): `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`
+/// with two `includeIf.gitdir:` entries for `hooks.config`, after any the swarm itself was
+/// given. Empty when the guard is not installed.
+pub fn agent_env(common_dir: &Path) -> Vec<(String, String)> {
+    let cfg = guard_config(common_dir);
+    if !cfg.is_file() {
+        return Vec::new();
+    }
+    let common = canonical(common_dir);
+    let cfg = canonical(&cfg).to_string_lossy().into_owned();
+    let pattern = glob_escape(&common.to_string_lossy());
+    let n: usize = std::env::var("GIT_CONFIG_COUNT")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(0);
+    vec![
+        ("GIT_CONFIG_COUNT".into(), (n + 2).to_string()),
+        (
+            format!("GIT_CONFIG_KEY_{n}"),
+            format!("includeIf.gitdir:{pattern}.path"),
+        ),
+        (format!("GIT_CONFIG_VALUE_{n}"), cfg.clone()),
+        (
+            format!("GIT_CONFIG_KEY_{}", n + 1),
+            format!("includeIf.gitdir:{pattern}/worktrees/.path"),
+        ),
+        (format!("GIT_CONFIG_VALUE_{}", n + 1), cfg),
+    ]
+}
+
+/// `s` with git's wildmatch characters escaped.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Installs (or refreshes) every shim in one of your hooks directories, creating it if needed.
+pub fn install(dir: &Path) -> Result<Vec<FileChange>, HookError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut out = Vec::new();
-    for name in HOOKS {
+    for name in USER_HOOKS {
         let path = dir.join(name);
         let change = install_one(name, &path)?;
         out.push((name, path, change));
@@ -239,43 +774,131 @@ fn install_one(name: &str, path: &Path) -> Result<Change, HookError> {
     Ok(change)
 }
 
-/// Removes our block from every hook in `dir`; a file left with nothing of the user's is
-/// deleted.
-pub fn uninstall(dir: &Path) -> Result<Vec<(&'static str, PathBuf, Removal)>, HookError> {
-    let mut out = Vec::new();
-    for name in HOOKS {
-        let path = dir.join(name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                out.push((name, path, Removal::NotInstalled));
-                continue;
-            }
-            Err(e) => return Err(io(&path)(e)),
-        };
-        let Some((start, end)) = block_range(&text, &path)? else {
-            out.push((name, path, Removal::NotInstalled));
-            continue;
-        };
-        let rest: Vec<&str> = text
-            .lines()
-            .enumerate()
-            .filter(|(i, _)| *i < start || *i > end)
-            .map(|(_, l)| l)
-            .collect();
-        let only_shebang = rest
-            .iter()
-            .enumerate()
-            .all(|(i, l)| l.trim().is_empty() || (i == 0 && l.starts_with("#!")));
-        if only_shebang {
-            std::fs::remove_file(&path).map_err(io(&path))?;
-            out.push((name, path, Removal::RemovedFile));
-        } else {
-            write_atomically(&path, &(rest.join("\n") + "\n"))?;
-            out.push((name, path, Removal::RemovedBlock));
+/// What [`uninstall_all`] did.
+#[derive(Debug, Default)]
+pub struct Uninstalled {
+    /// Per hooks directory of yours: what happened to each file of ours there (the old
+    /// `reference-transaction` block included).
+    pub user: Vec<(PathBuf, Vec<FileRemoval>)>,
+    /// The guard directory's files were removed.
+    pub guard: bool,
+    /// Checkouts whose `config.worktree` include was removed.
+    pub workers: Vec<PathBuf>,
+    /// What happened to `extensions.worktreeConfig`.
+    pub extension: ExtensionRemoval,
+}
+
+/// What uninstalling did with `extensions.worktreeConfig`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum ExtensionRemoval {
+    /// git oompa had not turned it on: left as it is.
+    #[default]
+    NotOurs,
+    /// Turned off again.
+    TurnedOff,
+    /// git oompa turned it on, but these `config.worktree` files now hold settings of
+    /// someone else's: left on.
+    InUse(Vec<PathBuf>),
+}
+
+/// Removes everything [`install_all`] added: the includes first (so no worktree points at a
+/// guard that is gone), the guard directory and its config, `extensions.worktreeConfig` when
+/// git oompa turned it on and nothing else uses it, and the blocks in your hooks directories.
+pub fn uninstall_all(repo: &Repo, settings: &Settings) -> Result<Uninstalled, HookError> {
+    let layout = layout(repo, settings)?;
+    let mut out = Uninstalled::default();
+    let common = canonical(repo.common_dir());
+    let mut config_worktrees = vec![common.join("config.worktree")];
+    if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
+        for e in entries.flatten() {
+            config_worktrees.push(e.path().join("config.worktree"));
         }
     }
+    for cw in &config_worktrees {
+        if repo.remove_config_in(cw, "include", "path", Some(WORKTREE_INCLUDE))? {
+            let checkout = std::fs::read_to_string(cw.with_file_name("gitdir"))
+                .ok()
+                .and_then(|p| Path::new(p.trim()).parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| cw.clone());
+            out.workers.push(checkout);
+        }
+    }
+    let mark = std::fs::read_to_string(&layout.guard_config)
+        .ok()
+        .is_some_and(|t| t.contains(EXTENSION_MARK));
+    for name in HOOKS
+        .iter()
+        .chain(FORWARDED.iter())
+        .chain(FORWARDED_IF_YOURS.iter())
+    {
+        let path = layout.guard_dir.join(name);
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            out.guard = true;
+        }
+    }
+    // Only when nothing of anyone else's was put there.
+    let _ = std::fs::remove_dir(&layout.guard_dir);
+    if layout.guard_config.is_file() {
+        std::fs::remove_file(&layout.guard_config).map_err(io(&layout.guard_config))?;
+        out.guard = true;
+    }
+    if mark && extension_on(&layout.common_config) {
+        let in_use: Vec<PathBuf> = config_worktrees
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(p)
+                    .ok()
+                    .is_some_and(|t| !crate::git::inspect::config_entries(&t).is_empty())
+            })
+            .collect();
+        if in_use.is_empty() {
+            repo.remove_config_in(&layout.common_config, "extensions", "worktreeConfig", None)?;
+            out.extension = ExtensionRemoval::TurnedOff;
+        } else {
+            out.extension = ExtensionRemoval::InUse(in_use);
+        }
+    }
+    for loc in &layout.user {
+        let dir = &loc.dir.path;
+        let mut done = Vec::new();
+        for name in USER_HOOKS.iter().chain(["reference-transaction"].iter()) {
+            let path = dir.join(name);
+            let removal = uninstall_one(&path)?;
+            done.push((*name, path, removal));
+        }
+        out.user.push((dir.clone(), done));
+    }
     Ok(out)
+}
+
+/// Removes our block from one hook file; a file left with nothing of the user's is deleted.
+fn uninstall_one(path: &Path) -> Result<Removal, HookError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removal::NotInstalled),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let Some((start, end)) = block_range(&text, path)? else {
+        return Ok(Removal::NotInstalled);
+    };
+    let rest: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i < start || *i > end)
+        .map(|(_, l)| l)
+        .collect();
+    let only_shebang = rest
+        .iter()
+        .enumerate()
+        .all(|(i, l)| l.trim().is_empty() || (i == 0 && l.starts_with("#!")));
+    if only_shebang {
+        std::fs::remove_file(path).map_err(io(path))?;
+        Ok(Removal::RemovedFile)
+    } else {
+        write_atomically(path, &(rest.join("\n") + "\n"))?;
+        Ok(Removal::RemovedBlock)
+    }
 }
 
 /// The whole shipped file (shebang and standalone block).
@@ -302,27 +925,16 @@ fn block_for(name: &str, shared: bool) -> String {
 /// The block used when the hook file has lines of the user's after it: stdin is saved so
 /// both our check and the user's lines read it.
 fn shared_block(name: &str) -> String {
-    let what = if name == "pre-push" {
-        "git oompa's pre-push guard: refuses to publish unmerged claims (`git push --no-verify` skips it)."
-    } else {
-        "git oompa's guard: agents in worker worktrees cannot move the target branch around the merge queue."
-    };
-    let run = format!(
-        "command -v git-oompa >/dev/null 2>&1; then\n  \
+    let what = "git oompa's pre-push guard: refuses to publish unmerged claims (`git push --no-verify` skips it).";
+    format!(
+        "{BEGIN}\n# {what}\n# `git oompa hooks uninstall` removes this block; your lines below \
+         still run, with the same input.\n\
+         if command -v git-oompa >/dev/null 2>&1; then\n  \
          oompa_in=$(mktemp) && cat >\"$oompa_in\" && {{\n    \
          git oompa hook {name} \"$@\" <\"$oompa_in\" || {{ rm -f \"$oompa_in\"; exit 1; }}\n    \
          exec <\"$oompa_in\"; rm -f \"$oompa_in\"\n  \
          }}\nelse\n  \
-         echo \"warning: git-oompa is not on PATH; its {name} check was skipped\" >&2\nfi\n"
-    );
-    let cond = if name == "reference-transaction" {
-        format!("if {REF_TXN_SKIP}; then\n  :\nelif ")
-    } else {
-        "if ".to_string()
-    };
-    format!(
-        "{BEGIN}\n# {what}\n# `git oompa hooks uninstall` removes this block; your lines below \
-         still run, with the same input.\n{cond}{run}{END}\n"
+         echo \"warning: git-oompa is not on PATH; its {name} check was skipped\" >&2\nfi\n{END}\n"
     )
 }
 
@@ -468,7 +1080,7 @@ mod tests {
 
     #[test]
     fn shipped_blocks_are_well_formed() {
-        for name in HOOKS {
+        for name in USER_HOOKS {
             let text = shipped_text(name);
             assert!(text.starts_with("#!/bin/sh\n"), "{name}");
             assert!(
@@ -482,14 +1094,38 @@ mod tests {
             assert!(!has_other_content(&text));
             assert!(shared_block(name).contains(&format!("git oompa hook {name} \"$@\"")));
         }
-        // The shipped shim and the shared variant decide the same way.
-        let shipped = shipped_text("reference-transaction");
+    }
+
+    #[test]
+    fn guard_scripts_are_filled_in_and_valid_shell() {
+        let user = user_hooks_expr(None);
+        for name in HOOKS {
+            let text = guard_script(name, &user);
+            for p in ["@NAME@", "@SKIP@", "@USER_HOOKS@"] {
+                assert!(!text.contains(p), "{text}");
+            }
+            assert!(text.contains(&format!("git oompa hook {name} \"$@\"")));
+            assert!(
+                text.contains(&format!("oompa_hook={user}/{name}\n")),
+                "{text}"
+            );
+            let syntax = std::process::Command::new("sh")
+                .args(["-n", "-c", &text])
+                .status()
+                .expect("sh");
+            assert!(syntax.success(), "{text}");
+        }
+        // Only the reference-transaction guard skips states and git oompa's own git.
+        assert!(guard_script("reference-transaction", &user).contains(OWN_GIT_ENV));
+        assert!(!guard_script("pre-push", &user).contains(OWN_GIT_ENV));
+        let fwd = forward_script("pre-commit", &user_hooks_expr(Some(".githooks")));
         assert!(
-            shipped.contains(&format!("if {REF_TXN_SKIP}; then exit 0; fi")),
-            "{shipped}"
+            fwd.contains("oompa_hook=\"$PWD\"/'.githooks'/pre-commit\n"),
+            "{fwd}"
         );
-        assert!(shared_block("reference-transaction").contains(REF_TXN_SKIP));
-        assert!(REF_TXN_SKIP.contains(OWN_GIT_ENV));
+        assert_eq!(user_hooks_expr(Some("/a b/it's")), "'/a b/it'\\''s'");
+        assert_eq!(user_hooks_expr(Some("~/hooks")), "\"$HOME\"/'hooks'");
+        assert_eq!(glob_escape("/x/[a]*?"), "/x/\\[a\\]\\*\\?");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Guards and hygiene: the promises of DESIGN §7 made real.
 //!
-//! - [`hooks`]: installing the shipped hook shims between marker lines, in the directory git
-//!   really uses, and reporting their state;
+//! - [`hooks`]: installing the shipped hook shims (`pre-push` between marker lines in your
+//!   hooks directory, the guard directory only worker worktrees and agents run hooks from),
+//!   and reporting their state;
 //! - [`pre_push`] and [`ref_txn`]: what the `pre-push` and `reference-transaction` hooks
 //!   decide (both must stay fast: they read only the refs and blobs they need);
 //! - [`invariants`]: the cheap re-check every command runs, because hooks can be skipped;

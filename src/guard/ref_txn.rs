@@ -3,12 +3,13 @@
 //! `git push . HEAD:main`, `git branch -f main`, `git checkout main && git merge`,
 //! `git update-ref refs/heads/main …`), so work only lands through the merge queue.
 //!
-//! The merge queue moves refs with gix, which runs no hooks, so it is never affected; git
-//! oompa's own git calls (resetting and committing in worker worktrees, `read-tree` in the
-//! user's checkout) never move the target, and carry `OOMPA_OWN_GIT` so the shim never starts
-//! this check for them. Git runs this hook for every ref update of every command, so the shim
-//! settles the common cases in the shell ([`super::hooks::REF_TXN_SKIP`]), and the rest return
-//! here before the repository is even opened.
+//! Only worker worktrees and agents run this hook (from the guard directory, see
+//! [`super::hooks`]); a person's own commands never start it. The merge queue moves refs with
+//! gix, which runs no hooks, so it is never affected; git oompa's own git calls (resetting and
+//! committing in worker worktrees, `read-tree` in the user's checkout) never move the target,
+//! and carry `OOMPA_OWN_GIT` so the shim never starts this check for them. Git runs this hook
+//! for every state of every ref update, so the shim settles the other states in the shell, and
+//! transactions that move no branch return here before the repository is even opened.
 
 use std::path::Path;
 

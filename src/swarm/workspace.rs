@@ -130,6 +130,17 @@ impl Settled {
     }
 }
 
+/// Creates the worktree and points it at git oompa's guard hooks (`guard::hooks`), so its
+/// agent cannot move the target; removed again when that fails.
+fn add_guarded_worktree(repo: &Repo, path: &Path, branch: &str) -> Result<(), GitError> {
+    repo.add_worktree(path, branch)?;
+    crate::guard::hooks::guard_worktree(repo, path)
+        .inspect_err(|_| {
+            let _ = repo.remove_worktree(path);
+        })
+        .map(drop)
+}
+
 /// Most commits walked when looking for work dropped from the branch during one cycle.
 const MAX_DROPPED_WALK: usize = 10_000;
 
@@ -152,7 +163,7 @@ impl Workspace {
             discarded: RefCell::new(Vec::new()),
         };
         repo.cas_ref(&ws.branch, None, base, "oompa: worker branch")?;
-        if let Err(e) = repo.add_worktree(&ws.path, &ws.branch) {
+        if let Err(e) = add_guarded_worktree(repo, &ws.path, &ws.branch) {
             let _ = repo.transaction(&[crate::git::RefUpdate {
                 name: ws.branch.clone(),
                 expected: Some(base),
@@ -342,7 +353,7 @@ impl Workspace {
                 "oompa: recreate the worker branch",
             )?;
         }
-        repo.add_worktree(&self.path, &self.branch)
+        add_guarded_worktree(repo, &self.path, &self.branch)
     }
 
     /// Commits anything left uncommitted in the worktree (the framework's commit on the

@@ -24,6 +24,9 @@
 # "# Gate failed" prompt, FAKE_GATE_FIX=1 removes them and signals merge again (=beyond also
 # changes an unrelated file); without it the agent signals merge again unchanged.
 # FAKE_WAIT_FOR=FILE makes every turn wait (up to 60 s) until FILE exists.
+# FAKE_SNEAK=FILE (after FAKE_COMMIT_FIRST) tries to move main to its HEAD from its worktree, from
+# the main checkout, and from its worktree with its environment cleared, appending `moved: …` or
+# `refused: …` per try to FILE and what git said to FILE.err.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_LEAVE_LOCK=1 leaves index.lock in the worktree after its commit.
 # FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
@@ -85,6 +88,18 @@ fi
 if [ -n "${FAKE_COMMIT_FIRST:-}" ]; then
   mkdir -p wip && printf '%s cycle %s\n' "$OOMPA_WORKER" "$OOMPA_CYCLE" > "wip/$OOMPA_WORKER.txt"
   git add wip && git commit -q -m "wip of $OOMPA_WORKER"
+fi
+if [ -n "${FAKE_SNEAK:-}" ]; then
+  sneak() {
+    what=$1; shift
+    if "$@" >>"$FAKE_SNEAK.err" 2>&1; then echo "moved: $what"; else echo "refused: $what"; fi >>"$FAKE_SNEAK"
+  }
+  tip=$(git rev-parse HEAD)
+  main_checkout=$(cd "$(git rev-parse --git-common-dir)/.." && pwd)
+  sneak "from its worktree" git update-ref refs/heads/main "$tip"
+  sneak "from the main checkout" git -C "$main_checkout" update-ref refs/heads/main "$tip"
+  sneak "from its worktree, environment cleared" env -u OOMPA_WORKER -u OOMPA_SWARM \
+    -u OOMPA_BRANCH -u OOMPA_TARGET -u GIT_CONFIG_COUNT git update-ref refs/heads/main "$tip"
 fi
 [ -n "${FAKE_SLEEP:-}" ] && sleep "$FAKE_SLEEP"
 # FAKE_KILL_SWARM=N: in cycle N (after the claim and commit above) the swarm process dies by
