@@ -172,7 +172,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
         "{out}"
     );
     assert!(
-        err.contains("error: 9 problems found")
+        err.contains("error: 10 problems found")
             && err.contains("`git oompa doctor --fix` repairs 7 of them"),
         "{err}"
     );

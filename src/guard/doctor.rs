@@ -7,6 +7,8 @@
 //!
 //! The reftable check happens before a [`Repo`] can exist; the command does it. Never prints.
 
+use std::path::PathBuf;
+
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
