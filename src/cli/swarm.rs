@@ -512,9 +512,10 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
         }
         Event::Warning(w) => ui.warn(ui::escape(w)),
-        Event::WorkerFailed { worker, error } => {
-            ui.error(&CommandError::user(format!("[{worker}] {}", ui::escape(error))))
-        }
+        Event::WorkerFailed { worker, error } => ui.error(&CommandError::user(format!(
+            "[{worker}] {}",
+            ui::escape(error)
+        ))),
         // A worker that could not start said so already.
         Event::WorkerFinished(s) if !s.started => {}
         Event::WorkerFinished(s) => ui.status(format!(

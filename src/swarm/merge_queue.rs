@@ -224,7 +224,10 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
 /// brings them forward. Shared by the plain merge queue and the landing gate, which lands
 /// several changes at once. The checkouts follow from `checkout_from`: the tip the queue last
 /// left them at, which is not `target` when the target was moved outside the queue.
-#[allow(clippy::too_many_arguments, reason = "one landing's facts, each used once")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one landing's facts, each used once"
+)]
 pub(super) fn publish(
     shared: &Shared,
     repo: &Repo,

@@ -549,7 +549,9 @@ impl Workspace {
                 Ok(()) => s.did(format!(
                     "left a stale {name} (a git command it ran was cut short); removed it"
                 )),
-                Err(e) => s.did(format!("left a stale {name} that could not be removed: {e}")),
+                Err(e) => s.did(format!(
+                    "left a stale {name} that could not be removed: {e}"
+                )),
             };
         }
     }

@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::swarm::claim_is_dead;
 use super::known::{self, Verdict};
+use super::swarm::claim_is_dead;
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo};
 

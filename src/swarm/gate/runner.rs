@@ -175,8 +175,7 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         output: output.clone(),
         flaky: false,
     };
-    let file =
-        std::fs::create_dir_all(&job.output_dir).and_then(|()| {
+    let file = std::fs::create_dir_all(&job.output_dir).and_then(|()| {
         // Read and write, not append: the capped output writes its tail at offsets.
         std::fs::OpenOptions::new()
             .read(true)
