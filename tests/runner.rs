@@ -13,6 +13,7 @@ mod test_agents;
 mod test_completions;
 mod test_crash;
 mod test_doctor;
+mod test_errors;
 mod test_from_oompa;
 mod test_gate;
 mod test_gc;

@@ -542,7 +542,11 @@ impl Worker {
             Ok(s) => s,
             Err(e) => return CycleResult::error(format!("reading the task queue: {e}")),
         };
-        let mut prompt = prompts::fresh(&c.vars, &snap, &self.config.prompt);
+        // A role prompt that cannot be read fails the cycle: no agent gets a broken prompt.
+        let mut prompt = match prompts::fresh(&c.vars, &snap, &self.config.prompt) {
+            Ok(p) => p,
+            Err(e) => return CycleResult::error(e.to_string()),
+        };
         let mut session: Option<String> = None;
         let mut silent = 0u32;
         let control = &self.shared.control;
@@ -601,7 +605,7 @@ impl Worker {
                     self.emit(ended(format!("claim {}", ids.join(", "))));
                     let (results, snap) = match self.claim(&queue, c.ws, &ids) {
                         Ok(r) => r,
-                        Err(e) => return CycleResult::error(e),
+                        Err(e) => return CycleResult::error(e.to_string()),
                     };
                     self.emit(Event::Claimed {
                         worker: self.id.clone(),
@@ -689,14 +693,17 @@ impl Worker {
         queue: &Queue<'_>,
         ws: &Workspace,
         raw: &[String],
-    ) -> Result<(Vec<(String, ClaimOutcome)>, Snapshot), String> {
+    ) -> Result<(Vec<(String, ClaimOutcome)>, Snapshot), ClaimError> {
         let valid: Vec<TaskId> = raw.iter().filter_map(|r| TaskId::new(r).ok()).collect();
         let claimed = if valid.is_empty() {
             Vec::new()
         } else {
             queue
                 .claim(&valid, &self.claimant(ws))
-                .map_err(|e| format!("claiming {}: {e}", raw.join(", ")))?
+                .map_err(|source| ClaimError {
+                    ids: raw.to_vec(),
+                    source,
+                })?
         };
         let results = raw
             .iter()
@@ -711,6 +718,16 @@ impl Worker {
         let snap = queue.snapshot().unwrap_or_default();
         Ok((results, snap))
     }
+}
+
+/// A `CLAIM(…)` the queue could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("claiming {}: {source}", ids.join(", "))]
+struct ClaimError {
+    /// The ids as the agent wrote them.
+    ids: Vec<String>,
+    #[source]
+    source: crate::store::QueueError,
 }
 
 /// What one cycle's turns share.
