@@ -42,7 +42,8 @@ work on the target branch. Every cycle is recorded as a git note (refs/notes/oom
 
 const AFTER_HELP: &str = "\
 Exit status: 0 success, 1 user or configuration error (bad input, refused operation, a claim
-that did not succeed), 2 usage error, 130 interrupted.
+that did not succeed), 2 usage error, 130 interrupted, 255 internal error (a bug in git
+oompa: please report it).
 
 Environment: OOMPA_LOG sets the diagnostic filter (e.g. OOMPA_LOG=debug); NO_COLOR turns
 colour off; COLUMNS sets the width tables fit (else the terminal's; piped output is never cut,
@@ -216,7 +217,10 @@ pub fn main() -> ExitCode {
         },
     };
     let env = Env { ui, cwd };
-    match run(&env, cli.command) {
+    // A panic is a bug: after the panic message, it is reported as one, with its own exit code.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, cli.command)))
+        .unwrap_or_else(|payload| Err(CommandError::from_panic(payload.as_ref())));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.kind != error::Kind::BrokenPipe {
