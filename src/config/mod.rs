@@ -18,6 +18,7 @@ mod doc;
 mod native;
 mod oompa_json;
 mod read;
+mod source;
 #[cfg(test)]
 mod tests;
 
@@ -335,7 +336,7 @@ impl Config {
         })?;
         // Some Windows editors start files with a byte-order mark; neither parser wants it.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let ctx = read::Ctx::new(path, text, true);
+        let ctx = source::Ctx::new(path, text, true);
         match format {
             Format::Toml => native::parse(&ctx),
             Format::OompaJson => oompa_json::parse(&ctx),
@@ -345,13 +346,13 @@ impl Config {
     /// Parses `oompa.toml` text. `path` is only used for messages and to resolve prompt paths;
     /// the file system is not touched.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        native::parse(&read::Ctx::new(path, text, false))
+        native::parse(&source::Ctx::new(path, text, false))
     }
 
     /// Parses oompa's `oompa.json` text. `path` is only used for messages and to resolve prompt
     /// paths; the file system is not touched.
     pub fn from_oompa_json_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        oompa_json::parse(&read::Ctx::new(path, text, false))
+        oompa_json::parse(&source::Ctx::new(path, text, false))
     }
 
     /// Loads `explicit` if given (used as is, so relative to the current directory), else the

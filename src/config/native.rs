@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::doc::{self, Kind};
-use super::read::{Ctx, Field, Table, WorkerTotal};
+use super::read::{Field, Table, WorkerTotal};
+use super::source::Ctx;
 use super::{
     Config, ConfigError, GateConfig, PlannerConfig, ReviewConfig, ValueProblem, WorkerConfig,
     WorkerReview, defaults, limits,
