@@ -201,7 +201,7 @@ pub fn lock_files(git_dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_swarm_whose_workers_cannot_create_their_worktrees_says_why_and_exits_non_zero() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     // The worktree directory lies under a regular file: no worktree can be created there.
     let env = swarm_repo(1, &worker_table("polite", 2, "max_cycles = 1"));
     let toml = std::fs::read_to_string(env.repo.join("oompa.toml")).expect("read");
@@ -234,7 +234,7 @@ fn a_swarm_whose_workers_cannot_create_their_worktrees_says_why_and_exits_non_ze
 
 #[test]
 fn workers_start_without_a_committer_identity() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(1, &worker_table("crash", 1, "max_cycles = 1"));
     env.git(&["config", "--unset", "user.name"]);
     env.git(&["config", "--unset", "user.email"]);
@@ -423,7 +423,7 @@ fn gc_goes_on_past_a_worktree_it_cannot_retire_and_says_what_it_could_not_do() {
 /// A repository with `tasks` tasks and one polite worker that claims, works and lands them
 /// one per cycle.
 fn landing_repo(tasks: usize) -> TestEnv {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     swarm_repo(
         tasks,
         &worker_table(
@@ -731,7 +731,7 @@ fn crash_at(env: &TestEnv, point: &str) {
 
 /// A one-task swarm whose worker lands a README change, with `extra` top-level config.
 fn readme_swarm(extra: &str) -> TestEnv {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(1, &worker_table("readme", 1, "max_cycles = 1"));
     let toml = std::fs::read_to_string(env.repo.join("oompa.toml")).expect("read");
     std::fs::write(env.repo.join("oompa.toml"), format!("{extra}\n{toml}")).expect("write");
@@ -978,7 +978,7 @@ fn a_landing_killed_between_completing_its_tasks_and_moving_the_target_is_finish
 
 #[test]
 fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
-    use crate::test_swarm::{swarm_repo, worker_with_env};
+    use crate::common::swarm::{swarm_repo, worker_with_env};
     // Every cycle's agent commits its work, then leaves index.lock behind.
     let env = swarm_repo(
         2,
@@ -997,7 +997,7 @@ fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
         complete.contains("t00") && complete.contains("t01"),
         "{complete}\n{err}"
     );
-    crate::test_swarm::assert_clean_up(&env);
+    crate::common::swarm::assert_clean_up(&env);
 }
 
 #[test]

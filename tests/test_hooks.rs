@@ -515,7 +515,7 @@ fn pre_push_refuses_unmerged_claims_and_lands_through_the_queue() {
 
 #[test]
 fn a_swarm_lands_everything_with_every_hook_active() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(
         6,
         &worker_table(
@@ -540,7 +540,7 @@ fn a_swarm_lands_everything_with_every_hook_active() {
     let repo = env.open();
     let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
     assert_eq!(snap.count(oompa::store::State::Complete), 6, "{err}");
-    crate::test_swarm::assert_clean_up(&env);
+    crate::common::swarm::assert_clean_up(&env);
 
     // The merge queue vouched for its landings, so a first push of the whole queue with its
     // target checks only what came after; the queue without its landings is still refused.
@@ -707,7 +707,7 @@ fn a_persons_commands_in_the_main_worktree_start_no_guard_process() {
 
 #[test]
 fn git_oompas_own_git_calls_in_worker_worktrees_start_no_guard_process() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(
         3,
         &worker_table(
@@ -757,7 +757,7 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
-    use crate::test_swarm::{swarm_repo, worker_with_env};
+    use crate::common::swarm::{swarm_repo, worker_with_env};
     let env = swarm_repo(
         1,
         &worker_with_env(
@@ -861,7 +861,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
             .any(|l| l.starts_with("reference-transaction aborted ")),
         "{all}"
     );
-    crate::test_swarm::assert_clean_up(&env);
+    crate::common::swarm::assert_clean_up(&env);
 }
 
 #[test]

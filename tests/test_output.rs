@@ -7,8 +7,8 @@ use std::process::Output;
 use oompa::store::{Landed, Queue, State, TASK_VERSION, Task, TaskId};
 use unicode_width::UnicodeWidthStr;
 
+use crate::common::swarm::{swarm_repo, worker_table, worker_with_env};
 use crate::common::{TestEnv, json_object, json_rows, path_with_bin, stderr, stdout};
-use crate::test_swarm::{swarm_repo, worker_table, worker_with_env};
 
 const LONG: &str = "Make the login page remember the last user name and prefill it on the \
                     next visit, without storing the password anywhere";

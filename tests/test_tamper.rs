@@ -7,9 +7,9 @@ use oompa::git::ObjectId;
 use oompa::store::notes::Notes;
 use oompa::store::{ClaimOutcome, Claimant, Landed, QUEUE_REF, Queue, QueueError, State, TaskId};
 
+use crate::common::swarm::{swarm_repo, worker_with_env};
 use crate::common::{TestEnv, path_with_bin, stderr, stdout};
 use crate::guard_fixtures::{git_ok, task};
-use crate::test_swarm::{swarm_repo, worker_with_env};
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -645,7 +645,7 @@ fn an_agent_moving_main_around_the_hooks_during_a_swarm_is_said_once_and_its_tas
     let repo = env.open();
     let snap = Queue::new(&repo).snapshot().unwrap();
     assert_eq!(snap.count(State::Complete), 3, "{err}");
-    let outcomes = crate::test_swarm::outcomes(&env);
+    let outcomes = crate::common::swarm::outcomes(&env);
     assert_eq!(outcomes.get("merged"), Some(&3), "{outcomes:?}");
     assert_eq!(outcomes.get("no-changes"), None, "{outcomes:?}");
     assert_checkout_clean(&env);

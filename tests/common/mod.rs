@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod swarm;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-oompa");
 
 /// A temporary directory with a `home/` and a git repository `repo/`.
