@@ -8,7 +8,6 @@
 )]
 
 mod common;
-mod guard_fixtures;
 mod test_agents;
 mod test_completions;
 mod test_crash;

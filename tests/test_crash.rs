@@ -113,7 +113,7 @@ fn a_queue_lock_left_by_a_killed_oompa_process_is_removed_by_the_next_write() {
     let env = initialised();
     // What a git oompa process killed inside a queue transaction leaves: the ref's lock, and
     // its note of the locks that transaction could create.
-    let dead = crate::guard_fixtures::dead_pid();
+    let dead = crate::common::guard::dead_pid();
     let lock = env.repo.join(".git/refs/oompa/tasks.lock");
     let intents = env.repo.join(".git/oompa/txn");
     std::fs::create_dir_all(&intents).expect("mkdir");
@@ -308,7 +308,7 @@ fn sixty_four_workers_creating_their_worktrees_at_once_all_start() {
 /// A crashed swarm s1 with two workers that both committed work; w0 also has uncommitted
 /// work. Returns (w0, w1, c0, c1).
 fn crashed_two_workers(env: &TestEnv) -> (PathBuf, PathBuf, String, String) {
-    use crate::guard_fixtures::{add_worker, claim, commit_in, crash_swarm, start_swarm};
+    use crate::common::guard::{add_worker, claim, commit_in, crash_swarm, start_swarm};
     let me = std::process::id();
     start_swarm(env, "s1", me, &["w0", "w1"]);
     let w0 = add_worker(env, "s1", "w0");
@@ -324,7 +324,7 @@ fn crashed_two_workers(env: &TestEnv) -> (PathBuf, PathBuf, String, String) {
 
 #[test]
 fn gc_removes_the_head_lock_a_killed_agent_left_in_its_worktree_and_keeps_its_work() {
-    use crate::guard_fixtures::refs_under;
+    use crate::common::guard::refs_under;
     let env = TestEnv::new();
     let (w0, _, c0, _) = crashed_two_workers(&env);
     // w0's agent was killed inside `git commit`: HEAD.lock is left, seconds old.
@@ -349,7 +349,7 @@ fn gc_removes_the_head_lock_a_killed_agent_left_in_its_worktree_and_keeps_its_wo
 
 #[test]
 fn gc_goes_on_past_a_worktree_it_cannot_retire_and_says_what_it_could_not_do() {
-    use crate::guard_fixtures::refs_under;
+    use crate::common::guard::refs_under;
     let env = TestEnv::new();
     let (w0, w1, c0, c1) = crashed_two_workers(&env);
     // An agent of w0 outlived its swarm and still holds HEAD.lock open.
@@ -1002,7 +1002,7 @@ fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
 
 #[test]
 fn gc_retires_a_worktree_whose_creation_a_kill_cut_short() {
-    use crate::guard_fixtures::{add_worker, crash_swarm, start_swarm};
+    use crate::common::guard::{add_worker, crash_swarm, start_swarm};
     let env = TestEnv::new();
     start_swarm(&env, "s1", std::process::id(), &["w0"]);
     let w0 = add_worker(&env, "s1", "w0");

@@ -1,10 +1,10 @@
 //! `git oompa doctor` finds each seeded problem and `--fix` repairs the safe ones; every
 //! other command re-checks the invariants hooks can be bypassed around, once each.
 
-use crate::common::{TestEnv, path_with_bin, stderr, stdout};
-use crate::guard_fixtures::{
+use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, crash_swarm, git_ok, start_swarm,
 };
+use crate::common::{TestEnv, path_with_bin, stderr, stdout};
 use crate::test_hooks::oompa_repo;
 
 /// An agent of s1/w0 moving main with the hooks switched off.

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
 
-use crate::common::{TestEnv, stderr, stdout};
-use crate::guard_fixtures::{
+use crate::common::guard::{
     add_worker, branch, claim, commit_in, crash_swarm, git_ok, land, reachable, refs_under,
     start_swarm, stop_swarm, worktree,
 };
+use crate::common::{TestEnv, stderr, stdout};
 
 fn all_refs(env: &TestEnv) -> String {
     env.git(&["for-each-ref", "--format=%(objectname) %(refname)"])

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{TestEnv, path_with_bin, stderr};
-use crate::guard_fixtures::{
+use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
 };
+use crate::common::{TestEnv, path_with_bin, stderr};
 
 /// A repository after `git oompa init` (with git-oompa on PATH, as a user has it).
 pub fn oompa_repo() -> TestEnv {

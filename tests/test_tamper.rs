@@ -7,9 +7,9 @@ use oompa::git::ObjectId;
 use oompa::store::notes::Notes;
 use oompa::store::{ClaimOutcome, Claimant, Landed, QUEUE_REF, Queue, QueueError, State, TaskId};
 
+use crate::common::guard::{git_ok, task};
 use crate::common::swarm::{swarm_repo, worker_with_env};
 use crate::common::{TestEnv, path_with_bin, stderr, stdout};
-use crate::guard_fixtures::{git_ok, task};
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -653,7 +653,7 @@ fn an_agent_moving_main_around_the_hooks_during_a_swarm_is_said_once_and_its_tas
 
 #[test]
 fn a_target_move_without_a_reflog_message_is_described_without_an_empty_placeholder() {
-    use crate::guard_fixtures::{add_worker, as_agent, claim, commit_in, start_swarm};
+    use crate::common::guard::{add_worker, as_agent, claim, commit_in, start_swarm};
     let env = crate::test_hooks::oompa_repo();
     let pid = std::process::id();
     start_swarm(&env, "s1", pid, &["w0"]);

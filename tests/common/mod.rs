@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod guard;
 pub mod swarm;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-oompa");
