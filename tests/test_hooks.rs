@@ -6,23 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::guard::{
-    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
+    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, oompa_repo, start_swarm,
 };
 use crate::common::{TestEnv, path_with_bin, stderr};
-
-/// A repository after `git oompa init` (with git-oompa on PATH, as a user has it).
-pub fn oompa_repo() -> TestEnv {
-    let env = TestEnv::new();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    env.git(&["add", "oompa.toml"]);
-    env.git(&["commit", "-q", "-m", "oompa.toml"]);
-    env
-}
 
 fn shipped(name: &str) -> String {
     std::fs::read_to_string(
@@ -75,11 +61,7 @@ fn main_tip(env: &TestEnv) -> String {
 #[test]
 fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
     let env = TestEnv::new();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["init"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("installed pre-push in .git/hooks"), "{err}");
@@ -109,11 +91,7 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
     assert_all_installed(&env);
 
     // Again: nothing changes, and it says so.
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["init"]);
     let err = stderr(&out);
     assert!(err.contains("pre-push already installed"), "{err}");
     assert!(err.contains("worker guard already installed"), "{err}");
@@ -137,11 +115,7 @@ fn a_users_own_hook_keeps_its_lines_its_input_and_comes_back_on_uninstall() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let out = env
-        .oompa_cmd(&["hooks", "install"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["hooks", "install"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("added git oompa's block to your pre-push"),
@@ -529,11 +503,7 @@ fn a_swarm_lands_everything_with_every_hook_active() {
             .join(".git/oompa/hooks/reference-transaction")
             .is_file()
     );
-    let out = env
-        .oompa_cmd(&["swarm"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["swarm"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("refusing"), "{err}");
@@ -590,11 +560,7 @@ fn a_users_reference_transaction_hook_still_sees_every_state_and_the_guard_still
     std::fs::write(&hook, &mine).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["init"]);
     assert!(out.status.success(), "{}", stderr(&out));
     env.git(&["add", "oompa.toml"]);
     let out = user_git(&env, &env.repo, &["commit", "-q", "-m", "config"]);
@@ -797,11 +763,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
     );
     let main_before = main_tip(&env);
 
-    let out = env
-        .oompa_cmd(&["swarm"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["swarm"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let snap = oompa::store::Queue::new(&env.open()).snapshot().unwrap();

@@ -399,11 +399,7 @@ fn landing_waits_for_the_users_uncommitted_edits_and_never_touches_them() {
 fn the_demo_runs_without_an_api_key() {
     let env = TestEnv::new();
     let dir = env.tmp.path().join("demo");
-    let out = env
-        .oompa_cmd(&["demo", dir.to_str().unwrap()])
-        .env("PATH", crate::common::path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["demo", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(

@@ -93,6 +93,15 @@ impl TestEnv {
         self.oompa_cmd(args).output().expect("run git-oompa")
     }
 
+    /// Runs git-oompa with the built binary first on `PATH` (as a person has it installed, so
+    /// that hooks and `git oompa` calls from agents find it), whatever the exit status.
+    pub fn oompa_on_path(&self, args: &[&str]) -> Output {
+        self.oompa_cmd(args)
+            .env("PATH", path_with_bin())
+            .output()
+            .expect("run git-oompa")
+    }
+
     /// Runs git-oompa, asserting success; returns stdout.
     pub fn oompa_ok(&self, args: &[&str]) -> String {
         let out = self.oompa(args);
