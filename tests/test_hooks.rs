@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, git_in, git_ok, land, oompa_repo, start_swarm,
 };
-use crate::common::{TestEnv, path_with_bin, stderr};
+use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
 
 fn shipped(name: &str) -> String {
     std::fs::read_to_string(
@@ -110,10 +110,7 @@ fn a_users_own_hook_keeps_its_lines_its_input_and_comes_back_on_uninstall() {
         "#!/bin/sh\n# my own pre-push\necho \"user hook ran for $1\" >> {log}\ncat >> {log}\nexit 0\n",
         log = log.display()
     );
-    let hook = env.repo.join(".git/hooks/pre-push");
-    std::fs::write(&hook, &mine).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = user_hook(&env, "pre-push", &mine);
 
     let out = env.oompa_on_path(&["hooks", "install"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -556,10 +553,7 @@ fn a_users_reference_transaction_hook_still_sees_every_state_and_the_guard_still
         "#!/bin/sh\nwhile read -r old new ref; do echo \"$1 $ref\" >> {log}; done\n",
         log = log.display()
     );
-    let hook = env.repo.join(".git/hooks/reference-transaction");
-    std::fs::write(&hook, &mine).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    user_hook(&env, "reference-transaction", &mine);
     let out = env.oompa_on_path(&["init"]);
     assert!(out.status.success(), "{}", stderr(&out));
     env.git(&["add", "oompa.toml"]);
@@ -599,9 +593,7 @@ fn spy_path(env: &TestEnv) -> (std::ffi::OsString, std::path::PathBuf) {
         bin = crate::common::BIN
     );
     let spy = dir.join("git-oompa");
-    std::fs::write(&spy, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&spy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&spy, &script);
     let mut paths = vec![dir];
     paths.extend(std::env::split_paths(&path_with_bin()));
     (std::env::join_paths(paths).unwrap(), log)
@@ -705,16 +697,13 @@ fn git_oompas_own_git_calls_in_worker_worktrees_start_no_guard_process() {
 fn logging_hook(dir: &Path, name: &str, log: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(
+    write_executable(
         &path,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"{name} ${{1:-}} $PWD\" >> {log}\ncat >/dev/null\nexit 0\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
 }
 
 fn read(path: &Path) -> String {

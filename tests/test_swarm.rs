@@ -601,9 +601,7 @@ fn check_lists_the_agent_clis_on_path() {
     let bin = env.tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let claude = bin.join("claude");
-    std::fs::write(&claude, "#!/bin/sh\necho '9.9.9 (Claude Code)'\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::common::write_executable(&claude, "#!/bin/sh\necho '9.9.9 (Claude Code)'\n");
     let out = env
         .oompa_cmd(&["check"])
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))

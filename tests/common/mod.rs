@@ -223,6 +223,21 @@ pub fn json_object(out: &str) -> serde_json::Value {
     v
 }
 
+/// Writes `text` to `path` as an executable file (a hook, a script standing in for a program).
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Installs the person's own hook `name` in `.git/hooks` (executable); returns its path.
+pub fn user_hook(env: &TestEnv, name: &str, text: &str) -> PathBuf {
+    let hook = env.repo.join(".git/hooks").join(name);
+    write_executable(&hook, text);
+    hook
+}
+
 /// Every file under `dir` (none if it does not exist), sorted.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
