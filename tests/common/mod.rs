@@ -223,6 +223,25 @@ pub fn json_object(out: &str) -> serde_json::Value {
     v
 }
 
+/// One more process for a race across processes: this test binary again, running only the
+/// ignored helper test `test` (its path in the runner, e.g. `test_task::race_child`), which
+/// reads its part of the race from the variables the caller sets. Its stdout and stderr are
+/// piped, for the parent to read with `wait_with_output`.
+pub fn race_process(test: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
 /// Writes `text` to `path` as an executable file (a hook, a script standing in for a program).
 pub fn write_executable(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
