@@ -6,9 +6,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::guard::{
-    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, oompa_repo, start_swarm,
+    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
 };
 use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
+
+// Also at its old home, for test files written before it moved to tests/common (issue 10);
+// make this a plain import once the branches of that phase are merged.
+pub(crate) use crate::common::guard::oompa_repo;
 
 fn shipped(name: &str) -> String {
     std::fs::read_to_string(
