@@ -3,27 +3,24 @@
 
 use oompa::store::notes::Notes;
 
+use crate::common::swarm::{swarm_repo, worker_with_env};
 use crate::common::{TestEnv, stderr};
 
-/// A repository with one task and one fake worker (`tests/fake-agents/agent.sh`) whose role
-/// prompt is `role.md`, logging every prompt it gets to `prompts.log`.
+/// A repository with one task and one fake worker whose role prompt is `role.md`, logging
+/// every prompt its agent gets to `prompts.log`.
 fn repo_with_role_prompt(role: &[u8]) -> (TestEnv, std::path::PathBuf) {
-    let env = TestEnv::new();
-    env.oompa_ok(&["init"]);
-    env.oompa_ok(&["task", "add", "Task number 0", "--id", "t00"]);
+    let env = swarm_repo(1, "");
     let log = env.tmp.path().join("prompts.log");
+    let table = worker_with_env(
+        "polite",
+        1,
+        "max_cycles = 1\nprompt = [\"role.md\"]",
+        &[("FAKE_PROMPT_LOG", &log.display().to_string())],
+    );
+    let config = env.repo.join("oompa.toml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, before + &table).unwrap();
     std::fs::write(env.repo.join("role.md"), role).unwrap();
-    std::fs::write(
-        env.repo.join("oompa.toml"),
-        format!(
-            "error_backoff = 0\n[[worker]]\nmodel = \"exec:sh {}/tests/fake-agents/agent.sh\"\n\
-             count = 1\nmax_cycles = 1\nprompt = [\"role.md\"]\n\
-             env = {{ FAKE_MODE = \"polite\", FAKE_PROMPT_LOG = \"{}\" }}\n",
-            env!("CARGO_MANIFEST_DIR"),
-            log.display()
-        ),
-    )
-    .unwrap();
     (env, log)
 }
 
