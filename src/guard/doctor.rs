@@ -762,6 +762,43 @@ pub enum FixError {
     },
 }
 
+/// What `doctor` found and, with `--fix`, what each fix did.
+#[derive(Debug)]
+pub struct Report {
+    /// Every check's finding, problems and all-clears alike, in the order of [`diagnose`].
+    pub findings: Vec<Finding>,
+    /// Each distinct fix that was applied, once, with what it did or why it failed.
+    pub applied: Vec<(Fix, Result<String, FixError>)>,
+}
+
+impl Report {
+    /// What the fix of `finding` did, when it was applied.
+    pub fn outcome(&self, finding: &Finding) -> Option<&Result<String, FixError>> {
+        let fix = finding.fix.as_ref()?;
+        self.applied
+            .iter()
+            .find(|(done, _)| done == fix)
+            .map(|(_, r)| r)
+    }
+}
+
+/// Runs every check and, with `fix`, applies the fixes of the problems found, each distinct
+/// fix once (several findings can share one, such as `InstallHooks`).
+pub fn check(repo: &Repo, settings: &Settings, fix: bool) -> Report {
+    let findings = diagnose(repo, settings);
+    let mut applied: Vec<(Fix, Result<String, FixError>)> = Vec::new();
+    if fix {
+        for f in &findings {
+            let Some(fix) = &f.fix else { continue };
+            if applied.iter().any(|(done, _)| done == fix) {
+                continue;
+            }
+            applied.push((fix.clone(), apply(repo, settings, fix)));
+        }
+    }
+    Report { findings, applied }
+}
+
 /// Applies one fix and says what it did.
 pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixError> {
     match fix {
