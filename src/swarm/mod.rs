@@ -14,6 +14,7 @@ pub mod predict;
 mod prompts;
 mod recorder;
 mod review;
+pub mod status;
 mod target_watch;
 mod worker;
 mod workspace;
