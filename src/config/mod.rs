@@ -8,11 +8,12 @@
 //! It must never print, run anything, or touch git: resolving `target = None` to the
 //! repository's default branch and `worktree_dir` against the repository root is the caller's
 //! job. Apart from reading the config file, the only file-system access is checking that prompt
-//! files exist, and only in [`Config::load`] and [`Config::discover`].
+//! files exist and read as prompts, and only in [`Config::load`] and [`Config::discover`].
 //!
 //! Layout: `doc` turns TOML or JSON text into one neutral tree that remembers byte spans;
 //! `read` walks such trees with typed getters that turn every mistake into a located
-//! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one.
+//! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one;
+//! `source` is the file being read (path, text, line and column), which `doc` and `read` share.
 
 mod doc;
 mod native;
@@ -327,7 +328,7 @@ impl Config {
     }
 
     /// Reads and validates a config file, choosing the format by extension: `.toml` for
-    /// `oompa.toml`, `.json` for oompa's `oompa.json`. Also checks that prompt files exist.
+    /// `oompa.toml`, `.json` for oompa's `oompa.json`. Also checks that prompt files exist and read as prompts.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let format = Format::of(path)?;
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -612,6 +613,10 @@ pub enum ValueProblem {
     EnvName { name: String },
     #[error("prompt file {} does not exist", path.display())]
     MissingFile { path: PathBuf },
+    /// It exists but cannot be read as a prompt (not UTF-8, no permission): refused at load
+    /// rather than sent to an agent with a hole in it.
+    #[error("prompt file {} cannot be read: {reason}", path.display())]
+    UnreadableFile { path: PathBuf, reason: String },
     #[error("an empty list turns nothing on; write `review = false` to land without review")]
     EmptyReviewList,
     #[error("write an array of tables, `[[worker]]`, one per worker entry")]

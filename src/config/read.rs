@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::doc::{Entry, Kind, Node};
 use super::source::Ctx;
 use super::{ConfigError, ValueProblem, limits};
+use crate::agent::prompt::{PromptError, load_file};
 
 /// A table whose keys have been checked against the schema.
 pub(super) struct Table<'a> {
@@ -285,6 +286,12 @@ impl<'a> Field<'a> {
                 let path = self.ctx.base_dir.join(item.str()?);
                 if self.ctx.check_files && !path.is_file() {
                     return Err(item.invalid(ValueProblem::MissingFile { path }));
+                }
+                if self.ctx.check_files
+                    && let Err(PromptError::Read { source, .. }) = load_file(&path)
+                {
+                    let reason = source.to_string();
+                    return Err(item.invalid(ValueProblem::UnreadableFile { path, reason }));
                 }
                 Ok(path)
             })
