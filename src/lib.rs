@@ -9,6 +9,7 @@
 //! - [`agent`]: harness adapters, process supervision, signals, prompts.
 //! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
 //! - [`guard`]: hooks, the invariants every command re-checks, `doctor` and `gc`.
+//! - [`settings`]: the target branch, worktree directory and config file, resolved once.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
@@ -16,5 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod guard;
+pub mod settings;
 pub mod store;
 pub mod swarm;

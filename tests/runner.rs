@@ -24,6 +24,7 @@ mod test_mockllm;
 mod test_output;
 mod test_predict;
 mod test_real_clis;
+mod test_settings;
 mod test_swarm;
 mod test_tamper;
 mod test_task;

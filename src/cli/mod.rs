@@ -31,6 +31,7 @@ pub use error::CommandError;
 pub use ui::Ui;
 
 use crate::git::Repo;
+use crate::settings::{Flags, Settings, full_branch};
 
 const ABOUT: &str = "Run a swarm of coding agents in parallel git worktrees";
 
@@ -121,11 +122,11 @@ impl Env {
 /// Returns claims whose owner is gone to pending (keeping their work) and says so on
 /// stderr. Never fails the command: a problem here is a warning.
 pub fn recover_dead_claims(env: &Env, repo: &Repo) {
-    let target = crate::config::Config::discover(&repo.main_workdir(), None)
-        .ok()
-        .and_then(|c| swarm::resolve_target(repo, None, &c).ok())
-        .or_else(|| repo.head_branch())
-        .map(|t| format!("refs/heads/{t}"));
+    let settings = Settings::resolve(repo, &Flags::default());
+    let target = settings
+        .target_ref
+        .filter(|t| matches!(repo.read_ref(t), Ok(Some(_))))
+        .or_else(|| repo.head_branch().map(|b| full_branch(&b)));
     match crate::swarm::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
@@ -311,7 +312,7 @@ fn report_invariants(env: &Env, checks: crate::guard::invariants::Checks) {
     let Ok(repo) = Repo::discover(&env.cwd) else {
         return;
     };
-    let settings = crate::guard::Settings::resolve(&repo);
+    let settings = Settings::resolve(&repo, &Flags::default());
     // A landing cut short: its checkout follows now (never from inside an agent's command).
     if std::env::var_os("OOMPA_WORKER").is_none() {
         for f in crate::guard::checkout::finish(&repo, &settings, true) {

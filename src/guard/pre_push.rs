@@ -114,7 +114,7 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
     if lines.is_empty() {
         return Ok(Verdict::default());
     }
-    let settings = Settings::resolve(repo);
+    let settings = Settings::resolve(repo, &super::Flags::default());
     let claims = claimed_tasks(repo)?;
     let mut verdict = Verdict::default();
 

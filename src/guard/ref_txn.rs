@@ -84,7 +84,7 @@ pub fn check(
     if !agent_env && !repo.is_linked_worktree() {
         return None;
     }
-    let settings = Settings::resolve(&repo);
+    let settings = Settings::resolve(&repo, &super::Flags::default());
     let why = agent_context(&repo, Some(&settings))?;
     let targets = protected_targets(&repo, &settings);
     tracing::debug!(?targets, %why, "reference-transaction guard");
