@@ -30,6 +30,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 pub use error::CommandError;
 pub use ui::Ui;
 
+use crate::agent_env::AgentContext;
 use crate::git::Repo;
 use crate::settings::{Flags, Settings, full_branch};
 
@@ -110,6 +111,9 @@ pub enum Command {
 pub struct Env {
     pub ui: Ui,
     pub cwd: PathBuf,
+    /// What the environment protocol ([`crate::agent_env`]) says about the caller, read once
+    /// in [`main`].
+    pub agent: AgentContext,
 }
 
 impl Env {
@@ -216,7 +220,11 @@ pub fn main() -> ExitCode {
             }
         },
     };
-    let env = Env { ui, cwd };
+    let env = Env {
+        ui,
+        cwd,
+        agent: AgentContext::from_env(),
+    };
     match run(&env, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -314,7 +322,7 @@ fn report_invariants(env: &Env, checks: crate::guard::invariants::Checks) {
     };
     let settings = Settings::resolve(&repo, &Flags::default());
     // A landing cut short: its checkout follows now (never from inside an agent's command).
-    if std::env::var_os("OOMPA_WORKER").is_none() {
+    if env.agent.worker.is_none() {
         for f in crate::guard::checkout::finish(&repo, &settings, true) {
             match f.fix() {
                 Some(fix) => {
@@ -338,7 +346,8 @@ fn init_tracing(verbose: u8) {
         1 => "oompa=debug,warn",
         _ => "oompa=trace,debug",
     };
-    let filter = EnvFilter::try_from_env("OOMPA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env(crate::agent_env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

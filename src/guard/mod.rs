@@ -22,6 +22,7 @@ pub mod ref_txn;
 
 use std::path::{Path, PathBuf};
 
+use crate::agent_env::{self, AgentContext};
 use crate::git::Repo;
 
 /// The prefix of every worker branch.
@@ -43,10 +44,15 @@ pub fn parse_worker_branch(name: &str) -> Option<(&str, &str)> {
     (!swarm.is_empty() && !worker.is_empty()).then_some((swarm, worker))
 }
 
-/// Why the current process counts as an agent inside a worker worktree, if it does.
-pub fn agent_context(repo: &Repo, settings: Option<&Settings>) -> Option<String> {
-    if let Some(w) = std::env::var("OOMPA_WORKER").ok().filter(|w| !w.is_empty()) {
-        return Some(format!("OOMPA_WORKER={w} is set"));
+/// Why the caller (its environment `ctx`, working in `repo`) counts as an agent inside a
+/// worker worktree, if it does.
+pub fn agent_context(
+    repo: &Repo,
+    ctx: &AgentContext,
+    settings: Option<&Settings>,
+) -> Option<String> {
+    if let Some(w) = &ctx.worker {
+        return Some(format!("{}={w} is set", agent_env::WORKER));
     }
     if !repo.is_linked_worktree() {
         return None;
