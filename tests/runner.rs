@@ -10,6 +10,7 @@
 mod common;
 mod guard_fixtures;
 mod test_agents;
+mod test_ancestry;
 mod test_completions;
 mod test_crash;
 mod test_doctor;
