@@ -254,7 +254,11 @@ fn install_man_pages(ui: &Ui) {
 
 fn run(env: &Env, command: Command) -> Result<(), CommandError> {
     if let Some(checks) = invariant_checks(&command) {
-        report_invariants(env, checks);
+        let flags = match &command {
+            Command::Swarm(args) => args.settings_flags(&env.cwd),
+            _ => Flags::default(),
+        };
+        report_invariants(env, &flags, checks);
     }
     match command {
         Command::Init(args) => init::run(env, args),
@@ -316,11 +320,11 @@ fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Check
 
 /// The cheap re-check of what the hooks should have prevented: each violation once, on
 /// stderr, with the command that fixes it. Never fails the command.
-fn report_invariants(env: &Env, checks: crate::guard::invariants::Checks) {
+fn report_invariants(env: &Env, flags: &Flags, checks: crate::guard::invariants::Checks) {
     let Ok(repo) = Repo::discover(&env.cwd) else {
         return;
     };
-    let settings = Settings::resolve(&repo, &Flags::default());
+    let settings = Settings::resolve(&repo, flags);
     // A landing cut short: its checkout follows now (never from inside an agent's command).
     if env.agent.worker.is_none() {
         for f in crate::guard::checkout::finish(&repo, &settings, true) {

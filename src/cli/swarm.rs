@@ -57,13 +57,25 @@ pub struct Args {
     pub target: Option<String>,
 }
 
+impl Args {
+    /// What the flags say about the settings; a relative config path is taken from `cwd`.
+    pub fn settings_flags(&self, cwd: &std::path::Path) -> Flags {
+        Flags {
+            config: self
+                .config_file
+                .as_ref()
+                .or(self.config.as_ref())
+                .map(|p| cwd.join(p)),
+            target: self.target.clone(),
+        }
+    }
+}
+
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let root = repo.main_workdir();
-    let explicit = args
-        .config_file
-        .or(args.config)
-        .map(|p| if p.is_absolute() { p } else { env.cwd.join(p) });
+    let flags = args.settings_flags(&env.cwd);
+    let explicit = flags.config.clone();
     let config = Config::discover(&root, explicit.as_deref()).map_err(|e| {
         let hint = match &e {
             crate::config::ConfigError::NotAFile { .. } => {
@@ -90,10 +102,6 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     for notice in &config.notices {
         env.ui.status(notice);
     }
-    let flags = Flags {
-        config: explicit,
-        target: args.target,
-    };
     let settings = Settings::with_config(&repo, Some(&config), &flags);
     config.worktree_dir = settings.worktree_dir.clone();
     // `oompa.gateParallel`: how many gate runs this machine takes at once, over the file's.
