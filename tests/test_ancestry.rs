@@ -3,21 +3,13 @@
 
 use std::process::{Command, Output};
 
+use crate::common::guard::{add_worker, claim, commit_in, land, oompa_repo, start_swarm};
 use crate::common::{TestEnv, path_with_bin, stderr};
-use crate::guard_fixtures::{add_worker, claim, commit_in, land, start_swarm};
 
 /// A repository after `git oompa init` (with git-oompa on PATH, as a user has it), and a bare
 /// `origin` that has its main.
 fn repo_with_origin() -> TestEnv {
-    let env = TestEnv::new();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .expect("run init");
-    assert!(out.status.success(), "{}", stderr(&out));
-    env.git(&["add", "oompa.toml"]);
-    env.git(&["commit", "-q", "-m", "oompa.toml"]);
+    let env = oompa_repo();
     let remote = env.tmp.path().join("remote.git");
     env.git(&["init", "-q", "--bare", remote.to_str().expect("utf-8")]);
     env.git(&["remote", "add", "origin", remote.to_str().expect("utf-8")]);

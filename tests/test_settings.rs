@@ -4,24 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::guard::{
+    branch, claim, commit_in, crash_swarm, git_ok, oompa_repo, refs_under, start_swarm,
+};
 use crate::common::{TestEnv, path_with_bin, stderr, stdout};
-use crate::guard_fixtures::{branch, claim, commit_in, crash_swarm, git_ok, start_swarm};
 
 /// The custom worktree directory these tests configure, relative to the repository root.
 const CUSTOM_DIR: &str = "agents-wt";
 
-/// A repository after `git oompa init` (with git-oompa on PATH, as a user has it), whose
-/// worker worktrees live under [`CUSTOM_DIR`] by git config.
+/// A repository after `git oompa init`, whose worker worktrees live under [`CUSTOM_DIR`] by
+/// git config.
 fn custom_dir_repo() -> TestEnv {
-    let env = TestEnv::new();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .expect("run init");
-    assert!(out.status.success(), "{}", stderr(&out));
-    env.git(&["add", "oompa.toml"]);
-    env.git(&["commit", "-q", "-m", "oompa.toml"]);
+    let env = oompa_repo();
     env.git(&["config", "oompa.worktreeDir", CUSTOM_DIR]);
     env
 }
@@ -99,7 +93,7 @@ fn gc_cleans_up_a_crashed_swarms_worktrees_under_a_custom_worktree_dir() {
         "gc left the worktree registered:\n{o}"
     );
     // Its work is kept, the uncommitted part included.
-    let kept = crate::guard_fixtures::refs_under(&env, "refs/oompa/keep/s1/w0");
+    let kept = refs_under(&env, "refs/oompa/keep/s1/w0");
     assert!(!kept.is_empty(), "nothing kept:\n{o}");
     let tip = kept.last().expect("a keep ref");
     env.git(&["merge-base", "--is-ancestor", &work.to_string(), tip]);
