@@ -37,6 +37,7 @@ mod test_real_clis;
 mod test_review;
 mod test_settings;
 mod test_signals;
+mod test_snapshot;
 mod test_status;
 mod test_tamper;
 mod test_task;
