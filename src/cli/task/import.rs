@@ -43,7 +43,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .with_hint("point it at oompa's tasks/ directory, e.g. `git oompa task import tasks`"));
     }
     let repo = env.repo()?;
-    let actor = super::actor(&repo);
+    let actor = super::actor(&repo, &env.agent);
     let (tasks, skipped) = read_dirs(env, &dirs, &actor)?;
     if tasks.is_empty() {
         let dirs: Vec<String> = dirs.iter().map(|(_, d)| d.display().to_string()).collect();
