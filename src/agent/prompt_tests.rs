@@ -213,7 +213,7 @@ fn an_unreadable_role_prompt_file_is_an_error_naming_it_not_a_prompt_with_a_hole
     assert!(text.contains(&bad.display().to_string()), "{text}");
     assert!(text.contains("UTF-8"), "says why: {text}");
     let missing = tmp.path().join("gone.md");
-    let text = role(&[missing.clone()], Bundled::Planner)
+    let text = role(std::slice::from_ref(&missing), Bundled::Planner)
         .expect_err("missing")
         .to_string();
     assert!(text.contains(&missing.display().to_string()), "{text}");

@@ -139,7 +139,7 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
     Ok(verdict)
 }
 
-/// 1. Worker branches, whichever side names them: they stay local.
+/// Check 1 of 3: worker branches, whichever side names them, stay local.
 fn check_worker_branches(
     lines: &[PushLine],
     claims: &[ClaimInfo],
@@ -177,7 +177,7 @@ fn check_worker_branches(
     }
 }
 
-/// 2. Commits of claims that have not landed. Whatever of a claim's work a push carries,
+/// Check 2 of 3: commits of claims that have not landed. Whatever of a claim's work a push carries,
 /// it carries that work's first commits (the "roots", whose parents the target has), so
 /// those are the ones tested: a handful of merge-base checks, each settled as soon as the
 /// root's parent is met, instead of a walk of the pushed history (gix's walk with several
@@ -351,7 +351,7 @@ fn unlanded_claim_commits<'c>(
     Ok(out)
 }
 
-/// Check 3: every task the pushed queue newly marks complete has its landing commit on the
+/// Check 3 of 3: every task the pushed queue newly marks complete has its landing commit on the
 /// target being pushed or on the remote's target already.
 fn check_completions(
     repo: &Repo,

@@ -30,7 +30,7 @@ pub(crate) enum ReviewError {
         base: ObjectId,
         tip: ObjectId,
         #[source]
-        source: GitError,
+        source: Box<GitError>,
     },
     /// Every reviewer of the chain failed; `last` is what the last one did.
     #[error("no reviewer answered ({last})")]
@@ -144,7 +144,7 @@ fn review_prompt(req: &Request<'_>) -> Result<String, ReviewError> {
         ReviewError::Diff {
             base: req.base,
             tip: req.tip,
-            source,
+            source: Box::new(source),
         }
     })?;
     let _ = write!(

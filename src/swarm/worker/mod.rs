@@ -702,7 +702,7 @@ impl Worker {
                 .claim(&valid, &self.claimant(ws))
                 .map_err(|source| ClaimError {
                     ids: raw.to_vec(),
-                    source,
+                    source: Box::new(source),
                 })?
         };
         let results = raw
@@ -727,7 +727,7 @@ struct ClaimError {
     /// The ids as the agent wrote them.
     ids: Vec<String>,
     #[source]
-    source: crate::store::QueueError,
+    source: Box<crate::store::QueueError>,
 }
 
 /// What one cycle's turns share.
