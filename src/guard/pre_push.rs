@@ -351,16 +351,8 @@ fn unlanded_claim_commits<'c>(
     Ok(out)
 }
 
-/// Check 3 of 3: every task the pushed queue newly marks complete has its landing commit on the
-/// target being pushed or on the remote's target already.
-fn check_completions(
-    repo: &Repo,
-    remote: &str,
-    settings: &Settings,
-    lines: &[PushLine],
-    queue: &PushLine,
-    verdict: &mut Verdict,
-) -> Result<(), GitError> {
+/// The `complete/` entries of the pushed queue commit that the remote's queue does not have.
+fn new_completions(repo: &Repo, queue: &PushLine) -> Result<Vec<(String, ObjectId)>, GitError> {
     let local = queue.local.expect("deletions were filtered");
     let new_tree = repo.commit_tree(local)?;
     let known: HashSet<(String, ObjectId)> = match queue.remote {
@@ -372,18 +364,22 @@ fn check_completions(
         }
         _ => HashSet::new(),
     };
-    let fresh: Vec<(String, ObjectId)> = repo
+    Ok(repo
         .list_dir(new_tree, State::Complete.dir())?
         .into_iter()
         .filter(|e| !known.contains(e))
-        .collect();
-    if fresh.is_empty() {
-        return Ok(());
-    }
-    let Some(target_ref) = settings.target_ref.as_deref() else {
-        return Ok(());
-    };
-    let short_target = settings.target_short();
+        .collect())
+}
+
+/// Where landings may be after the push: the target being pushed, and the remote's target
+/// (from the push line, else the remote-tracking branch) when it is a commit here.
+fn target_tips(
+    repo: &Repo,
+    remote: &str,
+    target_ref: &str,
+    short_target: &str,
+    lines: &[PushLine],
+) -> Vec<ObjectId> {
     let pushed_target = lines
         .iter()
         .find(|l| l.remote_ref == target_ref)
@@ -398,7 +394,28 @@ fn check_completions(
                 .flatten()
         })
         .filter(|id| repo.is_commit(*id).unwrap_or(false));
-    let tips: Vec<ObjectId> = pushed_target.into_iter().chain(remote_target).collect();
+    pushed_target.into_iter().chain(remote_target).collect()
+}
+
+/// Check 3 of 3: every task the pushed queue newly marks complete has its landing commit on the
+/// target being pushed or on the remote's target already.
+fn check_completions(
+    repo: &Repo,
+    remote: &str,
+    settings: &Settings,
+    lines: &[PushLine],
+    queue: &PushLine,
+    verdict: &mut Verdict,
+) -> Result<(), GitError> {
+    let fresh = new_completions(repo, queue)?;
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let Some(target_ref) = settings.target_ref.as_deref() else {
+        return Ok(());
+    };
+    let short_target = settings.target_short();
+    let tips = target_tips(repo, remote, target_ref, &short_target, lines);
     // Completions the merge queue already vouched for, on a target the push carries.
     let fresh = match read_baseline(repo) {
         Some(b)
