@@ -415,7 +415,7 @@ fn check_completions(
         return Ok(());
     };
     let short_target = settings.target_short();
-    let tips = target_tips(repo, remote, target_ref, &short_target, lines);
+    let tips = target_tips(repo, remote, target_ref, short_target, lines);
     // Completions the merge queue already vouched for, on a target the push carries.
     let fresh = match read_baseline(repo) {
         Some(b)
