@@ -9,6 +9,7 @@
 //! - [`agent`]: harness adapters, process supervision, signals, prompts.
 //! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
 //! - [`guard`]: hooks, the invariants every command re-checks, `doctor` and `gc`.
+//! - [`timeline`]: a swarm's cycle records drawn as an SVG picture (`log --timeline`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
@@ -18,3 +19,4 @@ pub mod git;
 pub mod guard;
 pub mod store;
 pub mod swarm;
+pub mod timeline;

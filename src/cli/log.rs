@@ -54,6 +54,15 @@ pub struct Args {
     /// Show one cycle in full: [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`
     #[arg(long, value_name = "SPEC", conflicts_with_all = ["worker", "task", "outcome", "since", "max_count"])]
     pub show: Option<String>,
+    /// Draw one swarm's cycles as a picture (SVG, or HTML with -o page.html): a lane per
+    /// worker, a bar per cycle coloured by outcome, landings on the target's lane. The newest
+    /// swarm unless --swarm names one; --worker, --outcome and --since narrow it
+    #[arg(long, conflicts_with_all = ["show", "json", "task", "max_count"])]
+    pub timeline: bool,
+    /// With --timeline: write the picture to this file (`.html`/`.htm`: a page holding it)
+    /// instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE", requires = "timeline")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// Bad lines warned about one by one before the rest are summed up.
@@ -129,6 +138,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();
     if let Some(spec) = spec {
         return show(env, &entries, &spec, &args);
+    }
+    if args.timeline {
+        entries.retain(|e| args.keeps(e));
+        let records = entries.into_iter().map(|e| e.entry.record).collect();
+        return super::timeline::run(env, &repo, records, &args);
     }
     if entries.is_empty() {
         if args.json {

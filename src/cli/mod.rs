@@ -19,6 +19,7 @@ pub mod log;
 pub mod man;
 pub mod status;
 pub mod swarm;
+mod timeline;
 pub mod task;
 pub mod ui;
 
