@@ -9,6 +9,7 @@
 //! - [`agent`]: harness adapters, process supervision, signals, prompts.
 //! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
 //! - [`guard`]: hooks, the invariants every command re-checks, `doctor` and `gc`.
+//! - [`notify`]: the `notify` command run for chosen swarm events.
 //! - [`timeline`]: a swarm's cycle records drawn as an SVG picture (`log --timeline`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod guard;
+pub mod notify;
 pub mod store;
 pub mod swarm;
 pub mod timeline;

@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod man;
+mod notify;
 pub mod status;
 pub mod swarm;
 mod timeline;
