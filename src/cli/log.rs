@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::cli::ui::{self, BOLD, Cell, DIM, JsonArray, Ui, human_duration, outcome_style};
 use crate::cli::{CommandError, Env};
 use crate::store::notes::{LogEntry, NOTES_REF, Notes};
-use crate::store::record::{CycleRecord, Outcome};
+use crate::store::record::{CycleRecord, Outcome, SPANS_KEY};
 
 /// Show the cycle history recorded in refs/notes/oompa
 #[derive(Debug, clap::Args)]
@@ -455,16 +455,39 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
         field("tokens", &tokens);
     }
     field("base", &r.base);
+    // A transcript gc removed (or one on another machine) is said to be gone.
+    let transcript = r.transcript.as_ref().map(|t| {
+        if std::path::Path::new(t).exists() {
+            t.clone()
+        } else {
+            format!("{t} (not here: removed by `git oompa gc`, or written on another machine)")
+        }
+    });
     for (label, value) in [
         ("tip", &r.tip),
         ("landed", &r.landed),
         ("kept", &r.kept),
-        ("transcript", &r.transcript),
+        ("transcript", &transcript),
         ("error", &r.error),
     ] {
         if let Some(v) = value {
             field(label, v);
         }
+    }
+    let spans = r.spans();
+    if !spans.is_empty() {
+        let text: Vec<String> = spans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} at +{} for {}",
+                    s.kind,
+                    human_duration(s.at_ms),
+                    human_duration(s.ms)
+                )
+            })
+            .collect();
+        field("turn times", &text.join(", "));
     }
     for did in &r.agent_did {
         match &did.kept {
@@ -472,7 +495,7 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
             None => field("agent did", &did.what),
         }
     }
-    for (key, value) in &r.extra {
+    for (key, value) in r.extra.iter().filter(|(k, _)| k.as_str() != SPANS_KEY) {
         field(&ui::escape(key), &value.to_string());
     }
     if !r.conflicts.is_empty() {

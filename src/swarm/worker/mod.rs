@@ -597,7 +597,8 @@ impl Worker {
                 transcript_max: self.shared.config.transcript_max,
                 kill: &control.kill,
             };
-            let out = match agent::run_turn(&turn) {
+            let label = format!("turn {}", turns.count + 1);
+            let out = match agent::run_logged(&turn, &label) {
                 Ok(out) => out,
                 Err(e) => return CycleResult::error(e.to_string()),
             };
