@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use oompa::store::notes::Notes;
 use oompa::store::record::CycleRecord;
 
+use crate::common::swarm::{review_table, swarm_repo, worker_table, worker_with_env};
 use crate::common::{TestEnv, stderr, walk};
-use crate::test_swarm::{review_table, swarm_repo, worker_table, worker_with_env};
 
 /// Every record of the log.
 fn records(env: &TestEnv) -> Vec<CycleRecord> {
