@@ -132,7 +132,12 @@ pub fn finished_note(finished: &Finished, reason: &str) -> Note {
     let landed: usize = finished
         .workers
         .iter()
-        .map(|w| w.outcomes.get(Outcome::Merged.as_str()).copied().unwrap_or(0) as usize)
+        .map(|w| {
+            w.outcomes
+                .get(Outcome::Merged.as_str())
+                .copied()
+                .unwrap_or(0) as usize
+        })
         .sum();
     let mut outcomes = Map::new();
     for w in &finished.workers {
@@ -259,14 +264,8 @@ impl Notifier {
         obj.insert("version".into(), Value::from(NOTIFY_VERSION));
         obj.insert("event".into(), Value::from(note.event));
         obj.insert("swarm".into(), Value::from(r.swarm.clone()));
-        obj.insert(
-            "at".into(),
-            Value::from(jiff::Timestamp::now().to_string()),
-        );
-        obj.insert(
-            "repo".into(),
-            Value::from(r.root.display().to_string()),
-        );
+        obj.insert("at".into(), Value::from(jiff::Timestamp::now().to_string()));
+        obj.insert("repo".into(), Value::from(r.root.display().to_string()));
         obj.insert("text".into(), Value::from(note.text.clone()));
         for (k, v) in &note.fields {
             obj.insert(k.clone(), v.clone());
@@ -423,28 +422,30 @@ mod tests {
             .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
             .collect();
         assert_eq!(
-            events.iter().map(|e| e["event"].clone()).collect::<Vec<_>>(),
+            events
+                .iter()
+                .map(|e| e["event"].clone())
+                .collect::<Vec<_>>(),
             ["stuck", "gate-failed", "landed"]
         );
         assert_eq!(events[2]["swarm"], "ab12");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("exited with code 3: nope"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("exited with code 3: nope"),
+            "{warnings:?}"
+        );
         assert!(warnings[1].contains("killed after"), "{warnings:?}");
     }
 
     fn event_name(e: &str) -> &'static str {
-        EVENTS
-            .into_iter()
-            .find(|n| *n == e)
-            .expect("a known event")
+        EVENTS.into_iter().find(|n| *n == e).expect("a known event")
     }
 
     #[test]
     fn only_the_chosen_events_run_the_command() {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("out");
-        let mut config =
-            NotifyConfig::new(format!("echo \"$OOMPA_EVENT\" >> {}", out.display()));
+        let mut config = NotifyConfig::new(format!("echo \"$OOMPA_EVENT\" >> {}", out.display()));
         config.events = vec!["finished".into()];
         let n = Notifier::start(config, "ab12", dir.path());
         n.send(&note("landed", String::new(), json!({})));

@@ -27,7 +27,7 @@ const WIDTH: f64 = 1400.0;
 const LABEL_W: f64 = 120.0;
 const RIGHT_PAD: f64 = 24.0;
 /// Where the target lane starts (below the title and the top axis).
-const TARGET_Y: f64 = 74.0;
+const TARGET_Y: f64 = 86.0;
 const TARGET_H: f64 = 24.0;
 /// Where the first worker lane starts.
 const LANES_Y: f64 = TARGET_Y + TARGET_H + 8.0;
@@ -142,7 +142,10 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
         );
     }
     if unreadable > 0 {
-        let _ = write!(sub, " · {unreadable} record(s) with unreadable times left out");
+        let _ = write!(
+            sub,
+            " · {unreadable} record(s) with unreadable times left out"
+        );
     }
     let _ = write!(
         s,
@@ -356,7 +359,7 @@ fn legend(s: &mut String, bars: &[Bar<'_>], y: f64) {
             y + 10.0,
             esc(label)
         );
-        *x += 26.0 + 6.6 * label.chars().count() as f64;
+        *x += 30.0 + 7.2 * label.chars().count() as f64;
     };
     let _ = write!(
         s,
@@ -519,9 +522,9 @@ pub fn duration_text(ms: u64) -> String {
     match s {
         _ if ms < 1000 => format!("{ms}ms"),
         0..60 => format!("{s}s"),
-        60..3600 if s % 60 == 0 => format!("{}m", s / 60),
+        60..3600 if s.is_multiple_of(60) => format!("{}m", s / 60),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86_400 if s % 3600 == 0 => format!("{}h", s / 3600),
+        3600..86_400 if s.is_multiple_of(3600) => format!("{}h", s / 3600),
         3600..86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
         _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
     }
@@ -592,7 +595,15 @@ mod tests {
 
     #[test]
     fn ticks_stay_few_whatever_the_span() {
-        for span in [0, 999, 5_000, 61_000, 3_600_000, 86_400_000, 40 * 86_400_000] {
+        for span in [
+            0,
+            999,
+            5_000,
+            61_000,
+            3_600_000,
+            86_400_000,
+            40 * 86_400_000,
+        ] {
             let step = tick_step(span);
             assert!(span / step <= 12, "{span}: {step}");
         }

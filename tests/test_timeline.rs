@@ -70,7 +70,10 @@ fn the_timeline_of_a_swarm_with_reviews_a_failed_cycle_and_landings_is_valid_svg
     let doc = roxmltree::Document::parse(&text).expect("the timeline is well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "svg");
-    assert_eq!(root.tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
 
     let lanes = with_class(&doc, "lane");
     let mut lane_names: Vec<&str> = lanes
@@ -97,18 +100,31 @@ fn the_timeline_of_a_swarm_with_reviews_a_failed_cycle_and_landings_is_valid_svg
             .find(|c| c.has_tag_name("title"))
             .and_then(|t| t.text())
             .expect("every bar has a tooltip");
-        assert!(tip.contains(&format!("{} cycle {}", r.worker, r.cycle)), "{tip}");
+        assert!(
+            tip.contains(&format!("{} cycle {}", r.worker, r.cycle)),
+            "{tip}"
+        );
     }
-    assert_eq!(with_class(&doc, "landing").len(), merged, "a mark per landing");
+    assert_eq!(
+        with_class(&doc, "landing").len(),
+        merged,
+        "a mark per landing"
+    );
     assert!(!with_class(&doc, "turn").is_empty(), "agent turns drawn");
     assert!(!with_class(&doc, "review").is_empty(), "review turns drawn");
-    assert!(text.contains("review turn") && text.contains("gate run"), "a legend");
+    assert!(
+        text.contains("review turn") && text.contains("gate run"),
+        "a legend"
+    );
 
     // The same picture as a page, and on stdout.
     let html = env.tmp.path().join("swarm.html");
     env.oompa_ok(&["log", "--timeline", "-o", html.to_str().expect("utf-8")]);
     let page = std::fs::read_to_string(&html).expect("page");
-    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg "), "{page}");
+    assert!(
+        page.starts_with("<!DOCTYPE html>") && page.contains("<svg "),
+        "{page}"
+    );
     let stdout = env.oompa_ok(&["log", "--timeline"]);
     roxmltree::Document::parse(&stdout).expect("stdout holds the same SVG");
 }
@@ -127,7 +143,14 @@ fn text_from_records_is_escaped_so_the_timeline_stays_valid_xml() {
     });
     let note = env.tmp.path().join("note.json");
     std::fs::write(&note, record.to_string()).expect("write");
-    env.git(&["notes", "--ref=oompa", "add", "-F", note.to_str().expect("utf-8"), "HEAD"]);
+    env.git(&[
+        "notes",
+        "--ref=oompa",
+        "add",
+        "-F",
+        note.to_str().expect("utf-8"),
+        "HEAD",
+    ]);
     let svg = env.oompa_ok(&["log", "--timeline"]);
     let doc = roxmltree::Document::parse(&svg).expect("well-formed despite the record's text");
     assert!(!svg.contains("<script>"), "{svg}");
@@ -168,7 +191,10 @@ fn transcripts_have_a_header_for_fresh_and_resumed_turns() {
     let session = &r.sessions[0];
     let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("══ ")).collect();
     assert_eq!(headers.len(), 2, "claim, then work: {text}");
-    assert!(headers[0].starts_with("══ turn 1 · fresh session · "), "{text}");
+    assert!(
+        headers[0].starts_with("══ turn 1 · fresh session · "),
+        "{text}"
+    );
     assert!(
         headers[1].starts_with(&format!("══ turn 2 · resumed session {session} · ")),
         "{text}"
@@ -187,7 +213,10 @@ fn transcripts_have_a_header_for_fresh_and_resumed_turns() {
     let prompt_at = first.find("── prompt (").expect("the prompt");
     let output_at = first.find("── output ──").expect("the output");
     assert!(prompt_at < output_at);
-    assert!(first[prompt_at..output_at].contains("## Signals"), "{first}");
+    assert!(
+        first[prompt_at..output_at].contains("## Signals"),
+        "{first}"
+    );
     assert!(first[output_at..].contains("CLAIM(t00)"), "{first}");
     // `log --show` names it.
     let show = env.oompa_ok(&["log", "--show", &format!("{}/{}", r.worker, r.cycle)]);
@@ -228,8 +257,11 @@ fn gc_prunes_old_transcripts_but_never_those_of_a_running_swarm() {
         "max_cycles = 1",
         &[("FAKE_WAIT_FOR", go.to_str().expect("utf-8"))],
     );
-    std::fs::write(env.repo.join("oompa.toml"), format!("error_backoff = 0\n{config}"))
-        .expect("config");
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!("error_backoff = 0\n{config}"),
+    )
+    .expect("config");
     let mut child = env
         .oompa_cmd(&["swarm"])
         .stdout(Stdio::null())
@@ -253,7 +285,10 @@ fn gc_prunes_old_transcripts_but_never_those_of_a_running_swarm() {
     env.git(&["config", "oompa.transcriptsExpire", "0"]);
     let dry = env.oompa_ok(&["gc", "--dry-run"]);
     assert!(
-        dry.contains(&format!("would remove the transcripts of swarm {}", finished[0])),
+        dry.contains(&format!(
+            "would remove the transcripts of swarm {}",
+            finished[0]
+        )),
         "{dry}"
     );
     assert_eq!(transcript_dirs(&env).len(), 2, "a dry run removes nothing");
@@ -263,7 +298,11 @@ fn gc_prunes_old_transcripts_but_never_those_of_a_running_swarm() {
         "{out}"
     );
     assert!(!out.contains(&running[0]), "{out}");
-    assert_eq!(transcript_dirs(&env), running, "the running swarm's are kept");
+    assert_eq!(
+        transcript_dirs(&env),
+        running,
+        "the running swarm's are kept"
+    );
 
     std::fs::write(&go, "").expect("let the agent go");
     let status = child.wait().expect("the swarm ends");
@@ -299,10 +338,7 @@ fn notify_receives_one_json_event_per_landing() {
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("notify"), "{}", stderr(&out));
-    let landed: Vec<String> = records(&env)
-        .into_iter()
-        .filter_map(|r| r.landed)
-        .collect();
+    let landed: Vec<String> = records(&env).into_iter().filter_map(|r| r.landed).collect();
     assert_eq!(landed.len(), 4, "every task landed");
 
     let text = std::fs::read_to_string(&events).expect("the command ran");
@@ -323,7 +359,10 @@ fn notify_receives_one_json_event_per_landing() {
     for e in &landings {
         assert_eq!(e["version"], 1);
         assert!(e["worker"].is_string() && e["tasks"].is_array() && e["swarm"].is_string());
-        assert!(e["text"].as_str().is_some_and(|t| t.contains(" landed ")), "{e}");
+        assert!(
+            e["text"].as_str().is_some_and(|t| t.contains(" landed ")),
+            "{e}"
+        );
     }
     // The last event says the swarm finished, and OOMPA_EVENT named each one.
     let last = sent.last().expect("events");

@@ -52,7 +52,10 @@ pub fn run_logged(turn: &Turn, label: &str) -> Result<TurnOutput, AgentError> {
             Err(e) => format!("ended: not started: {e}"),
         };
         if let Err(e) = fill_slot(turn.transcript, at, &text) {
-            tracing::debug!("cannot finish the header in {}: {e}", turn.transcript.display());
+            tracing::debug!(
+                "cannot finish the header in {}: {e}",
+                turn.transcript.display()
+            );
         }
     }
     result
@@ -60,7 +63,11 @@ pub fn run_logged(turn: &Turn, label: &str) -> Result<TurnOutput, AgentError> {
 
 /// Appends the header; returns where its `ended:` line starts.
 fn write_header(turn: &Turn, label: &str) -> std::io::Result<u64> {
-    if let Some(parent) = turn.transcript.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = turn
+        .transcript
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)?;
     }
     let mut file = OpenOptions::new()
@@ -88,11 +95,16 @@ fn write_header(turn: &Turn, label: &str) -> std::io::Result<u64> {
         while !prompt.is_char_boundary(n) {
             n -= 1;
         }
-        cut = format!("\n[git oompa: the prompt's last {} bytes are not shown]", prompt.len() - n);
+        cut = format!(
+            "\n[git oompa: the prompt's last {} bytes are not shown]",
+            prompt.len() - n
+        );
         prompt = &prompt[..n];
     }
     let mut text = title;
-    text.push_str(&pad("ended: (still running, or the swarm stopped during the turn)"));
+    text.push_str(&pad(
+        "ended: (still running, or the swarm stopped during the turn)",
+    ));
     text.push('\n');
     text.push_str(&format!("── prompt ({} bytes) ──\n", turn.prompt.len()));
     text.push_str(prompt);

@@ -61,7 +61,12 @@ pub struct Args {
     pub timeline: bool,
     /// With --timeline: write the picture to this file (`.html`/`.htm`: a page holding it)
     /// instead of stdout
-    #[arg(short = 'o', long = "output", value_name = "FILE", requires = "timeline")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        requires = "timeline"
+    )]
     pub output: Option<std::path::PathBuf>,
 }
 

@@ -20,8 +20,8 @@ pub mod man;
 mod notify;
 pub mod status;
 pub mod swarm;
-mod timeline;
 pub mod task;
+mod timeline;
 pub mod ui;
 
 use std::path::PathBuf;

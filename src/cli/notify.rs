@@ -20,7 +20,11 @@ pub fn start(config: Option<NotifyConfig>, swarm: &str, repo: &Repo) -> Notifier
 /// notification and prints the warnings of commands that failed meanwhile.
 pub fn event(ui: &Ui, notifier: &Notifier, repo: &Repo, ev: &Event) {
     if let Event::Started { swarm, .. } = ev {
-        let dir = repo.common_dir().join("oompa").join("transcripts").join(swarm);
+        let dir = repo
+            .common_dir()
+            .join("oompa")
+            .join("transcripts")
+            .join(swarm);
         let shown = std::env::current_dir()
             .ok()
             .and_then(|cwd| dir.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))

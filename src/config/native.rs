@@ -296,7 +296,10 @@ fn gate(ctx: &Ctx, field: &Field) -> Result<GateConfig, ConfigError> {
 /// `notify`, `notify_events`, `notify_timeout`: the command run for swarm events.
 fn notify(top: &Table) -> Result<Option<crate::notify::NotifyConfig>, ConfigError> {
     let Some(command) = top.get("notify") else {
-        return match top.get("notify_events").or_else(|| top.get("notify_timeout")) {
+        return match top
+            .get("notify_events")
+            .or_else(|| top.get("notify_timeout"))
+        {
             Some(f) => Err(f.invalid(ValueProblem::NotifyWithoutCommand)),
             None => Ok(None),
         };

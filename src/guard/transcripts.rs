@@ -150,8 +150,14 @@ mod tests {
 
     #[test]
     fn expiry_takes_durations_and_never() {
-        assert_eq!(parse_expire("14d"), Ok(Some(Duration::from_secs(14 * 86_400))));
-        assert_eq!(parse_expire("2w"), Ok(Some(Duration::from_secs(14 * 86_400))));
+        assert_eq!(
+            parse_expire("14d"),
+            Ok(Some(Duration::from_secs(14 * 86_400)))
+        );
+        assert_eq!(
+            parse_expire("2w"),
+            Ok(Some(Duration::from_secs(14 * 86_400)))
+        );
         assert_eq!(parse_expire("0"), Ok(Some(Duration::ZERO)));
         assert_eq!(parse_expire("never"), Ok(None));
         for bad in ["", "d", "14 days", "-1d", "99999999999999999999d"] {

@@ -23,9 +23,7 @@ use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo};
-use crate::store::record::{
-    CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens, TurnSpan,
-};
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens, TurnSpan};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
