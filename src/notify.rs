@@ -148,7 +148,10 @@ pub fn finished_note(finished: &Finished, reason: &str) -> Note {
     }
     note(
         "finished",
-        format!("swarm {reason}: {landed} landed in {cycles} cycles"),
+        format!(
+            "swarm {reason}: {landed} landed in {cycles} {}",
+            if cycles == 1 { "cycle" } else { "cycles" }
+        ),
         json!({
             "reason": reason,
             "cycles": cycles,

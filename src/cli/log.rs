@@ -462,7 +462,8 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
     field("base", &r.base);
     // A transcript gc removed (or one on another machine) is said to be gone.
     let transcript = r.transcript.as_ref().map(|t| {
-        if std::path::Path::new(t).exists() {
+        let path = std::path::Path::new(t);
+        if !path.is_absolute() || path.exists() {
             t.clone()
         } else {
             format!("{t} (not here: removed by `git oompa gc`, or written on another machine)")
