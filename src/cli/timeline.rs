@@ -30,7 +30,11 @@ pub fn run(
     // Newest first.
     swarms.sort_by(|a, b| b.1.cmp(&a.1));
     let Some((newest, _)) = swarms.first().cloned() else {
-        return Err(CommandError::user("no cycles to draw")
+        let what = match &args.swarm {
+            Some(s) => format!("no cycles of swarm `{}` to draw", ui::escape(s)),
+            None => "no cycles to draw".to_string(),
+        };
+        return Err(CommandError::user(what)
             .with_hint("`git oompa log` lists the recorded cycles (and what the filters keep)"));
     };
     if args.swarm.is_some() && swarms.len() > 1 {
