@@ -330,7 +330,7 @@ fn run_one(
         .arg("-c")
         .arg(&config.command)
         .current_dir(root)
-        .env("OOMPA_EVENT", event)
+        .env(crate::agent_env::EVENT, event)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
