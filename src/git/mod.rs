@@ -173,11 +173,7 @@ impl SharedRepo {
     }
 }
 
-/// Refs (by prefix) that keep a reflog whatever `core.logAllRefUpdates` says (git logs only
-/// branches, remote-tracking refs and notes by default): the queue, keep refs and the cycle
-/// log, so every value they had stays listed (`git reflog show refs/oompa/tasks`) and
-/// reachable for `git gc` until the reflog expires, and a replaced chain can be put back.
-pub const ALWAYS_LOGGED: [&str; 2] = ["refs/oompa/", "refs/notes/oompa"];
+pub use crate::store::layout::ALWAYS_LOGGED;
 
 /// One reference update inside a multi-ref transaction.
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::Settings;
 use crate::git::follow::{Behind, repair_behind};
 use crate::git::{LockFile, ObjectId, Repo};
+use crate::store::layout;
 use crate::store::queue::hostname;
 use crate::store::swarm::pid_alive;
 use crate::store::{QUEUE_REF, Queue, State, trailers};
@@ -48,11 +49,11 @@ pub struct FollowRecord {
 
 impl FollowRecord {
     fn dir(repo: &Repo) -> PathBuf {
-        repo.common_dir().join("oompa").join("following")
+        layout::following_dir(repo.common_dir())
     }
 
     fn path(repo: &Repo, swarm: &str) -> PathBuf {
-        Self::dir(repo).join(format!("{swarm}.json"))
+        layout::following_file(repo.common_dir(), swarm)
     }
 
     /// Writes the record of a landing about to move `target` from `old` to `new` (atomically:
@@ -75,15 +76,10 @@ impl FollowRecord {
             checkouts: checkouts.to_vec(),
             at: jiff::Timestamp::now().as_second(),
         };
-        let dir = Self::dir(repo);
-        std::fs::create_dir_all(&dir)?;
-        let path = Self::path(repo, swarm);
-        let tmp = dir.join(format!(".{swarm}.json.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&record).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(&tmp, &path)
+        layout::write_atomic(
+            &Self::path(repo, swarm),
+            &serde_json::to_vec(&record).map_err(std::io::Error::other)?,
+        )
     }
 
     /// Removes the record of `swarm`'s landing: its checkouts followed (or it did not land).
@@ -315,12 +311,7 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
 
 /// Where the stamp of a checkout's index last found to follow its branch is kept.
 fn stamp_path(repo: &Repo, checkout: &std::path::Path) -> PathBuf {
-    let name: String = checkout
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    FollowRecord::dir(repo).join(format!(".followed-{name}"))
+    layout::follow_stamp(repo.common_dir(), checkout)
 }
 
 /// The index file's identity right now (inode, size, modification time): any write of the

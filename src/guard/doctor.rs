@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
+use crate::store::layout::{self, KEEP_PREFIX, REPLACED_PREFIX};
 use crate::store::notes::{NOTES_REF, Notes, NotesError};
 use crate::store::{QUEUE_REF, Queue, QueueError, State, TaskId};
 
-/// The pattern `init` adds to `log.excludeDecoration`.
-pub const EXCLUDE_DECORATION: &str = "refs/oompa/*";
+pub use crate::store::layout::EXCLUDE_DECORATION;
 
 /// A repair doctor can make on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -537,7 +537,7 @@ fn swarm_leftovers(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
             "swarms that are no longer running left {}",
             parts.join(" and ")
         ),
-        "git oompa gc (it keeps any unmerged work under refs/oompa/keep/)",
+        format!("git oompa gc (it keeps any unmerged work under {KEEP_PREFIX})"),
     ));
 }
 
@@ -644,8 +644,10 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
             Err(e @ NotesError::NotACommit { .. }) => Finding::problem(
                 "cycle log",
                 e.to_string(),
-                "`git oompa doctor --fix` points it back at its last commit, keeping the \
-                 current value under refs/oompa/replaced/",
+                format!(
+                    "`git oompa doctor --fix` points it back at its last commit, keeping the \
+                     current value under {REPLACED_PREFIX}"
+                ),
             )
             .fixable(Fix::RestoreNotes),
             _ => Finding::problem(
@@ -809,8 +811,8 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 short(&r.tip),
                 r.found
                     .map(|f| format!(
-                        "; what it pointed at is kept as refs/oompa/replaced/notes-{}",
-                        short(&f)
+                        "; what it pointed at is kept as {}",
+                        layout::replaced_ref(&format!("notes-{}", short(&f)))
                     ))
                     .unwrap_or_default()
             )),

@@ -36,16 +36,9 @@ pub const BEGIN: &str = "# >>> git-oompa >>>";
 /// Last line of our block.
 pub const END: &str = "# <<< git-oompa <<<";
 
-/// The guard directory, relative to `$GIT_COMMON_DIR`.
-pub const GUARD_DIR: &str = "oompa/hooks";
-/// The config file that points `core.hooksPath` at the guard directory, relative to
-/// `$GIT_COMMON_DIR`.
-pub const GUARD_CONFIG: &str = "oompa/hooks.config";
-/// The `include.path` a worker worktree's `config.worktree` (in
-/// `$GIT_COMMON_DIR/worktrees/<id>/`) gets: [`GUARD_CONFIG`], relative so it survives moving the
-/// repository, and the same for every worktree (git copies `config.worktree` into a worktree
-/// added from inside one).
-pub const WORKTREE_INCLUDE: &str = "../../oompa/hooks.config";
+pub use crate::store::layout::{
+    GUARD_CONFIG, GUARD_DIR, WORKTREE_INCLUDE, guard_config, guard_dir,
+};
 /// The line `hooks.config` carries when git oompa turned `extensions.worktreeConfig` on, so
 /// uninstalling turns it off again (and only then).
 const EXTENSION_MARK: &str =
@@ -96,16 +89,6 @@ pub fn shipped(name: &str) -> Option<&'static str> {
         "forward" => Some(include_str!("../../hooks/forward")),
         _ => None,
     }
-}
-
-/// The guard directory of the repository whose common dir is `common`.
-pub fn guard_dir(common: &Path) -> PathBuf {
-    common.join(GUARD_DIR)
-}
-
-/// The guard's config file of the repository whose common dir is `common`.
-pub fn guard_config(common: &Path) -> PathBuf {
-    common.join(GUARD_CONFIG)
 }
 
 /// What went wrong installing or removing a shim.
@@ -1028,14 +1011,10 @@ fn is_shell(interp: &str) -> bool {
     )
 }
 
+/// [`crate::store::layout::write_atomic`], which keeps the mode of the file being replaced
+/// (its executable bit in particular).
 fn write_atomically(path: &Path, text: &str) -> Result<(), HookError> {
-    let tmp = path.with_extension("oompa-tmp");
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    // Keep the mode of the file being replaced (its executable bit in particular).
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&tmp, meta.permissions()).map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::store::layout::write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
 #[cfg(unix)]

@@ -25,10 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, defaults};
 use crate::git::Repo;
 
-/// The prefix of every worker branch.
-pub const WORKER_BRANCH_PREFIX: &str = "refs/heads/oompa/";
-/// The prefix of preserved work.
-pub const KEEP_PREFIX: &str = "refs/oompa/keep/";
+pub use crate::store::layout::{KEEP_PREFIX, WORKER_BRANCH_PREFIX, parse_worker_branch};
 /// Multi-valued git config key: remotes (names or URLs, `*` for all) where `pre-push` does
 /// not check anything.
 pub const SKIP_PUSH_CHECK_KEY: &str = "oompa.skipPushCheck";
@@ -86,13 +83,6 @@ pub fn full_branch(name: &str) -> String {
     }
 }
 
-/// Splits a worker branch `refs/heads/oompa/<swarm>/<worker>` into swarm and worker.
-pub fn parse_worker_branch(name: &str) -> Option<(&str, &str)> {
-    let rest = name.strip_prefix(WORKER_BRANCH_PREFIX)?;
-    let (swarm, worker) = rest.split_once('/')?;
-    (!swarm.is_empty() && !worker.is_empty()).then_some((swarm, worker))
-}
-
 /// Why the current process counts as an agent inside a worker worktree, if it does.
 pub fn agent_context(repo: &Repo, settings: Option<&Settings>) -> Option<String> {
     if let Some(w) = std::env::var("OOMPA_WORKER").ok().filter(|w| !w.is_empty()) {
@@ -101,7 +91,10 @@ pub fn agent_context(repo: &Repo, settings: Option<&Settings>) -> Option<String>
     if !repo.is_linked_worktree() {
         return None;
     }
-    if let Some(b) = repo.head_branch().filter(|b| b.starts_with("oompa/")) {
+    if let Some(b) = repo
+        .head_branch()
+        .filter(|b| crate::store::layout::is_worker_branch_short(b))
+    {
         return Some(format!("this worktree is on the worker branch {b}"));
     }
     let owned;

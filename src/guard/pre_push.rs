@@ -251,7 +251,7 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
 
 /// Refs that hold git oompa's own bookkeeping, not code.
 fn is_bookkeeping(name: &str) -> bool {
-    name.starts_with("refs/oompa/") || name.starts_with("refs/notes/")
+    name.starts_with(crate::store::layout::REF_NAMESPACE) || name.starts_with("refs/notes/")
 }
 
 /// Every task in `current/` at the queue tip, with its swarm's target (only those blobs
@@ -470,7 +470,7 @@ pub struct Baseline {
 }
 
 fn baseline_path(repo: &Repo) -> std::path::PathBuf {
-    repo.common_dir().join("oompa").join("verified-landings")
+    crate::store::layout::verified_landings(repo.common_dir())
 }
 
 /// The recorded baseline, if there is a readable one whose commits exist here.
@@ -520,15 +520,8 @@ pub fn record_baseline(repo: &Repo, queue: ObjectId, target: ObjectId) -> Result
         return Ok(false);
     }
     let path = baseline_path(repo);
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&tmp, format!("queue {queue}\ntarget {target}\n"))?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| {
+    let text = format!("queue {queue}\ntarget {target}\n");
+    crate::store::layout::write_atomic(&path, text.as_bytes()).map_err(|e| {
         GitError::Spawn(std::io::Error::new(
             e.kind(),
             format!("writing {}: {e}", path.display()),

@@ -4,6 +4,7 @@
 //! Store code reads and writes through [`crate::git`] only and never prints.
 
 pub mod known;
+pub mod layout;
 pub mod notes;
 pub mod queue;
 pub mod record;

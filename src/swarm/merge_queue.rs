@@ -78,7 +78,7 @@ fn test_pause_point(repo: &Repo, point: &str) {
         return;
     }
     let _ = std::fs::write(
-        repo.common_dir().join("oompa").join("test-paused-at"),
+        crate::store::layout::test_paused_at(repo.common_dir()),
         point,
     );
     loop {

@@ -30,6 +30,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::config::{Config, WorkerConfig};
 use crate::git::{GitError, ObjectId, Repo, SharedRepo};
+use crate::store::layout;
 use crate::store::queue::hostname;
 use crate::store::record::{CycleRecord, Outcome};
 use crate::store::swarm::{Stopped, SwarmRecord};
@@ -467,11 +468,7 @@ impl Swarm {
         let shared = Arc::new(Shared {
             id: id.clone(),
             repo: repo.clone().into_shared(),
-            transcripts: repo
-                .common_dir()
-                .join("oompa")
-                .join("transcripts")
-                .join(&id),
+            transcripts: layout::transcripts_dir(repo.common_dir(), &id),
             journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
             config: opts.config,
             target: opts.target,

@@ -156,7 +156,7 @@ impl Workspace {
     ) -> Result<Workspace, GitError> {
         let ws = Workspace {
             path: root.join(worker),
-            branch: format!("refs/heads/oompa/{swarm}/{worker}"),
+            branch: crate::store::layout::worker_branch(swarm, worker),
             swarm: swarm.to_string(),
             worker: worker.to_string(),
             copied: copied.to_vec(),
@@ -675,7 +675,7 @@ impl Workspace {
         if repo.is_ancestor(commit, target)? {
             return Ok(None);
         }
-        let prefix = format!("refs/oompa/keep/{}/{}/", self.swarm, self.worker);
+        let prefix = crate::store::layout::keep_prefix(&self.swarm, &self.worker);
         if let Some((already, _)) = repo
             .refs_with_prefix(&prefix)?
             .into_iter()
