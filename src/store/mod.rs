@@ -3,6 +3,7 @@
 //!
 //! Store code reads and writes through [`crate::git`] only and never prints.
 
+pub mod keep;
 pub mod known;
 pub mod layout;
 pub mod notes;

@@ -558,8 +558,8 @@ fn find_landing(
     None
 }
 
-/// Keeps `tip` under `refs/oompa/keep/<swarm>/<worker>/<label>`, or names the keep ref of that
-/// worker that already holds it.
+/// Keeps `tip` of a gone owner under `refs/oompa/keep/<swarm>/<worker>/<label>`
+/// ([`crate::store::keep::preserve`]).
 pub(crate) fn keep(
     repo: &Repo,
     swarm: &str,
@@ -567,26 +567,12 @@ pub(crate) fn keep(
     tip: ObjectId,
     label: &str,
 ) -> Result<String, crate::git::GitError> {
-    let prefix = layout::keep_prefix(swarm, worker);
-    if let Some((already, _)) = repo
-        .refs_with_prefix(&prefix)?
-        .into_iter()
-        .find(|(_, id)| *id == tip)
-    {
-        return Ok(already);
-    }
-    let name = format!("{prefix}{label}");
-    match repo.read_ref(&name)? {
-        Some(existing) if existing == tip => {}
-        // The label is taken by other work: never overwrite a keep ref.
-        Some(_) => {
-            let name = format!("{prefix}{label}-{}", tip.to_hex_with_len(12));
-            if repo.read_ref(&name)?.is_none() {
-                repo.cas_ref(&name, None, tip, "oompa: keep work of a gone owner")?;
-            }
-            return Ok(name);
-        }
-        None => repo.cas_ref(&name, None, tip, "oompa: keep work of a gone owner")?,
-    }
-    Ok(name)
+    crate::store::keep::preserve(
+        repo,
+        swarm,
+        worker,
+        tip,
+        label,
+        "oompa: keep work of a gone owner",
+    )
 }

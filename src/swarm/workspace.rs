@@ -643,7 +643,7 @@ impl Workspace {
     }
 
     /// Saves `commit` under `refs/oompa/keep/<swarm>/<worker>/<label>` when `target` does
-    /// not have it, reusing a keep ref of this worker that already points there. A failure is
+    /// not have it ([`crate::store::keep::preserve`]). A failure is
     /// said in `s` and returns `None`.
     fn keep_commit(
         &self,
@@ -675,23 +675,15 @@ impl Workspace {
         if repo.is_ancestor(commit, target)? {
             return Ok(None);
         }
-        let prefix = crate::store::layout::keep_prefix(&self.swarm, &self.worker);
-        if let Some((already, _)) = repo
-            .refs_with_prefix(&prefix)?
-            .into_iter()
-            .find(|(_, id)| *id == commit)
-        {
-            return Ok(Some(already));
-        }
-        let name = format!("{prefix}{label}");
-        match repo.read_ref(&name)? {
-            Some(existing) if existing == commit => {}
-            Some(existing) => {
-                repo.cas_ref(&name, Some(existing), commit, "oompa: keep unmerged work")?
-            }
-            None => repo.cas_ref(&name, None, commit, "oompa: keep unmerged work")?,
-        }
-        Ok(Some(name))
+        crate::store::keep::preserve(
+            repo,
+            &self.swarm,
+            &self.worker,
+            commit,
+            label,
+            "oompa: keep unmerged work",
+        )
+        .map(Some)
     }
 
     /// Keeps everything unmerged ([`Workspace::settle`] under `label`), removes the worktree
