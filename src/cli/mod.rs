@@ -126,7 +126,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
         .and_then(|c| swarm::resolve_target(repo, None, &c).ok())
         .or_else(|| repo.head_branch())
         .map(|t| format!("refs/heads/{t}"));
-    match crate::swarm::recover(repo, target.as_deref()) {
+    match crate::store::recover::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
                 env.ui.warn(format!(
@@ -148,7 +148,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
                 let cycles: Vec<String> = rec
                     .recorded
                     .iter()
-                    .map(crate::swarm::describe_recorded)
+                    .map(crate::store::recover::describe_recorded)
                     .collect();
                 env.ui.warn(format!(
                     "recorded {} cycle(s) a crash left out of the log: {}",
@@ -161,7 +161,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
             }
         }
         // The command refuses a damaged queue itself, with its hint.
-        Err(crate::swarm::SwarmError::Queue(e)) if e.is_damaged_ref() => {}
+        Err(e) if e.is_damaged_ref() => {}
         Err(e) => env
             .ui
             .warn(format!("could not check for orphaned claims: {e}")),

@@ -749,8 +749,6 @@ pub enum FixError {
     #[error(transparent)]
     Hooks(#[from] hooks::HookError),
     #[error(transparent)]
-    Swarm(#[from] crate::swarm::SwarmError),
-    #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
     Notes(#[from] NotesError),
@@ -789,7 +787,7 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             Ok("pruned the metadata of worktrees whose directory is gone".into())
         }
         Fix::RecoverClaims => {
-            let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+            let (rec, kept) = crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
             let ids: Vec<String> = rec.released.iter().map(|(id, _)| id.to_string()).collect();
             let mut msg = format!("returned to pending: {}", ids.join(", "));
             if !kept.is_empty() {
@@ -828,7 +826,8 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                         .unwrap_or_default()
                 );
                 // The queue put back may hold claims whose owners are gone by now.
-                let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+                let (rec, kept) =
+                    crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
                 if !rec.released.is_empty() {
                     let ids: Vec<String> =
                         rec.released.iter().map(|(id, _)| id.to_string()).collect();

@@ -36,8 +36,6 @@ pub enum GcError {
     Git(#[from] GitError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error(transparent)]
-    Swarm(#[from] crate::swarm::SwarmError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -510,7 +508,7 @@ fn release_dead_claims(
         }
         return Ok(());
     }
-    let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+    let (rec, kept) = crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
     for (id, claim) in rec.released {
         let holder = if claim.swarm.is_empty() {
             claim.worker.clone()

@@ -118,7 +118,7 @@ fn plan_once(
         .transcripts
         .join(PLANNER)
         .join(format!("round-{round}.log"));
-    shared.journal.start(&super::journal::Start {
+    shared.journal.start(&crate::store::journal::Start {
         worker: PLANNER,
         cycle: round,
         model: config.model.to_string(),

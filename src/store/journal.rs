@@ -8,7 +8,7 @@
 //! cycle whose record may be missing: with its record, one the recorder never wrote; without,
 //! a cycle cut short.
 //!
-//! [`recover`] (run by every command's recovery, before dead claims are returned) writes a
+//! [`crate::store::recover::recover`] (run by every command's recovery, before dead claims are returned) writes a
 //! record for each of them: the landing it finds on the target by its trailers (`merged`), or
 //! else `interrupted` with the claims the worker held and its unmerged branch kept under
 //! `refs/oompa/keep/`. It is idempotent: recoveries of one repository take turns under a file
@@ -173,7 +173,7 @@ fn write_entry(path: &Path, entry: &Entry) -> io::Result<()> {
     layout::write_atomic(path, &json)
 }
 
-/// What [`recover`] did.
+/// What a recovery ([`settle`], then [`record`]) did.
 #[derive(Debug, Default)]
 pub(crate) struct Recovery {
     /// Records written to the log for cycles of dead swarm processes.
