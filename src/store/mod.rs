@@ -1,6 +1,7 @@
 //! Everything git oompa keeps in git and in `$GIT_COMMON_DIR/oompa/`: where each piece lives
 //! ([`layout`]), the task queue ref and task records, cycle notes and landing trailers, keep
-//! refs ([`keep`]), the cycle journal and crash recovery ([`recover`]). The swarm, the guards and the commands all build on it; it builds
+//! refs ([`keep`]), the cycle journal and crash recovery ([`recover`]), and the pushed-landings
+//! baseline ([`verified`]). The swarm, the guards and the commands all build on it; it builds
 //! on nothing but [`crate::git`].
 //!
 //! Store code reads and writes through [`crate::git`] only and never prints.
@@ -16,6 +17,7 @@ pub mod recover;
 pub mod swarm;
 pub mod task;
 pub mod trailers;
+pub mod verified;
 
 pub use queue::{
     Actor, ChangeError, ClaimOutcome, Claimant, Notice, Owner, QUEUE_REF, Queue, QueueError,

@@ -323,7 +323,7 @@ pub(super) fn publish(
     // read every one of them again.
     let queue_tip = new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
     if let Some(q) = queue_tip
-        && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
+        && let Err(e) = crate::store::verified::record_baseline(repo, q, commit)
     {
         tracing::debug!("could not record the verified-landings baseline: {e}");
     }
