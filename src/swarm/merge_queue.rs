@@ -15,7 +15,7 @@ use super::target_watch::TargetWatch;
 use super::{Event, Shared};
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
-use crate::guard::checkout::FollowRecord;
+use crate::store::following::FollowRecord;
 use crate::store::trailers::landing_message;
 use crate::store::{Landed, Queue, State, Task, TaskId};
 
