@@ -175,6 +175,11 @@ impl SharedRepo {
 
 pub use crate::store::layout::ALWAYS_LOGGED;
 
+/// The first 12 hex digits of an id, for messages.
+pub fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}
+
 /// One reference update inside a multi-ref transaction.
 #[derive(Debug, Clone)]
 pub struct RefUpdate {

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, defaults};
 use crate::git::Repo;
 
+pub use crate::git::short;
 pub use crate::store::layout::{KEEP_PREFIX, WORKER_BRANCH_PREFIX, parse_worker_branch};
 /// Multi-valued git config key: remotes (names or URLs, `*` for all) where `pre-push` does
 /// not check anything.
@@ -117,9 +118,4 @@ pub fn agent_context(repo: &Repo, settings: Option<&Settings>) -> Option<String>
 
 fn canonical(p: &Path) -> PathBuf {
     p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// The first 12 hex digits of an id, for messages.
-pub fn short(id: &crate::git::ObjectId) -> String {
-    id.to_hex_with_len(12).to_string()
 }

@@ -155,7 +155,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
                     "target branch {0} was deleted outside the merge queue (it was at {1}); \
                      `git branch {0} {1}` puts it back",
                     shared.target,
-                    crate::guard::short(&last)
+                    crate::git::short(&last)
                 ),
                 None => format!("target branch {} disappeared", shared.target),
             });
@@ -338,7 +338,7 @@ fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWat
     let branch = format!("refs/heads/{}", req.branch);
     if req.tasks.is_empty()
         || !watch.came_from_outside(repo, req.tip)
-        || !crate::guard::invariants::made_on(repo, &branch, req.tip)
+        || !repo.made_on(&branch, req.tip)
     {
         return Attempt::Done(LandReply::UpToDate);
     }
@@ -368,7 +368,7 @@ fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWat
                 "{}'s commit {} was already on {}, put there outside the merge queue; \
                  completing {} with it",
                 req.worker,
-                crate::guard::short(&req.tip),
+                crate::git::short(&req.tip),
                 shared.target,
                 ids.iter()
                     .map(TaskId::as_str)
