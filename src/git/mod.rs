@@ -12,6 +12,7 @@ mod dry_run;
 pub mod follow;
 pub mod inspect;
 pub mod lock;
+pub mod markers;
 pub mod merge;
 pub mod worktree;
 

@@ -337,7 +337,7 @@ fn conflict_markers(repo: &Repo, settings: &Settings) -> Option<Finding> {
     let t = settings.target_ref.as_ref()?;
     let tip = repo.read_ref(t).ok().flatten()?;
     let name = settings.target_short();
-    Some(match crate::swarm::gate::markers::scan_commit(repo, tip) {
+    Some(match crate::git::markers::scan_commit(repo, tip) {
         Ok(found) if found.is_empty() => {
             Finding::ok("conflict markers", format!("none in the files on {name}"))
         }
