@@ -10,6 +10,7 @@ pub mod cli;
 mod diff;
 mod dry_run;
 pub mod follow;
+pub mod include;
 pub mod inspect;
 pub mod lock;
 pub mod markers;

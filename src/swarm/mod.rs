@@ -303,8 +303,8 @@ impl Shared {
                 env.push(("PATH".into(), joined.to_string_lossy().into_owned()));
             }
         }
-        // git oompa's guard follows the agent to the main checkout too (`guard::hooks`).
-        env.extend(crate::guard::hooks::agent_env(
+        // git oompa's guard follows the agent to the main checkout too (`git::include`).
+        env.extend(crate::git::include::agent_env(
             self.repo.to_thread_local().common_dir(),
         ));
         env.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -130,11 +130,11 @@ impl Settled {
     }
 }
 
-/// Creates the worktree and points it at git oompa's guard hooks (`guard::hooks`), so its
+/// Creates the worktree and points it at git oompa's guard hooks (`git::include`), so its
 /// agent cannot move the target; removed again when that fails.
 fn add_guarded_worktree(repo: &Repo, path: &Path, branch: &str) -> Result<(), GitError> {
     repo.add_worktree(path, branch)?;
-    crate::guard::hooks::guard_worktree(repo, path)
+    crate::git::include::guard_worktree(repo, path)
         .inspect_err(|_| {
             let _ = repo.remove_worktree(path);
         })
