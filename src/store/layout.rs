@@ -110,6 +110,21 @@ pub fn transcripts_dir(common: &Path, swarm: &str) -> PathBuf {
     state_dir(common).join("transcripts").join(swarm)
 }
 
+/// The transcript of `worker`'s cycle `cycle`, in its swarm's [`transcripts_dir`].
+pub fn cycle_transcript(transcripts: &Path, worker: &str, cycle: u32) -> PathBuf {
+    transcripts.join(worker).join(format!("cycle-{cycle}.log"))
+}
+
+/// The transcript of the planner's round `round`, in its swarm's [`transcripts_dir`].
+pub fn round_transcript(transcripts: &Path, planner: &str, round: u32) -> PathBuf {
+    transcripts.join(planner).join(format!("round-{round}.log"))
+}
+
+/// Where the landing gate's runs write their whole output, in a swarm's [`transcripts_dir`].
+pub fn gate_output_dir(transcripts: &Path) -> PathBuf {
+    transcripts.join("gate")
+}
+
 /// What a running swarm publishes for other commands (`git oompa status`).
 pub fn swarm_dir(common: &Path, swarm: &str) -> PathBuf {
     state_dir(common).join("swarms").join(swarm)

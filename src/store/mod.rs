@@ -7,7 +7,7 @@
 //! Store code reads and writes through [`crate::git`] only and never prints.
 
 pub mod following;
-pub(crate) mod journal;
+pub mod journal;
 pub mod keep;
 pub mod known;
 pub mod layout;
