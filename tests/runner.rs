@@ -35,6 +35,7 @@ mod test_predict;
 mod test_real_clis;
 mod test_review;
 mod test_signals;
+mod test_snapshot;
 mod test_status;
 mod test_tamper;
 mod test_task;
