@@ -113,7 +113,7 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
     if lines.is_empty() {
         return Ok(Verdict::default());
     }
-    let settings = Settings::resolve(repo);
+    let settings = Settings::resolve(repo, &super::Flags::default());
     let claims = claimed_tasks(repo)?;
     let mut verdict = Verdict::default();
 
@@ -372,7 +372,7 @@ fn check_completions(
         Some(b)
             if tips
                 .iter()
-                .any(|t| repo.reaches(*t, b.target).unwrap_or(false)) =>
+                .any(|t| repo.is_ancestor(b.target, *t).unwrap_or(false)) =>
         {
             let vouched: HashSet<(String, ObjectId)> =
                 complete_entries(repo, b.queue)?.into_iter().collect();
@@ -390,7 +390,7 @@ fn check_completions(
     } else {
         None
     };
-    // A landing is near the tip of the target that has it: `reaches` walks down from the tip
+    // A landing is near the tip of the target that has it: `is_ancestor` walks down from the tip
     // and stops there, where a merge base could also paint the landing's own history.
     let mut missing = 0;
     for (task, commit) in &landed {
@@ -398,7 +398,7 @@ fn check_completions(
             Some(set) => set.contains(commit),
             None => tips
                 .iter()
-                .any(|t| repo.reaches(*t, *commit).unwrap_or(false)),
+                .any(|t| repo.is_ancestor(*commit, *t).unwrap_or(false)),
         };
         if ok {
             continue;

@@ -81,7 +81,7 @@ pub fn read_baseline(repo: &Repo) -> Option<Baseline> {
 pub fn record_baseline(repo: &Repo, queue: ObjectId, target: ObjectId) -> Result<bool, GitError> {
     let vouched: HashSet<(String, ObjectId)> = match read_baseline(repo) {
         Some(b) if b.queue == queue && b.target == target => return Ok(true),
-        Some(b) if repo.reaches(target, b.target)? => {
+        Some(b) if repo.is_ancestor(b.target, target)? => {
             complete_entries(repo, b.queue)?.into_iter().collect()
         }
         _ => HashSet::new(),
@@ -100,7 +100,7 @@ pub fn record_baseline(repo: &Repo, queue: ObjectId, target: ObjectId) -> Result
     } else {
         landed
             .iter()
-            .all(|(_, c)| repo.reaches(target, *c).unwrap_or(false))
+            .all(|(_, c)| repo.is_ancestor(*c, target).unwrap_or(false))
     };
     if !ok {
         return Ok(false);
