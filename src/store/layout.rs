@@ -105,9 +105,14 @@ pub fn state_dir(common: &Path) -> PathBuf {
     common.join(STATE_DIR)
 }
 
+/// The transcripts of every swarm, one directory each.
+pub fn transcripts_root(common: &Path) -> PathBuf {
+    state_dir(common).join("transcripts")
+}
+
 /// The agents' transcripts of one swarm (a gate's output goes in its `gate/`).
 pub fn transcripts_dir(common: &Path, swarm: &str) -> PathBuf {
-    state_dir(common).join("transcripts").join(swarm)
+    transcripts_root(common).join(swarm)
 }
 
 /// The transcript of `worker`'s cycle `cycle`, in its swarm's [`transcripts_dir`].
