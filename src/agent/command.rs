@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 
 use super::model::Harness;
-use super::turn::Turn;
+use super::types::Turn;
 
 /// Prompts longer than this (or containing NUL) go on stdin instead of argv, which Linux caps
 /// at 128 KiB per argument.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::agent::model::ModelSpec;
-use crate::agent::turn::TurnMode;
+use crate::agent::types::TurnMode;
 
 const FRESH: &str = "11111111-2222-4333-8444-555555555555";
 static NO_KILL: AtomicBool = AtomicBool::new(false);

@@ -12,6 +12,7 @@ pub mod prompt;
 pub mod signal;
 pub mod transcript;
 pub mod turn;
+pub mod types;
 pub mod verdict;
 
 pub(crate) mod command;
@@ -25,5 +26,6 @@ pub use detect::{CliInfo, binary_name, detect, find_binary};
 pub use model::{Harness, ModelSpec, ModelSpecError};
 pub use prompt::PromptError;
 pub use signal::{Signal, parse_signal};
-pub use turn::{AgentError, Exit, Turn, TurnMode, TurnOutput, Usage, run_turn};
+pub use turn::run_turn;
+pub use types::{AgentError, Exit, Turn, TurnMode, TurnOutput, Usage};
 pub use verdict::{Review, Verdict, parse_verdict};

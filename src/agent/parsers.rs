@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::model::Harness;
 use super::output::{FINAL_TEXT_MAX, OutputParser, Parsed, add_opt, bounded, push_bounded};
-use super::turn::Usage;
+use super::types::Usage;
 
 /// The parser for a harness's structured output; `None` for `exec` (plain stdout).
 pub(crate) fn parser_for(harness: &Harness) -> Option<Box<dyn OutputParser>> {

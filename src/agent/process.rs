@@ -25,7 +25,7 @@ use nix::unistd::Pid;
 
 use super::output::{LINE_MAX, LineSplitter, OutputParser, Parsed, STDERR_TAIL_MAX, Tail};
 use super::transcript::CappedFile;
-use super::turn::Exit;
+use super::types::Exit;
 
 /// How often the supervisor looks at the child, the deadline and the kill flag.
 const POLL: Duration = Duration::from_millis(25);

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::agent::{ModelSpec, TurnMode};
 use crate::agent::process::group_alive;
 use nix::unistd::Pid;
 
