@@ -1,8 +1,9 @@
 //! Agent harnesses: how each agent CLI is started, fed, supervised and understood.
 //!
-//! Owns model strings ([`model`]), command lines (`command`), process supervision (`process`),
-//! output bounds and parsing ([`output`], `parsers`), signals ([`signal`]), review verdicts
-//! ([`verdict`]), CLI discovery ([`mod@detect`]) and prompts ([`prompt`]). The entry point is
+//! Owns model strings ([`model`]), one module per agent CLI (`harness`: command lines, prompt
+//! delivery, output parsers), process supervision (`process`), output bounds ([`output`]),
+//! signals ([`signal`]), review verdicts ([`verdict`]), CLI discovery ([`mod@detect`]) and
+//! prompts ([`prompt`]). The values of a turn are in [`types`]; the entry point is
 //! [`run_turn`]. It never touches git and never prints.
 
 pub mod detect;
@@ -15,8 +16,7 @@ pub mod turn;
 pub mod types;
 pub mod verdict;
 
-pub(crate) mod command;
-pub(crate) mod parsers;
+pub(crate) mod harness;
 pub(crate) mod process;
 
 #[cfg(test)]

@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::command::{self, Invocation};
 use super::detect;
-use super::model::Harness;
+use super::harness::{self, Adapter, Invocation};
 use super::output::{FINAL_TEXT_MAX, bounded};
-use super::parsers;
 use super::process::{self, ProcessSpec};
 use super::transcript::CappedFile;
 use super::types::{AgentError, Exit, Turn, TurnOutput, Usage};
@@ -35,8 +33,9 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     })?;
     let turn = &Turn { cwd: &cwd, ..*turn };
     let fresh_id = uuid::Uuid::new_v4().to_string();
-    let inv = command::command_for(turn, &fresh_id, nix::unistd::geteuid().is_root());
-    let program = resolve_program(turn, &inv)?;
+    let adapter = harness::adapter(&turn.spec.harness);
+    let inv = adapter.invocation(turn, &fresh_id, nix::unistd::geteuid().is_root());
+    let program = resolve_program(turn, adapter.as_ref(), &inv)?;
     if turn.kill.load(Ordering::SeqCst) {
         return Ok(not_started(turn.resume.map(str::to_string)));
     }
@@ -51,6 +50,8 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     );
     let mut env: Vec<(String, String)> = turn.env.to_vec();
     env.extend(inv.env.iter().cloned());
+    let parser = adapter.parser();
+    let plain_stdout = parser.is_none();
     let finished = process::supervise(ProcessSpec {
         program: &program,
         args: &inv.args,
@@ -61,7 +62,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         timeout: turn.timeout,
         kill: Some(turn.kill),
         transcript: Some(transcript),
-        parser: parsers::parser_for(&turn.spec.harness),
+        parser,
         stdout_tail: FINAL_TEXT_MAX,
         sweep: Some(turn.cwd),
     })
@@ -73,10 +74,10 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
 
     tracing::debug!(exit = %finished.exit, duration = ?finished.duration, "agent turn ended");
     let parsed = finished.parsed.unwrap_or_default();
-    let final_text = match (&turn.spec.harness, parsed.final_text) {
-        (Harness::Exec(_), _) => finished.stdout_tail,
-        (_, Some(text)) => text,
-        (_, None) => last_non_empty_lines(&finished.stdout_tail),
+    let final_text = match parsed.final_text {
+        _ if plain_stdout => finished.stdout_tail,
+        Some(text) => text,
+        None => last_non_empty_lines(&finished.stdout_tail),
     };
     Ok(TurnOutput {
         exit: finished.exit,
@@ -90,8 +91,13 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     })
 }
 
-/// The binary to start: the harness CLI found on the child's PATH, or `sh` for `exec`.
-fn resolve_program(turn: &Turn, inv: &Invocation) -> Result<PathBuf, AgentError> {
+/// The binary to start: the harness CLI found on the child's PATH, or the adapter's fallback
+/// (`/bin/sh` for `exec`).
+fn resolve_program(
+    turn: &Turn,
+    adapter: &dyn Adapter<'_>,
+    inv: &Invocation,
+) -> Result<PathBuf, AgentError> {
     let path_var = turn
         .env
         .iter()
@@ -100,14 +106,12 @@ fn resolve_program(turn: &Turn, inv: &Invocation) -> Result<PathBuf, AgentError>
         .map(|(_, v)| std::ffi::OsString::from(v))
         .or_else(|| std::env::var_os("PATH"));
     let found = detect::find_on_path(&inv.program, path_var.as_deref());
-    match (found, &turn.spec.harness) {
-        (Some(p), _) => Ok(p),
-        (None, Harness::Exec(_)) => Ok(PathBuf::from("/bin/sh")),
-        (None, h) => Err(AgentError::NotFound {
+    found
+        .or_else(|| adapter.fallback_program())
+        .ok_or_else(|| AgentError::NotFound {
             name: inv.program.clone(),
-            harness: h.name().to_string(),
-        }),
-    }
+            harness: turn.spec.harness.name().to_string(),
+        })
 }
 
 fn open_transcript(path: &Path, max: u64) -> Result<CappedFile, AgentError> {

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::agent::{ModelSpec, TurnMode};
 use crate::agent::process::group_alive;
+use crate::agent::{ModelSpec, TurnMode};
 use nix::unistd::Pid;
 
 struct Fixture {

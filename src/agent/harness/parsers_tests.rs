@@ -2,6 +2,8 @@
 //! `reference/agent-clis.md`, including malformed lines and failure events.
 
 use super::*;
+use crate::agent::output::Parsed;
+use crate::agent::types::Usage;
 
 fn parse(harness: Harness, sample: &str) -> Parsed {
     let mut p = parser_for(&harness).expect("JSON harness");

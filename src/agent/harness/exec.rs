@@ -1,0 +1,53 @@
+//! `exec:<command>`: any program, run through `sh -c` with the prompt on stdin and the session
+//! in `OOMPA_SESSION_ID` / `OOMPA_RESUME`; its stdout is its final message.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::{Adapter, Invocation};
+use crate::agent::output::OutputParser;
+use crate::agent::types::Turn;
+
+pub(crate) struct Exec<'a> {
+    /// The command after `exec:`.
+    pub command: &'a str,
+}
+
+impl<'h> Adapter<'h> for Exec<'h> {
+    /// The first word of the command (best effort, quoting is not interpreted).
+    fn binary(&self) -> &'h str {
+        self.command.split_whitespace().next().unwrap_or("sh")
+    }
+
+    fn asks_version(&self) -> bool {
+        false
+    }
+
+    fn invocation(&self, turn: &Turn, fresh_id: &str, _as_root: bool) -> Invocation {
+        let mut inv = Invocation::of("sh");
+        inv.args
+            .extend(["-c".into(), self.command.into(), "sh".into()]);
+        inv.args.extend(turn.extra_args.iter().map(OsString::from));
+        inv.stdin = Some(turn.prompt.to_string());
+        let id = turn.resume.unwrap_or(fresh_id).to_string();
+        inv.env.push(("OOMPA_SESSION_ID".into(), id.clone()));
+        if turn.resume.is_some() {
+            inv.env.push(("OOMPA_RESUME".into(), "1".into()));
+        } else {
+            // An inherited OOMPA_RESUME (oompa inside an oompa worker) must not fake a resume.
+            inv.env_remove.push("OOMPA_RESUME".into());
+        }
+        inv.env
+            .push(("OOMPA_TURN_MODE".into(), turn.mode.as_str().into()));
+        inv.session_id = Some(id);
+        inv
+    }
+
+    fn parser(&self) -> Option<Box<dyn OutputParser>> {
+        None
+    }
+
+    fn fallback_program(&self) -> Option<PathBuf> {
+        Some(PathBuf::from("/bin/sh"))
+    }
+}
