@@ -96,6 +96,7 @@ pub(crate) fn version_of(bin: &Path) -> Option<String> {
         parser: None,
         stdout_tail: 16 * 1024,
         sweep: None,
+        stop_on_stderr: None,
     })
     .ok()?;
     if finished.exit != super::Exit::Code(0) {

@@ -7,6 +7,7 @@
 //! [`run_turn`]. It never touches git and never prints.
 
 pub mod detect;
+pub mod limit;
 pub mod model;
 pub mod output;
 pub mod prompt;
@@ -23,6 +24,7 @@ pub(crate) mod process;
 mod real_cli_tests;
 
 pub use detect::{CliInfo, binary_name, detect, find_binary};
+pub use limit::Trouble;
 pub use model::{Harness, ModelSpec, ModelSpecError};
 pub use prompt::PromptError;
 pub use signal::{Signal, parse_signal};

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::detect;
 use super::harness::{self, Adapter, Invocation};
+use super::limit::{self, Trouble};
 use super::output::{FINAL_TEXT_MAX, bounded};
 use super::process::{self, ProcessSpec};
 use super::transcript::CappedFile;
@@ -65,6 +66,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         parser,
         stdout_tail: FINAL_TEXT_MAX,
         sweep: Some(turn.cwd),
+        stop_on_stderr: adapter.retrying_a_limit(),
     })
     .map_err(|source| AgentError::Spawn {
         program: program.clone(),
@@ -79,7 +81,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         Some(text) => text,
         None => last_non_empty_lines(&finished.stdout_tail),
     };
-    Ok(TurnOutput {
+    let mut out = TurnOutput {
         exit: finished.exit,
         final_text,
         session_id: parsed.session_id.or(inv.session_id),
@@ -88,7 +90,17 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         stderr_tail: finished.stderr_tail,
         failure: parsed.failure,
         escaped: finished.escaped,
-    })
+        trouble: None,
+    };
+    out.trouble = match &finished.stopped_by {
+        Some(line) => Some(Trouble::Limited {
+            retry_after: limit::retry_after(line),
+            reason: limit::reason_of(line),
+        }),
+        None if out.succeeded() => None,
+        None => adapter.trouble(&out),
+    };
+    Ok(out)
 }
 
 /// The binary to start: the harness CLI found on the child's PATH, or the adapter's fallback
@@ -145,6 +157,7 @@ fn not_started(session_id: Option<String>) -> TurnOutput {
         stderr_tail: String::new(),
         failure: None,
         escaped: Vec::new(),
+        trouble: None,
     }
 }
 

@@ -484,6 +484,7 @@ fn error_snippets_are_short_single_lines() {
         stderr_tail: format!("{}\nfatal: the real reason\n\n", "noise ".repeat(400)),
         failure: None,
         escaped: Vec::new(),
+        trouble: None,
     };
     let s = out.error_snippet();
     assert!(

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::limit::Trouble;
 use super::model::ModelSpec;
 use super::output::keep_tail;
 
@@ -118,6 +119,9 @@ pub struct TurnOutput {
     /// Processes the agent left running outside its process group (`<pid> <command>`),
     /// ended when the turn ended.
     pub escaped: Vec<String>,
+    /// For a turn that did not succeed: the provider's part in it (a usage limit, a passing
+    /// error), as its harness reads its output. `None` for the agent's own failures.
+    pub trouble: Option<Trouble>,
 }
 
 impl TurnOutput {

@@ -461,6 +461,10 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
     for (key, value) in &r.extra {
         field(&ui::escape(key), &value.to_string());
     }
+    for p in &r.pauses {
+        let reason = ui::escape(&p.reason);
+        field("paused", &format!("{} → {}: {reason}", p.started, p.ended));
+    }
     if !r.conflicts.is_empty() {
         let _ = writeln!(s, "conflicts");
         for path in &r.conflicts {

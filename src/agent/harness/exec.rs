@@ -4,9 +4,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use super::{Adapter, Invocation};
+use crate::agent::limit::{self, EXEC_LIMIT_EXIT, Trouble};
 use crate::agent::output::OutputParser;
-use crate::agent::types::Turn;
+use crate::agent::types::{Exit, Turn, TurnOutput};
 
 pub(crate) struct Exec<'a> {
     /// The command after `exec:`.
@@ -49,5 +52,35 @@ impl<'h> Adapter<'h> for Exec<'h> {
 
     fn fallback_program(&self) -> Option<PathBuf> {
         Some(PathBuf::from("/bin/sh"))
+    }
+
+    /// Exit status 75 ([`EXEC_LIMIT_EXIT`]) is a usage limit, reset after the seconds of a
+    /// `retry-after: <seconds>` line on stderr when there is one; the first other stderr line
+    /// is the reason. Other failures are transient only when stderr names a provider error
+    /// (5xx, connection reset): an exec agent is never taken for limited by its text alone.
+    fn trouble(&self, out: &TurnOutput) -> Option<Trouble> {
+        let stderr = &out.stderr_tail;
+        if out.exit != Exit::Code(EXEC_LIMIT_EXIT) {
+            return limit::mentions_transient(stderr).then(|| Trouble::Transient {
+                reason: limit::reason_of(stderr),
+            });
+        }
+        let retry_after = stderr.lines().rev().find_map(|l| {
+            let l = l.trim().to_ascii_lowercase();
+            let secs = l.strip_prefix("retry-after:")?.trim().parse::<f64>().ok()?;
+            Duration::try_from_secs_f64(secs).ok()
+        });
+        let reason = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("retry-after:"))
+            .map_or_else(
+                || format!("exit status {EXEC_LIMIT_EXIT} (usage limit)"),
+                limit::reason_of,
+            );
+        Some(Trouble::Limited {
+            retry_after,
+            reason,
+        })
     }
 }

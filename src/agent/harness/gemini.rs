@@ -39,6 +39,12 @@ impl<'h> Adapter<'h> for Gemini {
     fn parser(&self) -> Option<Box<dyn OutputParser>> {
         Some(Box::<GeminiParser>::default())
     }
+
+    /// `Attempt N failed with status 429. Retrying with backoff...`: it ignores `Retry-After`
+    /// and would retry for minutes.
+    fn retrying_a_limit(&self) -> Option<fn(&str) -> bool> {
+        Some(|line| line.contains("Attempt ") && line.contains("failed with status 429"))
+    }
 }
 
 /// `gemini -o stream-json`: `init`, `message` (user / assistant deltas), `tool_use`,

@@ -19,9 +19,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::limit::{self, Trouble};
 use super::model::Harness;
 use super::output::OutputParser;
-use super::types::Turn;
+use super::types::{Turn, TurnOutput};
 
 /// Prompts longer than this (or containing NUL) go on stdin instead of argv, which Linux caps
 /// at 128 KiB per argument.
@@ -105,6 +106,24 @@ pub(crate) trait Adapter<'h> {
     /// The program to run when [`Invocation::program`] is not on PATH; `None` makes that an
     /// error.
     fn fallback_program(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Why a failed turn failed, when the provider is at fault: a rate or usage limit, or a
+    /// passing provider error. `None` for the agent's own failures. Only asked about turns
+    /// that did not succeed. By default the CLI's reported failure, then its stderr, are read
+    /// as provider error texts.
+    fn trouble(&self, out: &TurnOutput) -> Option<Trouble> {
+        [out.failure.as_deref(), Some(out.stderr_tail.as_str())]
+            .into_iter()
+            .flatten()
+            .find_map(limit::classify)
+    }
+
+    /// For a CLI that retries a limit by itself instead of ending its turn: which lines of its
+    /// stderr say it is doing so. The turn is then stopped at once and counts as limited, so
+    /// the CLI does not burn the turn's timeout.
+    fn retrying_a_limit(&self) -> Option<fn(&str) -> bool> {
         None
     }
 }

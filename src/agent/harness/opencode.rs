@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use super::{Adapter, Invocation, effort, f64_at, json_object, non_empty, str_at, u64_at};
+use super::{Adapter, Invocation, effort, f64_at, json_object, limit, non_empty, str_at, u64_at};
 use crate::agent::output::{FINAL_TEXT_MAX, OutputParser, Parsed, add_opt, bounded, push_bounded};
 use crate::agent::types::{Turn, Usage};
 
@@ -18,6 +18,9 @@ impl<'h> Adapter<'h> for Opencode {
     fn invocation(&self, turn: &Turn, _fresh_id: &str, _as_root: bool) -> Invocation {
         let mut inv = Invocation::of(self.binary());
         inv.push(["run", "--format", "json", "--auto"]);
+        // opencode retries a rate limit silently, sleeping the provider's Retry-After inside
+        // the turn; its error log on stderr is the only trace (see `retrying_a_limit`).
+        inv.push(["--print-logs", "--log-level", "ERROR"]);
         inv.opt("-m", turn.spec.model.as_deref());
         inv.opt("--variant", effort(self, turn));
         if let Some(id) = turn.resume {
@@ -34,6 +37,12 @@ impl<'h> Adapter<'h> for Opencode {
 
     fn parser(&self) -> Option<Box<dyn OutputParser>> {
         Some(Box::<OpencodeParser>::default())
+    }
+
+    /// `level=ERROR … error.error="AI_APICallError: Rate limit reached … try again in 19s."`,
+    /// one per limited request while it waits and retries.
+    fn retrying_a_limit(&self) -> Option<fn(&str) -> bool> {
+        Some(|line| line.contains("AI_APICallError") && limit::mentions_limit(line))
     }
 }
 
