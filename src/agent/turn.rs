@@ -93,13 +93,23 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         trouble: None,
     };
     out.trouble = match &finished.stopped_by {
-        Some(line) => Some(Trouble::Limited {
-            retry_after: limit::retry_after(line),
-            reason: limit::reason_of(line),
-        }),
+        Some(line) => {
+            let (reason, session) = adapter.read_limit_line(line);
+            if out.session_id.is_none() {
+                out.session_id = session;
+            }
+            Some(Trouble::Limited {
+                retry_after: limit::retry_after(line),
+                reason,
+            })
+        }
         None if out.succeeded() => None,
         None => adapter.trouble(&out),
     };
+    // A fresh session the CLI did not keep cannot be resumed: the next turn starts afresh.
+    if out.trouble.is_some() && turn.resume.is_none() && !adapter.keeps_session(&out) {
+        out.session_id = None;
+    }
     Ok(out)
 }
 

@@ -108,7 +108,8 @@ pub struct TurnOutput {
     /// message, the last non-empty lines of its stdout.
     pub final_text: String,
     /// The id to resume this session with: the CLI's own id (codex, opencode), or the one we
-    /// chose (claude, gemini, exec). `None` when a CLI never told us.
+    /// chose (claude, gemini, exec). `None` when a CLI never told us, or kept no session (a
+    /// fresh turn its provider cut short before it began).
     pub session_id: Option<String>,
     pub usage: Usage,
     pub duration: Duration,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Adapter, Invocation, fits_argv, json_object, non_empty, str_at, u64_at};
 use crate::agent::output::{FINAL_TEXT_MAX, OutputParser, Parsed, add_opt, bounded, push_bounded};
-use crate::agent::types::{Turn, Usage};
+use crate::agent::types::{Turn, TurnOutput, Usage};
 
 pub(crate) struct Gemini;
 
@@ -38,6 +38,13 @@ impl<'h> Adapter<'h> for Gemini {
 
     fn parser(&self) -> Option<Box<dyn OutputParser>> {
         Some(Box::<GeminiParser>::default())
+    }
+
+    /// A session is saved once the model answered: a cut-off turn that used no tokens left
+    /// none.
+    fn keeps_session(&self, out: &TurnOutput) -> bool {
+        let u = &out.usage;
+        u.input_tokens.unwrap_or(0) > 0 || u.output_tokens.unwrap_or(0) > 0
     }
 
     /// `Attempt N failed with status 429. Retrying with backoff...`: it ignores `Retry-After`

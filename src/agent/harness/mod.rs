@@ -120,6 +120,19 @@ pub(crate) trait Adapter<'h> {
             .find_map(limit::classify)
     }
 
+    /// What a stderr line that stopped the turn ([`Adapter::retrying_a_limit`]) says: the
+    /// reason to show, and the session id when the line names it.
+    fn read_limit_line(&self, line: &str) -> (String, Option<String>) {
+        (limit::reason_of(line), None)
+    }
+
+    /// Whether the fresh session of a turn the provider cut short can be resumed. Gemini CLI
+    /// keeps no session whose first request failed; resuming it fails with "No previous
+    /// sessions found".
+    fn keeps_session(&self, _out: &TurnOutput) -> bool {
+        true
+    }
+
     /// For a CLI that retries a limit by itself instead of ending its turn: which lines of its
     /// stderr say it is doing so. The turn is then stopped at once and counts as limited, so
     /// the CLI does not burn the turn's timeout.

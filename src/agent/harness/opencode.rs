@@ -44,6 +44,21 @@ impl<'h> Adapter<'h> for Opencode {
     fn retrying_a_limit(&self) -> Option<fn(&str) -> bool> {
         Some(|line| line.contains("AI_APICallError") && limit::mentions_limit(line))
     }
+
+    /// The quoted `error.error` is the reason; `session.id=ses_…` names the session, which
+    /// the turn may not have printed yet on stdout.
+    fn read_limit_line(&self, line: &str) -> (String, Option<String>) {
+        let reason = line
+            .split_once("error.error=\"")
+            .and_then(|(_, rest)| rest.split('"').next())
+            .map_or_else(|| limit::reason_of(line), limit::reason_of);
+        let session = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("session.id="))
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
+        (reason, session)
+    }
 }
 
 /// `opencode run --format json`: `step_start`, `text`, `tool_use`, `step_finish`, `error`, each
