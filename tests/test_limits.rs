@@ -6,8 +6,8 @@
 use oompa::store::notes::Notes;
 use oompa::store::record::{CycleRecord, Outcome};
 
+use crate::common::swarm::{outcomes, swarm_repo, worker_with_env};
 use crate::common::{TestEnv, stderr};
-use crate::test_swarm::{outcomes, swarm_repo, worker_with_env};
 
 /// The cycle records of the repository, oldest first.
 fn records(env: &TestEnv) -> Vec<CycleRecord> {

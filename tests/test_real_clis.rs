@@ -756,14 +756,19 @@ fn pauses_for_a_usage_limit_and_resumes_its_session(test: &str, cli: Cli) {
     assert!(err.contains("[w0] resuming its session"), "{report}");
     let reqs = run.requests();
     assert!(
-        reqs.iter()
-            .any(|r| r["reply"].as_str().is_some_and(|s| s.starts_with("rate-limited"))),
+        reqs.iter().any(|r| r["reply"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("rate-limited"))),
         "the model never limited a request:\n{report}"
     );
     if cli == GEMINI {
         let limited = reqs
             .iter()
-            .position(|r| r["reply"].as_str().is_some_and(|s| s.starts_with("rate-limited")))
+            .position(|r| {
+                r["reply"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("rate-limited"))
+            })
             .expect("a limited request");
         assert!(
             reqs[limited + 1..]

@@ -237,6 +237,8 @@ fn limit_lines_on_stderr_of_the_clis_that_retry_by_themselves() {
     assert!(watch(
         "Attempt 2 failed with status 429. Retrying with backoff... _ApiError: {}"
     ));
-    assert!(!watch("Attempt 1 failed: Rate limit reached (mock). Max attempts reached"));
+    assert!(!watch(
+        "Attempt 1 failed: Rate limit reached (mock). Max attempts reached"
+    ));
     assert!(adapter(&Harness::Codex).retrying_a_limit().is_none());
 }
