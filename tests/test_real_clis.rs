@@ -705,14 +705,12 @@ real_cli_tests! {
         gemini_resolves_a_conflict_in_its_session;
 }
 
-/// How long the scripted model answers 429 from its first request: long enough that the CLI
-/// meets it in its first turn, short so the tests stay quick. opencode makes its title request
-/// first and retries it by itself, so its main request needs a longer window to meet the limit.
-fn limit_window(cli: Cli) -> std::time::Duration {
-    std::time::Duration::from_secs(if cli == OPENCODE { 15 } else { 3 })
-}
+/// How long the scripted model answers 429 from the CLI's first request that offers tools (its
+/// own conversation; side requests such as opencode's title, which it retries by itself, are
+/// not limited): long enough that the first turn meets it, short so the tests stay quick.
+const LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The scripted model is rate-limited for [`limit_window`] from the first request: the first
+/// The scripted model is rate-limited for [`LIMIT_WINDOW`] from the first request: the first
 /// turn ends with the limit (Claude Code with `CLAUDE_CODE_MAX_RETRIES=0`, so it does not wait
 /// inside the turn; opencode, which waits silently, is stopped at its first logged limit),
 /// the worker pauses until the reset the CLI reported and resumes the same session with the
@@ -724,7 +722,8 @@ fn pauses_for_a_usage_limit_and_resumes_its_session(test: &str, cli: Cli) {
     let final_text = "Claimed t1 and added hello.txt.\nCOMPLETE_AND_READY_FOR_MERGE";
     let options = Options::default()
         .script(&[CLAIM_AND_COMMIT], final_text)
-        .rate_limit_for(limit_window(cli));
+        .rate_limit_for(LIMIT_WINDOW)
+        .rate_limit_tools_only();
     let Some(setup) = Setup::new(test, cli, &[("t1", "Add hello.txt")], options) else {
         return;
     };

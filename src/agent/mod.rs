@@ -2,9 +2,9 @@
 //!
 //! Owns model strings ([`model`]), one module per agent CLI (`harness`: command lines, prompt
 //! delivery, output parsers), process supervision (`process`), output bounds ([`output`]),
-//! signals ([`signal`]), review verdicts ([`verdict`]), CLI discovery ([`mod@detect`]) and
-//! prompts ([`prompt`]). The values of a turn are in [`types`]; the entry point is
-//! [`run_turn`]. It never touches git and never prints.
+//! signals ([`signal`]), review verdicts ([`verdict`]), usage limits and provider errors
+//! ([`limit`]), CLI discovery ([`mod@detect`]) and prompts ([`prompt`]). The values of a turn
+//! are in [`types`]; the entry point is [`run_turn`]. It never touches git and never prints.
 
 pub mod detect;
 pub mod limit;

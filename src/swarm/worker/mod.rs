@@ -4,7 +4,8 @@
 //! A cycle: refresh the worktree to the target tip, start a fresh agent session, act on the
 //! signal of each turn (claim, merge, done, or resume/nudge/stuck), and end with exactly one
 //! outcome and one record. Claims the cycle did not land go back to pending; unmerged work is
-//! kept under `refs/oompa/keep/`.
+//! kept under `refs/oompa/keep/`. A turn its provider cut short (a usage limit, a passing
+//! error) is waited out and its session resumed (`pause`).
 
 mod landing;
 mod pause;
