@@ -1,5 +1,5 @@
 //! `exec:<command>`: any program, run through `sh -c` with the prompt on stdin and the session
-//! in `OOMPA_SESSION_ID` / `OOMPA_RESUME`; its stdout is its final message.
+//! in `agent_env::SESSION_ID` / `agent_env::RESUME`; its stdout is its final message.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use super::{Adapter, Invocation};
 use crate::agent::limit::{self, EXEC_LIMIT_EXIT, Trouble};
 use crate::agent::output::OutputParser;
 use crate::agent::types::{Exit, Turn, TurnOutput};
+use crate::agent_env;
 
 pub(crate) struct Exec<'a> {
     /// The command after `exec:`.
@@ -33,15 +34,16 @@ impl<'h> Adapter<'h> for Exec<'h> {
         inv.args.extend(turn.extra_args.iter().map(OsString::from));
         inv.stdin = Some(turn.prompt.to_string());
         let id = turn.resume.unwrap_or(fresh_id).to_string();
-        inv.env.push(("OOMPA_SESSION_ID".into(), id.clone()));
+        inv.env.push((agent_env::SESSION_ID.into(), id.clone()));
         if turn.resume.is_some() {
-            inv.env.push(("OOMPA_RESUME".into(), "1".into()));
+            inv.env.push((agent_env::RESUME.into(), "1".into()));
         } else {
-            // An inherited OOMPA_RESUME (oompa inside an oompa worker) must not fake a resume.
-            inv.env_remove.push("OOMPA_RESUME".into());
+            // An inherited `agent_env::RESUME` (oompa inside an oompa worker) must not fake a
+            // resume.
+            inv.env_remove.push(agent_env::RESUME.into());
         }
         inv.env
-            .push(("OOMPA_TURN_MODE".into(), turn.mode.as_str().into()));
+            .push((agent_env::TURN_MODE.into(), turn.mode.as_str().into()));
         inv.session_id = Some(id);
         inv
     }
