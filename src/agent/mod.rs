@@ -14,6 +14,7 @@ pub mod prompt;
 pub mod signal;
 pub mod transcript;
 pub mod turn;
+pub mod turn_log;
 pub mod types;
 pub mod verdict;
 
@@ -29,5 +30,6 @@ pub use model::{Harness, ModelSpec, ModelSpecError};
 pub use prompt::PromptError;
 pub use signal::{Signal, parse_signal};
 pub use turn::run_turn;
+pub use turn_log::run_logged;
 pub use types::{AgentError, Exit, Turn, TurnMode, TurnOutput, Usage};
 pub use verdict::{Review, Verdict, parse_verdict};

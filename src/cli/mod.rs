@@ -17,9 +17,11 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod man;
+mod notify;
 pub mod status;
 pub mod swarm;
 pub mod task;
+mod timeline;
 pub mod ui;
 
 use std::path::PathBuf;
@@ -131,7 +133,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
         .target_ref
         .filter(|t| matches!(repo.read_ref(t), Ok(Some(_))))
         .or_else(|| repo.head_branch().map(|b| full_branch(&b)));
-    match crate::swarm::recover(repo, target.as_deref()) {
+    match crate::store::recover::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
                 env.ui.warn(format!(
@@ -153,7 +155,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
                 let cycles: Vec<String> = rec
                     .recorded
                     .iter()
-                    .map(crate::swarm::describe_recorded)
+                    .map(crate::store::recover::describe_recorded)
                     .collect();
                 env.ui.warn(format!(
                     "recorded {} cycle(s) a crash left out of the log: {}",
@@ -166,7 +168,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
             }
         }
         // The command refuses a damaged queue itself, with its hint.
-        Err(crate::swarm::SwarmError::Queue(e)) if e.is_damaged_ref() => {}
+        Err(e) if e.is_damaged_ref() => {}
         Err(e) => env
             .ui
             .warn(format!("could not check for orphaned claims: {e}")),

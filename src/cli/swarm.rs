@@ -152,9 +152,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             kind: Kind::User,
             message: format!("the swarm stopped itself: {why}"),
             causes: Vec::new(),
-            hints: vec![
-                "the paused cycle's work is kept under refs/oompa/keep/ and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)".into(),
-            ],
+            hints: vec![format!(
+                "the paused cycle's work is kept under {} and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)",
+                crate::store::layout::KEEP_PREFIX
+            )],
         });
     }
     if result.interrupted {
@@ -252,6 +253,7 @@ pub fn run_swarm(
         }
     });
     let config_name = config_name(&config);
+    let notify = config.notify.clone();
     let swarm = Swarm::start(
         repo,
         Options {
@@ -271,11 +273,15 @@ pub fn run_swarm(
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
+    let notifier = super::notify::start(notify, &swarm.id, repo);
     let mut presses = 0;
     loop {
         select! {
             recv(swarm.events) -> ev => {
-                if let Ok(ev) = ev { print_event(ui, &ev) }
+                if let Ok(ev) = ev {
+                    print_event(ui, &ev);
+                    super::notify::event(ui, &notifier, repo, &ev);
+                }
             }
             recv(sig_rx) -> _ => {
                 presses += 1;
@@ -301,9 +307,11 @@ pub fn run_swarm(
     })?;
     for ev in events.try_iter() {
         print_event(ui, &ev);
+        super::notify::event(ui, &notifier, repo, &ev);
     }
     sig_handle.close();
     let _ = sig_thread.join();
+    super::notify::finish(ui, notifier, &finished, &control, interrupted);
     print_summary(env, &finished)?;
     Ok(RunResult {
         finished,

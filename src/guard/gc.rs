@@ -4,7 +4,8 @@
 //! command's recovery does); the worktrees of finished swarms are removed (uncommitted
 //! changes are committed on their branch first); their worker branches are deleted; metadata
 //! of worktrees whose directory is gone is pruned; keep refs the target already contains
-//! are dropped.
+//! are dropped; the transcripts of swarms that ended long ago are removed
+//! ([`super::transcripts`]).
 //!
 //! The rule that makes it safe: a commit is only let go of when it is reachable from the
 //! target or a keep ref, or when its work was squash-landed (a landing commit on the target
@@ -18,12 +19,16 @@ use std::path::{Path, PathBuf};
 use super::{KEEP_PREFIX, Settings, WORKER_BRANCH_PREFIX, full_branch, parse_worker_branch, short};
 use crate::git::merge::Merge;
 use crate::git::{GitError, ObjectId, RefUpdate, Repo, cli};
+use crate::store::keep;
 use crate::store::queue::hostname;
 use crate::store::swarm::{SwarmRecord, pid_alive};
 use crate::store::{Queue, QueueError, trailers};
 
 /// How far back the target's first-parent history is searched for a squash landing.
 const SQUASH_SEARCH: usize = 2_000;
+
+/// The label of the keep refs gc writes: `refs/oompa/keep/<swarm>/<worker>/gc[-N]`.
+const GC_LABEL: &str = "gc";
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +37,6 @@ pub enum GcError {
     Git(#[from] GitError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error(transparent)]
-    Swarm(#[from] crate::swarm::SwarmError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -91,6 +94,13 @@ pub enum Action {
         name: String,
         tip: ObjectId,
         target: String,
+    },
+    /// The transcripts of a swarm that ended longer ago than `oompa.transcriptsExpire`.
+    PruneTranscripts {
+        swarm: String,
+        path: PathBuf,
+        /// How long ago it ended (`20d`).
+        age: String,
     },
     /// A step that could not be done; gc went on with the others. Nothing of that step was
     /// let go of.
@@ -175,6 +185,11 @@ impl std::fmt::Display for Action {
                 "drop {name} ({}, already in {})",
                 short(tip),
                 target.trim_start_matches("refs/heads/")
+            ),
+            Action::PruneTranscripts { swarm, path, age } => write!(
+                f,
+                "remove the transcripts of swarm {swarm}, ended {age} ago: {}",
+                path.display()
             ),
             Action::Failed { what, why, .. } => write!(f, "could not {what}: {why}"),
         }
@@ -356,6 +371,10 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
         }
     }
 
+    // Transcripts of swarms that ended long ago (never a running swarm's).
+    let swarms = Queue::new(repo).swarms().unwrap_or_default();
+    super::transcripts::prune(repo, &swarms, &finished.running, dry_run, &mut actions);
+
     if !dry_run {
         remove_empty_dirs(&settings.worktree_dir);
     }
@@ -380,7 +399,7 @@ fn retire_branch(
     let safe = match why_safe(repo, target.as_deref(), swarm, worker, tip)? {
         Some(safe) if !pending_leftovers => safe,
         _ if pending_leftovers => {
-            let keep_ref = keep_name(repo, swarm, worker)?;
+            let keep_ref = keep::free_name(repo, swarm, worker, GC_LABEL)?;
             actions.push(Action::Keep {
                 what: format!(
                     "branch {} with the leftovers commit",
@@ -506,7 +525,7 @@ fn release_dead_claims(
         }
         return Ok(());
     }
-    let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+    let (rec, kept) = crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
     for (id, claim) in rec.released {
         let holder = if claim.swarm.is_empty() {
             claim.worker.clone()
@@ -619,7 +638,7 @@ fn retire_worktree(
                 actions.push(Action::Keep {
                     what: format!("the uncommitted changes of {}", path.display()),
                     commit: None,
-                    keep_ref: keep_name(repo, swarm, worker)?,
+                    keep_ref: keep::free_name(repo, swarm, worker, GC_LABEL)?,
                 });
             }
         }
@@ -659,7 +678,7 @@ pub fn why_safe(
     }
     let mut keeps = repo.refs_with_prefix(KEEP_PREFIX)?;
     // This worker's own keep refs first: they are the likely ones.
-    let own = format!("{KEEP_PREFIX}{swarm}/{worker}/");
+    let own = crate::store::layout::keep_prefix(swarm, worker);
     keeps.sort_by_key(|(name, _)| !name.starts_with(&own));
     for (name, k) in keeps {
         if repo.is_commit(k)? && repo.is_ancestor(tip, k)? {
@@ -737,31 +756,18 @@ fn keep(
     commit: ObjectId,
     dry_run: bool,
 ) -> Result<String, GitError> {
-    let prefix = format!("{KEEP_PREFIX}{swarm}/{worker}/");
-    if let Some((name, _)) = repo
-        .refs_with_prefix(&prefix)?
-        .into_iter()
-        .find(|(_, id)| *id == commit)
-    {
-        return Ok(name);
+    if dry_run {
+        keep::planned(repo, swarm, worker, commit, GC_LABEL)
+    } else {
+        keep::preserve(
+            repo,
+            swarm,
+            worker,
+            commit,
+            GC_LABEL,
+            "oompa: gc keeps unmerged work",
+        )
     }
-    let name = keep_name(repo, swarm, worker)?;
-    if !dry_run {
-        repo.cas_ref(&name, None, commit, "oompa: gc keeps unmerged work")?;
-    }
-    Ok(name)
-}
-
-/// The first free `refs/oompa/keep/<swarm>/<worker>/gc[-N]`.
-fn keep_name(repo: &Repo, swarm: &str, worker: &str) -> Result<String, GitError> {
-    let base = format!("{KEEP_PREFIX}{swarm}/{worker}/gc");
-    let mut name = base.clone();
-    let mut n = 1;
-    while repo.read_ref(&name)?.is_some() {
-        n += 1;
-        name = format!("{base}-{n}");
-    }
-    Ok(name)
 }
 
 fn canonical(p: &Path) -> PathBuf {
