@@ -176,6 +176,18 @@ pub enum Event {
         worker: String,
         why: String,
     },
+    /// A worker stopped its cycle to wait for its provider (a usage limit, its own or one
+    /// another worker on the same provider saw, or a passing provider error) until `until`,
+    /// keeping its claims and its session.
+    Paused {
+        worker: String,
+        until: jiff::Timestamp,
+        reason: String,
+    },
+    /// A paused worker resumes its session.
+    Resumed {
+        worker: String,
+    },
     Warning(String),
     /// A worker could not start (its worktree, its branch): the cause, in full.
     WorkerFailed {
@@ -255,6 +267,8 @@ pub(crate) struct Shared {
     pub predicted_conflicts: AtomicUsize,
     /// The landing gate's runs per worker, and its counters.
     pub board: gate::Board,
+    /// Providers whose usage limit is in force, shared by all their workers.
+    pub provider_pauses: worker::ProviderPauses,
     pub events: Sender<Event>,
 }
 
@@ -436,6 +450,7 @@ impl Swarm {
             landing_conflicts: AtomicUsize::new(0),
             predicted_conflicts: AtomicUsize::new(0),
             board: gate::Board::default(),
+            provider_pauses: worker::ProviderPauses::default(),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
