@@ -17,8 +17,12 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod man;
+mod progress;
 pub mod status;
+pub mod stop;
 pub mod swarm;
+mod swarm_detach;
+mod swarm_ops;
 pub mod task;
 pub mod ui;
 
@@ -88,6 +92,7 @@ pub enum Command {
     Swarm(swarm::Args),
     Log(log::Args),
     Status(status::Args),
+    Stop(stop::Args),
     Check(check::Args),
     Demo(demo::Args),
     Doctor(doctor::Args),
@@ -100,6 +105,9 @@ pub enum Command {
     /// Run one of git oompa's hooks (what the installed shims call)
     #[command(hide = true)]
     Hook(hook::Args),
+    /// Ends a swarm's leftover agents once the swarm is gone (each swarm starts one)
+    #[command(hide = true, name = "swarm-watchdog")]
+    SwarmWatchdog(stop::WatchdogArgs),
     /// Write the man pages into DIR/man1
     #[command(hide = true, name = "install-man-pages")]
     InstallManPages(man::Args),
@@ -201,7 +209,10 @@ pub fn main() -> ExitCode {
     let ui = Ui::new(cli.global.color);
     if !matches!(
         cli.command,
-        Command::Hook(_) | Command::DemoAgent(_) | Command::Completions(_)
+        Command::Hook(_)
+            | Command::DemoAgent(_)
+            | Command::Completions(_)
+            | Command::SwarmWatchdog(_)
     ) {
         install_man_pages(&ui);
     }
@@ -251,6 +262,8 @@ fn run(env: &Env, command: Command) -> Result<(), CommandError> {
         Command::Init(args) => init::run(env, args),
         Command::Swarm(args) => swarm::run(env, args),
         Command::Status(args) => status::run(env, args),
+        Command::Stop(args) => stop::run(env, args),
+        Command::SwarmWatchdog(args) => stop::watchdog(args),
         Command::Check(args) => check::run(env, args),
         Command::Demo(args) => demo::run(env, args),
         Command::DemoAgent(args) => demo_agent::run(env, args),
@@ -273,6 +286,8 @@ fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Check
     use task::TaskCommand;
     match command {
         Command::Hook(_)
+        | Command::SwarmWatchdog(_)
+        | Command::Stop(_)
         | Command::Completions(_)
         | Command::InstallManPages(_)
         | Command::DemoAgent(_)

@@ -54,6 +54,13 @@ pub struct Args {
     /// oompa.targetBranch, else the current branch]
     #[arg(long)]
     pub target: Option<String>,
+    /// Start in the background (own session, stdin from /dev/null), print its id, pid and log
+    /// file once it has started, and return; `git oompa stop` stops it
+    #[arg(long)]
+    pub detach: bool,
+    /// Start even though another swarm of this repository is running on the same target
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
@@ -120,6 +127,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         super::init::add_exclude(&repo, &format!("/{}/", config.worktree_dir.display()))?;
     }
     let target = resolve_target(&repo, args.target, &config)?;
+    super::swarm_ops::check_others(env, &repo, &target, args.force)?;
+    if args.detach && super::swarm_detach::detached_id().is_none() {
+        return super::swarm_detach::start(env, &repo);
+    }
     let result = run_swarm(env, &repo, config, target)?;
     let workers = &result.finished.workers;
     if !workers.is_empty() && workers.iter().all(|w| !w.started) {
@@ -149,6 +160,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ],
         });
     }
+    super::swarm_ops::check_result(&result)?;
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
@@ -233,10 +245,7 @@ pub fn run_swarm(
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from));
     let (sig_tx, sig_rx) = unbounded();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
+    let mut signals = signal_hook::iterator::Signals::new(super::swarm_ops::SIGNALS)
     .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
     let sig_handle = signals.handle();
     let sig_thread = std::thread::spawn(move || {
@@ -253,6 +262,8 @@ pub fn run_swarm(
             config,
             target,
             exe_dir,
+            id: super::swarm_detach::detached_id(),
+            detached: super::swarm_detach::detached_id().is_some(),
         },
     )
     .map_err(|e| match e {
@@ -266,20 +277,25 @@ pub fn run_swarm(
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
-    let mut presses = 0;
+    super::swarm_ops::start_progress(ui, repo, &swarm.id);
+    let mut presses = super::swarm_ops::Presses::default();
     loop {
         select! {
             recv(swarm.events) -> ev => {
                 if let Ok(ev) = ev { print_event(ui, &ev) }
             }
-            recv(sig_rx) -> _ => {
-                presses += 1;
-                if presses == 1 {
-                    control.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                    ui.warn("stopping: finishing the agent turns in flight and landing what is ready (Ctrl-C again to kill the agents)");
-                } else {
-                    control.kill.store(true, std::sync::atomic::Ordering::SeqCst);
-                    ui.warn("killing the agents; claims are released and their work kept");
+            recv(sig_rx) -> sig => {
+                let Ok(sig) = sig else { continue };
+                match presses.press(sig) {
+                    super::swarm_ops::Press::Stop => {
+                        control.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        ui.warn("stopping: finishing the agent turns in flight and landing what is ready (Ctrl-C again to kill the agents)");
+                    }
+                    super::swarm_ops::Press::Kill => {
+                        control.kill.store(true, std::sync::atomic::Ordering::SeqCst);
+                        ui.warn("killing the agents; claims are released and their work kept");
+                    }
+                    super::swarm_ops::Press::Ignored => {}
                 }
             }
             default(Duration::from_millis(200)) => {
@@ -289,7 +305,9 @@ pub fn run_swarm(
     }
     let events = swarm.events.clone();
     let stopped_because = control.gave_up_because();
-    let interrupted = control.stopping() && stopped_because.is_none();
+    let budget_spent = control.spent_because();
+    let interrupted =
+        control.stopping() && stopped_because.is_none() && budget_spent.is_none();
     let finished = swarm.finish().map_err(|e| match e {
         crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),
@@ -300,6 +318,7 @@ pub fn run_swarm(
     sig_handle.close();
     let _ = sig_thread.join();
     print_summary(env, &finished)?;
+    super::swarm_ops::print_spend(env, &finished, budget_spent.as_deref());
     Ok(RunResult {
         finished,
         interrupted,
@@ -533,6 +552,7 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
         "CYCLES",
         "MERGED",
         "OTHER",
+        "SPENT",
         "STOPPED BECAUSE",
     ]);
     for s in &finished.workers {
@@ -557,10 +577,11 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
             } else {
                 other.join(", ")
             },
+            super::swarm_ops::spent_cell(&s.spend),
             s.reason.clone(),
         ]);
     }
-    t.shrink(1, 12).shrink(5, 16).shrink(4, 8);
+    t.shrink(1, 12).shrink(6, 16).shrink(4, 8);
     env.ui.out_table(&t, false)?;
     if let Some(g) = &finished.gate {
         env.ui.status(format!(

@@ -14,6 +14,7 @@
 //! `read` walks such trees with typed getters that turn every mistake into a located
 //! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one.
 
+pub mod budget;
 mod doc;
 mod native;
 mod oompa_json;
@@ -117,6 +118,8 @@ pub struct Config {
     /// How long a landing may wait for the target's checkout (the person's edits, a lock in
     /// it) before its cycle ends with the work kept and the swarm stops.
     pub max_landing_pause: Duration,
+    /// What the whole swarm may spend (`budget`); spent, it stops as on one Ctrl-C.
+    pub budget: Option<budget::Budget>,
 }
 
 /// The landing gate (`[gate]`): commands run on the exact commit a landing would make.
@@ -206,6 +209,9 @@ pub struct WorkerConfig {
     pub review_prompt: Vec<PathBuf>,
     /// Failed cycles in a row after which the worker stops (>= 1).
     pub max_errors: u32,
+    /// What each worker of this entry may spend (`budget`); spent, it finishes its turn and
+    /// stops.
+    pub budget: Option<budget::Budget>,
 }
 
 /// A worker's choice of reviewers.
@@ -273,6 +279,7 @@ impl WorkerConfig {
             review: WorkerReview::Inherit,
             review_prompt: Vec::new(),
             max_errors: defaults::MAX_ERRORS,
+            budget: None,
         }
     }
 }
@@ -322,6 +329,7 @@ impl Config {
             transcript_max: defaults::TRANSCRIPT_MAX,
             gate: None,
             max_landing_pause: defaults::MAX_LANDING_PAUSE,
+            budget: None,
         }
     }
 
@@ -615,6 +623,10 @@ pub enum ValueProblem {
     EmptyReviewList,
     #[error("write an array of tables, `[[worker]]`, one per worker entry")]
     NotArrayOfTables,
+    #[error(
+        "bad budget `{text}`: {why} (use dollars and/or tokens: \"$25\", \"2M tokens\", \"$25, 2M tokens\")"
+    )]
+    Budget { text: String, why: String },
 }
 
 /// Formats a list of paths as `a, b or c`.

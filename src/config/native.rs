@@ -22,6 +22,7 @@ const TOP_KEYS: &[&str] = &[
     "error_backoff",
     "transcript_max",
     "max_landing_pause",
+    "budget",
     "worker",
     "review",
     "planner",
@@ -43,6 +44,7 @@ const WORKER_KEYS: &[&str] = &[
     "review",
     "review_prompt",
     "max_errors",
+    "budget",
 ];
 const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds", "args", "env"];
 const GATE_KEYS: &[&str] = &[
@@ -92,6 +94,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("max_landing_pause") {
         config.max_landing_pause = f.positive_duration()?;
+    }
+    if let Some(f) = top.get("budget") {
+        config.budget = Some(budget(&f)?);
     }
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;
@@ -180,7 +185,21 @@ fn worker(t: &Table) -> Result<WorkerConfig, ConfigError> {
     if let Some(f) = t.get("review_prompt") {
         w.review_prompt = f.prompts()?;
     }
+    if let Some(f) = t.get("budget") {
+        w.budget = Some(budget(&f)?);
+    }
     Ok(w)
+}
+
+/// `budget = "$25"`, `"2M tokens"` or both (`"$25, 2M tokens"`).
+fn budget(f: &Field) -> Result<super::budget::Budget, ConfigError> {
+    let text = f.str()?;
+    super::budget::Budget::parse(text).map_err(|why| {
+        f.invalid(ValueProblem::Budget {
+            text: text.to_string(),
+            why,
+        })
+    })
 }
 
 /// `review = false` | `true` (inherit) | a model string or a list of them.
