@@ -444,7 +444,8 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
 fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
     let (env, mut child, marker) = hanging_swarm(900_000, 3, 2, true);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A second Ctrl-C counts only after 0.5 s (a quicker one is git's echo of the first).
+    std::thread::sleep(std::time::Duration::from_millis(700));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let started = std::time::Instant::now();
     let out = child.wait_with_output();
@@ -788,7 +789,8 @@ fn status_shows_a_running_swarm_its_workers_and_claims() {
         serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
     assert_eq!(json["running"].as_array().unwrap().len(), 1);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // A second Ctrl-C counts only after 0.5 s (a quicker one is git's echo of the first).
+    std::thread::sleep(std::time::Duration::from_millis(700));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130));

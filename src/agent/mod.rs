@@ -15,6 +15,7 @@ pub mod turn;
 pub mod verdict;
 
 pub(crate) mod command;
+pub(crate) mod exec_usage;
 pub(crate) mod parsers;
 pub(crate) mod process;
 
