@@ -10,6 +10,7 @@
 mod common;
 mod guard_fixtures;
 mod test_agents;
+mod test_budget;
 mod test_completions;
 mod test_crash;
 mod test_doctor;
@@ -26,4 +27,5 @@ mod test_predict;
 mod test_real_clis;
 mod test_swarm;
 mod test_tamper;
+mod test_stop;
 mod test_task;

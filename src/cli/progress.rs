@@ -31,7 +31,11 @@ impl Progress {
     /// terminal-safe once the colour is gone).
     pub fn line(&mut self, line: &str, safe: impl Fn(&str) -> String) -> String {
         let stamp = jiff::Zoned::now().strftime("%H:%M:%S").to_string();
-        let stamped = format!("{stamp} {line}");
+        let stamped = line
+            .split('\n')
+            .map(|l| format!("{stamp} {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         if let Some(log) = self.log.as_mut() {
             let plain = safe(&strip_sgr(&stamped));
             if writeln!(log, "{plain}").is_err() {

@@ -289,7 +289,7 @@ pub fn run_swarm(
                 match presses.press(sig) {
                     super::swarm_ops::Press::Stop => {
                         control.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                        ui.warn("stopping: finishing the agent turns in flight and landing what is ready (Ctrl-C again to kill the agents)");
+                        ui.warn(super::swarm_ops::stopping_message(sig));
                     }
                     super::swarm_ops::Press::Kill => {
                         control.kill.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -22,6 +22,15 @@ pub const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGUSR1];
 /// to its child, which may have got it from the terminal already).
 pub const SAME_PRESS: Duration = Duration::from_millis(500);
 
+/// What the swarm says when it starts stopping gracefully, by signal.
+pub fn stopping_message(signal: i32) -> &'static str {
+    if signal == SIGINT {
+        "stopping: finishing the agent turns in flight and landing what is ready (Ctrl-C again to kill the agents)"
+    } else {
+        "stopping (asked to, e.g. by `git oompa stop`): finishing the agent turns in flight and landing what is ready (`git oompa stop --now` kills the agents)"
+    }
+}
+
 /// What a signal asks of the swarm.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Press {
