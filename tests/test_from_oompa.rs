@@ -127,17 +127,10 @@ fn oompas_command_names_answer_with_the_git_oompa_equivalent() {
     for (name, answer) in [
         ("run", "use `git oompa swarm [CONFIG]`"),
         ("loop", "use `git oompa swarm`"),
-        (
-            "list",
-            "`git oompa status` for running swarms and `git oompa log`",
-        ),
+        ("list", "use `git oompa log --swarms` for past and running swarms"),
         ("view", "use `git oompa status`"),
         ("info", "use `git oompa log --swarm ID`"),
-        (
-            "stop",
-            "`git oompa stop` is not available yet: press Ctrl-C",
-        ),
-        ("kill", "use `kill -9 PID`"),
+        ("kill", "use `git oompa stop --now`"),
         ("cleanup", "use `git oompa gc`"),
         ("tasks", "use `git oompa task list`"),
         ("requeue", "use `git oompa task release ID...`"),

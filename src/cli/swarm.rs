@@ -20,9 +20,20 @@ use crate::swarm::{Event, Finished, Options, Swarm};
 #[command(after_help = "\
 The config is oompa.toml at the repository root (or oompa.json, or oompa/oompa.json), or the
 file given. Workers stop when their cycles are used, when the queue is drained and nothing is
-in flight, or after repeated failures. Ctrl-C once: finish the turns in flight, land what is
-ready, release claims. Twice: kill the agents now. Unmerged work is always kept under
-refs/oompa/keep/.
+in flight, after repeated failures, or when their `budget` is spent. Ctrl-C once: finish the
+turns in flight, land what is ready, release claims (a second SIGINT within 0.5 s, such as git
+passing the same Ctrl-C on, is the same press). Twice: kill the agents now. `git oompa stop
+[--now]` does the same from any terminal. Unmerged work is always kept under refs/oompa/keep/.
+No agent outlives the swarm, even after a SIGKILL of it. Every progress line starts with the
+time and is also appended to .git/oompa/swarms/<id>/swarm.log.
+
+--detach starts the swarm in the background (own session, stdin from /dev/null), waits until it
+has started or failed, prints `ID<TAB>PID<TAB>LOG` and returns. A second swarm on a target one
+already runs on needs --force. A swarm in which every cycle failed exits 1.
+
+Budgets: `budget = \"$25\"`, `\"2M tokens\"` or `\"$25, 2M tokens\"` at the top of oompa.toml
+(the swarm: spent, it stops as on one Ctrl-C and exits 0) or in a [[worker]] (each worker:
+spent, it finishes its turn and stops). `git oompa log --swarms` lists every swarm's totals.
 
 Landing gates: with a [gate] section the target only ever moves to the exact commit on which
 the gate's commands passed. The merge queue makes the landing commit (the target merged with

@@ -17,8 +17,12 @@ pub const DETACHED_VAR: &str = "OOMPA_DETACHED_SWARM";
 /// How long the parent waits for the swarm to start before saying it is still starting.
 const START_WAIT: Duration = Duration::from_secs(120);
 
-/// The id chosen for this process by `swarm --detach`, when it is the detached swarm.
+/// The id chosen for this process by `swarm --detach`, when it is the detached swarm (not an
+/// agent of it, which inherits the variable).
 pub fn detached_id() -> Option<String> {
+    if std::env::var_os("OOMPA_WORKER").is_some() {
+        return None;
+    }
     std::env::var(DETACHED_VAR)
         .ok()
         .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
