@@ -55,14 +55,15 @@ fn a_swarm_budget_stops_the_swarm_by_itself_with_nothing_lost_and_claims_returne
     let out = env.oompa(&["swarm"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("swarm budget $0.0500 spent ($0.0600"), "{err}");
+    assert!(err.contains("swarm budget $0.05 spent ($0.06, 3.3k tokens)"), "{err}");
     assert!(err.contains("the swarm stopped itself"), "{err}");
     assert_eq!(outcomes(&env), ["merged", "interrupted"], "{err}");
     assert_eq!(states(&env), (4, 0, 1), "the second claim went back\n{err}");
     let keep = env.git(&["for-each-ref", "refs/oompa/keep/"]);
     assert_eq!(keep, "", "nothing unmerged to keep");
     // The summary shows what the worker spent.
-    assert!(stdout(&out).contains("$0.0600"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("$0.06, 3.3k tokens"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("swarm budget $0.05 spent"), "{}", stdout(&out));
     let repo = env.open();
     let swarms = Queue::new(&repo).swarms().expect("swarms");
     assert_eq!(

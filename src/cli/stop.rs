@@ -78,7 +78,15 @@ fn pick<'r>(running: &'r [RunInfo], wanted: Option<&str>) -> Result<&'r RunInfo,
     let list = || {
         running
             .iter()
-            .map(|s| format!("{} (pid {}, on {}, since {})", s.id, s.pid, s.target, s.started))
+            .map(|s| {
+                format!(
+                    "{} (pid {}, on {}, started {})",
+                    s.id,
+                    s.pid,
+                    s.target,
+                    super::ui::when(&s.started, false)
+                )
+            })
             .collect::<Vec<_>>()
     };
     match wanted {

@@ -93,7 +93,14 @@ pub fn check_others(env: &Env, repo: &Repo, target: &str, force: bool) -> Result
     }
     let list = same
         .iter()
-        .map(|s| format!("swarm {} (pid {}, since {})", s.id, s.pid, s.started))
+        .map(|s| {
+            format!(
+                "swarm {} (pid {}, started {})",
+                s.id,
+                s.pid,
+                super::ui::when(&s.started, false)
+            )
+        })
         .collect::<Vec<_>>();
     if force {
         env.ui.warn(format!(

@@ -169,9 +169,10 @@ fn parse_count(s: &str) -> Option<u64> {
     (v < u64::MAX as f64).then_some(v as u64)
 }
 
-/// `$0.0612` below a dollar, `$3.41` above.
+/// `$0.0612` below a dollar (`$0.05` in whole cents), `$3.41` above.
 pub fn dollars(usd: f64) -> String {
-    if usd < 1.0 {
+    let cents = usd * 100.0;
+    if usd < 1.0 && (cents - cents.round()).abs() > 1e-6 {
         format!("${usd:.4}")
     } else {
         format!("${usd:.2}")
@@ -221,7 +222,7 @@ mod tests {
         s.add(Some(100), Some(100), Some(0.02));
         assert_eq!(b.spent(&s), None);
         s.add(Some(100), Some(100), Some(0.03));
-        assert!(b.spent(&s).expect("spent").contains("$0.05"));
+        assert!(b.spent(&s).expect("spent").contains("budget $0.05 or"));
         let mut t = Spend::default();
         t.add(Some(900), Some(100), None);
         assert!(b.spent(&t).is_some());

@@ -357,7 +357,7 @@ pub struct Swarm {
     land_tx: Option<Sender<LandRequest>>,
     record_tx: Option<Sender<CycleRecord>>,
     /// This swarm's entry in the registry of running swarms (its lock held while it lives).
-    _registration: Option<registry::Registration>,
+    registration: Option<registry::Registration>,
     /// Ends the swarm's agents if this process dies without doing so.
     watchdog: Option<orphans::Watchdog>,
 }
@@ -608,7 +608,7 @@ impl Swarm {
             predictor: Some(predictor),
             land_tx: Some(land_tx),
             record_tx: Some(record_tx),
-            _registration: Some(registration),
+            registration: Some(registration),
             watchdog,
         })
     }
@@ -654,6 +654,9 @@ impl Swarm {
         self.shared.journal.close();
         if let Some(w) = self.watchdog.take() {
             w.finish();
+        }
+        if let Some(r) = self.registration.take() {
+            r.keep_until_exit();
         }
         let repo = self.shared.repo.to_thread_local();
         let queue = Queue::new(&repo);

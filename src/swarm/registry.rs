@@ -39,6 +39,14 @@ pub struct Registration {
     pub dir: PathBuf,
 }
 
+impl Registration {
+    /// Holds the lock until the process exits, so the swarm counts as running until its last
+    /// line (the summary, the exit status) is written, which is what `stop --wait` waits for.
+    pub fn keep_until_exit(self) {
+        std::mem::forget(self);
+    }
+}
+
 /// The directory of every swarm's registry entry.
 pub fn root(common_dir: &Path) -> PathBuf {
     common_dir.join("oompa").join("swarms")

@@ -166,6 +166,7 @@ impl Worker {
         self.spent
             .borrow()
             .clone()
+            .or_else(|| self.shared.control.spent_because())
             .unwrap_or_else(|| "stopped".into())
     }
 
