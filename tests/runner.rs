@@ -37,8 +37,8 @@ mod test_real_clis;
 mod test_review;
 mod test_signals;
 mod test_status;
-mod test_tamper;
 mod test_stop;
+mod test_tamper;
 mod test_task;
 
 /// Cargo builds only this file (`autotests = false`), so a test file that is not a module here

@@ -55,15 +55,26 @@ fn a_swarm_budget_stops_the_swarm_by_itself_with_nothing_lost_and_claims_returne
     let out = env.oompa(&["swarm"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("swarm budget $0.05 spent ($0.06, 3.3k tokens)"), "{err}");
+    assert!(
+        err.contains("swarm budget $0.05 spent ($0.06, 3.3k tokens)"),
+        "{err}"
+    );
     assert!(err.contains("the swarm stopped itself"), "{err}");
     assert_eq!(outcomes(&env), ["merged", "interrupted"], "{err}");
     assert_eq!(states(&env), (4, 0, 1), "the second claim went back\n{err}");
     let keep = env.git(&["for-each-ref", "refs/oompa/keep/"]);
     assert_eq!(keep, "", "nothing unmerged to keep");
     // The summary shows what the worker spent.
-    assert!(stdout(&out).contains("$0.06, 3.3k tokens"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("swarm budget $0.05 spent"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("$0.06, 3.3k tokens"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("swarm budget $0.05 spent"),
+        "{}",
+        stdout(&out)
+    );
     let repo = env.open();
     let swarms = Queue::new(&repo).swarms().expect("swarms");
     assert_eq!(
@@ -98,8 +109,15 @@ fn a_dollar_budget_on_an_agent_that_reports_no_cost_counts_tokens_and_says_so() 
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("reports tokens but no cost"), "{err}");
-    assert!(err.contains("swarm budget $1.00 or 2.0k tokens spent"), "{err}");
-    assert!(stdout(&out).contains("no cost reported"), "{}", stdout(&out));
+    assert!(
+        err.contains("swarm budget $1.00 or 2.0k tokens spent"),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).contains("no cost reported"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -108,6 +126,9 @@ fn a_bad_budget_is_refused_with_the_line_and_what_to_write() {
     let out = env.oompa(&["swarm"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("oompa.toml:2: budget: bad budget `25 dollars`"), "{err}");
+    assert!(
+        err.contains("oompa.toml:2: budget: bad budget `25 dollars`"),
+        "{err}"
+    );
     assert!(err.contains("\"2M tokens\""), "{err}");
 }

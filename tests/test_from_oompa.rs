@@ -127,7 +127,10 @@ fn oompas_command_names_answer_with_the_git_oompa_equivalent() {
     for (name, answer) in [
         ("run", "use `git oompa swarm [CONFIG]`"),
         ("loop", "use `git oompa swarm`"),
-        ("list", "use `git oompa log --swarms` for past and running swarms"),
+        (
+            "list",
+            "use `git oompa log --swarms` for past and running swarms",
+        ),
         ("view", "use `git oompa status`"),
         ("info", "use `git oompa log --swarm ID`"),
         ("kill", "use `git oompa stop --now`"),

@@ -112,7 +112,10 @@ impl Drop for Cleanup<'_> {
             let _ = c.wait();
         }
         if let Some(pid) = self.pid {
-            let _ = kill(Pid::from_raw(i32::try_from(pid).expect("pid")), Signal::SIGKILL);
+            let _ = kill(
+                Pid::from_raw(i32::try_from(pid).expect("pid")),
+                Signal::SIGKILL,
+            );
         }
         let _ = Command::new("pkill")
             .args(["-f", &format!("sleep {}", self.marker)])
@@ -188,7 +191,10 @@ fn stop_from_another_terminal_lets_the_turns_in_flight_land_and_starts_nothing_n
         b.len() > 9 && b[2] == b':' && b[5] == b':' && b[8] == b' '
     };
     let cycle_lines: Vec<&str> = err.lines().filter(|l| l.contains("cycle 1")).collect();
-    assert!(!cycle_lines.is_empty() && cycle_lines.iter().all(|l| stamped(l)), "{err}");
+    assert!(
+        !cycle_lines.is_empty() && cycle_lines.iter().all(|l| stamped(l)),
+        "{err}"
+    );
     let repo = env.open();
     let id = &Queue::new(&repo).swarms().expect("swarms")[0].id;
     let log = std::fs::read_to_string(oompa::swarm::registry::log_path(repo.common_dir(), id))
@@ -238,10 +244,18 @@ fn stop_without_a_running_swarm_says_so_and_a_wrong_id_is_named() {
     env.oompa_ok(&["init"]);
     let out = env.oompa(&["stop"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no swarm is running"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no swarm is running"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.oompa(&["stop", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no swarm `nosuch`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no swarm `nosuch`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -266,7 +280,11 @@ fn a_detached_swarm_starts_in_the_background_shows_in_status_and_stops() {
     // A second swarm on the same target asks for --force.
     let second = env.oompa(&["swarm"]);
     assert_eq!(second.status.code(), Some(1));
-    assert!(stderr(&second).contains("already running on `main`"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("already running on `main`"),
+        "{}",
+        stderr(&second)
+    );
     assert!(stderr(&second).contains("--force"), "{}", stderr(&second));
     let log = Path::new(fields[2]);
     wait_for("a cycle to start", || {
@@ -348,7 +366,11 @@ fn one_ctrl_c_through_git_seen_twice_is_still_a_graceful_stop() {
     let err = stderr(&out);
     assert!(!err.contains("killing the agents"), "{err}");
     let o = outcomes(&env);
-    assert_eq!(o.get("merged"), Some(&2), "the turns in flight landed: {o:?}\n{err}");
+    assert_eq!(
+        o.get("merged"),
+        Some(&2),
+        "the turns in flight landed: {o:?}\n{err}"
+    );
     assert_eq!(o.values().sum::<usize>(), 2, "{o:?}\n{err}");
     assert_eq!(swarm_end(&env), ["interrupted"], "{err}");
 }
@@ -374,13 +396,20 @@ fn no_agent_process_outlives_a_sigkilled_swarm() {
         marker: &m,
     };
     wait_for("both agents and their children to run", || {
-        processes_with(&format!("sleep {m}")) == 2 && processes_with(&format!("sleep {child_m}")) == 2
+        processes_with(&format!("sleep {m}")) == 2
+            && processes_with(&format!("sleep {child_m}")) == 2
     });
-    guard.child.as_mut().expect("swarm").kill().expect("SIGKILL");
+    guard
+        .child
+        .as_mut()
+        .expect("swarm")
+        .kill()
+        .expect("SIGKILL");
     let _ = wait_output(&mut guard.child);
     // Polled, not timed: the agents, and what they started, go within a few seconds.
     wait_for("every agent process to end", || {
-        processes_with(&format!("sleep {m}")) == 0 && processes_with(&format!("sleep {child_m}")) == 0
+        processes_with(&format!("sleep {m}")) == 0
+            && processes_with(&format!("sleep {child_m}")) == 0
     });
     // The next command records the crash and returns the claims.
     env.oompa_ok(&["status"]);
@@ -391,13 +420,21 @@ fn no_agent_process_outlives_a_sigkilled_swarm() {
 #[test]
 fn the_next_command_ends_the_agents_of_a_swarm_that_died_with_its_watchdog() {
     let m = marker(640_000);
-    let env = repo(1, "hang", 1, "", &[("FAKE_CLAIM_FIRST", "1"), ("FAKE_HANG", &m)]);
+    let env = repo(
+        1,
+        "hang",
+        1,
+        "",
+        &[("FAKE_CLAIM_FIRST", "1"), ("FAKE_HANG", &m)],
+    );
     let mut guard = Cleanup {
         child: Some(spawn(&mut env.oompa_cmd(&["swarm"]))),
         pid: None,
         marker: &m,
     };
-    wait_for("the agent to hang", || processes_with(&format!("sleep {m}")) == 1);
+    wait_for("the agent to hang", || {
+        processes_with(&format!("sleep {m}")) == 1
+    });
     let swarm_pid = guard.child.as_ref().expect("swarm").id();
     // The watchdog first (as a kill of everything would), then the swarm.
     let watchdogs: Vec<i32> = std::fs::read_dir("/proc")
@@ -407,14 +444,25 @@ fn the_next_command_ends_the_agents_of_a_swarm_that_died_with_its_watchdog() {
             let pid: i32 = e.file_name().to_str()?.parse().ok()?;
             let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
             let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let ppid: u32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
             (ppid == swarm_pid && String::from_utf8_lossy(&cmd).contains("swarm-watchdog"))
                 .then_some(pid)
         })
         .collect();
     assert_eq!(watchdogs.len(), 1, "one watchdog per swarm");
     kill(Pid::from_raw(watchdogs[0]), Signal::SIGKILL).expect("kill watchdog");
-    guard.child.as_mut().expect("swarm").kill().expect("SIGKILL");
+    guard
+        .child
+        .as_mut()
+        .expect("swarm")
+        .kill()
+        .expect("SIGKILL");
     let _ = wait_output(&mut guard.child);
     env.oompa_ok(&["status"]);
     wait_for("the agent to be ended by recovery", || {
@@ -475,7 +523,11 @@ fn log_swarms_lists_each_swarm_with_its_totals_and_how_it_ended() {
     assert!(rows[0]["cost_usd"].as_f64().expect("cost") > 0.03);
     // Plain `log` ends with the swarm's totals; --swarm ID adds each worker's.
     let out = env.oompa(&["log"]);
-    assert!(stderr(&out).contains("merged, 0 failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("merged, 0 failed"),
+        "{}",
+        stderr(&out)
+    );
     let id = rows[0]["swarm"].as_str().expect("id");
     let one = env.oompa_ok(&["log", "--swarms", "--swarm", &id[..4]]);
     assert!(one.contains("WORKER"), "{one}");

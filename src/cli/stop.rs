@@ -91,8 +91,7 @@ fn pick<'r>(running: &'r [RunInfo], wanted: Option<&str>) -> Result<&'r RunInfo,
     };
     match wanted {
         Some(w) => {
-            let matching: Vec<&RunInfo> =
-                running.iter().filter(|s| s.id.starts_with(w)).collect();
+            let matching: Vec<&RunInfo> = running.iter().filter(|s| s.id.starts_with(w)).collect();
             match matching.as_slice() {
                 [one] => Ok(one),
                 [] => Err(CommandError::user(format!(
@@ -110,10 +109,10 @@ fn pick<'r>(running: &'r [RunInfo], wanted: Option<&str>) -> Result<&'r RunInfo,
         }
         None => match running {
             [one] => Ok(one),
-            [] => Err(CommandError::user(
-                "no swarm is running in this repository on this machine",
-            )
-            .with_hint("`git oompa log --swarms` lists past swarms")),
+            [] => Err(
+                CommandError::user("no swarm is running in this repository on this machine")
+                    .with_hint("`git oompa log --swarms` lists past swarms"),
+            ),
             _ => Err(with_causes(
                 CommandError::user(format!(
                     "{} swarms are running; say which one to stop",

@@ -257,7 +257,7 @@ pub fn run_swarm(
         .and_then(|p| p.parent().map(PathBuf::from));
     let (sig_tx, sig_rx) = unbounded();
     let mut signals = signal_hook::iterator::Signals::new(super::swarm_ops::SIGNALS)
-    .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
+        .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
     let sig_handle = signals.handle();
     let sig_thread = std::thread::spawn(move || {
         for s in signals.forever() {
@@ -317,8 +317,7 @@ pub fn run_swarm(
     let events = swarm.events.clone();
     let stopped_because = control.gave_up_because();
     let budget_spent = control.spent_because();
-    let interrupted =
-        control.stopping() && stopped_because.is_none() && budget_spent.is_none();
+    let interrupted = control.stopping() && stopped_because.is_none() && budget_spent.is_none();
     let finished = swarm.finish().map_err(|e| match e {
         crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),

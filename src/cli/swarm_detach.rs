@@ -41,9 +41,8 @@ pub fn start(env: &Env, repo: &Repo) -> Result<(), CommandError> {
             .append(true)
             .open(&log_path)
     };
-    let log = open_log().map_err(|e| {
-        CommandError::user(format!("cannot create {}: {e}", log_path.display()))
-    })?;
+    let log = open_log()
+        .map_err(|e| CommandError::user(format!("cannot create {}: {e}", log_path.display())))?;
     let exe = std::env::current_exe()
         .map_err(|e| CommandError::user(format!("cannot find git-oompa itself: {e}")))?;
     let args: Vec<OsString> = std::env::args_os()
@@ -67,9 +66,9 @@ pub fn start(env: &Env, repo: &Repo) -> Result<(), CommandError> {
             });
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| CommandError::user(format!("cannot start the swarm in the background: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        CommandError::user(format!("cannot start the swarm in the background: {e}"))
+    })?;
     let pid = child.id();
     let began = Instant::now();
     loop {
@@ -101,10 +100,12 @@ pub fn start(env: &Env, repo: &Repo) -> Result<(), CommandError> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    env.ui.status(format!("swarm {id} started in the background (pid {pid})"));
-    env.ui.status(format!("log: {}", log_path.display()));
     env.ui
-        .hint(format!("`git oompa status` shows its workers; `git oompa stop {id}` stops it"));
+        .status(format!("swarm {id} started in the background (pid {pid})"));
+    env.ui.status(format!("log: {}", log_path.display()));
+    env.ui.hint(format!(
+        "`git oompa status` shows its workers; `git oompa stop {id}` stops it"
+    ));
     env.ui.out(format!("{id}\t{pid}\t{}", log_path.display()))?;
     Ok(())
 }

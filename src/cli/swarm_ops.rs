@@ -10,9 +10,9 @@ use super::error::Kind;
 use super::progress::Progress;
 use super::swarm::RunResult;
 use super::{CommandError, Env, Ui};
+use crate::config::budget::Spend;
 use crate::git::Repo;
 use crate::store::record::Outcome;
-use crate::config::budget::Spend;
 use crate::swarm::{Finished, registry};
 
 /// The signals a running swarm handles.
@@ -135,7 +135,10 @@ pub fn start_progress(ui: &Ui, repo: &Repo, id: &str) {
         Ok(p) => ui.set_progress(Some(p)),
         Err(e) => {
             ui.set_progress(Some(Progress::stamped()));
-            ui.warn(format!("cannot write the swarm's log {}: {e}", path.display()));
+            ui.warn(format!(
+                "cannot write the swarm's log {}: {e}",
+                path.display()
+            ));
         }
     }
 }
@@ -169,7 +172,12 @@ pub fn check_result(result: &RunResult) -> Result<(), CommandError> {
     let cycles: u32 = workers.iter().map(|w| w.cycles).sum();
     let errors: u32 = workers
         .iter()
-        .map(|w| w.outcomes.get(Outcome::Error.as_str()).copied().unwrap_or(0))
+        .map(|w| {
+            w.outcomes
+                .get(Outcome::Error.as_str())
+                .copied()
+                .unwrap_or(0)
+        })
         .sum();
     if cycles == 0 || errors < cycles {
         return Ok(());
@@ -202,8 +210,14 @@ mod tests {
         let t = Instant::now();
         let mut p = Presses::default();
         assert_eq!(p.press_at(SIGINT, t), Press::Stop);
-        assert_eq!(p.press_at(SIGINT, t + Duration::from_millis(5)), Press::Ignored);
-        assert_eq!(p.press_at(SIGINT, t + Duration::from_millis(900)), Press::Kill);
+        assert_eq!(
+            p.press_at(SIGINT, t + Duration::from_millis(5)),
+            Press::Ignored
+        );
+        assert_eq!(
+            p.press_at(SIGINT, t + Duration::from_millis(900)),
+            Press::Kill
+        );
     }
 
     #[test]

@@ -64,7 +64,10 @@ impl Budget {
     /// Parses `"$25"`, `"2M tokens"`, `"$25, 2M tokens"` (also joined by `and`, `or`, `+`).
     pub fn parse(text: &str) -> Result<Budget, String> {
         let mut budget = Budget::default();
-        let normal = text.replace(" and ", ",").replace(" or ", ",").replace('+', ",");
+        let normal = text
+            .replace(" and ", ",")
+            .replace(" or ", ",")
+            .replace('+', ",");
         for part in normal.split(',').map(str::trim) {
             if part.is_empty() {
                 return Err("an empty part".into());
@@ -88,8 +91,8 @@ impl Budget {
                 .strip_suffix("tokens")
                 .or_else(|| part.strip_suffix("token"))
             {
-                let tokens =
-                    parse_count(n.trim()).ok_or_else(|| format!("`{part}` is not a token count"))?;
+                let tokens = parse_count(n.trim())
+                    .ok_or_else(|| format!("`{part}` is not a token count"))?;
                 if tokens == 0 {
                     return Err(format!("`{part}` must be more than 0 tokens"));
                 }
@@ -204,13 +207,32 @@ mod tests {
                 tokens: None
             }
         );
-        assert_eq!(Budget::parse("2M tokens").expect("valid").tokens, Some(2_000_000));
-        assert_eq!(Budget::parse("500k tokens").expect("valid").tokens, Some(500_000));
+        assert_eq!(
+            Budget::parse("2M tokens").expect("valid").tokens,
+            Some(2_000_000)
+        );
+        assert_eq!(
+            Budget::parse("500k tokens").expect("valid").tokens,
+            Some(500_000)
+        );
         let both = Budget::parse("$0.05, 1.5M tokens").expect("valid");
         assert_eq!(both.micro_usd, Some(50_000));
         assert_eq!(both.tokens, Some(1_500_000));
-        assert_eq!(Budget::parse("$1 and 10 tokens").expect("valid").tokens, Some(10));
-        for bad in ["25", "$", "$-1", "$0", "two tokens", "$1, $2", "", "5 dollars", "0 tokens"] {
+        assert_eq!(
+            Budget::parse("$1 and 10 tokens").expect("valid").tokens,
+            Some(10)
+        );
+        for bad in [
+            "25",
+            "$",
+            "$-1",
+            "$0",
+            "two tokens",
+            "$1, $2",
+            "",
+            "5 dollars",
+            "0 tokens",
+        ] {
             assert!(Budget::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1100,12 +1100,16 @@ fn transcript_max_takes_bytes_or_a_size_with_a_unit_within_limits() {
 
 #[test]
 fn budget_is_read_at_top_level_and_per_worker_and_a_bad_one_is_named() {
-    let config = toml("budget = \"$25, 2M tokens\"\n[[worker]]\nmodel = \"codex\"\nbudget = \"$0.05\"\n")
-        .expect("valid");
+    let config =
+        toml("budget = \"$25, 2M tokens\"\n[[worker]]\nmodel = \"codex\"\nbudget = \"$0.05\"\n")
+            .expect("valid");
     let swarm = config.budget.expect("swarm budget");
     assert_eq!(swarm.micro_usd, Some(25_000_000));
     assert_eq!(swarm.tokens, Some(2_000_000));
-    assert_eq!(config.workers[0].budget.and_then(|b| b.micro_usd), Some(50_000));
+    assert_eq!(
+        config.workers[0].budget.and_then(|b| b.micro_usd),
+        Some(50_000)
+    );
     let err = toml_err(&format!("budget = \"25 dollars\"\n{MINIMAL}"));
     assert!(
         err.starts_with("conf/oompa.toml:1: budget: bad budget `25 dollars`"),

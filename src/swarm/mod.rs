@@ -840,8 +840,8 @@ pub fn missing_clis(config: &Config) -> Vec<(String, Vec<String>)> {
 fn exec_program(command: &str) -> Option<String> {
     const SHELL_WORDS: &[&str] = &[
         ":", ".", "[", "alias", "cd", "command", "echo", "eval", "exit", "export", "false",
-        "printf", "pwd", "read", "set", "test", "true", "type", "ulimit", "umask", "unset",
-        "if", "for", "while", "until", "case", "{", "(", "!", "source", "time", "env",
+        "printf", "pwd", "read", "set", "test", "true", "type", "ulimit", "umask", "unset", "if",
+        "for", "while", "until", "case", "{", "(", "!", "source", "time", "env",
     ];
     let mut words = command.split_whitespace();
     let mut word = words.next()?;

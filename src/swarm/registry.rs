@@ -187,7 +187,10 @@ mod tests {
         drop(reg);
         assert!(list_running(tmp.path()).is_empty());
         assert_eq!(list(tmp.path()).len(), 1);
-        assert_eq!(dead_unswept(tmp.path()), vec![("abcd1234".into(), info.pid)]);
+        assert_eq!(
+            dead_unswept(tmp.path()),
+            vec![("abcd1234".into(), info.pid)]
+        );
         assert!(dead_unswept(tmp.path()).is_empty());
     }
 }

@@ -191,7 +191,11 @@ pub fn run(
     for r in &rows {
         t.add_row([
             Cell::new(&r.id),
-            Cell::new(r.started.as_deref().map_or_else(String::new, |s| ui::when(s, wide))),
+            Cell::new(
+                r.started
+                    .as_deref()
+                    .map_or_else(String::new, |s| ui::when(s, wide)),
+            ),
             Cell::new(&r.target),
             Cell::new(r.totals.cycles.to_string()),
             Cell::new(r.totals.merged.to_string()),
@@ -218,10 +222,17 @@ pub fn run(
 }
 
 /// What each worker of one swarm did and spent.
-fn print_workers(ui: &Ui, entries: &[LogEntry], swarm: &str, wide: bool) -> Result<(), CommandError> {
+fn print_workers(
+    ui: &Ui,
+    entries: &[LogEntry],
+    swarm: &str,
+    wide: bool,
+) -> Result<(), CommandError> {
     let mut per: BTreeMap<String, Totals> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.record.swarm == swarm) {
-        per.entry(e.record.worker.clone()).or_default().add(&e.record);
+        per.entry(e.record.worker.clone())
+            .or_default()
+            .add(&e.record);
     }
     if per.is_empty() {
         return Ok(());
