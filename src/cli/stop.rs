@@ -140,3 +140,39 @@ pub fn watchdog(args: WatchdogArgs) -> Result<(), CommandError> {
     crate::swarm::orphans::watch(&args.swarm, std::io::stdin().lock());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str) -> RunInfo {
+        RunInfo {
+            version: 1,
+            id: id.into(),
+            pid: 42,
+            host: "h".into(),
+            target: "main".into(),
+            started: "2026-11-30T05:00:00Z".into(),
+            log: "swarm.log".into(),
+            detached: false,
+        }
+    }
+
+    #[test]
+    fn without_an_id_only_a_single_running_swarm_is_picked_and_several_are_listed() {
+        let one = [info("ab12cd34")];
+        assert_eq!(pick(&one, None).expect("the only one").id, "ab12cd34");
+        let two = [info("ab12cd34"), info("ef56ab78")];
+        let err = pick(&two, None).expect_err("ambiguous");
+        assert!(
+            err.message.contains("2 swarms are running"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.causes.len(), 2);
+        assert!(err.causes[1].starts_with("ef56ab78 (pid 42, on main"));
+        assert_eq!(pick(&two, Some("ef")).expect("by prefix").id, "ef56ab78");
+        assert!(pick(&[info("ab12cd34"), info("ab99cd34")], Some("ab")).is_err());
+        assert!(pick(&two, Some("zz")).is_err());
+    }
+}

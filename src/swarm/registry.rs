@@ -105,15 +105,15 @@ pub fn this_process(common_dir: &Path, id: &str, target: &str, detached: bool) -
     }
 }
 
-/// Whether the swarm process of this registry directory holds its lock now.
+/// Whether the swarm process of this registry directory holds its lock now. When that cannot
+/// be told (the file cannot be opened or locked for another reason), it counts as held: a swarm
+/// is never taken for dead, and its agents swept, on a guess.
 fn lock_held(dir: &Path) -> bool {
-    let Ok(file) = OpenOptions::new().write(true).open(lock_path(dir)) else {
-        return false;
+    let file = match File::open(lock_path(dir)) {
+        Ok(f) => f,
+        Err(e) => return e.kind() != io::ErrorKind::NotFound,
     };
-    match Flock::lock(file, FlockArg::LockSharedNonblock) {
-        Ok(_) => false,
-        Err((_, e)) => e == nix::errno::Errno::EWOULDBLOCK,
-    }
+    Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
 }
 
 /// One registry entry, as found.
