@@ -43,6 +43,7 @@ mod test_status;
 mod test_stop;
 mod test_tamper;
 mod test_task;
+mod test_timeline;
 
 /// Cargo builds only this file (`autotests = false`), so a test file that is not a module here
 /// never compiles and never runs, silently. Every `tests/*.rs` and `tests/common/*.rs` must be

@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod man;
+mod notify;
 mod progress;
 pub mod status;
 pub mod stop;
@@ -24,6 +25,7 @@ pub mod swarm;
 mod swarm_detach;
 mod swarm_ops;
 pub mod task;
+mod timeline;
 pub mod ui;
 
 use std::path::PathBuf;

@@ -272,6 +272,7 @@ pub fn run_swarm(
         }
     });
     let config_name = config_name(&config);
+    let notify = config.notify.clone();
     let swarm = Swarm::start(
         repo,
         Options {
@@ -295,10 +296,14 @@ pub fn run_swarm(
     let control = swarm.control();
     super::swarm_ops::start_progress(ui, repo, &swarm.id);
     let mut presses = super::swarm_ops::Presses::default();
+    let notifier = super::notify::start(notify, &swarm.id, repo);
     loop {
         select! {
             recv(swarm.events) -> ev => {
-                if let Ok(ev) = ev { print_event(ui, &ev) }
+                if let Ok(ev) = ev {
+                    print_event(ui, &ev);
+                    super::notify::event(ui, &notifier, repo, &ev);
+                }
             }
             recv(sig_rx) -> sig => {
                 let Ok(sig) = sig else { continue };
@@ -329,9 +334,11 @@ pub fn run_swarm(
     })?;
     for ev in events.try_iter() {
         print_event(ui, &ev);
+        super::notify::event(ui, &notifier, repo, &ev);
     }
     sig_handle.close();
     let _ = sig_thread.join();
+    super::notify::finish(ui, notifier, &finished, &control, interrupted);
     print_summary(env, &finished)?;
     super::swarm_ops::print_spend(env, &finished, budget_spent.as_deref());
     Ok(RunResult {

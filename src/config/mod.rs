@@ -120,6 +120,8 @@ pub struct Config {
     pub max_landing_pause: Duration,
     /// What the whole swarm may spend (`budget`); spent, it stops as on one Ctrl-C.
     pub budget: Option<budget::Budget>,
+    /// `notify`: a command run for chosen swarm events (see [`crate::notify`]).
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 /// The landing gate (`[gate]`): commands run on the exact commit a landing would make.
@@ -330,6 +332,7 @@ impl Config {
             gate: None,
             max_landing_pause: defaults::MAX_LANDING_PAUSE,
             budget: None,
+            notify: None,
         }
     }
 
@@ -627,6 +630,10 @@ pub enum ValueProblem {
         "bad budget `{text}`: {why} (use dollars and/or tokens: \"$25\", \"2M tokens\", \"$25, 2M tokens\")"
     )]
     Budget { text: String, why: String },
+    #[error("unknown event `{name}` (one of {})", crate::notify::EVENTS.join(", "))]
+    UnknownEvent { name: String },
+    #[error("set `notify` too: the command to run for these events")]
+    NotifyWithoutCommand,
 }
 
 /// Formats a list of paths as `a, b or c`.
