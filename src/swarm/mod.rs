@@ -8,7 +8,6 @@
 
 mod budget;
 pub mod gate;
-mod journal;
 mod merge_queue;
 pub mod orphans;
 mod planner;
@@ -33,10 +32,13 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::config::{Config, WorkerConfig};
 use crate::git::{GitError, ObjectId, Repo, SharedRepo};
+use crate::store::journal;
+use crate::store::layout;
 use crate::store::queue::hostname;
 use crate::store::record::{CycleRecord, Outcome};
+use crate::store::recover::{describe_recorded, recover};
 use crate::store::swarm::{Stopped, SwarmRecord};
-use crate::store::{ClaimOutcome, Queue, QueueError, Recovered, TaskId};
+use crate::store::{ClaimOutcome, Queue, QueueError, TaskId};
 
 pub use merge_queue::{LandReply, LandRequest};
 
@@ -335,8 +337,8 @@ impl Shared {
                 env.push(("PATH".into(), joined.to_string_lossy().into_owned()));
             }
         }
-        // git oompa's guard follows the agent to the main checkout too (`guard::hooks`).
-        env.extend(crate::guard::hooks::agent_env(
+        // git oompa's guard follows the agent to the main checkout too (`git::include`).
+        env.extend(crate::git::include::agent_env(
             self.repo.to_thread_local().common_dir(),
         ));
         env.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -380,63 +382,6 @@ pub fn worker_ids(config: &Config) -> Vec<(String, WorkerConfig)> {
     out
 }
 
-/// Recovers claims whose owner is gone, keeping their unmerged branch tips under
-/// `refs/oompa/keep/`, and writes the records of cycles a dead swarm process left out of the
-/// log (see the `journal` module): they are in [`Recovered::recorded`]. Safe to call from any command,
-/// and from several at once.
-pub fn recover(
-    repo: &Repo,
-    target_ref: Option<&str>,
-) -> Result<(Recovered, Vec<String>), SwarmError> {
-    let target = match target_ref {
-        Some(r) => repo.read_ref(r)?,
-        None => None,
-    };
-    let host = hostname();
-    // Agents a dead swarm left running (its watchdog killed too) are ended first.
-    for (id, _) in registry::dead_unswept(repo.common_dir()) {
-        orphans::sweep(&id);
-    }
-    // Cycles cut short get their records while their claims are still held (the record
-    // lists them), so this comes first, and one recovery at a time.
-    let mut cycles = journal::Recovery::default();
-    let lock = journal::anything_to_recover(repo.common_dir(), &host)
-        .then(|| journal::lock(repo.common_dir()))
-        .flatten();
-    if lock.is_some() {
-        let snapshot = Queue::new(repo).snapshot().unwrap_or_default();
-        journal::settle(repo, &host, target, &snapshot, &mut cycles);
-    }
-    let mut kept = std::mem::take(&mut cycles.kept);
-    let mut rec = Queue::new(repo).recover(&host, |id, claim| {
-        let Some(branch) = &claim.branch else { return };
-        let Ok(Some(tip)) = repo.read_ref(branch) else {
-            return;
-        };
-        if target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false)) {
-            return;
-        }
-        if let Ok(name) = journal::keep(
-            repo,
-            &claim.swarm,
-            &claim.worker,
-            tip,
-            &format!("recovered-{id}"),
-        ) {
-            kept.push(name);
-        }
-    })?;
-    if lock.is_some() {
-        journal::record(repo, &host, &mut cycles);
-    }
-    drop(lock);
-    rec.recorded = cycles.recorded;
-    rec.unrecorded = cycles.problems;
-    kept.sort();
-    kept.dedup();
-    Ok((rec, kept))
-}
-
 impl Swarm {
     /// Checks the target, recovers dead claims, records the swarm in the queue and starts
     /// every thread.
@@ -449,6 +394,7 @@ impl Swarm {
         let queue = Queue::new(repo);
         queue.init()?;
         let (events_tx, events) = unbounded();
+        orphans::sweep_dead(repo.common_dir());
         let (recovered, kept) = recover(repo, Some(&target_ref))?;
         if !recovered.released.is_empty()
             || !recovered.crashed.is_empty()
@@ -523,11 +469,7 @@ impl Swarm {
         let shared = Arc::new(Shared {
             id: id.clone(),
             repo: repo.clone().into_shared(),
-            transcripts: repo
-                .common_dir()
-                .join("oompa")
-                .join("transcripts")
-                .join(&id),
+            transcripts: layout::transcripts_dir(repo.common_dir(), &id),
             journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
             config: opts.config,
             target: opts.target,
@@ -702,11 +644,6 @@ fn missing_text(missing: &[(String, Vec<String>)]) -> String {
             many.iter().map(one).collect::<Vec<_>>().join(", ")
         ),
     }
-}
-
-/// `swarm/worker/cycle: outcome` of a record written by recovery.
-pub fn describe_recorded(r: &CycleRecord) -> String {
-    format!("{}/{}/{}: {}", r.swarm, r.worker, r.cycle, r.outcome)
 }
 
 /// What is wrong with the `copy` entries (files copied into every worktree), one warning

@@ -83,6 +83,14 @@ pub fn sweep(id: &str) -> usize {
     ended.len()
 }
 
+/// Ends the agents left running by every registered swarm found dead since the last look
+/// (its watchdog killed too): what each command's recovery does first.
+pub fn sweep_dead(common_dir: &Path) {
+    for (id, _) in super::registry::dead_unswept(common_dir) {
+        sweep(&id);
+    }
+}
+
 /// The swarm's end of its watchdog.
 pub struct Watchdog {
     child: Child,

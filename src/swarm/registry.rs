@@ -49,12 +49,12 @@ impl Registration {
 
 /// The directory of every swarm's registry entry.
 pub fn root(common_dir: &Path) -> PathBuf {
-    common_dir.join("oompa").join("swarms")
+    crate::store::layout::state_dir(common_dir).join("swarms")
 }
 
-/// One swarm's registry directory.
+/// One swarm's registry directory ([`crate::store::layout::swarm_dir`]).
 pub fn dir(common_dir: &Path, id: &str) -> PathBuf {
-    root(common_dir).join(id)
+    crate::store::layout::swarm_dir(common_dir, id)
 }
 
 /// One swarm's progress log.
@@ -82,12 +82,7 @@ pub fn register(common_dir: &Path, info: &RunInfo) -> io::Result<Registration> {
         .map_err(|(_, e)| io::Error::other(format!("{} is locked: {e}", dir.display())))?;
     let mut data = serde_json::to_vec_pretty(info).map_err(io::Error::other)?;
     data.push(b'\n');
-    let path = dir.join("run.json");
-    let tmp = dir.join(format!("run.json.tmp-{}", std::process::id()));
-    fs::write(&tmp, &data)?;
-    fs::rename(&tmp, &path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })?;
+    crate::store::layout::write_atomic(&dir.join("run.json"), &data)?;
     Ok(Registration { _lock: lock, dir })
 }
 

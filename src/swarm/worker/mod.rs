@@ -422,14 +422,11 @@ impl Worker {
             cycle,
         });
         self.shared.flagged_lock().remove(&self.id);
-        let transcript = self
-            .shared
-            .transcripts
-            .join(&self.id)
-            .join(format!("cycle-{cycle}.log"));
+        let transcript =
+            crate::store::layout::cycle_transcript(&self.shared.transcripts, &self.id, cycle);
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
-        self.shared.journal.start(&super::journal::Start {
+        self.shared.journal.start(&crate::store::journal::Start {
             worker: &self.id,
             cycle,
             model: self.config.model.to_string(),
