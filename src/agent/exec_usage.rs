@@ -2,7 +2,7 @@
 //! `oompa-usage: input=1200 output=340 cost=0.021` (every key optional; tokens as integers,
 //! cost in dollars). Several lines add up. Budgets count them like any harness's usage.
 
-use super::turn::Usage;
+use super::types::Usage;
 
 /// The prefix of a usage line.
 pub const PREFIX: &str = "oompa-usage:";
