@@ -18,6 +18,7 @@ use common::swarm as test_swarm;
 
 mod test_agents;
 mod test_ancestry;
+mod test_budget;
 mod test_cli;
 mod test_completions;
 mod test_crash;
@@ -41,6 +42,7 @@ mod test_settings;
 mod test_signals;
 mod test_snapshot;
 mod test_status;
+mod test_stop;
 mod test_tamper;
 mod test_task;
 mod test_timeline;

@@ -18,6 +18,7 @@ pub mod turn_log;
 pub mod types;
 pub mod verdict;
 
+pub(crate) mod exec_usage;
 pub(crate) mod harness;
 pub(crate) mod process;
 

@@ -160,6 +160,7 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     let token = uuid::Uuid::new_v4().to_string();
     cmd.env(TOKEN_VAR, &token);
+    die_with_parent(&mut cmd);
 
     let started = Instant::now();
     let mut child = cmd.spawn()?;
@@ -245,6 +246,31 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
         escaped,
         stopped_by: err.hit.clone(),
     })
+}
+
+/// The child (the process-group leader) gets SIGKILL when the thread that started it dies,
+/// which for a supervised run is when the swarm process dies (its thread waits in
+/// [`supervise`] until the child has ended). What the leader started is ended by the swarm's
+/// watchdog (`swarm::orphans`).
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = nix::unistd::getpid();
+        // SAFETY: only prctl(2) and getppid(2), both async-signal-safe, run between fork and
+        // exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+                // The parent died before the prctl: nobody would kill us.
+                if nix::unistd::getppid() != parent {
+                    return Err(io::Error::other("the swarm process is gone"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 fn start_threads(

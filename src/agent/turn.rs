@@ -85,7 +85,10 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
         exit: finished.exit,
         final_text,
         session_id: parsed.session_id.or(inv.session_id),
-        usage: parsed.usage,
+        usage: match &turn.spec.harness {
+            crate::agent::Harness::Exec(_) => super::exec_usage::parse(&finished.stderr_tail),
+            _ => parsed.usage,
+        },
         duration: finished.duration,
         stderr_tail: finished.stderr_tail,
         failure: parsed.failure,

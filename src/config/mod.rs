@@ -15,6 +15,7 @@
 //! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one;
 //! `source` is the file being read (path, text, line and column), which `doc` and `read` share.
 
+pub mod budget;
 mod doc;
 mod native;
 mod oompa_json;
@@ -123,6 +124,8 @@ pub struct Config {
     /// How long a landing may wait for the target's checkout (the person's edits, a lock in
     /// it) before its cycle ends with the work kept and the swarm stops.
     pub max_landing_pause: Duration,
+    /// What the whole swarm may spend (`budget`); spent, it stops as on one Ctrl-C.
+    pub budget: Option<budget::Budget>,
     /// `notify`: a command run for chosen swarm events (see [`crate::notify`]).
     pub notify: Option<crate::notify::NotifyConfig>,
 }
@@ -214,6 +217,9 @@ pub struct WorkerConfig {
     pub review_prompt: Vec<PathBuf>,
     /// Failed cycles in a row after which the worker stops (>= 1).
     pub max_errors: u32,
+    /// What each worker of this entry may spend (`budget`); spent, it finishes its turn and
+    /// stops.
+    pub budget: Option<budget::Budget>,
 }
 
 /// A worker's choice of reviewers.
@@ -281,6 +287,7 @@ impl WorkerConfig {
             review: WorkerReview::Inherit,
             review_prompt: Vec::new(),
             max_errors: defaults::MAX_ERRORS,
+            budget: None,
         }
     }
 }
@@ -331,6 +338,7 @@ impl Config {
             transcript_max: defaults::TRANSCRIPT_MAX,
             gate: None,
             max_landing_pause: defaults::MAX_LANDING_PAUSE,
+            budget: None,
             notify: None,
         }
     }
@@ -629,6 +637,10 @@ pub enum ValueProblem {
     EmptyReviewList,
     #[error("write an array of tables, `[[worker]]`, one per worker entry")]
     NotArrayOfTables,
+    #[error(
+        "bad budget `{text}`: {why} (use dollars and/or tokens: \"$25\", \"2M tokens\", \"$25, 2M tokens\")"
+    )]
+    Budget { text: String, why: String },
     #[error("unknown event `{name}` (one of {})", crate::notify::EVENTS.join(", "))]
     UnknownEvent { name: String },
     #[error("set `notify` too: the command to run for these events")]

@@ -24,6 +24,7 @@ const TOP_KEYS: &[&str] = &[
     "limit_backoff",
     "transcript_max",
     "max_landing_pause",
+    "budget",
     "notify",
     "notify_events",
     "notify_timeout",
@@ -48,6 +49,7 @@ const WORKER_KEYS: &[&str] = &[
     "review",
     "review_prompt",
     "max_errors",
+    "budget",
 ];
 const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds", "args", "env"];
 const GATE_KEYS: &[&str] = &[
@@ -100,6 +102,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("max_landing_pause") {
         config.max_landing_pause = f.positive_duration()?;
+    }
+    if let Some(f) = top.get("budget") {
+        config.budget = Some(budget(&f)?);
     }
     config.notify = notify(&top)?;
     config.workers = workers(ctx, &top)?;
@@ -189,7 +194,21 @@ fn worker(t: &Table) -> Result<WorkerConfig, ConfigError> {
     if let Some(f) = t.get("review_prompt") {
         w.review_prompt = f.prompts()?;
     }
+    if let Some(f) = t.get("budget") {
+        w.budget = Some(budget(&f)?);
+    }
     Ok(w)
+}
+
+/// `budget = "$25"`, `"2M tokens"` or both (`"$25, 2M tokens"`).
+fn budget(f: &Field) -> Result<super::budget::Budget, ConfigError> {
+    let text = f.str()?;
+    super::budget::Budget::parse(text).map_err(|why| {
+        f.invalid(ValueProblem::Budget {
+            text: text.to_string(),
+            why,
+        })
+    })
 }
 
 /// `review = false` | `true` (inherit) | a model string or a list of them.

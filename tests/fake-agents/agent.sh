@@ -27,6 +27,10 @@
 # FAKE_SNEAK=FILE (after FAKE_COMMIT_FIRST) tries to move main to its HEAD from its worktree, from
 # the main checkout, and from its worktree with its environment cleared, appending `moved: …` or
 # `refused: …` per try to FILE and what git said to FILE.err.
+# FAKE_COST=D reports D dollars (and 1000 input, 100 output tokens) for every turn on stderr
+# (`oompa-usage:`); FAKE_TOKENS_ONLY=1 reports the tokens without a cost.
+# FAKE_CHILD=N (with `hang`) also starts a background `sleep N` child, as agent CLIs start
+# helpers, so a test can see that no agent process outlives the swarm.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_LEAVE_LOCK=1 leaves index.lock in the worktree after its commit.
 # FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
@@ -47,6 +51,11 @@ if [ -n "${FAKE_PROMPT_LOG:-}" ]; then
     "${OOMPA_RESUME:-}" "${OOMPA_SESSION_ID:-}" "$prompt" >> "$FAKE_PROMPT_LOG"
 fi
 mode=${FAKE_MODE:-polite}
+if [ -n "${FAKE_COST:-}" ]; then
+  echo "oompa-usage: input=1000 output=100 cost=$FAKE_COST" >&2
+elif [ -n "${FAKE_TOKENS_ONLY:-}" ]; then
+  echo "oompa-usage: input=1000 output=100" >&2
+fi
 if [ -n "${FAKE_WAIT_FOR:-}" ]; then
   n=0
   while [ ! -e "$FAKE_WAIT_FOR" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
@@ -128,7 +137,9 @@ fi
 case "$mode" in
   crash) log "about to crash"; exit 3 ;;
   evil) printf 'evil \033]0;PWNED\007 \033[31m\n' >&2; exit 1 ;;
-  hang) sleep "${FAKE_HANG:-1000}"; exit 0 ;;
+  hang)
+    [ -n "${FAKE_CHILD:-}" ] && { sleep "$FAKE_CHILD" & }
+    sleep "${FAKE_HANG:-1000}"; exit 0 ;;
   silent) log "still thinking about it"; exit 0 ;;
   spam) head -c 52428800 /dev/zero | tr '\0' 'x'; printf '\n__DONE__\n'; exit 0 ;;
 esac

@@ -45,6 +45,10 @@ pub(crate) struct Worker {
     config: WorkerConfig,
     land: Sender<LandRequest>,
     records: Sender<CycleRecord>,
+    /// What this worker spent (budgets).
+    account: std::cell::Cell<super::budget::Account>,
+    /// Why this worker's own budget is spent, once it is: it finishes its turn and stops.
+    spent: std::cell::RefCell<Option<String>>,
 }
 
 /// What a cycle produced, before it becomes a record.
@@ -160,7 +164,39 @@ impl Worker {
             config,
             land,
             records,
+            account: std::cell::Cell::default(),
+            spent: std::cell::RefCell::default(),
         }
+    }
+
+    /// Charges the cycle's usage so far; notes when this worker's own budget is spent.
+    fn charge(&self, tokens: &Tokens) {
+        let mut account = self.account.get();
+        let spent = account.update(&self.shared, &self.id, self.config.budget, tokens);
+        self.account.set(account);
+        if let Some(why) = spent
+            && self.spent.borrow().is_none()
+        {
+            self.emit(Event::Warning(format!(
+                "[{}] {why}: it finishes this cycle's turn and stops",
+                self.id
+            )));
+            *self.spent.borrow_mut() = Some(why);
+        }
+    }
+
+    /// The swarm is stopping, or this worker's budget is spent.
+    fn stopping(&self) -> bool {
+        self.shared.control.stopping() || self.spent.borrow().is_some()
+    }
+
+    /// Why the worker stops now: its budget, else the swarm stopping.
+    fn stop_reason(&self) -> String {
+        self.spent
+            .borrow()
+            .clone()
+            .or_else(|| self.shared.control.spent_because())
+            .unwrap_or_else(|| "stopped".into())
     }
 
     fn emit(&self, e: Event) {
@@ -263,8 +299,8 @@ impl Worker {
         let mut errors_in_row = 0u32;
         let mut idle = false;
         for cycle in 1..=self.config.max_cycles {
-            if control.stopping() {
-                return "stopped".into();
+            if self.stopping() {
+                return self.stop_reason();
             }
             if cycle > 1
                 && !self.config.wait_between.is_zero()
@@ -277,6 +313,11 @@ impl Worker {
             }
             self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
             let record = self.cycle(repo, ws, cycle);
+            self.charge(&record.tokens);
+            let mut account = self.account.get();
+            account.close_cycle();
+            self.account.set(account);
+            summary.spend = account.spent();
             self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             summary.cycles += 1;
             bump(&mut summary.outcomes, record.outcome);
@@ -302,7 +343,8 @@ impl Worker {
                         .error_backoff
                         .saturating_mul(1 << (errors_in_row - 1).min(16))
                         .min(MAX_BACKOFF);
-                    if !backoff.is_zero() {
+                    // The last cycle does not wait for a next one that will not come.
+                    if !backoff.is_zero() && cycle < self.config.max_cycles && !self.stopping() {
                         self.emit(Event::Waiting {
                             worker: self.id.clone(),
                             why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
@@ -312,7 +354,7 @@ impl Worker {
                         }
                     }
                 }
-                Outcome::Interrupted => return "stopped".into(),
+                Outcome::Interrupted => return self.stop_reason(),
                 // The agent found nothing to do: from now on it only works when there is a
                 // pending task, and finishes once nothing can come back to the queue.
                 Outcome::Done => {
@@ -323,6 +365,9 @@ impl Worker {
                     errors_in_row = 0;
                     idle = false;
                 }
+            }
+            if let Some(why) = self.spent.borrow().clone() {
+                return why;
             }
         }
         let n = self.config.max_cycles;
@@ -612,6 +657,7 @@ impl Worker {
                 Err(e) => return CycleResult::error(e.to_string()),
             };
             turns.add(&out);
+            self.charge(&turns.tokens);
             if out.session_id.is_some() {
                 session.clone_from(&out.session_id);
             }
@@ -658,7 +704,7 @@ impl Worker {
                         worker: self.id.clone(),
                         results: results.clone(),
                     });
-                    if control.stopping() {
+                    if self.stopping() {
                         return CycleResult::new(Outcome::Interrupted);
                     }
                     prompt = prompts::claim_results(&c.vars, &snap, &results);
@@ -681,7 +727,7 @@ impl Worker {
                 Signal::None => {
                     silent += 1;
                     self.emit(ended("none".into()));
-                    if control.stopping() {
+                    if self.stopping() {
                         return CycleResult::new(Outcome::Interrupted);
                     }
                     if silent >= self.config.max_resumes {
