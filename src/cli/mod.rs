@@ -21,6 +21,7 @@ pub mod status;
 pub mod swarm;
 pub mod task;
 pub mod ui;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

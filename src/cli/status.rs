@@ -11,20 +11,39 @@ use super::{CommandError, Env};
 use crate::store::queue::hostname;
 use crate::store::{Queue, State};
 use crate::swarm::gate::status::{self as gate_status, GateStatus};
+use crate::swarm::live::{self, LiveStatus};
 use crate::swarm::predict::{self, Prediction};
 
-/// Show running swarms, their workers, claims and predicted conflicts, and the queue
+/// Show running swarms, what each worker is doing, claims, predicted conflicts and the queue
+///
+/// Each worker's phase (agent turn N, review round, fixing review findings, resolving a
+/// conflict, landing, gating, waiting for tasks, backing off, paused for a limit, done) and
+/// how long it has been in it come from the swarm's status file,
+/// `.git/oompa/swarms/<swarm>/status.json`, which the swarm rewrites on every change and at
+/// least once a second. `--watch` shows them full-screen, live.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Full-screen live view of every running swarm, redrawn every second: each worker's
+    /// phase, for how long, its tasks, the last line its agent printed, tokens and cost; the
+    /// queue, the merge queue, predicted conflicts, landings. ↑/↓ (j/k) select a worker,
+    /// Enter shows the live tail of its transcript, Esc goes back, q leaves. It only reads
+    /// files and changes nothing
+    #[arg(long, conflicts_with_all = ["json", "wide"])]
+    pub watch: bool,
     /// Do not cut the claims table to the terminal's width; full times
     #[arg(long)]
     pub wide: bool,
-    /// One JSON object with swarms, claims, predicted conflicts and queue counts
+    /// One JSON object with swarms, claims, predicted conflicts and queue counts; `live` has
+    /// each running swarm's status file (every worker's phase, since, tasks, last line,
+    /// tokens, cost)
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    if args.watch {
+        return super::watch::run(env);
+    }
     let repo = env.repo()?;
     super::recover_dead_claims(env, &repo);
     let queue = Queue::new(&repo);
@@ -48,6 +67,14 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             Some((s.id.as_str(), g))
         })
         .collect();
+    // What each running swarm's workers are doing.
+    let live: BTreeMap<&str, LiveStatus> = running
+        .iter()
+        .filter_map(|s| {
+            let l = live::read(&live::status_path(repo.common_dir(), &s.id))?;
+            Some((s.id.as_str(), l))
+        })
+        .collect();
     if args.json {
         let v = json!({
             "version": ui::JSON_VERSION,
@@ -60,6 +87,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             "claims": claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
             "predictions": predictions,
             "gates": gates,
+            "live": live,
         });
         return env.ui.out_json(&v);
     }
@@ -103,7 +131,12 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 } else {
                     held.join(", ")
                 };
-                ui.out(format!("    {}: {what}", ui::escape(w)))?;
+                let doing = live
+                    .get(s.id.as_str())
+                    .and_then(|l| l.workers.iter().find(|x| &x.worker == w))
+                    .map(|x| format!("{} for {}; ", x.doing, age(&x.since)))
+                    .unwrap_or_default();
+                ui.out(format!("    {}: {doing}{what}", ui::escape(w)))?;
             }
             if let Some(p) = predictions.get(s.id.as_str()) {
                 print_conflicts(ui, p)?;
@@ -136,19 +169,20 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// How long ago `since` (RFC 3339) was: `850ms`, `42s`, `3m05s`; `?` when it is not a time.
+fn age(since: &str) -> String {
+    since
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|t| jiff::Timestamp::now().duration_since(t).try_into().ok())
+        .map(|d: std::time::Duration| {
+            ui::human_duration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 /// The landing gate: what runs on which candidate and for how long, and what waits.
 fn print_gate(ui: &ui::Ui, g: &GateStatus) -> Result<(), CommandError> {
-    let now = jiff::Timestamp::now();
-    let age = |since: &str| -> String {
-        since
-            .parse::<jiff::Timestamp>()
-            .ok()
-            .and_then(|t| now.duration_since(t).try_into().ok())
-            .map(|d: std::time::Duration| {
-                ui::human_duration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            })
-            .unwrap_or_else(|| "?".into())
-    };
     let short = |id: &str| id.chars().take(8).collect::<String>();
     ui.out(format!(
         "    {} `{}`",

@@ -8,6 +8,7 @@
 
 pub mod gate;
 mod journal;
+pub mod live;
 mod merge_queue;
 mod planner;
 pub mod predict;
@@ -180,6 +181,13 @@ pub enum Event {
         error: String,
     },
     WorkerFinished(WorkerSummary),
+    /// A worker's phase changed (for `status` and its live view; see [`live`]), with what
+    /// its cycle's turns have used so far when that changed.
+    Phase {
+        worker: String,
+        phase: live::Phase,
+        spent: Option<crate::store::record::Tokens>,
+    },
 }
 
 /// How one worker's run went, for the end-of-swarm summary.
@@ -252,11 +260,14 @@ pub(crate) struct Shared {
     pub predicted_conflicts: AtomicUsize,
     /// The landing gate's runs per worker, and its counters.
     pub board: gate::Board,
+    /// What each worker is doing, for the status file.
+    pub live: live::Board,
     pub events: Sender<Event>,
 }
 
 impl Shared {
     pub fn emit(&self, e: Event) {
+        self.live.observe(&e);
         let _ = self.events.send(e);
     }
 
@@ -320,6 +331,7 @@ pub struct Swarm {
     recorder: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
     predictor: Option<JoinHandle<()>>,
+    live: Option<JoinHandle<()>>,
     land_tx: Option<Sender<LandRequest>>,
     record_tx: Option<Sender<CycleRecord>>,
 }
@@ -464,14 +476,29 @@ impl Swarm {
             let _ = events_tx.send(Event::Warning(warning));
         }
         let has_planner = opts.config.planner.is_some();
+        let transcripts = repo
+            .common_dir()
+            .join("oompa")
+            .join("transcripts")
+            .join(&id);
+        let live = live::Board::new(
+            live::LiveStatus {
+                swarm: id.clone(),
+                pid: record.pid,
+                host: record.host.clone(),
+                target: opts.target.clone(),
+                started: record.started.clone(),
+                ..Default::default()
+            },
+            &ids.iter()
+                .map(|(w, c)| (w.clone(), c.model.to_string()))
+                .collect::<Vec<_>>(),
+            transcripts.clone(),
+        );
         let shared = Arc::new(Shared {
             id: id.clone(),
             repo: repo.clone().into_shared(),
-            transcripts: repo
-                .common_dir()
-                .join("oompa")
-                .join("transcripts")
-                .join(&id),
+            transcripts,
             journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
             config: opts.config,
             target: opts.target,
@@ -490,6 +517,7 @@ impl Swarm {
             landing_conflicts: AtomicUsize::new(0),
             predicted_conflicts: AtomicUsize::new(0),
             board: gate::Board::default(),
+            live,
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
@@ -511,6 +539,12 @@ impl Swarm {
             let shared = Arc::clone(&shared);
             spawn("predictor".into())
                 .spawn(move || predictor(&shared))
+                .map_err(SwarmError::Thread)?
+        };
+        let live = {
+            let shared = Arc::clone(&shared);
+            spawn("live".into())
+                .spawn(move || live::run(&shared))
                 .map_err(SwarmError::Thread)?
         };
         let planner = match shared.config.planner.clone() {
@@ -549,6 +583,7 @@ impl Swarm {
             recorder: Some(recorder),
             planner,
             predictor: Some(predictor),
+            live: Some(live),
             land_tx: Some(land_tx),
             record_tx: Some(record_tx),
         })
@@ -593,6 +628,10 @@ impl Swarm {
             let _ = r.join();
         }
         self.shared.journal.close();
+        self.shared.live.close();
+        if let Some(l) = self.live.take() {
+            let _ = l.join();
+        }
         let repo = self.shared.repo.to_thread_local();
         let queue = Queue::new(&repo);
         let reason = if self.shared.control.killing() {

@@ -18,6 +18,7 @@ use crossbeam_channel::Sender;
 
 use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
+use super::live::Phase;
 use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
@@ -136,6 +137,15 @@ impl Worker {
 
     fn emit(&self, e: Event) {
         self.shared.emit(e);
+    }
+
+    /// Says what this worker does now (and what its cycle's turns used so far).
+    fn phase(&self, phase: Phase, spent: Option<&Tokens>) {
+        self.emit(Event::Phase {
+            worker: self.id.clone(),
+            phase,
+            spent: spent.cloned(),
+        });
     }
 
     fn claimant(&self, ws: &Workspace) -> Claimant {
@@ -274,6 +284,15 @@ impl Worker {
                         .saturating_mul(1 << (errors_in_row - 1).min(16))
                         .min(MAX_BACKOFF);
                     if !backoff.is_zero() {
+                        let until = jiff::Timestamp::now()
+                            .checked_add(jiff::SignedDuration::try_from(backoff).unwrap_or_default())
+                            .unwrap_or_else(|_| jiff::Timestamp::now());
+                        self.phase(
+                            Phase::BackingOff {
+                                until: until.to_string(),
+                            },
+                            None,
+                        );
                         self.emit(Event::Waiting {
                             worker: self.id.clone(),
                             why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
@@ -330,6 +349,7 @@ impl Worker {
             if !idle {
                 idle = true;
                 self.shared.idle_workers.fetch_add(1, Ordering::SeqCst);
+                self.phase(Phase::WaitingForTasks, None);
                 self.emit(Event::Waiting {
                     worker: self.id.clone(),
                     why: "waiting for tasks".into(),
@@ -354,11 +374,7 @@ impl Worker {
             cycle,
         });
         self.shared.flagged_lock().remove(&self.id);
-        let transcript = self
-            .shared
-            .transcripts
-            .join(&self.id)
-            .join(format!("cycle-{cycle}.log"));
+        let transcript = self.shared.live.transcript(&self.id, cycle);
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
         self.shared.journal.start(&super::journal::Start {
@@ -547,6 +563,7 @@ impl Worker {
         let mut silent = 0u32;
         let control = &self.shared.control;
         let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
+        let mut own_turns = 0u32;
         loop {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
@@ -557,6 +574,15 @@ impl Worker {
                     ..CycleResult::new(Outcome::Stuck)
                 };
             }
+            own_turns += 1;
+            self.phase(
+                Phase::Turn {
+                    cycle: c.cycle,
+                    turn: own_turns,
+                    purpose: std::mem::take(&mut landing.purpose),
+                },
+                Some(&turns.tokens),
+            );
             let sent = self.with_notices(&queue, &prompt);
             let turn = Turn {
                 spec: &self.config.model,
