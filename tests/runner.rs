@@ -27,3 +27,4 @@ mod test_real_clis;
 mod test_swarm;
 mod test_tamper;
 mod test_task;
+mod test_watch;

@@ -133,10 +133,13 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 };
                 let doing = live
                     .get(s.id.as_str())
-                    .and_then(|l| l.workers.iter().find(|x| &x.worker == w))
-                    .map(|x| format!("{} for {}; ", x.doing, age(&x.since)))
-                    .unwrap_or_default();
-                ui.out(format!("    {}: {doing}{what}", ui::escape(w)))?;
+                    .and_then(|l| l.workers.iter().find(|x| &x.worker == w));
+                let line = match doing {
+                    Some(x) if held.is_empty() => format!("{} for {}", x.doing, age(&x.since)),
+                    Some(x) => format!("{} for {}, holding {what}", x.doing, age(&x.since)),
+                    None => what,
+                };
+                ui.out(format!("    {}: {}", ui::escape(w), ui::escape(&line)))?;
             }
             if let Some(p) = predictions.get(s.id.as_str()) {
                 print_conflicts(ui, p)?;

@@ -72,8 +72,8 @@ pub fn run(env: &Env) -> Result<(), CommandError> {
         if key.kind != KeyEventKind::Press {
             continue;
         }
-        let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL)
-            && matches!(key.code, KeyCode::Char('c'));
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c'));
         match key.code {
             _ if ctrl_c => break,
             KeyCode::Char('q') => break,
@@ -222,7 +222,11 @@ impl View {
             .iter()
             .map(|s| 3 + 2 * s.workers.len() + usize::from(!s.merge_queue.is_empty()))
             .sum::<usize>()
-            + self.swarms.iter().map(|s| s.conflicts.len().min(3)).sum::<usize>();
+            + self
+                .swarms
+                .iter()
+                .map(|s| s.conflicts.len().min(3))
+                .sum::<usize>();
         // A worker's last line gets a row of its own when everything fits.
         let two_rows = rows <= area.height as usize;
         let now = jiff::Timestamp::now();
@@ -255,7 +259,7 @@ impl View {
                 .clamp(6, 14);
             lines.push(
                 Line::from(format!(
-                    "  {:<name_w$} {:<28} {:>6} {:<12} {:>7} {:>6}",
+                    "  {:<name_w$} {:<32} {:>6} {:<10} {:>6} {:>6}",
                     "WORKER", "PHASE", "FOR", "TASKS", "TOKENS", "COST"
                 ))
                 .style(Style::new().add_modifier(Modifier::BOLD)),
@@ -269,12 +273,12 @@ impl View {
                     selected_line = lines.len();
                 }
                 let cells = format!(
-                    "{} {} {} {:>6} {} {:>7} {:>6}",
+                    "{} {} {} {:>6} {} {:>6} {:>6}",
                     if is_sel { ">" } else { " " },
                     fit(&ui::escape(&w.worker), name_w),
-                    fit(&w.phase.describe(), 28),
+                    fit(&w.phase.describe(), 32),
                     age(&w.since, now),
-                    fit(&w.tasks.join(","), 12),
+                    fit(&ui::escape(&w.tasks.join(",")), 10),
                     tokens(&w.tokens),
                     cost(&w.tokens),
                 );
@@ -370,18 +374,25 @@ impl View {
                 )),
             ]),
             Line::from(format!(
-                "tasks: {} · {} tokens · {} · {} landed",
+                "tasks: {} · tokens: {} · cost: {} · {} landed",
                 if w.tasks.is_empty() {
-                    "-".to_string()
+                    "none".to_string()
                 } else {
                     ui::escape(&w.tasks.join(", ")).into_owned()
                 },
-                tokens(&w.tokens).trim(),
-                cost(&w.tokens).trim(),
-                w.landed
+                tokens(&w.tokens),
+                cost(&w.tokens),
+                ui::count(
+                    usize::try_from(w.landed).unwrap_or(usize::MAX),
+                    "task",
+                    "tasks"
+                )
             )),
             Line::from(Span::styled(
-                format!("transcript: {}", ui::escape(path)),
+                format!(
+                    "transcript: {}",
+                    fit_left(&ui::escape(path), (area.width as usize).saturating_sub(12))
+                ),
                 Style::new().add_modifier(Modifier::DIM),
             )),
         ]);
@@ -490,6 +501,25 @@ fn fit(s: &str, w: usize) -> String {
     format!("{out}{}", " ".repeat(w.saturating_sub(used)))
 }
 
+/// `s` cut from the left to `w` columns (`…` first): the end of a path is what tells.
+fn fit_left(s: &str, w: usize) -> String {
+    if s.width() <= w {
+        return s.to_string();
+    }
+    let mut out: Vec<char> = Vec::new();
+    let mut used = 1;
+    for c in s.chars().rev() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > w {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push('…');
+    out.into_iter().rev().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +529,7 @@ mod tests {
         assert_eq!(fit("abc", 5), "abc  ");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(short_count(12_345), "12.3k");
+        assert_eq!(fit_left("/a/b/cycle-1.log", 10), "…cle-1.log");
+        assert_eq!(fit_left("short", 10), "short");
     }
 }

@@ -61,7 +61,9 @@ pub enum Phase {
     /// Creating its worktree.
     Starting,
     /// Refreshing its worktree for a cycle.
-    Preparing { cycle: u32 },
+    Preparing {
+        cycle: u32,
+    },
     /// An agent turn of its own session: the `turn`-th of the cycle.
     Turn {
         cycle: u32,
@@ -70,16 +72,29 @@ pub enum Phase {
         purpose: TurnPurpose,
     },
     /// Its change is being reviewed.
-    Review { cycle: u32, round: u32 },
+    Review {
+        cycle: u32,
+        round: u32,
+    },
     /// Its change is in the merge queue (queued for the gate, or landing).
-    Landing { cycle: u32 },
+    Landing {
+        cycle: u32,
+    },
     /// A gate run holding its change is under way.
-    Gating { run: u64, bisect: bool },
+    Gating {
+        run: u64,
+        bisect: bool,
+    },
     /// A cycle ended; the next one has not started.
-    BetweenCycles { cycle: u32, outcome: String },
+    BetweenCycles {
+        cycle: u32,
+        outcome: String,
+    },
     WaitingForTasks,
     /// After a failed cycle, until `until` (RFC 3339).
-    BackingOff { until: String },
+    BackingOff {
+        until: String,
+    },
     /// Behind a usage limit or a provider error, until `until` (RFC 3339) when known.
     Paused {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +102,9 @@ pub enum Phase {
         reason: String,
     },
     /// The worker thread ended.
-    Done { reason: String },
+    Done {
+        reason: String,
+    },
 }
 
 /// Why an agent turn runs.
@@ -302,7 +319,11 @@ impl Board {
                 set(&mut status.workers, worker, phase.clone());
             }
             Event::CycleStarted { worker, cycle } => {
-                set(&mut status.workers, worker, Phase::Preparing { cycle: *cycle });
+                set(
+                    &mut status.workers,
+                    worker,
+                    Phase::Preparing { cycle: *cycle },
+                );
                 let path = self.transcript(worker, *cycle);
                 if let Some(w) = status.workers.iter_mut().find(|w| &w.worker == worker) {
                     w.cycle = *cycle;
@@ -443,7 +464,10 @@ pub fn write(path: &Path, status: &LiveStatus) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut json = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    let tmp = dir.join(format!(".status.json.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(format!(
+        ".status.json.{}.tmp",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::write(&tmp, json)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -583,7 +607,11 @@ pub fn tail(path: &Path, max: u64) -> Option<String> {
     let text = String::from_utf8_lossy(&buf).into_owned();
     if from > 0 {
         // The first line is likely cut: drop it.
-        return Some(text.split_once('\n').map(|x| x.1.to_string()).unwrap_or(text));
+        return Some(
+            text.split_once('\n')
+                .map(|x| x.1.to_string())
+                .unwrap_or(text),
+        );
     }
     Some(text)
 }

@@ -12,8 +12,8 @@ use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
 use crate::store::{Queue, State};
 use crate::swarm::gate::{GateFailure, markers};
-use crate::swarm::merge_queue::{LandReply, LandRequest};
 use crate::swarm::live::{Phase, TurnPurpose};
+use crate::swarm::merge_queue::{LandReply, LandRequest};
 use crate::swarm::{Event, prompts, review};
 
 impl Worker {

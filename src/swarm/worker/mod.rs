@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::live::Phase;
 use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
-use super::live::Phase;
 use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
@@ -285,7 +285,9 @@ impl Worker {
                         .min(MAX_BACKOFF);
                     if !backoff.is_zero() {
                         let until = jiff::Timestamp::now()
-                            .checked_add(jiff::SignedDuration::try_from(backoff).unwrap_or_default())
+                            .checked_add(
+                                jiff::SignedDuration::try_from(backoff).unwrap_or_default(),
+                            )
                             .unwrap_or_else(|_| jiff::Timestamp::now());
                         self.phase(
                             Phase::BackingOff {
