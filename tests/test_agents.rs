@@ -7,8 +7,8 @@ use oompa::store::notes::Notes;
 use oompa::store::record::CycleRecord;
 use oompa::store::{Queue, State};
 
+use crate::common::swarm::{assert_clean_up, swarm_repo};
 use crate::common::{TestEnv, stderr, stdout};
-use crate::test_swarm::{assert_clean_up, swarm_repo};
 
 /// A worker table running the rogue agent with `ROGUE = mode` and `env`.
 fn rogue(mode: &str, max_cycles: u32, env: &[(&str, &str)]) -> String {

@@ -174,7 +174,7 @@ fn git_oompa_tab_completes_commands_flags_values_and_task_ids_in_bash() {
         ["t-done ", "t-held ", "t-pending-1 ", "t-pending-2 "]
     );
     assert_eq!(at("git oompa log --task t-h"), ["t-held "]);
-    crate::guard_fixtures::start_swarm(&env, "s-demo", std::process::id(), &["w0"]);
+    crate::common::guard::start_swarm(&env, "s-demo", std::process::id(), &["w0"]);
     assert_eq!(at("git oompa log --swarm s-"), ["s-demo "]);
 
     // Flags and their values, with `=` as bash splits it.

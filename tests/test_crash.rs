@@ -113,7 +113,7 @@ fn a_queue_lock_left_by_a_killed_oompa_process_is_removed_by_the_next_write() {
     let env = initialised();
     // What a git oompa process killed inside a queue transaction leaves: the ref's lock, and
     // its note of the locks that transaction could create.
-    let dead = crate::guard_fixtures::dead_pid();
+    let dead = crate::common::guard::dead_pid();
     let lock = env.repo.join(".git/refs/oompa/tasks.lock");
     let intents = env.repo.join(".git/oompa/txn");
     std::fs::create_dir_all(&intents).expect("mkdir");
@@ -201,7 +201,7 @@ pub fn lock_files(git_dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_swarm_whose_workers_cannot_create_their_worktrees_says_why_and_exits_non_zero() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     // The worktree directory lies under a regular file: no worktree can be created there.
     let env = swarm_repo(1, &worker_table("polite", 2, "max_cycles = 1"));
     let toml = std::fs::read_to_string(env.repo.join("oompa.toml")).expect("read");
@@ -234,7 +234,7 @@ fn a_swarm_whose_workers_cannot_create_their_worktrees_says_why_and_exits_non_ze
 
 #[test]
 fn workers_start_without_a_committer_identity() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(1, &worker_table("crash", 1, "max_cycles = 1"));
     env.git(&["config", "--unset", "user.name"]);
     env.git(&["config", "--unset", "user.email"]);
@@ -308,7 +308,7 @@ fn sixty_four_workers_creating_their_worktrees_at_once_all_start() {
 /// A crashed swarm s1 with two workers that both committed work; w0 also has uncommitted
 /// work. Returns (w0, w1, c0, c1).
 fn crashed_two_workers(env: &TestEnv) -> (PathBuf, PathBuf, String, String) {
-    use crate::guard_fixtures::{add_worker, claim, commit_in, crash_swarm, start_swarm};
+    use crate::common::guard::{add_worker, claim, commit_in, crash_swarm, start_swarm};
     let me = std::process::id();
     start_swarm(env, "s1", me, &["w0", "w1"]);
     let w0 = add_worker(env, "s1", "w0");
@@ -324,7 +324,7 @@ fn crashed_two_workers(env: &TestEnv) -> (PathBuf, PathBuf, String, String) {
 
 #[test]
 fn gc_removes_the_head_lock_a_killed_agent_left_in_its_worktree_and_keeps_its_work() {
-    use crate::guard_fixtures::refs_under;
+    use crate::common::guard::refs_under;
     let env = TestEnv::new();
     let (w0, _, c0, _) = crashed_two_workers(&env);
     // w0's agent was killed inside `git commit`: HEAD.lock is left, seconds old.
@@ -349,7 +349,7 @@ fn gc_removes_the_head_lock_a_killed_agent_left_in_its_worktree_and_keeps_its_wo
 
 #[test]
 fn gc_goes_on_past_a_worktree_it_cannot_retire_and_says_what_it_could_not_do() {
-    use crate::guard_fixtures::refs_under;
+    use crate::common::guard::refs_under;
     let env = TestEnv::new();
     let (w0, w1, c0, c1) = crashed_two_workers(&env);
     // An agent of w0 outlived its swarm and still holds HEAD.lock open.
@@ -423,7 +423,7 @@ fn gc_goes_on_past_a_worktree_it_cannot_retire_and_says_what_it_could_not_do() {
 /// A repository with `tasks` tasks and one polite worker that claims, works and lands them
 /// one per cycle.
 fn landing_repo(tasks: usize) -> TestEnv {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     swarm_repo(
         tasks,
         &worker_table(
@@ -731,7 +731,7 @@ fn crash_at(env: &TestEnv, point: &str) {
 
 /// A one-task swarm whose worker lands a README change, with `extra` top-level config.
 fn readme_swarm(extra: &str) -> TestEnv {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(1, &worker_table("readme", 1, "max_cycles = 1"));
     let toml = std::fs::read_to_string(env.repo.join("oompa.toml")).expect("read");
     std::fs::write(env.repo.join("oompa.toml"), format!("{extra}\n{toml}")).expect("write");
@@ -978,7 +978,7 @@ fn a_landing_killed_between_completing_its_tasks_and_moving_the_target_is_finish
 
 #[test]
 fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
-    use crate::test_swarm::{swarm_repo, worker_with_env};
+    use crate::common::swarm::{swarm_repo, worker_with_env};
     // Every cycle's agent commits its work, then leaves index.lock behind.
     let env = swarm_repo(
         2,
@@ -997,12 +997,12 @@ fn a_lock_a_killed_agent_left_in_its_worktree_does_not_wedge_its_worker() {
         complete.contains("t00") && complete.contains("t01"),
         "{complete}\n{err}"
     );
-    crate::test_swarm::assert_clean_up(&env);
+    crate::common::swarm::assert_clean_up(&env);
 }
 
 #[test]
 fn gc_retires_a_worktree_whose_creation_a_kill_cut_short() {
-    use crate::guard_fixtures::{add_worker, crash_swarm, start_swarm};
+    use crate::common::guard::{add_worker, crash_swarm, start_swarm};
     let env = TestEnv::new();
     start_swarm(&env, "s1", std::process::id(), &["w0"]);
     let w0 = add_worker(&env, "s1", "w0");

@@ -1,11 +1,11 @@
 //! `git oompa doctor` finds each seeded problem and `--fix` repairs the safe ones; every
 //! other command re-checks the invariants hooks can be bypassed around, once each.
 
-use crate::common::{TestEnv, path_with_bin, stderr, stdout};
-use crate::guard_fixtures::{
-    add_worker, as_agent, claim, commit_in, crash_swarm, git_ok, start_swarm,
+use crate::common::guard::{
+    add_worker, as_agent, claim, commit_in, crash_swarm, doctor, git_ok, gone_worktree, oompa_repo,
+    start_swarm,
 };
-use crate::test_hooks::oompa_repo;
+use crate::common::{TestEnv, stderr};
 
 /// An agent of s1/w0 moving main with the hooks switched off.
 fn agent_moves_main_around_the_hooks(env: &TestEnv, wt: &std::path::Path) {
@@ -56,17 +56,6 @@ fn rewrite_notes(env: &TestEnv) {
         "refs/notes/oompa",
         "refs/notes/elsewhere",
     ]);
-}
-
-fn doctor(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut a = vec!["doctor"];
-    a.extend_from_slice(args);
-    let out = env
-        .oompa_cmd(&a)
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
-    (out.status.code(), stdout(&out), stderr(&out))
 }
 
 fn problems(out: &str) -> Vec<String> {
@@ -124,16 +113,7 @@ fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
     )
     .unwrap();
     env.git(&["config", "--unset-all", "log.excludeDecoration"]);
-    let gone = env.tmp.path().join("gone-wt");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "gone",
-        gone.to_str().unwrap(),
-    ]);
-    std::fs::remove_dir_all(&gone).unwrap();
+    gone_worktree(&env, "gone-wt");
     crash_swarm(&env, "s1");
     rewrite_notes(&env);
     let before_move = env.git(&["rev-parse", "main"]).trim().to_string();

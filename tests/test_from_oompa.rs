@@ -164,7 +164,7 @@ fn an_oompa_json_in_later_spellings_runs_and_says_once_what_it_mapped() {
     env.oompa_ok(&["init"]);
     std::fs::remove_file(env.repo.join("oompa.toml")).unwrap();
     env.oompa_ok(&["task", "add", "Write the file", "--id", "t1"]);
-    let model = crate::test_swarm::fake_model();
+    let model = crate::common::swarm::fake_model();
     std::fs::write(
         env.repo.join("oompa.json"),
         format!(

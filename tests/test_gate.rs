@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use oompa::store::notes::Notes;
 use oompa::store::record::{CycleRecord, GateRun};
 
-use crate::common::{TestEnv, stderr, stdout};
-use crate::test_swarm::{
+use crate::common::swarm::{
     assert_clean_up, kill_processes_with, outcomes, processes_with, review_table, signal,
     spawn_swarm, states, swarm_repo, wait_for, worker_with_env,
 };
+use crate::common::{TestEnv, stderr, stdout};
 
 /// The gate the tests use: fails while any `gate/break-*` file exists, or two `gate/pair-*`
 /// files do (a semantic conflict between two changes that each pass alone). `name_paths`
@@ -537,7 +537,7 @@ fn eight_waiting_changes_with_one_culprit_land_seven_and_only_the_culprit_hears(
 fn held_gate_swarm(
     workers: u32,
     gate_extra: &str,
-) -> (TestEnv, crate::test_swarm::Running, PathBuf, PathBuf) {
+) -> (TestEnv, crate::common::swarm::Running, PathBuf, PathBuf) {
     let (env, script, hold) = gated_repo(
         workers as usize,
         &worker_with_env(

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
 
-use crate::common::{TestEnv, stderr, stdout};
-use crate::guard_fixtures::{
-    add_worker, branch, claim, commit_in, crash_swarm, git_ok, land, reachable, refs_under,
-    start_swarm, stop_swarm, worktree,
+use crate::common::guard::{
+    add_worker, branch, claim, commit_in, crash_swarm, git_ok, gone_worktree, land, reachable,
+    refs_under, start_swarm, stop_swarm, worktree,
 };
+use crate::common::{TestEnv, stderr, stdout};
 
 fn all_refs(env: &TestEnv) -> String {
     env.git(&["for-each-ref", "--format=%(objectname) %(refname)"])
@@ -43,16 +43,7 @@ fn dry_run_lists_what_gc_then_does_and_no_work_is_lost() {
     land(&env, "s3", "w0", false).unwrap();
     stop_swarm(&env, "s3");
     // A worktree whose directory is gone, and a keep ref main already contains.
-    let gone = env.tmp.path().join("gone");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "gone",
-        gone.to_str().unwrap(),
-    ]);
-    std::fs::remove_dir_all(&gone).unwrap();
+    gone_worktree(&env, "gone");
     env.git(&["update-ref", "refs/oompa/keep/s0/w9/1", "main~1"]);
 
     let refs_before = all_refs(&env);

@@ -5,24 +5,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{TestEnv, path_with_bin, stderr};
-use crate::guard_fixtures::{
+use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
 };
+use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
 
-/// A repository after `git oompa init` (with git-oompa on PATH, as a user has it).
-pub fn oompa_repo() -> TestEnv {
-    let env = TestEnv::new();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    env.git(&["add", "oompa.toml"]);
-    env.git(&["commit", "-q", "-m", "oompa.toml"]);
-    env
-}
+// Also at its old home, for test files written before it moved to tests/common (issue 10);
+// make this a plain import once the branches of that phase are merged.
+pub(crate) use crate::common::guard::oompa_repo;
 
 fn shipped(name: &str) -> String {
     std::fs::read_to_string(
@@ -75,11 +65,7 @@ fn main_tip(env: &TestEnv) -> String {
 #[test]
 fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
     let env = TestEnv::new();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["init"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("installed pre-push in .git/hooks"), "{err}");
@@ -109,11 +95,7 @@ fn init_installs_the_shims_and_hides_oompa_refs_from_log_decorations() {
     assert_all_installed(&env);
 
     // Again: nothing changes, and it says so.
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["init"]);
     let err = stderr(&out);
     assert!(err.contains("pre-push already installed"), "{err}");
     assert!(err.contains("worker guard already installed"), "{err}");
@@ -132,16 +114,9 @@ fn a_users_own_hook_keeps_its_lines_its_input_and_comes_back_on_uninstall() {
         "#!/bin/sh\n# my own pre-push\necho \"user hook ran for $1\" >> {log}\ncat >> {log}\nexit 0\n",
         log = log.display()
     );
-    let hook = env.repo.join(".git/hooks/pre-push");
-    std::fs::write(&hook, &mine).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = user_hook(&env, "pre-push", &mine);
 
-    let out = env
-        .oompa_cmd(&["hooks", "install"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["hooks", "install"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("added git oompa's block to your pre-push"),
@@ -515,7 +490,7 @@ fn pre_push_refuses_unmerged_claims_and_lands_through_the_queue() {
 
 #[test]
 fn a_swarm_lands_everything_with_every_hook_active() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(
         6,
         &worker_table(
@@ -529,18 +504,14 @@ fn a_swarm_lands_everything_with_every_hook_active() {
             .join(".git/oompa/hooks/reference-transaction")
             .is_file()
     );
-    let out = env
-        .oompa_cmd(&["swarm"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["swarm"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("refusing"), "{err}");
     let repo = env.open();
     let snap = oompa::store::Queue::new(&repo).snapshot().unwrap();
     assert_eq!(snap.count(oompa::store::State::Complete), 6, "{err}");
-    crate::test_swarm::assert_clean_up(&env);
+    crate::common::swarm::assert_clean_up(&env);
 
     // The merge queue vouched for its landings, so a first push of the whole queue with its
     // target checks only what came after; the queue without its landings is still refused.
@@ -586,15 +557,8 @@ fn a_users_reference_transaction_hook_still_sees_every_state_and_the_guard_still
         "#!/bin/sh\nwhile read -r old new ref; do echo \"$1 $ref\" >> {log}; done\n",
         log = log.display()
     );
-    let hook = env.repo.join(".git/hooks/reference-transaction");
-    std::fs::write(&hook, &mine).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = env
-        .oompa_cmd(&["init"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    user_hook(&env, "reference-transaction", &mine);
+    let out = env.oompa_on_path(&["init"]);
     assert!(out.status.success(), "{}", stderr(&out));
     env.git(&["add", "oompa.toml"]);
     let out = user_git(&env, &env.repo, &["commit", "-q", "-m", "config"]);
@@ -633,9 +597,7 @@ fn spy_path(env: &TestEnv) -> (std::ffi::OsString, std::path::PathBuf) {
         bin = crate::common::BIN
     );
     let spy = dir.join("git-oompa");
-    std::fs::write(&spy, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&spy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&spy, &script);
     let mut paths = vec![dir];
     paths.extend(std::env::split_paths(&path_with_bin()));
     (std::env::join_paths(paths).unwrap(), log)
@@ -707,7 +669,7 @@ fn a_persons_commands_in_the_main_worktree_start_no_guard_process() {
 
 #[test]
 fn git_oompas_own_git_calls_in_worker_worktrees_start_no_guard_process() {
-    use crate::test_swarm::{swarm_repo, worker_table};
+    use crate::common::swarm::{swarm_repo, worker_table};
     let env = swarm_repo(
         3,
         &worker_table(
@@ -739,16 +701,13 @@ fn git_oompas_own_git_calls_in_worker_worktrees_start_no_guard_process() {
 fn logging_hook(dir: &Path, name: &str, log: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(
+    write_executable(
         &path,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"{name} ${{1:-}} $PWD\" >> {log}\ncat >/dev/null\nexit 0\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
 }
 
 fn read(path: &Path) -> String {
@@ -757,7 +716,7 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
-    use crate::test_swarm::{swarm_repo, worker_with_env};
+    use crate::common::swarm::{swarm_repo, worker_with_env};
     let env = swarm_repo(
         1,
         &worker_with_env(
@@ -797,11 +756,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
     );
     let main_before = main_tip(&env);
 
-    let out = env
-        .oompa_cmd(&["swarm"])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["swarm"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let snap = oompa::store::Queue::new(&env.open()).snapshot().unwrap();
@@ -861,7 +816,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
             .any(|l| l.starts_with("reference-transaction aborted ")),
         "{all}"
     );
-    crate::test_swarm::assert_clean_up(&env);
+    crate::common::swarm::assert_clean_up(&env);
 }
 
 #[test]

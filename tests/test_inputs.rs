@@ -2,8 +2,8 @@
 //! files, sha256 repositories, transcript sizes, commit dates, and cycles cut short by a
 //! crash that must still be in the log.
 
+use crate::common::swarm::{swarm_repo, worker_with_env};
 use crate::common::{TestEnv, json_rows, stderr, stdout};
-use crate::test_swarm::{swarm_repo, worker_with_env};
 
 /// `git log` of `range` as (committer time, subject) pairs, newest first.
 fn commit_times(env: &TestEnv, args: &[&str]) -> Vec<(i64, String)> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use oompa::store::notes::{NOTES_REF, Notes};
 use oompa::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
 
-use crate::common::{TestEnv, stderr, stdout};
+use crate::common::{TestEnv, race_process, stderr, stdout};
 
 /// A commit on `main` to attach notes to (hermetic dates, so the ids are stable).
 fn commit(env: &TestEnv, name: &str) -> String {
@@ -726,23 +726,13 @@ fn appends_race_across_threads_and_processes() {
     let env = TestEnv::new();
     let targets: Vec<String> = (0..5).map(|i| commit(&env, &format!("c{i}"))).collect();
     let go = env.tmp.path().join("go");
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
         .map(|p| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "test_log::notes_race_child",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            race_process("test_log::notes_race_child")
                 .env("OOMPA_NOTES_RACE_REPO", &env.repo)
                 .env("OOMPA_NOTES_RACE_PREFIX", format!("proc{p}"))
                 .env("OOMPA_NOTES_RACE_GO", &go)
                 .env("OOMPA_NOTES_RACE_TARGETS", targets.join(","))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })

@@ -7,8 +7,8 @@ use std::process::Output;
 use oompa::store::{Landed, Queue, State, TASK_VERSION, Task, TaskId};
 use unicode_width::UnicodeWidthStr;
 
-use crate::common::{TestEnv, json_object, json_rows, path_with_bin, stderr, stdout};
-use crate::test_swarm::{swarm_repo, worker_table, worker_with_env};
+use crate::common::swarm::{swarm_repo, worker_table, worker_with_env};
+use crate::common::{TestEnv, json_object, json_rows, stderr, stdout};
 
 const LONG: &str = "Make the login page remember the last user name and prefill it on the \
                     next visit, without storing the password anywhere";
@@ -499,11 +499,7 @@ fn hints_name_oompa_json_when_that_is_the_config() {
 fn the_demo_ends_with_a_short_tour() {
     let env = TestEnv::empty();
     let dir = env.tmp.path().join("demo");
-    let out = env
-        .oompa_cmd(&["demo", dir.to_str().unwrap()])
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
+    let out = env.oompa_on_path(&["demo", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     let tour = &err[err.find("A short tour").expect("a tour")..];

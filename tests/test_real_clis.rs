@@ -34,8 +34,8 @@ use oompa::store::notes::{LogEntry, Notes};
 use oompa::store::record::{CycleRecord, Outcome};
 use oompa::store::{Queue, State};
 
+use crate::common::swarm::{assert_clean_up, fake_model};
 use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout, walk};
-use crate::test_swarm::{assert_clean_up, fake_model};
 
 /// What the agent runs in its fresh turn: claim the task itself and commit a file.
 const CLAIM_AND_COMMIT: &str = "git oompa task claim t1 && printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && echo committed";

@@ -7,9 +7,9 @@ use oompa::git::ObjectId;
 use oompa::store::notes::Notes;
 use oompa::store::{ClaimOutcome, Claimant, Landed, QUEUE_REF, Queue, QueueError, State, TaskId};
 
-use crate::common::{TestEnv, path_with_bin, stderr, stdout};
-use crate::guard_fixtures::{git_ok, task};
-use crate::test_swarm::{swarm_repo, worker_with_env};
+use crate::common::guard::{doctor, git_ok, task};
+use crate::common::swarm::{swarm_repo, worker_with_env};
+use crate::common::{TestEnv, stderr, stdout};
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -29,18 +29,6 @@ fn rev(env: &TestEnv, spec: &str) -> String {
 
 fn short(hex: &str) -> &str {
     &hex[..12]
-}
-
-/// `git oompa doctor ARGS` with git-oompa on PATH: (exit code, stdout, stderr).
-fn doctor(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut a = vec!["doctor"];
-    a.extend_from_slice(args);
-    let out = env
-        .oompa_cmd(&a)
-        .env("PATH", path_with_bin())
-        .output()
-        .unwrap();
-    (out.status.code(), stdout(&out), stderr(&out))
 }
 
 /// Points `refs/oompa/tasks` at a new queue commit whose tree is the current one edited by
@@ -645,7 +633,7 @@ fn an_agent_moving_main_around_the_hooks_during_a_swarm_is_said_once_and_its_tas
     let repo = env.open();
     let snap = Queue::new(&repo).snapshot().unwrap();
     assert_eq!(snap.count(State::Complete), 3, "{err}");
-    let outcomes = crate::test_swarm::outcomes(&env);
+    let outcomes = crate::common::swarm::outcomes(&env);
     assert_eq!(outcomes.get("merged"), Some(&3), "{outcomes:?}");
     assert_eq!(outcomes.get("no-changes"), None, "{outcomes:?}");
     assert_checkout_clean(&env);
@@ -653,8 +641,8 @@ fn an_agent_moving_main_around_the_hooks_during_a_swarm_is_said_once_and_its_tas
 
 #[test]
 fn a_target_move_without_a_reflog_message_is_described_without_an_empty_placeholder() {
-    use crate::guard_fixtures::{add_worker, as_agent, claim, commit_in, start_swarm};
-    let env = crate::test_hooks::oompa_repo();
+    use crate::common::guard::{add_worker, as_agent, claim, commit_in, start_swarm};
+    let env = crate::common::guard::oompa_repo();
     let pid = std::process::id();
     start_swarm(&env, "s1", pid, &["w0"]);
     let wt = add_worker(&env, "s1", "w0");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use oompa::store::{ClaimOutcome, Claimant, Queue, State, TaskId};
 
-use crate::common::{TestEnv, stderr, stdout};
+use crate::common::{TestEnv, race_process, stderr, stdout};
 
 fn queue_tip(env: &TestEnv) -> String {
     env.git(&["rev-parse", "refs/oompa/tasks"])
@@ -508,21 +508,11 @@ fn claims_race_across_threads_and_processes() {
     let before = Queue::new(&env.open()).history_len().unwrap();
 
     // Two more processes (this test binary re-executed), each with 4 library threads.
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
         .map(|p| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "test_task::race_child",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            race_process("test_task::race_child")
                 .env("OOMPA_RACE_REPO", &env.repo)
                 .env("OOMPA_RACE_PREFIX", format!("proc{p}"))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
                 .spawn()
                 .unwrap()
         })

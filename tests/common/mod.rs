@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod guard;
+pub mod swarm;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-oompa");
 
 /// A temporary directory with a `home/` and a git repository `repo/`.
@@ -88,6 +91,15 @@ impl TestEnv {
     /// Runs git-oompa and returns its output, whatever the exit status.
     pub fn oompa(&self, args: &[&str]) -> Output {
         self.oompa_cmd(args).output().expect("run git-oompa")
+    }
+
+    /// Runs git-oompa with the built binary first on `PATH` (as a person has it installed, so
+    /// that hooks and `git oompa` calls from agents find it), whatever the exit status.
+    pub fn oompa_on_path(&self, args: &[&str]) -> Output {
+        self.oompa_cmd(args)
+            .env("PATH", path_with_bin())
+            .output()
+            .expect("run git-oompa")
     }
 
     /// Runs git-oompa, asserting success; returns stdout.
@@ -209,6 +221,40 @@ pub fn json_object(out: &str) -> serde_json::Value {
     assert_eq!(out.lines().count(), 1, "one line:\n{out}");
     assert!(v["version"].is_u64(), "no version: {v}");
     v
+}
+
+/// One more process for a race across processes: this test binary again, running only the
+/// ignored helper test `test` (its path in the runner, e.g. `test_task::race_child`), which
+/// reads its part of the race from the variables the caller sets. Its stdout and stderr are
+/// piped, for the parent to read with `wait_with_output`.
+pub fn race_process(test: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+/// Writes `text` to `path` as an executable file (a hook, a script standing in for a program).
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Installs the person's own hook `name` in `.git/hooks` (executable); returns its path.
+pub fn user_hook(env: &TestEnv, name: &str, text: &str) -> PathBuf {
+    let hook = env.repo.join(".git/hooks").join(name);
+    write_executable(&hook, text);
+    hook
 }
 
 /// Every file under `dir` (none if it does not exist), sorted.

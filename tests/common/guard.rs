@@ -12,7 +12,41 @@ use oompa::git::{ObjectId, RefUpdate};
 use oompa::store::swarm::{Stopped, SwarmRecord};
 use oompa::store::{Claimant, Landed, Queue, State, Task, TaskId, trailers};
 
-use crate::common::{TestEnv, hermetic, path_with_bin};
+use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout};
+
+/// A repository after `git oompa init` (with git-oompa on PATH, as a user has it).
+pub fn oompa_repo() -> TestEnv {
+    let env = TestEnv::new();
+    let out = env.oompa_on_path(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.git(&["add", "oompa.toml"]);
+    env.git(&["commit", "-q", "-m", "oompa.toml"]);
+    env
+}
+
+/// `git oompa doctor ARGS` with git-oompa on PATH: (exit code, stdout, stderr).
+pub fn doctor(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut a = vec!["doctor"];
+    a.extend_from_slice(args);
+    let out = env.oompa_on_path(&a);
+    (out.status.code(), stdout(&out), stderr(&out))
+}
+
+/// A worktree in `<tmp>/<dir>` (on a new branch `gone`) whose directory has since been
+/// removed: git still lists it. Returns the path it had.
+pub fn gone_worktree(env: &TestEnv, dir: &str) -> PathBuf {
+    let gone = env.tmp.path().join(dir);
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "gone",
+        gone.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    gone
+}
 
 /// A pid that belonged to a process that has exited.
 pub fn dead_pid() -> u32 {
