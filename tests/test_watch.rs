@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{TestEnv, json_object, stderr, stdout};
 use crate::common::swarm::{Running, spawn_swarm, swarm_repo, worker_with_env};
+use crate::common::{TestEnv, json_object, stderr, stdout};
 
 /// Waits until `f` gives something (up to 90 s: the machine may be busy), saying what it
 /// waited for and what it saw last when it gives up.
