@@ -108,15 +108,15 @@ fn status_json_shows_each_phase_as_it_happens_with_since_and_the_last_agent_line
     let gate_go = steps.join("gate-go");
     let review_go = steps.join("review-go");
     let config = std::fs::read_to_string(env.repo.join("oompa.toml")).unwrap();
+    let review = reviewer_model(&review_go);
+    let gate = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done",
+        gate_go.display()
+    );
     std::fs::write(
         env.repo.join("oompa.toml"),
         format!(
-            "{config}\n{}",
-            format!(
-            "[review]\nmodels = [\"{}\"]\nmax_rounds = 1\n\n[gate]\ncommand = \"while [ ! -e '{}' ]; do sleep 0.05; done\"\n",
-            reviewer_model(&review_go),
-            gate_go.display()
-            )
+            "{config}\n[review]\nmodels = [\"{review}\"]\nmax_rounds = 1\n\n[gate]\ncommand = \"{gate}\"\n"
         ),
     )
     .unwrap();

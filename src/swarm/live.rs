@@ -580,15 +580,16 @@ pub fn last_line(path: &Path) -> Option<String> {
         if l.is_empty() {
             continue;
         }
-        if l.starts_with('{') && l.ends_with('}') {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
-                if let Some(t) = json_text(&v)
-                    && let Some(last) = t.lines().rev().map(str::trim).find(|s| !s.is_empty())
-                {
-                    return Some(cut(last));
-                }
-                continue;
+        if l.starts_with('{')
+            && l.ends_with('}')
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(l)
+        {
+            if let Some(t) = json_text(&v)
+                && let Some(last) = t.lines().rev().map(str::trim).find(|s| !s.is_empty())
+            {
+                return Some(cut(last));
             }
+            continue;
         }
         return Some(cut(l));
     }
