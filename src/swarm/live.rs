@@ -4,7 +4,7 @@
 //! on every change and at least once a second, removed when the swarm ends.
 //!
 //! The workers say nothing to this module directly: every [`Event`] the swarm emits passes
-//! through [`Board::observe`] (see `Shared::emit`), which turns it into a worker's [`Phase`]
+//! through `Board::observe` (see `Shared::emit`), which turns it into a worker's [`Phase`]
 //! (as the gate's `Board` keeps its runs). A new kind of event that changes what a worker does
 //! is one more arm in `observe`.
 //!
