@@ -342,3 +342,15 @@ fn the_live_view_shows_every_worker_in_80x24_a_transcript_tail_and_quits_on_q() 
     let out = finish(swarm, &steps);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn the_live_view_refuses_a_stdout_that_is_not_a_terminal_and_names_the_json_instead() {
+    let env = TestEnv::new();
+    env.oompa_ok(&["init"]);
+    let out = env.oompa(&["status", "--watch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not one"), "{err}");
+    assert!(err.contains("hint: run `git oompa status --json`"), "{err}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}

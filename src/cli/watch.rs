@@ -276,7 +276,7 @@ impl View {
                     "{} {} {} {:>6} {} {:>6} {:>6}",
                     if is_sel { ">" } else { " " },
                     fit(&ui::escape(&w.worker), name_w),
-                    fit(&w.phase.describe(), 32),
+                    fit(&ui::escape(&w.phase.describe()), 32),
                     age(&w.since, now),
                     fit(&ui::escape(&w.tasks.join(",")), 10),
                     tokens(&w.tokens),
@@ -365,7 +365,10 @@ impl View {
                     format!("{} ", ui::escape(&w.worker)),
                     Style::new().add_modifier(Modifier::BOLD),
                 ),
-                Span::styled(w.phase.describe(), self.style(phase_color(&w.phase))),
+                Span::styled(
+                    ui::escape(&w.phase.describe()).into_owned(),
+                    self.style(phase_color(&w.phase)),
+                ),
                 Span::raw(format!(
                     " for {} · swarm {} · cycle {}",
                     age(&w.since, now),
