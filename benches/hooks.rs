@@ -51,7 +51,7 @@ fn main() {
     // hooks: pre-push in .git/hooks, the guard in .git/oompa/hooks for the worker worktrees.
     {
         let repo = Repo::discover(&repo_dir).expect("open fixture");
-        let settings = oompa::guard::Settings::resolve(&repo);
+        let settings = oompa::settings::Settings::resolve(&repo, &Default::default());
         oompa::guard::hooks::install_all(&repo, &settings).expect("install the hooks");
     }
     if std::env::var_os("OOMPA_BENCH_BUILD_ONLY").is_some() {
@@ -269,7 +269,7 @@ fn run_cases(repo_dir: &Path, remote: &Path, runs: usize, state: &str) -> f64 {
         false,
     );
     // The invariant check every command runs first, in process (no process start).
-    let settings = oompa::guard::Settings::resolve(&repo);
+    let settings = oompa::settings::Settings::resolve(&repo, &Default::default());
     let mut inv = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();

@@ -7,14 +7,18 @@
 //! - [`git`]: the narrow facade over gix, plus the few git CLI calls gix cannot do.
 //! - [`swarm`]: the runtime: workers, merge queue, recorder, shutdown.
 //! - [`agent`]: harness adapters, process supervision, signals, prompts.
+//! - [`agent_env`]: the environment protocol between git oompa and what it starts.
 //! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
 //! - [`guard`]: hooks, the invariants every command re-checks, `doctor` and `gc`.
+//! - [`settings`]: the target branch, worktree directory and config file, resolved once.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
+pub mod agent_env;
 pub mod cli;
 pub mod config;
 pub mod git;
 pub mod guard;
+pub mod settings;
 pub mod store;
 pub mod swarm;

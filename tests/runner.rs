@@ -17,6 +17,7 @@ use common::guard as guard_fixtures;
 use common::swarm as test_swarm;
 
 mod test_agents;
+mod test_ancestry;
 mod test_cli;
 mod test_completions;
 mod test_crash;
@@ -34,7 +35,9 @@ mod test_output;
 mod test_predict;
 mod test_real_clis;
 mod test_review;
+mod test_settings;
 mod test_signals;
+mod test_snapshot;
 mod test_status;
 mod test_tamper;
 mod test_task;

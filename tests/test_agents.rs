@@ -7,7 +7,7 @@ use oompa::store::notes::Notes;
 use oompa::store::record::CycleRecord;
 use oompa::store::{Queue, State};
 
-use crate::common::swarm::{assert_clean_up, swarm_repo};
+use crate::common::swarm::{assert_clean_up, swarm_ok, swarm_repo};
 use crate::common::{TestEnv, stderr, stdout};
 
 /// A worker table running the rogue agent with `ROGUE = mode` and `env`.
@@ -25,14 +25,7 @@ fn rogue(mode: &str, max_cycles: u32, env: &[(&str, &str)]) -> String {
 
 /// Runs the swarm, asserting it exits 0; returns its stderr.
 fn swarm(env: &TestEnv) -> String {
-    let out = env.oompa(&["swarm"]);
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stderr(&out)
+    stderr(&swarm_ok(env))
 }
 
 /// Every cycle record, oldest cycle first.

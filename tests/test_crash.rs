@@ -535,22 +535,10 @@ fn check_after(env: &TestEnv, context: &str, all_locks: bool) {
         .collect();
     assert!(locks.is_empty(), "{context}\nlocks left: {locks:?}");
     // Nothing landed twice: each task at most once on main; each complete task landed.
-    let log = env.git(&[
-        "log",
-        "--first-parent",
-        "--format=%(trailers:key=Oompa-Task,valueonly)%x00",
-        "main",
-    ]);
-    let mut landed: Vec<&str> = log
-        .split('\0')
-        .flat_map(|c| c.lines())
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    landed.sort();
-    let before = landed.len();
+    let mut landed = crate::common::swarm::landed_tasks(env);
+    let all = landed.clone();
     landed.dedup();
-    assert_eq!(before, landed.len(), "{context}\nlanded twice: {log}");
+    assert_eq!(all.len(), landed.len(), "{context}\nlanded twice: {all:?}");
     let complete = env.oompa_ok(&["task", "list", "--state", "complete", "--json"]);
     for id in &landed {
         assert!(
@@ -636,22 +624,7 @@ fn a_landing_killed_inside_its_checkout_step_is_finished_by_the_next_command() {
     // Killed while `git read-tree` was bringing the checkout forward: the index is old, one
     // landed file is already written, and the index.lock of the killed git is left.
     let env = landing_repo(1);
-    let marker = env.repo.join(".git/oompa/test-paused-at");
-    let mut child = env
-        .oompa_cmd(&["swarm"])
-        .env("OOMPA_TEST_PAUSE_AT", "after-transaction")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let start = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(start.elapsed() < LIMIT, "never reached the landing");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
-    std::fs::remove_file(&marker).expect("rm marker");
+    crash_at(&env, "after-transaction");
     let landed = env.git(&["show", "main:work/t00.txt"]);
     std::fs::create_dir_all(env.repo.join("work")).expect("mkdir");
     std::fs::write(env.repo.join("work/t00.txt"), &landed).expect("write");

@@ -5,8 +5,8 @@ use oompa::store::notes::Notes;
 use oompa::store::{Queue, State};
 
 use crate::common::swarm::{
-    assert_clean_up, outcomes, spawn_swarm, states, summary_column, swarm_repo, wait_for,
-    worker_table, worker_with_env,
+    assert_clean_up, landed_tasks, outcomes, spawn_swarm, states, summary_column, swarm_ok,
+    swarm_repo, wait_for, worker_table, worker_with_env,
 };
 use crate::common::{stderr, stdout};
 
@@ -20,13 +20,7 @@ fn four_workers_land_forty_tasks() {
             "max_cycles = 40\ncan_plan = false\nmax_wait_for_tasks = \"20s\"",
         ),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = swarm_ok(&env);
 
     // Every task completed exactly once, landed on main.
     let repo = env.open();
@@ -35,24 +29,8 @@ fn four_workers_land_forty_tasks() {
     assert_eq!(snap.count(State::Pending) + snap.count(State::Current), 0);
 
     // One landing per task on main, with trailers.
-    let log = env.git(&[
-        "log",
-        "--first-parent",
-        "--format=%(trailers:key=Oompa-Task,valueonly)%x00",
-        "main",
-    ]);
-    let mut landed: Vec<&str> = log
-        .split('\0')
-        .flat_map(|c| c.lines())
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    landed.sort();
     let expected: Vec<String> = (0..40).map(|i| format!("t{i:02}")).collect();
-    assert_eq!(
-        landed,
-        expected.iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(landed_tasks(&env), expected);
     let workers = env.git(&[
         "log",
         "--first-parent",
@@ -126,13 +104,7 @@ fn misbehaving_agents_get_their_outcomes_and_the_swarm_goes_on() {
     ]
     .join("\n");
     let env = swarm_repo(6, &workers);
-    let out = env.oompa(&["swarm"]);
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = swarm_ok(&env);
     let err = stderr(&out);
 
     let by_worker = |w: &str| -> Vec<String> {
@@ -183,8 +155,7 @@ fn conflicting_workers_one_lands_the_other_keeps_its_work() {
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
     env.git(&["commit", "-q", "-m", "shared file"]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     let o = outcomes(&env);
     assert_eq!(o.get("merged"), Some(&1), "{o:?}\n{}", stderr(&out));
     assert_eq!(o.get("conflict"), Some(&1), "{o:?}\n{}", stderr(&out));
@@ -228,8 +199,7 @@ fn a_conflicting_worker_resolves_in_its_own_session_and_both_land() {
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
     env.git(&["commit", "-q", "-m", "shared file"]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     let o = outcomes(&env);
     assert_eq!(o.get("merged"), Some(&2), "{o:?}\n{}", stderr(&out));
     assert_eq!(states(&env), (0, 0, 2));
@@ -295,8 +265,7 @@ fn claiming_a_task_someone_else_holds_is_refused_and_reported() {
         ),
     );
     std::fs::write(env.repo.join("oompa.toml"), config).unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     assert!(
         stderr(&out).contains("t00 taken by human"),
         "{}",
@@ -329,8 +298,7 @@ fn silent_agents_are_resumed_in_the_same_session_nudged_then_stuck() {
         ),
     );
     std::fs::write(env.repo.join("oompa.toml"), config).unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let prompts = std::fs::read_to_string(&log).unwrap();
     let headers: Vec<&str> = prompts.lines().filter(|l| l.starts_with("=== ")).collect();
     assert_eq!(headers.len(), 3, "{prompts}");
@@ -446,8 +414,7 @@ fn worktrees_stay_warm_across_cycles_and_get_the_copied_files_but_never_commit_t
     env.git(&["add", ".gitignore"]);
     env.git(&["commit", "-q", "-m", "ignore build outputs"]);
     std::fs::write(env.repo.join(".env"), "SECRET=1\n").unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let first = env.git(&["show", "main:work/t00.txt"]);
     let second = env.git(&["show", "main:work/t01.txt"]);
     assert!(
@@ -466,8 +433,7 @@ fn worktrees_stay_warm_across_cycles_and_get_the_copied_files_but_never_commit_t
 fn the_worktree_dir_comes_from_git_config_and_stays_out_of_git_status() {
     let env = swarm_repo(1, &worker_table("nochange", 1, "max_cycles = 1"));
     env.git(&["config", "oompa.worktreeDir", "agents-wt"]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let exclude = std::fs::read_to_string(env.repo.join(".git/info/exclude")).unwrap();
     assert!(exclude.contains("/agents-wt/"), "{exclude}");
     let transcripts = std::fs::read_dir(env.repo.join(".git/oompa/transcripts"))

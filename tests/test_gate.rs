@@ -7,7 +7,7 @@ use oompa::store::record::{CycleRecord, GateRun};
 
 use crate::common::swarm::{
     assert_clean_up, kill_processes_with, outcomes, processes_with, review_table, signal,
-    spawn_swarm, states, swarm_repo, wait_for, worker_with_env,
+    spawn_swarm, states, swarm_ok, swarm_repo, wait_for, worker_with_env,
 };
 use crate::common::{TestEnv, stderr, stdout};
 
@@ -118,8 +118,7 @@ fn a_change_that_fails_the_gate_never_lands_and_its_fix_from_the_same_session_do
         false,
         "",
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     let recs = records(&env);
     let r = record_of(&recs, "w0");
     assert_eq!(r.outcome.to_string(), "merged", "{r:?}");
@@ -235,8 +234,7 @@ fn two_changes_that_pass_alone_but_break_together_land_one_and_the_other_hears_i
             false,
             &format!("batch = {batch}\nretries = 0"),
         );
-        let out = env.oompa(&["swarm"]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        swarm_ok(&env);
         let recs = records(&env);
         // Exactly one of the pair landed as it was; the other got the failure and fixed it.
         let pairs = env.git(&["ls-tree", "--name-only", "main", "gate/"]);
@@ -272,8 +270,7 @@ fn a_resolution_that_commits_conflict_markers_never_lands() {
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
     env.git(&["commit", "-q", "-m", "shared file"]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let shared = env.git(&["show", "main:shared.txt"]);
     assert!(
         !shared.contains("<<<<<<<") && !shared.contains(">>>>>>>"),
@@ -356,8 +353,7 @@ fn a_flaky_gate_lands_with_flaky_recorded() {
     )
     .unwrap();
     rewrite_gate(&env, &flaky);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     let recs = records(&env);
     let r = record_of(&recs, "w0");
     assert_eq!(r.outcome.to_string(), "merged");
@@ -651,8 +647,7 @@ fn sigkill_during_a_gate_run_lands_nothing_and_the_next_run_recovers() {
     let after = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
     assert_eq!(after, keep, "{}", stdout(&out));
     // A new swarm gates the work again and lands it.
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     assert_eq!(states(&env), (0, 0, 2));
     assert_green_at_every_landing(&env, &script);
     env.assert_fsck_clean();
@@ -677,8 +672,7 @@ fn a_gate_fix_is_reviewed_again_only_when_it_touches_paths_the_failure_did_not_n
             false,
             "retries = 0",
         );
-        let out = env.oompa(&["swarm"]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        swarm_ok(&env);
         let recs = records(&env);
         let r = record_of(&recs, "w0");
         assert_eq!(r.outcome.to_string(), "merged", "{r:?}");
@@ -803,6 +797,5 @@ fn a_bad_gate_parallel_in_git_config_is_refused_before_anything_runs() {
         "{err}"
     );
     env.git(&["config", "oompa.gateParallel", "2"]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
 }

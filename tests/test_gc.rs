@@ -324,7 +324,7 @@ impl World {
             assert!(out.status.success(), "gc failed: {}", stderr(&out));
         } else {
             let repo = self.env.open();
-            let settings = oompa::guard::Settings::resolve(&repo);
+            let settings = oompa::settings::Settings::resolve(&repo, &Default::default());
             oompa::guard::gc::run(&repo, &settings, false).expect("gc");
         }
         self.check();

@@ -2,7 +2,7 @@
 //! files, sha256 repositories, transcript sizes, commit dates, and cycles cut short by a
 //! crash that must still be in the log.
 
-use crate::common::swarm::{swarm_repo, worker_with_env};
+use crate::common::swarm::{swarm_ok, swarm_repo, wait_for, worker_with_env};
 use crate::common::{TestEnv, json_rows, stderr, stdout};
 
 /// `git log` of `range` as (committer time, subject) pairs, newest first.
@@ -292,8 +292,7 @@ fn a_turn_printing_fifty_megabytes_gives_a_transcript_capped_at_transcript_max()
     let config = env.repo.join("oompa.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("transcript_max = \"1MiB\"\n{text}")).unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let dir = env.repo.join(".git/oompa/transcripts");
     let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -315,18 +314,6 @@ fn a_turn_printing_fifty_megabytes_gives_a_transcript_capped_at_transcript_max()
         "{}",
         &text[(1 << 19) - 10..(1 << 19) + 200]
     );
-}
-
-/// Waits until `f` holds (up to 20 s).
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// A cycle record's (swarm, worker, cycle, outcome, tasks, kept).
@@ -494,8 +481,7 @@ fn a_landing_whose_cycle_was_cut_short_is_recorded_merged_and_a_recorded_cycle_n
         1,
         &worker_with_env("cli", 1, "max_cycles = 1\ncan_plan = false", &[]),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let landing = env.git(&["rev-parse", "main"]).trim().to_string();
     let base = env.git(&["rev-parse", "main^1"]).trim().to_string();
     let swarm = records(&env)[0].0.clone();

@@ -7,7 +7,7 @@ use std::process::Output;
 use oompa::store::{Landed, Queue, State, TASK_VERSION, Task, TaskId};
 use unicode_width::UnicodeWidthStr;
 
-use crate::common::swarm::{swarm_repo, worker_table, worker_with_env};
+use crate::common::swarm::{spawn_swarm, swarm_ok, swarm_repo, worker_table, worker_with_env};
 use crate::common::{TestEnv, json_object, json_rows, stderr, stdout};
 
 const LONG: &str = "Make the login page remember the last user name and prefill it on the \
@@ -164,8 +164,7 @@ fn log_json_is_one_array_and_log_show_json_one_object() {
         1,
         &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false"),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let rows = json_rows(&env.oompa_ok(&["log", "--json"]));
     assert!(!rows.is_empty());
     let one = json_object(&env.oompa_ok(&["log", "--show", "w0/1", "--json"]));
@@ -208,8 +207,7 @@ fn task_show_of_a_completed_task_shows_its_landing_not_its_old_claim() {
         1,
         &worker_table("polite", 1, "max_cycles = 2\ncan_plan = false"),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let show = env.oompa_ok(&["task", "show", "t00"]);
     assert!(show.contains("state:      complete"), "{show}");
     let main = env.git(&["rev-parse", "main"]);
@@ -717,12 +715,7 @@ fn a_worker_is_told_at_its_next_turn_that_its_task_was_edited() {
             ],
         ),
     );
-    let child = env
-        .oompa_cmd(&["swarm"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_swarm(&env, None);
     // Wait (up to 30 s) until the agent holds the task, then change it under it.
     let start = std::time::Instant::now();
     while !env
@@ -743,7 +736,7 @@ fn a_worker_is_told_at_its_next_turn_that_its_task_was_edited() {
         "now with a test",
         "--force",
     ]);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert!(out.status.success(), "{}", stderr(&out));
     let prompts = std::fs::read_to_string(log.path()).unwrap();
     let turns: Vec<&str> = prompts.split("=== ").filter(|t| !t.is_empty()).collect();

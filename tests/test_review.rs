@@ -4,7 +4,7 @@
 use oompa::store::notes::Notes;
 
 use crate::common::swarm::{
-    assert_clean_up, review_table, states, swarm_repo, worker_table, worker_with_env,
+    assert_clean_up, review_table, states, swarm_ok, swarm_repo, worker_table, worker_with_env,
 };
 use crate::common::{TestEnv, stderr};
 
@@ -32,8 +32,7 @@ fn a_reviewer_that_rejects_once_gets_a_fix_from_the_same_session_then_approves()
         ),
     )
     .unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     let err = stderr(&out);
     assert!(
         err.contains("review round 1 by exec:") && err.contains("needs-changes"),
@@ -116,8 +115,7 @@ fn a_reviewer_that_always_rejects_ends_the_cycle_rejected_with_claims_back_and_w
             review_table(&["reject"], 2, None)
         ),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let repo = env.open();
     let (entries, _) = Notes::new(&repo).read_all().unwrap();
     let r = &entries[0].record;
@@ -146,8 +144,7 @@ fn reviewers_fall_back_in_order_and_an_answer_without_verdict_counts_as_needs_ch
             review_table(&["fail", "babble"], 1, None)
         ),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     let repo = env.open();
     let (entries, _) = Notes::new(&repo).read_all().unwrap();
     let r = &entries[0].record;
@@ -174,8 +171,7 @@ fn reviewers_fall_back_in_order_and_an_answer_without_verdict_counts_as_needs_ch
         ),
     )
     .unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     assert!(
         stderr(&out).contains("no reviewer answered"),
         "{}",
@@ -197,8 +193,7 @@ fn workers_can_opt_out_of_review() {
             review_table(&["reject"], 1, None)
         ),
     );
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     assert_eq!(states(&env), (0, 0, 1));
     let rounds = env.git(&[
         "log",
@@ -225,8 +220,7 @@ fn resolved_review_rounds(resolve: &str) -> usize {
     std::fs::write(env.repo.join("shared.txt"), "original line\n").unwrap();
     env.git(&["add", "shared.txt"]);
     env.git(&["commit", "-q", "-m", "shared file"]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     assert_eq!(states(&env), (0, 0, 2), "{}", stderr(&out));
     let repo = env.open();
     let (entries, _) = Notes::new(&repo).read_all().unwrap();

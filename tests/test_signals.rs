@@ -3,7 +3,7 @@
 
 use crate::common::swarm::{
     assert_clean_up, hanging_swarm, kill_processes_with, outcomes, processes_with, signal,
-    spawn_swarm, states, swarm_repo, wait_for, worker_table, worker_with_env,
+    spawn_swarm, states, swarm_ok, swarm_repo, wait_for, worker_table, worker_with_env,
 };
 use crate::common::{stderr, walk};
 
@@ -114,8 +114,7 @@ fn sigkill_then_restart_loses_no_task_and_no_commit() {
         ),
     )
     .unwrap();
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    swarm_ok(&env);
     assert_eq!(states(&env), (0, 0, 3));
     assert_eq!(
         env.git(&["for-each-ref", "refs/oompa/keep/"])

@@ -8,7 +8,7 @@ use oompa::store::notes::Notes;
 use oompa::store::{ClaimOutcome, Claimant, Landed, QUEUE_REF, Queue, QueueError, State, TaskId};
 
 use crate::common::guard::{doctor, git_ok, task};
-use crate::common::swarm::{swarm_repo, worker_with_env};
+use crate::common::swarm::{swarm_ok, swarm_repo, worker_with_env};
 use crate::common::{TestEnv, stderr, stdout};
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
@@ -793,8 +793,7 @@ fn a_task_both_pending_and_complete_does_not_start_agent_cycles() {
         worker: None,
     });
     edit_queue_by_hand(&env, &[("complete/t1.json", Some(&done.to_json()))]);
-    let out = env.oompa(&["swarm"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = swarm_ok(&env);
     let text = stdout(&out) + &stderr(&out);
     assert!(!text.contains("cycle 1 started"), "{text}");
     assert!(

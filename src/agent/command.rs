@@ -140,15 +140,18 @@ pub(crate) fn command_for(turn: &Turn, fresh_id: &str, as_root: bool) -> Invocat
             inv.args.extend(extra);
             inv.stdin = Some(turn.prompt.to_string());
             let id = turn.resume.unwrap_or(fresh_id).to_string();
-            inv.env.push(("OOMPA_SESSION_ID".into(), id.clone()));
-            if turn.resume.is_some() {
-                inv.env.push(("OOMPA_RESUME".into(), "1".into()));
-            } else {
-                // An inherited OOMPA_RESUME (oompa inside an oompa worker) must not fake a resume.
-                inv.env_remove.push("OOMPA_RESUME".into());
-            }
             inv.env
-                .push(("OOMPA_TURN_MODE".into(), turn.mode.as_str().into()));
+                .push((crate::agent_env::SESSION_ID.into(), id.clone()));
+            if turn.resume.is_some() {
+                inv.env.push((crate::agent_env::RESUME.into(), "1".into()));
+            } else {
+                // An inherited `agent_env::RESUME` (oompa inside an oompa worker) must not fake a resume.
+                inv.env_remove.push(crate::agent_env::RESUME.into());
+            }
+            inv.env.push((
+                crate::agent_env::TURN_MODE.into(),
+                turn.mode.as_str().into(),
+            ));
             inv.session_id = Some(id);
         }
     }

@@ -43,7 +43,7 @@ const DETACH_GRACE: Duration = Duration::from_secs(1);
 
 /// The variable every process of one run gets, with a value unique to the run; its
 /// descendants inherit it, so the ones that left the process group can still be found.
-pub(crate) const TOKEN_VAR: &str = "OOMPA_TURN_TOKEN";
+pub(crate) const TOKEN_VAR: &str = crate::agent_env::TURN_TOKEN;
 /// Rounds of looking for escaped processes (each round may find children the previous one's
 /// processes forked while being ended).
 const ESCAPE_ROUNDS: usize = 4;

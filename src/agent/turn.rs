@@ -53,7 +53,8 @@ pub struct Turn<'a> {
 /// What kind of turn this is.
 ///
 /// `OneShot` is for reviewers and planners: a fresh session that is never resumed. The command
-/// line is the same as for `Work`; `exec` agents see the mode in `OOMPA_TURN_MODE`.
+/// line is the same as for `Work`; `exec` agents see the mode in
+/// [`agent_env::TURN_MODE`](crate::agent_env::TURN_MODE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TurnMode {
     Work,
@@ -61,7 +62,8 @@ pub enum TurnMode {
 }
 
 impl TurnMode {
-    /// `work` or `oneshot`, as given to `exec` agents in `OOMPA_TURN_MODE`.
+    /// `work` or `oneshot`, as given to `exec` agents in
+    /// [`agent_env::TURN_MODE`](crate::agent_env::TURN_MODE).
     pub fn as_str(self) -> &'static str {
         match self {
             TurnMode::Work => "work",

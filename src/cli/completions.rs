@@ -1,5 +1,5 @@
 //! Shell completion: `git oompa completions SHELL` prints a small script, and the script asks
-//! the binary for candidates on every TAB (`OOMPA_COMPLETE=<shell> git-oompa -- <words>`).
+//! the binary for candidates on every TAB ([`COMPLETE_ENV`]`=<shell> git-oompa -- <words>`).
 //!
 //! The candidates come from clap_complete's completion engine over the same clap tree as
 //! `--help` (subcommands, flags, possible values, paths), so they never drift from the real
@@ -24,7 +24,7 @@ use crate::git::Repo;
 use crate::store::{QUEUE_REF, State};
 
 /// The variable that turns a run of the binary into a completion request.
-pub const COMPLETE_ENV: &str = "OOMPA_COMPLETE";
+pub const COMPLETE_ENV: &str = crate::agent_env::COMPLETE;
 
 /// Print the completion script for a shell
 #[derive(Debug, clap::Args)]

@@ -89,6 +89,7 @@ turn_timeout = \"1m\"
     let demo_env = Env {
         ui: super::Ui::new(super::ui::ColorChoice::Auto),
         cwd: dir.clone(),
+        agent: env.agent.clone(),
     };
     let result = super::swarm::run_swarm(&demo_env, &repo, config, "main".into())?;
     ui.status("");

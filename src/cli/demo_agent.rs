@@ -15,8 +15,8 @@ pub struct Args {}
 pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     let mut prompt = String::new();
     let _ = std::io::stdin().read_to_string(&mut prompt);
-    let worker = std::env::var("OOMPA_WORKER").unwrap_or_default();
-    let swarm = std::env::var("OOMPA_SWARM").unwrap_or_default();
+    let worker = env.agent.worker.clone().unwrap_or_default();
+    let swarm = env.agent.swarm.clone().unwrap_or_default();
     let repo = env.repo()?;
     let snap = Queue::new(&repo).snapshot()?;
     let n: usize = worker

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::ui::{self, GREEN, RED};
 use super::{CommandError, Env};
 use crate::git::{GitError, Repo};
-use crate::guard::Settings;
 use crate::guard::doctor::{self, Finding, Fix};
+use crate::settings::{Flags, Settings};
 
 /// Check hooks, identity, worktrees, claims and the cycle log; --fix repairs the safe ones
 #[derive(Debug, clap::Args)]
@@ -77,7 +77,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let settings = Settings::resolve(&repo);
+    let settings = Settings::resolve(&repo, &Flags::default());
     if args.accept {
         for line in doctor::accept(&repo)? {
             env.ui.status(line);

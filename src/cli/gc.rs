@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::ui;
 use super::{CommandError, Env};
-use crate::guard::Settings;
 use crate::guard::gc::{self, Action, GcError};
+use crate::settings::{Flags, Settings};
 
 /// Remove finished swarms' worktrees and branches, release dead claims; never loses work
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,7 @@ pub struct Args {
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
-    let settings = Settings::resolve(&repo);
+    let settings = Settings::resolve(&repo, &Flags::default());
     let actions = gc::run(&repo, &settings, args.dry_run).map_err(|e| match e {
         GcError::Git(g) => CommandError::from(g),
         GcError::Queue(q) => CommandError::from(q),

@@ -51,7 +51,7 @@ fn open(env: &Env) -> Option<Repo> {
 fn reference_transaction(env: &Env, args: &[String], input: &str) -> Result<(), CommandError> {
     let state = args.first().map(String::as_str).unwrap_or("");
     let main_worktree = ref_txn::plainly_main_worktree(&env.cwd);
-    match ref_txn::check(state, input, main_worktree, || open(env)) {
+    match ref_txn::check(state, input, main_worktree, &env.agent, || open(env)) {
         None => Ok(()),
         Some(refusal) => {
             let mut err = CommandError::user(refusal.message);

@@ -8,8 +8,8 @@ use serde_json::json;
 use super::ui::{self, Cell, GREEN, YELLOW};
 use super::{CommandError, Env};
 use crate::git::Repo;
-use crate::guard::Settings;
 use crate::guard::hooks::{self, Change, ExtensionRemoval, HookError, Removal, State};
+use crate::settings::{Flags, Settings};
 
 /// Install, remove or show git oompa's hooks (pre-push, reference-transaction)
 #[derive(Debug, clap::Args)]
@@ -54,7 +54,7 @@ pub enum HooksCommand {
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
-    let settings = Settings::resolve(&repo);
+    let settings = Settings::resolve(&repo, &Flags::default());
     match args.command {
         HooksCommand::Install => install(env, &repo, &settings),
         HooksCommand::Uninstall => uninstall(env, &repo, &settings),

@@ -81,7 +81,11 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
         ui.status(format!("{pattern} is already in .git/info/exclude"));
     }
 
-    super::hooks::install(env, &repo, &crate::guard::Settings::resolve(&repo))?;
+    super::hooks::install(
+        env,
+        &repo,
+        &crate::settings::Settings::resolve(&repo, &crate::settings::Flags::default()),
+    )?;
     let decoration = crate::guard::doctor::EXCLUDE_DECORATION;
     if repo.add_local_config("log", "excludeDecoration", decoration)? {
         ui.status(format!("added {decoration} to log.excludeDecoration"));

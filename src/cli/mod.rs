@@ -31,7 +31,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 pub use error::CommandError;
 pub use ui::Ui;
 
+use crate::agent_env::AgentContext;
 use crate::git::Repo;
+use crate::settings::{Flags, Settings, full_branch};
 
 const ABOUT: &str = "Run a swarm of coding agents in parallel git worktrees";
 
@@ -110,6 +112,9 @@ pub enum Command {
 pub struct Env {
     pub ui: Ui,
     pub cwd: PathBuf,
+    /// What the environment protocol ([`crate::agent_env`]) says about the caller, read once
+    /// in [`main`].
+    pub agent: AgentContext,
 }
 
 impl Env {
@@ -122,11 +127,11 @@ impl Env {
 /// Returns claims whose owner is gone to pending (keeping their work) and says so on
 /// stderr. Never fails the command: a problem here is a warning.
 pub fn recover_dead_claims(env: &Env, repo: &Repo) {
-    let target = crate::config::Config::discover(&repo.main_workdir(), None)
-        .ok()
-        .and_then(|c| swarm::resolve_target(repo, None, &c).ok())
-        .or_else(|| repo.head_branch())
-        .map(|t| format!("refs/heads/{t}"));
+    let settings = Settings::resolve(repo, &Flags::default());
+    let target = settings
+        .target_ref
+        .filter(|t| matches!(repo.read_ref(t), Ok(Some(_))))
+        .or_else(|| repo.head_branch().map(|b| full_branch(&b)));
     match crate::swarm::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
@@ -216,7 +221,11 @@ pub fn main() -> ExitCode {
             }
         },
     };
-    let env = Env { ui, cwd };
+    let env = Env {
+        ui,
+        cwd,
+        agent: AgentContext::from_env(),
+    };
     match run(&env, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -246,7 +255,11 @@ fn install_man_pages(ui: &Ui) {
 
 fn run(env: &Env, command: Command) -> Result<(), CommandError> {
     if let Some(checks) = invariant_checks(&command) {
-        report_invariants(env, checks);
+        let flags = match &command {
+            Command::Swarm(args) => args.settings_flags(&env.cwd),
+            _ => Flags::default(),
+        };
+        report_invariants(env, &flags, checks);
     }
     match command {
         Command::Init(args) => init::run(env, args),
@@ -308,13 +321,13 @@ fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Check
 
 /// The cheap re-check of what the hooks should have prevented: each violation once, on
 /// stderr, with the command that fixes it. Never fails the command.
-fn report_invariants(env: &Env, checks: crate::guard::invariants::Checks) {
+fn report_invariants(env: &Env, flags: &Flags, checks: crate::guard::invariants::Checks) {
     let Ok(repo) = Repo::discover(&env.cwd) else {
         return;
     };
-    let settings = crate::guard::Settings::resolve(&repo);
+    let settings = Settings::resolve(&repo, flags);
     // A landing cut short: its checkout follows now (never from inside an agent's command).
-    if std::env::var_os("OOMPA_WORKER").is_none() {
+    if env.agent.worker.is_none() {
         for f in crate::guard::checkout::finish(&repo, &settings, true) {
             match f.fix() {
                 Some(fix) => {
@@ -338,7 +351,8 @@ fn init_tracing(verbose: u8) {
         1 => "oompa=debug,warn",
         _ => "oompa=trace,debug",
     };
-    let filter = EnvFilter::try_from_env("OOMPA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env(crate::agent_env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -12,6 +12,7 @@ use super::ui::{self, DIM, GREEN, YELLOW};
 use super::{CommandError, Env};
 use crate::config::Config;
 use crate::git::Repo;
+use crate::settings::{Flags, Settings, full_branch};
 use crate::store::record::Outcome;
 use crate::swarm::{Event, Finished, Options, Swarm};
 
@@ -56,13 +57,25 @@ pub struct Args {
     pub target: Option<String>,
 }
 
+impl Args {
+    /// What the flags say about the settings; a relative config path is taken from `cwd`.
+    pub fn settings_flags(&self, cwd: &std::path::Path) -> Flags {
+        Flags {
+            config: self
+                .config_file
+                .as_ref()
+                .or(self.config.as_ref())
+                .map(|p| cwd.join(p)),
+            target: self.target.clone(),
+        }
+    }
+}
+
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let root = repo.main_workdir();
-    let explicit = args
-        .config_file
-        .or(args.config)
-        .map(|p| if p.is_absolute() { p } else { env.cwd.join(p) });
+    let flags = args.settings_flags(&env.cwd);
+    let explicit = flags.config.clone();
     let config = Config::discover(&root, explicit.as_deref()).map_err(|e| {
         let hint = match &e {
             crate::config::ConfigError::NotAFile { .. } => {
@@ -89,14 +102,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     for notice in &config.notices {
         env.ui.status(notice);
     }
-    // Repository-level settings: `oompa.worktreeDir` when oompa.toml keeps the default.
-    if config.worktree_dir == std::path::Path::new(crate::config::defaults::WORKTREE_DIR)
-        && let Some(dir) = repo
-            .config_string("oompa.worktreeDir")
-            .filter(|d| !d.is_empty())
-    {
-        config.worktree_dir = PathBuf::from(dir);
-    }
+    let settings = Settings::with_config(&repo, Some(&config), &flags);
+    config.worktree_dir = settings.worktree_dir.clone();
     // `oompa.gateParallel`: how many gate runs this machine takes at once, over the file's.
     if let Some(gate) = config.gate.as_mut()
         && let Some(v) = repo.config_string("oompa.gateParallel")
@@ -115,11 +122,12 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             })?;
     }
     // Worktrees inside the repository never show up in `git status`.
-    if config.worktree_dir.is_relative() && !config.worktree_dir.starts_with(super::init::OOMPA_DIR)
+    if let Some(dir) = settings.worktree_dir_under(&root)
+        && !dir.starts_with(super::init::OOMPA_DIR)
     {
-        super::init::add_exclude(&repo, &format!("/{}/", config.worktree_dir.display()))?;
+        super::init::add_exclude(&repo, &format!("/{}/", dir.display()))?;
     }
-    let target = resolve_target(&repo, args.target, &config)?;
+    let target = resolve_target(&repo, &settings, &config)?;
     let result = run_swarm(env, &repo, config, target)?;
     let workers = &result.finished.workers;
     if !workers.is_empty() && workers.iter().all(|w| !w.started) {
@@ -160,24 +168,18 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The target branch: flag, then config, then `oompa.targetBranch`, then the branch checked
-/// out in the main worktree.
+/// The target branch (see [`Settings`] for where it comes from), which must exist.
 pub fn resolve_target(
     repo: &Repo,
-    flag: Option<String>,
+    settings: &Settings,
     config: &Config,
 ) -> Result<String, CommandError> {
-    let target = flag
-        .or_else(|| config.target.clone())
-        .or_else(|| repo.config_string("oompa.targetBranch"))
-        .or_else(|| Repo::discover(&repo.main_workdir()).ok()?.head_branch())
-        .ok_or_else(|| {
-            CommandError::user("cannot tell which branch to land on: HEAD is detached").with_hint(
-                format!("{}, or pass --target main", set_target(config, "main")),
-            )
-        })?;
-    let target = target.trim_start_matches("refs/heads/").to_string();
-    if repo.read_ref(&format!("refs/heads/{target}"))?.is_none() {
+    let target = settings.target().ok_or_else(|| {
+        CommandError::user("cannot tell which branch to land on: HEAD is detached").with_hint(
+            format!("{}, or pass --target main", set_target(config, "main")),
+        )
+    })?;
+    if repo.read_ref(&full_branch(target))?.is_none() {
         return Err(
             CommandError::user(format!("target branch `{target}` does not exist")).with_hint(
                 format!(
@@ -187,7 +189,7 @@ pub fn resolve_target(
             ),
         );
     }
-    Ok(target)
+    Ok(target.to_string())
 }
 
 /// The name hints give the config in use: `oompa.json` when that is what was read.
@@ -207,7 +209,10 @@ pub fn config_name(config: &Config) -> String {
 fn set_target(config: &Config, branch: &str) -> String {
     let name = config_name(config);
     if name.ends_with(".json") {
-        format!("`git config oompa.targetBranch {branch}` ({name} has no target key)")
+        format!(
+            "`git config {} {branch}` ({name} has no target key)",
+            crate::settings::TARGET_BRANCH_KEY
+        )
     } else {
         format!("set `target = \"{branch}\"` in {name}")
     }

@@ -4,7 +4,7 @@
 //!
 //! Every git subprocess of the crate is started here, so it is easy to see (and later
 //! replace) what still shells out. Never used for anything gix does well. Each carries
-//! `OOMPA_OWN_GIT=1`, so git oompa's own commands never start its own hooks.
+//! [`agent_env::OWN_GIT`](crate::agent_env::OWN_GIT)`=1`, so git oompa's own commands never start its own hooks.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -521,47 +521,56 @@ pub fn config_values_in(path: &Path, section: &str, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Clock skew tolerated by [`Repo::reaches`]: parents this much older than the commit looked
-/// for are not followed.
-const SKEW_SECS: i64 = 24 * 3600;
+/// How far below the ancestor's commit date the walk of [`Repo::is_ancestor`] follows
+/// history before it hands the question to the exact merge-base computation: a day, for
+/// clocks that disagree. Only a speed-up: it never changes an answer.
+pub const ANCESTOR_WALK_DATE_SLACK_SECS: i64 = 24 * 3600;
+
+/// How [`Repo::walk_down_to`] ended.
+pub(crate) enum Walk {
+    /// The commit looked for was reached.
+    Found,
+    /// Everything reachable was walked without reaching it.
+    Exhausted,
+    /// Not reached, but parents dated below the floor were left unwalked.
+    Cut,
+}
 
 impl Repo {
-    /// Whether `ancestor` is reachable from `descendant` (or equal to it), by a breadth-first
-    /// walk from `descendant` that stops following history older than `ancestor` (minus a
-    /// day of clock skew). Unlike a merge-base computation it never paints the ancestor's
-    /// own history, so a commit near the tip is found in a few steps whatever the size of the
-    /// repository. `false` when either is not a commit here.
-    pub fn reaches(&self, descendant: ObjectId, ancestor: ObjectId) -> Result<bool, GitError> {
-        if descendant == ancestor {
-            return Ok(true);
-        }
-        if !self.is_commit(ancestor)? || !self.is_commit(descendant)? {
-            return Ok(false);
-        }
-        let floor = self.commit_time(ancestor)?.saturating_sub(SKEW_SECS);
-        let mut seen = std::collections::HashSet::new();
+    /// Breadth-first from `descendant` towards `ancestor`, not following commits dated before
+    /// `floor`. Each commit is read once.
+    pub(crate) fn walk_down_to(
+        &self,
+        descendant: ObjectId,
+        ancestor: ObjectId,
+        floor: i64,
+    ) -> Result<Walk, GitError> {
+        let mut cut = false;
+        let mut seen = std::collections::HashSet::from([descendant]);
         let mut queue = std::collections::VecDeque::from([descendant]);
-        seen.insert(descendant);
         while let Some(c) = queue.pop_front() {
             let commit = self
                 .gix()
                 .find_commit(c)
                 .ctx(|| format!("reading commit {c}"))?;
+            if c != descendant {
+                let time = commit.time().ctx(|| format!("reading commit {c}"))?.seconds;
+                if time < floor {
+                    cut = true;
+                    continue;
+                }
+            }
             for p in commit.parent_ids() {
                 let p = p.detach();
                 if p == ancestor {
-                    return Ok(true);
+                    return Ok(Walk::Found);
                 }
-                if !seen.insert(p) {
-                    continue;
-                }
-                let time = self.commit_time(p)?;
-                if time >= floor {
+                if seen.insert(p) {
                     queue.push_back(p);
                 }
             }
         }
-        Ok(false)
+        Ok(if cut { Walk::Cut } else { Walk::Exhausted })
     }
 }
 
@@ -614,5 +623,77 @@ mod config_tests {
                 "user.flag=true"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod ancestry_tests {
+    use super::*;
+
+    /// A repository whose `main` is a chain of commits dated as given, oldest first; returns
+    /// the repository and the commits' ids in the same order.
+    fn chain(dates: &[&str]) -> (tempfile::TempDir, Repo, Vec<ObjectId>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let git = |args: &[&str], date: &str| {
+            let out = std::process::Command::new("git")
+                .current_dir(dir.path())
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .output()
+                .expect("run git");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        git(&["init", "-q", "-b", "main"], dates[0]);
+        let ids = dates
+            .iter()
+            .map(|d| {
+                git(&["commit", "-q", "--allow-empty", "-m", d], d);
+                let hex = git(&["rev-parse", "HEAD"], d);
+                ObjectId::from_hex(hex.as_bytes()).expect("an id")
+            })
+            .collect();
+        let repo = Repo::discover(dir.path()).expect("open");
+        (dir, repo, ids)
+    }
+
+    #[test]
+    fn a_commit_dated_years_back_between_does_not_hide_an_ancestor() {
+        let (_dir, repo, c) = chain(&[
+            "2026-01-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+            "2001-01-01T00:00:00Z",
+            "2026-06-02T00:00:00Z",
+        ]);
+        assert!(repo.is_ancestor(c[1], c[3]).expect("answer"));
+        assert!(repo.is_ancestor(c[0], c[3]).expect("answer"));
+        assert!(!repo.is_ancestor(c[3], c[1]).expect("answer"));
+    }
+
+    #[test]
+    fn an_ancestor_dated_in_the_future_is_still_found() {
+        let (_dir, repo, c) = chain(&[
+            "2026-01-01T00:00:00Z",
+            "2040-01-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+            "2026-06-02T00:00:00Z",
+        ]);
+        assert!(repo.is_ancestor(c[1], c[3]).expect("answer"));
+        assert!(repo.is_ancestor(c[0], c[3]).expect("answer"));
+        assert!(!repo.is_ancestor(c[3], c[1]).expect("answer"));
+    }
+
+    #[test]
+    fn unrelated_and_missing_commits_are_not_ancestors() {
+        let (_dir, repo, c) = chain(&["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]);
+        assert!(repo.is_ancestor(c[0], c[0]).expect("answer"));
+        assert!(!repo.is_ancestor(c[1], c[0]).expect("answer"));
+        let missing = ObjectId::from_hex(&[b'1'; 40]).expect("an id");
+        assert!(!repo.is_ancestor(missing, c[1]).expect("answer"));
+        assert!(!repo.is_ancestor(c[0], missing).expect("answer"));
     }
 }

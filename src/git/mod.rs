@@ -740,11 +740,38 @@ impl Repo {
             .find_map(|p| LockFile::inspect(&p))
     }
 
-    /// Whether `ancestor` is reachable from `descendant` (or equal to it).
+    /// Whether `ancestor` is reachable from `descendant` (or equal to it), as
+    /// `git merge-base --is-ancestor ancestor descendant` answers; `false` when either is not
+    /// a commit here. The one ancestry check: arguments in git's order, ancestor first.
+    ///
+    /// It first walks down from `descendant`, breadth-first, following only commits dated at
+    /// most [`inspect::ANCESTOR_WALK_DATE_SLACK_SECS`] before `ancestor`: a commit near the
+    /// tip (a landing, the previous target) is found in a few steps whatever the size of the
+    /// repository, where a merge base would also paint the ancestor's own history. Reaching
+    /// it is a sure yes, and a walk that left nothing out is a sure no. When the walk left
+    /// out older-dated history (the ancestor is not there, or commit dates are skewed: a
+    /// commit dated years back or in the future), the merge-base computation decides, so
+    /// dates never make the answer wrong.
     pub fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool, GitError> {
         if ancestor == descendant {
             return Ok(true);
         }
+        if !self.is_commit(ancestor)? || !self.is_commit(descendant)? {
+            return Ok(false);
+        }
+        let floor = self
+            .commit_time(ancestor)?
+            .saturating_sub(inspect::ANCESTOR_WALK_DATE_SLACK_SECS);
+        match self.walk_down_to(descendant, ancestor, floor)? {
+            inspect::Walk::Found => Ok(true),
+            inspect::Walk::Exhausted => Ok(false),
+            inspect::Walk::Cut => self.merge_base_is(ancestor, descendant),
+        }
+    }
+
+    /// Whether the merge base of the two commits is `ancestor` (the exact, possibly slower,
+    /// half of [`Repo::is_ancestor`]).
+    fn merge_base_is(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool, GitError> {
         match self.repo.merge_base(ancestor, descendant) {
             Ok(base) => Ok(base.is_some_and(|b| b.detach() == ancestor)),
             Err(e) if e.is_not_found() => Ok(false),

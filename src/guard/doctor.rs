@@ -286,7 +286,7 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
 }
 
 fn identity(repo: &Repo) -> Finding {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let env = crate::agent_env::nonempty;
     let name = env("GIT_COMMITTER_NAME").or_else(|| {
         repo.config_string("user.name")
             .filter(|n| n != FALLBACK_NAME)

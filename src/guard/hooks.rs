@@ -85,7 +85,7 @@ pub const FORWARDED_IF_YOURS: [&str; 2] = ["push-to-checkout", "proc-receive"];
 
 /// Set on every git command git oompa runs itself (`src/git/cli.rs`), so its own commits and
 /// resets in worker worktrees do not start its own guard.
-pub const OWN_GIT_ENV: &str = "OOMPA_OWN_GIT";
+pub const OWN_GIT_ENV: &str = crate::agent_env::OWN_GIT;
 
 /// The shipped text of a hook file or template: `pre-push` (the block for your hooks
 /// directory), `guard` and `forward` (the guard directory's templates).
@@ -505,13 +505,13 @@ pub fn guard_script(name: &str, user: &str) -> String {
     let skip = if name == "reference-transaction" {
         // Git runs it for every state of every ref update; only `prepared` can refuse, and
         // git oompa's own git calls never move a target.
-        "[ \"$1\" != prepared ] || [ -n \"$OOMPA_OWN_GIT\" ]"
+        format!("[ \"$1\" != prepared ] || [ -n \"${OWN_GIT_ENV}\" ]")
     } else {
-        "false"
+        "false".to_string()
     };
     shipped("guard")
         .expect("shipped")
-        .replace("@SKIP@", skip)
+        .replace("@SKIP@", &skip)
         .replace("@USER_HOOKS@", user)
         .replace("@NAME@", name)
 }

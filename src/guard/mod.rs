@@ -22,7 +22,7 @@ pub mod ref_txn;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, defaults};
+use crate::agent_env::{self, AgentContext};
 use crate::git::Repo;
 
 /// The prefix of every worker branch.
@@ -33,58 +33,9 @@ pub const KEEP_PREFIX: &str = "refs/oompa/keep/";
 /// not check anything.
 pub const SKIP_PUSH_CHECK_KEY: &str = "oompa.skipPushCheck";
 
-/// The settings the guards need, resolved the way `git oompa swarm` resolves them.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The target branch's full ref (`refs/heads/main`), if one can be told.
-    pub target_ref: Option<String>,
-    /// Where worker worktrees live (absolute).
-    pub worktree_dir: PathBuf,
-}
-
-impl Settings {
-    /// `target` in oompa.toml, else git config `oompa.targetBranch`, else the branch checked
-    /// out in the main worktree. An unreadable config file is skipped, never an error: the
-    /// guards must not break a repository because of a typo in oompa.toml.
-    pub fn resolve(repo: &Repo) -> Settings {
-        let root = repo.main_workdir();
-        let config = Config::discover(&root, None).ok();
-        let target = config
-            .as_ref()
-            .and_then(|c| c.target.clone())
-            .or_else(|| repo.config_string("oompa.targetBranch"))
-            .filter(|t| !t.is_empty())
-            .or_else(|| repo.main_head_branch());
-        let dir = config
-            .map(|c| c.worktree_dir)
-            .unwrap_or_else(|| PathBuf::from(defaults::WORKTREE_DIR));
-        Settings {
-            target_ref: target.map(|t| full_branch(&t)),
-            worktree_dir: if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            },
-        }
-    }
-
-    /// The target's short name, for messages.
-    pub fn target_short(&self) -> &str {
-        self.target_ref
-            .as_deref()
-            .map(|t| t.trim_start_matches("refs/heads/"))
-            .unwrap_or("the target branch")
-    }
-}
-
-/// `main` → `refs/heads/main` (full names pass through).
-pub fn full_branch(name: &str) -> String {
-    if name.starts_with("refs/") {
-        name.to_string()
-    } else {
-        format!("refs/heads/{name}")
-    }
-}
+// The settings and the branch-name helper live in `crate::settings`; the guards use them
+// under these names.
+pub use crate::settings::{Flags, Settings, full_branch};
 
 /// Splits a worker branch `refs/heads/oompa/<swarm>/<worker>` into swarm and worker.
 pub fn parse_worker_branch(name: &str) -> Option<(&str, &str)> {
@@ -93,10 +44,15 @@ pub fn parse_worker_branch(name: &str) -> Option<(&str, &str)> {
     (!swarm.is_empty() && !worker.is_empty()).then_some((swarm, worker))
 }
 
-/// Why the current process counts as an agent inside a worker worktree, if it does.
-pub fn agent_context(repo: &Repo, settings: Option<&Settings>) -> Option<String> {
-    if let Some(w) = std::env::var("OOMPA_WORKER").ok().filter(|w| !w.is_empty()) {
-        return Some(format!("OOMPA_WORKER={w} is set"));
+/// Why the caller (its environment `ctx`, working in `repo`) counts as an agent inside a
+/// worker worktree, if it does.
+pub fn agent_context(
+    repo: &Repo,
+    ctx: &AgentContext,
+    settings: Option<&Settings>,
+) -> Option<String> {
+    if let Some(w) = &ctx.worker {
+        return Some(format!("{}={w} is set", agent_env::WORKER));
     }
     if !repo.is_linked_worktree() {
         return None;
@@ -108,7 +64,7 @@ pub fn agent_context(repo: &Repo, settings: Option<&Settings>) -> Option<String>
     let settings = match settings {
         Some(s) => s,
         None => {
-            owned = Settings::resolve(repo);
+            owned = Settings::resolve(repo, &Flags::default());
             &owned
         }
     };

@@ -114,7 +114,7 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
     if lines.is_empty() {
         return Ok(Verdict::default());
     }
-    let settings = Settings::resolve(repo);
+    let settings = Settings::resolve(repo, &super::Flags::default());
     let claims = claimed_tasks(repo)?;
     let mut verdict = Verdict::default();
 
@@ -373,7 +373,7 @@ fn check_completions(
         Some(b)
             if tips
                 .iter()
-                .any(|t| repo.reaches(*t, b.target).unwrap_or(false)) =>
+                .any(|t| repo.is_ancestor(b.target, *t).unwrap_or(false)) =>
         {
             let vouched: HashSet<(String, ObjectId)> =
                 complete_entries(repo, b.queue)?.into_iter().collect();
@@ -391,7 +391,7 @@ fn check_completions(
     } else {
         None
     };
-    // A landing is near the tip of the target that has it: `reaches` walks down from the tip
+    // A landing is near the tip of the target that has it: `is_ancestor` walks down from the tip
     // and stops there, where a merge base could also paint the landing's own history.
     let mut missing = 0;
     for (task, commit) in &landed {
@@ -399,7 +399,7 @@ fn check_completions(
             Some(set) => set.contains(commit),
             None => tips
                 .iter()
-                .any(|t| repo.reaches(*t, *commit).unwrap_or(false)),
+                .any(|t| repo.is_ancestor(*commit, *t).unwrap_or(false)),
         };
         if ok {
             continue;
@@ -495,7 +495,7 @@ pub fn read_baseline(repo: &Repo) -> Option<Baseline> {
 pub fn record_baseline(repo: &Repo, queue: ObjectId, target: ObjectId) -> Result<bool, GitError> {
     let vouched: HashSet<(String, ObjectId)> = match read_baseline(repo) {
         Some(b) if b.queue == queue && b.target == target => return Ok(true),
-        Some(b) if repo.reaches(target, b.target)? => {
+        Some(b) if repo.is_ancestor(b.target, target)? => {
             complete_entries(repo, b.queue)?.into_iter().collect()
         }
         _ => HashSet::new(),
@@ -514,7 +514,7 @@ pub fn record_baseline(repo: &Repo, queue: ObjectId, target: ObjectId) -> Result
     } else {
         landed
             .iter()
-            .all(|(_, c)| repo.reaches(target, *c).unwrap_or(false))
+            .all(|(_, c)| repo.is_ancestor(*c, target).unwrap_or(false))
     };
     if !ok {
         return Ok(false);

@@ -7,13 +7,14 @@
 //! [`super::hooks`]); a person's own commands never start it. The merge queue moves refs with
 //! gix, which runs no hooks, so it is never affected; git oompa's own git calls (resetting and
 //! committing in worker worktrees, `read-tree` in the user's checkout) never move the target,
-//! and carry `OOMPA_OWN_GIT` so the shim never starts this check for them. Git runs this hook
+//! and carry [`agent_env::OWN_GIT`](crate::agent_env::OWN_GIT) so the shim never starts this check for them. Git runs this hook
 //! for every state of every ref update, so the shim settles the other states in the shell, and
 //! transactions that move no branch return here before the repository is even opened.
 
 use std::path::Path;
 
 use super::{Settings, agent_context, full_branch, invariants, parse_worker_branch};
+use crate::agent_env::AgentContext;
 use crate::git::Repo;
 use crate::store::QUEUE_REF;
 
@@ -54,18 +55,17 @@ pub fn plainly_main_worktree(cwd: &Path) -> bool {
     }
 }
 
-/// Decides on one invocation of the hook. `open` is only called when a branch really
-/// changes in what may be a worker worktree, so the hook costs nothing for most
-/// transactions. `main_worktree` is [`plainly_main_worktree`]'s answer.
+/// Decides on one invocation of the hook, for a caller whose environment is `ctx`. `open` is
+/// only called when a branch really changes in what may be a worker worktree, so the hook
+/// costs nothing for most transactions. `main_worktree` is [`plainly_main_worktree`]'s answer.
 pub fn check(
     state: &str,
     input: &str,
     main_worktree: bool,
+    ctx: &AgentContext,
     open: impl FnOnce() -> Option<Repo>,
 ) -> Option<Refusal> {
-    if state != "prepared"
-        || std::env::var_os(super::hooks::OWN_GIT_ENV).is_some_and(|v| !v.is_empty())
-    {
+    if state != "prepared" || ctx.own_git {
         return None;
     }
     let updates = parse(input);
@@ -76,7 +76,7 @@ pub fn check(
     if moved.is_empty() {
         return None;
     }
-    let agent_env = std::env::var_os("OOMPA_WORKER").is_some_and(|v| !v.is_empty());
+    let agent_env = ctx.worker.is_some();
     if !agent_env && main_worktree {
         return None;
     }
@@ -84,9 +84,9 @@ pub fn check(
     if !agent_env && !repo.is_linked_worktree() {
         return None;
     }
-    let settings = Settings::resolve(&repo);
-    let why = agent_context(&repo, Some(&settings))?;
-    let targets = protected_targets(&repo, &settings);
+    let settings = Settings::resolve(&repo, &super::Flags::default());
+    let why = agent_context(&repo, ctx, Some(&settings))?;
+    let targets = protected_targets(&repo, ctx, &settings);
     tracing::debug!(?targets, %why, "reference-transaction guard");
     let hit = moved.iter().find(|u| targets.iter().any(|t| t == u.name))?;
     let short = hit.name.trim_start_matches("refs/heads/");
@@ -98,7 +98,7 @@ pub fn check(
     let branch = repo
         .head_branch()
         .filter(|b| b.starts_with("oompa/"))
-        .or_else(|| std::env::var("OOMPA_BRANCH").ok().filter(|b| !b.is_empty()))
+        .or_else(|| ctx.branch.clone())
         .map(|b| b.trim_start_matches("refs/heads/").to_string());
     let mut hints = vec![match branch {
         Some(b) => format!(
@@ -123,13 +123,15 @@ pub fn check(
 }
 
 /// Every branch that counts as the target here: the one configured for the repository, the
-/// one the agent was told (`OOMPA_TARGET`), and the one its swarm records (found through
-/// `OOMPA_SWARM`, the worker branch, or the worktree's place under the swarm directory).
-fn protected_targets(repo: &Repo, settings: &Settings) -> Vec<String> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+/// one the agent was told ([`agent_env::TARGET`](crate::agent_env::TARGET)), and the one its swarm records (found
+/// through [`agent_env::SWARM`](crate::agent_env::SWARM), the worker branch, or the worktree's place under the swarm
+/// directory).
+fn protected_targets(repo: &Repo, ctx: &AgentContext, settings: &Settings) -> Vec<String> {
     let mut out: Vec<String> = settings.target_ref.iter().cloned().collect();
-    out.extend(env("OOMPA_TARGET").map(|t| full_branch(&t)));
-    let swarm = env("OOMPA_SWARM")
+    out.extend(ctx.target.as_deref().map(full_branch));
+    let swarm = ctx
+        .swarm
+        .clone()
         .or_else(|| {
             let b = repo.head_branch()?;
             parse_worker_branch(&full_branch(&b)).map(|(s, _)| s.to_string())
@@ -161,6 +163,7 @@ fn protected_targets(repo: &Repo, settings: &Settings) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent_env;
 
     #[test]
     fn parses_three_field_lines_only() {
@@ -170,21 +173,109 @@ mod tests {
         assert_eq!(u[1].name, "HEAD");
     }
 
+    /// A repository with one commit on `main`, made with real git (no hooks installed).
+    fn repo_with_main() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(dir.path())
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .output()
+                .expect("run git");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "first"]);
+        let tip = git(&["rev-parse", "HEAD"]);
+        (dir, tip)
+    }
+
+    fn open_in(dir: &Path) -> impl FnOnce() -> Option<Repo> + '_ {
+        move || Repo::discover(dir).ok()
+    }
+
     #[test]
     fn other_states_and_non_branch_updates_never_open_the_repository() {
         let open = || -> Option<Repo> { panic!("must not open the repository") };
+        let none = AgentContext::default();
         assert_eq!(
-            check("committed", "a b refs/heads/main\n", false, open),
+            check("committed", "a b refs/heads/main\n", false, &none, open),
             None
         );
         assert_eq!(
-            check("prepared", "a b refs/oompa/tasks\n", false, open),
+            check("prepared", "a b refs/oompa/tasks\n", false, &none, open),
             None
         );
         assert_eq!(
-            check("prepared", "a a refs/heads/main\n", false, open),
+            check("prepared", "a a refs/heads/main\n", false, &none, open),
             None
         );
-        assert_eq!(check("prepared", "", false, open), None);
+        assert_eq!(check("prepared", "", false, &none, open), None);
+    }
+
+    #[test]
+    fn git_oompas_own_git_calls_and_a_persons_main_worktree_never_open_the_repository() {
+        let open = || -> Option<Repo> { panic!("must not open the repository") };
+        let own = AgentContext::from_pairs(&[(agent_env::OWN_GIT, "1"), (agent_env::WORKER, "w0")]);
+        let move_main = "a b refs/heads/main\n";
+        assert_eq!(check("prepared", move_main, false, &own, open), None);
+        let person = AgentContext::default();
+        assert_eq!(check("prepared", move_main, true, &person, open), None);
+        // Empty variables count as unset.
+        let empty = AgentContext::from_pairs(&[(agent_env::WORKER, "")]);
+        assert_eq!(check("prepared", move_main, true, &empty, open), None);
+    }
+
+    #[test]
+    fn an_agent_moving_the_target_from_the_main_checkout_is_refused_by_its_context_alone() {
+        let (dir, tip) = repo_with_main();
+        let move_main = format!("{tip} {} refs/heads/main\n", "1".repeat(40));
+        let agent = AgentContext::from_pairs(&[
+            (agent_env::SWARM, "s1"),
+            (agent_env::WORKER, "w0"),
+            (agent_env::BRANCH, "oompa/s1/w0"),
+        ]);
+        let refusal = check("prepared", &move_main, true, &agent, open_in(dir.path()))
+            .expect("the agent's move is refused");
+        assert!(
+            refusal.message.contains(
+                "refusing to move main from inside a worker worktree (OOMPA_WORKER=w0 is set)"
+            ),
+            "{refusal:?}"
+        );
+        assert!(
+            refusal.hints[0].starts_with("commit your work on oompa/s1/w0 "),
+            "{refusal:?}"
+        );
+        // The same move by a person (no swarm variables) in the main worktree goes through.
+        let person = AgentContext::default();
+        assert_eq!(
+            check("prepared", &move_main, true, &person, open_in(dir.path())),
+            None
+        );
+    }
+
+    #[test]
+    fn the_target_an_agent_was_told_is_protected_besides_the_repositorys() {
+        let (dir, tip) = repo_with_main();
+        let move_release = format!("{tip} {} refs/heads/release\n", "1".repeat(40));
+        let plain = AgentContext::from_pairs(&[(agent_env::WORKER, "w0")]);
+        assert_eq!(
+            check("prepared", &move_release, true, &plain, open_in(dir.path())),
+            None,
+            "release is no target here"
+        );
+        let told =
+            AgentContext::from_pairs(&[(agent_env::WORKER, "w0"), (agent_env::TARGET, "release")]);
+        let refusal = check("prepared", &move_release, true, &told, open_in(dir.path()))
+            .expect("the told target is protected");
+        assert!(
+            refusal.message.contains("refusing to move release"),
+            "{refusal:?}"
+        );
     }
 }

@@ -54,17 +54,17 @@ pub enum LandReply {
 /// How often a paused landing looks again.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 
-/// TEST ONLY: `OOMPA_TEST_PAUSE_AT=<point>` makes the merge queue stop forever at that point
+/// TEST ONLY: [`agent_env::TEST_PAUSE_AT`](crate::agent_env::TEST_PAUSE_AT)`=<point>` makes the merge queue stop forever at that point
 /// of a landing (after writing `.git/oompa/test-paused-at` with the point's name), so crash
 /// tests can SIGKILL the swarm exactly there. Points, in order: `before-transaction` (the
 /// follow record is written, no ref has moved), `after-transaction` (the target and the
 /// queue moved, the checkout has not followed), `after-follow` (the checkout followed, the
 /// record is still there). Never set it outside tests.
-const TEST_PAUSE_ENV: &str = "OOMPA_TEST_PAUSE_AT";
-/// TEST ONLY: `OOMPA_TEST_LANDING_DELAY_MS=<n>` sleeps that long at each of those points, so
+const TEST_PAUSE_ENV: &str = crate::agent_env::TEST_PAUSE_AT;
+/// TEST ONLY: [`agent_env::TEST_LANDING_DELAY_MS`](crate::agent_env::TEST_LANDING_DELAY_MS)`=<n>` sleeps that long at each of those points, so
 /// that kills at random moments fall inside landings (and their git subprocesses) more
 /// often. Never set it outside tests.
-const TEST_DELAY_ENV: &str = "OOMPA_TEST_LANDING_DELAY_MS";
+const TEST_DELAY_ENV: &str = crate::agent_env::TEST_LANDING_DELAY_MS;
 
 fn test_pause_point(repo: &Repo, point: &str) {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();

@@ -293,15 +293,15 @@ impl Shared {
         user: &BTreeMap<String, String>,
     ) -> Vec<(String, String)> {
         let mut env = vec![
-            ("OOMPA_SWARM".to_string(), self.id.clone()),
-            ("OOMPA_WORKER".to_string(), worker.to_string()),
-            ("OOMPA_CYCLE".to_string(), cycle.to_string()),
+            (crate::agent_env::SWARM.to_string(), self.id.clone()),
+            (crate::agent_env::WORKER.to_string(), worker.to_string()),
+            (crate::agent_env::CYCLE.to_string(), cycle.to_string()),
             (
-                "OOMPA_SWARM_PID".to_string(),
+                crate::agent_env::SWARM_PID.to_string(),
                 std::process::id().to_string(),
             ),
-            ("OOMPA_BRANCH".to_string(), branch.to_string()),
-            ("OOMPA_TARGET".to_string(), self.target.clone()),
+            (crate::agent_env::BRANCH.to_string(), branch.to_string()),
+            (crate::agent_env::TARGET.to_string(), self.target.clone()),
         ];
         if let Some(dir) = &self.exe_dir {
             let mut paths = vec![dir.clone()];

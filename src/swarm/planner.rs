@@ -16,7 +16,8 @@ use crate::git::{ObjectId, Repo};
 use crate::store::Queue;
 use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
 
-/// The planner's worker id, in records, claims and `OOMPA_WORKER`.
+/// The planner's worker id, in records, claims and
+/// [`agent_env::WORKER`](crate::agent_env::WORKER).
 pub const PLANNER: &str = "planner";
 
 pub(crate) fn run(shared: &Shared, config: &PlannerConfig, records: &Sender<CycleRecord>) {
@@ -156,8 +157,11 @@ fn plan_once(
     }
     if error.is_none() {
         let mut env = shared.agent_env(PLANNER, round, &ws.branch, &config.env);
-        env.push(("OOMPA_ROLE".into(), "planner".into()));
-        env.push(("OOMPA_MAX_PENDING".into(), config.max_pending.to_string()));
+        env.push((crate::agent_env::ROLE.into(), "planner".into()));
+        env.push((
+            crate::agent_env::MAX_PENDING.into(),
+            config.max_pending.to_string(),
+        ));
         let turn = Turn {
             spec: &config.model,
             cwd: &ws.path,

@@ -45,8 +45,8 @@ pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<Revi
     let text = review_prompt(req)?;
     let mut env = req.env.to_vec();
     env.extend(req.review.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env.push(("OOMPA_ROLE".into(), "reviewer".into()));
-    env.push(("OOMPA_REVIEW_ROUND".into(), req.round.to_string()));
+    env.push((crate::agent_env::ROLE.into(), "reviewer".into()));
+    env.push((crate::agent_env::REVIEW_ROUND.into(), req.round.to_string()));
     let mut last_error = String::from("no reviewer configured");
     for model in &req.review.models {
         let args: &[String] = if &model.harness == req.worker_harness {

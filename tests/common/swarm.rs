@@ -3,11 +3,12 @@
 //! leaves behind (cycle records by outcome, tasks by state, the summary table).
 
 use std::collections::BTreeMap;
+use std::process::Output;
 
 use oompa::store::notes::Notes;
 use oompa::store::{Queue, State};
 
-use crate::common::{TestEnv, stderr};
+use crate::common::{TestEnv, stderr, stdout};
 
 /// The `model` line that runs the fake agent.
 pub fn fake_model() -> String {
@@ -54,6 +55,18 @@ pub fn worker_table(mode: &str, count: u32, extra: &str) -> String {
     worker_with_env(mode, count, extra, &[])
 }
 
+/// Runs `git oompa swarm` to its end, asserting it succeeds (saying what it printed if not).
+pub fn swarm_ok(env: &TestEnv) -> Output {
+    let out = env.oompa(&["swarm"]);
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 /// Cycle records by outcome.
 pub fn outcomes(env: &TestEnv) -> BTreeMap<String, usize> {
     let repo = env.open();
@@ -64,6 +77,26 @@ pub fn outcomes(env: &TestEnv) -> BTreeMap<String, usize> {
         *m.entry(e.record.outcome.to_string()).or_default() += 1;
     }
     m
+}
+
+/// The task ids of the landings on main's first-parent history (their `Oompa-Task`
+/// trailers), sorted; a task landed twice is there twice.
+pub fn landed_tasks(env: &TestEnv) -> Vec<String> {
+    let log = env.git(&[
+        "log",
+        "--first-parent",
+        "--format=%(trailers:key=Oompa-Task,valueonly)%x00",
+        "main",
+    ]);
+    let mut landed: Vec<String> = log
+        .split('\0')
+        .flat_map(|c| c.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    landed.sort();
+    landed
 }
 
 /// The values of one column of the end-of-swarm summary table.

@@ -143,7 +143,7 @@ impl NewTask {
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
-    let actor = super::actor(&repo);
+    let actor = super::actor(&repo, &env.agent);
     let new = match &args.file {
         Some(path) => read_json(path)?,
         None => {
@@ -178,7 +178,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         )));
     }
     // A swarm's planner runs with a cap on the pending tasks it may bring the queue to.
-    let max_pending = super::env_nonempty("OOMPA_MAX_PENDING").and_then(|m| m.parse().ok());
+    let max_pending = env
+        .agent
+        .max_pending
+        .as_deref()
+        .and_then(|m| m.parse().ok());
     Queue::new(&repo)
         .add_limited(&tasks, &actor, max_pending)
         .map_err(|e| match e {

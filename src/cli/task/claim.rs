@@ -41,11 +41,12 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         args.worker,
         args.swarm,
         Duration::from_secs(args.lease * 3600),
+        &env.agent,
     )?;
     let repo = env.repo()?;
     // Inside a swarm an agent claims for itself only: a claim made in another worker's name
     // would be landed (or released) with that worker's work.
-    if let Some(ctx) = super::swarm_context(&repo) {
+    if let Some(ctx) = super::swarm_context(&repo, &env.agent) {
         let mine = ctx
             .who
             .as_ref()

@@ -58,11 +58,16 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             "give what to change: --summary, --description, --difficulty, --files, --acceptance",
         ));
     }
-    super::refuse_force_in_swarm(args.force)?;
+    super::refuse_force_in_swarm(args.force, &env.agent)?;
     let repo = env.repo()?;
-    let name = super::actor(&repo);
+    let name = super::actor(&repo, &env.agent);
     let changed = Queue::new(&repo)
-        .edit(&id, &edit, args.force, super::change_actor(&name))
+        .edit(
+            &id,
+            &edit,
+            args.force,
+            super::change_actor(&name, &env.agent),
+        )
         .map_err(super::change_error)?;
     if changed.fields.is_empty() {
         env.ui

@@ -43,7 +43,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .with_hint("point it at oompa's tasks/ directory, e.g. `git oompa task import tasks`"));
     }
     let repo = env.repo()?;
-    let actor = super::actor(&repo);
+    let actor = super::actor(&repo, &env.agent);
     let mut tasks = Vec::new();
     let mut skipped = 0;
     for (state, dir) in &dirs {

@@ -13,6 +13,7 @@ mod show;
 use clap::Subcommand;
 
 use super::{CommandError, Env};
+use crate::agent_env::{self, AgentContext};
 use crate::store::{Claimant, TaskId};
 
 /// Add, list, show, edit, remove, claim, release and import tasks in refs/oompa/tasks
@@ -56,29 +57,17 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
 
 /// Who is acting, for commit messages: the swarm worker when run by an agent, else the
 /// git user, else `user`.
-pub(crate) fn actor(repo: &crate::git::Repo) -> String {
-    if let Some(worker) = env_nonempty("OOMPA_WORKER") {
-        return match env_nonempty("OOMPA_SWARM") {
+pub(crate) fn actor(repo: &crate::git::Repo, ctx: &AgentContext) -> String {
+    if let Some(worker) = &ctx.worker {
+        return match &ctx.swarm {
             Some(swarm) => format!("{swarm}/{worker}"),
-            None => worker,
+            None => worker.clone(),
         };
     }
     repo.config_string("user.name")
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "user".into())
 }
-
-/// The variables a swarm gives its agents: any of them set means the caller is inside one.
-const SWARM_VARS: [&str; 8] = [
-    "OOMPA_SWARM",
-    "OOMPA_WORKER",
-    "OOMPA_SWARM_PID",
-    "OOMPA_BRANCH",
-    "OOMPA_CYCLE",
-    "OOMPA_ROLE",
-    "OOMPA_TARGET",
-    crate::agent::process::TOKEN_VAR,
-];
 
 /// The caller runs inside a swarm: why we think so, and which worker it is when that can be
 /// told (`(swarm, worker)`, the swarm possibly empty for a worker named by hand).
@@ -89,47 +78,40 @@ pub(crate) struct SwarmContext {
 
 /// Whether the caller is inside a swarm: a swarm variable is set, or it runs in a worker's
 /// worktree (on an `oompa/*` branch or under the swarm worktree directory).
-pub(crate) fn swarm_context(repo: &crate::git::Repo) -> Option<SwarmContext> {
-    let why = SWARM_VARS
-        .iter()
-        .find(|v| env_nonempty(v).is_some())
+pub(crate) fn swarm_context(repo: &crate::git::Repo, ctx: &AgentContext) -> Option<SwarmContext> {
+    let why = ctx
+        .swarm_var
         .map(|v| format!("{v} is set"))
-        .or_else(|| crate::guard::agent_context(repo, None))?;
+        .or_else(|| crate::guard::agent_context(repo, ctx, None))?;
     let from_branch = |name: &str| {
         let full = crate::guard::full_branch(name);
         crate::guard::parse_worker_branch(&full).map(|(s, w)| (s.to_string(), w.to_string()))
     };
-    let who = match env_nonempty("OOMPA_WORKER") {
-        Some(worker) => Some((env_nonempty("OOMPA_SWARM").unwrap_or_default(), worker)),
-        None => env_nonempty("OOMPA_BRANCH")
-            .and_then(|b| from_branch(&b))
+    let who = match &ctx.worker {
+        Some(worker) => Some((ctx.swarm.clone().unwrap_or_default(), worker.clone())),
+        None => ctx
+            .branch
+            .as_deref()
+            .and_then(from_branch)
             .or_else(|| repo.head_branch().and_then(|b| from_branch(&b))),
     };
     Some(SwarmContext { why, who })
 }
 
-pub(crate) fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 /// Who edits or removes: the git user, or (inside a swarm) the agent's worker, whose own
 /// claims need no `--force` and get no notice.
-pub(crate) fn change_actor(name: &str) -> crate::store::Actor<'_> {
-    static SWARM: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    static WORKER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+pub(crate) fn change_actor<'a>(name: &'a str, ctx: &'a AgentContext) -> crate::store::Actor<'a> {
     crate::store::Actor {
         name,
-        swarm: SWARM.get_or_init(|| env_nonempty("OOMPA_SWARM")).as_deref(),
-        worker: WORKER
-            .get_or_init(|| env_nonempty("OOMPA_WORKER"))
-            .as_deref(),
+        swarm: ctx.swarm.as_deref(),
+        worker: ctx.worker.as_deref(),
     }
 }
 
 /// `--force` on another worker's claim is a person's decision: inside a swarm (an agent's
 /// environment) it is refused.
-pub(crate) fn refuse_force_in_swarm(force: bool) -> Result<(), CommandError> {
-    if force && env_nonempty("OOMPA_WORKER").is_some() {
+pub(crate) fn refuse_force_in_swarm(force: bool, ctx: &AgentContext) -> Result<(), CommandError> {
+    if force && ctx.worker.is_some() {
         return Err(CommandError::usage(
             "--force is for people: inside a swarm an agent changes only the tasks it holds",
         )
@@ -159,28 +141,29 @@ pub(crate) fn parse_ids(raw: &[String]) -> Result<Vec<TaskId>, CommandError> {
         .collect()
 }
 
-/// The claimant for `claim`: `--worker`/`--swarm`, else the agent's environment.
+/// The claimant for `claim`: `--worker`/`--swarm`, else the agent's environment `ctx`.
 pub(crate) fn claimant(
     worker: Option<String>,
     swarm: Option<String>,
     lease: std::time::Duration,
+    ctx: &AgentContext,
 ) -> Result<Claimant, CommandError> {
-    let worker = worker
-        .or_else(|| env_nonempty("OOMPA_WORKER"))
-        .ok_or_else(|| {
-            CommandError::usage("who is claiming? no --worker given and OOMPA_WORKER is not set")
-                .with_hint(
-                    "pass `--worker NAME` (agents inside a swarm worktree have OOMPA_WORKER set)",
-                )
-        })?;
-    let swarm = swarm
-        .or_else(|| env_nonempty("OOMPA_SWARM"))
-        .unwrap_or_default();
-    let pid = env_nonempty("OOMPA_SWARM_PID").and_then(|p| p.parse().ok());
+    let worker = worker.or_else(|| ctx.worker.clone()).ok_or_else(|| {
+        CommandError::usage(format!(
+            "who is claiming? no --worker given and {} is not set",
+            agent_env::WORKER
+        ))
+        .with_hint(format!(
+            "pass `--worker NAME` (agents inside a swarm worktree have {} set)",
+            agent_env::WORKER
+        ))
+    })?;
+    let swarm = swarm.or_else(|| ctx.swarm.clone()).unwrap_or_default();
+    let pid = ctx.swarm_pid.as_deref().and_then(|p| p.parse().ok());
     Ok(Claimant {
         swarm,
         worker,
-        branch: env_nonempty("OOMPA_BRANCH"),
+        branch: ctx.branch.clone(),
         lease,
         pid,
     })

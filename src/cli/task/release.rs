@@ -29,9 +29,9 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let ids = super::parse_ids(&args.ids)?;
     let repo = env.repo()?;
-    let actor = super::actor(&repo);
+    let actor = super::actor(&repo, &env.agent);
     let host = hostname();
-    let context = super::swarm_context(&repo);
+    let context = super::swarm_context(&repo, &env.agent);
     let owner = match &context {
         Some(ctx) if args.force => {
             return Err(CommandError::user(format!(
@@ -49,9 +49,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                     "inside a swarm ({}) but it is not clear which worker you are",
                     ctx.why
                 ))
-                .with_hint(
-                    "set OOMPA_SWARM and OOMPA_WORKER, or run it outside the swarm's worktrees",
-                ));
+                .with_hint(format!(
+                    "set {} and {}, or run it outside the swarm's worktrees",
+                    crate::agent_env::SWARM,
+                    crate::agent_env::WORKER
+                )));
             }
         },
         None if args.force => Owner::Any,

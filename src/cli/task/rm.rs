@@ -26,11 +26,11 @@ pub struct Args {
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let ids = super::parse_ids(&args.ids)?;
-    super::refuse_force_in_swarm(args.force)?;
+    super::refuse_force_in_swarm(args.force, &env.agent)?;
     let repo = env.repo()?;
-    let name = super::actor(&repo);
+    let name = super::actor(&repo, &env.agent);
     let removed = Queue::new(&repo)
-        .remove(&ids, args.force, super::change_actor(&name))
+        .remove(&ids, args.force, super::change_actor(&name, &env.agent))
         .map_err(super::change_error)?;
     for r in &removed {
         let line = match (&r.holder, r.notified) {

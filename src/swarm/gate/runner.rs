@@ -274,15 +274,18 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
 /// The commands' environment: the swarm's, then what says what is being gated, then `env`.
 fn environment(job: &Job, attempt: u32) -> Vec<(String, String)> {
     let mut env = vec![
-        ("OOMPA_GATE".to_string(), "1".to_string()),
-        ("OOMPA_CANDIDATE".into(), job.candidate.to_string()),
-        ("OOMPA_BASE".into(), job.base.to_string()),
-        ("OOMPA_TARGET".into(), job.target.clone()),
-        ("OOMPA_SWARM".into(), job.swarm.clone()),
-        ("OOMPA_GATE_WORKERS".into(), job.workers.join(" ")),
-        ("OOMPA_GATE_TASKS".into(), job.tasks.join(" ")),
-        ("OOMPA_GATE_RUN".into(), job.run.to_string()),
-        ("OOMPA_GATE_ATTEMPT".into(), attempt.to_string()),
+        (crate::agent_env::GATE.to_string(), "1".to_string()),
+        (
+            crate::agent_env::CANDIDATE.into(),
+            job.candidate.to_string(),
+        ),
+        (crate::agent_env::BASE.into(), job.base.to_string()),
+        (crate::agent_env::TARGET.into(), job.target.clone()),
+        (crate::agent_env::SWARM.into(), job.swarm.clone()),
+        (crate::agent_env::GATE_WORKERS.into(), job.workers.join(" ")),
+        (crate::agent_env::GATE_TASKS.into(), job.tasks.join(" ")),
+        (crate::agent_env::GATE_RUN.into(), job.run.to_string()),
+        (crate::agent_env::GATE_ATTEMPT.into(), attempt.to_string()),
     ];
     env.extend(job.gate.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env

@@ -1,0 +1,106 @@
+//! Settings resolved once: every command (the swarm, `gc`, the guards, `hooks`, `doctor`, the
+//! invariant checks) finds worker worktrees where git config `oompa.worktreeDir` puts them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::guard::{
+    branch, claim, commit_in, crash_swarm, git_ok, oompa_repo, refs_under, start_swarm,
+};
+use crate::common::{TestEnv, path_with_bin, stderr, stdout};
+
+/// The custom worktree directory these tests configure, relative to the repository root.
+const CUSTOM_DIR: &str = "agents-wt";
+
+/// A repository after `git oompa init`, whose worker worktrees live under [`CUSTOM_DIR`] by
+/// git config.
+fn custom_dir_repo() -> TestEnv {
+    let env = oompa_repo();
+    env.git(&["config", "oompa.worktreeDir", CUSTOM_DIR]);
+    env
+}
+
+/// Adds a worker worktree under the custom directory, guarded the way a swarm guards it.
+fn add_custom_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
+    let path = env.repo.join(CUSTOM_DIR).join(swarm).join(worker);
+    let short = branch(swarm, worker);
+    let short = short.trim_start_matches("refs/heads/");
+    env.git(&["branch", short, "main"]);
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        path.to_str().expect("utf-8"),
+        short,
+    ]);
+    oompa::guard::hooks::guard_worktree(&env.open(), &path).expect("guard the worktree");
+    path
+}
+
+/// git with the user's PATH and no swarm variables: an agent that cleared its environment.
+fn bare_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    crate::common::hermetic(&mut cmd, &env.home);
+    cmd.current_dir(dir)
+        .env("PATH", path_with_bin())
+        .args(args)
+        .output()
+        .expect("run git")
+}
+
+#[test]
+fn the_guard_recognises_a_worker_worktree_under_a_custom_worktree_dir() {
+    let env = custom_dir_repo();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0"]);
+    let wt = add_custom_worker(&env, "s1", "w0");
+    claim(&env, "s1", "w0", "t1", me);
+    commit_in(&env, &wt, "w0.txt", "work of w0\n");
+    // Off the worker branch and without its variables, only the worktree's place says it
+    // belongs to a worker. Main is checked out nowhere, so only the guard stands in the way.
+    git_ok(&env, &wt, &["checkout", "-q", "--detach"]);
+    env.git(&["checkout", "-q", "--detach"]);
+    let before = env.git(&["rev-parse", "main"]);
+    let out = bare_git(&env, &wt, &["branch", "-f", "main", "HEAD"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "the agent moved main:\n{err}");
+    assert!(
+        err.contains("refusing to move main from inside a worker worktree")
+            && err.contains("this worktree is under the swarm worktree directory"),
+        "{err}"
+    );
+    assert!(err.contains(CUSTOM_DIR), "{err}");
+    assert_eq!(env.git(&["rev-parse", "main"]), before);
+}
+
+#[test]
+fn gc_cleans_up_a_crashed_swarms_worktrees_under_a_custom_worktree_dir() {
+    let env = custom_dir_repo();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0"]);
+    let wt = add_custom_worker(&env, "s1", "w0");
+    claim(&env, "s1", "w0", "t1", me);
+    let work = commit_in(&env, &wt, "w0.txt", "committed\n");
+    std::fs::write(wt.join("left-over.txt"), "uncommitted\n").expect("write");
+    crash_swarm(&env, "s1");
+
+    let out = env.oompa_cmd(&["gc"]).output().expect("run gc");
+    let o = stdout(&out);
+    assert!(out.status.success(), "{o}\n{}", stderr(&out));
+    assert!(!wt.exists(), "gc left the crashed swarm's worktree:\n{o}");
+    assert!(
+        !env.git(&["worktree", "list"]).contains(CUSTOM_DIR),
+        "gc left the worktree registered:\n{o}"
+    );
+    // Its work is kept, the uncommitted part included.
+    let kept = refs_under(&env, "refs/oompa/keep/s1/w0");
+    assert!(!kept.is_empty(), "nothing kept:\n{o}");
+    let tip = kept.last().expect("a keep ref");
+    env.git(&["merge-base", "--is-ancestor", &work.to_string(), tip]);
+    assert!(
+        kept.iter().any(|k| {
+            git_ok(&env, &env.repo, &["ls-tree", "-r", "--name-only", k]).contains("left-over.txt")
+        }),
+        "the uncommitted work is lost:\n{o}"
+    );
+}
