@@ -683,6 +683,96 @@ mod tests {
     }
 
     #[test]
+    fn events_move_workers_through_their_phases_and_since_only_moves_on_a_change() {
+        let board = Board::new(
+            LiveStatus::default(),
+            &[
+                ("w0".into(), "exec:x".into()),
+                ("w1".into(), "exec:x".into()),
+            ],
+            PathBuf::from("/t"),
+        );
+        let phase = |w: &str| {
+            let s = board.status();
+            let w = s
+                .workers
+                .into_iter()
+                .find(|x| x.worker == w)
+                .expect("a worker");
+            (w.phase, w.doing, w.since)
+        };
+        assert_eq!(phase("w0").0, Phase::Starting);
+        board.observe(&Event::CycleStarted {
+            worker: "w0".into(),
+            cycle: 2,
+        });
+        let turn = Phase::Turn {
+            cycle: 2,
+            turn: 1,
+            purpose: TurnPurpose::Work,
+        };
+        let spent = Tokens {
+            input: Some(10),
+            output: Some(5),
+            cost_usd: Some(0.5),
+        };
+        board.observe(&Event::Phase {
+            worker: "w0".into(),
+            phase: turn.clone(),
+            spent: Some(spent.clone()),
+        });
+        let (p, doing, since) = phase("w0");
+        assert_eq!((p, doing.as_str()), (turn.clone(), "agent turn 1"));
+        // The same phase again (a repeated event) keeps its since.
+        board.observe(&Event::Phase {
+            worker: "w0".into(),
+            phase: turn,
+            spent: None,
+        });
+        assert_eq!(phase("w0").2, since);
+        let s = board.status();
+        assert_eq!(s.workers[0].tokens, spent);
+        assert_eq!(s.workers[0].cycle, 2);
+        assert_eq!(
+            s.workers[0].transcript.as_deref(),
+            Some("/t/w0/cycle-2.log")
+        );
+        board.observe(&Event::GateStarted {
+            run: 7,
+            workers: vec!["w0".into()],
+            candidate: crate::git::ObjectId::null(gix::hash::Kind::Sha1),
+            bisect: false,
+        });
+        assert_eq!(phase("w0").1, "gating (run 7)");
+        board.observe(&Event::GateEnded {
+            run: 7,
+            workers: vec!["w0".into()],
+            candidate: crate::git::ObjectId::null(gix::hash::Kind::Sha1),
+            result: "passed".into(),
+            duration_ms: 1,
+            attempts: 1,
+            flaky: false,
+        });
+        assert_eq!(phase("w0").0, Phase::Landing { cycle: 2 });
+        board.observe(&Event::Landed {
+            worker: "w0".into(),
+            commit: crate::git::ObjectId::null(gix::hash::Kind::Sha1),
+            tasks: vec![crate::store::TaskId::new("t1").expect("an id")],
+        });
+        assert_eq!(board.status().landings, 1);
+        assert_eq!(board.status().workers[0].landed, 1);
+        // Events that say nothing about a worker leave it as it is.
+        board.observe(&Event::Warning("w1 is fine".into()));
+        assert_eq!(phase("w1").0, Phase::Starting);
+        board.observe(&Event::WorkerFinished(crate::swarm::WorkerSummary {
+            worker: "w1".into(),
+            reason: "no more work".into(),
+            ..Default::default()
+        }));
+        assert_eq!(phase("w1").1, "done: no more work");
+    }
+
+    #[test]
     fn phases_say_what_a_person_needs() {
         let turn = Phase::Turn {
             cycle: 1,
