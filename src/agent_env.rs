@@ -51,6 +51,9 @@ pub const GATE_RUN: &str = "OOMPA_GATE_RUN";
 /// Set for gate commands: the attempt (retries count up).
 pub const GATE_ATTEMPT: &str = "OOMPA_GATE_ATTEMPT";
 
+/// Set for `notify` commands: the event's name (`landed`, `finished`, …).
+pub const EVENT: &str = "OOMPA_EVENT";
+
 /// Set on git oompa's own git calls, so the hook shims never start its guards for them.
 pub const OWN_GIT: &str = "OOMPA_OWN_GIT";
 /// Read from the user: the diagnostic filter (`OOMPA_LOG=debug`).

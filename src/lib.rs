@@ -11,6 +11,8 @@
 //! - [`config`]: `oompa.toml` / `oompa.json` loading and validation.
 //! - [`guard`]: hooks, the invariants every command re-checks, `doctor` and `gc`.
 //! - [`settings`]: the target branch, worktree directory and config file, resolved once.
+//! - [`notify`]: the `notify` command run for chosen swarm events.
+//! - [`timeline`]: a swarm's cycle records drawn as an SVG picture (`log --timeline`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
@@ -19,6 +21,8 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod guard;
+pub mod notify;
 pub mod settings;
 pub mod store;
 pub mod swarm;
+pub mod timeline;

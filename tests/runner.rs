@@ -41,6 +41,7 @@ mod test_snapshot;
 mod test_status;
 mod test_tamper;
 mod test_task;
+mod test_timeline;
 mod test_watch;
 
 /// Cargo builds only this file (`autotests = false`), so a test file that is not a module here

@@ -301,7 +301,10 @@ fn a_turn_printing_fifty_megabytes_gives_a_transcript_capped_at_transcript_max()
         .map(|f| f.unwrap().path())
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
-    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let whole = std::fs::read_to_string(&files[0]).unwrap();
+    // The turn's header (with its prompt) comes first; the cap is on the output after it.
+    let (header, text) = whole.split_once("── output ──\n").expect("a turn header");
+    assert!(header.starts_with("══ turn 1 · fresh session"), "{header}");
     assert!(text.len() <= (1 << 20) + 200, "{} bytes", text.len());
     assert!(text.starts_with("xxxx"), "the head is kept");
     assert!(text.ends_with("x\n__DONE__\n"), "the tail is kept");

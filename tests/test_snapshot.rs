@@ -20,6 +20,7 @@ fn normalising() -> insta::Settings {
     for (pattern, placeholder) in [
         // The swarm's id, before the hashes it looks like.
         (r"\bswarm [0-9a-f]{8}\b", "swarm [SWARM]"),
+        (r"transcripts/[0-9a-f]{8}/", "transcripts/[SWARM]/"),
         (r"\b[0-9a-f]{7,40}\b", "[HASH]"),
         (
             r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?",

@@ -12,6 +12,7 @@ pub mod prompt;
 pub mod signal;
 pub mod transcript;
 pub mod turn;
+pub mod turn_log;
 pub mod verdict;
 
 pub(crate) mod command;
@@ -26,4 +27,5 @@ pub use model::{Harness, ModelSpec, ModelSpecError};
 pub use prompt::PromptError;
 pub use signal::{Signal, parse_signal};
 pub use turn::{AgentError, Exit, Turn, TurnMode, TurnOutput, Usage, run_turn};
+pub use turn_log::run_logged;
 pub use verdict::{Review, Verdict, parse_verdict};

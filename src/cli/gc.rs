@@ -15,7 +15,9 @@ use crate::settings::{Flags, Settings};
 Returns claims whose owner is gone to pending; removes the worktrees of finished (or crashed)\n\
 swarms, committing uncommitted changes on their branch first; deletes their worker branches;\n\
 prunes the metadata of worktrees whose directory is gone; drops keep refs the target already\n\
-contains. Running swarms are left alone. Each worktree, branch and keep ref is dealt with on\n\
+contains; removes the transcripts (.git/oompa/transcripts/<swarm>/) of swarms that ended longer\n\
+ago than git config oompa.transcriptsExpire (default 14d; a duration such as 2w or 36h, or\n\
+never). Running swarms are left alone. Each worktree, branch and keep ref is dealt with on\n\
 its own: locks a killed agent left in a finished swarm's worktree (open in no process) are\n\
 removed; what gc still cannot do is said with the reason, everything else is done, and it\n\
 exits 1.\n\n\
@@ -101,6 +103,7 @@ fn kind(a: &Action) -> &'static str {
         Action::LeaveBranch { .. } => "leave-branch",
         Action::PruneWorktrees { .. } => "prune-worktrees",
         Action::DropKeepRef { .. } => "drop-keep-ref",
+        Action::PruneTranscripts { .. } => "prune-transcripts",
         Action::Failed { .. } => "failed",
     }
 }

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::cli::ui::{self, BOLD, Cell, DIM, JsonArray, Ui, human_duration, outcome_style};
 use crate::cli::{CommandError, Env};
 use crate::store::notes::{LogEntry, NOTES_REF, Notes};
-use crate::store::record::{CycleRecord, Outcome};
+use crate::store::record::{CycleRecord, Outcome, SPANS_KEY};
 
 /// Show the cycle history recorded in refs/notes/oompa
 #[derive(Debug, clap::Args)]
@@ -54,6 +54,20 @@ pub struct Args {
     /// Show one cycle in full: [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`
     #[arg(long, value_name = "SPEC", conflicts_with_all = ["worker", "task", "outcome", "since", "max_count"])]
     pub show: Option<String>,
+    /// Draw one swarm's cycles as a picture (SVG, or HTML with -o page.html): a lane per
+    /// worker, a bar per cycle coloured by outcome, landings on the target's lane. The newest
+    /// swarm unless --swarm names one; --worker, --outcome and --since narrow it
+    #[arg(long, conflicts_with_all = ["show", "json", "task", "max_count"])]
+    pub timeline: bool,
+    /// With --timeline: write the picture to this file (`.html`/`.htm`: a page holding it)
+    /// instead of stdout
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        requires = "timeline"
+    )]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// Bad lines warned about one by one before the rest are summed up.
@@ -129,6 +143,11 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();
     if let Some(spec) = spec {
         return show(env, &entries, &spec, &args);
+    }
+    if args.timeline {
+        entries.retain(|e| args.keeps(e));
+        let records = entries.into_iter().map(|e| e.entry.record).collect();
+        return super::timeline::run(env, &repo, records, &args);
     }
     if entries.is_empty() {
         if args.json {
@@ -441,16 +460,40 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
         field("tokens", &tokens);
     }
     field("base", &r.base);
+    // A transcript gc removed (or one on another machine) is said to be gone.
+    let transcript = r.transcript.as_ref().map(|t| {
+        let path = std::path::Path::new(t);
+        if !path.is_absolute() || path.exists() {
+            t.clone()
+        } else {
+            format!("{t} (not here: removed by `git oompa gc`, or written on another machine)")
+        }
+    });
     for (label, value) in [
         ("tip", &r.tip),
         ("landed", &r.landed),
         ("kept", &r.kept),
-        ("transcript", &r.transcript),
+        ("transcript", &transcript),
         ("error", &r.error),
     ] {
         if let Some(v) = value {
             field(label, v);
         }
+    }
+    let spans = r.spans();
+    if !spans.is_empty() {
+        let text: Vec<String> = spans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} at +{} for {}",
+                    s.kind,
+                    human_duration(s.at_ms),
+                    human_duration(s.ms)
+                )
+            })
+            .collect();
+        field("turn times", &text.join(", "));
     }
     for did in &r.agent_did {
         match &did.kept {
@@ -458,7 +501,7 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
             None => field("agent did", &did.what),
         }
     }
-    for (key, value) in &r.extra {
+    for (key, value) in r.extra.iter().filter(|(k, _)| k.as_str() != SPANS_KEY) {
         field(&ui::escape(key), &value.to_string());
     }
     if !r.conflicts.is_empty() {

@@ -17,9 +17,11 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod man;
+mod notify;
 pub mod status;
 pub mod swarm;
 pub mod task;
+mod timeline;
 pub mod ui;
 mod watch;
 

@@ -252,6 +252,7 @@ pub fn run_swarm(
         }
     });
     let config_name = config_name(&config);
+    let notify = config.notify.clone();
     let swarm = Swarm::start(
         repo,
         Options {
@@ -271,11 +272,15 @@ pub fn run_swarm(
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
+    let notifier = super::notify::start(notify, &swarm.id, repo);
     let mut presses = 0;
     loop {
         select! {
             recv(swarm.events) -> ev => {
-                if let Ok(ev) = ev { print_event(ui, &ev) }
+                if let Ok(ev) = ev {
+                    print_event(ui, &ev);
+                    super::notify::event(ui, &notifier, repo, &ev);
+                }
             }
             recv(sig_rx) -> _ => {
                 presses += 1;
@@ -301,9 +306,11 @@ pub fn run_swarm(
     })?;
     for ev in events.try_iter() {
         print_event(ui, &ev);
+        super::notify::event(ui, &notifier, repo, &ev);
     }
     sig_handle.close();
     let _ = sig_thread.join();
+    super::notify::finish(ui, notifier, &finished, &control, interrupted);
     print_summary(env, &finished)?;
     Ok(RunResult {
         finished,

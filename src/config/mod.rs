@@ -117,6 +117,8 @@ pub struct Config {
     /// How long a landing may wait for the target's checkout (the person's edits, a lock in
     /// it) before its cycle ends with the work kept and the swarm stops.
     pub max_landing_pause: Duration,
+    /// `notify`: a command run for chosen swarm events (see [`crate::notify`]).
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 /// The landing gate (`[gate]`): commands run on the exact commit a landing would make.
@@ -322,6 +324,7 @@ impl Config {
             transcript_max: defaults::TRANSCRIPT_MAX,
             gate: None,
             max_landing_pause: defaults::MAX_LANDING_PAUSE,
+            notify: None,
         }
     }
 
@@ -615,6 +618,10 @@ pub enum ValueProblem {
     EmptyReviewList,
     #[error("write an array of tables, `[[worker]]`, one per worker entry")]
     NotArrayOfTables,
+    #[error("unknown event `{name}` (one of {})", crate::notify::EVENTS.join(", "))]
+    UnknownEvent { name: String },
+    #[error("set `notify` too: the command to run for these events")]
+    NotifyWithoutCommand,
 }
 
 /// Formats a list of paths as `a, b or c`.

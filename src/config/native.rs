@@ -22,6 +22,9 @@ const TOP_KEYS: &[&str] = &[
     "error_backoff",
     "transcript_max",
     "max_landing_pause",
+    "notify",
+    "notify_events",
+    "notify_timeout",
     "worker",
     "review",
     "planner",
@@ -93,6 +96,7 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     if let Some(f) = top.get("max_landing_pause") {
         config.max_landing_pause = f.positive_duration()?;
     }
+    config.notify = notify(&top)?;
     config.workers = workers(ctx, &top)?;
     config.review = top.get("review").map(|f| review(ctx, &f)).transpose()?;
     config.planner = top.get("planner").map(|f| planner(ctx, &f)).transpose()?;
@@ -287,6 +291,34 @@ fn gate(ctx: &Ctx, field: &Field) -> Result<GateConfig, ConfigError> {
         g.env = f.env()?;
     }
     Ok(g)
+}
+
+/// `notify`, `notify_events`, `notify_timeout`: the command run for swarm events.
+fn notify(top: &Table) -> Result<Option<crate::notify::NotifyConfig>, ConfigError> {
+    let Some(command) = top.get("notify") else {
+        return match top
+            .get("notify_events")
+            .or_else(|| top.get("notify_timeout"))
+        {
+            Some(f) => Err(f.invalid(ValueProblem::NotifyWithoutCommand)),
+            None => Ok(None),
+        };
+    };
+    let mut n = crate::notify::NotifyConfig::new(command.non_empty_str()?);
+    if let Some(f) = top.get("notify_events") {
+        n.events = f.strings()?;
+        if let Some(bad) = n
+            .events
+            .iter()
+            .find(|e| !crate::notify::EVENTS.contains(&e.as_str()))
+        {
+            return Err(f.invalid(ValueProblem::UnknownEvent { name: bad.clone() }));
+        }
+    }
+    if let Some(f) = top.get("notify_timeout") {
+        n.timeout = f.positive_duration()?;
+    }
+    Ok(Some(n))
 }
 
 /// An integer in `min ..= max`.

@@ -291,6 +291,7 @@ env = { CARGO_TERM_COLOR = "never" }
         error_backoff: Duration::from_secs(90),
         notices: Vec::new(),
         transcript_max: 2 << 20,
+        notify: None,
         gate: Some(GateConfig {
             commands: vec!["cargo build".into(), "cargo test -q".into()],
             timeout: Duration::from_secs(600),

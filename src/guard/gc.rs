@@ -4,7 +4,8 @@
 //! command's recovery does); the worktrees of finished swarms are removed (uncommitted
 //! changes are committed on their branch first); their worker branches are deleted; metadata
 //! of worktrees whose directory is gone is pruned; keep refs the target already contains
-//! are dropped.
+//! are dropped; the transcripts of swarms that ended long ago are removed
+//! ([`super::transcripts`]).
 //!
 //! The rule that makes it safe: a commit is only let go of when it is reachable from the
 //! target or a keep ref, or when its work was squash-landed (a landing commit on the target
@@ -92,6 +93,13 @@ pub enum Action {
         tip: ObjectId,
         target: String,
     },
+    /// The transcripts of a swarm that ended longer ago than `oompa.transcriptsExpire`.
+    PruneTranscripts {
+        swarm: String,
+        path: PathBuf,
+        /// How long ago it ended (`20d`).
+        age: String,
+    },
     /// A step that could not be done; gc went on with the others. Nothing of that step was
     /// let go of.
     Failed {
@@ -175,6 +183,11 @@ impl std::fmt::Display for Action {
                 "drop {name} ({}, already in {})",
                 short(tip),
                 target.trim_start_matches("refs/heads/")
+            ),
+            Action::PruneTranscripts { swarm, path, age } => write!(
+                f,
+                "remove the transcripts of swarm {swarm}, ended {age} ago: {}",
+                path.display()
             ),
             Action::Failed { what, why, .. } => write!(f, "could not {what}: {why}"),
         }
@@ -355,6 +368,10 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
             actions.push(Action::failed(format!("drop {name}"), &e));
         }
     }
+
+    // Transcripts of swarms that ended long ago (never a running swarm's).
+    let swarms = Queue::new(repo).swarms().unwrap_or_default();
+    super::transcripts::prune(repo, &swarms, &finished.running, dry_run, &mut actions);
 
     if !dry_run {
         remove_empty_dirs(&settings.worktree_dir);

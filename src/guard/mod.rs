@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod invariants;
 pub mod pre_push;
 pub mod ref_txn;
+pub mod transcripts;
 
 use std::path::{Path, PathBuf};
 

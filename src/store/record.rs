@@ -240,3 +240,43 @@ impl CycleRecord {
         serde_json::to_string(self).expect("a record always serializes")
     }
 }
+
+/// The key under which a record keeps its [`TurnSpan`]s (among the fields of
+/// [`CycleRecord::extra`], so that every reader, old or new, keeps them when it rewrites a
+/// record).
+pub const SPANS_KEY: &str = "spans";
+
+/// When one agent turn of a cycle ran, for `git oompa log --timeline`: what it was, when it
+/// started (milliseconds after the cycle's `started`) and how long it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnSpan {
+    /// `turn` (the worker's own session) or `review` (a reviewer's one-shot turn).
+    pub kind: String,
+    pub at_ms: u64,
+    pub ms: u64,
+}
+
+impl CycleRecord {
+    /// The cycle's turn spans, oldest first; empty for records written before they were kept
+    /// (or when they do not parse).
+    pub fn spans(&self) -> Vec<TurnSpan> {
+        self.extra
+            .get(SPANS_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The `extra` fields holding `spans` (none when there are none).
+    pub fn spans_extra(
+        spans: &[TurnSpan],
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut extra = std::collections::BTreeMap::new();
+        if !spans.is_empty() {
+            extra.insert(
+                SPANS_KEY.to_string(),
+                serde_json::to_value(spans).expect("spans always serialize"),
+            );
+        }
+        extra
+    }
+}

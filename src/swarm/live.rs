@@ -51,6 +51,9 @@ const TICK: Duration = Duration::from_millis(200);
 const REFRESH: Duration = Duration::from_secs(1);
 /// How much of a transcript's end is read for its last line.
 const TAIL_BYTES: u64 = 16 * 1024;
+/// The line a transcript's turn header ends with (`agent::turn_log`): the agent's output
+/// follows it.
+const OUTPUT_MARK: &str = "── output ──";
 /// The longest `last_line` kept (in bytes, cut at a character boundary).
 const LAST_LINE_MAX: usize = 1024;
 
@@ -573,10 +576,23 @@ fn complete(shared: &Shared, repo: &crate::git::Repo) -> LiveStatus {
 /// The last line the agent printed into the transcript at `path`: the last non-empty line
 /// of its end, or, for a JSON event line, the last line of the text it carries (events
 /// without text are passed over).
+///
+/// A transcript's turn headers (`══ turn 2 · … ══`, `ended:`, the prompt, up to `── output ──`)
+/// are git oompa's, not the agent's: they are passed over.
 pub fn last_line(path: &Path) -> Option<String> {
     let text = tail(path, TAIL_BYTES)?;
+    // Reading backwards: between an `── output ──` line and its turn's title, all is header.
+    let mut in_header = false;
     for line in text.lines().rev() {
         let l = line.trim();
+        if l == OUTPUT_MARK {
+            in_header = true;
+            continue;
+        }
+        if in_header {
+            in_header = !(l.starts_with("══ ") && l.ends_with(" ══"));
+            continue;
+        }
         if l.is_empty() {
             continue;
         }
@@ -671,6 +687,23 @@ mod tests {
             Some("two \x1b[2J")
         );
         assert_eq!(last(""), None);
+    }
+
+    #[test]
+    fn turn_headers_and_prompts_in_a_transcript_are_not_the_agents_last_line() {
+        let header = |n: u32| {
+            format!(
+                "══ turn {n} · fresh session · 2026-11-30 05:12:03 UTC · exec:x ══\n\
+                 ended: (still running)\n── prompt (20 bytes) ──\nDo the task.\nEnd with X\n\
+                 ── output ──\n"
+            )
+        };
+        // A turn that printed nothing yet: the previous turn's last line.
+        let text = format!("{}I will take t1.\nCLAIM(t1)\n\n{}", header(1), header(2));
+        assert_eq!(last(&text).as_deref(), Some("CLAIM(t1)"));
+        let text = format!("{text}Working on t1\n");
+        assert_eq!(last(&text).as_deref(), Some("Working on t1"));
+        assert_eq!(last(&header(1)), None);
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn plan_once(
             transcript_max: shared.config.transcript_max,
             kill: &shared.control.kill,
         };
-        match agent::run_turn(&turn) {
+        match agent::run_logged(&turn, &format!("planner round {round}")) {
             Err(e) => error = Some(e.to_string()),
             Ok(out) => {
                 if !out.succeeded() {

@@ -67,7 +67,7 @@ pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<Revi
             transcript_max: req.transcript_max,
             kill: req.kill,
         };
-        let result = agent::run_turn(&turn);
+        let result = agent::run_logged(&turn, &format!("review round {}", req.round));
         // Reviewers must not change the work under review; whatever they checked out, only
         // the worker branch is put back.
         let _ = req.ws.discard_to(req.repo, req.tip);

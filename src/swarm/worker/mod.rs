@@ -24,7 +24,7 @@ use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
+use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens, TurnSpan};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
@@ -87,6 +87,8 @@ struct Turns {
     tokens: Tokens,
     /// Processes the turns left running outside their process group (ended).
     escaped: Vec<String>,
+    /// When each turn ran (`turn` or `review`, its start, how long), for the timeline.
+    spans: Vec<(&'static str, Option<Instant>, Duration)>,
 }
 
 impl Turns {
@@ -97,11 +99,17 @@ impl Turns {
         {
             self.sessions.push(s.clone());
         }
-        self.add_one_shot(out);
+        self.count_turn(out, "turn");
     }
 
     /// A reviewer's turn: counted, but its session is not the worker's.
     fn add_one_shot(&mut self, out: &agent::TurnOutput) {
+        self.count_turn(out, "review");
+    }
+
+    fn count_turn(&mut self, out: &agent::TurnOutput, kind: &'static str) {
+        self.spans
+            .push((kind, Instant::now().checked_sub(out.duration), out.duration));
         self.escaped.extend(out.escaped.iter().cloned());
         self.count += 1;
         self.agent += out.duration;
@@ -115,6 +123,21 @@ impl Turns {
         if let Some(c) = out.usage.cost_usd {
             self.tokens.cost_usd = Some(self.tokens.cost_usd.unwrap_or(0.0) + c);
         }
+    }
+}
+
+impl Turns {
+    /// The turns' spans, relative to the cycle's start.
+    fn spans_since(&self, start: Instant) -> Vec<TurnSpan> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.spans
+            .iter()
+            .map(|(kind, at, took)| TurnSpan {
+                kind: (*kind).to_string(),
+                at_ms: at.map_or(0, |at| ms(at.saturating_duration_since(start))),
+                ms: ms(*took),
+            })
+            .collect()
     }
 }
 
@@ -468,6 +491,7 @@ impl Worker {
         }
         // The branch as the agent left it (settling may have put it back since).
         let tip = tip.unwrap_or_else(|| ws.tip(repo).ok().flatten());
+        let spans = turns.spans_since(clock);
         CycleRecord {
             version: RECORD_VERSION,
             swarm: self.shared.id.clone(),
@@ -495,7 +519,7 @@ impl Worker {
             queue_ms: result.queue_ms,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
-            extra: Default::default(),
+            extra: CycleRecord::spans_extra(&spans),
         }
     }
 
@@ -599,7 +623,8 @@ impl Worker {
                 transcript_max: self.shared.config.transcript_max,
                 kill: &control.kill,
             };
-            let out = match agent::run_turn(&turn) {
+            let label = format!("turn {}", turns.count + 1);
+            let out = match agent::run_logged(&turn, &label) {
                 Ok(out) => out,
                 Err(e) => return CycleResult::error(e.to_string()),
             };
