@@ -245,7 +245,7 @@ fn run_cases(repo_dir: &Path, remote: &Path, runs: usize, state: &str) -> f64 {
          refs/oompa/tasks {queue} refs/oompa/tasks {zero}\n"
     );
     // As a swarm leaves it: the merge queue vouched for the completions on main.
-    oompa::guard::pre_push::record_baseline(&repo, queue, main).expect("record the baseline");
+    oompa::store::verified::record_baseline(&repo, queue, main).expect("record the baseline");
     let with_baseline = time(
         runs,
         || hook_cmd(&repo_dir, &["pre-push", "fresh", "/nowhere"], false),

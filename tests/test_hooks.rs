@@ -516,7 +516,7 @@ fn a_swarm_lands_everything_with_every_hook_active() {
     // The merge queue vouched for its landings, so a first push of the whole queue with its
     // target checks only what came after; the queue without its landings is still refused.
     let baseline =
-        oompa::guard::pre_push::read_baseline(&repo).expect("a verified-landings baseline");
+        oompa::store::verified::read_baseline(&repo).expect("a verified-landings baseline");
     assert_eq!(
         baseline.target,
         repo.read_ref("refs/heads/main").unwrap().unwrap()

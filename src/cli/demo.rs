@@ -82,8 +82,9 @@ turn_timeout = \"1m\"
         .map_err(|e| CommandError::user(format!("writing {}: {e}", config_path.display())))?;
     let config = Config::load(&config_path).map_err(|e| CommandError::from_error(&e))?;
     ui.status(format!(
-        "{} 6 tasks in refs/oompa/tasks, 3 scripted agents, landing on main\n",
-        ui.paint_err(BOLD, "demo:")
+        "{} 6 tasks in {}, 3 scripted agents, landing on main\n",
+        ui.paint_err(BOLD, "demo:"),
+        crate::store::QUEUE_REF
     ));
 
     let demo_env = Env {

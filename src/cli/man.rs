@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{CommandError, Env};
+use crate::store::layout::write_atomic;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -107,21 +108,15 @@ pub fn write_pages(man1: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, text) in pages.iter().rev() {
         let path = man1.join(format!("{name}.1"));
-        write_atomically(&path, text.as_bytes())?;
+        write_atomic(&path, text.as_bytes())?;
         if let Some(sub) = name.strip_prefix("git-") {
             let alias = man1.join(format!("git{sub}.1"));
-            write_atomically(&alias, format!(".so man1/{name}.1\n").as_bytes())?;
+            write_atomic(&alias, format!(".so man1/{name}.1\n").as_bytes())?;
         }
         written.push(path);
     }
     written.reverse();
     Ok(written)
-}
-
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Every page of the tree under `cmd`: (page name, roff text), parents first.

@@ -134,7 +134,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
         .target_ref
         .filter(|t| matches!(repo.read_ref(t), Ok(Some(_))))
         .or_else(|| repo.head_branch().map(|b| full_branch(&b)));
-    match crate::swarm::recover(repo, target.as_deref()) {
+    match crate::store::recover::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
                 env.ui.warn(format!(
@@ -156,7 +156,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
                 let cycles: Vec<String> = rec
                     .recorded
                     .iter()
-                    .map(crate::swarm::describe_recorded)
+                    .map(crate::store::recover::describe_recorded)
                     .collect();
                 env.ui.warn(format!(
                     "recorded {} cycle(s) a crash left out of the log: {}",
@@ -169,7 +169,7 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
             }
         }
         // The command refuses a damaged queue itself, with its hint.
-        Err(crate::swarm::SwarmError::Queue(e)) if e.is_damaged_ref() => {}
+        Err(e) if e.is_damaged_ref() => {}
         Err(e) => env
             .ui
             .warn(format!("could not check for orphaned claims: {e}")),

@@ -152,9 +152,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             kind: Kind::User,
             message: format!("the swarm stopped itself: {why}"),
             causes: Vec::new(),
-            hints: vec![
-                "the paused cycle's work is kept under refs/oompa/keep/ and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)".into(),
-            ],
+            hints: vec![format!(
+                "the paused cycle's work is kept under {} and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)",
+                crate::store::layout::KEEP_PREFIX
+            )],
         });
     }
     if result.interrupted {

@@ -606,9 +606,38 @@ pub(crate) fn config_entries(text: &str) -> Vec<String> {
     out
 }
 
+/// How many of a worker branch's newest reflog entries are looked at for commits made on it.
+pub const WORKER_REFLOG_TAIL: usize = 200;
+
+/// Whether a reflog message says the commit was made in that worktree (not a reset, a
+/// branch creation, a checkout or a fast-forward to somebody else's commit).
+pub fn made_here(message: &str) -> bool {
+    const MADE: [&str; 7] = [
+        "commit",
+        "merge ",
+        "rebase",
+        "cherry-pick",
+        "revert",
+        "am:",
+        "pull",
+    ];
+    MADE.iter().any(|p| message.starts_with(p)) && !message.contains("Fast-forward")
+}
+
+impl Repo {
+    /// Whether `commit` was made on the worker branch `branch` (a commit, merge, … in its
+    /// reflog tail), not merely reset or fast-forwarded to.
+    pub fn made_on(&self, branch: &str, commit: ObjectId) -> bool {
+        self.reflog_tail(branch, WORKER_REFLOG_TAIL)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.new == commit && made_here(&e.message))
+    }
+}
+
 #[cfg(test)]
 mod config_tests {
-    use super::config_entries;
+    use super::{config_entries, made_here};
 
     #[test]
     fn config_entries_name_section_subsection_and_key() {
@@ -623,6 +652,20 @@ mod config_tests {
                 "user.flag=true"
             ]
         );
+    }
+
+    #[test]
+    fn only_commits_made_in_the_worktree_count() {
+        assert!(made_here("commit: Do t1"));
+        assert!(made_here("commit (amend): Do t1"));
+        assert!(made_here(
+            "merge refs/heads/main: Merge made by the 'ort' strategy."
+        ));
+        assert!(!made_here("merge main: Fast-forward"));
+        assert!(!made_here("reset: moving to 0123"));
+        assert!(!made_here("oompa: worker branch"));
+        assert!(!made_here("branch: Created from main"));
+        assert!(!made_here(""));
     }
 }
 

@@ -143,7 +143,7 @@ impl LockFile {
 /// Where ref transactions record the locks they may create: `.git/oompa/txn/<pid>-<n>`,
 /// one file per thread, there only while a transaction runs.
 fn intents_dir(common_dir: &Path) -> PathBuf {
-    common_dir.join("oompa").join("txn")
+    crate::store::layout::txn_dir(common_dir)
 }
 
 /// The locks one ref transaction of this thread may create, written down before it starts
@@ -472,7 +472,7 @@ mod tests {
             child.wait().expect("wait");
             pid
         };
-        let left = common.join("oompa/txn").join(format!("{dead}-0"));
+        let left = crate::store::layout::txn_dir(&common).join(format!("{dead}-0"));
         std::fs::rename(&intent.path, &left).expect("rename");
         std::mem::forget(intent);
         let lock_path = common.join("packed-refs.lock");

@@ -10,8 +10,10 @@ pub mod cli;
 mod diff;
 mod dry_run;
 pub mod follow;
+pub mod include;
 pub mod inspect;
 pub mod lock;
+pub mod markers;
 pub mod merge;
 pub mod worktree;
 
@@ -173,11 +175,12 @@ impl SharedRepo {
     }
 }
 
-/// Refs (by prefix) that keep a reflog whatever `core.logAllRefUpdates` says (git logs only
-/// branches, remote-tracking refs and notes by default): the queue, keep refs and the cycle
-/// log, so every value they had stays listed (`git reflog show refs/oompa/tasks`) and
-/// reachable for `git gc` until the reflog expires, and a replaced chain can be put back.
-pub const ALWAYS_LOGGED: [&str; 2] = ["refs/oompa/", "refs/notes/oompa"];
+pub use crate::store::layout::ALWAYS_LOGGED;
+
+/// The first 12 hex digits of an id, for messages.
+pub fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}
 
 /// One reference update inside a multi-ref transaction.
 #[derive(Debug, Clone)]

@@ -18,101 +18,15 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 use super::Settings;
 use crate::git::follow::{Behind, repair_behind};
 use crate::git::{LockFile, ObjectId, Repo};
-use crate::store::queue::hostname;
-use crate::store::swarm::pid_alive;
+use crate::store::following::FollowRecord;
+use crate::store::layout;
 use crate::store::{QUEUE_REF, Queue, State, trailers};
 
 /// How many landings back a checkout's index is looked for.
 const MAX_LANDINGS_BACK: usize = 50;
-
-/// A landing whose checkouts may not have followed yet, under `.git/oompa/following/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowRecord {
-    pub version: u32,
-    pub swarm: String,
-    pub host: String,
-    pub pid: u32,
-    /// The target's full ref.
-    pub target: String,
-    pub old: String,
-    pub new: String,
-    pub checkouts: Vec<PathBuf>,
-    /// Seconds since the epoch when it was written.
-    pub at: i64,
-}
-
-impl FollowRecord {
-    fn dir(repo: &Repo) -> PathBuf {
-        repo.common_dir().join("oompa").join("following")
-    }
-
-    fn path(repo: &Repo, swarm: &str) -> PathBuf {
-        Self::dir(repo).join(format!("{swarm}.json"))
-    }
-
-    /// Writes the record of a landing about to move `target` from `old` to `new` (atomically:
-    /// a temporary file renamed into place).
-    pub fn write(
-        repo: &Repo,
-        swarm: &str,
-        target: &str,
-        (old, new): (ObjectId, ObjectId),
-        checkouts: &[PathBuf],
-    ) -> std::io::Result<()> {
-        let record = FollowRecord {
-            version: 1,
-            swarm: swarm.to_string(),
-            host: hostname(),
-            pid: std::process::id(),
-            target: target.to_string(),
-            old: old.to_string(),
-            new: new.to_string(),
-            checkouts: checkouts.to_vec(),
-            at: jiff::Timestamp::now().as_second(),
-        };
-        let dir = Self::dir(repo);
-        std::fs::create_dir_all(&dir)?;
-        let path = Self::path(repo, swarm);
-        let tmp = dir.join(format!(".{swarm}.json.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&record).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(&tmp, &path)
-    }
-
-    /// Removes the record of `swarm`'s landing: its checkouts followed (or it did not land).
-    pub fn remove(repo: &Repo, swarm: &str) {
-        let _ = std::fs::remove_file(Self::path(repo, swarm));
-    }
-
-    fn all(repo: &Repo) -> Vec<(PathBuf, Option<FollowRecord>)> {
-        let Ok(entries) = std::fs::read_dir(Self::dir(repo)) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .map(|p| {
-                let rec = std::fs::read(&p)
-                    .ok()
-                    .and_then(|d| serde_json::from_slice(&d).ok());
-                (p, rec)
-            })
-            .collect()
-    }
-
-    /// Whether the process that wrote it may still be landing.
-    fn in_flight(&self) -> bool {
-        self.host == hostname() && pid_alive(self.pid)
-    }
-}
 
 /// What [`finish`] did or found for one checkout of the target.
 #[derive(Debug, Clone)]
@@ -315,12 +229,7 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
 
 /// Where the stamp of a checkout's index last found to follow its branch is kept.
 fn stamp_path(repo: &Repo, checkout: &std::path::Path) -> PathBuf {
-    let name: String = checkout
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    FollowRecord::dir(repo).join(format!(".followed-{name}"))
+    layout::follow_stamp(repo.common_dir(), checkout)
 }
 
 /// The index file's identity right now (inode, size, modification time): any write of the

@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
+use crate::store::layout::{self, KEEP_PREFIX, REPLACED_PREFIX};
 use crate::store::notes::{NOTES_REF, Notes, NotesError};
 use crate::store::{QUEUE_REF, Queue, QueueError, State, TaskId};
 
-/// The pattern `init` adds to `log.excludeDecoration`.
-pub const EXCLUDE_DECORATION: &str = "refs/oompa/*";
+pub use crate::store::layout::EXCLUDE_DECORATION;
 
 /// A repair doctor can make on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,7 +337,7 @@ fn conflict_markers(repo: &Repo, settings: &Settings) -> Option<Finding> {
     let t = settings.target_ref.as_ref()?;
     let tip = repo.read_ref(t).ok().flatten()?;
     let name = settings.target_short();
-    Some(match crate::swarm::gate::markers::scan_commit(repo, tip) {
+    Some(match crate::git::markers::scan_commit(repo, tip) {
         Ok(found) if found.is_empty() => {
             Finding::ok("conflict markers", format!("none in the files on {name}"))
         }
@@ -537,7 +537,7 @@ fn swarm_leftovers(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
             "swarms that are no longer running left {}",
             parts.join(" and ")
         ),
-        "git oompa gc (it keeps any unmerged work under refs/oompa/keep/)",
+        format!("git oompa gc (it keeps any unmerged work under {KEEP_PREFIX})"),
     ));
 }
 
@@ -644,8 +644,10 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
             Err(e @ NotesError::NotACommit { .. }) => Finding::problem(
                 "cycle log",
                 e.to_string(),
-                "`git oompa doctor --fix` points it back at its last commit, keeping the \
-                 current value under refs/oompa/replaced/",
+                format!(
+                    "`git oompa doctor --fix` points it back at its last commit, keeping the \
+                     current value under {REPLACED_PREFIX}"
+                ),
             )
             .fixable(Fix::RestoreNotes),
             _ => Finding::problem(
@@ -747,8 +749,6 @@ pub enum FixError {
     #[error(transparent)]
     Hooks(#[from] hooks::HookError),
     #[error(transparent)]
-    Swarm(#[from] crate::swarm::SwarmError),
-    #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
     Notes(#[from] NotesError),
@@ -787,7 +787,7 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             Ok("pruned the metadata of worktrees whose directory is gone".into())
         }
         Fix::RecoverClaims => {
-            let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+            let (rec, kept) = crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
             let ids: Vec<String> = rec.released.iter().map(|(id, _)| id.to_string()).collect();
             let mut msg = format!("returned to pending: {}", ids.join(", "));
             if !kept.is_empty() {
@@ -809,8 +809,8 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 short(&r.tip),
                 r.found
                     .map(|f| format!(
-                        "; what it pointed at is kept as refs/oompa/replaced/notes-{}",
-                        short(&f)
+                        "; what it pointed at is kept as {}",
+                        layout::replaced_ref(&format!("notes-{}", short(&f)))
                     ))
                     .unwrap_or_default()
             )),
@@ -826,7 +826,8 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                         .unwrap_or_default()
                 );
                 // The queue put back may hold claims whose owners are gone by now.
-                let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+                let (rec, kept) =
+                    crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
                 if !rec.released.is_empty() {
                     let ids: Vec<String> =
                         rec.released.iter().map(|(id, _)| id.to_string()).collect();

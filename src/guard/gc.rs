@@ -19,12 +19,16 @@ use std::path::{Path, PathBuf};
 use super::{KEEP_PREFIX, Settings, WORKER_BRANCH_PREFIX, full_branch, parse_worker_branch, short};
 use crate::git::merge::Merge;
 use crate::git::{GitError, ObjectId, RefUpdate, Repo, cli};
+use crate::store::keep;
 use crate::store::queue::hostname;
 use crate::store::swarm::{SwarmRecord, pid_alive};
 use crate::store::{Queue, QueueError, trailers};
 
 /// How far back the target's first-parent history is searched for a squash landing.
 const SQUASH_SEARCH: usize = 2_000;
+
+/// The label of the keep refs gc writes: `refs/oompa/keep/<swarm>/<worker>/gc[-N]`.
+const GC_LABEL: &str = "gc";
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +37,6 @@ pub enum GcError {
     Git(#[from] GitError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error(transparent)]
-    Swarm(#[from] crate::swarm::SwarmError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -397,7 +399,7 @@ fn retire_branch(
     let safe = match why_safe(repo, target.as_deref(), swarm, worker, tip)? {
         Some(safe) if !pending_leftovers => safe,
         _ if pending_leftovers => {
-            let keep_ref = keep_name(repo, swarm, worker)?;
+            let keep_ref = keep::free_name(repo, swarm, worker, GC_LABEL)?;
             actions.push(Action::Keep {
                 what: format!(
                     "branch {} with the leftovers commit",
@@ -523,7 +525,7 @@ fn release_dead_claims(
         }
         return Ok(());
     }
-    let (rec, kept) = crate::swarm::recover(repo, settings.target_ref.as_deref())?;
+    let (rec, kept) = crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
     for (id, claim) in rec.released {
         let holder = if claim.swarm.is_empty() {
             claim.worker.clone()
@@ -636,7 +638,7 @@ fn retire_worktree(
                 actions.push(Action::Keep {
                     what: format!("the uncommitted changes of {}", path.display()),
                     commit: None,
-                    keep_ref: keep_name(repo, swarm, worker)?,
+                    keep_ref: keep::free_name(repo, swarm, worker, GC_LABEL)?,
                 });
             }
         }
@@ -676,7 +678,7 @@ pub fn why_safe(
     }
     let mut keeps = repo.refs_with_prefix(KEEP_PREFIX)?;
     // This worker's own keep refs first: they are the likely ones.
-    let own = format!("{KEEP_PREFIX}{swarm}/{worker}/");
+    let own = crate::store::layout::keep_prefix(swarm, worker);
     keeps.sort_by_key(|(name, _)| !name.starts_with(&own));
     for (name, k) in keeps {
         if repo.is_commit(k)? && repo.is_ancestor(tip, k)? {
@@ -754,31 +756,18 @@ fn keep(
     commit: ObjectId,
     dry_run: bool,
 ) -> Result<String, GitError> {
-    let prefix = format!("{KEEP_PREFIX}{swarm}/{worker}/");
-    if let Some((name, _)) = repo
-        .refs_with_prefix(&prefix)?
-        .into_iter()
-        .find(|(_, id)| *id == commit)
-    {
-        return Ok(name);
+    if dry_run {
+        keep::planned(repo, swarm, worker, commit, GC_LABEL)
+    } else {
+        keep::preserve(
+            repo,
+            swarm,
+            worker,
+            commit,
+            GC_LABEL,
+            "oompa: gc keeps unmerged work",
+        )
     }
-    let name = keep_name(repo, swarm, worker)?;
-    if !dry_run {
-        repo.cas_ref(&name, None, commit, "oompa: gc keeps unmerged work")?;
-    }
-    Ok(name)
-}
-
-/// The first free `refs/oompa/keep/<swarm>/<worker>/gc[-N]`.
-fn keep_name(repo: &Repo, swarm: &str, worker: &str) -> Result<String, GitError> {
-    let base = format!("{KEEP_PREFIX}{swarm}/{worker}/gc");
-    let mut name = base.clone();
-    let mut n = 1;
-    while repo.read_ref(&name)?.is_some() {
-        n += 1;
-        name = format!("{base}-{n}");
-    }
-    Ok(name)
 }
 
 fn canonical(p: &Path) -> PathBuf {

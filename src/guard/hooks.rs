@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Settings, WORKER_BRANCH_PREFIX};
+use crate::git::include::worktree_config_on as extension_on;
 use crate::git::inspect::{HooksDir, config_values_in};
 use crate::git::{GitError, Repo};
 
@@ -36,16 +37,9 @@ pub const BEGIN: &str = "# >>> git-oompa >>>";
 /// Last line of our block.
 pub const END: &str = "# <<< git-oompa <<<";
 
-/// The guard directory, relative to `$GIT_COMMON_DIR`.
-pub const GUARD_DIR: &str = "oompa/hooks";
-/// The config file that points `core.hooksPath` at the guard directory, relative to
-/// `$GIT_COMMON_DIR`.
-pub const GUARD_CONFIG: &str = "oompa/hooks.config";
-/// The `include.path` a worker worktree's `config.worktree` (in
-/// `$GIT_COMMON_DIR/worktrees/<id>/`) gets: [`GUARD_CONFIG`], relative so it survives moving the
-/// repository, and the same for every worktree (git copies `config.worktree` into a worktree
-/// added from inside one).
-pub const WORKTREE_INCLUDE: &str = "../../oompa/hooks.config";
+pub use crate::store::layout::{
+    GUARD_CONFIG, GUARD_DIR, WORKTREE_INCLUDE, guard_config, guard_dir,
+};
 /// The line `hooks.config` carries when git oompa turned `extensions.worktreeConfig` on, so
 /// uninstalling turns it off again (and only then).
 const EXTENSION_MARK: &str =
@@ -96,16 +90,6 @@ pub fn shipped(name: &str) -> Option<&'static str> {
         "forward" => Some(include_str!("../../hooks/forward")),
         _ => None,
     }
-}
-
-/// The guard directory of the repository whose common dir is `common`.
-pub fn guard_dir(common: &Path) -> PathBuf {
-    common.join(GUARD_DIR)
-}
-
-/// The guard's config file of the repository whose common dir is `common`.
-pub fn guard_config(common: &Path) -> PathBuf {
-    common.join(GUARD_CONFIG)
 }
 
 /// What went wrong installing or removing a shim.
@@ -409,18 +393,6 @@ fn file_state(path: &Path, want: &str) -> State {
     }
 }
 
-/// Whether the config file at `path` turns `extensions.worktreeConfig` on.
-fn extension_on(path: &Path) -> bool {
-    config_values_in(path, "extensions", "worktreeConfig")
-        .last()
-        .is_some_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "" | "true" | "yes" | "on" | "1"
-            )
-        })
-}
-
 /// The state of each of our hooks in one of your hooks directories.
 pub fn inspect(dir: &Path) -> Vec<(&'static str, PathBuf, State)> {
     USER_HOOKS
@@ -656,77 +628,7 @@ fn write_guard(layout: &Layout) -> Result<Change, HookError> {
     })
 }
 
-/// Points a new worker worktree at the guard: its `config.worktree` includes `hooks.config`
-/// (and `extensions.worktreeConfig` is turned on if someone turned it off). Nothing happens
-/// when the guard is not installed (the worktree then runs your hooks directory's hooks, as
-/// any checkout does). Returns whether the worktree is guarded.
-pub fn guard_worktree(repo: &Repo, worktree: &Path) -> Result<bool, GitError> {
-    let common = repo.common_dir();
-    let cfg = guard_config(common);
-    if !cfg.is_file() {
-        return Ok(false);
-    }
-    let common_config = common.join("config");
-    if !extension_on(&common_config)
-        && let Err(e) = repo.set_config_in(&common_config, "extensions", "worktreeConfig", "true")
-        // Another worker of the swarm may hold the lock, doing the same.
-        && !extension_on(&common_config)
-    {
-        return Err(e);
-    }
-    let wt = Repo::open_checkout(worktree)?;
-    repo.add_config_in(
-        &wt.git_dir().join("config.worktree"),
-        "include",
-        "path",
-        WORKTREE_INCLUDE,
-    )?;
-    Ok(true)
-}
-
-/// The environment that points an agent's git commands at the guard, in the main checkout and
-/// every linked worktree of this repository (and nowhere else: a repository the agent creates
-/// for a test runs its own hooks): `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`
-/// with two `includeIf.gitdir:` entries for `hooks.config`, after any the swarm itself was
-/// given. Empty when the guard is not installed.
-pub fn agent_env(common_dir: &Path) -> Vec<(String, String)> {
-    let cfg = guard_config(common_dir);
-    if !cfg.is_file() {
-        return Vec::new();
-    }
-    let common = canonical(common_dir);
-    let cfg = canonical(&cfg).to_string_lossy().into_owned();
-    let pattern = glob_escape(&common.to_string_lossy());
-    let n: usize = std::env::var("GIT_CONFIG_COUNT")
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .unwrap_or(0);
-    vec![
-        ("GIT_CONFIG_COUNT".into(), (n + 2).to_string()),
-        (
-            format!("GIT_CONFIG_KEY_{n}"),
-            format!("includeIf.gitdir:{pattern}.path"),
-        ),
-        (format!("GIT_CONFIG_VALUE_{n}"), cfg.clone()),
-        (
-            format!("GIT_CONFIG_KEY_{}", n + 1),
-            format!("includeIf.gitdir:{pattern}/worktrees/.path"),
-        ),
-        (format!("GIT_CONFIG_VALUE_{}", n + 1), cfg),
-    ]
-}
-
-/// `s` with git's wildmatch characters escaped.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::git::include::{agent_env, guard_worktree};
 
 /// Installs (or refreshes) every shim in one of your hooks directories, creating it if needed.
 pub fn install(dir: &Path) -> Result<Vec<FileChange>, HookError> {
@@ -1028,14 +930,10 @@ fn is_shell(interp: &str) -> bool {
     )
 }
 
+/// [`crate::store::layout::write_atomic`], which keeps the mode of the file being replaced
+/// (its executable bit in particular).
 fn write_atomically(path: &Path, text: &str) -> Result<(), HookError> {
-    let tmp = path.with_extension("oompa-tmp");
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    // Keep the mode of the file being replaced (its executable bit in particular).
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&tmp, meta.permissions()).map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::store::layout::write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
 #[cfg(unix)]
@@ -1125,7 +1023,6 @@ mod tests {
         );
         assert_eq!(user_hooks_expr(Some("/a b/it's")), "'/a b/it'\\''s'");
         assert_eq!(user_hooks_expr(Some("~/hooks")), "\"$HOME\"/'hooks'");
-        assert_eq!(glob_escape("/x/[a]*?"), "/x/\\[a\\]\\*\\?");
     }
 
     #[test]

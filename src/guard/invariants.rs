@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::{Settings, WORKER_BRANCH_PREFIX, short};
-use crate::git::inspect::ReflogEntry;
+use crate::git::inspect::{ReflogEntry, WORKER_REFLOG_TAIL, made_here};
 use crate::git::{GitError, ObjectId, Repo};
 use crate::store::QueueError;
 use crate::store::notes::{self, NOTES_REF, NotesError};
@@ -26,8 +26,6 @@ use crate::store::{Claim, QUEUE_REF, State, Task, TaskId, trailers};
 
 /// How many of the target's newest reflog entries are looked at.
 const TARGET_REFLOG_TAIL: usize = 20;
-/// How many of a worker branch's newest reflog entries are looked at.
-const WORKER_REFLOG_TAIL: usize = 200;
 /// How many of the notes ref's newest reflog entries are looked at.
 const NOTES_REFLOG_TAIL: usize = 20;
 
@@ -259,30 +257,6 @@ pub fn notes_lost(repo: &Repo) -> Vec<Violation> {
     out
 }
 
-/// Whether a reflog message says the commit was made in that worktree (not a reset, a
-/// branch creation, a checkout or a fast-forward to somebody else's commit).
-fn made_here(message: &str) -> bool {
-    const MADE: [&str; 7] = [
-        "commit",
-        "merge ",
-        "rebase",
-        "cherry-pick",
-        "revert",
-        "am:",
-        "pull",
-    ];
-    MADE.iter().any(|p| message.starts_with(p)) && !message.contains("Fast-forward")
-}
-
-/// Whether `commit` was made on the worker branch `branch` (a commit, merge, … in its
-/// reflog tail), not merely reset or fast-forwarded to.
-pub fn made_on(repo: &Repo, branch: &str, commit: ObjectId) -> bool {
-    repo.reflog_tail(branch, WORKER_REFLOG_TAIL)
-        .unwrap_or_default()
-        .iter()
-        .any(|e| e.new == commit && made_here(&e.message))
-}
-
 /// Target moves in the reflog tail that were not the merge queue's and brought in a commit
 /// made on a worker branch.
 pub fn target_moves(repo: &Repo, target: &str) -> Result<Vec<Violation>, GitError> {
@@ -447,23 +421,4 @@ pub fn notes_diverged(repo: &Repo) -> Result<Vec<Violation>, GitError> {
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::made_here;
-
-    #[test]
-    fn only_commits_made_in_the_worktree_count() {
-        assert!(made_here("commit: Do t1"));
-        assert!(made_here("commit (amend): Do t1"));
-        assert!(made_here(
-            "merge refs/heads/main: Merge made by the 'ort' strategy."
-        ));
-        assert!(!made_here("merge main: Fast-forward"));
-        assert!(!made_here("reset: moving to 0123"));
-        assert!(!made_here("oompa: worker branch"));
-        assert!(!made_here("branch: Created from main"));
-        assert!(!made_here(""));
-    }
 }

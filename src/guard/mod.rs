@@ -26,10 +26,8 @@ use std::path::{Path, PathBuf};
 use crate::agent_env::{self, AgentContext};
 use crate::git::Repo;
 
-/// The prefix of every worker branch.
-pub const WORKER_BRANCH_PREFIX: &str = "refs/heads/oompa/";
-/// The prefix of preserved work.
-pub const KEEP_PREFIX: &str = "refs/oompa/keep/";
+pub use crate::git::short;
+pub use crate::store::layout::{KEEP_PREFIX, WORKER_BRANCH_PREFIX, parse_worker_branch};
 /// Multi-valued git config key: remotes (names or URLs, `*` for all) where `pre-push` does
 /// not check anything.
 pub const SKIP_PUSH_CHECK_KEY: &str = "oompa.skipPushCheck";
@@ -37,13 +35,6 @@ pub const SKIP_PUSH_CHECK_KEY: &str = "oompa.skipPushCheck";
 // The settings and the branch-name helper live in `crate::settings`; the guards use them
 // under these names.
 pub use crate::settings::{Flags, Settings, full_branch};
-
-/// Splits a worker branch `refs/heads/oompa/<swarm>/<worker>` into swarm and worker.
-pub fn parse_worker_branch(name: &str) -> Option<(&str, &str)> {
-    let rest = name.strip_prefix(WORKER_BRANCH_PREFIX)?;
-    let (swarm, worker) = rest.split_once('/')?;
-    (!swarm.is_empty() && !worker.is_empty()).then_some((swarm, worker))
-}
 
 /// Why the caller (its environment `ctx`, working in `repo`) counts as an agent inside a
 /// worker worktree, if it does.
@@ -58,7 +49,10 @@ pub fn agent_context(
     if !repo.is_linked_worktree() {
         return None;
     }
-    if let Some(b) = repo.head_branch().filter(|b| b.starts_with("oompa/")) {
+    if let Some(b) = repo
+        .head_branch()
+        .filter(|b| crate::store::layout::is_worker_branch_short(b))
+    {
         return Some(format!("this worktree is on the worker branch {b}"));
     }
     let owned;
@@ -81,9 +75,4 @@ pub fn agent_context(
 
 fn canonical(p: &Path) -> PathBuf {
     p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// The first 12 hex digits of an id, for messages.
-pub fn short(id: &crate::git::ObjectId) -> String {
-    id.to_hex_with_len(12).to_string()
 }

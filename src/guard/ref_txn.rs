@@ -97,7 +97,7 @@ pub fn check(
     };
     let branch = repo
         .head_branch()
-        .filter(|b| b.starts_with("oompa/"))
+        .filter(|b| crate::store::layout::is_worker_branch_short(b))
         .or_else(|| ctx.branch.clone())
         .map(|b| b.trim_start_matches("refs/heads/").to_string());
     let mut hints = vec![match branch {

@@ -22,7 +22,7 @@ pub const DEFAULT_EXPIRE: &str = "14d";
 
 /// The transcript directory of every swarm.
 pub fn root(repo: &Repo) -> PathBuf {
-    repo.common_dir().join("oompa").join("transcripts")
+    crate::store::layout::transcripts_root(repo.common_dir())
 }
 
 /// Plans (or, without `dry_run`, does) the removal of expired transcript directories.

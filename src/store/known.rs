@@ -37,10 +37,7 @@ pub enum Verdict {
 
 /// Where the record of `name` lives.
 pub fn path(repo: &Repo, name: &str) -> PathBuf {
-    repo.common_dir()
-        .join("oompa")
-        .join("known-tips")
-        .join(name)
+    super::layout::known_tip(repo.common_dir(), name)
 }
 
 /// The recorded tip of `name`, if there is a readable record.
@@ -51,29 +48,7 @@ pub fn read(repo: &Repo, name: &str) -> Option<ObjectId> {
 
 /// Records `tip` as the known tip of `name` (atomically: a temporary file, then a rename).
 pub fn record(repo: &Repo, name: &str, tip: ObjectId) -> std::io::Result<()> {
-    let path = path(repo, name);
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let text = format!("{tip}\n");
-    // The directory exists after the first record: create it only when it is missing.
-    if let Err(e) = std::fs::write(&tmp, &text) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            return Err(e);
-        }
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(&tmp, &text)?;
-    }
-    std::fs::rename(&tmp, &path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    super::layout::write_atomic(&path(repo, name), format!("{tip}\n").as_bytes())
 }
 
 /// [`record`], where failing only costs a longer walk next time: logged, not returned.

@@ -25,11 +25,11 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use super::known::{self, Verdict};
+use super::layout;
 use super::record::CycleRecord;
 use crate::git::{GitError, ObjectId, Repo};
 
-/// The notes ref holding the cycle log.
-pub const NOTES_REF: &str = "refs/notes/oompa";
+pub use crate::store::layout::NOTES_REF;
 
 /// Serializes appends of this process (no retry storms between our own threads); other
 /// processes are kept honest by the compare-and-swap.
@@ -277,7 +277,7 @@ impl<'r> Notes<'r> {
                 let Some(good) = self.restore_point(id)? else {
                     return Ok(None);
                 };
-                let keep = format!("refs/oompa/replaced/notes-{}", id.to_hex_with_len(12));
+                let keep = layout::replaced_ref(&format!("notes-{}", id.to_hex_with_len(12)));
                 if self.repo.read_ref(&keep)? != Some(id) {
                     self.repo.cas_ref(
                         &keep,

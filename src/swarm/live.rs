@@ -296,9 +296,7 @@ impl Board {
 
     /// Where a worker's cycle writes its transcript.
     pub fn transcript(&self, worker: &str, cycle: u32) -> PathBuf {
-        self.transcripts
-            .join(worker)
-            .join(format!("cycle-{cycle}.log"))
+        crate::store::layout::cycle_transcript(&self.transcripts, worker, cycle)
     }
 
     /// Takes what `e` says about the workers.
@@ -446,11 +444,7 @@ fn sum(a: &Tokens, b: &Tokens) -> Tokens {
 
 /// Where the swarm `swarm` keeps its status.
 pub fn status_path(common_dir: &Path, swarm: &str) -> PathBuf {
-    common_dir
-        .join("oompa")
-        .join("swarms")
-        .join(swarm)
-        .join("status.json")
+    crate::store::layout::live_status_file(common_dir, swarm)
 }
 
 /// The status at `path`, if there is a readable one of a version this build knows.
@@ -461,20 +455,9 @@ pub fn read(path: &Path) -> Option<LiveStatus> {
 
 /// Writes `status` atomically (a temporary file, then a rename).
 pub fn write(path: &Path, status: &LiveStatus) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
-    std::fs::create_dir_all(dir)?;
     let mut json = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    let tmp = dir.join(format!(
-        ".status.json.{}.tmp",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::store::layout::write_atomic(path, &json)
 }
 
 /// Every status file under `common_dir` whose swarm is still running: on this host, its
@@ -483,7 +466,7 @@ pub fn write(path: &Path, status: &LiveStatus) -> std::io::Result<()> {
 pub fn running(common_dir: &Path) -> Vec<LiveStatus> {
     let host = crate::store::queue::hostname();
     let now = jiff::Timestamp::now();
-    let Ok(dirs) = std::fs::read_dir(common_dir.join("oompa").join("swarms")) else {
+    let Ok(dirs) = std::fs::read_dir(crate::store::layout::swarms_dir(common_dir)) else {
         return Vec::new();
     };
     let mut out: Vec<LiveStatus> = dirs

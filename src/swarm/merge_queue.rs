@@ -15,7 +15,7 @@ use super::target_watch::TargetWatch;
 use super::{Event, Shared};
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
-use crate::guard::checkout::FollowRecord;
+use crate::store::following::FollowRecord;
 use crate::store::trailers::landing_message;
 use crate::store::{Landed, Queue, State, Task, TaskId};
 
@@ -78,7 +78,7 @@ fn test_pause_point(repo: &Repo, point: &str) {
         return;
     }
     let _ = std::fs::write(
-        repo.common_dir().join("oompa").join("test-paused-at"),
+        crate::store::layout::test_paused_at(repo.common_dir()),
         point,
     );
     loop {
@@ -155,7 +155,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
                     "target branch {0} was deleted outside the merge queue (it was at {1}); \
                      `git branch {0} {1}` puts it back",
                     shared.target,
-                    crate::guard::short(&last)
+                    crate::git::short(&last)
                 ),
                 None => format!("target branch {} disappeared", shared.target),
             });
@@ -323,7 +323,7 @@ pub(super) fn publish(
     // read every one of them again.
     let queue_tip = new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
     if let Some(q) = queue_tip
-        && let Err(e) = crate::guard::pre_push::record_baseline(repo, q, commit)
+        && let Err(e) = crate::store::verified::record_baseline(repo, q, commit)
     {
         tracing::debug!("could not record the verified-landings baseline: {e}");
     }
@@ -338,7 +338,7 @@ fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWat
     let branch = format!("refs/heads/{}", req.branch);
     if req.tasks.is_empty()
         || !watch.came_from_outside(repo, req.tip)
-        || !crate::guard::invariants::made_on(repo, &branch, req.tip)
+        || !repo.made_on(&branch, req.tip)
     {
         return Attempt::Done(LandReply::UpToDate);
     }
@@ -368,7 +368,7 @@ fn up_to_date(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &TargetWat
                 "{}'s commit {} was already on {}, put there outside the merge queue; \
                  completing {} with it",
                 req.worker,
-                crate::guard::short(&req.tip),
+                crate::git::short(&req.tip),
                 shared.target,
                 ids.iter()
                     .map(TaskId::as_str)

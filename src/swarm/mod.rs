@@ -7,7 +7,6 @@
 //! prints.
 
 pub mod gate;
-mod journal;
 pub mod live;
 mod merge_queue;
 mod planner;
@@ -31,10 +30,13 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::config::{Config, WorkerConfig};
 use crate::git::{GitError, ObjectId, Repo, SharedRepo};
+use crate::store::journal;
+use crate::store::layout;
 use crate::store::queue::hostname;
 use crate::store::record::{CycleRecord, Outcome};
+use crate::store::recover::{describe_recorded, recover};
 use crate::store::swarm::{Stopped, SwarmRecord};
-use crate::store::{ClaimOutcome, Queue, QueueError, Recovered, TaskId};
+use crate::store::{ClaimOutcome, Queue, QueueError, TaskId};
 
 pub use merge_queue::{LandReply, LandRequest};
 
@@ -312,8 +314,8 @@ impl Shared {
                 env.push(("PATH".into(), joined.to_string_lossy().into_owned()));
             }
         }
-        // git oompa's guard follows the agent to the main checkout too (`guard::hooks`).
-        env.extend(crate::guard::hooks::agent_env(
+        // git oompa's guard follows the agent to the main checkout too (`git::include`).
+        env.extend(crate::git::include::agent_env(
             self.repo.to_thread_local().common_dir(),
         ));
         env.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -352,59 +354,6 @@ pub fn worker_ids(config: &Config) -> Vec<(String, WorkerConfig)> {
         }
     }
     out
-}
-
-/// Recovers claims whose owner is gone, keeping their unmerged branch tips under
-/// `refs/oompa/keep/`, and writes the records of cycles a dead swarm process left out of the
-/// log (see the `journal` module): they are in [`Recovered::recorded`]. Safe to call from any command,
-/// and from several at once.
-pub fn recover(
-    repo: &Repo,
-    target_ref: Option<&str>,
-) -> Result<(Recovered, Vec<String>), SwarmError> {
-    let target = match target_ref {
-        Some(r) => repo.read_ref(r)?,
-        None => None,
-    };
-    let host = hostname();
-    // Cycles cut short get their records while their claims are still held (the record
-    // lists them), so this comes first, and one recovery at a time.
-    let mut cycles = journal::Recovery::default();
-    let lock = journal::anything_to_recover(repo.common_dir(), &host)
-        .then(|| journal::lock(repo.common_dir()))
-        .flatten();
-    if lock.is_some() {
-        let snapshot = Queue::new(repo).snapshot().unwrap_or_default();
-        journal::settle(repo, &host, target, &snapshot, &mut cycles);
-    }
-    let mut kept = std::mem::take(&mut cycles.kept);
-    let mut rec = Queue::new(repo).recover(&host, |id, claim| {
-        let Some(branch) = &claim.branch else { return };
-        let Ok(Some(tip)) = repo.read_ref(branch) else {
-            return;
-        };
-        if target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false)) {
-            return;
-        }
-        if let Ok(name) = journal::keep(
-            repo,
-            &claim.swarm,
-            &claim.worker,
-            tip,
-            &format!("recovered-{id}"),
-        ) {
-            kept.push(name);
-        }
-    })?;
-    if lock.is_some() {
-        journal::record(repo, &host, &mut cycles);
-    }
-    drop(lock);
-    rec.recorded = cycles.recorded;
-    rec.unrecorded = cycles.problems;
-    kept.sort();
-    kept.dedup();
-    Ok((rec, kept))
 }
 
 impl Swarm {
@@ -476,11 +425,7 @@ impl Swarm {
             let _ = events_tx.send(Event::Warning(warning));
         }
         let has_planner = opts.config.planner.is_some();
-        let transcripts = repo
-            .common_dir()
-            .join("oompa")
-            .join("transcripts")
-            .join(&id);
+        let transcripts = layout::transcripts_dir(repo.common_dir(), &id);
         let live = live::Board::new(
             live::LiveStatus {
                 swarm: id.clone(),
@@ -673,11 +618,6 @@ fn missing_text(missing: &[(String, Vec<String>)]) -> String {
             many.iter().map(one).collect::<Vec<_>>().join(", ")
         ),
     }
-}
-
-/// `swarm/worker/cycle: outcome` of a record written by recovery.
-pub fn describe_recorded(r: &CycleRecord) -> String {
-    format!("{}/{}/{}: {}", r.swarm, r.worker, r.cycle, r.outcome)
 }
 
 /// What is wrong with the `copy` entries (files copied into every worktree), one warning

@@ -115,11 +115,8 @@ fn plan_once(
         .unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
     let before = queue.snapshot().unwrap_or_default();
     let known: Vec<String> = before.tasks.iter().map(|(_, t)| t.id.to_string()).collect();
-    let transcript = shared
-        .transcripts
-        .join(PLANNER)
-        .join(format!("round-{round}.log"));
-    shared.journal.start(&super::journal::Start {
+    let transcript = crate::store::layout::round_transcript(&shared.transcripts, PLANNER, round);
+    shared.journal.start(&crate::store::journal::Start {
         worker: PLANNER,
         cycle: round,
         model: config.model.to_string(),

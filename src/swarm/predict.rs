@@ -207,7 +207,7 @@ pub fn live_branches(
     swarm: &str,
     target: ObjectId,
 ) -> Result<Vec<(String, ObjectId)>, GitError> {
-    let prefix = format!("refs/heads/oompa/{swarm}/");
+    let prefix = crate::store::layout::worker_branches_of(swarm);
     let mut out = Vec::new();
     for (name, tip) in repo.refs_with_prefix(&prefix)? {
         let Some(worker) = name.strip_prefix(&prefix) else {
@@ -265,31 +265,15 @@ pub fn flagged(p: &Prediction, worker: &str) -> bool {
 /// Where a running swarm publishes its latest prediction for `git oompa status`:
 /// `<common git dir>/oompa/swarms/<swarm>/prediction.json`.
 pub fn prediction_path(common_dir: &Path, swarm: &str) -> PathBuf {
-    common_dir
-        .join("oompa")
-        .join("swarms")
-        .join(swarm)
-        .join("prediction.json")
+    crate::store::layout::prediction_file(common_dir, swarm)
 }
 
 /// Writes `p` to `path` atomically (a temporary file in the same directory, then a rename), so
 /// a reader sees the previous prediction or this one, never half of one.
 pub fn write(path: &Path, p: &Prediction) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
-    std::fs::create_dir_all(dir)?;
     let mut json = serde_json::to_vec_pretty(p).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::store::layout::write_atomic(path, &json)
 }
 
 /// The prediction at `path`, or `None` when there is none or it cannot be parsed.

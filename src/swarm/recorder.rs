@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::{Event, Shared};
-use crate::store::notes::{Notes, NotesError};
+use crate::store::notes::{NOTES_REF, Notes, NotesError};
 use crate::store::record::CycleRecord;
 
 const BATCH: usize = 256;
@@ -53,11 +53,11 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
                 Err(e @ NotesError::Rewritten { .. }) if attempt < ATTEMPTS => {
                     match notes.restore() {
                         Ok(Some(r)) => shared.emit(Event::Warning(format!(
-                            "{e}; merged them back (refs/notes/oompa is now {}), no record is lost",
+                            "{e}; merged them back ({NOTES_REF} is now {}), no record is lost",
                             r.tip.to_hex_with_len(12)
                         ))),
                         Ok(None) => {}
-                        Err(e) => tracing::debug!("restoring refs/notes/oompa failed: {e}"),
+                        Err(e) => tracing::debug!("restoring {NOTES_REF} failed: {e}"),
                     }
                 }
                 // A lock in the way was already waited for; retrying would only wait again.
@@ -67,7 +67,7 @@ pub(crate) fn run(shared: &Shared, records: Receiver<CycleRecord>) {
                 }
                 Err(e) => {
                     shared.emit(Event::Warning(format!(
-                        "could not record {} {} in refs/notes/oompa: {e}",
+                        "could not record {} {} in {NOTES_REF}: {e}",
                         batch.len(),
                         if batch.len() == 1 { "cycle" } else { "cycles" }
                     )));

@@ -7,8 +7,8 @@
 //!
 //! Never prints: the merge queue sends what it returns as a warning.
 
+use crate::git::short;
 use crate::git::{ObjectId, Repo};
-use crate::guard::short;
 
 /// The merge queue's memory of its target.
 #[derive(Debug, Clone, Default)]

@@ -130,11 +130,11 @@ impl Settled {
     }
 }
 
-/// Creates the worktree and points it at git oompa's guard hooks (`guard::hooks`), so its
+/// Creates the worktree and points it at git oompa's guard hooks (`git::include`), so its
 /// agent cannot move the target; removed again when that fails.
 fn add_guarded_worktree(repo: &Repo, path: &Path, branch: &str) -> Result<(), GitError> {
     repo.add_worktree(path, branch)?;
-    crate::guard::hooks::guard_worktree(repo, path)
+    crate::git::include::guard_worktree(repo, path)
         .inspect_err(|_| {
             let _ = repo.remove_worktree(path);
         })
@@ -156,7 +156,7 @@ impl Workspace {
     ) -> Result<Workspace, GitError> {
         let ws = Workspace {
             path: root.join(worker),
-            branch: format!("refs/heads/oompa/{swarm}/{worker}"),
+            branch: crate::store::layout::worker_branch(swarm, worker),
             swarm: swarm.to_string(),
             worker: worker.to_string(),
             copied: copied.to_vec(),
@@ -643,7 +643,7 @@ impl Workspace {
     }
 
     /// Saves `commit` under `refs/oompa/keep/<swarm>/<worker>/<label>` when `target` does
-    /// not have it, reusing a keep ref of this worker that already points there. A failure is
+    /// not have it ([`crate::store::keep::preserve`]). A failure is
     /// said in `s` and returns `None`.
     fn keep_commit(
         &self,
@@ -675,23 +675,15 @@ impl Workspace {
         if repo.is_ancestor(commit, target)? {
             return Ok(None);
         }
-        let prefix = format!("refs/oompa/keep/{}/{}/", self.swarm, self.worker);
-        if let Some((already, _)) = repo
-            .refs_with_prefix(&prefix)?
-            .into_iter()
-            .find(|(_, id)| *id == commit)
-        {
-            return Ok(Some(already));
-        }
-        let name = format!("{prefix}{label}");
-        match repo.read_ref(&name)? {
-            Some(existing) if existing == commit => {}
-            Some(existing) => {
-                repo.cas_ref(&name, Some(existing), commit, "oompa: keep unmerged work")?
-            }
-            None => repo.cas_ref(&name, None, commit, "oompa: keep unmerged work")?,
-        }
-        Ok(Some(name))
+        crate::store::keep::preserve(
+            repo,
+            &self.swarm,
+            &self.worker,
+            commit,
+            label,
+            "oompa: keep unmerged work",
+        )
+        .map(Some)
     }
 
     /// Keeps everything unmerged ([`Workspace::settle`] under `label`), removes the worktree

@@ -100,8 +100,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     ));
     if !written.is_empty() {
         env.ui.hint(format!(
-            "git oompa keeps its queue in refs/oompa/tasks and never reads {} again: remove \
+            "git oompa keeps its queue in {} and never reads {} again: remove \
              the folder when you no longer need it",
+            crate::store::QUEUE_REF,
             args.dir.display()
         ));
     }

@@ -29,8 +29,7 @@ use super::swarm::claim_is_dead;
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo};
 
-/// The ref holding the queue.
-pub const QUEUE_REF: &str = "refs/oompa/tasks";
+pub use crate::store::layout::QUEUE_REF;
 
 /// The largest task or swarm record read or written (1 MiB: far more than any prompt can
 /// use). A bigger entry is reported by path, never read into memory.

@@ -11,8 +11,7 @@ use crate::git::ObjectId;
 use crate::store::known;
 use crate::store::task::TaskId;
 
-/// Where a replaced queue tip is kept when the queue is restored.
-pub const REPLACED_PREFIX: &str = "refs/oompa/replaced/";
+pub use crate::store::layout::REPLACED_PREFIX;
 
 /// What [`Queue::restore`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +45,7 @@ impl Queue<'_> {
         };
         let kept = match current {
             Some(found) => {
-                let name = format!("{REPLACED_PREFIX}tasks-{}", short(&found));
+                let name = crate::store::layout::replaced_ref(&format!("tasks-{}", short(&found)));
                 if self.repo.read_ref(&name)? != Some(found) {
                     self.repo.cas_ref(
                         &name,

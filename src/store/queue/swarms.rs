@@ -13,7 +13,7 @@ pub struct Recovered {
     /// Swarms found dead (recorded as `crashed` now).
     pub crashed: Vec<SwarmRecord>,
     /// Cycles of dead swarm processes whose records were missing from the log and are written
-    /// now (cut short by a crash, or never flushed); filled in by `swarm::recover`.
+    /// now (cut short by a crash, or never flushed); filled in by [`crate::store::recover::recover`].
     pub recorded: Vec<crate::store::record::CycleRecord>,
     /// Why some such cycles could not be recorded yet (the next command tries again).
     pub unrecorded: Vec<String>,

@@ -374,7 +374,7 @@ impl Driver<'_> {
             tasks,
             swarm: self.shared.id.clone(),
             target: self.shared.target.clone(),
-            output_dir: self.shared.transcripts.join("gate"),
+            output_dir: crate::store::layout::gate_output_dir(&self.shared.transcripts),
             gate: self.gate.clone(),
             cancel: Arc::clone(&cancel),
             output_max: self.shared.config.transcript_max,

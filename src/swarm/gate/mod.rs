@@ -88,14 +88,13 @@
 //! record (`gate`), the swarm summary counts runs, failures, flaky passes, bisections and
 //! culprits, and `git oompa status` shows the queue and the runs in progress.
 //!
-//! # Conflict markers (`markers`)
+//! # Conflict markers ([`crate::git::markers`])
 //!
 //! Independently of any gate: a resolution that leaves conflict markers in the paths it
 //! resolved never re-enters the queue (a failed resolution round, the agent is told where),
 //! and `doctor` reports conflict blocks on the target's tip.
 
 mod driver;
-pub mod markers;
 mod runner;
 pub mod status;
 pub mod suggest;

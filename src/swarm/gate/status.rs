@@ -58,26 +58,14 @@ pub struct Running {
 
 /// Where the swarm `swarm` keeps its gate status.
 pub fn status_path(common_dir: &Path, swarm: &str) -> PathBuf {
-    common_dir
-        .join("oompa")
-        .join("swarms")
-        .join(swarm)
-        .join("gate.json")
+    crate::store::layout::gate_status_file(common_dir, swarm)
 }
 
 /// Writes `status` atomically (a temporary file, then a rename).
 pub fn write(path: &Path, status: &GateStatus) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
-    std::fs::create_dir_all(dir)?;
     let mut json = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    let tmp = dir.join(format!(".gate.json.{}.tmp", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::store::layout::write_atomic(path, &json)
 }
 
 /// The status at `path`, if there is a readable one.

@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 use crossbeam_channel::bounded;
 
 use super::{CycleCtx, CycleResult, Turns, Worker};
+use crate::git::markers;
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
 use crate::store::{Queue, State};
-use crate::swarm::gate::{GateFailure, markers};
+use crate::swarm::gate::GateFailure;
 use crate::swarm::live::{Phase, TurnPurpose};
 use crate::swarm::merge_queue::{LandReply, LandRequest};
 use crate::swarm::{Event, prompts, review};

@@ -402,7 +402,7 @@ impl Worker {
         let transcript = self.shared.live.transcript(&self.id, cycle);
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
-        self.shared.journal.start(&super::journal::Start {
+        self.shared.journal.start(&crate::store::journal::Start {
             worker: &self.id,
             cycle,
             model: self.config.model.to_string(),

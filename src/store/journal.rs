@@ -8,7 +8,7 @@
 //! cycle whose record may be missing: with its record, one the recorder never wrote; without,
 //! a cycle cut short.
 //!
-//! [`recover`] (run by every command's recovery, before dead claims are returned) writes a
+//! [`crate::store::recover::recover`] (run by every command's recovery, before dead claims are returned) writes a
 //! record for each of them: the landing it finds on the target by its trailers (`merged`), or
 //! else `interrupted` with the claims the worker held and its unmerged branch kept under
 //! `refs/oompa/keep/`. It is idempotent: recoveries of one repository take turns under a file
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::git::{ObjectId, Repo};
+use crate::store::layout;
 use crate::store::notes::{Notes, NotesError};
 use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION};
 use crate::store::swarm::pid_alive;
@@ -82,7 +83,7 @@ pub(crate) struct Journal {
 
 /// The directory holding every swarm's journal.
 fn root(common_dir: &Path) -> PathBuf {
-    common_dir.join("oompa").join("cycles")
+    layout::cycles_dir(common_dir)
 }
 
 impl Journal {
@@ -96,7 +97,7 @@ impl Journal {
     }
 
     fn path(&self, worker: &str, cycle: u32) -> PathBuf {
-        self.dir.join(format!("{worker}@{cycle}.json"))
+        self.dir.join(layout::cycle_file_name(worker, cycle))
     }
 
     /// Notes that a cycle started. A failure costs only the record of a crash, so it is
@@ -167,21 +168,12 @@ impl Journal {
 
 /// Writes `entry` to `path` atomically (a temporary file renamed over it).
 fn write_entry(path: &Path, entry: &Entry) -> io::Result<()> {
-    let dir = path.parent().expect("journal files live in a directory");
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .expect("journal file names are ASCII")
-    ));
     let mut json = serde_json::to_vec(entry).expect("a journal entry always serializes");
     json.push(b'\n');
-    fs::write(&tmp, json)?;
-    fs::rename(&tmp, path)
+    layout::write_atomic(path, &json)
 }
 
-/// What [`recover`] did.
+/// What a recovery ([`settle`], then [`record`]) did.
 #[derive(Debug, Default)]
 pub(crate) struct Recovery {
     /// Records written to the log for cycles of dead swarm processes.
@@ -243,11 +235,10 @@ pub(crate) fn anything_to_recover(common_dir: &Path, host: &str) -> bool {
 /// could not be had: the journal is then left for the next command.
 pub(crate) fn lock(common_dir: &Path) -> Option<Lock> {
     use nix::fcntl::{Flock, FlockArg};
-    let dir = common_dir.join("oompa");
     // Not `*.lock`: it stays (an flock on it is released with its holder), unlike git's lock files.
-    let path = dir.join("recovery.flock");
+    let path = layout::recovery_lock(common_dir);
     let open = || {
-        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(layout::state_dir(common_dir))?;
         OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -567,8 +558,8 @@ fn find_landing(
     None
 }
 
-/// Keeps `tip` under `refs/oompa/keep/<swarm>/<worker>/<label>`, or names the keep ref of that
-/// worker that already holds it.
+/// Keeps `tip` of a gone owner under `refs/oompa/keep/<swarm>/<worker>/<label>`
+/// ([`crate::store::keep::preserve`]).
 pub(crate) fn keep(
     repo: &Repo,
     swarm: &str,
@@ -576,26 +567,12 @@ pub(crate) fn keep(
     tip: ObjectId,
     label: &str,
 ) -> Result<String, crate::git::GitError> {
-    let prefix = format!("refs/oompa/keep/{swarm}/{worker}/");
-    if let Some((already, _)) = repo
-        .refs_with_prefix(&prefix)?
-        .into_iter()
-        .find(|(_, id)| *id == tip)
-    {
-        return Ok(already);
-    }
-    let name = format!("{prefix}{label}");
-    match repo.read_ref(&name)? {
-        Some(existing) if existing == tip => {}
-        // The label is taken by other work: never overwrite a keep ref.
-        Some(_) => {
-            let name = format!("{prefix}{label}-{}", tip.to_hex_with_len(12));
-            if repo.read_ref(&name)?.is_none() {
-                repo.cas_ref(&name, None, tip, "oompa: keep work of a gone owner")?;
-            }
-            return Ok(name);
-        }
-        None => repo.cas_ref(&name, None, tip, "oompa: keep work of a gone owner")?,
-    }
-    Ok(name)
+    crate::store::keep::preserve(
+        repo,
+        swarm,
+        worker,
+        tip,
+        label,
+        "oompa: keep work of a gone owner",
+    )
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::git::{GitError, ObjectId, Repo};
+use super::{GitError, ObjectId, Repo};
 
 /// Blobs larger than this are not scanned (they are not hand-merged text).
 const MAX_SCAN: usize = 4 * 1024 * 1024;
