@@ -50,6 +50,7 @@ fn rec(
         conflict_predicted: None,
         gate: Vec::new(),
         queue_ms: None,
+        pauses: Vec::new(),
         error: None,
         transcript: None,
         extra: BTreeMap::new(),

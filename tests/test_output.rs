@@ -798,6 +798,7 @@ fn a_cycle_record_with_an_8_bit_csi_stays_valid_json_and_shows_escaped() {
         agent_did: vec![],
         gate: vec![],
         queue_ms: None,
+        pauses: Vec::new(),
         extra: Default::default(),
     };
     Notes::new(&env.open()).append(&[record]).unwrap();

@@ -504,6 +504,10 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
     for (key, value) in r.extra.iter().filter(|(k, _)| k.as_str() != SPANS_KEY) {
         field(&ui::escape(key), &value.to_string());
     }
+    for p in &r.pauses {
+        let reason = ui::escape(&p.reason);
+        field("paused", &format!("{} → {}: {reason}", p.started, p.ended));
+    }
     if !r.conflicts.is_empty() {
         let _ = writeln!(s, "conflicts");
         for path in &r.conflicts {

@@ -524,6 +524,23 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         Event::Waiting { worker, why } => {
             ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
         }
+        Event::Paused {
+            worker,
+            until,
+            reason,
+        } => ui.status(format!(
+            "[{worker}] paused until {} ({}): {}",
+            until.strftime("%H:%M:%S UTC"),
+            // Whole seconds, rounded up: a pause of 3 s shows as 3 s, not 2.
+            ui::human_duration(
+                u64::try_from(until.duration_since(jiff::Timestamp::now()).as_millis())
+                    .unwrap_or(0)
+                    .div_ceil(1000)
+                    * 1000
+            ),
+            ui::escape(reason)
+        )),
+        Event::Resumed { worker } => ui.status(format!("[{worker}] resuming its session")),
         Event::Warning(w) => ui.warn(ui::escape(w)),
         Event::WorkerFailed { worker, error } => ui.error(&CommandError::user(format!(
             "[{worker}] {}",

@@ -51,6 +51,7 @@ pub mod defaults {
     pub const PLANNER_MAX_PENDING: u32 = 10;
     pub const PLANNER_REFILL_BELOW: u32 = 1;
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
+    pub const LIMIT_BACKOFF: Duration = Duration::from_secs(60);
     pub const MAX_ERRORS: u32 = 5;
     pub const TRANSCRIPT_MAX: u64 = crate::agent::transcript::DEFAULT_MAX;
     pub const GATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -106,6 +107,9 @@ pub struct Config {
     pub max_conflict_rounds: u32,
     /// Pause after a failed agent turn, doubled after each further failure in a row.
     pub error_backoff: Duration,
+    /// The first wait after a usage limit whose reset time the provider did not say, doubled
+    /// for each further limit in a row (up to an hour).
+    pub limit_backoff: Duration,
     /// What the reader wants said once when the file is used (e.g. oompa keys it read under
     /// git oompa's names); never an error.
     pub notices: Vec<String>,
@@ -320,6 +324,7 @@ impl Config {
             planner: None,
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
             error_backoff: defaults::ERROR_BACKOFF,
+            limit_backoff: defaults::LIMIT_BACKOFF,
             notices: Vec::new(),
             transcript_max: defaults::TRANSCRIPT_MAX,
             gate: None,

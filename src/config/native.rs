@@ -20,6 +20,7 @@ const TOP_KEYS: &[&str] = &[
     "copy",
     "max_conflict_rounds",
     "error_backoff",
+    "limit_backoff",
     "transcript_max",
     "max_landing_pause",
     "notify",
@@ -86,6 +87,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("error_backoff") {
         config.error_backoff = f.duration()?;
+    }
+    if let Some(f) = top.get("limit_backoff") {
+        config.limit_backoff = f.duration()?;
     }
     if let Some(f) = top.get("transcript_max") {
         config.transcript_max = f.size(

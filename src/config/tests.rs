@@ -289,6 +289,7 @@ env = { CARGO_TERM_COLOR = "never" }
         }),
         max_conflict_rounds: 0,
         error_backoff: Duration::from_secs(90),
+        limit_backoff: Duration::from_secs(60),
         notices: Vec::new(),
         transcript_max: 2 << 20,
         notify: None,

@@ -459,6 +459,7 @@ fn cut_short(
         agent_did: Vec::new(),
         gate: Vec::new(),
         queue_ms: None,
+        pauses: Vec::new(),
         extra: Default::default(),
     };
     record

@@ -726,6 +726,7 @@ mod tests {
             conflict_predicted: None,
             gate: Vec::new(),
             queue_ms: None,
+            pauses: Vec::new(),
             error: None,
             transcript: None,
             extra: Default::default(),

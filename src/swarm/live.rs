@@ -249,6 +249,8 @@ struct Spent {
     done: Tokens,
     /// The current cycle so far.
     cycle: Tokens,
+    /// The phase a usage-limit pause interrupted.
+    before_pause: Option<Phase>,
 }
 
 /// The swarm's live state: updated by [`Board::observe`] from every event, written by the
@@ -390,9 +392,31 @@ impl Board {
                     reason: s.reason.clone(),
                 },
             ),
-            // A new event that changes what a worker does maps to its phase here, e.g.
-            // `Event::Paused { worker, until, reason } =>
-            //     set(&mut status.workers, worker, Phase::Paused { until, reason }),`
+            // Behind a usage limit: the phase it was in comes back when it resumes.
+            Event::Paused {
+                worker,
+                until,
+                reason,
+            } => {
+                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
+                    && !matches!(status.workers[i].phase, Phase::Paused { .. })
+                {
+                    spent[i].before_pause = Some(status.workers[i].phase.clone());
+                }
+                let phase = Phase::Paused {
+                    until: Some(until.to_string()),
+                    reason: reason.clone(),
+                };
+                set(&mut status.workers, worker, phase);
+            }
+            Event::Resumed { worker } => {
+                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
+                    && let Some(before) = spent[i].before_pause.take()
+                {
+                    set(&mut status.workers, worker, before);
+                }
+            }
+            // A new event that changes what a worker does maps to its phase here.
             _ => changed = false,
         }
         drop(guard);

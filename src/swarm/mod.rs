@@ -176,6 +176,18 @@ pub enum Event {
         worker: String,
         why: String,
     },
+    /// A worker stopped its cycle to wait for its provider (a usage limit, its own or one
+    /// another worker on the same provider saw, or a passing provider error) until `until`,
+    /// keeping its claims and its session.
+    Paused {
+        worker: String,
+        until: jiff::Timestamp,
+        reason: String,
+    },
+    /// A paused worker resumes its session.
+    Resumed {
+        worker: String,
+    },
     Warning(String),
     /// A worker could not start (its worktree, its branch): the cause, in full.
     WorkerFailed {
@@ -264,6 +276,8 @@ pub(crate) struct Shared {
     pub board: gate::Board,
     /// What each worker is doing, for the status file.
     pub live: live::Board,
+    /// Providers whose usage limit is in force, shared by all their workers.
+    pub provider_pauses: worker::ProviderPauses,
     pub events: Sender<Event>,
 }
 
@@ -463,6 +477,7 @@ impl Swarm {
             predicted_conflicts: AtomicUsize::new(0),
             board: gate::Board::default(),
             live,
+            provider_pauses: worker::ProviderPauses::default(),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();

@@ -233,6 +233,7 @@ fn plan_once(
         conflict_predicted: None,
         gate: Vec::new(),
         queue_ms: None,
+        pauses: Vec::new(),
         error,
         transcript: Some(transcript.display().to_string()),
         extra: Default::default(),

@@ -33,6 +33,11 @@
 # prompt to FILE. FAKE_LEAVE_LOCK=1 leaves index.lock in the worktree after its commit.
 # FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
+# FAKE_LIMIT=DIR: the first turn (of any worker) to get there makes DIR and ends as a usage-limited
+# agent does under the exec convention: exit 75 and `retry-after: FAKE_LIMIT_SECS` (default 1)
+# on stderr (none with FAKE_LIMIT_SECS=none; after FAKE_CLAIM_FIRST, so a claim may be held); FAKE_LIMIT_TOUCH=FILE is created
+# just before. FAKE_TRANSIENT=N with FAKE_COUNT=FILE: the first N turns (counted in FILE) fail
+# as a passing provider error does (`HTTP 503 Service Unavailable` on stderr, exit 1).
 # FAKE_ONCE=CMD runs the shell command CMD once per swarm (the first worker to get there), after
 # doing the work of a held task and before signalling merge: a hostile step (moving main
 # around the hooks, rewriting refs/notes/oompa). FAKE_ONCE_FLAG is the directory marking it done;
@@ -95,6 +100,18 @@ work() {
 
 if [ -n "${FAKE_CLAIM_FIRST:-}" ] && [ -z "$(held)" ]; then
   for id in $(pending); do git oompa task claim "$id" >/dev/null 2>&1 && break; done
+fi
+if [ -n "${FAKE_LIMIT:-}" ] && mkdir "$FAKE_LIMIT" 2>/dev/null; then
+  [ -n "${FAKE_LIMIT_TOUCH:-}" ] && : > "$FAKE_LIMIT_TOUCH"
+  echo "Usage limit reached for this account." >&2
+  [ "${FAKE_LIMIT_SECS:-1}" = none ] || echo "retry-after: ${FAKE_LIMIT_SECS:-1}" >&2
+  exit 75
+fi
+if [ -n "${FAKE_TRANSIENT:-}" ]; then
+  echo turn >> "$FAKE_COUNT"
+  if [ "$(wc -l < "$FAKE_COUNT")" -le "$FAKE_TRANSIENT" ]; then
+    echo "API error: HTTP 503 Service Unavailable" >&2; exit 1
+  fi
 fi
 if [ -n "${FAKE_COMMIT_FIRST:-}" ]; then
   mkdir -p wip && printf '%s cycle %s\n' "$OOMPA_WORKER" "$OOMPA_CYCLE" > "wip/$OOMPA_WORKER.txt"

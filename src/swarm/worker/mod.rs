@@ -4,11 +4,15 @@
 //! A cycle: refresh the worktree to the target tip, start a fresh agent session, act on the
 //! signal of each turn (claim, merge, done, or resume/nudge/stuck), and end with exactly one
 //! outcome and one record. Claims the cycle did not land go back to pending; unmerged work is
-//! kept under `refs/oompa/keep/`.
+//! kept under `refs/oompa/keep/`. A turn its provider cut short (a usage limit, a passing
+//! error) is waited out and its session resumed (`pause`).
 
 mod landing;
+mod pause;
 
 use landing::{Landing, Next};
+pub(crate) use pause::ProviderPauses;
+use pause::{AfterTrouble, CONTINUE_PROMPT, CycleWaits};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -87,6 +91,8 @@ struct Turns {
     tokens: Tokens,
     /// Processes the turns left running outside their process group (ended).
     escaped: Vec<String>,
+    /// Waits for the provider (usage limits, passing errors).
+    waits: CycleWaits,
     /// When each turn ran (`turn` or `review`, its start, how long), for the timeline.
     spans: Vec<(&'static str, Option<Instant>, Duration)>,
 }
@@ -517,6 +523,7 @@ impl Worker {
             conflict_predicted: result.conflict_predicted,
             gate: self.shared.board.take(&self.id),
             queue_ms: result.queue_ms,
+            pauses: turns.waits.pauses,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
             extra: CycleRecord::spans_extra(&spans),
@@ -594,11 +601,14 @@ impl Worker {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
             }
-            if turns.count >= cap {
+            if turns.count - turns.waits.limited_turns >= cap {
                 return CycleResult {
                     error: Some(format!("{} turns without finishing", turns.count)),
                     ..CycleResult::new(Outcome::Stuck)
                 };
+            }
+            if !self.wait_for_provider(&mut turns.waits) {
+                return CycleResult::new(Outcome::Interrupted);
             }
             own_turns += 1;
             self.phase(
@@ -640,6 +650,21 @@ impl Worker {
                 turn: n,
                 signal,
             };
+            // The provider cut the turn short: wait, then resume the session.
+            if let Some(trouble) = out.trouble.as_ref().filter(|_| !control.killing()) {
+                self.emit(ended(format!("cut off: {}", trouble.reason())));
+                match self.after_trouble(trouble, &out, &mut turns.waits) {
+                    AfterTrouble::Resume => {
+                        if session.is_some() {
+                            prompt = CONTINUE_PROMPT.to_string();
+                        }
+                        continue;
+                    }
+                    AfterTrouble::Stop => return CycleResult::new(Outcome::Interrupted),
+                    AfterTrouble::GiveUp(e) => return CycleResult::error(e),
+                }
+            }
+            turns.waits.clean_turn();
             if matches!(out.exit, Exit::Killed) {
                 self.emit(ended("killed".into()));
                 return CycleResult::new(Outcome::Interrupted);
