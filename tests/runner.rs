@@ -46,6 +46,7 @@ mod test_stop;
 mod test_tamper;
 mod test_task;
 mod test_timeline;
+mod test_watch;
 
 /// Cargo builds only this file (`autotests = false`), so a test file that is not a module here
 /// never compiles and never runs, silently. Every `tests/*.rs` and `tests/common/*.rs` must be

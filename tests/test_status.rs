@@ -12,13 +12,19 @@ use crate::common::{TestEnv, stderr, stdout};
 #[test]
 fn status_shows_a_running_swarm_its_workers_and_claims() {
     let (env, mut child, _) = hanging_swarm(700_000, 2, 1, false);
-    let status = env.oompa_ok(&["status"]);
+    // What the worker does, for how long (the swarm's status file, rewritten within a
+    // second), and the task it holds.
+    let mut status = String::new();
+    wait_for("status to show what w0 does", || {
+        status = env.oompa_ok(&["status"]);
+        status.contains("w0: agent turn 1 for ")
+    });
+    assert!(status.contains(", holding t0"), "{status}");
     assert!(
         status.contains("queue: 1 pending, 1 claimed, 0 complete"),
         "{status}"
     );
     assert!(status.contains("running"), "{status}");
-    assert!(status.contains("w0: t0"), "{status}");
     let json: serde_json::Value =
         serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
     assert_eq!(json["running"].as_array().unwrap().len(), 1);

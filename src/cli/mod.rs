@@ -27,6 +27,7 @@ mod swarm_ops;
 pub mod task;
 mod timeline;
 pub mod ui;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -11,9 +11,22 @@ use crate::swarm::gate::status::GateStatus;
 use crate::swarm::predict::Prediction;
 use crate::swarm::status::{self, StatusReport};
 
-/// Show running swarms, their workers, claims and predicted conflicts, and the queue
+/// Show running swarms, what each worker is doing, claims, predicted conflicts and the queue
+///
+/// Each worker's phase (agent turn N, review round, fixing review findings, resolving a
+/// conflict, landing, gating, waiting for tasks, backing off, paused for a limit, done) and
+/// how long it has been in it come from the swarm's status file,
+/// `.git/oompa/swarms/<swarm>/status.json`, which the swarm rewrites on every change and at
+/// least once a second. `--watch` shows them full-screen, live.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Full-screen live view of every running swarm, redrawn every second: each worker's
+    /// phase, for how long, its tasks, the last line its agent printed, tokens and cost; the
+    /// queue, the merge queue, predicted conflicts, landings. ↑/↓ (j/k) select a worker,
+    /// Enter shows the live tail of its transcript, Esc goes back, q leaves. It only reads
+    /// files and changes nothing
+    #[arg(long, conflicts_with_all = ["json", "wide"])]
+    pub watch: bool,
     /// Do not cut the claims table to the terminal's width; full times
     #[arg(long)]
     pub wide: bool,
@@ -23,6 +36,9 @@ pub struct Args {
 }
 
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
+    if args.watch {
+        return super::watch::run(env);
+    }
     let repo = env.repo()?;
     super::recover_dead_claims(env, &repo);
     let report = status::read(&repo)?;
@@ -56,6 +72,7 @@ fn show_json(ui: &ui::Ui, report: &StatusReport) -> Result<(), CommandError> {
         "claims": report.claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
         "predictions": report.predictions(),
         "gates": report.gates(),
+        "live": report.lives(),
     });
     ui.out_json(&v)
 }
@@ -87,7 +104,16 @@ fn show_swarms(ui: &ui::Ui, report: &StatusReport, wide: bool) -> Result<(), Com
             } else {
                 held.join(", ")
             };
-            ui.out(format!("    {}: {what}", ui::escape(w)))?;
+            let doing = swarm
+                .live
+                .as_ref()
+                .and_then(|l| l.workers.iter().find(|x| &x.worker == w));
+            let line = match doing {
+                Some(x) if held.is_empty() => format!("{} for {}", x.doing, age(&x.since)),
+                Some(x) => format!("{} for {}, holding {what}", x.doing, age(&x.since)),
+                None => what,
+            };
+            ui.out(format!("    {}: {}", ui::escape(w), ui::escape(&line)))?;
         }
         if let Some(p) = &swarm.prediction {
             print_conflicts(ui, p)?;
@@ -124,19 +150,20 @@ fn show_claims(ui: &ui::Ui, claims: &[Task], wide: bool) -> Result<(), CommandEr
     Ok(())
 }
 
+/// How long ago `since` (RFC 3339) was: `850ms`, `42s`, `3m05s`; `?` when it is not a time.
+fn age(since: &str) -> String {
+    since
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|t| jiff::Timestamp::now().duration_since(t).try_into().ok())
+        .map(|d: std::time::Duration| {
+            ui::human_duration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 /// The landing gate: what runs on which candidate and for how long, and what waits.
 fn print_gate(ui: &ui::Ui, g: &GateStatus) -> Result<(), CommandError> {
-    let now = jiff::Timestamp::now();
-    let age = |since: &str| -> String {
-        since
-            .parse::<jiff::Timestamp>()
-            .ok()
-            .and_then(|t| now.duration_since(t).try_into().ok())
-            .map(|d: std::time::Duration| {
-                ui::human_duration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            })
-            .unwrap_or_else(|| "?".into())
-    };
     let short = |id: &str| id.chars().take(8).collect::<String>();
     ui.out(format!(
         "    {} `{}`",

@@ -577,6 +577,8 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         ))),
         // A worker that could not start said so already.
         Event::WorkerFinished(s) if !s.started => {}
+        // For `status` and its live view.
+        Event::Phase { .. } => {}
         Event::WorkerFinished(s) => ui.status(format!(
             "[{}] finished: {}",
             s.worker,

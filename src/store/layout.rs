@@ -140,6 +140,16 @@ pub fn prediction_file(common: &Path, swarm: &str) -> PathBuf {
     swarm_dir(common, swarm).join("prediction.json")
 }
 
+/// What each worker of a running swarm is doing (`swarm::live`).
+pub fn live_status_file(common: &Path, swarm: &str) -> PathBuf {
+    swarm_dir(common, swarm).join("status.json")
+}
+
+/// The directory of every swarm's [`swarm_dir`].
+pub fn swarms_dir(common: &Path) -> PathBuf {
+    state_dir(common).join("swarms")
+}
+
 /// A running swarm's landing-gate status.
 pub fn gate_status_file(common: &Path, swarm: &str) -> PathBuf {
     swarm_dir(common, swarm).join("gate.json")

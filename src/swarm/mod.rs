@@ -8,6 +8,7 @@
 
 mod budget;
 pub mod gate;
+pub mod live;
 mod merge_queue;
 pub mod orphans;
 mod planner;
@@ -219,6 +220,13 @@ pub enum Event {
         error: String,
     },
     WorkerFinished(WorkerSummary),
+    /// A worker's phase changed (for `status` and its live view; see [`live`]), with what
+    /// its cycle's turns have used so far when that changed.
+    Phase {
+        worker: String,
+        phase: live::Phase,
+        spent: Option<crate::store::record::Tokens>,
+    },
 }
 
 /// How one worker's run went, for the end-of-swarm summary.
@@ -301,6 +309,8 @@ pub(crate) struct Shared {
     pub board: gate::Board,
     /// What the swarm has spent (budgets).
     pub ledger: budget::Ledger,
+    /// What each worker is doing, for the status file.
+    pub live: live::Board,
     /// Providers whose usage limit is in force, shared by all their workers.
     pub provider_pauses: worker::ProviderPauses,
     pub events: Sender<Event>,
@@ -308,6 +318,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn emit(&self, e: Event) {
+        self.live.observe(&e);
         let _ = self.events.send(e);
     }
 
@@ -371,6 +382,7 @@ pub struct Swarm {
     recorder: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
     predictor: Option<JoinHandle<()>>,
+    live: Option<JoinHandle<()>>,
     land_tx: Option<Sender<LandRequest>>,
     record_tx: Option<Sender<CycleRecord>>,
     /// This swarm's entry in the registry of running swarms (its lock held while it lives).
@@ -481,10 +493,25 @@ impl Swarm {
             let _ = events_tx.send(Event::Warning(warning));
         }
         let has_planner = opts.config.planner.is_some();
+        let transcripts = layout::transcripts_dir(repo.common_dir(), &id);
+        let live = live::Board::new(
+            live::LiveStatus {
+                swarm: id.clone(),
+                pid: record.pid,
+                host: record.host.clone(),
+                target: opts.target.clone(),
+                started: record.started.clone(),
+                ..Default::default()
+            },
+            &ids.iter()
+                .map(|(w, c)| (w.clone(), c.model.to_string()))
+                .collect::<Vec<_>>(),
+            transcripts.clone(),
+        );
         let shared = Arc::new(Shared {
             id: id.clone(),
             repo: repo.clone().into_shared(),
-            transcripts: layout::transcripts_dir(repo.common_dir(), &id),
+            transcripts,
             journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
             config: opts.config,
             target: opts.target,
@@ -504,6 +531,7 @@ impl Swarm {
             predicted_conflicts: AtomicUsize::new(0),
             board: gate::Board::default(),
             ledger: budget::Ledger::default(),
+            live,
             provider_pauses: worker::ProviderPauses::default(),
             events: events_tx,
         });
@@ -526,6 +554,12 @@ impl Swarm {
             let shared = Arc::clone(&shared);
             spawn("predictor".into())
                 .spawn(move || predictor(&shared))
+                .map_err(SwarmError::Thread)?
+        };
+        let live = {
+            let shared = Arc::clone(&shared);
+            spawn("live".into())
+                .spawn(move || live::run(&shared))
                 .map_err(SwarmError::Thread)?
         };
         let planner = match shared.config.planner.clone() {
@@ -564,6 +598,7 @@ impl Swarm {
             recorder: Some(recorder),
             planner,
             predictor: Some(predictor),
+            live: Some(live),
             land_tx: Some(land_tx),
             record_tx: Some(record_tx),
             registration: Some(registration),
@@ -610,6 +645,10 @@ impl Swarm {
             let _ = r.join();
         }
         self.shared.journal.close();
+        self.shared.live.close();
+        if let Some(l) = self.live.take() {
+            let _ = l.join();
+        }
         if let Some(w) = self.watchdog.take() {
             w.finish();
         }

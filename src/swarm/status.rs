@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::gate::status::{self as gate_status, GateStatus};
+use super::live::{self, LiveStatus};
 use super::predict::{self, Prediction};
 use crate::git::Repo;
 use crate::store::queue::hostname;
@@ -34,6 +35,8 @@ pub struct RunningSwarm {
     pub prediction: Option<Prediction>,
     /// Its landing gate's state, when it has a gate.
     pub gate: Option<GateStatus>,
+    /// What each of its workers is doing (its `status.json`); `None` before it first wrote it.
+    pub live: Option<LiveStatus>,
 }
 
 /// Reads the queue, the swarm records and each running swarm's published files.
@@ -56,6 +59,7 @@ pub fn read(repo: &Repo) -> Result<StatusReport, QueueError> {
             RunningSwarm {
                 prediction: predict::read(&predict::prediction_path(common, &record.id)),
                 gate: gate_status::read(&gate_status::status_path(common, &record.id)),
+                live: live::read(&live::status_path(common, &record.id)),
                 workers,
                 record,
             }
@@ -76,6 +80,14 @@ impl StatusReport {
         self.running
             .iter()
             .filter_map(|s| Some((s.record.id.as_str(), s.prediction.as_ref()?)))
+            .collect()
+    }
+
+    /// What each running swarm's workers are doing, by swarm id (those that published it).
+    pub fn lives(&self) -> BTreeMap<&str, &LiveStatus> {
+        self.running
+            .iter()
+            .filter_map(|s| Some((s.record.id.as_str(), s.live.as_ref()?)))
             .collect()
     }
 

@@ -24,6 +24,8 @@
 # "# Gate failed" prompt, FAKE_GATE_FIX=1 removes them and signals merge again (=beyond also
 # changes an unrelated file); without it the agent signals merge again unchanged.
 # FAKE_WAIT_FOR=FILE makes every turn wait (up to 60 s) until FILE exists.
+# FAKE_STEPS=DIR makes every turn print `step N of <worker>` (N counts that worker's turns) and
+# then wait (up to 5 min) until DIR/go-N or DIR/go-all exists.
 # FAKE_SNEAK=FILE (after FAKE_COMMIT_FIRST) tries to move main to its HEAD from its worktree, from
 # the main checkout, and from its worktree with its environment cleared, appending `moved: …` or
 # `refused: …` per try to FILE and what git said to FILE.err.
@@ -61,6 +63,15 @@ if [ -n "${FAKE_WAIT_FOR:-}" ]; then
   while [ ! -e "$FAKE_WAIT_FOR" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
 fi
 log() { printf '%s\n' "$*"; }
+if [ -n "${FAKE_STEPS:-}" ]; then
+  step=$(( $(cat "$FAKE_STEPS/count-$OOMPA_WORKER" 2>/dev/null || echo 0) + 1 ))
+  echo "$step" > "$FAKE_STEPS/count-$OOMPA_WORKER"
+  log "step $step of $OOMPA_WORKER"
+  n=0
+  while [ ! -e "$FAKE_STEPS/go-$step" ] && [ ! -e "$FAKE_STEPS/go-all" ] && [ $n -lt 6000 ]; do
+    sleep 0.05; n=$((n + 1))
+  done
+fi
 
 # Tasks this worker holds, one id per line. `--json` prints one array, one task per line.
 held() {

@@ -6,7 +6,12 @@
 #   fail     exit 1 without answering
 #   babble   an answer without a verdict line
 # FAKE_REVIEW_LOG=FILE appends every prompt to FILE.
+# FAKE_REVIEW_WAIT=FILE prints `reviewing round N` and waits (up to 5 min) until FILE exists.
 prompt=$(cat)
+if [ -n "${FAKE_REVIEW_WAIT:-}" ]; then
+  echo "reviewing round $OOMPA_REVIEW_ROUND"
+  n=0; while [ ! -e "$FAKE_REVIEW_WAIT" ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n + 1)); done
+fi
 [ -n "${FAKE_REVIEW_LOG:-}" ] && printf '=== round %s\n%s\n' "$OOMPA_REVIEW_ROUND" "$prompt" >> "$FAKE_REVIEW_LOG"
 reject() { echo "VERDICT: NEEDS_CHANGES"; echo "1. work/: each task file must say it was reviewed."; }
 case "${FAKE_REVIEW:-approve}" in

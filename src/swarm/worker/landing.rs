@@ -13,6 +13,7 @@ use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
 use crate::store::{Queue, State};
 use crate::swarm::gate::GateFailure;
+use crate::swarm::live::{Phase, TurnPurpose};
 use crate::swarm::merge_queue::{LandReply, LandRequest};
 use crate::swarm::{Event, prompts, review};
 
@@ -97,6 +98,7 @@ impl Worker {
             reply: tx,
         };
         let queued = std::time::Instant::now();
+        self.phase(Phase::Landing { cycle: c.cycle }, Some(&turns.tokens));
         if self.land.send(req).is_err() {
             return Next::Finish(CycleResult::error("the merge queue is gone"));
         }
@@ -177,6 +179,13 @@ impl Worker {
             transcript_max: self.shared.config.transcript_max,
             kill: &self.shared.control.kill,
         };
+        self.phase(
+            Phase::Review {
+                cycle: c.cycle,
+                round,
+            },
+            Some(&turns.tokens),
+        );
         let mut outs = Vec::new();
         let result = review::run(&req, &mut outs);
         for o in &outs {
@@ -214,6 +223,7 @@ impl Worker {
         } else {
             findings
         };
+        landing.purpose = TurnPurpose::ReviewFindings;
         Some(Next::Resume(prompts::review_fix(&c.vars, &findings)))
     }
 
@@ -280,6 +290,7 @@ impl Worker {
                         .collect(),
                     conflict: Some((target, paths.clone())),
                 });
+                landing.purpose = TurnPurpose::Conflict;
                 if clean {
                     // git resolved what gix would not (renames, say): just try again.
                     return Next::Resume(format!(
@@ -319,6 +330,8 @@ pub(super) struct Landing {
     left_branch: bool,
     /// Landing-gate failures sent back to the agent so far.
     gate_rounds: u32,
+    /// Why the next turn runs (for the live status).
+    pub(super) purpose: TurnPurpose,
 }
 
 /// A conflict resolution, or a fix of a gate failure, under way.
@@ -373,6 +386,7 @@ impl Worker {
             }));
         }
         landing.conflict_rounds += 1;
+        landing.purpose = TurnPurpose::Conflict;
         let lines: Vec<String> = places.iter().map(|p| format!("- {p}")).collect();
         Some(Next::Resume(format!(
             "# Conflict markers left\n\nYour merge commit still has conflict markers \
@@ -420,6 +434,7 @@ impl Worker {
             allowed: failure.mentioned.clone(),
             conflict: None,
         });
+        landing.purpose = TurnPurpose::GateFailure;
         Next::Resume(prompts::gate_fix(&c.vars, &failure))
     }
 }

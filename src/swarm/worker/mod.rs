@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::live::Phase;
 use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
 use super::workspace::{Settled, Workspace};
@@ -203,6 +204,15 @@ impl Worker {
         self.shared.emit(e);
     }
 
+    /// Says what this worker does now (and what its cycle's turns used so far).
+    fn phase(&self, phase: Phase, spent: Option<&Tokens>) {
+        self.emit(Event::Phase {
+            worker: self.id.clone(),
+            phase,
+            spent: spent.cloned(),
+        });
+    }
+
     fn claimant(&self, ws: &Workspace) -> Claimant {
         Claimant {
             swarm: self.shared.id.clone(),
@@ -345,6 +355,17 @@ impl Worker {
                         .min(MAX_BACKOFF);
                     // The last cycle does not wait for a next one that will not come.
                     if !backoff.is_zero() && cycle < self.config.max_cycles && !self.stopping() {
+                        let until = jiff::Timestamp::now()
+                            .checked_add(
+                                jiff::SignedDuration::try_from(backoff).unwrap_or_default(),
+                            )
+                            .unwrap_or_else(|_| jiff::Timestamp::now());
+                        self.phase(
+                            Phase::BackingOff {
+                                until: until.to_string(),
+                            },
+                            None,
+                        );
                         self.emit(Event::Waiting {
                             worker: self.id.clone(),
                             why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
@@ -404,6 +425,7 @@ impl Worker {
             if !idle {
                 idle = true;
                 self.shared.idle_workers.fetch_add(1, Ordering::SeqCst);
+                self.phase(Phase::WaitingForTasks, None);
                 self.emit(Event::Waiting {
                     worker: self.id.clone(),
                     why: "waiting for tasks".into(),
@@ -428,8 +450,7 @@ impl Worker {
             cycle,
         });
         self.shared.flagged_lock().remove(&self.id);
-        let transcript =
-            crate::store::layout::cycle_transcript(&self.shared.transcripts, &self.id, cycle);
+        let transcript = self.shared.live.transcript(&self.id, cycle);
         let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
         self.shared.journal.start(&crate::store::journal::Start {
@@ -624,6 +645,7 @@ impl Worker {
         let mut silent = 0u32;
         let control = &self.shared.control;
         let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
+        let mut own_turns = 0u32;
         loop {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
@@ -637,6 +659,15 @@ impl Worker {
             if !self.wait_for_provider(&mut turns.waits) {
                 return CycleResult::new(Outcome::Interrupted);
             }
+            own_turns += 1;
+            self.phase(
+                Phase::Turn {
+                    cycle: c.cycle,
+                    turn: own_turns,
+                    purpose: std::mem::take(&mut landing.purpose),
+                },
+                Some(&turns.tokens),
+            );
             let sent = self.with_notices(&queue, &prompt);
             let turn = Turn {
                 spec: &self.config.model,
