@@ -419,6 +419,10 @@ fn in_log(notes: &Notes<'_>, record: &CycleRecord) -> Result<bool, NotesError> {
 
 /// The record of a cycle its process did not finish: `merged` when its landing is on the
 /// target, else `interrupted` with what it held and what was kept.
+///
+/// It stays whole (about 100 lines): one pass fills one record, each step reading fields the
+/// previous ones set (the landing found decides the outcome, what was kept and when it
+/// ended), so a split would pass the half-built record between functions.
 fn cut_short(
     repo: &Repo,
     path: &Path,
