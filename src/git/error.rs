@@ -28,7 +28,7 @@ pub enum GitError {
     #[error("reference {name} moved while we were updating it")]
     RefConflict { name: String },
     /// A `.lock` file is in the way: never a lost compare-and-swap, and not retried past
-    /// [`LOCK_TIMEOUT`] (at once when its owner is gone).
+    /// [`LOCK_TIMEOUT`](super::LOCK_TIMEOUT) (at once when its owner is gone).
     #[error("{what}: {} {}", lock.describe(), lock_state(lock, *waited))]
     Locked {
         /// What was being done (`updating refs/oompa/tasks`).
