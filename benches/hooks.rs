@@ -737,6 +737,7 @@ fn build_fixture(dir: &Path, repo_dir: &Path, remote: &Path) {
             conflict_predicted: None,
             gate: Vec::new(),
             queue_ms: None,
+            pauses: Vec::new(),
             error: None,
             transcript: None,
             extra: Default::default(),

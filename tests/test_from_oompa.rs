@@ -129,15 +129,11 @@ fn oompas_command_names_answer_with_the_git_oompa_equivalent() {
         ("loop", "use `git oompa swarm`"),
         (
             "list",
-            "`git oompa status` for running swarms and `git oompa log`",
+            "use `git oompa log --swarms` for past and running swarms",
         ),
         ("view", "use `git oompa status`"),
         ("info", "use `git oompa log --swarm ID`"),
-        (
-            "stop",
-            "`git oompa stop` is not available yet: press Ctrl-C",
-        ),
-        ("kill", "use `kill -9 PID`"),
+        ("kill", "use `git oompa stop --now`"),
         ("cleanup", "use `git oompa gc`"),
         ("tasks", "use `git oompa task list`"),
         ("requeue", "use `git oompa task release ID...`"),

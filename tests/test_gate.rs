@@ -588,7 +588,8 @@ fn ctrl_c_twice_during_a_gate_run_lands_nothing_releases_claims_and_keeps_work()
     let (env, mut child, _, hold) = held_gate_swarm(2, "");
     let main_before = env.git(&["rev-parse", "main"]);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A second Ctrl-C counts only after 0.5 s (a quicker one is git's echo of the first).
+    std::thread::sleep(std::time::Duration::from_millis(700));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output();
     let _ = std::fs::remove_file(&hold);

@@ -110,7 +110,18 @@ fn the_table_lists_cycles_newest_first_with_every_column() {
     let (_, [c1, c2, c3]) = sample(&env);
     let out = env.oompa(&["log"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
+    // After the table, one line of totals per swarm, on stderr.
+    let err = stderr(&out);
+    let totals: Vec<&str> = err.lines().collect();
+    assert_eq!(totals.len(), 2, "{err}");
+    assert!(
+        totals[0].starts_with("swarm ab12cd34: 3 cycles, 1 merged, 1 failed"),
+        "{err}"
+    );
+    assert!(
+        totals[1].starts_with("swarm ef56ab78: 1 cycle, 0 merged, 1 failed"),
+        "{err}"
+    );
     let table = normalise(&stdout(&out), &[&c1, &c2, &c3]);
     // Ties on `ended` go by swarm, worker, then the later cycle first. Cycles older than
     // two weeks show their date (UTC); piped, nothing is cut.

@@ -704,3 +704,105 @@ real_cli_tests! {
         gemini_reviews_and_approves, gemini_reviews_asks_for_a_fix_then_approves,
         gemini_resolves_a_conflict_in_its_session;
 }
+
+/// How long the scripted model answers 429 from the CLI's first request that offers tools (its
+/// own conversation; side requests such as opencode's title, which it retries by itself, are
+/// not limited): long enough that the first turn meets it, short so the tests stay quick.
+const LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The scripted model is rate-limited for [`LIMIT_WINDOW`] from the first request: the first
+/// turn ends with the limit (Claude Code with `CLAUDE_CODE_MAX_RETRIES=0`, so it does not wait
+/// inside the turn; opencode, which waits silently, is stopped at its first logged limit),
+/// the worker pauses until the reset the CLI reported and resumes the same session with the
+/// continue prompt, in which the model (from its fallback script) claims, commits and
+/// signals merge. No cycle is an error and the pause is in the record. Gemini CLI keeps no
+/// session whose first request failed: its turn is sent again, fresh, after the pause.
+fn pauses_for_a_usage_limit_and_resumes_its_session(test: &str, cli: Cli) {
+    let prompt = format!("# Role: scripted worker ({ROLE_TOKEN})\n\nDo task t1.\n");
+    let final_text = "Claimed t1 and added hello.txt.\nCOMPLETE_AND_READY_FOR_MERGE";
+    let options = Options::default()
+        .script(&[CLAIM_AND_COMMIT], final_text)
+        .rate_limit_for(LIMIT_WINDOW)
+        .rate_limit_tools_only();
+    let Some(setup) = Setup::new(test, cli, &[("t1", "Add hello.txt")], options) else {
+        return;
+    };
+    setup.write("worker.md", &prompt);
+    let url = setup.url();
+    let mut env = cli.env(&url, &setup.env.home);
+    env.retain(|(k, _)| k != "CLAUDE_CODE_MAX_RETRIES");
+    env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
+    let args: Vec<String> = cli.args(&url).iter().map(|a| q(a)).collect();
+    let config = format!(
+        "error_backoff = 0\n\n[[worker]]\nmodel = {}\nprompt = \"worker.md\"\nmax_cycles = 1\n\
+         turn_timeout = \"90s\"\nargs = [{}]\nenv = {}\n",
+        q(cli.model),
+        args.join(", "),
+        env_table(&env)
+    );
+    let run = setup.run(&config);
+    let record = run.assert_landed();
+    let report = run.report();
+    assert!(record.turns >= 2, "{record:?}\n{report}");
+    assert!(!record.pauses.is_empty(), "no pause recorded:\n{report}");
+    assert!(
+        record.pauses[0].reason.starts_with("usage limit: "),
+        "{:?}",
+        record.pauses
+    );
+    let err = stderr(&run.out);
+    assert!(err.contains("[w0] paused until"), "{report}");
+    assert!(err.contains("[w0] resuming its session"), "{report}");
+    let reqs = run.requests();
+    assert!(
+        reqs.iter().any(|r| r["reply"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("rate-limited"))),
+        "the model never limited a request:\n{report}"
+    );
+    if cli == GEMINI {
+        let limited = reqs
+            .iter()
+            .position(|r| {
+                r["reply"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("rate-limited"))
+            })
+            .expect("a limited request");
+        assert!(
+            reqs[limited + 1..]
+                .iter()
+                .any(|r| r["body"].to_string().contains(ROLE_TOKEN)),
+            "the turn was not sent again after the pause:\n{report}"
+        );
+        return;
+    }
+    // The continue prompt went to the conversation that holds the role prompt.
+    let resumed: Vec<String> = reqs
+        .iter()
+        .map(|r| r["body"].to_string())
+        .filter(|b| b.contains("Continue where you stopped"))
+        .collect();
+    assert!(!resumed.is_empty(), "no continue prompt:\n{report}");
+    assert!(
+        resumed.iter().all(|b| b.contains(ROLE_TOKEN)),
+        "{}: the continue prompt went to a new conversation, not the resumed one\n{report}",
+        cli.name
+    );
+}
+
+macro_rules! real_cli_limit_tests {
+    ($($cli:expr => $name:ident;)*) => {$(
+        #[test]
+        fn $name() {
+            clis::isolated(|| pauses_for_a_usage_limit_and_resumes_its_session(stringify!($name), $cli));
+        }
+    )*};
+}
+
+real_cli_limit_tests! {
+    CLAUDE => claude_pauses_for_a_usage_limit_and_resumes_its_session;
+    CODEX => codex_pauses_for_a_usage_limit_and_resumes_its_session;
+    OPENCODE => opencode_pauses_for_a_usage_limit_and_resumes_its_session;
+    GEMINI => gemini_pauses_for_a_usage_limit_and_resumes_its_session;
+}

@@ -171,7 +171,14 @@ fn reviewers_fall_back_in_order_and_an_answer_without_verdict_counts_as_needs_ch
         ),
     )
     .unwrap();
-    let out = swarm_ok(&env);
+    let out = env.oompa(&["swarm"]);
+    // Its one cycle ended `error`: a swarm in which every cycle failed exits 1.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("every cycle failed (1 cycle)"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("no reviewer answered"),
         "{}",

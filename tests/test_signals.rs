@@ -40,7 +40,8 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
 fn ctrl_c_twice_kills_the_agents_releases_claims_and_keeps_their_work() {
     let (env, mut child, marker) = hanging_swarm(900_000, 3, 2, true);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A second Ctrl-C counts only after 0.5 s (a quicker one is git's echo of the first).
+    std::thread::sleep(std::time::Duration::from_millis(700));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let started = std::time::Instant::now();
     let out = child.wait_with_output();

@@ -23,7 +23,8 @@ fn status_shows_a_running_swarm_its_workers_and_claims() {
         serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
     assert_eq!(json["running"].as_array().unwrap().len(), 1);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // A second Ctrl-C counts only after 0.5 s (a quicker one is git's echo of the first).
+    std::thread::sleep(std::time::Duration::from_millis(700));
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output();
     assert_eq!(out.status.code(), Some(130));

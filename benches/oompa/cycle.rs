@@ -242,6 +242,7 @@ fn record(worker: &str, cycle: u32, id: &str, started: jiff::Timestamp, landed: 
         conflict_predicted: None,
         gate: Vec::new(),
         queue_ms: None,
+        pauses: Vec::new(),
         error: None,
         transcript: None,
         extra: Default::default(),

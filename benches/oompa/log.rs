@@ -145,6 +145,7 @@ fn record(i: usize, commit: ObjectId, base: ObjectId) -> CycleRecord {
         conflict_predicted: None,
         gate: Vec::new(),
         queue_ms: None,
+        pauses: Vec::new(),
         error: (outcome == Outcome::Error).then(|| "agent exited with status 1".into()),
         transcript: Some(format!(
             "/repo/.git/oompa/transcripts/{:08x}/w{}/cycle-{}.log",

@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::harness;
 use super::model::Harness;
 use super::process::{self, ProcessSpec};
 
@@ -34,25 +35,18 @@ impl CliInfo {
 /// The program a harness runs: `claude`, `codex`, `opencode`, `gemini`; for `exec:` the first
 /// word of the command (best effort, quoting is not interpreted).
 pub fn binary_name(h: &Harness) -> &str {
-    match h {
-        Harness::Claude => "claude",
-        Harness::Codex => "codex",
-        Harness::Opencode => "opencode",
-        Harness::Gemini => "gemini",
-        Harness::Exec(cmd) => cmd.split_whitespace().next().unwrap_or("sh"),
-    }
+    harness::adapter(h).binary()
 }
 
 /// Locates the harness binary and asks it for its version (never for `exec:` commands, which
 /// may be agents that would start working).
 pub fn detect(h: &Harness) -> CliInfo {
-    let path = find_binary(binary_name(h));
-    let version = match (&path, h) {
-        (Some(p), Harness::Claude | Harness::Codex | Harness::Opencode | Harness::Gemini) => {
-            version_of(p)
-        }
-        _ => None,
-    };
+    let adapter = harness::adapter(h);
+    let path = find_binary(adapter.binary());
+    let version = path
+        .as_deref()
+        .filter(|_| adapter.asks_version())
+        .and_then(version_of);
     CliInfo {
         harness: h.clone(),
         path,
@@ -102,6 +96,7 @@ pub(crate) fn version_of(bin: &Path) -> Option<String> {
         parser: None,
         stdout_tail: 16 * 1024,
         sweep: None,
+        stop_on_stderr: None,
     })
     .ok()?;
     if finished.exit != super::Exit::Code(0) {

@@ -5,7 +5,7 @@
 //! accumulation. It never spawns processes, touches files or prints; the parsers themselves
 //! live in `parsers`.
 
-use super::turn::Usage;
+use super::types::Usage;
 
 /// The most of an agent's final message we keep (its end, where signals and verdicts are).
 pub const FINAL_TEXT_MAX: usize = 64 * 1024;

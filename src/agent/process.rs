@@ -25,8 +25,10 @@ use nix::unistd::Pid;
 
 use super::output::{LINE_MAX, LineSplitter, OutputParser, Parsed, STDERR_TAIL_MAX, Tail};
 use super::transcript::CappedFile;
-use super::turn::Exit;
+use super::types::Exit;
 
+/// Stderr lines longer than this are not matched against [`ProcessSpec::stop_on_stderr`].
+const STDERR_LINE_MAX: usize = 64 * 1024;
 /// How often the supervisor looks at the child, the deadline and the kill flag.
 const POLL: Duration = Duration::from_millis(25);
 /// The first poll interval; it doubles up to [`POLL`], so a quick agent is noticed within a
@@ -66,7 +68,13 @@ pub(crate) struct ProcessSpec<'a> {
     /// When set (an agent's worktree), processes started during the run whose working
     /// directory is inside it are ended with the run, even without the run's token.
     pub sweep: Option<&'a Path>,
+    /// A stderr line for which this is true ends the run at once (a CLI retrying a usage limit
+    /// by itself); the line is in [`Finished::stopped_by`].
+    pub stop_on_stderr: Option<StderrStop>,
 }
+
+/// See [`ProcessSpec::stop_on_stderr`].
+pub(crate) type StderrStop = fn(&str) -> bool;
 
 /// How it ended and what we kept.
 #[derive(Debug)]
@@ -80,6 +88,17 @@ pub(crate) struct Finished {
     /// Processes that had left the run's process group and were still running when it
     /// ended (`<pid> <command>`); they were ended too.
     pub escaped: Vec<String>,
+    /// The stderr line that stopped the run ([`ProcessSpec::stop_on_stderr`]); its exit is
+    /// then [`Exit::Killed`].
+    pub stopped_by: Option<String>,
+}
+
+/// What the stderr reader watches for, and what it found.
+struct StderrState {
+    tail: Tail,
+    splitter: LineSplitter,
+    stop: Option<StderrStop>,
+    hit: Option<String>,
 }
 
 /// Where both readers append the raw output. Dropped (closed) when the turn ends, even if a
@@ -141,6 +160,7 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     let token = uuid::Uuid::new_v4().to_string();
     cmd.env(TOKEN_VAR, &token);
+    die_with_parent(&mut cmd);
 
     let started = Instant::now();
     let mut child = cmd.spawn()?;
@@ -161,9 +181,15 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
         tail: Tail::new(spec.stdout_tail),
         parser: spec.parser,
     }));
-    let stderr = Arc::new(Mutex::new(Tail::new(STDERR_TAIL_MAX)));
+    let stderr = Arc::new(Mutex::new(StderrState {
+        tail: Tail::new(STDERR_TAIL_MAX),
+        splitter: LineSplitter::new(STDERR_LINE_MAX),
+        stop: spec.stop_on_stderr,
+        hit: None,
+    }));
+    let stop_flag = Arc::new(AtomicBool::new(false));
 
-    let threads = start_threads(&mut child, spec.stdin, &sink, &stdout, &stderr);
+    let threads = start_threads(&mut child, spec.stdin, &sink, &stdout, &stderr, &stop_flag);
     let readers = match threads {
         Ok(readers) => readers,
         Err(e) => {
@@ -175,16 +201,17 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
 
     // A timeout too large to represent (`Duration::MAX`) means no deadline.
     let deadline = started.checked_add(spec.timeout);
-    let (status, stopped) = match wait_main(&mut child, pgid, deadline, spec.kill) {
-        Ok(waited) => waited,
-        Err(e) => {
-            signal_group(pgid, Signal::SIGKILL);
-            let _ = child.wait();
-            sink.closed.store(true, Ordering::SeqCst);
-            sink.finish();
-            return Err(e);
-        }
-    };
+    let (status, stopped) =
+        match wait_main(&mut child, pgid, deadline, [spec.kill, Some(&*stop_flag)]) {
+            Ok(waited) => waited,
+            Err(e) => {
+                signal_group(pgid, Signal::SIGKILL);
+                let _ = child.wait();
+                sink.closed.store(true, Ordering::SeqCst);
+                sink.finish();
+                return Err(e);
+            }
+        };
     end_group(pgid, &readers);
     let escaped = end_escaped(&escape);
     if !escaped.is_empty() {
@@ -209,14 +236,41 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
 
     let mut out = lock(&stdout);
     let parsed = out.parser.as_mut().map(|p| p.finish());
+    let err = lock(&stderr);
     Ok(Finished {
         exit: stopped.unwrap_or_else(|| exit_of(status)),
         duration: started.elapsed(),
         stdout_tail: out.tail.text(),
-        stderr_tail: lock(&stderr).text(),
+        stderr_tail: err.tail.text(),
         parsed,
         escaped,
+        stopped_by: err.hit.clone(),
     })
+}
+
+/// The child (the process-group leader) gets SIGKILL when the thread that started it dies,
+/// which for a supervised run is when the swarm process dies (its thread waits in
+/// [`supervise`] until the child has ended). What the leader started is ended by the swarm's
+/// watchdog (`swarm::orphans`).
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = nix::unistd::getpid();
+        // SAFETY: only prctl(2) and getppid(2), both async-signal-safe, run between fork and
+        // exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+                // The parent died before the prctl: nobody would kill us.
+                if nix::unistd::getppid() != parent {
+                    return Err(io::Error::other("the swarm process is gone"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 fn start_threads(
@@ -224,7 +278,8 @@ fn start_threads(
     stdin_payload: Option<String>,
     sink: &Arc<Sink>,
     stdout: &Arc<Mutex<StdoutState>>,
-    stderr: &Arc<Mutex<Tail>>,
+    stderr: &Arc<Mutex<StderrState>>,
+    stop_flag: &Arc<AtomicBool>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     if let (Some(mut pipe), Some(payload)) = (child.stdin.take(), stdin_payload) {
         // Detached: a child that never reads must not block us; the write ends with EPIPE
@@ -268,10 +323,31 @@ fn start_threads(
                 splitter.finish(&mut |line| parser.line(&String::from_utf8_lossy(line)));
             }
         })?;
-    let (sink_e, tail) = (Arc::clone(sink), Arc::clone(stderr));
+    let (sink_e, state, flag) = (Arc::clone(sink), Arc::clone(stderr), Arc::clone(stop_flag));
     let err = thread::Builder::new()
         .name("agent-stderr".into())
-        .spawn(move || pump(err_pipe, &sink_e, |chunk| lock(&tail).push(chunk)))?;
+        .spawn(move || {
+            pump(err_pipe, &sink_e, |chunk| {
+                let mut guard = lock(&state);
+                let StderrState {
+                    tail,
+                    splitter,
+                    stop,
+                    hit,
+                } = &mut *guard;
+                tail.push(chunk);
+                let Some(stop) = stop.filter(|_| hit.is_none()) else {
+                    return;
+                };
+                splitter.feed(chunk, &mut |line| {
+                    let line = String::from_utf8_lossy(line);
+                    if hit.is_none() && stop(&line) {
+                        *hit = Some(line.into_owned());
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                });
+            })
+        })?;
     Ok(vec![out, err])
 }
 
@@ -299,7 +375,7 @@ fn wait_main(
     child: &mut Child,
     pgid: Pid,
     deadline: Option<Instant>,
-    kill: Option<&AtomicBool>,
+    kill: [Option<&AtomicBool>; 2],
 ) -> io::Result<(ExitStatus, Option<Exit>)> {
     let mut stopped: Option<(Exit, Instant)> = None;
     let mut sent_kill = false;
@@ -311,7 +387,8 @@ fn wait_main(
         let now = Instant::now();
         match stopped {
             None => {
-                let why = if kill.is_some_and(|k| k.load(Ordering::SeqCst)) {
+                let raised = kill.iter().flatten().any(|k| k.load(Ordering::SeqCst));
+                let why = if raised {
                     Some(Exit::Killed)
                 } else if deadline.is_some_and(|d| now >= d) {
                     Some(Exit::TimedOut)

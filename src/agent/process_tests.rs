@@ -43,6 +43,7 @@ fn supervise_without_transcript_or_parser_keeps_tails() {
         parser: None,
         stdout_tail: 4,
         sweep: None,
+        stop_on_stderr: None,
     })
     .expect("runs");
     assert_eq!(finished.exit, Exit::Code(4));
@@ -67,6 +68,7 @@ fn spawn_failure_is_an_error() {
         parser: None,
         stdout_tail: 4,
         sweep: None,
+        stop_on_stderr: None,
     })
     .expect_err("no such program");
     assert_eq!(err.kind(), io::ErrorKind::NotFound);

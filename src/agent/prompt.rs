@@ -1,4 +1,5 @@
-//! Prompt text: the bundled prompts, prompt files with `#oompa_directive:include_file` lines,
+//! Prompt text: the bundled prompts ([`Bundled`]), one loader for a role's prompt files
+//! ([`role`]), prompt files with `#oompa_directive:include_file` lines,
 //! and `{{token}}` rendering.
 //!
 //! Owns prompt loading and templating only; which prompt a turn gets is the swarm's business.
@@ -18,7 +19,7 @@ const DIRECTIVE: &str = "#oompa_directive:include_file";
 /// Why a prompt file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
-    #[error("cannot read prompt file {}", path.display())]
+    #[error("cannot read prompt file {}: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -26,38 +27,81 @@ pub enum PromptError {
     },
 }
 
-/// The bundled prompt `name` (`config/prompts/<name>.md`), if there is one.
-pub fn bundled(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "task_header" => include_str!("../../config/prompts/task_header.md"),
-        "worker" => include_str!("../../config/prompts/worker.md"),
-        "planner" => include_str!("../../config/prompts/planner.md"),
-        "executor" => include_str!("../../config/prompts/executor.md"),
-        "reviewer" => include_str!("../../config/prompts/reviewer.md"),
-        "resolver" => include_str!("../../config/prompts/resolver.md"),
-        "nudge" => include_str!("../../config/prompts/nudge.md"),
-        "claim_results" => include_str!("../../config/prompts/claim_results.md"),
-        "resume" => include_str!("../../config/prompts/resume.md"),
-        "review_fix" => include_str!("../../config/prompts/review_fix.md"),
-        "gate_fix" => include_str!("../../config/prompts/gate_fix.md"),
-        _ => return None,
-    })
+/// Why an include line could not be expanded; it becomes a notice line in the prompt.
+#[derive(Debug, thiserror::Error)]
+enum IncludeError {
+    #[error("empty path")]
+    EmptyPath,
+    #[error("include cycle")]
+    Cycle,
+    #[error("includes nested deeper than {MAX_INCLUDE_DEPTH}")]
+    TooDeep,
+    #[error("{0}")]
+    Read(#[source] io::Error),
 }
 
-/// The names [`bundled`] knows.
-pub const BUNDLED: [&str; 11] = [
-    "task_header",
-    "worker",
-    "planner",
-    "executor",
-    "reviewer",
-    "resolver",
-    "nudge",
-    "claim_results",
-    "resume",
-    "review_fix",
-    "gate_fix",
-];
+/// Declares the bundled prompts once: the enum, its file names and the list of all of them,
+/// so a name that has no file cannot be written (it does not compile).
+macro_rules! bundled_prompts {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// A prompt shipped inside the binary (`config/prompts/<name>.md`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Bundled {
+            $($variant),+
+        }
+
+        impl Bundled {
+            /// Every bundled prompt.
+            pub const ALL: &[Bundled] = &[$(Bundled::$variant),+];
+
+            /// Its file name without `.md`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Bundled::$variant => $name),+
+                }
+            }
+
+            /// Its text.
+            pub fn text(self) -> &'static str {
+                match self {
+                    $(Bundled::$variant => include_str!(concat!("../../config/prompts/", $name, ".md"))),+
+                }
+            }
+        }
+    };
+}
+
+bundled_prompts! {
+    TaskHeader => "task_header",
+    Worker => "worker",
+    Planner => "planner",
+    Executor => "executor",
+    Reviewer => "reviewer",
+    Resolver => "resolver",
+    Nudge => "nudge",
+    ClaimResults => "claim_results",
+    Resume => "resume",
+    ReviewFix => "review_fix",
+    GateFix => "gate_fix",
+}
+
+/// A role's prompt: its prompt files in order, each read with its includes expanded and
+/// followed by a blank line, or `default` when it has none.
+///
+/// The one loader for worker, reviewer and planner prompts, with one policy: a file that
+/// cannot be read is an error naming it, never a prompt with a hole in it (the caller fails
+/// the cycle; an agent is not sent a broken prompt).
+pub fn role(files: &[PathBuf], default: Bundled) -> Result<String, PromptError> {
+    if files.is_empty() {
+        return Ok(default.text().to_string());
+    }
+    let mut text = String::new();
+    for f in files {
+        text.push_str(&load_file(f)?);
+        text.push_str("\n\n");
+    }
+    Ok(text)
+}
 
 /// Reads a prompt file and expands its include lines recursively.
 ///
@@ -108,9 +152,9 @@ fn include_target(line: &str) -> Option<&str> {
     rest.trim().strip_prefix('"')?.strip_suffix('"')
 }
 
-fn include(target: &str, file: &Path, chain: &mut Vec<PathBuf>) -> Result<String, String> {
+fn include(target: &str, file: &Path, chain: &mut Vec<PathBuf>) -> Result<String, IncludeError> {
     if target.trim().is_empty() {
-        return Err("empty path".into());
+        return Err(IncludeError::EmptyPath);
     }
     let path = match Path::new(target) {
         p if p.is_absolute() => p.to_path_buf(),
@@ -118,12 +162,12 @@ fn include(target: &str, file: &Path, chain: &mut Vec<PathBuf>) -> Result<String
     };
     let id = identity(&path);
     if chain.contains(&id) {
-        return Err("include cycle".into());
+        return Err(IncludeError::Cycle);
     }
     if chain.len() >= MAX_INCLUDE_DEPTH {
-        return Err(format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"));
+        return Err(IncludeError::TooDeep);
     }
-    let text = fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let text = fs::read_to_string(&path).map_err(IncludeError::Read)?;
     chain.push(id);
     let body = expand(&text, &path, chain);
     chain.pop();

@@ -121,21 +121,20 @@ fn render_replaces_known_tokens_only() {
 
 #[test]
 fn every_bundled_prompt_exists_and_is_not_empty() {
-    for name in BUNDLED {
-        let text = bundled(name).unwrap_or_else(|| panic!("{name} missing"));
+    for b in Bundled::ALL {
+        let (name, text) = (b.name(), b.text());
         assert!(text.trim().len() > 20, "{name} is empty");
         assert!(
             !text.contains("#oompa_directive"),
             "{name}: bundled prompts cannot include files"
         );
     }
-    assert_eq!(bundled("nope"), None);
 }
 
 #[test]
 fn bundled_prompts_use_their_documented_tokens() {
-    let has = |name: &str, tokens: &[&str]| {
-        let text = bundled(name).expect("bundled");
+    let has = |b: Bundled, tokens: &[&str]| {
+        let (name, text) = (b.name(), b.text());
         for t in tokens {
             assert!(
                 text.contains(&format!("{{{{{t}}}}}")),
@@ -144,13 +143,13 @@ fn bundled_prompts_use_their_documented_tokens() {
         }
     };
     has(
-        "task_header",
+        Bundled::TaskHeader,
         &["swarm", "worker", "cycle", "target", "queue"],
     );
-    has("resolver", &["paths", "ours", "theirs"]);
-    has("claim_results", &["claimed", "failed", "queue"]);
-    has("review_fix", &["findings"]);
-    let header = bundled("task_header").expect("header");
+    has(Bundled::Resolver, &["paths", "ours", "theirs"]);
+    has(Bundled::ClaimResults, &["claimed", "failed", "queue"]);
+    has(Bundled::ReviewFix, &["findings"]);
+    let header = Bundled::TaskHeader.text();
     for needle in [
         "CLAIM(",
         "COMPLETE_AND_READY_FOR_MERGE",
@@ -160,31 +159,62 @@ fn bundled_prompts_use_their_documented_tokens() {
     ] {
         assert!(header.contains(needle), "task header lacks {needle}");
     }
-    let reviewer = bundled("reviewer").expect("reviewer");
+    let reviewer = Bundled::Reviewer.text();
     assert!(reviewer.contains("VERDICT: APPROVED") && reviewer.contains("VERDICT: NEEDS_CHANGES"));
 }
 
 /// The parser counts a signal only alone on the last line; no prompt may promise less.
 #[test]
 fn prompts_state_the_signal_rule_the_parser_applies() {
-    let header = bundled("task_header").expect("header");
+    let header = Bundled::TaskHeader.text();
     assert!(header.contains("alone on the last line"), "{header}");
     assert!(header.contains("followed by more text"), "{header}");
-    for name in [
-        "task_header",
-        "worker",
-        "executor",
-        "planner",
-        "resolver",
-        "resume",
-        "nudge",
-        "review_fix",
-        "claim_results",
-    ] {
-        let text = bundled(name).expect("bundled");
+    for b in Bundled::ALL {
+        let (name, text) = (b.name(), b.text());
+        if matches!(b, Bundled::Reviewer | Bundled::GateFix) {
+            continue;
+        }
         assert!(
             !text.contains("on a line of its own"),
             "{name} describes the old signal rule"
         );
     }
+}
+
+#[test]
+fn a_role_without_prompt_files_gets_its_bundled_prompt() {
+    assert_eq!(
+        role(&[], Bundled::Reviewer).expect("bundled"),
+        Bundled::Reviewer.text()
+    );
+}
+
+#[test]
+fn a_role_prompt_is_its_files_in_order_each_followed_by_a_blank_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("a.md"), tmp.path().join("b.md"));
+    write(&a, "first");
+    write(&b, "second\n");
+    assert_eq!(
+        role(&[a, b], Bundled::Worker).expect("readable"),
+        "first\n\nsecond\n\n\n"
+    );
+}
+
+#[test]
+fn an_unreadable_role_prompt_file_is_an_error_naming_it_not_a_prompt_with_a_hole() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let good = tmp.path().join("good.md");
+    let bad = tmp.path().join("not-utf8.md");
+    write(&good, "fine");
+    fs::write(&bad, b"\xff\xfe prompt").expect("write");
+    let err = role(&[good, bad.clone()], Bundled::Worker).expect_err("unreadable");
+    let text = err.to_string();
+    assert!(text.contains(&bad.display().to_string()), "{text}");
+    assert!(text.contains("UTF-8"), "says why: {text}");
+    let missing = tmp.path().join("gone.md");
+    let text = role(std::slice::from_ref(&missing), Bundled::Planner)
+        .expect_err("missing")
+        .to_string();
+    assert!(text.contains(&missing.display().to_string()), "{text}");
 }

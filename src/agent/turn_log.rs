@@ -22,7 +22,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::turn::{AgentError, Turn, TurnMode, TurnOutput, run_turn};
+use super::turn::run_turn;
+use super::types::{AgentError, Turn, TurnMode, TurnOutput};
 
 /// The width of the `ended:` line, filled in when the turn ends.
 const ENDED_WIDTH: usize = 160;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::agent::process::group_alive;
+use crate::agent::{ModelSpec, TurnMode};
 use nix::unistd::Pid;
 
 struct Fixture {
@@ -483,6 +484,7 @@ fn error_snippets_are_short_single_lines() {
         stderr_tail: format!("{}\nfatal: the real reason\n\n", "noise ".repeat(400)),
         failure: None,
         escaped: Vec::new(),
+        trouble: None,
     };
     let s = out.error_snippet();
     assert!(

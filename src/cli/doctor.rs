@@ -6,7 +6,7 @@ use serde_json::json;
 use super::ui::{self, GREEN, RED};
 use super::{CommandError, Env};
 use crate::git::{GitError, Repo};
-use crate::guard::doctor::{self, Finding, Fix};
+use crate::guard::doctor::{self, Finding, Report};
 use crate::settings::{Flags, Settings};
 
 /// Check hooks, identity, worktrees, claims and the cycle log; --fix repairs the safe ones
@@ -53,26 +53,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = match Repo::discover(&env.cwd) {
         Ok(r) => r,
         Err(e @ GitError::Reftable { .. }) => {
-            let line = format!("reftable repository: {e}");
-            if args.json {
-                ui::out_json_array(
-                    &env.ui,
-                    [json!({
-                        "version": ui::JSON_VERSION,
-                        "check": "ref storage",
-                        "ok": false,
-                        "detail": line,
-                        "hint": null,
-                        "fixable": false,
-                        "fixed": null,
-                    })],
-                )?;
-            } else {
-                env.ui.out(format!(
-                    "{} ref storage: {line}",
-                    env.ui.paint(RED, "problem")
-                ))?;
-            }
+            show_reftable(env, &e, args.json)?;
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),
@@ -83,50 +64,82 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             env.ui.status(line);
         }
     }
-    let findings = doctor::diagnose(&repo, &settings);
-
-    let mut applied: Vec<(Fix, Result<String, String>)> = Vec::new();
-    if args.fix {
-        for f in &findings {
-            let Some(fix) = &f.fix else { continue };
-            if applied.iter().any(|(done, _)| done == fix) {
-                continue;
-            }
-            let result = doctor::apply(&repo, &settings, fix).map_err(|e| e.to_string());
-            applied.push((fix.clone(), result));
-        }
-    }
-    let fixed = |f: &Finding| {
-        f.fix.as_ref().and_then(|fix| {
-            applied
-                .iter()
-                .find(|(done, _)| done == fix)
-                .map(|(_, r)| r.clone())
-        })
-    };
-
-    let ui = &env.ui;
-    let width = ui.width();
+    let report = doctor::check(&repo, &settings, args.fix);
     if args.json {
-        ui::out_json_array(
-            ui,
-            findings.iter().map(|f| {
-                let outcome = fixed(f);
-                json!({
-                    "version": ui::JSON_VERSION,
-                    "check": f.check,
-                    "ok": f.ok,
-                    "detail": f.detail,
-                    "hint": f.hint,
-                    "fixable": f.fix.is_some(),
-                    "fixed": outcome.as_ref().map(|r| r.is_ok()),
-                })
-            }),
-        )?;
+        show_json(&env.ui, &report)?;
+    } else {
+        show_text(&env.ui, &report)?;
     }
-    for f in findings.iter().filter(|_| !args.json) {
-        let outcome = fixed(f);
-        let label = match (&outcome, f.ok) {
+
+    // What is still wrong, looking again after the fixes.
+    let remaining: Vec<Finding> = if report.applied.is_empty() {
+        report.findings.into_iter().filter(|f| !f.ok).collect()
+    } else {
+        // Fresh handle: the fixes changed config files the first one has cached.
+        let repo = Repo::discover(&env.cwd)?;
+        doctor::diagnose(&repo, &settings)
+            .into_iter()
+            .filter(|f| !f.ok)
+            .collect()
+    };
+    if remaining.is_empty() {
+        if !args.json {
+            env.ui.status(env.ui.paint_err(GREEN, "no problems found"));
+        }
+        return Ok(());
+    }
+    Err(problems_remain(&remaining, args.fix))
+}
+
+/// A reftable repository cannot even be opened: the one finding there is, shown as the
+/// others would be.
+fn show_reftable(env: &Env, e: &GitError, json: bool) -> Result<(), CommandError> {
+    let line = format!("reftable repository: {e}");
+    if json {
+        ui::out_json_array(
+            &env.ui,
+            [json!({
+                "version": ui::JSON_VERSION,
+                "check": "ref storage",
+                "ok": false,
+                "detail": line,
+                "hint": null,
+                "fixable": false,
+                "fixed": null,
+            })],
+        )
+    } else {
+        env.ui.out(format!(
+            "{} ref storage: {line}",
+            env.ui.paint(RED, "problem")
+        ))
+    }
+}
+
+/// One JSON object per check.
+fn show_json(ui: &ui::Ui, report: &Report) -> Result<(), CommandError> {
+    ui::out_json_array(
+        ui,
+        report.findings.iter().map(|f| {
+            json!({
+                "version": ui::JSON_VERSION,
+                "check": f.check,
+                "ok": f.ok,
+                "detail": f.detail,
+                "hint": f.hint,
+                "fixable": f.fix.is_some(),
+                "fixed": report.outcome(f).map(Result::is_ok),
+            })
+        }),
+    )
+}
+
+/// One line per check (`ok`, `fixed`, `problem`), then what the fix did or what to run.
+fn show_text(ui: &ui::Ui, report: &Report) -> Result<(), CommandError> {
+    let width = ui.width();
+    for f in &report.findings {
+        let outcome = report.outcome(f);
+        let label = match (outcome, f.ok) {
             (_, true) => ui.paint(GREEN, "ok     "),
             (Some(Ok(_)), false) => ui.paint(GREEN, "fixed  "),
             (_, false) => ui.paint(RED, "problem"),
@@ -143,7 +156,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ))
         };
         match outcome {
-            Some(Ok(what)) => more(what)?,
+            Some(Ok(what)) => more(what.clone())?,
             Some(Err(e)) => more(format!("fix failed: {e}"))?,
             None if !f.ok => {
                 if let Some(h) = &f.hint {
@@ -153,30 +166,17 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             None => {}
         }
     }
+    Ok(())
+}
 
-    // What is still wrong, looking again after the fixes.
-    let remaining: Vec<Finding> = if applied.is_empty() {
-        findings.into_iter().filter(|f| !f.ok).collect()
-    } else {
-        // Fresh handle: the fixes changed config files the first one has cached.
-        let repo = Repo::discover(&env.cwd)?;
-        doctor::diagnose(&repo, &settings)
-            .into_iter()
-            .filter(|f| !f.ok)
-            .collect()
-    };
-    if remaining.is_empty() {
-        if !args.json {
-            ui.status(ui.paint_err(GREEN, "no problems found"));
-        }
-        return Ok(());
-    }
+/// The error for problems left after the fixes, with how many `--fix` repairs.
+fn problems_remain(remaining: &[Finding], fixing: bool) -> CommandError {
     let fixable = remaining.iter().filter(|f| f.fix.is_some()).count();
     let mut err = CommandError::user(format!(
         "{} found",
         ui::count(remaining.len(), "problem", "problems")
     ));
-    if fixable > 0 && !args.fix {
+    if fixable > 0 && !fixing {
         err = err.with_hint(format!(
             "`git oompa doctor --fix` repairs {fixable} of them (nothing is lost)"
         ));
@@ -191,5 +191,5 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             }
         ));
     }
-    Err(err)
+    err
 }

@@ -1,8 +1,6 @@
 //! The one error type at the edge: every failure a command reports, with its exit code,
 //! its causes and a `hint:` naming the command that fixes it.
 
-use std::fmt::Write as _;
-
 use crate::git::GitError;
 use crate::store::notes::NotesError;
 use crate::store::{QueueError, TaskIdError};
@@ -17,6 +15,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Interrupted by Ctrl-C before finishing.
     pub const INTERRUPTED: u8 = 130;
+    /// A bug in git oompa (a panic, a broken invariant): nothing the user did wrong. 255, as
+    /// jj uses, so scripts can tell it from every refusal.
+    pub const INTERNAL: u8 = 255;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub enum Kind {
     /// stdout was closed (`git oompa log | head`): a quiet, normal exit.
     BrokenPipe,
     Interrupted,
+    /// A bug in git oompa, not the user's doing.
+    Internal,
 }
 
 /// A failure ready to be shown to a person.
@@ -54,6 +57,30 @@ impl CommandError {
         }
     }
 
+    /// A bug in git oompa: says so and asks for a report.
+    pub fn internal(message: impl Into<String>) -> Self {
+        CommandError {
+            kind: Kind::Internal,
+            message: format!("internal error: {}", message.into()),
+            causes: Vec::new(),
+            hints: vec![
+                "this is a bug in git oompa, not something you did; please report it with the \
+                 command you ran and `git oompa --version`"
+                    .into(),
+            ],
+        }
+    }
+
+    /// What a command that panicked reports: the panic's message, when it has one.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        CommandError::internal(format!("the command panicked: {what}"))
+    }
+
     pub fn broken_pipe() -> Self {
         CommandError {
             kind: Kind::BrokenPipe,
@@ -72,6 +99,7 @@ impl CommandError {
             Kind::Usage => exit::USAGE,
             Kind::BrokenPipe => exit::OK,
             Kind::Interrupted => exit::INTERRUPTED,
+            Kind::Internal => exit::INTERNAL,
         }
     }
 
@@ -87,18 +115,6 @@ impl CommandError {
             source = s.source();
         }
         e
-    }
-
-    /// The whole report as printed: `error: …`, causes, hints.
-    pub fn render(&self) -> String {
-        let mut s = format!("error: {}\n", self.message);
-        for c in &self.causes {
-            let _ = writeln!(s, "  caused by: {c}");
-        }
-        for h in &self.hints {
-            let _ = writeln!(s, "hint: {h}");
-        }
-        s
     }
 }
 
@@ -216,5 +232,23 @@ impl From<crate::guard::doctor::FixError> for CommandError {
             FixError::Notes(n) => n.into(),
             e => CommandError::from_error(&e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_command_is_an_internal_error_with_its_own_exit_code() {
+        let payload =
+            std::panic::catch_unwind(|| panic!("queue tip vanished")).expect_err("panics");
+        let e = CommandError::from_panic(payload.as_ref());
+        assert_eq!(e.kind, Kind::Internal);
+        assert_eq!(e.exit_code(), 255);
+        assert!(e.message.contains("queue tip vanished"), "{}", e.message);
+        assert!(e.hints[0].contains("bug in git oompa"), "{:?}", e.hints);
+        let codes = [exit::OK, exit::USER, exit::USAGE, exit::INTERRUPTED];
+        assert!(!codes.contains(&exit::INTERNAL), "its own code");
     }
 }

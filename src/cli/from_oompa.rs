@@ -10,7 +10,7 @@ const NAMES: &[(&str, &[&str])] = &[
     (
         "run",
         &[
-            "use `git oompa swarm [CONFIG]`: it runs in the foreground and reads oompa.json as oompa did (oompa.toml first, when there is one)",
+            "use `git oompa swarm [CONFIG]` (`--detach` runs it in the background): it reads oompa.json as oompa did (oompa.toml first, when there is one)",
         ],
     ),
     (
@@ -22,7 +22,7 @@ const NAMES: &[(&str, &[&str])] = &[
     (
         "list",
         &[
-            "use `git oompa status` for running swarms and `git oompa log` for every cycle of every swarm",
+            "use `git oompa log --swarms` for past and running swarms, `git oompa status` for what runs now and `git oompa log` for every cycle",
         ],
     ),
     (
@@ -38,18 +38,9 @@ const NAMES: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        // Replaced by the real command when there is one (see the module docs).
-        "stop",
-        &[
-            "`git oompa stop` is not available yet: press Ctrl-C in the swarm's terminal, or `kill PID` with the pid `git oompa status` shows",
-            "once finishes the turns in flight, lands what is ready and releases the rest; twice stops the agents at once, keeping their work",
-        ],
-    ),
-    (
         "kill",
         &[
-            "use `kill -9 PID` with the pid `git oompa status` shows (or press Ctrl-C twice in the swarm's terminal)",
-            "then the next `git oompa status` returns its claims to pending, keeping unmerged work under refs/oompa/keep/, and `git oompa gc` removes its worktrees",
+            "use `git oompa stop --now` (as Ctrl-C twice in the swarm's terminal): the agents are killed, their claims go back to pending and their work is kept under refs/oompa/keep/",
         ],
     ),
     (

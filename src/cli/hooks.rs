@@ -67,37 +67,7 @@ pub fn install(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), Comman
     let ui = &env.ui;
     let done = hooks::install_all(repo, settings).map_err(hook_error)?;
     for (dir, changes) in &done.user {
-        let mut created = Vec::new();
-        let mut added = Vec::new();
-        let mut updated = Vec::new();
-        let mut unchanged = Vec::new();
-        for (name, _, change) in changes {
-            match change {
-                Change::Created => created.push(*name),
-                Change::AddedToExisting => added.push(*name),
-                Change::Updated => updated.push(*name),
-                Change::Unchanged => unchanged.push(*name),
-            }
-        }
-        let shown = shown(dir, &env.cwd);
-        if !created.is_empty() {
-            ui.status(format!("installed {} in {shown}", created.join(", ")));
-        }
-        if !added.is_empty() {
-            ui.status(format!(
-                "added git oompa's block to your {} in {shown} (your lines still run)",
-                added.join(", ")
-            ));
-        }
-        if !updated.is_empty() {
-            ui.status(format!("updated {} in {shown}", updated.join(", ")));
-        }
-        if !unchanged.is_empty() {
-            ui.status(format!(
-                "{} already installed in {shown}",
-                unchanged.join(", ")
-            ));
-        }
+        say_user_hooks(env, dir, changes);
     }
     let layout = hooks::layout(repo, settings)?;
     let guard = shown(&layout.guard_dir, &env.cwd);
@@ -150,6 +120,42 @@ pub fn install(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), Comman
         ui.warn("git-oompa is not on PATH: the hooks will warn and let everything through");
     }
     Ok(())
+}
+
+/// What `install` did in one directory of user hooks: created, added to, updated, unchanged.
+fn say_user_hooks(env: &Env, dir: &std::path::Path, changes: &[hooks::FileChange]) {
+    let ui = &env.ui;
+    let mut created = Vec::new();
+    let mut added = Vec::new();
+    let mut updated = Vec::new();
+    let mut unchanged = Vec::new();
+    for (name, _, change) in changes {
+        match change {
+            Change::Created => created.push(*name),
+            Change::AddedToExisting => added.push(*name),
+            Change::Updated => updated.push(*name),
+            Change::Unchanged => unchanged.push(*name),
+        }
+    }
+    let shown = shown(dir, &env.cwd);
+    if !created.is_empty() {
+        ui.status(format!("installed {} in {shown}", created.join(", ")));
+    }
+    if !added.is_empty() {
+        ui.status(format!(
+            "added git oompa's block to your {} in {shown} (your lines still run)",
+            added.join(", ")
+        ));
+    }
+    if !updated.is_empty() {
+        ui.status(format!("updated {} in {shown}", updated.join(", ")));
+    }
+    if !unchanged.is_empty() {
+        ui.status(format!(
+            "{} already installed in {shown}",
+            unchanged.join(", ")
+        ));
+    }
 }
 
 fn uninstall(env: &Env, repo: &Repo, settings: &Settings) -> Result<(), CommandError> {

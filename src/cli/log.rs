@@ -13,6 +13,8 @@ use crate::cli::{CommandError, Env};
 use crate::store::notes::{LogEntry, NOTES_REF, Notes};
 use crate::store::record::{CycleRecord, Outcome, SPANS_KEY};
 
+mod swarms;
+
 /// Show the cycle history recorded in refs/notes/oompa
 #[derive(Debug, clap::Args)]
 #[command(
@@ -54,6 +56,10 @@ pub struct Args {
     /// Show one cycle in full: [SWARM/]WORKER/CYCLE, e.g. `w0/3` or `ab12cd34/w0/3`
     #[arg(long, value_name = "SPEC", conflicts_with_all = ["worker", "task", "outcome", "since", "max_count"])]
     pub show: Option<String>,
+    /// List the swarms, past and running, newest first, with their totals (cycles, merged,
+    /// failed, tokens, cost, wall time) and how they ended; with --swarm, also per worker
+    #[arg(long, conflicts_with_all = ["show", "worker", "task", "outcome", "since", "max_count"])]
+    pub swarms: bool,
     /// Draw one swarm's cycles as a picture (SVG, or HTML with -o page.html): a lane per
     /// worker, a bar per cycle coloured by outcome, landings on the target's lane. The newest
     /// swarm unless --swarm names one; --worker, --outcome and --since narrow it
@@ -140,6 +146,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     super::recover_dead_claims(env, &repo);
     let (entries, bad) = Notes::new(&repo).read_all()?;
     warn_bad_lines(&env.ui, &bad);
+    if args.swarms {
+        return swarms::run(env, &entries, args.swarm.as_deref(), args.json, args.wide);
+    }
     let mut entries: Vec<Dated> = entries.into_iter().map(Dated::new).collect();
     if let Some(spec) = spec {
         return show(env, &entries, &spec, &args);
@@ -171,7 +180,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         env.ui.status(env.ui.paint_err(DIM, "no cycles match"));
         return Ok(());
     }
-    print_table(&env.ui, &entries, args.wide)
+    print_table(&env.ui, &entries, args.wide)?;
+    swarms::print_footer(&env.ui, entries.iter().map(Dated::record));
+    Ok(())
 }
 
 fn warn_bad_lines(ui: &Ui, bad: &[crate::store::notes::BadLine]) {
@@ -503,6 +514,10 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
     }
     for (key, value) in r.extra.iter().filter(|(k, _)| k.as_str() != SPANS_KEY) {
         field(&ui::escape(key), &value.to_string());
+    }
+    for p in &r.pauses {
+        let reason = ui::escape(&p.reason);
+        field("paused", &format!("{} → {}: {reason}", p.started, p.ended));
     }
     if !r.conflicts.is_empty() {
         let _ = writeln!(s, "conflicts");

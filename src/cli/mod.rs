@@ -18,8 +18,12 @@ pub mod init;
 pub mod log;
 pub mod man;
 mod notify;
+mod progress;
 pub mod status;
+pub mod stop;
 pub mod swarm;
+mod swarm_detach;
+mod swarm_ops;
 pub mod task;
 mod timeline;
 pub mod ui;
@@ -46,7 +50,8 @@ work on the target branch. Every cycle is recorded as a git note (refs/notes/oom
 
 const AFTER_HELP: &str = "\
 Exit status: 0 success, 1 user or configuration error (bad input, refused operation, a claim
-that did not succeed), 2 usage error, 130 interrupted.
+that did not succeed), 2 usage error, 130 interrupted, 255 internal error (a bug in git
+oompa: please report it).
 
 Environment: OOMPA_LOG sets the diagnostic filter (e.g. OOMPA_LOG=debug); NO_COLOR turns
 colour off; COLUMNS sets the width tables fit (else the terminal's; piped output is never cut,
@@ -92,6 +97,7 @@ pub enum Command {
     Swarm(swarm::Args),
     Log(log::Args),
     Status(status::Args),
+    Stop(stop::Args),
     Check(check::Args),
     Demo(demo::Args),
     Doctor(doctor::Args),
@@ -104,6 +110,9 @@ pub enum Command {
     /// Run one of git oompa's hooks (what the installed shims call)
     #[command(hide = true)]
     Hook(hook::Args),
+    /// Ends a swarm's leftover agents once the swarm is gone (each swarm starts one)
+    #[command(hide = true, name = "swarm-watchdog")]
+    SwarmWatchdog(stop::WatchdogArgs),
     /// Write the man pages into DIR/man1
     #[command(hide = true, name = "install-man-pages")]
     InstallManPages(man::Args),
@@ -133,6 +142,8 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
         .target_ref
         .filter(|t| matches!(repo.read_ref(t), Ok(Some(_))))
         .or_else(|| repo.head_branch().map(|b| full_branch(&b)));
+    // Agents a dead swarm left running (its watchdog killed too) are ended first.
+    crate::swarm::orphans::sweep_dead(repo.common_dir());
     match crate::store::recover::recover(repo, target.as_deref()) {
         Ok((rec, kept)) => {
             for s in &rec.crashed {
@@ -208,7 +219,10 @@ pub fn main() -> ExitCode {
     let ui = Ui::new(cli.global.color);
     if !matches!(
         cli.command,
-        Command::Hook(_) | Command::DemoAgent(_) | Command::Completions(_)
+        Command::Hook(_)
+            | Command::DemoAgent(_)
+            | Command::Completions(_)
+            | Command::SwarmWatchdog(_)
     ) {
         install_man_pages(&ui);
     }
@@ -227,7 +241,10 @@ pub fn main() -> ExitCode {
         cwd,
         agent: AgentContext::from_env(),
     };
-    match run(&env, cli.command) {
+    // A panic is a bug: after the panic message, it is reported as one, with its own exit code.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&env, cli.command)))
+        .unwrap_or_else(|payload| Err(CommandError::from_panic(payload.as_ref())));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.kind != error::Kind::BrokenPipe {
@@ -266,6 +283,8 @@ fn run(env: &Env, command: Command) -> Result<(), CommandError> {
         Command::Init(args) => init::run(env, args),
         Command::Swarm(args) => swarm::run(env, args),
         Command::Status(args) => status::run(env, args),
+        Command::Stop(args) => stop::run(env, args),
+        Command::SwarmWatchdog(args) => stop::watchdog(args),
         Command::Check(args) => check::run(env, args),
         Command::Demo(args) => demo::run(env, args),
         Command::DemoAgent(args) => demo_agent::run(env, args),
@@ -288,6 +307,8 @@ fn invariant_checks(command: &Command) -> Option<crate::guard::invariants::Check
     use task::TaskCommand;
     match command {
         Command::Hook(_)
+        | Command::SwarmWatchdog(_)
+        | Command::Stop(_)
         | Command::Completions(_)
         | Command::InstallManPages(_)
         | Command::DemoAgent(_)

@@ -55,6 +55,8 @@ pub fn finish(
         "killed"
     } else if interrupted {
         "interrupted"
+    } else if control.spent_because().is_some() {
+        "budget-spent"
     } else if control.gave_up_because().is_some() {
         "stopped itself"
     } else {

@@ -2,16 +2,14 @@
 //! queue at a glance. Claims whose owner is gone are returned to pending first (their work
 //! kept).
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::ui::{self, BOLD, DIM, GREEN, RED};
 use super::{CommandError, Env};
-use crate::store::queue::hostname;
-use crate::store::{Queue, State};
-use crate::swarm::gate::status::{self as gate_status, GateStatus};
-use crate::swarm::predict::{self, Prediction};
+use crate::store::Task;
+use crate::swarm::gate::status::GateStatus;
+use crate::swarm::predict::Prediction;
+use crate::swarm::status::{self, StatusReport};
 
 /// Show running swarms, their workers, claims and predicted conflicts, and the queue
 #[derive(Debug, clap::Args)]
@@ -27,111 +25,101 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     super::recover_dead_claims(env, &repo);
-    let queue = Queue::new(&repo);
-    let snap = queue.snapshot()?;
-    let host = hostname();
-    let swarms = queue.swarms()?;
-    let running: Vec<_> = swarms.iter().filter(|s| s.is_running(&host)).collect();
-    let claims: Vec<_> = snap.in_state(State::Current).collect();
-    // What each running swarm last published; a swarm that has not predicted yet has none.
-    let predictions: BTreeMap<&str, Prediction> = running
-        .iter()
-        .filter_map(|s| {
-            let p = predict::read(&predict::prediction_path(repo.common_dir(), &s.id))?;
-            Some((s.id.as_str(), p))
-        })
-        .collect();
-    let gates: BTreeMap<&str, GateStatus> = running
-        .iter()
-        .filter_map(|s| {
-            let g = gate_status::read(&gate_status::status_path(repo.common_dir(), &s.id))?;
-            Some((s.id.as_str(), g))
-        })
-        .collect();
+    let report = status::read(&repo)?;
     if args.json {
-        let v = json!({
-            "version": ui::JSON_VERSION,
-            "queue": {
-                "pending": snap.count(State::Pending),
-                "current": snap.count(State::Current),
-                "complete": snap.count(State::Complete),
-            },
-            "running": running,
-            "claims": claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
-            "predictions": predictions,
-            "gates": gates,
-        });
-        return env.ui.out_json(&v);
+        return show_json(&env.ui, &report);
     }
     let ui = &env.ui;
     ui.out(format!(
         "{} {} pending, {} claimed, {} complete",
         ui.paint(BOLD, "queue:"),
-        snap.count(State::Pending),
-        snap.count(State::Current),
-        snap.count(State::Complete)
+        report.pending,
+        report.current,
+        report.complete
     ))?;
-    if running.is_empty() {
-        ui.out(format!(
+    show_swarms(ui, &report, args.wide)?;
+    show_claims(ui, &report.claims, args.wide)
+}
+
+/// One object with the queue's counts, the running swarms, the claims and what the swarms
+/// published.
+fn show_json(ui: &ui::Ui, report: &StatusReport) -> Result<(), CommandError> {
+    let running: Vec<_> = report.running.iter().map(|s| &s.record).collect();
+    let v = json!({
+        "version": ui::JSON_VERSION,
+        "queue": {
+            "pending": report.pending,
+            "current": report.current,
+            "complete": report.complete,
+        },
+        "running": running,
+        "claims": report.claims.iter().map(|t| json!({"id": t.id, "summary": t.summary, "claim": t.claim})).collect::<Vec<_>>(),
+        "predictions": report.predictions(),
+        "gates": report.gates(),
+    });
+    ui.out_json(&v)
+}
+
+/// `swarms:` and, per running swarm, its workers with what they hold, its predicted
+/// conflicts and its gate.
+fn show_swarms(ui: &ui::Ui, report: &StatusReport, wide: bool) -> Result<(), CommandError> {
+    if report.running.is_empty() {
+        return ui.out(format!(
             "{} {}",
             ui.paint(BOLD, "swarms:"),
             ui.paint(DIM, "none running")
+        ));
+    }
+    ui.out(ui.paint(BOLD, "swarms:"))?;
+    for swarm in &report.running {
+        let s = &swarm.record;
+        ui.out(format!(
+            "  {} running on {} (pid {}), landing on {}, started {}",
+            ui.paint(GREEN, ui::escape(&s.id)),
+            ui::escape(&s.host),
+            s.pid,
+            ui::escape(&s.target),
+            ui::when(&s.started, wide)
         ))?;
-    } else {
-        ui.out(ui.paint(BOLD, "swarms:"))?;
-        for s in &running {
-            ui.out(format!(
-                "  {} running on {} (pid {}), landing on {}, started {}",
-                ui.paint(GREEN, ui::escape(&s.id)),
-                ui::escape(&s.host),
-                s.pid,
-                ui::escape(&s.target),
-                ui::when(&s.started, args.wide)
-            ))?;
-            for w in &s.workers {
-                let held: Vec<&str> = claims
-                    .iter()
-                    .filter(|t| {
-                        t.claim
-                            .as_ref()
-                            .is_some_and(|c| c.swarm == s.id && &c.worker == w)
-                    })
-                    .map(|t| t.id.as_str())
-                    .collect();
-                let what = if held.is_empty() {
-                    "-".to_string()
-                } else {
-                    held.join(", ")
-                };
-                ui.out(format!("    {}: {what}", ui::escape(w)))?;
-            }
-            if let Some(p) = predictions.get(s.id.as_str()) {
-                print_conflicts(ui, p)?;
-            }
-            if let Some(g) = gates.get(s.id.as_str()) {
-                print_gate(ui, g)?;
-            }
+        for (w, held) in &swarm.workers {
+            let what = if held.is_empty() {
+                "-".to_string()
+            } else {
+                held.join(", ")
+            };
+            ui.out(format!("    {}: {what}", ui::escape(w)))?;
+        }
+        if let Some(p) = &swarm.prediction {
+            print_conflicts(ui, p)?;
+        }
+        if let Some(g) = &swarm.gate {
+            print_gate(ui, g)?;
         }
     }
-    if !claims.is_empty() {
-        ui.out(ui.paint(BOLD, "claims:"))?;
-        let mut t = ui::table(&["TASK", "HELD BY", "SINCE", "SUMMARY"]);
-        t.shrink(3, 12).shrink(1, 8);
-        for task in &claims {
-            let c = task.claim.as_ref();
-            t.add_row([
-                task.id.to_string(),
-                crate::store::queue::holder(task),
-                c.map(|c| ui::when(&c.claimed_at, args.wide))
-                    .unwrap_or_default(),
-                task.summary.clone(),
-            ]);
-        }
-        // Indented by two: two columns less to fit in.
-        let width = ui.table_width(args.wide).map(|w| w.saturating_sub(2));
-        for line in t.render(width, ui.color_stdout()).lines() {
-            ui.out(format!("  {line}"))?;
-        }
+    Ok(())
+}
+
+/// `claims:` and a table of the claimed tasks; nothing when there are none.
+fn show_claims(ui: &ui::Ui, claims: &[Task], wide: bool) -> Result<(), CommandError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    ui.out(ui.paint(BOLD, "claims:"))?;
+    let mut t = ui::table(&["TASK", "HELD BY", "SINCE", "SUMMARY"]);
+    t.shrink(3, 12).shrink(1, 8);
+    for task in claims {
+        let c = task.claim.as_ref();
+        t.add_row([
+            task.id.to_string(),
+            crate::store::queue::holder(task),
+            c.map(|c| ui::when(&c.claimed_at, wide)).unwrap_or_default(),
+            task.summary.clone(),
+        ]);
+    }
+    // Indented by two: two columns less to fit in.
+    let width = ui.table_width(wide).map(|w| w.saturating_sub(2));
+    for line in t.render(width, ui.color_stdout()).lines() {
+        ui.out(format!("  {line}"))?;
     }
     Ok(())
 }

@@ -21,9 +21,20 @@ use crate::swarm::{Event, Finished, Options, Swarm};
 #[command(after_help = "\
 The config is oompa.toml at the repository root (or oompa.json, or oompa/oompa.json), or the
 file given. Workers stop when their cycles are used, when the queue is drained and nothing is
-in flight, or after repeated failures. Ctrl-C once: finish the turns in flight, land what is
-ready, release claims. Twice: kill the agents now. Unmerged work is always kept under
-refs/oompa/keep/.
+in flight, after repeated failures, or when their `budget` is spent. Ctrl-C once: finish the
+turns in flight, land what is ready, release claims (a second SIGINT within 0.5 s, such as git
+passing the same Ctrl-C on, is the same press). Twice: kill the agents now. `git oompa stop
+[--now]` does the same from any terminal. Unmerged work is always kept under refs/oompa/keep/.
+No agent outlives the swarm, even after a SIGKILL of it. Every progress line starts with the
+time and is also appended to .git/oompa/swarms/<id>/swarm.log.
+
+--detach starts the swarm in the background (own session, stdin from /dev/null), waits until it
+has started or failed, prints `ID<TAB>PID<TAB>LOG` and returns. A second swarm on a target one
+already runs on needs --force. A swarm in which every cycle failed exits 1.
+
+Budgets: `budget = \"$25\"`, `\"2M tokens\"` or `\"$25, 2M tokens\"` at the top of oompa.toml
+(the swarm: spent, it stops as on one Ctrl-C and exits 0) or in a [[worker]] (each worker:
+spent, it finishes its turn and stops). `git oompa log --swarms` lists every swarm's totals.
 
 Landing gates: with a [gate] section the target only ever moves to the exact commit on which
 the gate's commands passed. The merge queue makes the landing commit (the target merged with
@@ -55,6 +66,13 @@ pub struct Args {
     /// oompa.targetBranch, else the current branch]
     #[arg(long)]
     pub target: Option<String>,
+    /// Start in the background (own session, stdin from /dev/null), print its id, pid and log
+    /// file once it has started, and return; `git oompa stop` stops it
+    #[arg(long)]
+    pub detach: bool,
+    /// Start even though another swarm of this repository is running on the same target
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl Args {
@@ -128,6 +146,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         super::init::add_exclude(&repo, &format!("/{}/", dir.display()))?;
     }
     let target = resolve_target(&repo, &settings, &config)?;
+    super::swarm_ops::check_others(env, &repo, &target, args.force)?;
+    if args.detach && super::swarm_detach::detached_id().is_none() {
+        return super::swarm_detach::start(env, &repo);
+    }
     let result = run_swarm(env, &repo, config, target)?;
     let workers = &result.finished.workers;
     if !workers.is_empty() && workers.iter().all(|w| !w.started) {
@@ -158,6 +180,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             )],
         });
     }
+    super::swarm_ops::check_result(&result)?;
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
@@ -239,11 +262,8 @@ pub fn run_swarm(
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from));
     let (sig_tx, sig_rx) = unbounded();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
+    let mut signals = signal_hook::iterator::Signals::new(super::swarm_ops::SIGNALS)
+        .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
     let sig_handle = signals.handle();
     let sig_thread = std::thread::spawn(move || {
         for s in signals.forever() {
@@ -260,6 +280,8 @@ pub fn run_swarm(
             config,
             target,
             exe_dir,
+            id: super::swarm_detach::detached_id(),
+            detached: super::swarm_detach::detached_id().is_some(),
         },
     )
     .map_err(|e| match e {
@@ -273,8 +295,9 @@ pub fn run_swarm(
         e => CommandError::from_error(&e),
     })?;
     let control = swarm.control();
+    super::swarm_ops::start_progress(ui, repo, &swarm.id);
+    let mut presses = super::swarm_ops::Presses::default();
     let notifier = super::notify::start(notify, &swarm.id, repo);
-    let mut presses = 0;
     loop {
         select! {
             recv(swarm.events) -> ev => {
@@ -283,14 +306,18 @@ pub fn run_swarm(
                     super::notify::event(ui, &notifier, repo, &ev);
                 }
             }
-            recv(sig_rx) -> _ => {
-                presses += 1;
-                if presses == 1 {
-                    control.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                    ui.warn("stopping: finishing the agent turns in flight and landing what is ready (Ctrl-C again to kill the agents)");
-                } else {
-                    control.kill.store(true, std::sync::atomic::Ordering::SeqCst);
-                    ui.warn("killing the agents; claims are released and their work kept");
+            recv(sig_rx) -> sig => {
+                let Ok(sig) = sig else { continue };
+                match presses.press(sig) {
+                    super::swarm_ops::Press::Stop => {
+                        control.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        ui.warn(super::swarm_ops::stopping_message(sig));
+                    }
+                    super::swarm_ops::Press::Kill => {
+                        control.kill.store(true, std::sync::atomic::Ordering::SeqCst);
+                        ui.warn("killing the agents; claims are released and their work kept");
+                    }
+                    super::swarm_ops::Press::Ignored => {}
                 }
             }
             default(Duration::from_millis(200)) => {
@@ -300,7 +327,8 @@ pub fn run_swarm(
     }
     let events = swarm.events.clone();
     let stopped_because = control.gave_up_because();
-    let interrupted = control.stopping() && stopped_because.is_none();
+    let budget_spent = control.spent_because();
+    let interrupted = control.stopping() && stopped_because.is_none() && budget_spent.is_none();
     let finished = swarm.finish().map_err(|e| match e {
         crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),
@@ -313,6 +341,7 @@ pub fn run_swarm(
     let _ = sig_thread.join();
     super::notify::finish(ui, notifier, &finished, &control, interrupted);
     print_summary(env, &finished)?;
+    super::swarm_ops::print_spend(env, &finished, budget_spent.as_deref());
     Ok(RunResult {
         finished,
         interrupted,
@@ -524,6 +553,23 @@ fn print_event(ui: &super::Ui, ev: &Event) {
         Event::Waiting { worker, why } => {
             ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
         }
+        Event::Paused {
+            worker,
+            until,
+            reason,
+        } => ui.status(format!(
+            "[{worker}] paused until {} ({}): {}",
+            until.strftime("%H:%M:%S UTC"),
+            // Whole seconds, rounded up: a pause of 3 s shows as 3 s, not 2.
+            ui::human_duration(
+                u64::try_from(until.duration_since(jiff::Timestamp::now()).as_millis())
+                    .unwrap_or(0)
+                    .div_ceil(1000)
+                    * 1000
+            ),
+            ui::escape(reason)
+        )),
+        Event::Resumed { worker } => ui.status(format!("[{worker}] resuming its session")),
         Event::Warning(w) => ui.warn(ui::escape(w)),
         Event::WorkerFailed { worker, error } => ui.error(&CommandError::user(format!(
             "[{worker}] {}",
@@ -546,6 +592,7 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
         "CYCLES",
         "MERGED",
         "OTHER",
+        "SPENT",
         "STOPPED BECAUSE",
     ]);
     for s in &finished.workers {
@@ -570,10 +617,11 @@ fn print_summary(env: &Env, finished: &Finished) -> Result<(), CommandError> {
             } else {
                 other.join(", ")
             },
+            super::swarm_ops::spent_cell(&s.spend),
             s.reason.clone(),
         ]);
     }
-    t.shrink(1, 12).shrink(5, 16).shrink(4, 8);
+    t.shrink(1, 12).shrink(6, 16).shrink(4, 8);
     env.ui.out_table(&t, false)?;
     if let Some(g) = &finished.gate {
         env.ui.status(format!(

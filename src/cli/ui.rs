@@ -36,6 +36,8 @@ pub struct Ui {
     color_out: bool,
     color_err: bool,
     width: Option<usize>,
+    /// While a swarm runs: stderr lines get a timestamp and go to its log too.
+    progress: std::sync::Mutex<Option<super::progress::Progress>>,
 }
 
 const WARN: Style = AnsiColor::Yellow.on_default().bold();
@@ -59,7 +61,14 @@ impl Ui {
             color_out: pick(std::io::stdout().is_terminal()),
             color_err: pick(std::io::stderr().is_terminal()),
             width: detect_width(),
+            progress: std::sync::Mutex::new(None),
         }
+    }
+
+    /// From now on every line on stderr starts with the time (`HH:MM:SS`) and, with `log`,
+    /// is appended to that file too (without colour). `None` ends it.
+    pub fn set_progress(&self, progress: Option<super::progress::Progress>) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = progress;
     }
 
     /// Whether stdout gets colour.
@@ -119,7 +128,15 @@ impl Ui {
 
     /// A status line on stderr.
     pub fn status(&self, line: impl Display) {
-        let line = line.to_string();
+        let mut line = line.to_string();
+        if let Some(p) = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            line = p.line(&line, |l| terminal_safe(l, false).into_owned());
+        }
         let _ = writeln!(
             std::io::stderr().lock(),
             "{}",

@@ -8,7 +8,7 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use super::ConfigError;
-use super::read::Ctx;
+use super::source::Ctx;
 
 /// A value and where it is in the text.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,16 +8,19 @@
 //! It must never print, run anything, or touch git: resolving `target = None` to the
 //! repository's default branch and `worktree_dir` against the repository root is the caller's
 //! job. Apart from reading the config file, the only file-system access is checking that prompt
-//! files exist, and only in [`Config::load`] and [`Config::discover`].
+//! files exist and read as prompts, and only in [`Config::load`] and [`Config::discover`].
 //!
 //! Layout: `doc` turns TOML or JSON text into one neutral tree that remembers byte spans;
 //! `read` walks such trees with typed getters that turn every mistake into a located
-//! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one.
+//! [`ConfigError`]; `native` is the `oompa.toml` schema and `oompa_json` the `oompa.json` one;
+//! `source` is the file being read (path, text, line and column), which `doc` and `read` share.
 
+pub mod budget;
 mod doc;
 mod native;
 mod oompa_json;
 mod read;
+mod source;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +54,7 @@ pub mod defaults {
     pub const PLANNER_MAX_PENDING: u32 = 10;
     pub const PLANNER_REFILL_BELOW: u32 = 1;
     pub const ERROR_BACKOFF: Duration = Duration::from_secs(10);
+    pub const LIMIT_BACKOFF: Duration = Duration::from_secs(60);
     pub const MAX_ERRORS: u32 = 5;
     pub const TRANSCRIPT_MAX: u64 = crate::agent::transcript::DEFAULT_MAX;
     pub const GATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -106,6 +110,9 @@ pub struct Config {
     pub max_conflict_rounds: u32,
     /// Pause after a failed agent turn, doubled after each further failure in a row.
     pub error_backoff: Duration,
+    /// The first wait after a usage limit whose reset time the provider did not say, doubled
+    /// for each further limit in a row (up to an hour).
+    pub limit_backoff: Duration,
     /// What the reader wants said once when the file is used (e.g. oompa keys it read under
     /// git oompa's names); never an error.
     pub notices: Vec<String>,
@@ -117,6 +124,8 @@ pub struct Config {
     /// How long a landing may wait for the target's checkout (the person's edits, a lock in
     /// it) before its cycle ends with the work kept and the swarm stops.
     pub max_landing_pause: Duration,
+    /// What the whole swarm may spend (`budget`); spent, it stops as on one Ctrl-C.
+    pub budget: Option<budget::Budget>,
     /// `notify`: a command run for chosen swarm events (see [`crate::notify`]).
     pub notify: Option<crate::notify::NotifyConfig>,
 }
@@ -208,6 +217,9 @@ pub struct WorkerConfig {
     pub review_prompt: Vec<PathBuf>,
     /// Failed cycles in a row after which the worker stops (>= 1).
     pub max_errors: u32,
+    /// What each worker of this entry may spend (`budget`); spent, it finishes its turn and
+    /// stops.
+    pub budget: Option<budget::Budget>,
 }
 
 /// A worker's choice of reviewers.
@@ -275,6 +287,7 @@ impl WorkerConfig {
             review: WorkerReview::Inherit,
             review_prompt: Vec::new(),
             max_errors: defaults::MAX_ERRORS,
+            budget: None,
         }
     }
 }
@@ -320,16 +333,18 @@ impl Config {
             planner: None,
             max_conflict_rounds: defaults::MAX_CONFLICT_ROUNDS,
             error_backoff: defaults::ERROR_BACKOFF,
+            limit_backoff: defaults::LIMIT_BACKOFF,
             notices: Vec::new(),
             transcript_max: defaults::TRANSCRIPT_MAX,
             gate: None,
             max_landing_pause: defaults::MAX_LANDING_PAUSE,
+            budget: None,
             notify: None,
         }
     }
 
     /// Reads and validates a config file, choosing the format by extension: `.toml` for
-    /// `oompa.toml`, `.json` for oompa's `oompa.json`. Also checks that prompt files exist.
+    /// `oompa.toml`, `.json` for oompa's `oompa.json`. Also checks that prompt files exist and read as prompts.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let format = Format::of(path)?;
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -338,7 +353,7 @@ impl Config {
         })?;
         // Some Windows editors start files with a byte-order mark; neither parser wants it.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let ctx = read::Ctx::new(path, text, true);
+        let ctx = source::Ctx::new(path, text, true);
         match format {
             Format::Toml => native::parse(&ctx),
             Format::OompaJson => oompa_json::parse(&ctx),
@@ -348,13 +363,13 @@ impl Config {
     /// Parses `oompa.toml` text. `path` is only used for messages and to resolve prompt paths;
     /// the file system is not touched.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        native::parse(&read::Ctx::new(path, text, false))
+        native::parse(&source::Ctx::new(path, text, false))
     }
 
     /// Parses oompa's `oompa.json` text. `path` is only used for messages and to resolve prompt
     /// paths; the file system is not touched.
     pub fn from_oompa_json_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        oompa_json::parse(&read::Ctx::new(path, text, false))
+        oompa_json::parse(&source::Ctx::new(path, text, false))
     }
 
     /// Loads `explicit` if given (used as is, so relative to the current directory), else the
@@ -614,10 +629,18 @@ pub enum ValueProblem {
     EnvName { name: String },
     #[error("prompt file {} does not exist", path.display())]
     MissingFile { path: PathBuf },
+    /// It exists but cannot be read as a prompt (not UTF-8, no permission): refused at load
+    /// rather than sent to an agent with a hole in it.
+    #[error("prompt file {} cannot be read: {reason}", path.display())]
+    UnreadableFile { path: PathBuf, reason: String },
     #[error("an empty list turns nothing on; write `review = false` to land without review")]
     EmptyReviewList,
     #[error("write an array of tables, `[[worker]]`, one per worker entry")]
     NotArrayOfTables,
+    #[error(
+        "bad budget `{text}`: {why} (use dollars and/or tokens: \"$25\", \"2M tokens\", \"$25, 2M tokens\")"
+    )]
+    Budget { text: String, why: String },
     #[error("unknown event `{name}` (one of {})", crate::notify::EVENTS.join(", "))]
     UnknownEvent { name: String },
     #[error("set `notify` too: the command to run for these events")]

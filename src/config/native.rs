@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::doc::{self, Kind};
-use super::read::{Ctx, Field, Table, WorkerTotal};
+use super::read::{Field, Table, WorkerTotal};
+use super::source::Ctx;
 use super::{
     Config, ConfigError, GateConfig, PlannerConfig, ReviewConfig, ValueProblem, WorkerConfig,
     WorkerReview, defaults, limits,
@@ -20,8 +21,10 @@ const TOP_KEYS: &[&str] = &[
     "copy",
     "max_conflict_rounds",
     "error_backoff",
+    "limit_backoff",
     "transcript_max",
     "max_landing_pause",
+    "budget",
     "notify",
     "notify_events",
     "notify_timeout",
@@ -46,6 +49,7 @@ const WORKER_KEYS: &[&str] = &[
     "review",
     "review_prompt",
     "max_errors",
+    "budget",
 ];
 const REVIEW_KEYS: &[&str] = &["models", "prompt", "max_rounds", "args", "env"];
 const GATE_KEYS: &[&str] = &[
@@ -87,6 +91,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     if let Some(f) = top.get("error_backoff") {
         config.error_backoff = f.duration()?;
     }
+    if let Some(f) = top.get("limit_backoff") {
+        config.limit_backoff = f.duration()?;
+    }
     if let Some(f) = top.get("transcript_max") {
         config.transcript_max = f.size(
             (crate::agent::transcript::MIN_MAX, "64KiB"),
@@ -95,6 +102,9 @@ pub(super) fn parse(ctx: &Ctx) -> Result<Config, ConfigError> {
     }
     if let Some(f) = top.get("max_landing_pause") {
         config.max_landing_pause = f.positive_duration()?;
+    }
+    if let Some(f) = top.get("budget") {
+        config.budget = Some(budget(&f)?);
     }
     config.notify = notify(&top)?;
     config.workers = workers(ctx, &top)?;
@@ -184,7 +194,21 @@ fn worker(t: &Table) -> Result<WorkerConfig, ConfigError> {
     if let Some(f) = t.get("review_prompt") {
         w.review_prompt = f.prompts()?;
     }
+    if let Some(f) = t.get("budget") {
+        w.budget = Some(budget(&f)?);
+    }
     Ok(w)
+}
+
+/// `budget = "$25"`, `"2M tokens"` or both (`"$25, 2M tokens"`).
+fn budget(f: &Field) -> Result<super::budget::Budget, ConfigError> {
+    let text = f.str()?;
+    super::budget::Budget::parse(text).map_err(|why| {
+        f.invalid(ValueProblem::Budget {
+            text: text.to_string(),
+            why,
+        })
+    })
 }
 
 /// `review = false` | `true` (inherit) | a model string or a list of them.

@@ -17,7 +17,8 @@
 use std::time::Duration;
 
 use super::doc::{self, Kind};
-use super::read::{Ctx, Field, Table, WorkerTotal};
+use super::read::{Field, Table, WorkerTotal};
+use super::source::Ctx;
 use super::{
     Config, ConfigError, PlannerConfig, ReviewConfig, WorkerConfig, WorkerReview, defaults, limits,
 };

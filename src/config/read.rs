@@ -5,73 +5,13 @@
 //! It knows nothing about which keys a format has: the schemas pass them in.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::doc::{Entry, Kind, Node};
+use super::source::Ctx;
 use super::{ConfigError, ValueProblem, limits};
-
-/// The file being read: its path (for messages and relative prompt paths) and its text.
-pub(super) struct Ctx<'a> {
-    pub path: &'a Path,
-    pub text: &'a str,
-    /// Directory prompt paths are relative to.
-    pub base_dir: PathBuf,
-    /// Whether to check that prompt files exist.
-    pub check_files: bool,
-}
-
-impl<'a> Ctx<'a> {
-    pub fn new(path: &'a Path, text: &'a str, check_files: bool) -> Self {
-        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ctx {
-            path,
-            text,
-            base_dir,
-            check_files,
-        }
-    }
-
-    /// 1-based line of a byte offset.
-    pub fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    }
-
-    fn column(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        let line_start = self.text.as_bytes()[..end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |nl| nl + 1);
-        self.text
-            .get(line_start..end)
-            .map_or(end - line_start, |s| s.chars().count())
-            + 1
-    }
-
-    pub fn syntax_error(&self, offset: usize, message: String) -> ConfigError {
-        ConfigError::Syntax {
-            path: self.path.to_path_buf(),
-            line: self.line(offset),
-            column: self.column(offset),
-            message,
-        }
-    }
-
-    pub fn invalid(&self, offset: usize, key: &str, problem: ValueProblem) -> ConfigError {
-        ConfigError::InvalidValue {
-            path: self.path.to_path_buf(),
-            line: self.line(offset),
-            key: key.to_string(),
-            problem,
-        }
-    }
-}
+use crate::agent::prompt::{PromptError, load_file};
 
 /// A table whose keys have been checked against the schema.
 pub(super) struct Table<'a> {
@@ -347,6 +287,12 @@ impl<'a> Field<'a> {
                 if self.ctx.check_files && !path.is_file() {
                     return Err(item.invalid(ValueProblem::MissingFile { path }));
                 }
+                if self.ctx.check_files
+                    && let Err(PromptError::Read { source, .. }) = load_file(&path)
+                {
+                    let reason = source.to_string();
+                    return Err(item.invalid(ValueProblem::UnreadableFile { path, reason }));
+                }
                 Ok(path)
             })
             .collect()
@@ -547,15 +493,5 @@ mod tests {
         assert_eq!(suggest("iterations", &known), None);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn lines_and_columns() {
-        let ctx = Ctx::new(Path::new("x.toml"), "ab\ncdé\n\nf", false);
-        assert_eq!(ctx.line(0), 1);
-        assert_eq!(ctx.line(3), 2);
-        assert_eq!(ctx.line(9), 4);
-        assert_eq!(ctx.column(7), 4);
-        assert_eq!(ctx.line(1000), 4);
     }
 }

@@ -259,6 +259,7 @@ env = { CARGO_TERM_COLOR = "never" }
                 review: WorkerReview::Models(vec![m("claude:opus"), m("gemini")]),
                 review_prompt: vec![dir.join("prompts/strict.md")],
                 max_errors: 2,
+                budget: None,
             },
             WorkerConfig {
                 prompt: vec![dir.join("solo.md")],
@@ -289,6 +290,7 @@ env = { CARGO_TERM_COLOR = "never" }
         }),
         max_conflict_rounds: 0,
         error_backoff: Duration::from_secs(90),
+        limit_backoff: Duration::from_secs(60),
         notices: Vec::new(),
         transcript_max: 2 << 20,
         notify: None,
@@ -302,6 +304,7 @@ env = { CARGO_TERM_COLOR = "never" }
             env: BTreeMap::from([("CARGO_TERM_COLOR".into(), "never".into())]),
         }),
         max_landing_pause: defaults::MAX_LANDING_PAUSE,
+        budget: None,
     };
     assert_eq!(config, expected);
     assert_eq!(config.total_workers(), 4);
@@ -1094,5 +1097,24 @@ fn transcript_max_takes_bytes_or_a_size_with_a_unit_within_limits() {
         )),
         "conf/oompa.toml:1: transcript_max: bad size `99999999999999999999GiB` (use bytes, or a \
          number with a unit: 512KiB, 16MiB, 1GiB, 500KB, 16MB)"
+    );
+}
+
+#[test]
+fn budget_is_read_at_top_level_and_per_worker_and_a_bad_one_is_named() {
+    let config =
+        toml("budget = \"$25, 2M tokens\"\n[[worker]]\nmodel = \"codex\"\nbudget = \"$0.05\"\n")
+            .expect("valid");
+    let swarm = config.budget.expect("swarm budget");
+    assert_eq!(swarm.micro_usd, Some(25_000_000));
+    assert_eq!(swarm.tokens, Some(2_000_000));
+    assert_eq!(
+        config.workers[0].budget.and_then(|b| b.micro_usd),
+        Some(50_000)
+    );
+    let err = toml_err(&format!("budget = \"25 dollars\"\n{MINIMAL}"));
+    assert!(
+        err.starts_with("conf/oompa.toml:1: budget: bad budget `25 dollars`"),
+        "{err}"
     );
 }

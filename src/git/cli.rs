@@ -61,7 +61,9 @@ fn git_once(
     // A git killed with us can leave packed-refs.lock (it rewrites packed-refs when a ref
     // update needs it): noted, so the next writer can tell it has no owner.
     let intent = common.and_then(|c| super::lock::Intent::begin(c, &[c.join("packed-refs.lock")]));
-    let out = cmd
+    // Its own process group: the terminal's Ctrl-C is for git oompa (one press stops a swarm
+    // gracefully), not for a landing's `git read-tree` halfway through.
+    let out = std::os::unix::process::CommandExt::process_group(&mut cmd, 0)
         .args(args)
         .stdin(Stdio::null())
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -106,7 +108,8 @@ pub fn commit_all_except(
     args.extend(exclude.iter().map(|p| format!(":(exclude,literal){p}")));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     git(worktree, &args)?;
-    let staged = Command::new("git")
+    let mut staged = Command::new("git");
+    let staged = std::os::unix::process::CommandExt::process_group(&mut staged, 0)
         .arg("-C")
         .arg(worktree)
         .args(["diff", "--cached", "--quiet"])

@@ -163,66 +163,52 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     out
 }
 
-fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
-    let layout = match hooks::layout(repo, settings) {
-        Ok(l) => l,
-        Err(e) => {
-            out.push(Finding::problem(
-                "hooks",
-                format!("cannot list the worktrees: {e}"),
-                "`git worktree list` shows what git finds",
-            ));
-            return;
-        }
+/// One of your hooks directories: pre-push installed, no reference-transaction of ours.
+fn user_hooks_finding(loc: &hooks::Location, items: &[hooks::Item]) -> Finding {
+    let dir = &loc.dir.path;
+    let users = if loc.checkouts.len() == 1 {
+        format!("used by {}", loc.checkouts[0].display())
+    } else {
+        format!("used by {} checkouts", loc.checkouts.len())
     };
-    let items = hooks::inspect_layout(&layout);
-    // Your hooks directories: pre-push, and no reference-transaction of ours.
-    for loc in &layout.user {
-        let dir = &loc.dir.path;
-        let users = if loc.checkouts.len() == 1 {
-            format!("used by {}", loc.checkouts[0].display())
-        } else {
-            format!("used by {} checkouts", loc.checkouts.len())
-        };
-        let via = match &loc.dir.configured {
-            Some(p) => format!(" (core.hooksPath = {p})"),
-            None => String::new(),
-        };
-        let here: Vec<&hooks::Item> = items
-            .iter()
-            .filter(|i| !i.guard && i.path.parent() == Some(dir.as_path()))
-            .collect();
-        let bad: Vec<String> = here
-            .iter()
-            .filter(|i| i.state != hooks::State::Installed)
-            .map(|i| format!("{} {}", i.what, i.state))
-            .collect();
-        if bad.is_empty() {
-            out.push(Finding::ok(
-                "hooks",
-                format!("pre-push installed in {}{via}, {users}", dir.display()),
-            ));
-        } else {
-            let slow = if here.iter().any(|i| i.state == hooks::State::OldLayout) {
-                ": every git command of yours starts a shell for that reference-transaction"
-            } else {
-                ""
-            };
-            out.push(
-                Finding::problem(
-                    "hooks",
-                    format!(
-                        "{} in {}{via}, {users}{slow}",
-                        bad.join(", "),
-                        dir.display()
-                    ),
-                    "git oompa hooks install",
-                )
-                .fixable(Fix::InstallHooks),
-            );
-        }
+    let via = match &loc.dir.configured {
+        Some(p) => format!(" (core.hooksPath = {p})"),
+        None => String::new(),
+    };
+    let here: Vec<&hooks::Item> = items
+        .iter()
+        .filter(|i| !i.guard && i.path.parent() == Some(dir.as_path()))
+        .collect();
+    let bad: Vec<String> = here
+        .iter()
+        .filter(|i| i.state != hooks::State::Installed)
+        .map(|i| format!("{} {}", i.what, i.state))
+        .collect();
+    if bad.is_empty() {
+        return Finding::ok(
+            "hooks",
+            format!("pre-push installed in {}{via}, {users}", dir.display()),
+        );
     }
-    // The guard directory, its config, and each worker worktree pointing at it.
+    let slow = if here.iter().any(|i| i.state == hooks::State::OldLayout) {
+        ": every git command of yours starts a shell for that reference-transaction"
+    } else {
+        ""
+    };
+    Finding::problem(
+        "hooks",
+        format!(
+            "{} in {}{via}, {users}{slow}",
+            bad.join(", "),
+            dir.display()
+        ),
+        "git oompa hooks install",
+    )
+    .fixable(Fix::InstallHooks)
+}
+
+/// The guard directory, its config, and each worker worktree pointing at it.
+fn guard_finding(layout: &hooks::Layout, items: &[hooks::Item]) -> Finding {
     let unguarded = items
         .iter()
         .any(|i| i.guard && matches!(i.state, hooks::State::Missing | hooks::State::NotExecutable));
@@ -244,45 +230,67 @@ fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
         .collect();
     let dir = layout.guard_dir.display();
     if bad.is_empty() {
-        out.push(Finding::ok(
+        return Finding::ok(
             "worker guard",
             format!(
                 "reference-transaction and pre-push in {dir}, run by {} worker worktree(s) and \
                  agents; your own hooks are forwarded",
                 layout.workers.len()
             ),
-        ));
-    } else {
-        out.push(
-            Finding::problem(
-                "worker guard",
-                format!(
-                    "{} in {dir}: {}",
-                    bad.join(", "),
-                    if unguarded {
-                        "agents can move the target around the merge queue"
-                    } else {
-                        "worker worktrees run an out-of-date copy (your hooks directory or \
-                         git oompa changed since it was installed)"
-                    }
-                ),
-                "git oompa hooks install",
-            )
-            .fixable(Fix::InstallHooks),
         );
     }
+    Finding::problem(
+        "worker guard",
+        format!(
+            "{} in {dir}: {}",
+            bad.join(", "),
+            if unguarded {
+                "agents can move the target around the merge queue"
+            } else {
+                "worker worktrees run an out-of-date copy (your hooks directory or \
+                 git oompa changed since it was installed)"
+            }
+        ),
+        "git oompa hooks install",
+    )
+    .fixable(Fix::InstallHooks)
+}
+
+/// Whether the shims find `git-oompa`.
+fn binary_finding() -> Finding {
     if hooks::binary_on_path() {
-        out.push(Finding::ok(
-            "binary",
-            "git-oompa is on PATH, so the shims find it",
-        ));
+        Finding::ok("binary", "git-oompa is on PATH, so the shims find it")
     } else {
-        out.push(Finding::problem(
+        Finding::problem(
             "binary",
             "git-oompa is not on PATH: the hooks warn and let everything through",
             "put the directory holding git-oompa on PATH (`cargo install` uses ~/.cargo/bin)",
-        ));
+        )
     }
+}
+
+fn hooks_findings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
+    let layout = match hooks::layout(repo, settings) {
+        Ok(l) => l,
+        Err(e) => {
+            out.push(Finding::problem(
+                "hooks",
+                format!("cannot list the worktrees: {e}"),
+                "`git worktree list` shows what git finds",
+            ));
+            return;
+        }
+    };
+    let items = hooks::inspect_layout(&layout);
+    // Your hooks directories: pre-push, and no reference-transaction of ours.
+    out.extend(
+        layout
+            .user
+            .iter()
+            .map(|loc| user_hooks_finding(loc, &items)),
+    );
+    out.push(guard_finding(&layout, &items));
+    out.push(binary_finding());
 }
 
 fn identity(repo: &Repo) -> Finding {
@@ -760,6 +768,43 @@ pub enum FixError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What `doctor` found and, with `--fix`, what each fix did.
+#[derive(Debug)]
+pub struct Report {
+    /// Every check's finding, problems and all-clears alike, in the order of [`diagnose`].
+    pub findings: Vec<Finding>,
+    /// Each distinct fix that was applied, once, with what it did or why it failed.
+    pub applied: Vec<(Fix, Result<String, FixError>)>,
+}
+
+impl Report {
+    /// What the fix of `finding` did, when it was applied.
+    pub fn outcome(&self, finding: &Finding) -> Option<&Result<String, FixError>> {
+        let fix = finding.fix.as_ref()?;
+        self.applied
+            .iter()
+            .find(|(done, _)| done == fix)
+            .map(|(_, r)| r)
+    }
+}
+
+/// Runs every check and, with `fix`, applies the fixes of the problems found, each distinct
+/// fix once (several findings can share one, such as `InstallHooks`).
+pub fn check(repo: &Repo, settings: &Settings, fix: bool) -> Report {
+    let findings = diagnose(repo, settings);
+    let mut applied: Vec<(Fix, Result<String, FixError>)> = Vec::new();
+    if fix {
+        for f in &findings {
+            let Some(fix) = &f.fix else { continue };
+            if applied.iter().any(|(done, _)| done == fix) {
+                continue;
+            }
+            applied.push((fix.clone(), apply(repo, settings, fix)));
+        }
+    }
+    Report { findings, applied }
 }
 
 /// Applies one fix and says what it did.

@@ -252,15 +252,42 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
         ));
     }
     let finished = Finished::load(repo)?;
-    let worktree_root = canonical(&settings.worktree_dir);
+    let worktrees = retire_worktrees(repo, settings, &finished, dry_run, &mut actions)?;
+    retire_branches(repo, settings, &finished, &worktrees, dry_run, &mut actions)?;
+    prune_stale_worktrees(repo, dry_run, &mut actions)?;
+    drop_landed_keeps(repo, settings, &finished, dry_run, &mut actions)?;
+    // Transcripts of swarms that ended long ago (never a running swarm's).
+    let swarms = Queue::new(repo).swarms().unwrap_or_default();
+    super::transcripts::prune(repo, &swarms, &finished.running, dry_run, &mut actions);
 
-    // Worktrees of finished swarms (only under the swarm worktree directory: a person's own
-    // worktree is never removed, even if it has a worker branch checked out).
-    let mut checked_out: BTreeMap<String, PathBuf> = BTreeMap::new();
-    // Branches that get a leftovers commit (in a dry run it is not there to look at).
-    let mut with_leftovers: BTreeSet<String> = BTreeSet::new();
-    // Branches of worktrees gc could not remove.
-    let mut failed_worktrees: BTreeSet<String> = BTreeSet::new();
+    if !dry_run {
+        remove_empty_dirs(&settings.worktree_dir);
+    }
+    Ok(actions)
+}
+
+/// What retiring the worktrees left for the branch step to know.
+#[derive(Default)]
+struct Worktrees {
+    /// Branches checked out in a worktree gc leaves alone (a person's, a running swarm's).
+    checked_out: BTreeMap<String, PathBuf>,
+    /// Branches that get a leftovers commit (in a dry run it is not there to look at).
+    with_leftovers: BTreeSet<String>,
+    /// Branches of worktrees gc could not remove.
+    failed: BTreeSet<String>,
+}
+
+/// Worktrees of finished swarms (only under the swarm worktree directory: a person's own
+/// worktree is never removed, even if it has a worker branch checked out).
+fn retire_worktrees(
+    repo: &Repo,
+    settings: &Settings,
+    finished: &Finished,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<Worktrees, GcError> {
+    let mut seen = Worktrees::default();
+    let worktree_root = canonical(&settings.worktree_dir);
     for co in repo.checkouts()?.into_iter().skip(1) {
         let path = canonical(&co.path);
         let swarm = path
@@ -271,7 +298,7 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
         let ours = swarm.as_deref().is_some_and(|s| finished.is_finished(s));
         if !ours {
             if let Some(b) = &co.branch {
-                checked_out.insert(b.clone(), co.path.clone());
+                seen.checked_out.insert(b.clone(), co.path.clone());
             }
             continue;
         }
@@ -286,12 +313,12 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
         let committed = match retire_worktree(
             repo,
             settings,
-            &finished,
+            finished,
             (&swarm, &worker),
             &co.path,
             co.branch.as_deref(),
             dry_run,
-            &mut actions,
+            actions,
         ) {
             Ok(c) => c,
             Err(e) => {
@@ -301,25 +328,35 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
                 ));
                 // Still checked out there: its branch stays too.
                 if let Some(b) = &co.branch {
-                    failed_worktrees.insert(b.clone());
+                    seen.failed.insert(b.clone());
                 }
                 continue;
             }
         };
         if committed && let Some(b) = &co.branch {
-            with_leftovers.insert(b.clone());
+            seen.with_leftovers.insert(b.clone());
         }
     }
+    Ok(seen)
+}
 
-    // Worker branches of finished swarms.
+/// Worker branches of finished swarms.
+fn retire_branches(
+    repo: &Repo,
+    settings: &Settings,
+    finished: &Finished,
+    worktrees: &Worktrees,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
     for (name, tip) in repo.refs_with_prefix(WORKER_BRANCH_PREFIX)? {
         let Some((swarm, worker)) = parse_worker_branch(&name) else {
             continue;
         };
-        if !finished.is_finished(swarm) || failed_worktrees.contains(&name) {
+        if !finished.is_finished(swarm) || worktrees.failed.contains(&name) {
             continue;
         }
-        if let Some(path) = checked_out.get(&name) {
+        if let Some(path) = worktrees.checked_out.get(&name) {
             actions.push(Action::LeaveBranch {
                 name: name.clone(),
                 checked_out: path.clone(),
@@ -327,22 +364,29 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
             continue;
         }
         let short_name = name.trim_start_matches("refs/heads/").to_string();
-        let pending_leftovers = dry_run && with_leftovers.contains(&name);
+        let pending_leftovers = dry_run && worktrees.with_leftovers.contains(&name);
         if let Err(e) = retire_branch(
             repo,
             settings,
-            &finished,
+            finished,
             (swarm, worker),
             (&name, tip),
             pending_leftovers,
             dry_run,
-            &mut actions,
+            actions,
         ) {
             actions.push(Action::failed(format!("delete branch {short_name}"), &e));
         }
     }
+    Ok(())
+}
 
-    // Metadata of worktrees whose directory is gone.
+/// Metadata of worktrees whose directory is gone.
+fn prune_stale_worktrees(
+    repo: &Repo,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
     let stale = repo.stale_worktrees()?;
     if !stale.is_empty() {
         let pruned = if dry_run {
@@ -361,24 +405,23 @@ pub fn run(repo: &Repo, settings: &Settings, dry_run: bool) -> Result<Vec<Action
             )),
         }
     }
+    Ok(())
+}
 
-    // Keep refs the target contains already.
+/// Keep refs the target contains already.
+fn drop_landed_keeps(
+    repo: &Repo,
+    settings: &Settings,
+    finished: &Finished,
+    dry_run: bool,
+    actions: &mut Vec<Action>,
+) -> Result<(), GcError> {
     for (name, tip) in repo.refs_with_prefix(KEEP_PREFIX)? {
-        if let Err(e) =
-            drop_landed_keep(repo, settings, &finished, &name, tip, dry_run, &mut actions)
-        {
+        if let Err(e) = drop_landed_keep(repo, settings, finished, &name, tip, dry_run, actions) {
             actions.push(Action::failed(format!("drop {name}"), &e));
         }
     }
-
-    // Transcripts of swarms that ended long ago (never a running swarm's).
-    let swarms = Queue::new(repo).swarms().unwrap_or_default();
-    super::transcripts::prune(repo, &swarms, &finished.running, dry_run, &mut actions);
-
-    if !dry_run {
-        remove_empty_dirs(&settings.worktree_dir);
-    }
-    Ok(actions)
+    Ok(())
 }
 
 /// Deletes one worker branch of a finished swarm, keeping its tip first unless the target or

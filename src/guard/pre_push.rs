@@ -117,8 +117,35 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
     let claims = claimed_tasks(repo)?;
     let mut verdict = Verdict::default();
 
-    // 1. Worker branches, whichever side names them.
-    for l in &lines {
+    check_worker_branches(&lines, &claims, &settings, &mut verdict);
+    check_unlanded_claims(repo, &lines, &claims, &settings, &mut verdict)?;
+
+    // 3. The queue ref: completions must point at landings the remote will have.
+    if let Some(q) = lines
+        .iter()
+        .find(|l| l.local_ref == QUEUE_REF || l.remote_ref == QUEUE_REF)
+    {
+        check_completions(repo, remote, &settings, &lines, q, &mut verdict)?;
+    }
+
+    if !verdict.violations.is_empty() {
+        verdict.hints.push(
+            "`git push --no-verify` skips this check; `git config --add oompa.skipPushCheck \
+             <remote>` turns it off for one remote"
+                .into(),
+        );
+    }
+    Ok(verdict)
+}
+
+/// Check 1 of 3: worker branches, whichever side names them, stay local.
+fn check_worker_branches(
+    lines: &[PushLine],
+    claims: &[ClaimInfo],
+    settings: &Settings,
+    verdict: &mut Verdict,
+) {
+    for l in lines {
         let Some(branch) = [&l.local_ref, &l.remote_ref]
             .into_iter()
             .find(|r| parse_worker_branch(r).is_some())
@@ -147,13 +174,21 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
             ),
         });
     }
+}
 
-    // 2. Commits of claims that have not landed. Whatever of a claim's work a push carries,
-    // it carries that work's first commits (the "roots", whose parents the target has), so
-    // those are the ones tested: a handful of merge-base checks, each settled as soon as the
-    // root's parent is met, instead of a walk of the pushed history (gix's walk with several
-    // hidden tips can paint the hidden side down to its root commit).
-    let unlanded = unlanded_claim_commits(repo, &claims, &settings)?;
+/// Check 2 of 3: commits of claims that have not landed. Whatever of a claim's work a push carries,
+/// it carries that work's first commits (the "roots", whose parents the target has), so
+/// those are the ones tested: a handful of merge-base checks, each settled as soon as the
+/// root's parent is met, instead of a walk of the pushed history (gix's walk with several
+/// hidden tips can paint the hidden side down to its root commit).
+fn check_unlanded_claims(
+    repo: &Repo,
+    lines: &[PushLine],
+    claims: &[ClaimInfo],
+    settings: &Settings,
+    verdict: &mut Verdict,
+) -> Result<(), GitError> {
+    let unlanded = unlanded_claim_commits(repo, claims, settings)?;
     let mut roots: Vec<ObjectId> = unlanded
         .keys()
         .filter(|c| {
@@ -164,88 +199,84 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
         .copied()
         .collect();
     roots.sort();
-    if !unlanded.is_empty() {
-        for l in &lines {
-            if is_bookkeeping(&l.local_ref) || is_bookkeeping(&l.remote_ref) {
-                continue;
-            }
-            if parse_worker_branch(&l.local_ref).is_some()
-                || parse_worker_branch(&l.remote_ref).is_some()
-            {
-                continue;
-            }
-            let local = l.local.expect("deletions were filtered");
-            let remote_has = |c: ObjectId| -> Result<bool, GitError> {
-                match l.remote {
-                    Some(r) if repo.is_commit(r)? => repo.is_ancestor(c, r),
-                    _ => Ok(false),
-                }
-            };
-            let mut published = None;
-            let mut remote_had_a_root = false;
-            for root in &roots {
-                if repo.is_ancestor(*root, local)? {
-                    if remote_has(*root)? {
-                        remote_had_a_root = true;
-                    } else {
-                        published = Some(*root);
-                        break;
-                    }
-                }
-            }
-            if published.is_none() && remote_had_a_root {
-                // The remote has the start of some claim's work already: look at the rest.
-                let mut rest: Vec<ObjectId> = unlanded.keys().copied().collect();
-                rest.sort();
-                for c in rest {
-                    if repo.is_ancestor(c, local)? && !remote_has(c)? {
-                        published = Some(c);
-                        break;
-                    }
-                }
-            }
-            if let Some((commit, owners)) = published.and_then(|c| unlanded.get(&c).map(|o| (c, o)))
-            {
-                let subject = repo
-                    .commit_message(commit)
-                    .ok()
-                    .and_then(|m| m.lines().next().map(str::to_string))
-                    .unwrap_or_default();
-                let who = owners
-                    .iter()
-                    .map(|c| format!("task {} claimed by {}", c.task, c.holder))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                verdict.violations.push(Violation {
-                    pushed: l.remote_ref.clone(),
-                    message: format!(
-                        "{} would publish commit {} \"{subject}\", which belongs to {who} and has \
-                         not landed on {} through the merge queue",
-                        l.remote_ref,
-                        short(&commit),
-                        settings.target_short()
-                    ),
-                });
+    if unlanded.is_empty() {
+        return Ok(());
+    }
+    for l in lines {
+        if is_bookkeeping(&l.local_ref) || is_bookkeeping(&l.remote_ref) {
+            continue;
+        }
+        if parse_worker_branch(&l.local_ref).is_some()
+            || parse_worker_branch(&l.remote_ref).is_some()
+        {
+            continue;
+        }
+        let published = first_published(repo, l, &roots, &unlanded)?;
+        if let Some((commit, owners)) = published.and_then(|c| unlanded.get(&c).map(|o| (c, o))) {
+            let subject = repo
+                .commit_message(commit)
+                .ok()
+                .and_then(|m| m.lines().next().map(str::to_string))
+                .unwrap_or_default();
+            let who = owners
+                .iter()
+                .map(|c| format!("task {} claimed by {}", c.task, c.holder))
+                .collect::<Vec<_>>()
+                .join("; ");
+            verdict.violations.push(Violation {
+                pushed: l.remote_ref.clone(),
+                message: format!(
+                    "{} would publish commit {} \"{subject}\", which belongs to {who} and has \
+                     not landed on {} through the merge queue",
+                    l.remote_ref,
+                    short(&commit),
+                    settings.target_short()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first unlanded claim commit that pushing `l` would publish: a root the remote does
+/// not have, else (when the remote has some root already) any claim commit it lacks.
+fn first_published(
+    repo: &Repo,
+    l: &PushLine,
+    roots: &[ObjectId],
+    unlanded: &HashMap<ObjectId, Vec<&ClaimInfo>>,
+) -> Result<Option<ObjectId>, GitError> {
+    let local = l.local.expect("deletions were filtered");
+    let remote_has = |c: ObjectId| -> Result<bool, GitError> {
+        match l.remote {
+            Some(r) if repo.is_commit(r)? => repo.is_ancestor(c, r),
+            _ => Ok(false),
+        }
+    };
+    let mut published = None;
+    let mut remote_had_a_root = false;
+    for root in roots {
+        if repo.is_ancestor(*root, local)? {
+            if remote_has(*root)? {
+                remote_had_a_root = true;
+            } else {
+                published = Some(*root);
+                break;
             }
         }
     }
-
-    // 3. The queue ref: completions must point at landings the remote will have.
-    if let Some(q) = lines
-        .iter()
-        .find(|l| l.local_ref == QUEUE_REF || l.remote_ref == QUEUE_REF)
-    {
-        check_completions(repo, remote, &settings, &lines, q, &mut verdict)?;
+    if published.is_none() && remote_had_a_root {
+        // The remote has the start of some claim's work already: look at the rest.
+        let mut rest: Vec<ObjectId> = unlanded.keys().copied().collect();
+        rest.sort();
+        for c in rest {
+            if repo.is_ancestor(c, local)? && !remote_has(c)? {
+                published = Some(c);
+                break;
+            }
+        }
     }
-
-    if !verdict.violations.is_empty() {
-        verdict.hints.push(
-            "`git push --no-verify` skips this check; `git config --add oompa.skipPushCheck \
-             <remote>` turns it off for one remote"
-                .into(),
-        );
-    }
-    Ok(verdict)
+    Ok(published)
 }
 
 /// Refs that hold git oompa's own bookkeeping, not code.
@@ -319,16 +350,8 @@ fn unlanded_claim_commits<'c>(
     Ok(out)
 }
 
-/// Check 3: every task the pushed queue newly marks complete has its landing commit on the
-/// target being pushed or on the remote's target already.
-fn check_completions(
-    repo: &Repo,
-    remote: &str,
-    settings: &Settings,
-    lines: &[PushLine],
-    queue: &PushLine,
-    verdict: &mut Verdict,
-) -> Result<(), GitError> {
+/// The `complete/` entries of the pushed queue commit that the remote's queue does not have.
+fn new_completions(repo: &Repo, queue: &PushLine) -> Result<Vec<(String, ObjectId)>, GitError> {
     let local = queue.local.expect("deletions were filtered");
     let new_tree = repo.commit_tree(local)?;
     let known: HashSet<(String, ObjectId)> = match queue.remote {
@@ -340,18 +363,22 @@ fn check_completions(
         }
         _ => HashSet::new(),
     };
-    let fresh: Vec<(String, ObjectId)> = repo
+    Ok(repo
         .list_dir(new_tree, State::Complete.dir())?
         .into_iter()
         .filter(|e| !known.contains(e))
-        .collect();
-    if fresh.is_empty() {
-        return Ok(());
-    }
-    let Some(target_ref) = settings.target_ref.as_deref() else {
-        return Ok(());
-    };
-    let short_target = settings.target_short();
+        .collect())
+}
+
+/// Where landings may be after the push: the target being pushed, and the remote's target
+/// (from the push line, else the remote-tracking branch) when it is a commit here.
+fn target_tips(
+    repo: &Repo,
+    remote: &str,
+    target_ref: &str,
+    short_target: &str,
+    lines: &[PushLine],
+) -> Vec<ObjectId> {
     let pushed_target = lines
         .iter()
         .find(|l| l.remote_ref == target_ref)
@@ -366,7 +393,28 @@ fn check_completions(
                 .flatten()
         })
         .filter(|id| repo.is_commit(*id).unwrap_or(false));
-    let tips: Vec<ObjectId> = pushed_target.into_iter().chain(remote_target).collect();
+    pushed_target.into_iter().chain(remote_target).collect()
+}
+
+/// Check 3 of 3: every task the pushed queue newly marks complete has its landing commit on the
+/// target being pushed or on the remote's target already.
+fn check_completions(
+    repo: &Repo,
+    remote: &str,
+    settings: &Settings,
+    lines: &[PushLine],
+    queue: &PushLine,
+    verdict: &mut Verdict,
+) -> Result<(), GitError> {
+    let fresh = new_completions(repo, queue)?;
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let Some(target_ref) = settings.target_ref.as_deref() else {
+        return Ok(());
+    };
+    let short_target = settings.target_short();
+    let tips = target_tips(repo, remote, target_ref, short_target, lines);
     // Completions the merge queue already vouched for, on a target the push carries.
     let fresh = match read_baseline(repo) {
         Some(b)

@@ -90,6 +90,16 @@ pub struct Tokens {
     pub cost_usd: Option<f64>,
 }
 
+/// A wait inside a cycle for the provider: a usage limit (the worker's own or one another
+/// worker on the same provider saw) or a passing provider error. The session is resumed after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// RFC 3339 times.
+    pub started: String,
+    pub ended: String,
+    pub reason: String,
+}
+
 /// One review round of a cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewRound {
@@ -217,6 +227,9 @@ pub struct CycleRecord {
     /// landing, the last time it entered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_ms: Option<u64>,
+    /// Waits for the provider (usage limits, passing errors), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pauses: Vec<Pause>,
     /// Fields written by newer versions, kept when re-serialized.
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
@@ -264,6 +277,7 @@ impl CycleRecord {
             transcript: None,
             gate: Vec::new(),
             queue_ms: None,
+            pauses: Vec::new(),
             extra: Default::default(),
         }
     }

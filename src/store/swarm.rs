@@ -9,7 +9,8 @@ use super::task::Claim;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stopped {
     pub at: String,
-    /// `completed`, `interrupted`, `killed` or `crashed` (found dead by a later run).
+    /// `completed`, `interrupted`, `killed`, `budget-spent` (its `budget` stopped it) or
+    /// `crashed` (found dead by a later run).
     pub reason: String,
 }
 

@@ -6,13 +6,17 @@
 //! [`Swarm::events`] and turns Ctrl-C into [`Control::stop`] / [`Control::kill`]. Nothing here
 //! prints.
 
+mod budget;
 pub mod gate;
 mod merge_queue;
+pub mod orphans;
 mod planner;
 pub mod predict;
 mod prompts;
 mod recorder;
+pub mod registry;
 mod review;
+pub mod status;
 mod target_watch;
 mod worker;
 mod workspace;
@@ -50,6 +54,13 @@ pub enum SwarmError {
     NoTarget(String),
     #[error("could not start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The registry of running swarms (`.git/oompa/swarms/<id>/`) could not be written.
+    #[error("could not register the swarm in {}: {source}", .dir.display())]
+    Registry {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Every agent CLI the config needs that is not on PATH, each with who needs it.
     #[error("{}", missing_text(.missing))]
     MissingCli { missing: Vec<(String, Vec<String>)> },
@@ -64,6 +75,8 @@ pub struct Control {
     pub kill: AtomicBool,
     /// Why the swarm stopped itself (a landing paused past `max_landing_pause`), if it did.
     pub gave_up: Mutex<Option<String>>,
+    /// The swarm's budget is spent (why): it stops as on one Ctrl-C.
+    pub spent: Mutex<Option<String>>,
 }
 
 impl Control {
@@ -80,6 +93,18 @@ impl Control {
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(why);
         self.stop.store(true, Ordering::SeqCst);
+    }
+    /// Stops the swarm as Ctrl-C once would because its budget is spent; true the first time.
+    pub fn spend_up(&self, why: String) -> bool {
+        let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+        let first = spent.is_none();
+        spent.get_or_insert(why);
+        self.stop.store(true, Ordering::SeqCst);
+        first
+    }
+    /// Why the swarm's budget stopped it, if it did.
+    pub fn spent_because(&self) -> Option<String> {
+        self.spent.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Why the swarm stopped itself, if it did.
     pub fn gave_up_because(&self) -> Option<String> {
@@ -175,6 +200,18 @@ pub enum Event {
         worker: String,
         why: String,
     },
+    /// A worker stopped its cycle to wait for its provider (a usage limit, its own or one
+    /// another worker on the same provider saw, or a passing provider error) until `until`,
+    /// keeping its claims and its session.
+    Paused {
+        worker: String,
+        until: jiff::Timestamp,
+        reason: String,
+    },
+    /// A paused worker resumes its session.
+    Resumed {
+        worker: String,
+    },
     Warning(String),
     /// A worker could not start (its worktree, its branch): the cause, in full.
     WorkerFailed {
@@ -196,6 +233,8 @@ pub struct WorkerSummary {
     pub reason: String,
     /// Whether it got as far as its worktree (a worker that never started did no cycle).
     pub started: bool,
+    /// What its agents used (its reviewers' turns included).
+    pub spend: crate::config::budget::Spend,
 }
 
 /// What a finished swarm reports.
@@ -208,6 +247,8 @@ pub struct Finished {
     pub predicted_conflicts: usize,
     /// What the landing gate did, when one is configured.
     pub gate: Option<gate::GateSummary>,
+    /// What the whole swarm spent.
+    pub spend: crate::config::budget::Spend,
 }
 
 /// What starting a swarm needs beyond the repository.
@@ -219,6 +260,10 @@ pub struct Options {
     /// A directory to put first on the agents' PATH (where this `git-oompa` lives), so agents
     /// can run `git oompa task …`.
     pub exe_dir: Option<PathBuf>,
+    /// The swarm's id, when the caller chose it (`swarm --detach`); else a new one.
+    pub id: Option<String>,
+    /// Started with `git oompa swarm --detach` (noted in the registry).
+    pub detached: bool,
 }
 
 /// State shared by every thread of a swarm.
@@ -254,6 +299,10 @@ pub(crate) struct Shared {
     pub predicted_conflicts: AtomicUsize,
     /// The landing gate's runs per worker, and its counters.
     pub board: gate::Board,
+    /// What the swarm has spent (budgets).
+    pub ledger: budget::Ledger,
+    /// Providers whose usage limit is in force, shared by all their workers.
+    pub provider_pauses: worker::ProviderPauses,
     pub events: Sender<Event>,
 }
 
@@ -324,6 +373,10 @@ pub struct Swarm {
     predictor: Option<JoinHandle<()>>,
     land_tx: Option<Sender<LandRequest>>,
     record_tx: Option<Sender<CycleRecord>>,
+    /// This swarm's entry in the registry of running swarms (its lock held while it lives).
+    registration: Option<registry::Registration>,
+    /// Ends the swarm's agents if this process dies without doing so.
+    watchdog: Option<orphans::Watchdog>,
 }
 
 /// The worker ids of a config, in order: `w0, w1, …`, or `<name>`/`<name>-<i>` when named.
@@ -356,6 +409,7 @@ impl Swarm {
         let queue = Queue::new(repo);
         queue.init()?;
         let (events_tx, events) = unbounded();
+        orphans::sweep_dead(repo.common_dir());
         let (recovered, kept) = recover(repo, Some(&target_ref))?;
         if !recovered.released.is_empty()
             || !recovered.crashed.is_empty()
@@ -376,7 +430,21 @@ impl Swarm {
             let _ = events_tx.send(Event::Warning(problem.clone()));
         }
 
-        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let id = opts
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_string());
+        let registration = registry::register(
+            repo.common_dir(),
+            &registry::this_process(repo.common_dir(), &id, &opts.target, opts.detached),
+        )
+        .map_err(|source| SwarmError::Registry {
+            dir: registry::dir(repo.common_dir(), &id),
+            source,
+        })?;
+        let watchdog = std::env::current_exe()
+            .ok()
+            .and_then(|exe| orphans::Watchdog::start(&exe, &id));
         let root = repo.main_workdir();
         let ids = worker_ids(&opts.config);
         let worktree_dir = &opts.config.worktree_dir;
@@ -435,6 +503,8 @@ impl Swarm {
             landing_conflicts: AtomicUsize::new(0),
             predicted_conflicts: AtomicUsize::new(0),
             board: gate::Board::default(),
+            ledger: budget::Ledger::default(),
+            provider_pauses: worker::ProviderPauses::default(),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();
@@ -496,6 +566,8 @@ impl Swarm {
             predictor: Some(predictor),
             land_tx: Some(land_tx),
             record_tx: Some(record_tx),
+            registration: Some(registration),
+            watchdog,
         })
     }
 
@@ -538,10 +610,18 @@ impl Swarm {
             let _ = r.join();
         }
         self.shared.journal.close();
+        if let Some(w) = self.watchdog.take() {
+            w.finish();
+        }
+        if let Some(r) = self.registration.take() {
+            r.keep_until_exit();
+        }
         let repo = self.shared.repo.to_thread_local();
         let queue = Queue::new(&repo);
         let reason = if self.shared.control.killing() {
             "killed"
+        } else if self.shared.control.spent_because().is_some() {
+            "budget-spent"
         } else if self.shared.control.stopping() {
             "interrupted"
         } else {
@@ -564,6 +644,7 @@ impl Swarm {
                 .gate
                 .as_ref()
                 .map(|_| self.shared.board.summary()),
+            spend: self.shared.ledger.total(),
         })
     }
 }
@@ -669,11 +750,30 @@ pub fn missing_clis(config: &Config) -> Vec<(String, Vec<String>)> {
         ));
     }
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let base = config.path.as_deref().and_then(std::path::Path::parent);
     for (who, model, path) in needs {
-        if matches!(model.harness, Harness::Exec(_)) {
-            continue;
-        }
-        let binary = binary_name(&model.harness).to_string();
+        let binary = match &model.harness {
+            Harness::Exec(command) => match exec_program(command) {
+                Some(program) if program.contains('/') => {
+                    let p = std::path::Path::new(&program);
+                    let full = match base {
+                        Some(b) if p.is_relative() => b.join(p),
+                        _ => p.to_path_buf(),
+                    };
+                    if p.is_relative() && base.is_none() || full.exists() {
+                        continue;
+                    }
+                    let users = missing.entry(program).or_default();
+                    if !users.contains(&who) {
+                        users.push(who);
+                    }
+                    continue;
+                }
+                Some(program) => program,
+                None => continue,
+            },
+            _ => binary_name(&model.harness).to_string(),
+        };
         let path = path
             .map(std::ffi::OsString::from)
             .or_else(|| std::env::var_os("PATH"));
@@ -685,6 +785,27 @@ pub fn missing_clis(config: &Config) -> Vec<(String, Vec<String>)> {
         }
     }
     missing.into_iter().collect()
+}
+
+/// The program an `exec:` command runs, when it can be told without a shell: the first word
+/// after `VAR=value` assignments (and `exec`), unless it is a shell builtin or keyword or the
+/// command uses quoting or expansions there.
+fn exec_program(command: &str) -> Option<String> {
+    const SHELL_WORDS: &[&str] = &[
+        ":", ".", "[", "alias", "cd", "command", "echo", "eval", "exit", "export", "false",
+        "printf", "pwd", "read", "set", "test", "true", "type", "ulimit", "umask", "unset", "if",
+        "for", "while", "until", "case", "{", "(", "!", "source", "time", "env",
+    ];
+    let mut words = command.split_whitespace();
+    let mut word = words.next()?;
+    while word.contains('=') && !word.starts_with('=') || word == "exec" {
+        word = words.next()?;
+    }
+    let special = |c: char| "\"'`$;|&<>(){}*?[]~#".contains(c);
+    if word.chars().any(special) || SHELL_WORDS.contains(&word) {
+        return None;
+    }
+    Some(word.to_string())
 }
 
 /// How often the predictor looks again.

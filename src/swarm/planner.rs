@@ -10,7 +10,8 @@ use crossbeam_channel::Sender;
 
 use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, prompts};
-use crate::agent::{self, Turn, TurnMode, prompt};
+use crate::agent::prompt::{self, Bundled, PromptError};
+use crate::agent::{self, Turn, TurnMode};
 use crate::config::PlannerConfig;
 use crate::git::{ObjectId, Repo};
 use crate::store::Queue;
@@ -131,7 +132,7 @@ fn plan_once(
     let mut agent_ms = 0;
     let text = match planner_prompt(config, &before, room) {
         Err(e) => {
-            error = Some(e);
+            error = Some(e.to_string());
             String::new()
         }
         Ok(t) => t,
@@ -231,16 +232,9 @@ fn planner_prompt(
     config: &PlannerConfig,
     snap: &crate::store::Snapshot,
     room: usize,
-) -> Result<String, String> {
+) -> Result<String, PromptError> {
     let mut text = String::new();
-    if config.prompt.is_empty() {
-        text.push_str(prompt::bundled("planner").unwrap_or(""));
-    } else {
-        for f in &config.prompt {
-            text.push_str(&prompt::load_file(f).map_err(|e| e.to_string())?);
-            text.push_str("\n\n");
-        }
-    }
+    text.push_str(&prompt::role(&config.prompt, Bundled::Planner)?);
     text.push_str(&format!(
         "\n\n## The queue now\n\n{}\n\nAdd at most {room} {} now with `git oompa task add`; it refuses more. \
          If nothing useful is left to plan, add none. End with `__DONE__` alone on the last line.\n",

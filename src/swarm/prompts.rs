@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::agent::prompt;
+use crate::agent::prompt::{self, Bundled, PromptError};
 use crate::store::{ClaimOutcome, Snapshot, State};
 
 /// The values every template may use.
@@ -48,14 +48,16 @@ impl Vars {
     }
 }
 
-fn bundled(name: &str) -> &'static str {
-    prompt::bundled(name).unwrap_or("")
-}
-
 /// Fresh session: the task header, then the role prompts (or the bundled worker prompt).
-pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathBuf]) -> String {
+/// `Err` when a role prompt file cannot be read: the agent gets no prompt with a hole in it.
+pub(crate) fn fresh(
+    vars: &Vars,
+    snap: &Snapshot,
+    role_files: &[std::path::PathBuf],
+) -> Result<String, PromptError> {
+    let role = prompt::role(role_files, Bundled::Worker)?;
     let map = vars.map(snap);
-    let mut text = prompt::render(bundled("task_header"), &map);
+    let mut text = prompt::render(Bundled::TaskHeader.text(), &map);
     if let Some(gate) = &vars.gate {
         let _ = write!(
             text,
@@ -66,17 +68,8 @@ pub(crate) fn fresh(vars: &Vars, snap: &Snapshot, role_files: &[std::path::PathB
         );
     }
     text.push_str("\n\n");
-    if role_files.is_empty() {
-        text.push_str(&prompt::render(bundled("worker"), &map));
-    } else {
-        for f in role_files {
-            let body = prompt::load_file(f)
-                .unwrap_or_else(|e| format!("[oompa] could not read prompt {}: {e}", f.display()));
-            text.push_str(&prompt::render(&body, &map));
-            text.push_str("\n\n");
-        }
-    }
-    text
+    text.push_str(&prompt::render(&role, &map));
+    Ok(text)
 }
 
 /// After a `CLAIM(…)` signal: what was claimed and what was not.
@@ -103,15 +96,15 @@ pub(crate) fn claim_results(
         .collect();
     map.insert("claimed".into(), none_if_empty(claimed));
     map.insert("failed".into(), none_if_empty(failed));
-    prompt::render(bundled("claim_results"), &map)
+    prompt::render(Bundled::ClaimResults.text(), &map)
 }
 
 pub(crate) fn resume(vars: &Vars, snap: &Snapshot) -> String {
-    prompt::render(bundled("resume"), &vars.map(snap))
+    prompt::render(Bundled::Resume.text(), &vars.map(snap))
 }
 
 pub(crate) fn nudge(vars: &Vars, snap: &Snapshot) -> String {
-    prompt::render(bundled("nudge"), &vars.map(snap))
+    prompt::render(Bundled::Nudge.text(), &vars.map(snap))
 }
 
 /// The agent signalled merge with its worktree off its branch (`why`).
@@ -201,7 +194,7 @@ fn pending_lines(snap: &Snapshot) -> String {
 pub(crate) fn review_fix(vars: &Vars, findings: &str) -> String {
     let mut map = vars.map(&Snapshot::default());
     map.insert("findings".into(), findings.to_string());
-    prompt::render(bundled("review_fix"), &map)
+    prompt::render(Bundled::ReviewFix.text(), &map)
 }
 
 /// A landing-gate failure to fix: what failed on which candidate, and the end of its output.
@@ -252,7 +245,7 @@ pub(crate) fn gate_fix(vars: &Vars, f: &super::gate::GateFailure) -> String {
             f.tail.trim_end().to_string()
         },
     );
-    prompt::render(bundled("gate_fix"), &map)
+    prompt::render(Bundled::GateFix.text(), &map)
 }
 
 /// A conflict to resolve: the paths and the commits on both sides.
@@ -274,7 +267,7 @@ pub(crate) fn resolver(
     );
     map.insert("ours".into(), branch.to_string());
     map.insert("theirs".into(), vars.target.clone());
-    let mut text = prompt::render(bundled("resolver"), &map);
+    let mut text = prompt::render(Bundled::Resolver.text(), &map);
     let _ = write!(
         text,
         "\n\nYour commits (not on `{}`):\n{}\nCommits on `{}` since you started:\n{}",

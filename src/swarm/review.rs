@@ -8,14 +8,34 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::workspace::Workspace;
-use crate::agent::{self, Turn, TurnMode, TurnOutput, prompt};
+use crate::agent::prompt::{self, Bundled, PromptError};
+use crate::agent::{self, Turn, TurnMode, TurnOutput};
 use crate::config::ReviewConfig;
-use crate::git::{ObjectId, cli};
+use crate::git::{GitError, ObjectId, cli};
 use crate::store::Task;
 use crate::store::record::ReviewRound;
 
 /// The longest diff put into a reviewer's prompt; the command to see it all is given too.
 const MAX_DIFF: usize = 60_000;
+
+/// Why a review round has no verdict.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReviewError {
+    /// The reviewer's prompt file could not be read; no reviewer was asked.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// The change could not be put into the prompt.
+    #[error("diffing {base}..{tip} for the review: {}", source.detail())]
+    Diff {
+        base: ObjectId,
+        tip: ObjectId,
+        #[source]
+        source: Box<GitError>,
+    },
+    /// Every reviewer of the chain failed; `last` is what the last one did.
+    #[error("no reviewer answered ({last})")]
+    NoAnswer { last: String },
+}
 
 /// What a review round needs to know.
 pub(crate) struct Request<'a> {
@@ -41,7 +61,10 @@ pub(crate) struct Request<'a> {
 
 /// Runs the round. `Err` when no reviewer of the chain answered at all. Every turn taken is
 /// pushed to `turns`, answered or not.
-pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<ReviewRound, String> {
+pub(crate) fn run(
+    req: &Request<'_>,
+    turns: &mut Vec<TurnOutput>,
+) -> Result<ReviewRound, ReviewError> {
     let text = review_prompt(req)?;
     let mut env = req.env.to_vec();
     env.extend(req.review.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -98,20 +121,12 @@ pub(crate) fn run(req: &Request<'_>, turns: &mut Vec<TurnOutput>) -> Result<Revi
             }
         }
     }
-    Err(format!("no reviewer answered ({last_error})"))
+    Err(ReviewError::NoAnswer { last: last_error })
 }
 
-fn review_prompt(req: &Request<'_>) -> Result<String, String> {
+fn review_prompt(req: &Request<'_>) -> Result<String, ReviewError> {
     let mut text = String::new();
-    if req.review.prompt.is_empty() {
-        text.push_str(prompt::bundled("reviewer").unwrap_or(""));
-    } else {
-        for f in &req.review.prompt {
-            let body = prompt::load_file(f).map_err(|e| e.to_string())?;
-            text.push_str(&body);
-            text.push_str("\n\n");
-        }
-    }
+    text.push_str(&prompt::role(&req.review.prompt, Bundled::Reviewer)?);
     text.push_str("\n\n## Tasks\n\n");
     if req.tasks.is_empty() {
         text.push_str("The worker holds no task; judge the change on its own merits.\n");
@@ -125,8 +140,13 @@ fn review_prompt(req: &Request<'_>) -> Result<String, String> {
             let _ = writeln!(text, "  acceptance: {a}");
         }
     }
-    let diff =
-        cli::diff_text(&req.ws.path, req.base, req.tip, MAX_DIFF).map_err(|e| e.to_string())?;
+    let diff = cli::diff_text(&req.ws.path, req.base, req.tip, MAX_DIFF).map_err(|source| {
+        ReviewError::Diff {
+            base: req.base,
+            tip: req.tip,
+            source: Box::new(source),
+        }
+    })?;
     let _ = write!(
         text,
         "\n## The change\n\nBranch `{}` against its merge base with `{}` (see it all with `git diff {} {}`):\n\n```diff\n{}\n```\n",

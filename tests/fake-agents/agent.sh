@@ -27,10 +27,19 @@
 # FAKE_SNEAK=FILE (after FAKE_COMMIT_FIRST) tries to move main to its HEAD from its worktree, from
 # the main checkout, and from its worktree with its environment cleared, appending `moved: …` or
 # `refused: …` per try to FILE and what git said to FILE.err.
+# FAKE_COST=D reports D dollars (and 1000 input, 100 output tokens) for every turn on stderr
+# (`oompa-usage:`); FAKE_TOKENS_ONLY=1 reports the tokens without a cost.
+# FAKE_CHILD=N (with `hang`) also starts a background `sleep N` child, as agent CLIs start
+# helpers, so a test can see that no agent process outlives the swarm.
 # FAKE_HANG=N is how long `hang` sleeps (default 1000). FAKE_PROMPT_LOG=FILE appends every
 # prompt to FILE. FAKE_LEAVE_LOCK=1 leaves index.lock in the worktree after its commit.
 # FAKE_WARM=1 notes in each task file whether build/cache (ignored) survived
 # from an earlier cycle and whether .env was copied in, then touches build/cache.
+# FAKE_LIMIT=DIR: the first turn (of any worker) to get there makes DIR and ends as a usage-limited
+# agent does under the exec convention: exit 75 and `retry-after: FAKE_LIMIT_SECS` (default 1)
+# on stderr (none with FAKE_LIMIT_SECS=none; after FAKE_CLAIM_FIRST, so a claim may be held); FAKE_LIMIT_TOUCH=FILE is created
+# just before. FAKE_TRANSIENT=N with FAKE_COUNT=FILE: the first N turns (counted in FILE) fail
+# as a passing provider error does (`HTTP 503 Service Unavailable` on stderr, exit 1).
 # FAKE_ONCE=CMD runs the shell command CMD once per swarm (the first worker to get there), after
 # doing the work of a held task and before signalling merge: a hostile step (moving main
 # around the hooks, rewriting refs/notes/oompa). FAKE_ONCE_FLAG is the directory marking it done;
@@ -42,6 +51,11 @@ if [ -n "${FAKE_PROMPT_LOG:-}" ]; then
     "${OOMPA_RESUME:-}" "${OOMPA_SESSION_ID:-}" "$prompt" >> "$FAKE_PROMPT_LOG"
 fi
 mode=${FAKE_MODE:-polite}
+if [ -n "${FAKE_COST:-}" ]; then
+  echo "oompa-usage: input=1000 output=100 cost=$FAKE_COST" >&2
+elif [ -n "${FAKE_TOKENS_ONLY:-}" ]; then
+  echo "oompa-usage: input=1000 output=100" >&2
+fi
 if [ -n "${FAKE_WAIT_FOR:-}" ]; then
   n=0
   while [ ! -e "$FAKE_WAIT_FOR" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
@@ -85,6 +99,18 @@ work() {
 if [ -n "${FAKE_CLAIM_FIRST:-}" ] && [ -z "$(held)" ]; then
   for id in $(pending); do git oompa task claim "$id" >/dev/null 2>&1 && break; done
 fi
+if [ -n "${FAKE_LIMIT:-}" ] && mkdir "$FAKE_LIMIT" 2>/dev/null; then
+  [ -n "${FAKE_LIMIT_TOUCH:-}" ] && : > "$FAKE_LIMIT_TOUCH"
+  echo "Usage limit reached for this account." >&2
+  [ "${FAKE_LIMIT_SECS:-1}" = none ] || echo "retry-after: ${FAKE_LIMIT_SECS:-1}" >&2
+  exit 75
+fi
+if [ -n "${FAKE_TRANSIENT:-}" ]; then
+  echo turn >> "$FAKE_COUNT"
+  if [ "$(wc -l < "$FAKE_COUNT")" -le "$FAKE_TRANSIENT" ]; then
+    echo "API error: HTTP 503 Service Unavailable" >&2; exit 1
+  fi
+fi
 if [ -n "${FAKE_COMMIT_FIRST:-}" ]; then
   mkdir -p wip && printf '%s cycle %s\n' "$OOMPA_WORKER" "$OOMPA_CYCLE" > "wip/$OOMPA_WORKER.txt"
   git add wip && git commit -q -m "wip of $OOMPA_WORKER"
@@ -111,7 +137,9 @@ fi
 case "$mode" in
   crash) log "about to crash"; exit 3 ;;
   evil) printf 'evil \033]0;PWNED\007 \033[31m\n' >&2; exit 1 ;;
-  hang) sleep "${FAKE_HANG:-1000}"; exit 0 ;;
+  hang)
+    [ -n "${FAKE_CHILD:-}" ] && { sleep "$FAKE_CHILD" & }
+    sleep "${FAKE_HANG:-1000}"; exit 0 ;;
   silent) log "still thinking about it"; exit 0 ;;
   spam) head -c 52428800 /dev/zero | tr '\0' 'x'; printf '\n__DONE__\n'; exit 0 ;;
 esac

@@ -44,34 +44,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     let repo = env.repo()?;
     let actor = super::actor(&repo, &env.agent);
-    let mut tasks = Vec::new();
-    let mut skipped = 0;
-    for (state, dir) in &dirs {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| CommandError::user(format!("reading {}: {e}", dir.display())))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        for file in files {
-            let format = match file.extension().and_then(|e| e.to_str()) {
-                Some("json") => Format::Json,
-                Some("edn") => Format::Edn,
-                _ => continue,
-            };
-            match convert(&file, format, *state, &actor) {
-                Ok(t) => tasks.push((*state, t)),
-                Err(why) => {
-                    skipped += 1;
-                    env.ui.warn(format!(
-                        "skipping {}: {}",
-                        crate::cli::ui::escape(&file.display().to_string()),
-                        crate::cli::ui::escape(&why)
-                    ));
-                }
-            }
-        }
-    }
+    let (tasks, skipped) = read_dirs(env, &dirs, &actor)?;
     if tasks.is_empty() {
         let dirs: Vec<String> = dirs.iter().map(|(_, d)| d.display().to_string()).collect();
         return Err(if skipped == 0 {
@@ -107,6 +80,44 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         ));
     }
     Ok(())
+}
+
+/// Every `.json` and `.edn` task file in `dirs`, in name order, as tasks in their state;
+/// and how many were skipped (each said on stderr with why).
+fn read_dirs(
+    env: &Env,
+    dirs: &[(State, PathBuf)],
+    actor: &str,
+) -> Result<(Vec<(State, Task)>, usize), CommandError> {
+    let mut tasks = Vec::new();
+    let mut skipped = 0;
+    for (state, dir) in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| CommandError::user(format!("reading {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            let format = match file.extension().and_then(|e| e.to_str()) {
+                Some("json") => Format::Json,
+                Some("edn") => Format::Edn,
+                _ => continue,
+            };
+            match convert(&file, format, *state, actor) {
+                Ok(t) => tasks.push((*state, t)),
+                Err(why) => {
+                    skipped += 1;
+                    env.ui.warn(format!(
+                        "skipping {}: {}",
+                        crate::cli::ui::escape(&file.display().to_string()),
+                        crate::cli::ui::escape(&why)
+                    ));
+                }
+            }
+        }
+    }
+    Ok((tasks, skipped))
 }
 
 #[derive(Debug, Clone, Copy)]

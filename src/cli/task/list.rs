@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::cli::ui::{self, Cell, DIM, GREEN};
 use crate::cli::{CommandError, Env};
-use crate::store::{Queue, State, Task, queue::holder};
+use crate::store::{Queue, Snapshot, State, Task, queue::holder};
 
 /// List tasks: claimed and pending by default, --all for completed ones too
 #[derive(Debug, clap::Args)]
@@ -87,6 +87,41 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ui::escape(&c.reason)
         ));
     }
+    let (tasks, hidden) = select(&snap, &args);
+    let ui = &env.ui;
+    if args.json {
+        return ui::out_json_array(
+            ui,
+            tasks.iter().map(|(state, task)| {
+                let mut v = serde_json::to_value(task).expect("a task always serializes");
+                v["state"] = json!(state.dir());
+                v
+            }),
+        );
+    }
+    if tasks.is_empty() {
+        let none = match args.state {
+            Some(s) => format!("no {s} tasks"),
+            None if hidden > 0 => "nothing pending or claimed".to_string(),
+            None => "no tasks".to_string(),
+        };
+        ui.status(ui.paint_err(DIM, none));
+        say_hidden(ui, hidden);
+        if snap.tip.is_none() {
+            ui.hint(
+                "create the queue with `git oompa init`, then add tasks with `git oompa task add`",
+            );
+        }
+        return Ok(());
+    }
+    ui.out_table(&table(&tasks), args.wide)?;
+    say_hidden(ui, hidden);
+    Ok(())
+}
+
+/// The tasks `args` asks for, in display order, and how many complete tasks that hides
+/// (without `--all` or `--state`).
+fn select<'s>(snap: &'s Snapshot, args: &Args) -> (Vec<(State, &'s Task)>, usize) {
     let wanted = |s: State| match args.state {
         Some(want) => s == want,
         None => args.all || s != State::Complete,
@@ -103,43 +138,24 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     } else {
         0
     };
-    if args.json {
-        return ui::out_json_array(
-            &env.ui,
-            tasks.iter().map(|(state, task)| {
-                let mut v = serde_json::to_value(task).expect("a task always serializes");
-                v["state"] = json!(state.dir());
-                v
-            }),
-        );
+    (tasks, hidden)
+}
+
+/// `N complete tasks not shown`, when some are.
+fn say_hidden(ui: &ui::Ui, hidden: usize) {
+    if hidden > 0 {
+        ui.status(ui.paint_err(
+            DIM,
+            format!(
+                "{} not shown (--all shows them)",
+                ui::count(hidden, "complete task", "complete tasks")
+            ),
+        ));
     }
-    let ui = &env.ui;
-    let more = || {
-        if hidden > 0 {
-            ui.status(ui.paint_err(
-                DIM,
-                format!(
-                    "{} not shown (--all shows them)",
-                    ui::count(hidden, "complete task", "complete tasks")
-                ),
-            ));
-        }
-    };
-    if tasks.is_empty() {
-        let none = match args.state {
-            Some(s) => format!("no {s} tasks"),
-            None if hidden > 0 => "nothing pending or claimed".to_string(),
-            None => "no tasks".to_string(),
-        };
-        ui.status(ui.paint_err(DIM, none));
-        more();
-        if snap.tip.is_none() {
-            ui.hint(
-                "create the queue with `git oompa init`, then add tasks with `git oompa task add`",
-            );
-        }
-        return Ok(());
-    }
+}
+
+/// ID, STATE, PRI (when a task has a priority), CLAIMED BY, SUMMARY.
+fn table(tasks: &[(State, &Task)]) -> ui::Table {
     let with_priority = tasks.iter().any(|(_, t)| priority(t).is_some());
     let mut header = vec!["ID", "STATE"];
     if with_priority {
@@ -153,7 +169,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .shrink(summary_col, 12)
         .shrink(summary_col - 1, 8)
         .shrink(0, 12);
-    for (state, task) in &tasks {
+    for (state, task) in tasks {
         let mut row = vec![Cell::new(task.id.as_str()), {
             let c = Cell::new(state.dir());
             if *state == State::Current {
@@ -174,7 +190,5 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         row.push(Cell::new(&task.summary));
         table.add_row(row);
     }
-    ui.out_table(&table, args.wide)?;
-    more();
-    Ok(())
+    table
 }

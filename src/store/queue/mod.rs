@@ -166,6 +166,27 @@ fn states_list(states: &[State]) -> String {
         .join(" and ")
 }
 
+/// Why a file in the queue's tree (a task or a swarm record) cannot be read; its text is the
+/// reason a [`Corrupt`] entry or a warning gives after the file's path.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecordError {
+    #[error("{}", .0.detail())]
+    Git(#[from] GitError),
+    #[error("is a {kind}, not a file")]
+    NotAFile { kind: &'static str },
+    #[error("is {}; it is not read", describe_entry(size))]
+    TooBig { size: u64 },
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The file holds another record than its name says (`what` is `task` or `swarm`).
+    #[error("holds {what} `{holds}` but is named {path}")]
+    Misnamed {
+        what: &'static str,
+        holds: String,
+        path: String,
+    },
+}
+
 fn describe_entry(size: &u64) -> String {
     format!("{size} bytes, more than the {MAX_RECORD_BYTES} bytes a queue record may have")
 }
@@ -391,7 +412,10 @@ impl<'r> Queue<'r> {
                 let path = format!("{}/{name}", state.dir());
                 match self.read_task(&path, &name, blob) {
                     Ok(task) => snap.tasks.push((state, task)),
-                    Err(reason) => snap.corrupt.push(Corrupt { path, reason }),
+                    Err(e) => snap.corrupt.push(Corrupt {
+                        path,
+                        reason: e.to_string(),
+                    }),
                 }
             }
         }
@@ -413,19 +437,23 @@ impl<'r> Queue<'r> {
         Ok(snap)
     }
 
-    fn read_task(&self, path: &str, name: &str, blob: ObjectId) -> Result<Task, String> {
-        if let Some((kind, size)) = self.repo.object_header(blob).map_err(|e| e.to_string())? {
+    fn read_task(&self, path: &str, name: &str, blob: ObjectId) -> Result<Task, RecordError> {
+        if let Some((kind, size)) = self.repo.object_header(blob)? {
             if kind != "blob" {
-                return Err(format!("is a {kind}, not a file"));
+                return Err(RecordError::NotAFile { kind });
             }
             if size > MAX_RECORD_BYTES {
-                return Err(format!("is {}; it is not read", describe_entry(&size)));
+                return Err(RecordError::TooBig { size });
             }
         }
-        let data = self.repo.read_blob(blob).map_err(|e| e.to_string())?;
-        let task = Task::from_json(&data).map_err(|e| e.to_string())?;
+        let data = self.repo.read_blob(blob)?;
+        let task = Task::from_json(&data)?;
         if name != format!("{}.json", task.id) {
-            return Err(format!("holds task `{}` but is named {path}", task.id));
+            return Err(RecordError::Misnamed {
+                what: "task",
+                holds: task.id.to_string(),
+                path: path.to_string(),
+            });
         }
         Ok(task)
     }
@@ -494,7 +522,10 @@ impl<'r> Queue<'r> {
                 let name = format!("{id}.json");
                 self.read_task(&path, &name, *blob)
                     .map(|t| Some((*state, t)))
-                    .map_err(|reason| QueueError::Corrupt { path, reason })
+                    .map_err(|e| QueueError::Corrupt {
+                        path,
+                        reason: e.to_string(),
+                    })
             }
             several => Err(QueueError::SeveralStates {
                 id: id.clone(),

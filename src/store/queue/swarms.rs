@@ -1,7 +1,7 @@
 //! Swarm records in the queue tree (`swarms/<id>.json`) and the recovery of claims whose
 //! owner is gone: the queue operations a swarm needs beyond tasks.
 
-use super::{MAX_RECORD_BYTES, Plan, Queue, QueueError, State};
+use super::{MAX_RECORD_BYTES, Plan, Queue, QueueError, RecordError, State};
 use crate::git::ObjectId;
 use crate::store::swarm::{Stopped, SwarmRecord, claim_is_dead};
 use crate::store::task::{Claim, TaskId};
@@ -53,21 +53,22 @@ impl Queue<'_> {
 
     /// One swarm record, refused when it is not a file, too big, unreadable, or holds
     /// another swarm than its name says (recovery would then write a record for that one).
-    fn read_swarm(&self, name: &str, blob: ObjectId) -> Result<SwarmRecord, String> {
-        match self.repo.object_header(blob).map_err(|e| e.to_string())? {
-            Some((kind, _)) if kind != "blob" => return Err(format!("is a {kind}, not a file")),
+    fn read_swarm(&self, name: &str, blob: ObjectId) -> Result<SwarmRecord, RecordError> {
+        match self.repo.object_header(blob)? {
+            Some((kind, _)) if kind != "blob" => return Err(RecordError::NotAFile { kind }),
             Some((_, size)) if size > MAX_RECORD_BYTES => {
-                return Err(format!("is {size} bytes, too big to be a swarm record"));
+                return Err(RecordError::TooBig { size });
             }
             _ => {}
         }
-        let data = self.repo.read_blob(blob).map_err(|e| e.to_string())?;
-        let record: SwarmRecord = serde_json::from_slice(&data).map_err(|e| e.to_string())?;
+        let data = self.repo.read_blob(blob)?;
+        let record: SwarmRecord = serde_json::from_slice(&data)?;
         if name != format!("{}.json", record.id) {
-            return Err(format!(
-                "holds swarm `{}` but is named swarms/{name}",
-                record.id
-            ));
+            return Err(RecordError::Misnamed {
+                what: "swarm",
+                holds: record.id.to_string(),
+                path: format!("swarms/{name}"),
+            });
         }
         Ok(record)
     }

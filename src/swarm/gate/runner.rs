@@ -226,6 +226,7 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
             stdout_tail: 0,
             // Whatever a gate command leaves running in the worktree ends with the run.
             sweep: Some(&job.worktree),
+            stop_on_stderr: None,
         };
         let exit = match supervise(spec) {
             Ok(f) => f.exit,

@@ -184,7 +184,7 @@ impl Worker {
         }
         let verdict = match result {
             Ok(v) => v,
-            Err(e) => return Some(Next::Finish(CycleResult::error(e))),
+            Err(e) => return Some(Next::Finish(CycleResult::error(e.to_string()))),
         };
         self.emit(Event::Reviewed {
             worker: self.id.clone(),

@@ -4,11 +4,15 @@
 //! A cycle: refresh the worktree to the target tip, start a fresh agent session, act on the
 //! signal of each turn (claim, merge, done, or resume/nudge/stuck), and end with exactly one
 //! outcome and one record. Claims the cycle did not land go back to pending; unmerged work is
-//! kept under `refs/oompa/keep/`.
+//! kept under `refs/oompa/keep/`. A turn its provider cut short (a usage limit, a passing
+//! error) is waited out and its session resumed (`pause`).
 
 mod landing;
+mod pause;
 
 use landing::{Landing, Next};
+pub(crate) use pause::ProviderPauses;
+use pause::{AfterTrouble, CONTINUE_PROMPT, CycleWaits};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -41,6 +45,10 @@ pub(crate) struct Worker {
     config: WorkerConfig,
     land: Sender<LandRequest>,
     records: Sender<CycleRecord>,
+    /// What this worker spent (budgets).
+    account: std::cell::Cell<super::budget::Account>,
+    /// Why this worker's own budget is spent, once it is: it finishes its turn and stops.
+    spent: std::cell::RefCell<Option<String>>,
 }
 
 /// What a cycle produced, before it becomes a record.
@@ -86,6 +94,8 @@ struct Turns {
     tokens: Tokens,
     /// Processes the turns left running outside their process group (ended).
     escaped: Vec<String>,
+    /// Waits for the provider (usage limits, passing errors).
+    waits: CycleWaits,
     /// When each turn ran (`turn` or `review`, its start, how long), for the timeline.
     spans: Vec<(&'static str, Option<Instant>, Duration)>,
 }
@@ -154,7 +164,39 @@ impl Worker {
             config,
             land,
             records,
+            account: std::cell::Cell::default(),
+            spent: std::cell::RefCell::default(),
         }
+    }
+
+    /// Charges the cycle's usage so far; notes when this worker's own budget is spent.
+    fn charge(&self, tokens: &Tokens) {
+        let mut account = self.account.get();
+        let spent = account.update(&self.shared, &self.id, self.config.budget, tokens);
+        self.account.set(account);
+        if let Some(why) = spent
+            && self.spent.borrow().is_none()
+        {
+            self.emit(Event::Warning(format!(
+                "[{}] {why}: it finishes this cycle's turn and stops",
+                self.id
+            )));
+            *self.spent.borrow_mut() = Some(why);
+        }
+    }
+
+    /// The swarm is stopping, or this worker's budget is spent.
+    fn stopping(&self) -> bool {
+        self.shared.control.stopping() || self.spent.borrow().is_some()
+    }
+
+    /// Why the worker stops now: its budget, else the swarm stopping.
+    fn stop_reason(&self) -> String {
+        self.spent
+            .borrow()
+            .clone()
+            .or_else(|| self.shared.control.spent_because())
+            .unwrap_or_else(|| "stopped".into())
     }
 
     fn emit(&self, e: Event) {
@@ -257,8 +299,8 @@ impl Worker {
         let mut errors_in_row = 0u32;
         let mut idle = false;
         for cycle in 1..=self.config.max_cycles {
-            if control.stopping() {
-                return "stopped".into();
+            if self.stopping() {
+                return self.stop_reason();
             }
             if cycle > 1
                 && !self.config.wait_between.is_zero()
@@ -271,6 +313,11 @@ impl Worker {
             }
             self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
             let record = self.cycle(repo, ws, cycle);
+            self.charge(&record.tokens);
+            let mut account = self.account.get();
+            account.close_cycle();
+            self.account.set(account);
+            summary.spend = account.spent();
             self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             summary.cycles += 1;
             bump(&mut summary.outcomes, record.outcome);
@@ -296,7 +343,8 @@ impl Worker {
                         .error_backoff
                         .saturating_mul(1 << (errors_in_row - 1).min(16))
                         .min(MAX_BACKOFF);
-                    if !backoff.is_zero() {
+                    // The last cycle does not wait for a next one that will not come.
+                    if !backoff.is_zero() && cycle < self.config.max_cycles && !self.stopping() {
                         self.emit(Event::Waiting {
                             worker: self.id.clone(),
                             why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
@@ -306,7 +354,7 @@ impl Worker {
                         }
                     }
                 }
-                Outcome::Interrupted => return "stopped".into(),
+                Outcome::Interrupted => return self.stop_reason(),
                 // The agent found nothing to do: from now on it only works when there is a
                 // pending task, and finishes once nothing can come back to the queue.
                 Outcome::Done => {
@@ -317,6 +365,9 @@ impl Worker {
                     errors_in_row = 0;
                     idle = false;
                 }
+            }
+            if let Some(why) = self.spent.borrow().clone() {
+                return why;
             }
         }
         let n = self.config.max_cycles;
@@ -496,6 +547,7 @@ impl Worker {
             conflict_predicted: result.conflict_predicted,
             gate: self.shared.board.take(&self.id),
             queue_ms: result.queue_ms,
+            pauses: turns.waits.pauses,
             error: result.error,
             transcript: Some(transcript.display().to_string()),
             extra: CycleRecord::spans_extra(&spans),
@@ -563,7 +615,11 @@ impl Worker {
             Ok(s) => s,
             Err(e) => return CycleResult::error(format!("reading the task queue: {e}")),
         };
-        let mut prompt = prompts::fresh(&c.vars, &snap, &self.config.prompt);
+        // A role prompt that cannot be read fails the cycle: no agent gets a broken prompt.
+        let mut prompt = match prompts::fresh(&c.vars, &snap, &self.config.prompt) {
+            Ok(p) => p,
+            Err(e) => return CycleResult::error(e.to_string()),
+        };
         let mut session: Option<String> = None;
         let mut silent = 0u32;
         let control = &self.shared.control;
@@ -572,11 +628,14 @@ impl Worker {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
             }
-            if turns.count >= cap {
+            if turns.count - turns.waits.limited_turns >= cap {
                 return CycleResult {
                     error: Some(format!("{} turns without finishing", turns.count)),
                     ..CycleResult::new(Outcome::Stuck)
                 };
+            }
+            if !self.wait_for_provider(&mut turns.waits) {
+                return CycleResult::new(Outcome::Interrupted);
             }
             let sent = self.with_notices(&queue, &prompt);
             let turn = Turn {
@@ -598,6 +657,7 @@ impl Worker {
                 Err(e) => return CycleResult::error(e.to_string()),
             };
             turns.add(&out);
+            self.charge(&turns.tokens);
             if out.session_id.is_some() {
                 session.clone_from(&out.session_id);
             }
@@ -609,6 +669,21 @@ impl Worker {
                 turn: n,
                 signal,
             };
+            // The provider cut the turn short: wait, then resume the session.
+            if let Some(trouble) = out.trouble.as_ref().filter(|_| !control.killing()) {
+                self.emit(ended(format!("cut off: {}", trouble.reason())));
+                match self.after_trouble(trouble, &out, &mut turns.waits) {
+                    AfterTrouble::Resume => {
+                        if session.is_some() {
+                            prompt = CONTINUE_PROMPT.to_string();
+                        }
+                        continue;
+                    }
+                    AfterTrouble::Stop => return CycleResult::new(Outcome::Interrupted),
+                    AfterTrouble::GiveUp(e) => return CycleResult::error(e),
+                }
+            }
+            turns.waits.clean_turn();
             if matches!(out.exit, Exit::Killed) {
                 self.emit(ended("killed".into()));
                 return CycleResult::new(Outcome::Interrupted);
@@ -623,13 +698,13 @@ impl Worker {
                     self.emit(ended(format!("claim {}", ids.join(", "))));
                     let (results, snap) = match self.claim(&queue, c.ws, &ids) {
                         Ok(r) => r,
-                        Err(e) => return CycleResult::error(e),
+                        Err(e) => return CycleResult::error(e.to_string()),
                     };
                     self.emit(Event::Claimed {
                         worker: self.id.clone(),
                         results: results.clone(),
                     });
-                    if control.stopping() {
+                    if self.stopping() {
                         return CycleResult::new(Outcome::Interrupted);
                     }
                     prompt = prompts::claim_results(&c.vars, &snap, &results);
@@ -652,7 +727,7 @@ impl Worker {
                 Signal::None => {
                     silent += 1;
                     self.emit(ended("none".into()));
-                    if control.stopping() {
+                    if self.stopping() {
                         return CycleResult::new(Outcome::Interrupted);
                     }
                     if silent >= self.config.max_resumes {
@@ -711,14 +786,17 @@ impl Worker {
         queue: &Queue<'_>,
         ws: &Workspace,
         raw: &[String],
-    ) -> Result<(Vec<(String, ClaimOutcome)>, Snapshot), String> {
+    ) -> Result<(Vec<(String, ClaimOutcome)>, Snapshot), ClaimError> {
         let valid: Vec<TaskId> = raw.iter().filter_map(|r| TaskId::new(r).ok()).collect();
         let claimed = if valid.is_empty() {
             Vec::new()
         } else {
             queue
                 .claim(&valid, &self.claimant(ws))
-                .map_err(|e| format!("claiming {}: {e}", raw.join(", ")))?
+                .map_err(|source| ClaimError {
+                    ids: raw.to_vec(),
+                    source: Box::new(source),
+                })?
         };
         let results = raw
             .iter()
@@ -733,6 +811,16 @@ impl Worker {
         let snap = queue.snapshot().unwrap_or_default();
         Ok((results, snap))
     }
+}
+
+/// A `CLAIM(…)` the queue could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("claiming {}: {source}", ids.join(", "))]
+struct ClaimError {
+    /// The ids as the agent wrote them.
+    ids: Vec<String>,
+    #[source]
+    source: Box<crate::store::QueueError>,
 }
 
 /// What one cycle's turns share.

@@ -39,7 +39,8 @@
 //!
 //! [`Options::error_status`] fails every request with that status;
 //! [`Options::rate_limit_for`] answers every model request with a 429 for that long after the
-//! first one, as a provider's usage limit does (below). Every reply reports 100 input and 20
+//! first one, as a provider's usage limit does (below); with
+//! [`Options::rate_limit_tools_only`] only requests that offer tools count. Every reply reports 100 input and 20
 //! output tokens. Every request is kept in a log ([`Server::requests`]): method, path,
 //! headers (without credentials), JSON body and a one-line `reply`.
 //!
@@ -129,6 +130,9 @@ pub struct Options {
     pub error_status: Option<u16>,
     /// Answer model requests with 429 until this long after the first model request.
     pub rate_limit_for: Option<Duration>,
+    /// The rate-limit window opens at, and covers, only requests that offer tools (an agent's
+    /// own conversation), not side requests such as titles and routing.
+    pub rate_limit_tools_only: bool,
     /// Also append every request to this file as a JSON line.
     pub log: Option<PathBuf>,
     /// Print one line per request on stderr.
@@ -144,6 +148,7 @@ impl Default for Options {
             model: "mock-model".to_string(),
             error_status: None,
             rate_limit_for: None,
+            rate_limit_tools_only: false,
             log: None,
             verbose: false,
             port: 0,
@@ -168,6 +173,12 @@ impl Options {
 
     pub fn rate_limit_for(mut self, window: Duration) -> Options {
         self.rate_limit_for = Some(window);
+        self
+    }
+
+    /// See [`Options::rate_limit_tools_only`].
+    pub fn rate_limit_tools_only(mut self) -> Options {
+        self.rate_limit_tools_only = true;
         self
     }
 }
@@ -306,7 +317,10 @@ impl State {
             return not_found();
         }
         let api = Api::of_path(path);
-        if let (Some(api), Some(secs)) = (api, self.rate_limit_left()) {
+        let limited = api.filter(|api| {
+            !self.options.rate_limit_tools_only || !api.conversation(body).tools.is_empty()
+        });
+        if let (Some(api), Some(secs)) = (limited, limited.and_then(|_| self.rate_limit_left())) {
             return (api.rate_limited(secs), format!("rate-limited {secs}s"));
         }
         if let Some(status) = self.options.error_status {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::agent::model::ModelSpec;
-use crate::agent::turn::TurnMode;
+use crate::agent::types::TurnMode;
 
 const FRESH: &str = "11111111-2222-4333-8444-555555555555";
 static NO_KILL: AtomicBool = AtomicBool::new(false);
@@ -186,6 +186,9 @@ fn opencode_fresh_and_resume() {
             "--format",
             "json",
             "--auto",
+            "--print-logs",
+            "--log-level",
+            "ERROR",
             "-m",
             "openrouter/x:free",
             "--dir",
@@ -206,6 +209,9 @@ fn opencode_fresh_and_resume() {
             "--format",
             "json",
             "--auto",
+            "--print-logs",
+            "--log-level",
+            "ERROR",
             "-m",
             "a/b",
             "--variant",

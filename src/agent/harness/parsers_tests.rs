@@ -2,6 +2,8 @@
 //! `reference/agent-clis.md`, including malformed lines and failure events.
 
 use super::*;
+use crate::agent::output::Parsed;
+use crate::agent::types::Usage;
 
 fn parse(harness: Harness, sample: &str) -> Parsed {
     let mut p = parser_for(&harness).expect("JSON harness");
@@ -213,4 +215,30 @@ fn empty_or_garbage_streams_yield_nothing() {
         assert_eq!(p, Parsed::default());
     }
     assert!(parser_for(&Harness::Exec("true".into())).is_none());
+}
+
+#[test]
+fn limit_lines_on_stderr_of_the_clis_that_retry_by_themselves() {
+    let line = r#"timestamp=2026-11-30T05:53:20.278Z level=ERROR message="stream error" session.id=ses_abc small=false error.error="AI_APICallError: Rate limit reached (mock). Please try again in 5s.""#;
+    let opencode = adapter(&Harness::Opencode);
+    assert!(opencode.retrying_a_limit().expect("watches stderr")(line));
+    assert!(!opencode.retrying_a_limit().expect("watches stderr")(
+        "level=ERROR message=\"tool failed\""
+    ));
+    assert_eq!(
+        opencode.read_limit_line(line),
+        (
+            "AI_APICallError: Rate limit reached (mock). Please try again in 5s.".to_string(),
+            Some("ses_abc".to_string())
+        )
+    );
+    let gemini = adapter(&Harness::Gemini);
+    let watch = gemini.retrying_a_limit().expect("watches stderr");
+    assert!(watch(
+        "Attempt 2 failed with status 429. Retrying with backoff... _ApiError: {}"
+    ));
+    assert!(!watch(
+        "Attempt 1 failed: Rate limit reached (mock). Max attempts reached"
+    ));
+    assert!(adapter(&Harness::Codex).retrying_a_limit().is_none());
 }
