@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use oompa::store::notes::{NOTES_REF, Notes};
-use oompa::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
+use oompa::store::record::{CycleRecord, Outcome, ReviewRound, Tokens};
 
 use crate::common::{TestEnv, race_process, stderr, stdout};
 
@@ -26,34 +26,15 @@ fn rec(
     target: &str,
 ) -> CycleRecord {
     CycleRecord {
-        version: RECORD_VERSION,
-        swarm: swarm.into(),
-        worker: worker.into(),
-        cycle,
-        outcome,
         model: "exec:fake-agent".into(),
-        tasks: vec![],
         turns: 1,
-        sessions: vec![],
         started: "2026-01-01T00:00:00Z".into(),
         ended: ended.into(),
         duration_ms: 42_000,
         agent_ms: 40_000,
-        tokens: Tokens::default(),
         landed: (outcome == Outcome::Merged).then(|| target.to_string()),
         tip: (outcome != Outcome::Merged).then(|| target.to_string()),
-        base: target.to_string(),
-        kept: None,
-        agent_did: Vec::new(),
-        review: vec![],
-        conflicts: vec![],
-        conflict_predicted: None,
-        gate: Vec::new(),
-        queue_ms: None,
-        pauses: Vec::new(),
-        error: None,
-        transcript: None,
-        extra: BTreeMap::new(),
+        ..CycleRecord::new(swarm, worker, cycle, outcome, target)
     }
 }
 

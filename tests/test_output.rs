@@ -768,38 +768,18 @@ fn notices(env: &TestEnv) -> Vec<serde_json::Value> {
 #[test]
 fn a_cycle_record_with_an_8_bit_csi_stays_valid_json_and_shows_escaped() {
     use oompa::store::notes::Notes;
-    use oompa::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
+    use oompa::store::record::{CycleRecord, Outcome};
     let env = TestEnv::new();
     let head = env.git(&["rev-parse", "HEAD"]).trim().to_string();
     let record = CycleRecord {
-        version: RECORD_VERSION,
-        swarm: "ab12cd34".into(),
-        worker: "w0".into(),
-        cycle: 1,
-        outcome: Outcome::Error,
         model: "exec:x".into(),
-        tasks: vec![],
         turns: 1,
-        sessions: vec![],
         started: "2026-01-01T00:00:00Z".into(),
         ended: "2026-01-01T00:00:00Z".into(),
         duration_ms: 1,
         agent_ms: 1,
-        tokens: Tokens::default(),
-        landed: None,
-        tip: None,
-        base: head.clone(),
-        kept: None,
-        review: vec![],
-        conflicts: vec![],
-        conflict_predicted: None,
         error: Some("csi \u{9b}2J del \u{7f}".into()),
-        transcript: None,
-        agent_did: vec![],
-        gate: vec![],
-        queue_ms: None,
-        pauses: Vec::new(),
-        extra: Default::default(),
+        ..CycleRecord::new("ab12cd34", "w0", 1, Outcome::Error, head.clone())
     };
     Notes::new(&env.open()).append(&[record]).unwrap();
     let rows = json_rows(&env.oompa_ok(&["log", "--json"]));

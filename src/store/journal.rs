@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::git::{ObjectId, Repo};
 use crate::store::layout;
 use crate::store::notes::{Notes, NotesError};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION};
+use crate::store::record::{CycleRecord, Outcome};
 use crate::store::swarm::pid_alive;
 use crate::store::{Snapshot, State, trailers};
 
@@ -419,6 +419,10 @@ fn in_log(notes: &Notes<'_>, record: &CycleRecord) -> Result<bool, NotesError> {
 
 /// The record of a cycle its process did not finish: `merged` when its landing is on the
 /// target, else `interrupted` with what it held and what was kept.
+///
+/// It stays whole (about 100 lines): one pass fills one record, each step reading fields the
+/// previous ones set (the landing found decides the outcome, what was kept and when it
+/// ended), so a split would pass the half-built record between functions.
 fn cut_short(
     repo: &Repo,
     path: &Path,
@@ -432,35 +436,18 @@ fn cut_short(
         .as_deref()
         .and_then(|b| ObjectId::from_hex(b.as_bytes()).ok());
     let mut record = CycleRecord {
-        version: RECORD_VERSION,
-        swarm: e.swarm.clone(),
-        worker: e.worker.clone(),
-        cycle: e.cycle,
-        outcome: Outcome::Interrupted,
         model: e.model.clone(),
-        tasks: Vec::new(),
-        turns: 0,
-        sessions: Vec::new(),
         started: e.started.clone(),
         ended: e.started.clone(),
-        duration_ms: 0,
-        agent_ms: 0,
-        tokens: Default::default(),
-        landed: None,
-        tip: None,
-        // No base (the target was gone): the null id, as a worker records it.
-        base: base.map_or_else(|| "0".repeat(40), |b| b.to_string()),
-        kept: None,
-        review: Vec::new(),
-        conflicts: Vec::new(),
-        conflict_predicted: None,
-        error: None,
         transcript: e.transcript.clone(),
-        agent_did: Vec::new(),
-        gate: Vec::new(),
-        queue_ms: None,
-        pauses: Vec::new(),
-        extra: Default::default(),
+        // No base (the target was gone): the null id, as a worker records it.
+        ..CycleRecord::new(
+            &e.swarm,
+            &e.worker,
+            e.cycle,
+            Outcome::Interrupted,
+            base.map_or_else(|| "0".repeat(40), |b| b.to_string()),
+        )
     };
     record
         .extra

@@ -620,7 +620,7 @@ fn jitter() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::record::{Outcome, RECORD_VERSION, ReviewRound};
+    use crate::store::record::{Outcome, ReviewRound};
     use std::path::Path;
     use std::process::Command;
 
@@ -696,25 +696,14 @@ mod tests {
 
     fn record(target: ObjectId, worker: &str, cycle: u32) -> CycleRecord {
         CycleRecord {
-            version: RECORD_VERSION,
-            swarm: "s1".into(),
-            worker: worker.into(),
-            cycle,
-            outcome: Outcome::Merged,
             model: "exec:fake".into(),
             tasks: vec![format!("t{cycle}")],
             turns: 2,
-            sessions: vec![],
             started: "2026-01-01T00:00:00Z".into(),
             ended: format!("2026-01-01T00:{:02}:00Z", cycle % 60),
             duration_ms: 60_000,
             agent_ms: 50_000,
-            tokens: Default::default(),
             landed: Some(target.to_string()),
-            tip: None,
-            base: target.to_string(),
-            kept: None,
-            agent_did: Vec::new(),
             review: vec![ReviewRound {
                 round: 1,
                 reviewer: "exec:reviewer".into(),
@@ -722,14 +711,7 @@ mod tests {
                 findings: String::new(),
                 parsed: true,
             }],
-            conflicts: vec![],
-            conflict_predicted: None,
-            gate: Vec::new(),
-            queue_ms: None,
-            pauses: Vec::new(),
-            error: None,
-            transcript: None,
-            extra: Default::default(),
+            ..CycleRecord::new("s1", worker, cycle, Outcome::Merged, target.to_string())
         }
     }
 

@@ -240,6 +240,48 @@ fn is_default<T: Default + PartialEq>(t: &T) -> bool {
 }
 
 impl CycleRecord {
+    /// A record of the current version with the identifying fields set and every other field
+    /// empty (zero, `None`, no items, empty timestamps); set the rest with struct update syntax
+    /// (`CycleRecord { turns: 2, ..CycleRecord::new(…) }`).
+    pub fn new(
+        swarm: impl Into<String>,
+        worker: impl Into<String>,
+        cycle: u32,
+        outcome: Outcome,
+        base: impl Into<String>,
+    ) -> Self {
+        CycleRecord {
+            version: RECORD_VERSION,
+            swarm: swarm.into(),
+            worker: worker.into(),
+            cycle,
+            outcome,
+            model: String::new(),
+            tasks: Vec::new(),
+            turns: 0,
+            sessions: Vec::new(),
+            started: String::new(),
+            ended: String::new(),
+            duration_ms: 0,
+            agent_ms: 0,
+            tokens: Tokens::default(),
+            landed: None,
+            tip: None,
+            base: base.into(),
+            kept: None,
+            agent_did: Vec::new(),
+            review: Vec::new(),
+            conflicts: Vec::new(),
+            conflict_predicted: None,
+            error: None,
+            transcript: None,
+            gate: Vec::new(),
+            queue_ms: None,
+            pauses: Vec::new(),
+            extra: Default::default(),
+        }
+    }
+
     /// The commit the note is attached to: the landing, else the worker tip, else the base.
     pub fn note_target(&self) -> &str {
         self.landed

@@ -15,7 +15,7 @@ use crate::agent::{self, Turn, TurnMode};
 use crate::config::PlannerConfig;
 use crate::git::{ObjectId, Repo};
 use crate::store::Queue;
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, Tokens};
+use crate::store::record::{CycleRecord, Outcome, Tokens};
 
 /// The planner's worker id, in records, claims and
 /// [`agent_env::WORKER`](crate::agent_env::WORKER).
@@ -205,16 +205,12 @@ fn plan_once(
         .map(|(_, t)| t.id.to_string())
         .filter(|id| !known.contains(id))
         .collect();
+    let outcome = if error.is_some() {
+        Outcome::Error
+    } else {
+        Outcome::Done
+    };
     CycleRecord {
-        version: RECORD_VERSION,
-        swarm: shared.id.clone(),
-        worker: PLANNER.into(),
-        cycle: round,
-        outcome: if error.is_some() {
-            Outcome::Error
-        } else {
-            Outcome::Done
-        },
         model: config.model.to_string(),
         tasks: added,
         turns: 1,
@@ -224,20 +220,11 @@ fn plan_once(
         duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
         agent_ms,
         tokens,
-        landed: None,
-        tip: None,
-        base: base.to_string(),
         kept: settled.kept.first().cloned(),
         agent_did: settled.did,
-        review: Vec::new(),
-        conflicts: Vec::new(),
-        conflict_predicted: None,
-        gate: Vec::new(),
-        queue_ms: None,
-        pauses: Vec::new(),
         error,
         transcript: Some(transcript.display().to_string()),
-        extra: Default::default(),
+        ..CycleRecord::new(&shared.id, PLANNER, round, outcome, base.to_string())
     }
 }
 

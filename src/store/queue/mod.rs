@@ -27,7 +27,7 @@ use std::time::Duration;
 use super::known::{self, Verdict};
 use super::swarm::claim_is_dead;
 use super::task::{Claim, Landed, Task, TaskId};
-use crate::git::{GitError, ObjectId, RefUpdate, Repo};
+use crate::git::{GitError, ObjectId, RefUpdate, Repo, short};
 
 pub use crate::store::layout::QUEUE_REF;
 
@@ -189,10 +189,6 @@ pub(crate) enum RecordError {
 
 fn describe_entry(size: &u64) -> String {
     format!("{size} bytes, more than the {MAX_RECORD_BYTES} bytes a queue record may have")
-}
-
-fn short(id: &ObjectId) -> String {
-    id.to_hex_with_len(12).to_string()
 }
 
 /// Checks the queue ref's value: a commit (or no ref at all) that descends from the last tip

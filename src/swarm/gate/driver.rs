@@ -22,7 +22,7 @@ use super::train::{Key, Out, RunId, RunSpec, Stack, Stacked, Step, Train};
 use super::{GateFailure, GateSummary};
 use crate::config::GateConfig;
 use crate::git::merge::Merge;
-use crate::git::{ObjectId, Repo};
+use crate::git::{ObjectId, Repo, short};
 use crate::store::record::GateRun;
 use crate::store::trailers::{GATE, landing_message};
 use crate::store::{Landed, Queue, Task, TaskId};
@@ -883,8 +883,4 @@ impl Driver<'_> {
             self.last_status = Some(status);
         }
     }
-}
-
-fn short(id: &ObjectId) -> String {
-    id.to_string()[..8].to_string()
 }
