@@ -9,13 +9,6 @@
 
 mod common;
 
-// The shared helpers' old homes, for test files written before they moved to tests/common
-// (issue 10); remove once the branches of that phase are merged and use the new paths.
-#[allow(unused_imports)]
-use common::guard as guard_fixtures;
-#[allow(unused_imports)]
-use common::swarm as test_swarm;
-
 mod test_agents;
 mod test_ancestry;
 mod test_budget;

@@ -12,7 +12,7 @@ use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable}
 
 // Also at its old home, for test files written before it moved to tests/common (issue 10);
 // make this a plain import once the branches of that phase are merged.
-pub(crate) use crate::common::guard::oompa_repo;
+use crate::common::guard::oompa_repo;
 
 fn shipped(name: &str) -> String {
     std::fs::read_to_string(
