@@ -120,8 +120,23 @@ pub fn note_for(ev: &Event) -> Option<Note> {
                 }),
             ))
         }
-        // "paused" (a usage limit) and "budget-spent" map here, one arm each, from the events
-        // that say so.
+        Event::Paused {
+            worker,
+            until,
+            reason,
+        } => Some(note(
+            "paused",
+            format!("{worker} paused until {until}: {reason}"),
+            json!({"worker": worker, "until": until.to_string(), "reason": reason}),
+        )),
+        Event::BudgetSpent { worker, why } => Some(note(
+            "budget-spent",
+            match worker {
+                Some(w) => format!("{w}: {why}"),
+                None => why.clone(),
+            },
+            json!({"worker": worker, "why": why}),
+        )),
         _ => None,
     }
 }

@@ -132,3 +132,32 @@ fn a_bad_budget_is_refused_with_the_line_and_what_to_write() {
     );
     assert!(err.contains("\"2M tokens\""), "{err}");
 }
+
+#[test]
+fn a_spent_budget_is_a_budget_spent_event_for_notify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let top = format!(
+        "budget = \"$0.05\"\nnotify = \"cat >> '{}'; echo >> '{}'\"\nnotify_events = [\"budget-spent\"]",
+        events.display(),
+        events.display()
+    );
+    let env = repo(5, &top, "", "FAKE_COST = \"0.02\"");
+    let out = env.oompa(&["swarm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&events).expect("notify ran");
+    let got: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("one JSON object per event"))
+        .collect();
+    assert_eq!(got.len(), 1, "{text}");
+    assert_eq!(got[0]["event"], "budget-spent", "{text}");
+    assert!(got[0]["worker"].is_null(), "the swarm's budget: {text}");
+    assert!(
+        got[0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("swarm budget $0.05 spent")),
+        "{text}"
+    );
+}

@@ -570,6 +570,8 @@ fn print_event(ui: &super::Ui, ev: &Event) {
             ui::escape(reason)
         )),
         Event::Resumed { worker } => ui.status(format!("[{worker}] resuming its session")),
+        // Said by the warning that comes with it; the event is for `notify`.
+        Event::BudgetSpent { .. } => {}
         Event::Warning(w) => ui.warn(ui::escape(w)),
         Event::WorkerFailed { worker, error } => ui.error(&CommandError::user(format!(
             "[{worker}] {}",

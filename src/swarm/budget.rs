@@ -47,6 +47,10 @@ impl Ledger {
                 "swarm {why}: stopping as on Ctrl-C (the turns in flight finish, what is \
                  ready lands, the rest goes back to pending)"
             )));
+            shared.emit(Event::BudgetSpent {
+                worker: None,
+                why: format!("swarm {why}"),
+            });
         }
     }
 

@@ -213,6 +213,13 @@ pub enum Event {
     Resumed {
         worker: String,
     },
+    /// A budget is spent (`why`): a worker's own (`worker`), which stops after its turn, or
+    /// the swarm's (`worker` is `None`), which stops as on one Ctrl-C. Said to people as a
+    /// warning; this event is for `notify`.
+    BudgetSpent {
+        worker: Option<String>,
+        why: String,
+    },
     Warning(String),
     /// A worker could not start (its worktree, its branch): the cause, in full.
     WorkerFailed {

@@ -182,6 +182,10 @@ impl Worker {
                 "[{}] {why}: it finishes this cycle's turn and stops",
                 self.id
             )));
+            self.emit(Event::BudgetSpent {
+                worker: Some(self.id.clone()),
+                why: why.clone(),
+            });
             *self.spent.borrow_mut() = Some(why);
         }
     }
