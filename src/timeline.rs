@@ -4,13 +4,13 @@
 //! One lane per worker (in name order, `w2` before `w10`), each cycle a bar from its start to
 //! its end coloured by outcome; inside a bar, what the record says happened when: the agent's
 //! turns and reviewers' turns (the record's `spans`), landing-gate runs (`gate`), and the time
-//! an approved change waited to land (`queue_ms`). Landings are marks on the target's lane at
+//! an approved change waited to land (`queue_ms`), pauses for a usage limit (`pauses`). Landings are marks on the target's lane at
 //! the top, with a time axis above and below and a legend under the lanes. Every bar and mark
 //! has a tooltip (`<title>`) with the details.
 //!
 //! What the records do not hold is not drawn: when exactly a review round or a fix turn
-//! started (reviewer turns are drawn from their spans, fix turns are agent turns), and pauses
-//! (a backoff after a failed cycle or a wait for tasks is the gap between two bars).
+//! started (reviewer turns are drawn from their spans, fix turns are agent turns), and waits
+//! between cycles (a backoff after a failed cycle or a wait for tasks is the gap between bars).
 //!
 //! Everything taken from a record is XML-escaped: notes come from agents' swarms and other
 //! clones. Pure: it never prints and never reads git.
@@ -38,6 +38,8 @@ const FONT: &str = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans
 const TURN: &str = "#1e293b";
 const REVIEW: &str = "#7c3aed";
 const GATE: &str = "#0e7490";
+/// A pause for a usage limit or a provider error, inside a cycle.
+const PAUSE: &str = "#f59e0b";
 const LANDING: &str = "#15803d";
 
 /// The colour of a bar of this outcome.
@@ -317,6 +319,19 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
                 class,
             );
         }
+        for p in &b.r.pauses {
+            if let (Ok(from), Ok(to)) =
+                (p.started.parse::<Timestamp>(), p.ended.parse::<Timestamp>())
+            {
+                seg(
+                    &mut s,
+                    x_of_ms(ms_between(t0, from) as f64),
+                    x_of_ms(ms_between(t0, to) as f64),
+                    PAUSE,
+                    "pause",
+                );
+            }
+        }
         for g in &b.r.gate {
             if let Ok(at) = g.started.parse::<Timestamp>() {
                 let from = ms_between(t0, at) as f64;
@@ -391,6 +406,7 @@ fn legend(s: &mut String, bars: &[Bar<'_>], y: f64) {
     item(s, swatch(x, TURN), "agent turn", &mut x, y);
     item(s, swatch(x, REVIEW), "review turn", &mut x, y);
     item(s, swatch(x, GATE), "gate run", &mut x, y);
+    item(s, swatch(x, PAUSE), "paused (limit)", &mut x, y);
     item(
         s,
         swatch(x, "url(#queue)"),
@@ -405,7 +421,7 @@ fn legend(s: &mut String, bars: &[Bar<'_>], y: f64) {
     item(s, mark, "landing", &mut x, y);
     let _ = write!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" fill="#64748b">gaps between bars: waiting for tasks, backing off, paused · hover a bar for its details</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" fill="#64748b">gaps between bars: waiting for tasks, backing off · hover a bar for its details</text>"##,
         x + 10.0,
         y + 10.0
     );
@@ -584,6 +600,32 @@ mod tests {
             esc("<script>&'\"\u{1b}[31m"),
             "&lt;script&gt;&amp;&apos;&quot;\u{fffd}[31m"
         );
+    }
+
+    #[test]
+    fn a_pause_for_a_usage_limit_is_a_segment_inside_its_cycle() {
+        use crate::store::record::{Outcome, Pause};
+        let r = CycleRecord {
+            started: "2026-11-30T10:00:00Z".into(),
+            ended: "2026-11-30T10:05:00Z".into(),
+            pauses: vec![Pause {
+                started: "2026-11-30T10:01:00Z".into(),
+                ended: "2026-11-30T10:03:00Z".into(),
+                reason: "usage limit".into(),
+            }],
+            ..CycleRecord::new("s1", "w0", 1, Outcome::Merged, "")
+        };
+        let meta = Meta {
+            swarm: "s1".into(),
+            target: Some("main".into()),
+        };
+        let picture = svg(&[r.clone()], &meta);
+        assert_eq!(picture.matches(r#"class="pause""#).count(), 1, "{picture}");
+        let without = CycleRecord {
+            pauses: Vec::new(),
+            ..r
+        };
+        assert!(!svg(&[without], &meta).contains(r#"class="pause""#));
     }
 
     #[test]
