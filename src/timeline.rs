@@ -619,7 +619,7 @@ mod tests {
             swarm: "s1".into(),
             target: Some("main".into()),
         };
-        let picture = svg(&[r.clone()], &meta);
+        let picture = svg(std::slice::from_ref(&r), &meta);
         assert_eq!(picture.matches(r#"class="pause""#).count(), 1, "{picture}");
         let without = CycleRecord {
             pauses: Vec::new(),
