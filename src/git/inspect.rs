@@ -237,31 +237,7 @@ impl Repo {
             .gix()
             .config_path(gix::config::Source::Local)
             .ctx(|| "locating the repository config".into())?;
-        let mut file = self
-            .gix()
-            .config_file_mut(&path)
-            .ctx(|| format!("opening {} for writing", path.display()))?;
-        let present = file
-            .raw_values_by(section, None, key)
-            .map(|vals| vals.iter().any(|v| v.as_bstr() == value.as_bytes()))
-            .unwrap_or(false);
-        if present {
-            return Ok(false);
-        }
-        let mut sect =
-            file.section_mut_or_create_new(section, None)
-                .map_err(|e| GitError::Gix {
-                    context: format!("adding [{section}] to {}", path.display()),
-                    source: gix::Error::from_error(e),
-                })?;
-        sect.push(key, Some(value.as_bytes().as_bstr()))
-            .map_err(|e| GitError::Gix {
-                context: format!("setting {section}.{key} in {}", path.display()),
-                source: gix::Error::from_error(e),
-            })?;
-        file.commit()
-            .ctx(|| format!("writing {}", path.display()))?;
-        Ok(true)
+        self.add_config_in(&path, section, key, value)
     }
 
     /// The directory git runs this checkout's hooks from: `core.hooksPath` (a relative value
