@@ -11,7 +11,9 @@ use oompa::git::Repo;
 use oompa::store::notes::Notes;
 use oompa::store::record::{CycleRecord, Outcome, RECORD_VERSION};
 
-use crate::fixture::{Bench, git, git_ok, prepare_oompa_repo, tail, task_ids, wait_with_peak};
+use crate::fixture::{
+    Bench, git, git_ok, prepare_oompa_repo, tail, task_ids, wait_with_peak, wall_span,
+};
 
 /// What one `git oompa swarm` run did.
 pub struct SwarmRun {
@@ -65,17 +67,7 @@ pub fn swarm(bench: &Bench, dir: &Path, workers: usize, cycles: u32) -> SwarmRun
         "the swarm landed {merged} of {expected} cycles:\n{}",
         tail(&stderr, 30)
     );
-    let first = entries
-        .iter()
-        .filter_map(|e| e.record.started.parse::<jiff::Timestamp>().ok())
-        .min()
-        .expect("cycle start times");
-    let last = entries
-        .iter()
-        .filter_map(|e| e.record.ended.parse::<jiff::Timestamp>().ok())
-        .max()
-        .expect("cycle end times");
-    let span = Duration::try_from(last.duration_since(first)).unwrap_or(Duration::ZERO);
+    let span = wall_span(entries.iter().map(|e| &e.record));
     let agent = Duration::from_millis(entries.iter().map(|e| e.record.agent_ms).sum());
     SwarmRun {
         wall,

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use oompa::git::Repo;
+use oompa::store::record::CycleRecord;
 use oompa::store::{Queue, TASK_VERSION, Task, TaskId};
 
 /// The instant agent: turn 1 claims this cycle's task (`<worker>-c<cycle>`), the resumed turn
@@ -261,6 +262,20 @@ fn vm_hwm(status_path: &str) -> Option<u64> {
     let text = std::fs::read_to_string(status_path).ok()?;
     let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// From the first cycle's start to the last cycle's end.
+pub fn wall_span<'a>(records: impl Iterator<Item = &'a CycleRecord> + Clone) -> Duration {
+    let first = records
+        .clone()
+        .filter_map(|r| r.started.parse::<jiff::Timestamp>().ok())
+        .min()
+        .expect("cycle start times");
+    let last = records
+        .filter_map(|r| r.ended.parse::<jiff::Timestamp>().ok())
+        .max()
+        .expect("cycle end times");
+    Duration::try_from(last.duration_since(first)).unwrap_or(Duration::ZERO)
 }
 
 /// The last `n` lines of a text, for failure messages.

@@ -12,7 +12,7 @@ use oompa::git::Repo;
 use oompa::store::notes::Notes;
 use oompa::store::record::Outcome;
 
-use crate::fixture::{Bench, git, make_repo, prepare_oompa_repo, tail, wait_with_peak};
+use crate::fixture::{Bench, git, make_repo, prepare_oompa_repo, tail, wait_with_peak, wall_span};
 
 /// The instant agent, plus: change number `cycle × workers + worker` breaks the gate when it
 /// ends in 3 (one in ten, spread over the cycles), until the gate's failure comes back to it.
@@ -125,17 +125,7 @@ pub fn run(
         merged.len(),
         tail(&stderr, 30)
     );
-    let first = entries
-        .iter()
-        .filter_map(|e| e.record.started.parse::<jiff::Timestamp>().ok())
-        .min()
-        .expect("cycle start times");
-    let last = entries
-        .iter()
-        .filter_map(|e| e.record.ended.parse::<jiff::Timestamp>().ok())
-        .max()
-        .expect("cycle end times");
-    let span = Duration::try_from(last.duration_since(first)).unwrap_or(Duration::ZERO);
+    let span = wall_span(entries.iter().map(|e| &e.record));
     let mut queue_ms: Vec<u64> = merged.iter().filter_map(|e| e.record.queue_ms).collect();
     queue_ms.sort_unstable();
     let runs = stderr
