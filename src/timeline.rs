@@ -628,6 +628,113 @@ mod tests {
         assert!(!svg(&[without], &meta).contains(r#"class="pause""#));
     }
 
+    /// A small fixed timeline with every kind of mark: three workers, a landing that waited in
+    /// the queue, agent and review turns, gate runs, a pause, a failed gate, an error and a
+    /// record with unreadable times.
+    fn fixed_timeline() -> Vec<CycleRecord> {
+        use crate::store::record::{GateRun, Pause, ReviewRound, TurnSpan};
+        let gate = |started: &str, ms: u64, result: &str, attempt: u32| GateRun {
+            candidate: "c".repeat(40),
+            base: "b".repeat(40),
+            batch: vec!["w2".into()],
+            commands: vec!["make test".into()],
+            result: result.into(),
+            status: None,
+            started: started.into(),
+            duration_ms: ms,
+            attempt,
+            flaky: false,
+            bisect: false,
+            output: None,
+        };
+        let spans = [
+            TurnSpan {
+                kind: "turn".into(),
+                at_ms: 0,
+                ms: 40_000,
+            },
+            TurnSpan {
+                kind: "review".into(),
+                at_ms: 41_000,
+                ms: 20_000,
+            },
+            TurnSpan {
+                kind: "turn".into(),
+                at_ms: 62_000,
+                ms: 30_000,
+            },
+        ];
+        vec![
+            CycleRecord {
+                started: "2026-11-30T10:00:00Z".into(),
+                ended: "2026-11-30T10:03:00Z".into(),
+                duration_ms: 180_000,
+                agent_ms: 70_000,
+                turns: 2,
+                tasks: vec!["fix-<parser>".into()],
+                landed: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                queue_ms: Some(50_000),
+                review: vec![ReviewRound {
+                    round: 1,
+                    reviewer: "claude:opus".into(),
+                    verdict: "approved".into(),
+                    findings: String::new(),
+                    parsed: true,
+                }],
+                gate: vec![
+                    gate("2026-11-30T10:02:10Z", 20_000, "failed", 1),
+                    gate("2026-11-30T10:02:35Z", 20_000, "passed", 2),
+                ],
+                extra: CycleRecord::spans_extra(&spans),
+                ..CycleRecord::new("s1", "w2", 1, Outcome::Merged, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "2026-11-30T10:00:30Z".into(),
+                ended: "2026-11-30T10:06:00Z".into(),
+                duration_ms: 330_000,
+                turns: 1,
+                pauses: vec![Pause {
+                    started: "2026-11-30T10:01:00Z".into(),
+                    ended: "2026-11-30T10:03:00Z".into(),
+                    reason: "usage limit".into(),
+                }],
+                gate: vec![gate("2026-11-30T10:05:00Z", 50_000, "failed", 1)],
+                kept: Some("refs/oompa/keep/s1/w10/1".into()),
+                ..CycleRecord::new("s1", "w10", 1, Outcome::GateFailed, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "2026-11-30T10:01:00Z".into(),
+                ended: "2026-11-30T10:01:20Z".into(),
+                duration_ms: 20_000,
+                error: Some("agent exited with code 2 & said \"<no>\"\nsecond line".into()),
+                ..CycleRecord::new("s1", "w0", 1, Outcome::Error, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "2026-11-30T10:02:00Z".into(),
+                ended: "2026-11-30T10:04:00Z".into(),
+                duration_ms: 120_000,
+                ..CycleRecord::new("s1", "w0", 2, Outcome::NoChanges, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "not a time".into(),
+                ended: "2026-11-30T10:04:00Z".into(),
+                ..CycleRecord::new("s1", "w3", 1, Outcome::Done, "b".repeat(40))
+            },
+        ]
+    }
+
+    #[test]
+    fn the_picture_of_a_fixed_timeline_stays_the_same() {
+        let meta = Meta {
+            swarm: "s1".into(),
+            target: Some("main".into()),
+        };
+        let picture = svg(&fixed_timeline(), &meta);
+        // One element a line, so a change reads as a diff (text escapes `<` and `>`, so
+        // splitting between tags cannot hide a difference).
+        insta::assert_snapshot!(picture.replace("><", ">\n<"));
+    }
+
     #[test]
     fn workers_sort_the_way_a_person_counts() {
         let mut w = vec!["w10", "w2", "w1", "planner", "w0"];
