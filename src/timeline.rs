@@ -270,9 +270,8 @@ fn axis(s: &mut String, l: &Layout<'_>) {
         } else {
             format!("+{}", duration_text(tick))
         };
-        let clock = l
-            .t0
-            .checked_add(jiff::SignedDuration::from_millis(
+        let clock =
+            l.t0.checked_add(jiff::SignedDuration::from_millis(
                 i64::try_from(tick).unwrap_or(i64::MAX),
             ))
             .map(|t| t.strftime("%H:%M:%S").to_string())
@@ -420,8 +419,7 @@ fn segments(s: &mut String, l: &Layout<'_>, b: &Bar<'_>, inside: &Inside) {
         );
     }
     for p in &b.r.pauses {
-        if let (Ok(from), Ok(to)) = (p.started.parse::<Timestamp>(), p.ended.parse::<Timestamp>())
-        {
+        if let (Ok(from), Ok(to)) = (p.started.parse::<Timestamp>(), p.ended.parse::<Timestamp>()) {
             inside.draw(s, l.x_of(from), l.x_of(to), PAUSE, "pause");
         }
     }
@@ -733,22 +731,15 @@ mod tests {
             bisect: false,
             output: None,
         };
+        let span = |kind: &str, at_ms: u64, ms: u64| TurnSpan {
+            kind: kind.into(),
+            at_ms,
+            ms,
+        };
         let spans = [
-            TurnSpan {
-                kind: "turn".into(),
-                at_ms: 0,
-                ms: 40_000,
-            },
-            TurnSpan {
-                kind: "review".into(),
-                at_ms: 41_000,
-                ms: 20_000,
-            },
-            TurnSpan {
-                kind: "turn".into(),
-                at_ms: 62_000,
-                ms: 30_000,
-            },
+            span("turn", 0, 40_000),
+            span("review", 41_000, 20_000),
+            span("turn", 62_000, 30_000),
         ];
         vec![
             CycleRecord {
