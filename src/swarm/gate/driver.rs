@@ -210,6 +210,31 @@ macro_rules! with_stacker {
     }};
 }
 
+/// Runs `job` on a thread of its own. Whatever happens in the run, the queue hears of its end
+/// and then of its worktree (it would wait for them forever otherwise).
+fn spawn_run(job: Job, tx: Sender<Msg>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("gate-run-{}", job.run))
+        .spawn(move || {
+            let ended =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::run(&job)))
+                    .unwrap_or_else(|_| {
+                        Ended::without_attempts(
+                            job.run,
+                            "the gate run crashed (a bug in git oompa)".into(),
+                        )
+                    });
+            let _ = tx.send(Msg::Ended(ended));
+            let restore =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::restore(&job)));
+            let _ = tx.send(Msg::Freed {
+                run: job.run,
+                restore_error: restore
+                    .unwrap_or_else(|_| Some("putting the worktree back crashed".into())),
+            });
+        })
+}
+
 impl Driver<'_> {
     fn run(&mut self, requests: Receiver<LandRequest>) {
         let mut requests = Some(requests);
@@ -345,40 +370,11 @@ impl Driver<'_> {
         }
     }
 
+    /// Starts a run of the gate on its own thread, and tells the board.
     fn start(&mut self, spec: RunSpec) {
-        let workers: Vec<String> = spec
-            .members
-            .iter()
-            .filter_map(|k| self.entries.get(k).map(|e| e.req.worker.clone()))
-            .collect();
-        let tasks: Vec<String> = spec
-            .members
-            .iter()
-            .filter_map(|k| self.entries.get(k))
-            .flat_map(|e| e.tasks.iter().map(|t| t.id.to_string()))
-            .collect();
-        let owner = self
-            .entries
-            .get(&spec.worktree)
-            .expect("a run's worktree belongs to a change on the train");
-        let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job {
-            run: spec.id,
-            candidate: spec.candidate,
-            base: spec.base,
-            worktree: self.shared.worktrees.join(&owner.req.worker),
-            branch: owner.req.branch.clone(),
-            copy: self.shared.config.copy.clone(),
-            root: self.shared.root.clone(),
-            workers: workers.clone(),
-            tasks,
-            swarm: self.shared.id.clone(),
-            target: self.shared.target.clone(),
-            output_dir: crate::store::layout::gate_output_dir(&self.shared.transcripts),
-            gate: self.gate.clone(),
-            cancel: Arc::clone(&cancel),
-            output_max: self.shared.config.transcript_max,
-        };
+        let job = self.job(&spec);
+        let workers = job.workers.clone();
+        let cancel = Arc::clone(&job.cancel);
         if spec.bisect {
             self.searching.insert(spec.id);
         }
@@ -388,46 +384,16 @@ impl Driver<'_> {
             candidate: spec.candidate,
             bisect: spec.bisect,
         });
-        let tx = self.done_tx.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("gate-run-{}", spec.id))
-            .spawn(move || {
-                // Whatever happens in the run, the queue hears of its end and of its worktree
-                // (it would wait for them forever otherwise).
-                let ended =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::run(&job)))
-                        .unwrap_or_else(|_| Ended {
-                            run: job.run,
-                            passed: false,
-                            attempts: Vec::new(),
-                            failed_command: None,
-                            tail: "the gate run crashed (a bug in git oompa)".into(),
-                            mentioned: BTreeSet::new(),
-                        });
-                let _ = tx.send(Msg::Ended(ended));
-                let restore = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    runner::restore(&job)
-                }));
-                let _ = tx.send(Msg::Freed {
-                    run: job.run,
-                    restore_error: restore
-                        .unwrap_or_else(|_| Some("putting the worktree back crashed".into())),
-                });
-            });
-        let handle = match handle {
+        let handle = match spawn_run(job, self.done_tx.clone()) {
             Ok(h) => Some(h),
             Err(e) => {
                 self.shared.emit(Event::Warning(format!(
                     "could not start a gate run: {e}; it counts as failed"
                 )));
-                let _ = self.done_tx.send(Msg::Ended(Ended {
-                    run: spec.id,
-                    passed: false,
-                    attempts: Vec::new(),
-                    failed_command: None,
-                    tail: format!("could not start a thread for the gate run: {e}"),
-                    mentioned: BTreeSet::new(),
-                }));
+                let _ = self.done_tx.send(Msg::Ended(Ended::without_attempts(
+                    spec.id,
+                    format!("could not start a thread for the gate run: {e}"),
+                )));
                 let _ = self.done_tx.send(Msg::Freed {
                     run: spec.id,
                     restore_error: None,
@@ -445,6 +411,45 @@ impl Driver<'_> {
                 handle,
             },
         );
+    }
+
+    /// The workers whose changes these are, in the same order.
+    fn workers_of<'k>(&self, keys: impl IntoIterator<Item = &'k Key>) -> Vec<String> {
+        keys.into_iter()
+            .filter_map(|k| self.entries.get(k).map(|e| e.req.worker.clone()))
+            .collect()
+    }
+
+    /// What a run's thread needs: the candidate, the worktree of the change it ends with, and
+    /// what its commands are told.
+    fn job(&self, spec: &RunSpec) -> Job {
+        let tasks: Vec<String> = spec
+            .members
+            .iter()
+            .filter_map(|k| self.entries.get(k))
+            .flat_map(|e| e.tasks.iter().map(|t| t.id.to_string()))
+            .collect();
+        let owner = self
+            .entries
+            .get(&spec.worktree)
+            .expect("a run's worktree belongs to a change on the train");
+        Job {
+            run: spec.id,
+            candidate: spec.candidate,
+            base: spec.base,
+            worktree: self.shared.worktrees.join(&owner.req.worker),
+            branch: owner.req.branch.clone(),
+            copy: self.shared.config.copy.clone(),
+            root: self.shared.root.clone(),
+            workers: self.workers_of(&spec.members),
+            tasks,
+            swarm: self.shared.id.clone(),
+            target: self.shared.target.clone(),
+            output_dir: crate::store::layout::gate_output_dir(&self.shared.transcripts),
+            gate: self.gate.clone(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            output_max: self.shared.config.transcript_max,
+        }
     }
 
     fn apply_cancels(&mut self) {

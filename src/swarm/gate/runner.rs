@@ -79,17 +79,25 @@ pub(crate) struct Ended {
     pub mentioned: BTreeSet<String>,
 }
 
+impl Ended {
+    /// A run that failed before any attempt (its thread could not start, or crashed), saying
+    /// why in its `tail`.
+    pub(crate) fn without_attempts(run: u64, tail: String) -> Ended {
+        Ended {
+            run,
+            passed: false,
+            attempts: Vec::new(),
+            failed_command: None,
+            tail,
+            mentioned: BTreeSet::new(),
+        }
+    }
+}
+
 /// Runs the job to the end (pass, failure after retries, cancel). The worktree is left on the
 /// candidate: [`restore`] gives it back.
 pub(crate) fn run(job: &Job) -> Ended {
-    let mut ended = Ended {
-        run: job.run,
-        passed: false,
-        attempts: Vec::new(),
-        failed_command: None,
-        tail: String::new(),
-        mentioned: BTreeSet::new(),
-    };
+    let mut ended = Ended::without_attempts(job.run, String::new());
     let prepared = cli::checkout_detached(&job.worktree, job.candidate).map(|()| copy_in(job));
     match prepared {
         Err(e) => {
