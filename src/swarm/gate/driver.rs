@@ -26,7 +26,7 @@ use crate::git::{ObjectId, Repo, short};
 use crate::store::record::GateRun;
 use crate::store::trailers::{GATE, landing_message};
 use crate::store::{Landed, Queue, Task, TaskId};
-use crate::swarm::merge_queue::{self, Attempt, LandReply, LandRequest};
+use crate::swarm::merge_queue::{self, Attempt, LandReply, LandRequest, Pause};
 use crate::swarm::{Event, Shared};
 
 /// How long the loop waits for news before it looks at the target and the kill switch again.
@@ -539,25 +539,8 @@ impl Driver<'_> {
             return;
         }
         let landing = &members[..upto];
-        let completions: Vec<(Vec<TaskId>, Landed)> = landing
-            .iter()
-            .filter_map(|(key, commit)| {
-                let e = self.entries.get(key)?;
-                Some((
-                    e.tasks.iter().map(|t| t.id.clone()).collect(),
-                    Landed {
-                        commit: commit.to_string(),
-                        review_rounds: e.req.review_rounds,
-                        at: jiff::Timestamp::now().to_string(),
-                        worker: Some(e.req.worker.clone()),
-                    },
-                ))
-            })
-            .collect();
-        let workers: Vec<String> = landing
-            .iter()
-            .filter_map(|(k, _)| self.entries.get(k).map(|e| e.req.worker.clone()))
-            .collect();
+        let completions = self.completions(landing);
+        let workers = self.workers_of(landing.iter().map(|(k, _)| k));
         let reflog = format!(
             "oompa: land {} through the gate ({})",
             upto,
@@ -579,24 +562,7 @@ impl Driver<'_> {
                 &actor,
             );
             match attempt {
-                Attempt::Done(LandReply::Landed { .. }) => {
-                    self.paused = None;
-                    self.shared.board.count(|s| {
-                        s.landings += 1;
-                        s.landed += upto as u64;
-                    });
-                    for (key, commit) in landing {
-                        if let Some(e) = self.entries.get(key) {
-                            self.shared.emit(Event::Landed {
-                                worker: e.req.worker.clone(),
-                                commit: *commit,
-                                tasks: e.tasks.iter().map(|t| t.id.clone()).collect(),
-                            });
-                        }
-                    }
-                    with_stacker!(self, |g, train| train.landed(&mut g, upto));
-                    return;
-                }
+                Attempt::Done(LandReply::Landed { .. }) => return self.landed(landing),
                 Attempt::Done(LandReply::Failed(why)) => {
                     self.paused = None;
                     self.shared.emit(Event::Warning(format!(
@@ -612,69 +578,119 @@ impl Driver<'_> {
                     return;
                 }
                 Attempt::Retry => {
-                    // The target moved (then everything is gated again on it), or only the
-                    // task queue did (a claim): the candidate still sits on the target.
-                    match self.repo.read_ref(&self.shared.target_ref) {
-                        Ok(Some(now)) if now != base => {
-                            self.paused = None;
-                            self.follow_target();
-                            return;
-                        }
-                        _ if tries >= MAX_LAND_TRIES => {
-                            let key = "queue".to_string();
-                            let since = match &self.paused {
-                                Some(p) if p.key == key => p.since,
-                                _ => Instant::now(),
-                            };
-                            self.paused = Some(Paused {
-                                upto,
-                                candidate,
-                                key,
-                                reason: "the task queue keeps changing under the landing".into(),
-                                since,
-                                next_try: Instant::now() + PAUSE_POLL,
-                            });
-                            return;
-                        }
-                        _ => continue,
+                    if !self.lost_race(upto, candidate, base, tries) {
+                        return;
                     }
                 }
-                Attempt::Paused(pause) => {
-                    let reason = pause.message();
-                    let since = match &self.paused {
-                        Some(p) if p.key == pause.key => p.since,
-                        _ => {
-                            for w in &workers {
-                                self.shared.emit(Event::LandingPaused {
-                                    worker: w.clone(),
-                                    reason: reason.clone(),
-                                });
-                            }
-                            Instant::now()
-                        }
-                    };
-                    match pause.verdict(self.shared, &workers.join(", "), since) {
-                        Some(LandReply::Interrupted) => {
-                            self.paused = None;
-                            with_stacker!(self, |g, train| train.interrupt(&mut g, upto));
-                        }
-                        Some(LandReply::Failed(why)) => {
-                            self.paused = None;
-                            with_stacker!(self, |g, train| train.abandon(&mut g, upto, &why));
-                        }
-                        _ => {
-                            self.paused = Some(Paused {
-                                upto,
-                                candidate,
-                                key: pause.key,
-                                reason,
-                                since,
-                                next_try: Instant::now() + PAUSE_POLL,
-                            })
-                        }
-                    }
-                    return;
+                Attempt::Paused(pause) => return self.pause(upto, candidate, pause, &workers),
+            }
+        }
+    }
+
+    /// What the landing of these changes completes: each one's tasks, with its landing.
+    fn completions(&self, landing: &[(Key, ObjectId)]) -> Vec<(Vec<TaskId>, Landed)> {
+        landing
+            .iter()
+            .filter_map(|(key, commit)| {
+                let e = self.entries.get(key)?;
+                Some((
+                    e.tasks.iter().map(|t| t.id.clone()).collect(),
+                    Landed {
+                        commit: commit.to_string(),
+                        review_rounds: e.req.review_rounds,
+                        at: jiff::Timestamp::now().to_string(),
+                        worker: Some(e.req.worker.clone()),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The changes in `landing` are on the target: counted, told, and off the train.
+    fn landed(&mut self, landing: &[(Key, ObjectId)]) {
+        let upto = landing.len();
+        self.paused = None;
+        self.shared.board.count(|s| {
+            s.landings += 1;
+            s.landed += upto as u64;
+        });
+        for (key, commit) in landing {
+            if let Some(e) = self.entries.get(key) {
+                self.shared.emit(Event::Landed {
+                    worker: e.req.worker.clone(),
+                    commit: *commit,
+                    tasks: e.tasks.iter().map(|t| t.id.clone()).collect(),
+                });
+            }
+        }
+        with_stacker!(self, |g, train| train.landed(&mut g, upto));
+    }
+
+    /// The landing's transaction lost a race. The target moved (then everything is gated
+    /// again on it), or only the task queue did (a claim): the candidate still sits on the
+    /// target, and the landing tries again, pausing after [`MAX_LAND_TRIES`]. Returns whether
+    /// to try again now.
+    fn lost_race(&mut self, upto: usize, candidate: ObjectId, base: ObjectId, tries: u32) -> bool {
+        match self.repo.read_ref(&self.shared.target_ref) {
+            Ok(Some(now)) if now != base => {
+                self.paused = None;
+                self.follow_target();
+                false
+            }
+            _ if tries >= MAX_LAND_TRIES => {
+                let key = "queue".to_string();
+                let since = match &self.paused {
+                    Some(p) if p.key == key => p.since,
+                    _ => Instant::now(),
+                };
+                self.paused = Some(Paused {
+                    upto,
+                    candidate,
+                    key,
+                    reason: "the task queue keeps changing under the landing".into(),
+                    since,
+                    next_try: Instant::now() + PAUSE_POLL,
+                });
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Something in the target's checkout is in the way: the landing waits (its workers are
+    /// told once per cause), or gives up as the pause's verdict says.
+    fn pause(&mut self, upto: usize, candidate: ObjectId, pause: Pause, workers: &[String]) {
+        let reason = pause.message();
+        let since = match &self.paused {
+            Some(p) if p.key == pause.key => p.since,
+            _ => {
+                for w in workers {
+                    self.shared.emit(Event::LandingPaused {
+                        worker: w.clone(),
+                        reason: reason.clone(),
+                    });
                 }
+                Instant::now()
+            }
+        };
+        match pause.verdict(self.shared, &workers.join(", "), since) {
+            Some(LandReply::Interrupted) => {
+                self.paused = None;
+                with_stacker!(self, |g, train| train.interrupt(&mut g, upto));
+            }
+            Some(LandReply::Failed(why)) => {
+                self.paused = None;
+                with_stacker!(self, |g, train| train.abandon(&mut g, upto, &why));
+            }
+            _ => {
+                self.paused = Some(Paused {
+                    upto,
+                    candidate,
+                    key: pause.key,
+                    reason,
+                    since,
+                    next_try: Instant::now() + PAUSE_POLL,
+                })
             }
         }
     }
