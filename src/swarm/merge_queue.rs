@@ -168,18 +168,11 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
     }
     // Where the target's checkouts are: the tip the queue left, even if the target moved.
     let base = watch.checkout_base(target);
-    // Mergeability first, in memory; only a clean merge writes anything.
-    let tree = match repo.check_merge(target, req.tip) {
+    let tree = match landing_tree(repo, target, req.tip) {
         Err(e) => return fail(&e),
-        Ok(Merge::UpToDate) => return up_to_date(shared, repo, req, watch),
-        Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
-        Ok(Merge::FastForward { tree }) => tree,
-        Ok(Merge::Clean { .. }) => match repo.merge(target, req.tip) {
-            Ok(Merge::Clean { tree }) => tree,
-            Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
-            Ok(other) => return fail(&format!("merge changed its mind: {other:?}")),
-            Err(e) => return fail(&e),
-        },
+        Ok(LandingTree::UpToDate) => return up_to_date(shared, repo, req, watch),
+        Ok(LandingTree::Conflict(paths)) => return Attempt::Done(LandReply::Conflict { paths }),
+        Ok(LandingTree::Tree(tree)) => tree,
     };
     let tasks = match held_tasks(&Queue::new(repo), shared, req) {
         Ok(t) => t,
@@ -218,6 +211,36 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
         watch.landed(commit);
     }
     attempt
+}
+
+/// How a change merges onto the target, for its landing commit.
+pub(super) enum LandingTree {
+    /// The target already has it.
+    UpToDate,
+    /// The paths that do not merge cleanly.
+    Conflict(Vec<String>),
+    /// The landing commit's tree.
+    Tree(ObjectId),
+}
+
+/// The tree of the landing commit of `tip` on `onto`. Mergeability first, in memory; only a
+/// clean three-way merge writes anything. Shared by the plain merge queue and the gate's
+/// stacker.
+pub(super) fn landing_tree(
+    repo: &Repo,
+    onto: ObjectId,
+    tip: ObjectId,
+) -> Result<LandingTree, String> {
+    match repo.check_merge(onto, tip).map_err(|e| e.to_string())? {
+        Merge::UpToDate => Ok(LandingTree::UpToDate),
+        Merge::Conflict { paths } => Ok(LandingTree::Conflict(paths)),
+        Merge::FastForward { tree } => Ok(LandingTree::Tree(tree)),
+        Merge::Clean { .. } => match repo.merge(onto, tip).map_err(|e| e.to_string())? {
+            Merge::Clean { tree } => Ok(LandingTree::Tree(tree)),
+            Merge::Conflict { paths } => Ok(LandingTree::Conflict(paths)),
+            other => Err(format!("merge changed its mind: {other:?}")),
+        },
+    }
 }
 
 /// Moves the target from `target` to `commit` and completes each group's tasks (with its

@@ -21,12 +21,11 @@ use super::status::{self, GateStatus, Queued, Running};
 use super::train::{Key, Out, RunId, RunSpec, Stack, Stacked, Step, Train};
 use super::{GateFailure, GateSummary};
 use crate::config::GateConfig;
-use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, short};
 use crate::store::record::GateRun;
 use crate::store::trailers::{GATE, landing_message};
 use crate::store::{Landed, Queue, Task, TaskId};
-use crate::swarm::merge_queue::{self, Attempt, LandReply, LandRequest, Pause};
+use crate::swarm::merge_queue::{self, Attempt, LandReply, LandRequest, LandingTree, Pause};
 use crate::swarm::{Event, Shared};
 
 /// How long the loop waits for news before it looks at the target and the kill switch again.
@@ -159,17 +158,11 @@ impl Stack for Stacker<'_> {
             return Stacked::Error(format!("change {key} is not in the queue"));
         };
         let tip = e.req.tip;
-        let tree = match self.repo.check_merge(parent, tip) {
-            Err(err) => return Stacked::Error(err.to_string()),
-            Ok(Merge::UpToDate) => return Stacked::UpToDate,
-            Ok(Merge::Conflict { paths }) => return Stacked::Conflict(paths),
-            Ok(Merge::FastForward { tree }) => tree,
-            Ok(Merge::Clean { .. }) => match self.repo.merge(parent, tip) {
-                Ok(Merge::Clean { tree }) => tree,
-                Ok(Merge::Conflict { paths }) => return Stacked::Conflict(paths),
-                Ok(other) => return Stacked::Error(format!("merge changed its mind: {other:?}")),
-                Err(err) => return Stacked::Error(err.to_string()),
-            },
+        let tree = match merge_queue::landing_tree(self.repo, parent, tip) {
+            Err(err) => return Stacked::Error(err),
+            Ok(LandingTree::UpToDate) => return Stacked::UpToDate,
+            Ok(LandingTree::Conflict(paths)) => return Stacked::Conflict(paths),
+            Ok(LandingTree::Tree(tree)) => tree,
         };
         let mut message = landing_message(
             &e.tasks,
