@@ -246,6 +246,16 @@ impl Snapshot {
         self.in_state(state).count()
     }
 
+    /// The claimed tasks `worker` of `swarm` holds.
+    pub fn held_by<'a>(
+        &'a self,
+        swarm: &'a str,
+        worker: &'a str,
+    ) -> impl Iterator<Item = &'a Task> {
+        self.in_state(State::Current)
+            .filter(move |t| t.is_held_by(swarm, worker))
+    }
+
     pub fn find(&self, id: &TaskId) -> Option<(State, &Task)> {
         self.tasks
             .iter()
@@ -725,11 +735,7 @@ impl<'r> Queue<'r> {
                 match owner {
                     Owner::Any => {}
                     Owner::Worker { swarm, worker } => {
-                        let mine = task
-                            .claim
-                            .as_ref()
-                            .is_some_and(|c| c.swarm == swarm && c.worker == worker);
-                        if !mine {
+                        if !task.is_held_by(swarm, worker) {
                             return Err(QueueError::NotOwner {
                                 id: id.clone(),
                                 holder: holder(&task),
