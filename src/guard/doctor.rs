@@ -96,6 +96,16 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
     swarm_leftovers(repo, settings, &mut out);
     locks(repo, &mut out);
     checkouts_follow(repo, settings, &mut out);
+    claims(repo, &mut out);
+    notes(repo, &mut out);
+    landings(repo, settings, &mut out);
+    out.push(decorations(repo));
+    out
+}
+
+/// Claims whose owner is gone (not looked at while the queue is replaced: its claims are not
+/// the queue's).
+fn claims(repo: &Repo, out: &mut Vec<Finding>) {
     let damaged = invariants::queue_damaged(repo).is_some();
     match invariants::orphaned_claims(repo) {
         // The claims of a replaced queue are not the queue's: restore it first.
@@ -115,52 +125,56 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
             "`git oompa task list` shows what is wrong with the queue",
         )),
     }
-    notes(repo, &mut out);
-    if let Some(t) = &settings.target_ref {
-        match invariants::target_moves(repo, t) {
-            Ok(v) if v.is_empty() => out.push(Finding::ok(
-                "landings",
-                format!(
-                    "{} moved only through the merge queue lately",
-                    settings.target_short()
-                ),
-            )),
-            Ok(v) => {
-                for violation in v {
-                    out.push(Finding::problem(
-                        "landings",
-                        violation.describe(),
-                        violation.fix(),
-                    ));
-                }
+}
+
+/// Moves of the target that did not go through the merge queue, lately.
+fn landings(repo: &Repo, settings: &Settings, out: &mut Vec<Finding>) {
+    let Some(t) = &settings.target_ref else {
+        return;
+    };
+    match invariants::target_moves(repo, t) {
+        Ok(v) if v.is_empty() => out.push(Finding::ok(
+            "landings",
+            format!(
+                "{} moved only through the merge queue lately",
+                settings.target_short()
+            ),
+        )),
+        Ok(v) => {
+            for violation in v {
+                out.push(Finding::problem(
+                    "landings",
+                    violation.describe(),
+                    violation.fix(),
+                ));
             }
-            Err(e) => out.push(Finding::problem(
-                "landings",
-                format!("cannot read the reflog of {t}: {e}"),
-                format!("`git reflog show {t}` shows what git finds"),
-            )),
         }
+        Err(e) => out.push(Finding::problem(
+            "landings",
+            format!("cannot read the reflog of {t}: {e}"),
+            format!("`git reflog show {t}` shows what git finds"),
+        )),
     }
+}
+
+/// Whether `git log --decorate` hides git oompa's bookkeeping refs.
+fn decorations(repo: &Repo) -> Finding {
     let decorations = repo.config_strings("log.excludeDecoration");
     if decorations.iter().any(|d| d == EXCLUDE_DECORATION) {
-        out.push(Finding::ok(
+        return Finding::ok(
             "log decorations",
             format!("log.excludeDecoration has {EXCLUDE_DECORATION}"),
-        ));
-    } else {
-        out.push(
-            Finding::problem(
-                "log decorations",
-                format!(
-                    "log.excludeDecoration does not have {EXCLUDE_DECORATION}: `git log \
-                     --decorate` shows git oompa's bookkeeping refs"
-                ),
-                format!("git config --add log.excludeDecoration '{EXCLUDE_DECORATION}'"),
-            )
-            .fixable(Fix::ExcludeDecoration),
         );
     }
-    out
+    Finding::problem(
+        "log decorations",
+        format!(
+            "log.excludeDecoration does not have {EXCLUDE_DECORATION}: `git log \
+             --decorate` shows git oompa's bookkeeping refs"
+        ),
+        format!("git config --add log.excludeDecoration '{EXCLUDE_DECORATION}'"),
+    )
+    .fixable(Fix::ExcludeDecoration)
 }
 
 /// One of your hooks directories: pre-push installed, no reference-transaction of ours.
