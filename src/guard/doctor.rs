@@ -14,6 +14,7 @@ use super::{Settings, hooks, short};
 use crate::git::{FALLBACK_EMAIL, FALLBACK_NAME, GitError, LockFile, ObjectId, Repo, cli, lock};
 use crate::store::layout::{self, KEEP_PREFIX, REPLACED_PREFIX};
 use crate::store::notes::{NOTES_REF, Notes, NotesError};
+use crate::store::queue::Corrupt;
 use crate::store::{QUEUE_REF, Queue, QueueError, State, TaskId};
 
 pub use crate::store::layout::EXCLUDE_DECORATION;
@@ -396,29 +397,11 @@ fn conflict_markers(repo: &Repo, settings: &Settings) -> Option<Finding> {
     })
 }
 
+/// The queue: readable, every task in one state, not replaced behind git oompa's back.
 fn queue(repo: &Repo, out: &mut Vec<Finding>) {
     let queue = Queue::new(repo);
     let duplicates = queue.duplicates().unwrap_or_default();
-    for (id, states) in &duplicates {
-        let listed: Vec<String> = states.iter().map(|s| format!("{s}/")).collect();
-        let keep = states.iter().max().copied().unwrap_or(State::Complete);
-        out.push(
-            Finding::problem(
-                "queue",
-                format!(
-                    "task {id} is in {} at once in {QUEUE_REF}: claims and landings of it \
-                     are refused until it is in one state",
-                    listed.join(" and ")
-                ),
-                format!(
-                    "`git oompa doctor --fix` keeps {} and drops the other entries (the \
-                     queue's history keeps them)",
-                    keep.path(id)
-                ),
-            )
-            .fixable(Fix::ResolveDuplicate(id.clone())),
-        );
-    }
+    out.extend(duplicates.iter().map(|(id, states)| duplicate(id, states)));
     let duplicated = |path: &str| {
         duplicates
             .iter()
@@ -439,43 +422,73 @@ fn queue(repo: &Repo, out: &mut Vec<Finding>) {
                 if s.tasks.len() == 1 { "" } else { "s" }
             ),
         )),
-        Ok(s) => {
-            for c in s.corrupt.into_iter().filter(|c| !duplicated(&c.path)) {
-                out.push(Finding::problem(
-                    "queue",
-                    format!("{} in {QUEUE_REF} is unreadable: {}", c.path, c.reason),
-                    format!(
-                        "inspect it with `git show {QUEUE_REF}:{}`; release or re-add the task",
-                        c.path
-                    ),
-                ));
-            }
-        }
+        Ok(s) => out.extend(
+            s.corrupt
+                .into_iter()
+                .filter(|c| !duplicated(&c.path))
+                .map(unreadable),
+        ),
         Err(e @ QueueError::Replaced { known, found }) => out.push(
             Finding::problem("queue", e.to_string(), invariants::queue_fix(known, found))
                 .fixable(Fix::RestoreQueue),
         ),
-        Err(e @ QueueError::NotACommit { .. }) => {
-            let hint = match queue.restore_point() {
-                Ok(Some(good)) => format!(
-                    "`git oompa doctor --fix` points it back at {} (the last queue commit git \
-                     oompa knew), keeping the current value under {}",
-                    short(&good),
-                    crate::store::queue::REPLACED_PREFIX
-                ),
-                _ => format!(
-                    "no earlier queue commit is known: `git update-ref -d {QUEUE_REF} && git \
-                     oompa init` starts an empty queue"
-                ),
-            };
-            out.push(Finding::problem("queue", e.to_string(), hint).fixable(Fix::RestoreQueue));
-        }
+        Err(e @ QueueError::NotACommit { .. }) => out.push(not_a_commit(&queue, e)),
         Err(e) => out.push(Finding::problem(
             "queue",
             format!("cannot read {QUEUE_REF}: {e}"),
             format!("`git log {QUEUE_REF}` shows what git finds"),
         )),
     }
+}
+
+/// Task `id` found in several `states` at once: kept in the most advanced one by the fix.
+fn duplicate(id: &TaskId, states: &[State]) -> Finding {
+    let listed: Vec<String> = states.iter().map(|s| format!("{s}/")).collect();
+    let keep = states.iter().max().copied().unwrap_or(State::Complete);
+    Finding::problem(
+        "queue",
+        format!(
+            "task {id} is in {} at once in {QUEUE_REF}: claims and landings of it \
+             are refused until it is in one state",
+            listed.join(" and ")
+        ),
+        format!(
+            "`git oompa doctor --fix` keeps {} and drops the other entries (the \
+             queue's history keeps them)",
+            keep.path(id)
+        ),
+    )
+    .fixable(Fix::ResolveDuplicate(id.clone()))
+}
+
+/// An entry of the queue that cannot be read.
+fn unreadable(c: Corrupt) -> Finding {
+    Finding::problem(
+        "queue",
+        format!("{} in {QUEUE_REF} is unreadable: {}", c.path, c.reason),
+        format!(
+            "inspect it with `git show {QUEUE_REF}:{}`; release or re-add the task",
+            c.path
+        ),
+    )
+}
+
+/// The queue points at something that is not a commit: put back the last queue commit git
+/// oompa knew, when it knows one.
+fn not_a_commit(queue: &Queue<'_>, e: QueueError) -> Finding {
+    let hint = match queue.restore_point() {
+        Ok(Some(good)) => format!(
+            "`git oompa doctor --fix` points it back at {} (the last queue commit git \
+             oompa knew), keeping the current value under {}",
+            short(&good),
+            REPLACED_PREFIX
+        ),
+        _ => format!(
+            "no earlier queue commit is known: `git update-ref -d {QUEUE_REF} && git \
+             oompa init` starts an empty queue"
+        ),
+    };
+    Finding::problem("queue", e.to_string(), hint).fixable(Fix::RestoreQueue)
 }
 
 fn worktrees(repo: &Repo, out: &mut Vec<Finding>) {
