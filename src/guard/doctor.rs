@@ -643,6 +643,7 @@ fn locks(repo: &Repo, out: &mut Vec<Finding>) {
     }
 }
 
+/// The cycle log: no records lost, pointing at a commit, every line a cycle record.
 fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     let lost = invariants::notes_lost(repo);
     for violation in &lost {
@@ -666,50 +667,64 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
         }
         Ok(Some(t)) => t,
         Err(e) => {
-            out.push(Finding::problem(
-                "cycle log",
-                format!("cannot read {NOTES_REF}: {e}"),
-                format!("`git log {NOTES_REF}` shows what git finds"),
-            ));
+            out.push(unreadable_notes(e));
             return;
         }
     };
     if !repo.is_commit(tip).unwrap_or(false) {
-        let finding = match Notes::new(repo).read_all() {
-            Err(e @ NotesError::NotACommit { .. }) => Finding::problem(
-                "cycle log",
-                e.to_string(),
-                format!(
-                    "`git oompa doctor --fix` points it back at its last commit, keeping the \
-                     current value under {REPLACED_PREFIX}"
-                ),
-            )
-            .fixable(Fix::RestoreNotes),
-            _ => Finding::problem(
-                "cycle log",
-                format!(
-                    "{NOTES_REF} points at {}, which is not a commit",
-                    short(&tip)
-                ),
-                format!(
-                    "`git reflog show {NOTES_REF}` lists the values it had; reset it to the \
-                     last good one"
-                ),
-            ),
-        };
-        out.push(finding);
+        out.push(notes_not_a_commit(repo, tip));
         return;
     }
+    out.push(notes_records(repo));
+}
+
+fn unreadable_notes(e: impl std::fmt::Display) -> Finding {
+    Finding::problem(
+        "cycle log",
+        format!("cannot read {NOTES_REF}: {e}"),
+        format!("`git log {NOTES_REF}` shows what git finds"),
+    )
+}
+
+/// The cycle log points at `tip`, which is not a commit: put back its last commit when git
+/// oompa knows it.
+fn notes_not_a_commit(repo: &Repo, tip: ObjectId) -> Finding {
     match Notes::new(repo).read_all() {
-        Ok((entries, bad)) if bad.is_empty() => out.push(Finding::ok(
+        Err(e @ NotesError::NotACommit { .. }) => Finding::problem(
+            "cycle log",
+            e.to_string(),
+            format!(
+                "`git oompa doctor --fix` points it back at its last commit, keeping the \
+                 current value under {REPLACED_PREFIX}"
+            ),
+        )
+        .fixable(Fix::RestoreNotes),
+        _ => Finding::problem(
+            "cycle log",
+            format!(
+                "{NOTES_REF} points at {}, which is not a commit",
+                short(&tip)
+            ),
+            format!(
+                "`git reflog show {NOTES_REF}` lists the values it had; reset it to the \
+                 last good one"
+            ),
+        ),
+    }
+}
+
+/// Whether every line of the cycle log is a cycle record.
+fn notes_records(repo: &Repo) -> Finding {
+    match Notes::new(repo).read_all() {
+        Ok((entries, bad)) if bad.is_empty() => Finding::ok(
             "cycle log",
             format!(
                 "{NOTES_REF} readable ({} cycle record{})",
                 entries.len(),
                 if entries.len() == 1 { "" } else { "s" }
             ),
-        )),
-        Ok((_, bad)) => out.push(Finding::problem(
+        ),
+        Ok((_, bad)) => Finding::problem(
             "cycle log",
             format!(
                 "{} in {NOTES_REF} {} not cycle records (first: note on {} line {}: {})",
@@ -724,12 +739,8 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
                 bad[0].reason
             ),
             "`git oompa log` skips them; `git notes --ref=oompa edit <commit>` removes them",
-        )),
-        Err(e) => out.push(Finding::problem(
-            "cycle log",
-            format!("cannot read {NOTES_REF}: {e}"),
-            format!("`git log {NOTES_REF}` shows what git finds"),
-        )),
+        ),
+        Err(e) => unreadable_notes(e),
     }
 }
 
