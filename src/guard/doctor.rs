@@ -7,7 +7,7 @@
 //!
 //! The reftable check happens before a [`Repo`] can exist; the command does it. Never prints.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::invariants::{self, Violation};
 use super::{Settings, hooks, short};
@@ -848,23 +848,7 @@ pub fn check(repo: &Repo, settings: &Settings, fix: bool) -> Report {
 /// Applies one fix and says what it did.
 pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixError> {
     match fix {
-        Fix::InstallHooks => {
-            let done = hooks::install_all(repo, settings)?;
-            let mut what = vec!["installed the hooks".to_string()];
-            if !done.moved.is_empty() {
-                what.push("moved reference-transaction out of your hooks directory".into());
-            }
-            if done.extension {
-                what.push("turned on extensions.worktreeConfig".into());
-            }
-            if !done.workers.is_empty() {
-                what.push(format!(
-                    "pointed {} worker worktree(s) at the guard",
-                    done.workers.len()
-                ));
-            }
-            Ok(what.join("; "))
-        }
+        Fix::InstallHooks => install_hooks(repo, settings),
         Fix::PruneWorktrees => {
             cli::worktree_prune(&repo.main_workdir())?;
             Ok("pruned the metadata of worktrees whose directory is gone".into())
@@ -886,46 +870,8 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 short(&tip)
             ))
         }
-        Fix::RestoreNotes => match Notes::new(repo).restore()? {
-            Some(r) => Ok(format!(
-                "pointed {NOTES_REF} back at {}{}",
-                short(&r.tip),
-                r.found
-                    .map(|f| format!(
-                        "; what it pointed at is kept as {}",
-                        layout::replaced_ref(&format!("notes-{}", short(&f)))
-                    ))
-                    .unwrap_or_default()
-            )),
-            None => Err(FixError::NothingToRestore(NOTES_REF)),
-        },
-        Fix::RestoreQueue => match Queue::new(repo).restore()? {
-            Some(r) => {
-                let mut msg = format!(
-                    "pointed {QUEUE_REF} back at {}{}",
-                    short(&r.tip),
-                    r.kept
-                        .map(|k| format!("; the value it replaced is kept as {k}"))
-                        .unwrap_or_default()
-                );
-                // The queue put back may hold claims whose owners are gone by now.
-                let (rec, kept) =
-                    crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
-                if !rec.released.is_empty() {
-                    let ids: Vec<String> =
-                        rec.released.iter().map(|(id, _)| id.to_string()).collect();
-                    msg.push_str(&format!(
-                        "; returned claims of gone owners to pending: {}",
-                        ids.join(", ")
-                    ));
-                }
-                if !kept.is_empty() {
-                    msg.push_str(&format!("; their work is kept as {}", kept.join(", ")));
-                }
-                Ok(msg)
-            }
-            None => Err(FixError::NothingToRestore(QUEUE_REF)),
-        },
+        Fix::RestoreNotes => restore_notes(repo),
+        Fix::RestoreQueue => restore_queue(repo, settings),
         Fix::ResolveDuplicate(id) => match Queue::new(repo).resolve_duplicate(id, "doctor")? {
             Some(kept) => Ok(format!(
                 "kept {} and dropped the other entries of {id}",
@@ -933,19 +879,7 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             )),
             None => Ok(format!("{id} is in one state already")),
         },
-        Fix::RemoveStaleLock(path) => match LockFile::inspect(path) {
-            None => Ok(format!("{} is gone already", path.display())),
-            Some(l) => {
-                if l.remove_if_stale().map_err(|e| FixError::Io {
-                    path: path.clone(),
-                    source: e,
-                })? {
-                    Ok(format!("removed the stale lock {}", path.display()))
-                } else {
-                    Ok(format!("left {}: it is in use again", path.display()))
-                }
-            }
-        },
+        Fix::RemoveStaleLock(path) => remove_stale_lock(path),
         Fix::FollowTarget => {
             let done: Vec<String> = super::checkout::finish(repo, settings, true)
                 .iter()
@@ -960,4 +894,84 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             ))
         }
     }
+}
+
+/// Everything `git oompa hooks install` does, and what of it changed anything.
+fn install_hooks(repo: &Repo, settings: &Settings) -> Result<String, FixError> {
+    let done = hooks::install_all(repo, settings)?;
+    let mut what = vec!["installed the hooks".to_string()];
+    if !done.moved.is_empty() {
+        what.push("moved reference-transaction out of your hooks directory".into());
+    }
+    if done.extension {
+        what.push("turned on extensions.worktreeConfig".into());
+    }
+    if !done.workers.is_empty() {
+        what.push(format!(
+            "pointed {} worker worktree(s) at the guard",
+            done.workers.len()
+        ));
+    }
+    Ok(what.join("; "))
+}
+
+/// Points the cycle log back at its last commit, keeping what it pointed at.
+fn restore_notes(repo: &Repo) -> Result<String, FixError> {
+    let Some(r) = Notes::new(repo).restore()? else {
+        return Err(FixError::NothingToRestore(NOTES_REF));
+    };
+    Ok(format!(
+        "pointed {NOTES_REF} back at {}{}",
+        short(&r.tip),
+        r.found
+            .map(|f| format!(
+                "; what it pointed at is kept as {}",
+                layout::replaced_ref(&format!("notes-{}", short(&f)))
+            ))
+            .unwrap_or_default()
+    ))
+}
+
+/// Points the queue back at the last tip git oompa knew, keeping the replacement, then
+/// returns the claims of gone owners the queue put back holds.
+fn restore_queue(repo: &Repo, settings: &Settings) -> Result<String, FixError> {
+    let Some(r) = Queue::new(repo).restore()? else {
+        return Err(FixError::NothingToRestore(QUEUE_REF));
+    };
+    let mut msg = format!(
+        "pointed {QUEUE_REF} back at {}{}",
+        short(&r.tip),
+        r.kept
+            .map(|k| format!("; the value it replaced is kept as {k}"))
+            .unwrap_or_default()
+    );
+    // The queue put back may hold claims whose owners are gone by now.
+    let (rec, kept) = crate::store::recover::recover(repo, settings.target_ref.as_deref())?;
+    if !rec.released.is_empty() {
+        let ids: Vec<String> = rec.released.iter().map(|(id, _)| id.to_string()).collect();
+        msg.push_str(&format!(
+            "; returned claims of gone owners to pending: {}",
+            ids.join(", ")
+        ));
+    }
+    if !kept.is_empty() {
+        msg.push_str(&format!("; their work is kept as {}", kept.join(", ")));
+    }
+    Ok(msg)
+}
+
+/// Removes a lock file when it is still stale right now.
+fn remove_stale_lock(path: &Path) -> Result<String, FixError> {
+    let Some(l) = LockFile::inspect(path) else {
+        return Ok(format!("{} is gone already", path.display()));
+    };
+    let removed = l.remove_if_stale().map_err(|e| FixError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(if removed {
+        format!("removed the stale lock {}", path.display())
+    } else {
+        format!("left {}: it is in use again", path.display())
+    })
 }
