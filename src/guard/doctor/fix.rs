@@ -6,6 +6,7 @@ use super::Fix;
 use crate::git::{GitError, LockFile, Repo, cli};
 use crate::guard::invariants::{self, Violation};
 use crate::guard::{Settings, hooks, short};
+use crate::store::following::FollowRecord;
 use crate::store::layout::{self, EXCLUDE_DECORATION};
 use crate::store::notes::{NOTES_REF, Notes, NotesError};
 use crate::store::{QUEUE_REF, Queue, QueueError};
@@ -114,6 +115,15 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 .iter()
                 .map(crate::guard::checkout::Follow::describe)
                 .collect();
+            if done.is_empty() {
+                // Nothing to report: the record was all that was left, or a landing started
+                // meanwhile (it finishes the step itself).
+                return Ok(if FollowRecord::all(repo).is_empty() {
+                    "nothing of the landing cut short was left half done".into()
+                } else {
+                    "left it to the landing running now".into()
+                });
+            }
             Ok(done.join("; "))
         }
         Fix::ExcludeDecoration => {

@@ -5,6 +5,7 @@
 use super::{Finding, Fix};
 use crate::git::{Repo, lock};
 use crate::guard::Settings;
+use crate::guard::checkout::Follow;
 use crate::store::layout::KEEP_PREFIX;
 
 /// Worktree metadata whose directory is gone (git refuses to check their branches out).
@@ -106,7 +107,13 @@ pub(super) fn checkouts_follow(repo: &Repo, settings: &Settings, out: &mut Vec<F
         ));
     }
     for f in found {
-        let fixable = matches!(&f, crate::guard::checkout::Follow::Behind { behind, .. } if behind.repairable());
+        // `doctor --fix` finishes a landing cut short and brings forward a checkout nothing
+        // of the person's keeps back.
+        let fixable = match &f {
+            Follow::CutShort { .. } => true,
+            Follow::Behind { behind, .. } => behind.repairable(),
+            _ => false,
+        };
         let mut finding = Finding::problem(
             "checkout",
             f.describe(),
