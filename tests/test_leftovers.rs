@@ -1,0 +1,175 @@
+//! Crash and tamper leftovers found after issue 8: a replaced queue pushed through
+//! `pre-push`, the target branch deleted under a running swarm, refs under `refs/oompa/`
+//! pointing at the wrong kind of object, a gated landing while a person moves the target,
+//! notices of dead swarms left in the queue.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::guard::{doctor, oompa_repo};
+use crate::common::{TestEnv, hermetic, path_with_bin, stderr};
+
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+const QUEUE_REF: &str = "refs/oompa/tasks";
+
+fn rev(env: &TestEnv, spec: &str) -> String {
+    env.git(&["rev-parse", spec]).trim().to_string()
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..12]
+}
+
+/// git as a person runs it (git-oompa on PATH, so the hooks run), in `dir`.
+fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    hermetic(&mut cmd, &env.home);
+    cmd.current_dir(dir)
+        .env("PATH", path_with_bin())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// An initialised repository with two tasks whose queue and target were pushed to a bare
+/// `origin`.
+fn pushed_queue_repo() -> TestEnv {
+    let env = oompa_repo();
+    env.oompa_ok(&["task", "add", "First", "--id", "x1"]);
+    env.oompa_ok(&["task", "add", "Second", "--id", "x2"]);
+    let remote = env.tmp.path().join("origin.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["push", "-q", "origin", "main", QUEUE_REF],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    env
+}
+
+fn remote_queue(env: &TestEnv) -> String {
+    let remote = env.tmp.path().join("origin.git");
+    crate::common::guard::git_ok(env, &remote, &["rev-parse", QUEUE_REF])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pre_push_refuses_a_replaced_queue_with_the_doctor_hint() {
+    let env = pushed_queue_repo();
+    let good = rev(&env, QUEUE_REF);
+    let unrelated = env.git(&["commit-tree", EMPTY_TREE, "-m", "x"]);
+    let unrelated = unrelated.trim().to_string();
+    env.git(&["update-ref", QUEUE_REF, &unrelated]);
+
+    // Forced over the remote's queue, and to a remote that has none yet: both refused with
+    // the hint every command gives.
+    let fresh = env.tmp.path().join("fresh.git");
+    env.git(&["init", "-q", "--bare", fresh.to_str().unwrap()]);
+    for args in [
+        vec!["push", "-q", "--force", "origin", QUEUE_REF],
+        vec!["push", "-q", fresh.to_str().unwrap(), QUEUE_REF],
+    ] {
+        let out = user_git(&env, &env.repo, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("git oompa refuses this push"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "refs/oompa/tasks was replaced outside git oompa: it points at {}, which does \
+                 not descend from {}",
+                short(&unrelated),
+                short(&good)
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("hint: `git oompa doctor --fix` puts back")
+                && err.contains("`git oompa doctor --accept`"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(remote_queue(&env), good, "the remote's queue is untouched");
+
+    // An explicit value off the chain, a blob, and a deletion of the remote's queue.
+    env.git(&["update-ref", QUEUE_REF, &good]);
+    let blob = env.open().write_blob(b"not a queue\n").unwrap().to_string();
+    for (args, says) in [
+        (
+            vec![
+                "push".to_string(),
+                "-q".into(),
+                "--force".into(),
+                "origin".into(),
+                format!("{unrelated}:{QUEUE_REF}"),
+            ],
+            "is not on the chain of refs/oompa/tasks".to_string(),
+        ),
+        (
+            vec![
+                "push".into(),
+                "-q".into(),
+                "--force".into(),
+                "origin".into(),
+                format!("{blob}:{QUEUE_REF}"),
+            ],
+            format!("points at blob {}, not at a commit", short(&blob)),
+        ),
+        (
+            vec![
+                "push".into(),
+                "-q".into(),
+                "origin".into(),
+                format!(":{QUEUE_REF}"),
+            ],
+            "this push deletes origin's refs/oompa/tasks".into(),
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = user_git(&env, &env.repo, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&says), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(remote_queue(&env), good, "the remote's queue is untouched");
+
+    // After `doctor --fix` the queue moves forward and is pushed as before.
+    env.git(&["update-ref", QUEUE_REF, &unrelated]);
+    let (code, out, err) = doctor(&env, &["--fix"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    env.oompa_ok(&["task", "add", "Third", "--id", "x3"]);
+    let out = user_git(&env, &env.repo, &["push", "-q", "origin", QUEUE_REF]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(remote_queue(&env), rev(&env, QUEUE_REF));
+}
+
+#[test]
+fn pre_push_refuses_to_replace_the_remotes_queue_with_one_that_does_not_descend_from_it() {
+    let env = pushed_queue_repo();
+    let theirs = rev(&env, QUEUE_REF);
+    // This clone's queue is rewound and accepted on purpose: locally fine, but pushing it
+    // over the remote's would drop a task there.
+    env.git(&["update-ref", QUEUE_REF, &format!("{QUEUE_REF}~1")]);
+    let (code, out, err) = doctor(&env, &["--accept"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["push", "-q", "--force", "origin", QUEUE_REF],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "this push replaces origin's refs/oompa/tasks at {} with",
+            short(&theirs)
+        )) && err.contains("which does not descend from it"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: fetch origin's refs/oompa/tasks first"),
+        "{err}"
+    );
+    assert_eq!(remote_queue(&env), theirs);
+}
