@@ -173,3 +173,74 @@ fn pre_push_refuses_to_replace_the_remotes_queue_with_one_that_does_not_descend_
     );
     assert_eq!(remote_queue(&env), theirs);
 }
+
+#[test]
+fn doctor_reports_keep_refs_and_worker_branches_at_a_blob_or_a_tree_and_fix_loses_nothing() {
+    let env = oompa_repo();
+    let commit = rev(&env, "HEAD");
+    let tree = rev(&env, "HEAD^{tree}");
+    let blob = env.open().write_blob(b"not work\n").unwrap().to_string();
+    // A keep ref that held a commit (its reflog says so), then a blob; one that only ever
+    // held a tree; a worker branch written as a file (git refuses a blob on a branch).
+    let kept = "refs/oompa/keep/s1/w0/3";
+    env.git(&["update-ref", "--create-reflog", kept, &commit]);
+    env.git(&["update-ref", kept, &blob]);
+    env.git(&["update-ref", "refs/oompa/keep/s1/w1/1", &tree]);
+    let branch = env.repo.join(".git/refs/heads/oompa/s1/w2");
+    std::fs::create_dir_all(branch.parent().unwrap()).unwrap();
+    std::fs::write(&branch, format!("{blob}\n")).unwrap();
+
+    let (code, out, _) = doctor(&env, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for says in [
+        format!(
+            "problem refs: {kept} points at blob {}, not at a commit (a keep ref holds \
+             unmerged work, a commit)",
+            short(&blob)
+        ),
+        format!(
+            "fix: `git oompa doctor --fix` points it back at {} (the last commit its reflog \
+             has), keeping {} as refs/oompa/replaced/oompa/keep/s1/w0/3-{}",
+            short(&commit),
+            short(&blob),
+            short(&blob)
+        ),
+        format!(
+            "problem refs: refs/oompa/keep/s1/w1/1 points at tree {}",
+            short(&tree)
+        ),
+        format!(
+            "problem refs: refs/heads/oompa/s1/w2 points at blob {}, not at a commit (a worker \
+             branch holds the worker's commits)",
+            short(&blob)
+        ),
+    ] {
+        assert!(out.contains(&says), "{says}\n{out}");
+    }
+
+    let (code, out, err) = doctor(&env, &["--fix"]);
+    assert!(out.contains("fixed   refs:"), "{out}{err}");
+    assert_ne!(code, Some(2), "{out}{err}");
+    assert_eq!(rev(&env, kept), commit);
+    // Every value found is still there, under refs/oompa/replaced/.
+    let replaced = env.git(&[
+        "for-each-ref",
+        "--format=%(objectname) %(refname)",
+        "refs/oompa/replaced/",
+    ]);
+    for (id, name) in [
+        (&blob, "oompa/keep/s1/w0/3"),
+        (&tree, "oompa/keep/s1/w1/1"),
+        (&blob, "heads/oompa/s1/w2"),
+    ] {
+        assert!(
+            replaced.contains(&format!("{id} refs/oompa/replaced/{name}-{}", short(id))),
+            "{name}: {replaced}"
+        );
+    }
+    let (_, out, _) = doctor(&env, &[]);
+    assert!(
+        out.contains("ok      refs: keep refs and worker branches point at commits"),
+        "{out}"
+    );
+}

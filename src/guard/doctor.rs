@@ -37,6 +37,8 @@ pub enum Fix {
     RemoveStaleLock(PathBuf),
     /// Bring checkouts of the target forward that a landing cut short left behind.
     FollowTarget,
+    /// Point a ref of git oompa's that holds a blob or a tree back at a commit.
+    RepairRefKind(String),
 }
 
 /// The result of one check.
@@ -92,6 +94,7 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
         out.push(f);
     }
     queue(repo, &mut out);
+    ref_kinds(repo, &mut out);
     worktrees(repo, &mut out);
     swarm_leftovers(repo, settings, &mut out);
     locks(repo, &mut out);
@@ -706,6 +709,24 @@ fn notes(repo: &Repo, out: &mut Vec<Finding>) {
     }
 }
 
+/// Keep refs, worker branches and other refs of git oompa's that do not point at commits.
+fn ref_kinds(repo: &Repo, out: &mut Vec<Finding>) {
+    match super::ref_kinds::find(repo) {
+        Ok(v) if v.is_empty() => out.push(Finding::ok(
+            "refs",
+            "keep refs and worker branches point at commits",
+        )),
+        Ok(v) => out.extend(v.into_iter().map(|w| {
+            Finding::problem("refs", w.describe(), w.fix()).fixable(Fix::RepairRefKind(w.name))
+        })),
+        Err(e) => out.push(Finding::problem(
+            "refs",
+            format!("cannot list git oompa's refs: {e}"),
+            "`git for-each-ref refs/oompa refs/heads/oompa` shows what git finds",
+        )),
+    }
+}
+
 /// `doctor --accept`: takes the current value of a replaced or deleted queue or cycle log as
 /// the known one, and says what it accepted. Refs that descend from what git oompa knew are
 /// left alone.
@@ -915,6 +936,7 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
                 .collect();
             Ok(done.join("; "))
         }
+        Fix::RepairRefKind(name) => Ok(super::ref_kinds::repair(repo, name)?),
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(

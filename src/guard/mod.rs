@@ -18,6 +18,7 @@ pub mod gc;
 pub mod hooks;
 pub mod invariants;
 pub mod pre_push;
+pub mod ref_kinds;
 pub mod ref_txn;
 pub mod transcripts;
 
