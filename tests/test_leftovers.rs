@@ -244,3 +244,55 @@ fn doctor_reports_keep_refs_and_worker_branches_at_a_blob_or_a_tree_and_fix_lose
         "{out}"
     );
 }
+
+/// The notices in the queue tree: (task, swarm) of each.
+fn notices(env: &TestEnv) -> Vec<(String, String)> {
+    let list = env.git(&["ls-tree", "--name-only", QUEUE_REF, "notices/"]);
+    list.lines()
+        .map(|p| {
+            let v: serde_json::Value =
+                serde_json::from_str(&env.git(&["show", &format!("{QUEUE_REF}:{p}")])).unwrap();
+            (
+                v["task"].as_str().unwrap().to_string(),
+                v["swarm"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn notices_for_workers_of_ended_swarms_are_dropped_by_recovery_and_live_ones_kept() {
+    use crate::common::guard::{claim, crash_swarm, start_swarm, stop_swarm};
+    let env = oompa_repo();
+    let me = std::process::id();
+    for s in ["live", "crashed", "stopped"] {
+        start_swarm(&env, s, me, &["w0"]);
+    }
+    for (s, t) in [("live", "t1"), ("crashed", "t2"), ("stopped", "t3")] {
+        claim(&env, s, "w0", t, me);
+    }
+    // A person edits t1 and t2 and removes t3 under their claimers: three notices.
+    for t in ["t1", "t2"] {
+        env.oompa_ok(&["task", "edit", t, "--summary", "changed", "--force"]);
+    }
+    env.oompa_ok(&["task", "rm", "t3", "--force"]);
+    assert_eq!(notices(&env).len(), 3, "{:?}", notices(&env));
+
+    crash_swarm(&env, "crashed");
+    stop_swarm(&env, "stopped");
+    let out = env.oompa(&["task", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for says in [
+        "dropped the notice that task t2 was edited by Test User: its claimer crashed/w0 is no \
+         longer running",
+        "dropped the notice that task t3 was removed by Test User: its claimer stopped/w0 is \
+         no longer running",
+    ] {
+        assert!(err.contains(says), "{says}\n{err}");
+    }
+    // The live swarm's worker still gets its notice; nothing else lingers.
+    assert_eq!(notices(&env), vec![("t1".to_string(), "live".to_string())]);
+    let err = stderr(&env.oompa(&["task", "list"]));
+    assert!(!err.contains("dropped the notice"), "said once: {err}");
+}

@@ -371,3 +371,29 @@ impl Queue<'_> {
         })
     }
 }
+
+impl Queue<'_> {
+    /// The notices in `tree` addressed to a swarm that is not `running` any more (stopped,
+    /// crashed, or with no record at all): their claimer is gone and nobody will take them.
+    /// Dropped by recovery in the commit that returns the dead swarm's claims; unreadable
+    /// notices are left for a person to look at.
+    pub(super) fn notices_of_ended_swarms(
+        &self,
+        tree: ObjectId,
+        running: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Notice)>, QueueError> {
+        let mut out = Vec::new();
+        for (name, blob) in self.repo.list_dir(tree, NOTICES_DIR)? {
+            let Ok(data) = self.repo.read_blob(blob) else {
+                continue;
+            };
+            let Ok(notice) = serde_json::from_slice::<Notice>(&data) else {
+                continue;
+            };
+            if !running(&notice.swarm) {
+                out.push((format!("{NOTICES_DIR}/{name}"), notice));
+            }
+        }
+        Ok(out)
+    }
+}
