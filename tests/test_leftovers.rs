@@ -296,3 +296,102 @@ fn notices_for_workers_of_ended_swarms_are_dropped_by_recovery_and_live_ones_kep
     let err = stderr(&env.oompa(&["task", "list"]));
     assert!(!err.contains("dropped the notice"), "said once: {err}");
 }
+
+/// A swarm of `workers` polite fake agents over `tasks` tasks; the first agent to finish a
+/// task runs `script` (a shell script, as a person in the main checkout: no `OOMPA_*`)
+/// before it signals merge. Returns the marker directory the agent makes.
+fn swarm_with_person(
+    tasks: usize,
+    workers: u32,
+    extra: &str,
+    script: &str,
+) -> (TestEnv, std::path::PathBuf) {
+    use crate::common::swarm::{swarm_repo, worker_with_env};
+    let env = swarm_repo(tasks, "");
+    let flag = env.tmp.path().join("once");
+    let path = env.tmp.path().join("person.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "unset OOMPA_WORKER OOMPA_SWARM OOMPA_CYCLE OOMPA_BRANCH OOMPA_TARGET\ncd '{}'\n{script}\n",
+            env.repo.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "error_backoff = 0\n{extra}\n{}",
+            worker_with_env(
+                "polite",
+                workers,
+                "max_cycles = 8\ncan_plan = false",
+                &[
+                    ("FAKE_ONCE", &format!("sh {}", path.display())),
+                    ("FAKE_ONCE_FLAG", flag.to_str().unwrap())
+                ],
+            )
+        ),
+    )
+    .unwrap();
+    (env, flag)
+}
+
+#[test]
+fn a_target_deleted_under_a_running_swarm_stops_it_once_with_the_restore_command() {
+    let (env, flag) = swarm_with_person(
+        3,
+        1,
+        "",
+        "git checkout -q --detach && git branch -q -D main",
+    );
+    let main_before = rev(&env, "main");
+    let out = env.oompa(&["swarm"]);
+    assert!(flag.is_dir(), "the person deleted main");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let said = format!(
+        "the target branch main was deleted outside git oompa (it was at {})",
+        short(&main_before)
+    );
+    assert_eq!(
+        err.matches(&said).count(),
+        2,
+        "a warning and the error:\n{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: `git branch main {main_before}` puts it back"
+        )),
+        "{err}"
+    );
+    // No cycle after the one that found it gone: no worker burns its cycles failing.
+    assert!(!err.contains("cycle 2 started"), "{err}");
+    assert!(!err.contains("failed cycles in a row"), "{err}");
+    // Nothing lost: the work of the cycle in flight is kept, every task is pending.
+    assert!(
+        err.contains("unmerged work kept as refs/oompa/keep/"),
+        "{err}"
+    );
+    let pending = env.oompa_ok(&["task", "list", "--state", "pending"]);
+    for t in ["t00", "t01", "t02"] {
+        assert!(pending.contains(t), "{pending}");
+    }
+    // doctor names the exact commit, and --fix puts main back there.
+    let (code, out, _) = doctor(&env, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "problem target: the target branch main does not exist; the last tip a swarm saw \
+             there was {}",
+            short(&main_before)
+        )),
+        "{out}"
+    );
+    let (_, out, err) = doctor(&env, &["--fix"]);
+    assert!(
+        out.contains(&format!("created main again at {}", short(&main_before))),
+        "{out}{err}"
+    );
+    assert_eq!(rev(&env, "refs/heads/main"), main_before);
+}

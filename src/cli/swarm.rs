@@ -174,10 +174,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             kind: Kind::User,
             message: format!("the swarm stopped itself: {why}"),
             causes: Vec::new(),
-            hints: vec![format!(
+            hints: vec![result.stop_hint.clone().unwrap_or_else(|| format!(
                 "the paused cycle's work is kept under {} and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)",
                 crate::store::layout::KEEP_PREFIX
-            )],
+            ))],
         });
     }
     super::swarm_ops::check_result(&result)?;
@@ -248,6 +248,8 @@ pub struct RunResult {
     pub interrupted: bool,
     /// Why the swarm stopped itself, when it did (not a Ctrl-C).
     pub stopped_because: Option<String>,
+    /// What to do about `stopped_because`, when the swarm said.
+    pub stop_hint: Option<String>,
 }
 
 /// Starts a swarm and drives it to the end, printing as it goes.
@@ -346,6 +348,7 @@ pub fn run_swarm(
         finished,
         interrupted,
         stopped_because,
+        stop_hint: control.gave_up_hint(),
     })
 }
 

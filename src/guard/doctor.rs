@@ -39,6 +39,8 @@ pub enum Fix {
     FollowTarget,
     /// Point a ref of git oompa's that holds a blob or a tree back at a commit.
     RepairRefKind(String),
+    /// Create a target branch deleted outside git oompa again at its last landed tip.
+    RestoreTarget(String, ObjectId),
 }
 
 /// The result of one check.
@@ -320,6 +322,10 @@ fn identity(repo: &Repo) -> Finding {
 }
 
 fn target(repo: &Repo, settings: &Settings) -> Finding {
+    if let Some(d) = super::target_gone::find(repo, settings.target_ref.as_deref()).first() {
+        return Finding::problem("target", d.describe(), d.fix())
+            .fixable(Fix::RestoreTarget(d.name.clone(), d.last));
+    }
     match &settings.target_ref {
         None => Finding::problem(
             "target",
@@ -937,6 +943,7 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             Ok(done.join("; "))
         }
         Fix::RepairRefKind(name) => Ok(super::ref_kinds::repair(repo, name)?),
+        Fix::RestoreTarget(name, last) => Ok(super::target_gone::restore(repo, name, *last)?),
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(

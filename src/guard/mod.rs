@@ -20,6 +20,7 @@ pub mod invariants;
 pub mod pre_push;
 pub mod ref_kinds;
 pub mod ref_txn;
+pub mod target_gone;
 pub mod transcripts;
 
 use std::path::{Path, PathBuf};

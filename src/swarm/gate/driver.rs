@@ -303,7 +303,7 @@ impl Driver<'_> {
 
     /// The target moved outside the queue: everything is stacked and gated again on it.
     fn follow_target(&mut self) {
-        let Ok(Some(now)) = self.repo.read_ref(&self.shared.target_ref) else {
+        let Some(now) = self.shared.read_target(&self.repo) else {
             return;
         };
         if now == self.train.target() {
