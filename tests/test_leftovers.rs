@@ -395,3 +395,82 @@ fn a_target_deleted_under_a_running_swarm_stops_it_once_with_the_restore_command
     );
     assert_eq!(rev(&env, "refs/heads/main"), main_before);
 }
+
+/// A gated swarm of one polite worker over `tasks` tasks whose gate, on its first run, runs
+/// `person` (a shell script, as a person in the main checkout) while the run is going on.
+fn gated_swarm_with_person_during_the_run(tasks: usize, person: &str) -> TestEnv {
+    use crate::common::swarm::{swarm_repo, worker_table};
+    let env = swarm_repo(
+        tasks,
+        &worker_table("polite", 1, "max_cycles = 8\ncan_plan = false"),
+    );
+    let once = env.tmp.path().join("person-done");
+    let gate = env.tmp.path().join("gate.sh");
+    std::fs::write(
+        &gate,
+        format!(
+            "if mkdir '{once}' 2>/dev/null; then\n\
+             (unset OOMPA_WORKER OOMPA_SWARM OOMPA_CYCLE OOMPA_BRANCH OOMPA_TARGET GIT_DIR \
+             GIT_WORK_TREE GIT_INDEX_FILE; cd '{repo}' && {person}) >&2 || exit 1\n\
+             fi\n\
+             echo gate passed\n",
+            once = once.display(),
+            repo = env.repo.display()
+        ),
+    )
+    .unwrap();
+    let path = env.repo.join("oompa.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("[gate]\ncommand = \"sh {}\"\n", gate.display()));
+    std::fs::write(&path, text).unwrap();
+    env
+}
+
+/// The person's checkout has no change against main (untracked files aside).
+fn assert_checkout_at_main(env: &TestEnv) {
+    let status = env.git(&["status", "--porcelain", "--untracked-files=no"]);
+    assert_eq!(status, "", "the checkout is not at main");
+    assert_eq!(
+        env.git(&["rev-parse", "HEAD"]).trim(),
+        rev(env, "refs/heads/main")
+    );
+}
+
+#[test]
+fn a_gated_landing_while_a_person_moves_main_by_update_ref_leaves_the_checkout_at_main() {
+    let env = gated_swarm_with_person_during_the_run(
+        2,
+        "export GIT_INDEX_FILE=\"$PWD/.git/person-index\" && git read-tree main && \
+         blob=$(echo 'made outside' | git hash-object -w --stdin) && \
+         git update-index --add --cacheinfo 100644,$blob,outside.txt && \
+         c=$(git commit-tree $(git write-tree) -p main -m 'outside move') && \
+         rm -f \"$GIT_INDEX_FILE\" && git update-ref refs/heads/main $c",
+    );
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("outside the merge queue"), "{err}");
+    let log = env.git(&["log", "--format=%s", "main"]);
+    assert!(log.contains("outside move"), "{log}");
+    assert_eq!(crate::common::swarm::states(&env).2, 2, "{err}");
+    assert_checkout_at_main(&env);
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("outside.txt")).unwrap(),
+        "made outside\n"
+    );
+}
+
+#[test]
+fn a_gated_landing_while_a_person_commits_on_main_leaves_the_checkout_at_main() {
+    let env = gated_swarm_with_person_during_the_run(
+        2,
+        "echo 'by hand' > NOTES.md && git add NOTES.md && git commit -q -m 'by hand'",
+    );
+    let out = env.oompa(&["swarm"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let log = env.git(&["log", "--format=%s", "main"]);
+    assert!(log.contains("by hand"), "{log}");
+    assert_eq!(crate::common::swarm::states(&env).2, 2, "{err}");
+    assert_checkout_at_main(&env);
+}

@@ -229,6 +229,7 @@ pub(super) fn publish(
     actor: &str,
 ) -> Attempt {
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
+    let checkout_from = shared.checkout_base(checkout_from);
     let queue = Queue::new(repo);
     // The target's checkouts must be able to follow before the ref moves.
     let checkouts: Vec<_> = match repo.checkouts() {

@@ -16,10 +16,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Event, Shared};
 use crate::git::{ObjectId, Repo, short};
 
-/// The last tip of the target any thread of the swarm read or landed.
+/// The last tip of the target any thread of the swarm read or landed, and the tip the
+/// target's checkouts were last brought to.
 #[derive(Debug, Default)]
 pub(crate) struct TargetTip {
     last: Mutex<Option<ObjectId>>,
+    /// Where the merge queue (plain or gated) last left the target's checkouts: a landing
+    /// brings them forward from here, not from a tip someone put on the target outside the
+    /// queue (`git update-ref` leaves the checkout where it was; bringing it forward from
+    /// the outside tip would leave the outside change staged as undone).
+    checkouts_at: Mutex<Option<ObjectId>>,
     /// The deletion was said (once per swarm).
     said: AtomicBool,
 }
@@ -85,8 +91,34 @@ impl Shared {
         }
     }
 
-    /// The merge queue moved the target to `tip`: remembered here and in the known tips.
+    /// The target's checkouts are at `tip` when the merge queue starts (unless a landing
+    /// already moved them).
+    pub fn checkouts_start_at(&self, tip: ObjectId) {
+        self.target_tip
+            .checkouts_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(tip);
+    }
+
+    /// The tip a landing brings the target's checkouts forward from: where the queue last
+    /// left them, else `fallback`.
+    pub fn checkout_base(&self, fallback: ObjectId) -> ObjectId {
+        self.target_tip
+            .checkouts_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(fallback)
+    }
+
+    /// The merge queue moved the target (and its checkouts) to `tip`: remembered here and
+    /// in the known tips.
     pub fn target_landed(&self, repo: &Repo, tip: ObjectId) {
+        *self
+            .target_tip
+            .checkouts_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(tip);
         if self.target_tip.remember(tip) {
             crate::store::known::record_quietly(repo, &self.target_ref, tip);
         }

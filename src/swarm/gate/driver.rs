@@ -52,6 +52,7 @@ pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>, gate: &GateC
             return;
         }
     };
+    shared.checkouts_start_at(target);
     let (done_tx, done_rx) = unbounded();
     let status_path = status::status_path(repo.common_dir(), &shared.id);
     let mut d = Driver {
