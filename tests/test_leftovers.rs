@@ -474,3 +474,72 @@ fn a_gated_landing_while_a_person_commits_on_main_leaves_the_checkout_at_main() 
     assert_eq!(crate::common::swarm::states(&env).2, 2, "{err}");
     assert_checkout_at_main(&env);
 }
+
+#[test]
+fn a_target_branch_written_to_point_at_a_blob_is_refused_by_the_swarm_and_doctor_fix_restores_it() {
+    let env = oompa_repo();
+    env.oompa_ok(&["task", "add", "First", "--id", "x1"]);
+    let good = rev(&env, "main");
+    let blob = env
+        .open()
+        .write_blob(b"not a commit\n")
+        .unwrap()
+        .to_string();
+    // git refuses a blob on a branch; a ref file written by hand is not refused.
+    std::fs::write(env.repo.join(".git/refs/heads/main"), format!("{blob}\n")).unwrap();
+    let out = env.oompa(&["swarm"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: refs/heads/main points at blob {}, not at a commit",
+            short(&blob)
+        )) && err.contains(&format!(
+            "hint: `git oompa doctor --fix` points it back at {}",
+            short(&good)
+        )),
+        "{err}"
+    );
+    let (code, out, _) = doctor(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("problem target: refs/heads/main points at blob"),
+        "{out}"
+    );
+    let (_, out, err) = doctor(&env, &["--fix"]);
+    assert!(
+        out.contains("pointed refs/heads/main back at"),
+        "{out}{err}"
+    );
+    assert_eq!(rev(&env, "main"), good);
+    assert_eq!(
+        rev(
+            &env,
+            &format!("refs/oompa/replaced/heads/main-{}", short(&blob))
+        ),
+        blob
+    );
+}
+
+#[test]
+fn a_known_tip_record_naming_no_commit_neither_refuses_nor_rewinds_the_queue() {
+    let env = oompa_repo();
+    env.oompa_ok(&["task", "add", "First", "--id", "x1"]);
+    env.oompa_ok(&["task", "add", "Second", "--id", "x2"]);
+    let tip = rev(&env, QUEUE_REF);
+    let blob = env
+        .open()
+        .write_blob(b"not a commit\n")
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        env.repo.join(".git/oompa/known-tips/refs/oompa/tasks"),
+        format!("{blob}\n"),
+    )
+    .unwrap();
+    let list = env.oompa_ok(&["task", "list"]);
+    assert!(list.contains("x1") && list.contains("x2"), "{list}");
+    let (code, out, err) = doctor(&env, &["--fix"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(rev(&env, QUEUE_REF), tip, "doctor --fix rewound the queue");
+}

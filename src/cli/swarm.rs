@@ -203,7 +203,14 @@ pub fn resolve_target(
             format!("{}, or pass --target main", set_target(config, "main")),
         )
     })?;
-    if repo.read_ref(&full_branch(target))?.is_none() {
+    let full = full_branch(target);
+    if let Some(gone) = crate::guard::target_gone::find(repo, Some(&full)).first() {
+        return Err(CommandError::user(gone.describe()).with_hint(gone.fix()));
+    }
+    if let Some(wrong) = crate::guard::ref_kinds::check(repo, &full)? {
+        return Err(CommandError::user(wrong.describe()).with_hint(wrong.fix()));
+    }
+    if repo.read_ref(&full)?.is_none() {
         return Err(
             CommandError::user(format!("target branch `{target}` does not exist")).with_hint(
                 format!(

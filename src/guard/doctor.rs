@@ -333,6 +333,10 @@ fn target(repo: &Repo, settings: &Settings) -> Finding {
             "git config oompa.targetBranch main",
         ),
         Some(t) => match repo.read_ref(t) {
+            Ok(Some(_)) if let Ok(Some(w)) = super::ref_kinds::check(repo, t) => {
+                Finding::problem("target", w.describe(), w.fix())
+                    .fixable(Fix::RepairRefKind(w.name))
+            }
             Ok(Some(id)) => Finding::ok(
                 "target",
                 format!("{} at {}", settings.target_short(), short(&id)),

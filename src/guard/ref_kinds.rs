@@ -1,6 +1,7 @@
 //! Refs git oompa owns that point at the wrong kind of object: a keep ref
 //! (`refs/oompa/keep/…`), a worker branch (`refs/heads/oompa/…`) or any other ref under
-//! `refs/oompa/` holding a blob or a tree where a commit belongs. Nothing reads such a ref
+//! `refs/oompa/` holding a blob or a tree where a commit belongs; and the target branch
+//! (git refuses to put a blob on a branch, but a ref file can be written by hand). Nothing reads such a ref
 //! as work, so the work it held is silently gone from what `gc`, `log` and a person see.
 //!
 //! The queue (`refs/oompa/tasks`) and the cycle log (`refs/notes/oompa`) have their own
@@ -37,6 +38,8 @@ impl WrongKind {
             "a keep ref holds unmerged work, a commit"
         } else if self.name.starts_with(WORKER_BRANCH_PREFIX) {
             "a worker branch holds the worker's commits"
+        } else if self.name.starts_with("refs/heads/") {
+            "a branch points at a commit"
         } else {
             "git oompa's refs point at commits"
         }
@@ -93,20 +96,33 @@ pub fn find(repo: &Repo) -> Result<Vec<WrongKind>, GitError> {
         if name == QUEUE_REF || name.starts_with(REPLACED_PREFIX) {
             continue;
         }
-        let kind = match repo.object_header(id)? {
-            Some(("commit", _)) => continue,
-            Some((kind, _)) => kind,
-            None => "missing object",
-        };
-        let restore = last_commit(repo, &name, id)?;
-        out.push(WrongKind {
-            name,
-            id,
-            kind,
-            restore,
-        });
+        out.extend(check_value(repo, name, id)?);
     }
     Ok(out)
+}
+
+/// The ref `name` (any branch too, such as the target), if it exists and does not point
+/// at a commit.
+pub fn check(repo: &Repo, name: &str) -> Result<Option<WrongKind>, GitError> {
+    match repo.read_ref(name)? {
+        Some(id) => check_value(repo, name.to_string(), id),
+        None => Ok(None),
+    }
+}
+
+fn check_value(repo: &Repo, name: String, id: ObjectId) -> Result<Option<WrongKind>, GitError> {
+    let kind = match repo.object_header(id)? {
+        Some(("commit", _)) => return Ok(None),
+        Some((kind, _)) => kind,
+        None => "missing object",
+    };
+    let restore = last_commit(repo, &name, id)?;
+    Ok(Some(WrongKind {
+        name,
+        id,
+        kind,
+        restore,
+    }))
 }
 
 /// The newest commit in `name`'s reflog other than `current`.
@@ -124,7 +140,7 @@ fn last_commit(repo: &Repo, name: &str, current: ObjectId) -> Result<Option<Obje
 /// Applies [`WrongKind::fix`] to `name` when it still points at something that is not a
 /// commit; says what it did.
 pub fn repair(repo: &Repo, name: &str) -> Result<String, GitError> {
-    let Some(wrong) = find(repo)?.into_iter().find(|w| w.name == name) else {
+    let Some(wrong) = check(repo, name)? else {
         return Ok(format!("{name} points at a commit already"));
     };
     let kept = wrong.kept_as();

@@ -103,6 +103,12 @@ fn compare(
             return Ok(Verdict::Descends);
         }
     }
+    // A record that names no commit here was not written by git oompa (it only records
+    // commits it wrote or checked, and the chain keeps them reachable): it anchors nothing,
+    // and restoring "back" from it would rewind the ref to an older value of its reflog.
+    if !repo.is_commit(known)? {
+        return Ok(Verdict::First);
+    }
     Ok(Verdict::Replaced {
         known: newest_on_chain(repo, name, known, tip)?,
         found: tip,
