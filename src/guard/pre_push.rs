@@ -159,98 +159,126 @@ fn check_bookkeeping_chains(
     verdict: &mut Verdict,
 ) -> Result<(), GitError> {
     for l in lines {
-        let name = l.remote_ref.as_str();
-        let what = match name {
+        let what = match l.remote_ref.as_str() {
             QUEUE_REF => "task queue",
             NOTES_REF => "cycle log",
             _ => continue,
         };
-        let mut refuse = |message: String, hint: Option<String>| {
+        for (message, hint) in off_chain(repo, remote, l, what)? {
             verdict.violations.push(Violation {
-                pushed: name.to_string(),
+                pushed: l.remote_ref.clone(),
                 message,
             });
             if let Some(h) = hint.filter(|h| !verdict.hints.contains(h)) {
                 verdict.hints.push(h);
             }
-        };
-        let Some(local) = l.local else {
-            if l.remote.is_some() {
-                refuse(
-                    format!(
-                        "this push deletes {remote}'s {name}, the {what} every clone of it \
-                         shares"
-                    ),
-                    None,
-                );
-            }
-            continue;
-        };
-        if let Some((kind, _)) = repo.object_header(local)?
-            && kind != "commit"
-        {
-            refuse(
-                format!(
-                    "{} points at {kind} {}, not at a commit: the {what} is a chain of commits",
-                    l.local_ref,
-                    short(&local)
-                ),
-                Some(if l.local_ref == name {
-                    format!("`git oompa doctor --fix` points {name} back at its last commit")
-                } else {
-                    format!("push {name} itself: `git push {remote} {name}`")
-                }),
-            );
-            continue;
-        }
-        if l.local_ref == name {
-            // The local ref itself: the same check (and hint) every command makes.
-            let damage = if name == QUEUE_REF {
-                super::invariants::queue_damaged(repo).into_iter().collect()
-            } else {
-                super::invariants::notes_lost(repo)
-            };
-            if !damage.is_empty() {
-                for v in damage {
-                    refuse(v.describe(), Some(v.fix()));
-                }
-                continue;
-            }
-        } else if let Some(known) = crate::store::known::read(repo, name)
-            && repo.is_commit(known)?
-            && !repo.is_ancestor(known, local)?
-            && !repo.is_ancestor(local, known)?
-        {
-            refuse(
-                format!(
-                    "{} ({}) is not on the chain of {name}: it neither descends from {} (the \
-                     last tip git oompa knew) nor is one of its commits",
-                    l.local_ref,
-                    short(&local),
-                    short(&known)
-                ),
-                Some(format!("push {name} itself: `git push {remote} {name}`")),
-            );
-            continue;
-        }
-        if let Some(theirs) = l.remote.filter(|r| *r != local)
-            && !(repo.is_commit(theirs)? && repo.is_ancestor(theirs, local)?)
-        {
-            refuse(
-                format!(
-                    "this push replaces {remote}'s {name} at {} with {}, which does not descend \
-                     from it: what the {what} there holds would be lost",
-                    short(&theirs),
-                    short(&local)
-                ),
-                Some(format!(
-                    "fetch {remote}'s {name} first (`git fetch {remote} {name}`) and push on top \
-                     of it; the {what} is never force-pushed"
-                )),
-            );
         }
     }
     Ok(())
+}
+
+/// A refusal and its hint.
+type Refusal = (String, Option<String>);
+
+/// Why pushing `l` (to the queue or the log, `what`) takes it off its chain: the first of
+/// a deletion, a value that is not a commit, a local ref damaged or a value off the known
+/// chain, a remote value it does not descend from.
+fn off_chain(
+    repo: &Repo,
+    remote: &str,
+    l: &PushLine,
+    what: &str,
+) -> Result<Vec<Refusal>, GitError> {
+    let name = l.remote_ref.as_str();
+    let Some(local) = l.local else {
+        return Ok(l
+            .remote
+            .map(|_| {
+                let message = format!(
+                    "this push deletes {remote}'s {name}, the {what} every clone of it shares"
+                );
+                (message, None)
+            })
+            .into_iter()
+            .collect());
+    };
+    let push_itself = || Some(format!("push {name} itself: `git push {remote} {name}`"));
+    if let Some((kind, _)) = repo.object_header(local)?
+        && kind != "commit"
+    {
+        let message = format!(
+            "{} points at {kind} {}, not at a commit: the {what} is a chain of commits",
+            l.local_ref,
+            short(&local)
+        );
+        let hint = if l.local_ref == name {
+            Some(format!(
+                "`git oompa doctor --fix` points {name} back at its last commit"
+            ))
+        } else {
+            push_itself()
+        };
+        return Ok(vec![(message, hint)]);
+    }
+    if l.local_ref == name {
+        // The local ref itself: the same check (and hint) every command makes.
+        let damage = if name == QUEUE_REF {
+            super::invariants::queue_damaged(repo).into_iter().collect()
+        } else {
+            super::invariants::notes_lost(repo)
+        };
+        if !damage.is_empty() {
+            return Ok(damage
+                .into_iter()
+                .map(|v| (v.describe(), Some(v.fix())))
+                .collect());
+        }
+    } else if let Some(known) = crate::store::known::read(repo, name)
+        && repo.is_commit(known)?
+        && !repo.is_ancestor(known, local)?
+        && !repo.is_ancestor(local, known)?
+    {
+        let message = format!(
+            "{} ({}) is not on the chain of {name}: it neither descends from {} (the last tip \
+             git oompa knew) nor is one of its commits",
+            l.local_ref,
+            short(&local),
+            short(&known)
+        );
+        return Ok(vec![(message, push_itself())]);
+    }
+    Ok(replaces_remote(repo, remote, l, local, what)?
+        .into_iter()
+        .collect())
+}
+
+/// A forced push over the remote's queue or log with a value that does not descend from it.
+fn replaces_remote(
+    repo: &Repo,
+    remote: &str,
+    l: &PushLine,
+    local: ObjectId,
+    what: &str,
+) -> Result<Option<Refusal>, GitError> {
+    let name = l.remote_ref.as_str();
+    let Some(theirs) = l.remote.filter(|r| *r != local) else {
+        return Ok(None);
+    };
+    if repo.is_commit(theirs)? && repo.is_ancestor(theirs, local)? {
+        return Ok(None);
+    }
+    Ok(Some((
+        format!(
+            "this push replaces {remote}'s {name} at {} with {}, which does not descend from \
+             it: what the {what} there holds would be lost",
+            short(&theirs),
+            short(&local)
+        ),
+        Some(format!(
+            "fetch {remote}'s {name} first (`git fetch {remote} {name}`) and push on top of \
+             it; the {what} is never force-pushed"
+        )),
+    )))
 }
 
 /// Check 1 of 3: worker branches, whichever side names them, stay local.
