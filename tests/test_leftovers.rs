@@ -388,6 +388,16 @@ fn a_target_deleted_under_a_running_swarm_stops_it_once_with_the_restore_command
         )),
         "{out}"
     );
+    // Starting a swarm again (HEAD still detached) says the same.
+    let out = env.oompa(&["swarm"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "hint: `git branch main {main_before}` puts it back"
+        )),
+        "{}",
+        stderr(&out)
+    );
     let (_, out, err) = doctor(&env, &["--fix"]);
     assert!(
         out.contains(&format!("created main again at {}", short(&main_before))),
@@ -542,4 +552,37 @@ fn a_known_tip_record_naming_no_commit_neither_refuses_nor_rewinds_the_queue() {
     let (code, out, err) = doctor(&env, &["--fix"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(rev(&env, QUEUE_REF), tip, "doctor --fix rewound the queue");
+}
+
+#[test]
+fn a_notice_entry_that_is_not_a_blob_keeps_no_other_notice_from_its_worker() {
+    use crate::common::guard::{claim, start_swarm};
+    use oompa::store::Queue;
+    let env = oompa_repo();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0"]);
+    claim(&env, "s1", "w0", "t1", me);
+    env.oompa_ok(&["task", "edit", "t1", "--summary", "changed", "--force"]);
+    // Someone puts a tree where a notice belongs, by hand.
+    let repo = env.open();
+    let tip = repo.read_ref(QUEUE_REF).unwrap().unwrap();
+    let tree_id = repo
+        .commit_tree(repo.read_ref("HEAD").unwrap().unwrap())
+        .unwrap();
+    let tree = repo
+        .edit_tree(
+            Some(repo.commit_tree(tip).unwrap()),
+            &[("notices/a-tree.json".to_string(), Some(tree_id))],
+        )
+        .unwrap();
+    let commit = repo.commit("by hand", tree, &[tip]).unwrap();
+    env.git(&[
+        "update-ref",
+        QUEUE_REF,
+        &commit.to_string(),
+        &tip.to_string(),
+    ]);
+    let taken = Queue::new(&repo).take_notices("s1", "w0").unwrap();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].task.as_str(), "t1");
 }

@@ -199,6 +199,10 @@ pub fn resolve_target(
     config: &Config,
 ) -> Result<String, CommandError> {
     let target = settings.target().ok_or_else(|| {
+        // Detached to delete the target, most likely: say where it was.
+        if let Some(gone) = crate::guard::target_gone::find(repo, None).first() {
+            return CommandError::user(gone.describe()).with_hint(gone.fix());
+        }
         CommandError::user("cannot tell which branch to land on: HEAD is detached").with_hint(
             format!("{}, or pass --target main", set_target(config, "main")),
         )

@@ -352,7 +352,11 @@ impl Queue<'_> {
             let mut taken = Vec::new();
             if let Some(tree) = tree {
                 for (name, blob) in self.repo.list_dir(tree, NOTICES_DIR)? {
-                    let data = self.repo.read_blob(blob)?;
+                    // One entry that is not a notice (a tree, say) keeps no other from its
+                    // worker.
+                    let Ok(data) = self.repo.read_blob(blob) else {
+                        continue;
+                    };
                     let Ok(notice) = serde_json::from_slice::<Notice>(&data) else {
                         continue;
                     };
