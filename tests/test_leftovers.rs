@@ -552,6 +552,16 @@ fn a_known_tip_record_naming_no_commit_neither_refuses_nor_rewinds_the_queue() {
     let (code, out, err) = doctor(&env, &["--fix"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(rev(&env, QUEUE_REF), tip, "doctor --fix rewound the queue");
+    // The tip found is the known one again: a replacement after this is caught.
+    let unrelated = env.git(&["commit-tree", EMPTY_TREE, "-m", "x"]);
+    env.git(&["update-ref", QUEUE_REF, unrelated.trim()]);
+    let out = env.oompa(&["task", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refs/oompa/tasks was replaced outside git oompa"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
