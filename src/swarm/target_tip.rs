@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Event, Shared};
 use crate::git::{ObjectId, Repo, short};
+use crate::store::layout::KEEP_PREFIX;
 
 /// The last tip of the target any thread of the swarm read or landed, and the tip the
 /// target's checkouts were last brought to.
@@ -55,8 +56,8 @@ pub(crate) fn deleted_message(target: &str, last: Option<ObjectId>) -> (String, 
             ),
             format!(
                 "`git branch {target} {last}` puts it back (or `git oompa doctor --fix`), then \
-                 run `git oompa swarm` again; unmerged work is kept under refs/oompa/keep/ and \
-                 its tasks are pending again"
+                 run `git oompa swarm` again; unmerged work is kept under {KEEP_PREFIX} and its \
+                 tasks are pending again"
             ),
         ),
         None => (

@@ -3,6 +3,7 @@
 
 use super::{Finding, Fix};
 use crate::git::Repo;
+use crate::store::layout::{REF_NAMESPACE, WORKER_BRANCH_PREFIX};
 
 /// Keep refs, worker branches and other refs of git oompa's that do not point at commits.
 pub(super) fn ref_kinds(repo: &Repo, out: &mut Vec<Finding>) {
@@ -17,7 +18,9 @@ pub(super) fn ref_kinds(repo: &Repo, out: &mut Vec<Finding>) {
         Err(e) => out.push(Finding::problem(
             "refs",
             format!("cannot list git oompa's refs: {e}"),
-            "`git for-each-ref refs/oompa refs/heads/oompa` shows what git finds",
+            format!(
+                "`git for-each-ref {REF_NAMESPACE} {WORKER_BRANCH_PREFIX}` shows what git finds"
+            ),
         )),
     }
 }
