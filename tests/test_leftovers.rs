@@ -596,3 +596,43 @@ fn a_notice_entry_that_is_not_a_blob_keeps_no_other_notice_from_its_worker() {
     assert_eq!(taken.len(), 1, "{taken:?}");
     assert_eq!(taken[0].task.as_str(), "t1");
 }
+
+#[test]
+fn pre_push_refuses_a_rewritten_cycle_log_with_the_doctor_hint() {
+    use oompa::store::notes::Notes;
+    let env = pushed_queue_repo();
+    let repo = env.open();
+    let head = rev(&env, "main");
+    for worker in ["a", "b"] {
+        let record = serde_json::from_str(&format!(
+            "{{\"version\":1,\"swarm\":\"s0\",\"worker\":\"{worker}\",\"cycle\":1,\
+             \"outcome\":\"done\",\"turns\":1,\"started\":\"2026-01-01T00:00:00Z\",\
+             \"ended\":\"2026-01-01T00:00:01Z\",\"duration_ms\":1000,\"base\":\"{head}\"}}"
+        ))
+        .unwrap();
+        Notes::new(&repo).append(&[record]).unwrap();
+    }
+    // Rewound by hand: the second record is gone from the log.
+    env.git(&["update-ref", "refs/notes/oompa", "refs/notes/oompa~1"]);
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["push", "-q", "origin", "refs/notes/oompa"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("git oompa refuses this push")
+            && err.contains("refs/notes/oompa was")
+            && err.contains("hint: `git oompa doctor --fix` merges the lost records back"),
+        "{err}"
+    );
+    let (code, out, err) = doctor(&env, &["--fix"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let out = user_git(
+        &env,
+        &env.repo,
+        &["push", "-q", "origin", "refs/notes/oompa"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
