@@ -150,17 +150,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
     let target = match repo.read_ref(&shared.target_ref) {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            return fail(&match watch.last {
-                Some(last) => format!(
-                    "target branch {0} was deleted outside the merge queue (it was at {1}); \
-                     `git branch {0} {1}` puts it back",
-                    shared.target,
-                    crate::git::short(&last)
-                ),
-                None => format!("target branch {} disappeared", shared.target),
-            });
-        }
+        Ok(None) => return fail(&shared.target_deleted()),
         Err(e) => return fail(&e),
     };
     if let Some(warning) = watch.moved_outside(repo, &shared.target, target) {
@@ -263,6 +253,7 @@ pub(super) fn publish(
     actor: &str,
 ) -> Attempt {
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
+    let checkout_from = shared.checkout_base(checkout_from);
     let checkouts = match checkouts_to_follow(shared, repo, checkout_from, commit) {
         Ok(c) => c,
         Err(stop) => return stop,
@@ -301,6 +292,7 @@ pub(super) fn publish(
             };
         }
     };
+    shared.target_landed(repo, commit);
     test_pause_point(repo, "after-transaction");
     follow(shared, &checkouts, checkout_from, commit);
     test_pause_point(repo, "after-follow");

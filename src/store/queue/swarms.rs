@@ -17,6 +17,8 @@ pub struct Recovered {
     pub recorded: Vec<crate::store::record::CycleRecord>,
     /// Why some such cycles could not be recorded yet (the next command tries again).
     pub unrecorded: Vec<String>,
+    /// Notices addressed to swarms that are no longer running, dropped from the queue.
+    pub dropped_notices: Vec<super::Notice>,
 }
 
 impl Queue<'_> {
@@ -92,6 +94,14 @@ impl Queue<'_> {
             };
             let swarms = self.swarms_in(tree)?;
             let mut changes = mark_crashed(&swarms, this_host, &mut rec);
+            let running = |id: &str| {
+                swarms.iter().any(|s| s.id == id && s.stopped.is_none())
+                    && !rec.crashed.iter().any(|c| c.id == id)
+            };
+            for (path, notice) in self.notices_of_ended_swarms(tree, running)? {
+                changes.push((path, None));
+                rec.dropped_notices.push(notice);
+            }
             self.release_dead_claims(tree, this_host, &swarms, &mut keep, &mut rec, &mut changes)?;
             Ok(Plan {
                 changes,
@@ -177,7 +187,7 @@ fn mark_crashed(
 
 /// The recovery commit's message: `recover 2 claims of gone owners; 1 swarm crashed`.
 fn recovery_message(rec: &Recovered) -> String {
-    format!(
+    let message = format!(
         "recover {} of gone owners{}",
         if rec.released.len() == 1 {
             "1 claim".to_string()
@@ -201,7 +211,11 @@ fn recovery_message(rec: &Recovered) -> String {
                     .join(", ")
             )
         }
-    )
+    );
+    match rec.dropped_notices.len() {
+        0 => message,
+        n => format!("{message}; drop {n} notice(s) of ended swarms"),
+    }
 }
 
 /// Whether the swarm a claim names has stopped, or was just found crashed.
