@@ -13,6 +13,7 @@ mod merge_queue;
 pub mod orphans;
 mod planner;
 pub mod predict;
+mod predictor;
 mod preflight;
 mod prompts;
 mod recorder;
@@ -45,6 +46,7 @@ use crate::store::{ClaimOutcome, Queue, QueueError, TaskId};
 
 pub use merge_queue::{LandReply, LandRequest};
 pub use preflight::missing_clis;
+use predictor::predictor;
 use preflight::{copy_problems, preflight, prompt_problems};
 
 /// Why a swarm could not start or finish cleanly.
@@ -709,40 +711,6 @@ fn missing_text(missing: &[(String, Vec<String>)]) -> String {
             many.iter().map(one).collect::<Vec<_>>().join(", ")
         ),
     }
-}
-
-/// How often the predictor looks again.
-const PREDICT_EVERY: Duration = Duration::from_millis(500);
-
-/// The predictor thread: while workers run, dry-merges the live branches against the target
-/// and each other, keeps the result for prompts and landings, and publishes it for
-/// `git oompa status`.
-fn predictor(shared: &Shared) {
-    let repo = shared.repo.to_thread_local();
-    let path = predict::prediction_path(repo.common_dir(), &shared.id);
-    while shared.workers_running.load(Ordering::SeqCst) > 0 && !shared.control.killing() {
-        if let Ok(Some(target)) = repo.read_ref(&shared.target_ref)
-            && let Ok(branches) = predict::live_branches(&repo, &shared.id, target)
-        {
-            match predict::compute(&shared.repo, target, &branches) {
-                Ok(p) => {
-                    {
-                        let mut flagged = shared.flagged_lock();
-                        for (worker, _) in &branches {
-                            if predict::flagged(&p, worker) {
-                                flagged.insert(worker.clone());
-                            }
-                        }
-                    }
-                    let _ = predict::write(&path, &p);
-                    *shared.prediction.lock().unwrap_or_else(|e| e.into_inner()) = p;
-                }
-                Err(e) => tracing::debug!("conflict prediction failed: {e}"),
-            }
-        }
-        std::thread::sleep(PREDICT_EVERY);
-    }
-    let _ = std::fs::remove_file(&path);
 }
 
 /// Counts of each outcome, for summaries.
