@@ -109,8 +109,10 @@ impl<'a> Spec<'a> {
 /// notes are written by agents' swarms and fetched from other clones.
 fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
     let r = e.record();
-    let width = ui.table_width(wide);
-    let mut s = String::new();
+    let mut page = Page {
+        s: String::new(),
+        width: ui.table_width(wide),
+    };
     let title = format!(
         "cycle {}/{}/{}",
         ui::escape(&r.swarm),
@@ -118,161 +120,210 @@ fn describe(ui: &Ui, e: &Dated, wide: bool) -> String {
         r.cycle
     );
     let _ = writeln!(
-        s,
+        page.s,
         "{}  {}",
         ui.paint(BOLD, title),
         ui.paint(outcome_style(r.outcome), r.outcome)
     );
-    const LABEL: usize = 12;
-    let mut field = |label: &str, value: &str| {
+    page.what_and_when(e);
+    page.where_it_went(r);
+    page.what_happened(r);
+    let mut s = page.s;
+    conflicts_section(&mut s, r);
+    review_section(&mut s, r);
+    gate_section(&mut s, r);
+    s.truncate(s.trim_end().len());
+    s
+}
+
+/// The width of the label column of `--show`.
+const LABEL: usize = 12;
+
+/// The text of `--show`, written a labelled field at a time.
+struct Page {
+    s: String,
+    width: Option<usize>,
+}
+
+impl Page {
+    /// `label  value`, the value escaped and wrapped under itself.
+    fn field(&mut self, label: &str, value: &str) {
         for (i, line) in ui::escape_lines(value).lines().enumerate() {
             let label = if i == 0 { label } else { "" };
-            let _ = writeln!(s, "{label:<LABEL$}{}", ui::wrap(line, width, LABEL));
+            let _ = writeln!(
+                self.s,
+                "{label:<LABEL$}{}",
+                ui::wrap(line, self.width, LABEL)
+            );
         }
-    };
-    field("commit", &e.entry.commit.to_string());
-    if !r.model.is_empty() {
-        field("model", &r.model);
     }
-    if !r.tasks.is_empty() {
-        field("tasks", &r.tasks.join(", "));
-    }
-    field("started", &ui::when_long(&r.started));
-    field("ended", &ui::when_long(&r.ended));
-    field(
-        "duration",
-        &format!(
-            "{} (agent {})",
-            human_duration(r.duration_ms),
-            human_duration(r.agent_ms)
-        ),
-    );
-    field("turns", &r.turns.to_string());
-    if let Some(ms) = r.queue_ms {
-        field(
-            "queued",
-            &format!("{} (approved → landed)", human_duration(ms)),
+
+    /// Commit, model, tasks, times, turns, sessions, tokens and base.
+    fn what_and_when(&mut self, e: &Dated) {
+        let r = e.record();
+        self.field("commit", &e.entry.commit.to_string());
+        if !r.model.is_empty() {
+            self.field("model", &r.model);
+        }
+        if !r.tasks.is_empty() {
+            self.field("tasks", &r.tasks.join(", "));
+        }
+        self.field("started", &ui::when_long(&r.started));
+        self.field("ended", &ui::when_long(&r.ended));
+        self.field(
+            "duration",
+            &format!(
+                "{} (agent {})",
+                human_duration(r.duration_ms),
+                human_duration(r.agent_ms)
+            ),
         );
-    }
-    if !r.sessions.is_empty() {
-        field("sessions", &r.sessions.join(", "));
-    }
-    if let Some(tokens) = tokens_text(r) {
-        field("tokens", &tokens);
-    }
-    field("base", &r.base);
-    // A transcript gc removed (or one on another machine) is said to be gone.
-    let transcript = r.transcript.as_ref().map(|t| {
-        let path = std::path::Path::new(t);
-        if !path.is_absolute() || path.exists() {
-            t.clone()
-        } else {
-            format!("{t} (not here: removed by `git oompa gc`, or written on another machine)")
+        self.field("turns", &r.turns.to_string());
+        if let Some(ms) = r.queue_ms {
+            self.field(
+                "queued",
+                &format!("{} (approved → landed)", human_duration(ms)),
+            );
         }
-    });
-    for (label, value) in [
-        ("tip", &r.tip),
-        ("landed", &r.landed),
-        ("kept", &r.kept),
-        ("transcript", &transcript),
-        ("error", &r.error),
-    ] {
-        if let Some(v) = value {
-            field(label, v);
+        if !r.sessions.is_empty() {
+            self.field("sessions", &r.sessions.join(", "));
         }
+        if let Some(tokens) = tokens_text(r) {
+            self.field("tokens", &tokens);
+        }
+        self.field("base", &r.base);
     }
-    let spans = r.spans();
-    if !spans.is_empty() {
-        let text: Vec<String> = spans
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} at +{} for {}",
-                    s.kind,
-                    human_duration(s.at_ms),
-                    human_duration(s.ms)
-                )
-            })
-            .collect();
-        field("turn times", &text.join(", "));
-    }
-    for did in &r.agent_did {
-        match &did.kept {
-            Some(k) => field("agent did", &format!("{} (kept as {k})", did.what)),
-            None => field("agent did", &did.what),
+
+    /// Tip, landing, kept ref, transcript and error.
+    fn where_it_went(&mut self, r: &CycleRecord) {
+        // A transcript gc removed (or one on another machine) is said to be gone.
+        let transcript = r.transcript.as_ref().map(|t| {
+            let path = std::path::Path::new(t);
+            if !path.is_absolute() || path.exists() {
+                t.clone()
+            } else {
+                format!("{t} (not here: removed by `git oompa gc`, or written on another machine)")
+            }
+        });
+        for (label, value) in [
+            ("tip", &r.tip),
+            ("landed", &r.landed),
+            ("kept", &r.kept),
+            ("transcript", &transcript),
+            ("error", &r.error),
+        ] {
+            if let Some(v) = value {
+                self.field(label, v);
+            }
         }
     }
-    for (key, value) in r.extra.iter().filter(|(k, _)| k.as_str() != SPANS_KEY) {
-        field(&ui::escape(key), &value.to_string());
+
+    /// Turn times, what the agent did besides, fields of newer formats, and pauses.
+    fn what_happened(&mut self, r: &CycleRecord) {
+        let spans = r.spans();
+        if !spans.is_empty() {
+            let text: Vec<String> = spans
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} at +{} for {}",
+                        s.kind,
+                        human_duration(s.at_ms),
+                        human_duration(s.ms)
+                    )
+                })
+                .collect();
+            self.field("turn times", &text.join(", "));
+        }
+        for did in &r.agent_did {
+            match &did.kept {
+                Some(k) => self.field("agent did", &format!("{} (kept as {k})", did.what)),
+                None => self.field("agent did", &did.what),
+            }
+        }
+        for (key, value) in r.extra.iter().filter(|(k, _)| k.as_str() != SPANS_KEY) {
+            self.field(&ui::escape(key), &value.to_string());
+        }
+        for p in &r.pauses {
+            let reason = ui::escape(&p.reason);
+            self.field("paused", &format!("{} → {}: {reason}", p.started, p.ended));
+        }
     }
-    for p in &r.pauses {
-        let reason = ui::escape(&p.reason);
-        field("paused", &format!("{} → {}: {reason}", p.started, p.ended));
-    }
+}
+
+fn conflicts_section(s: &mut String, r: &CycleRecord) {
     if !r.conflicts.is_empty() {
         let _ = writeln!(s, "conflicts");
         for path in &r.conflicts {
             let _ = writeln!(s, "    {}", ui::escape(path));
         }
     }
-    if !r.review.is_empty() {
-        let _ = writeln!(s, "review");
-        for round in &r.review {
-            let unparsed = if round.parsed {
-                ""
-            } else {
-                " (no verdict line)"
-            };
-            let _ = writeln!(
-                s,
-                "  round {}  reviewer {}  verdict {}{unparsed}",
-                round.round,
-                ui::escape(&round.reviewer),
-                ui::escape(&round.verdict)
-            );
-            for line in ui::escape_lines(&round.findings).lines() {
-                let _ = writeln!(s, "      {line}");
-            }
+}
+
+/// Each review round: reviewer, verdict and findings.
+fn review_section(s: &mut String, r: &CycleRecord) {
+    if r.review.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "review");
+    for round in &r.review {
+        let unparsed = if round.parsed {
+            ""
+        } else {
+            " (no verdict line)"
+        };
+        let _ = writeln!(
+            s,
+            "  round {}  reviewer {}  verdict {}{unparsed}",
+            round.round,
+            ui::escape(&round.reviewer),
+            ui::escape(&round.verdict)
+        );
+        for line in ui::escape_lines(&round.findings).lines() {
+            let _ = writeln!(s, "      {line}");
         }
     }
-    if !r.gate.is_empty() {
-        let _ = writeln!(s, "gate");
-        for g in &r.gate {
-            let short = |id: &str| id.chars().take(8).collect::<String>();
-            let mut line = format!(
-                "  {} on {}  {}",
-                short(&g.candidate),
-                short(&g.base),
-                g.result
-            );
-            if g.flaky {
-                line.push_str(" (flaky)");
-            }
-            if let Some(status) = &g.status {
-                line.push_str(&format!(": {status}"));
-            }
-            line.push_str(&format!(
-                "  {}  attempt {}",
-                human_duration(g.duration_ms),
-                g.attempt
-            ));
-            if g.bisect {
-                line.push_str("  bisecting");
-            }
-            if g.batch.len() > 1 {
-                line.push_str(&format!("  batch {}", g.batch.join(", ")));
-            }
-            let _ = writeln!(s, "{line}");
-            if !g.commands.is_empty() {
-                let _ = writeln!(s, "      ran {}", g.commands.join(" && "));
-            }
-            if let Some(out) = &g.output {
-                let _ = writeln!(s, "      output {out}");
-            }
+}
+
+/// Each gate attempt: candidate, base, result, time; what it ran and where its output is.
+fn gate_section(s: &mut String, r: &CycleRecord) {
+    if r.gate.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "gate");
+    for g in &r.gate {
+        let short = |id: &str| id.chars().take(8).collect::<String>();
+        let mut line = format!(
+            "  {} on {}  {}",
+            short(&g.candidate),
+            short(&g.base),
+            g.result
+        );
+        if g.flaky {
+            line.push_str(" (flaky)");
+        }
+        if let Some(status) = &g.status {
+            line.push_str(&format!(": {status}"));
+        }
+        line.push_str(&format!(
+            "  {}  attempt {}",
+            human_duration(g.duration_ms),
+            g.attempt
+        ));
+        if g.bisect {
+            line.push_str("  bisecting");
+        }
+        if g.batch.len() > 1 {
+            line.push_str(&format!("  batch {}", g.batch.join(", ")));
+        }
+        let _ = writeln!(s, "{line}");
+        if !g.commands.is_empty() {
+            let _ = writeln!(s, "      ran {}", g.commands.join(" && "));
+        }
+        if let Some(out) = &g.output {
+            let _ = writeln!(s, "      output {out}");
         }
     }
-    s.truncate(s.trim_end().len());
-    s
 }
 
 fn tokens_text(r: &CycleRecord) -> Option<String> {
