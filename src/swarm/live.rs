@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::predict::ConflictPair;
 use super::{Event, Shared};
-use crate::store::record::Tokens;
+use crate::store::record::{CycleRecord, Tokens};
 use crate::store::{Queue, State};
 
 pub const STATUS_VERSION: u32 = 1;
@@ -305,34 +305,19 @@ impl Board {
     pub fn observe(&self, e: &Event) {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (status, spent) = &mut *guard;
-        let mut changed = true;
-        let set = set_phase;
-        match e {
+        let mut board = Workers { status, spent };
+        let changed = match e {
             Event::Phase {
                 worker,
                 phase,
                 spent: used,
             } => {
-                if let Some(used) = used
-                    && let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
-                {
-                    spent[i].cycle = used.clone();
-                    status.workers[i].tokens = sum(&spent[i].done, used);
-                }
-                set(&mut status.workers, worker, phase.clone());
+                board.phase(worker, phase, used.as_ref());
+                true
             }
             Event::CycleStarted { worker, cycle } => {
-                set(
-                    &mut status.workers,
-                    worker,
-                    Phase::Preparing { cycle: *cycle },
-                );
-                let path = self.transcript(worker, *cycle);
-                if let Some(w) = status.workers.iter_mut().find(|w| &w.worker == worker) {
-                    w.cycle = *cycle;
-                    w.transcript = Some(path.display().to_string());
-                    w.last_line = None;
-                }
+                board.cycle_started(worker, *cycle, self.transcript(worker, *cycle));
+                true
             }
             Event::GateStarted {
                 run,
@@ -340,85 +325,41 @@ impl Board {
                 bisect,
                 ..
             } => {
-                for w in workers {
-                    set(
-                        &mut status.workers,
-                        w,
-                        Phase::Gating {
-                            run: *run,
-                            bisect: *bisect,
-                        },
-                    );
-                }
+                board.gate_started(workers, *run, *bisect);
+                true
             }
             Event::GateEnded { workers, .. } => {
-                for w in workers {
-                    let cycle = status
-                        .workers
-                        .iter()
-                        .find(|s| &s.worker == w && matches!(s.phase, Phase::Gating { .. }))
-                        .map(|s| s.cycle);
-                    if let Some(cycle) = cycle {
-                        set(&mut status.workers, w, Phase::Landing { cycle });
-                    }
-                }
+                board.gate_ended(workers);
+                true
             }
             Event::Landed { worker, tasks, .. } => {
-                status.landings += 1;
-                if let Some(w) = status.workers.iter_mut().find(|w| &w.worker == worker) {
-                    w.landed += tasks.len() as u64;
-                }
+                board.landed(worker, tasks.len());
+                true
             }
             Event::CycleEnded { worker, record } => {
-                set(
-                    &mut status.workers,
-                    worker,
-                    Phase::BetweenCycles {
-                        cycle: record.cycle,
-                        outcome: record.outcome.to_string(),
-                    },
-                );
-                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker) {
-                    spent[i].done = sum(&spent[i].done, &record.tokens);
-                    spent[i].cycle = Tokens::default();
-                    status.workers[i].tokens = spent[i].done.clone();
-                    status.workers[i].cycles += 1;
-                }
+                board.cycle_ended(worker, record);
+                true
             }
-            Event::WorkerFinished(s) => set(
-                &mut status.workers,
-                &s.worker,
-                Phase::Done {
-                    reason: s.reason.clone(),
-                },
-            ),
-            // Behind a usage limit: the phase it was in comes back when it resumes.
+            Event::WorkerFinished(s) => {
+                let reason = s.reason.clone();
+                board.set(&s.worker, Phase::Done { reason });
+                true
+            }
             Event::Paused {
                 worker,
                 until,
                 reason,
             } => {
-                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
-                    && !matches!(status.workers[i].phase, Phase::Paused { .. })
-                {
-                    spent[i].before_pause = Some(status.workers[i].phase.clone());
-                }
-                let phase = Phase::Paused {
-                    until: Some(until.to_string()),
-                    reason: reason.clone(),
-                };
-                set(&mut status.workers, worker, phase);
+                board.paused(worker, until, reason);
+                true
             }
             Event::Resumed { worker } => {
-                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
-                    && let Some(before) = spent[i].before_pause.take()
-                {
-                    set(&mut status.workers, worker, before);
-                }
+                board.resumed(worker);
+                true
             }
             // A new event that changes what a worker does maps to its phase here.
-            _ => changed = false,
-        }
+            _ => false,
+        };
         drop(guard);
         if changed {
             self.generation.fetch_add(1, Ordering::SeqCst);
@@ -437,6 +378,110 @@ impl Board {
     /// Tells the `live` thread to remove the file and end.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The board's state while an event is taken: the workers as the file shows them, and what
+/// the board keeps about each beyond the file.
+struct Workers<'a> {
+    status: &'a mut LiveStatus,
+    spent: &'a mut Vec<Spent>,
+}
+
+impl Workers<'_> {
+    fn index(&self, worker: &str) -> Option<usize> {
+        self.status.workers.iter().position(|w| w.worker == worker)
+    }
+
+    fn set(&mut self, worker: &str, phase: Phase) {
+        set_phase(&mut self.status.workers, worker, phase);
+    }
+
+    /// A new phase, with what the cycle's turns have used so far when that changed.
+    fn phase(&mut self, worker: &str, phase: &Phase, used: Option<&Tokens>) {
+        if let Some(used) = used
+            && let Some(i) = self.index(worker)
+        {
+            self.spent[i].cycle = used.clone();
+            self.status.workers[i].tokens = sum(&self.spent[i].done, used);
+        }
+        self.set(worker, phase.clone());
+    }
+
+    fn cycle_started(&mut self, worker: &str, cycle: u32, transcript: PathBuf) {
+        self.set(worker, Phase::Preparing { cycle });
+        if let Some(w) = self.status.workers.iter_mut().find(|w| w.worker == worker) {
+            w.cycle = cycle;
+            w.transcript = Some(transcript.display().to_string());
+            w.last_line = None;
+        }
+    }
+
+    fn gate_started(&mut self, workers: &[String], run: u64, bisect: bool) {
+        for w in workers {
+            self.set(w, Phase::Gating { run, bisect });
+        }
+    }
+
+    /// The gate's workers that are still gating go back to landing.
+    fn gate_ended(&mut self, workers: &[String]) {
+        for w in workers {
+            let cycle = self
+                .status
+                .workers
+                .iter()
+                .find(|s| &s.worker == w && matches!(s.phase, Phase::Gating { .. }))
+                .map(|s| s.cycle);
+            if let Some(cycle) = cycle {
+                self.set(w, Phase::Landing { cycle });
+            }
+        }
+    }
+
+    fn landed(&mut self, worker: &str, tasks: usize) {
+        self.status.landings += 1;
+        if let Some(w) = self.status.workers.iter_mut().find(|w| w.worker == worker) {
+            w.landed += tasks as u64;
+        }
+    }
+
+    /// Between cycles; the cycle's tokens join the worker's total.
+    fn cycle_ended(&mut self, worker: &str, record: &CycleRecord) {
+        self.set(
+            worker,
+            Phase::BetweenCycles {
+                cycle: record.cycle,
+                outcome: record.outcome.to_string(),
+            },
+        );
+        if let Some(i) = self.index(worker) {
+            self.spent[i].done = sum(&self.spent[i].done, &record.tokens);
+            self.spent[i].cycle = Tokens::default();
+            self.status.workers[i].tokens = self.spent[i].done.clone();
+            self.status.workers[i].cycles += 1;
+        }
+    }
+
+    /// Behind a usage limit: the phase it was in comes back when it resumes.
+    fn paused(&mut self, worker: &str, until: &jiff::Timestamp, reason: &str) {
+        if let Some(i) = self.index(worker)
+            && !matches!(self.status.workers[i].phase, Phase::Paused { .. })
+        {
+            self.spent[i].before_pause = Some(self.status.workers[i].phase.clone());
+        }
+        let phase = Phase::Paused {
+            until: Some(until.to_string()),
+            reason: reason.to_string(),
+        };
+        self.set(worker, phase);
+    }
+
+    fn resumed(&mut self, worker: &str) {
+        if let Some(i) = self.index(worker)
+            && let Some(before) = self.spent[i].before_pause.take()
+        {
+            self.set(worker, before);
+        }
     }
 }
 
@@ -702,13 +747,18 @@ mod tests {
 
     #[test]
     fn json_event_lines_give_their_text_and_events_without_text_are_passed_over() {
-        let claude = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Editing a.rs\nnow"}]}}
-{"type":"system","subtype":"heartbeat"}"#;
+        let claude = concat!(
+            r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Editing a.rs\nnow"}]}}"#,
+            "\n",
+            r#"{"type":"system","subtype":"heartbeat"}"#
+        );
         assert_eq!(last(claude).as_deref(), Some("now"));
         let codex = r#"{"type":"item.completed","item":{"type":"agent_message","text":"Done."}}"#;
         assert_eq!(last(codex).as_deref(), Some("Done."));
     }
 
+    // One worker's cycle from its start to its landing, event after event: long because each
+    // step starts from where the one before left the board.
     #[test]
     fn events_move_workers_through_their_phases_and_since_only_moves_on_a_change() {
         let board = Board::new(
@@ -797,6 +847,66 @@ mod tests {
             ..Default::default()
         }));
         assert_eq!(phase("w1").1, "done: no more work");
+    }
+
+    #[test]
+    fn a_pause_gives_back_the_phase_it_interrupted_and_an_ended_cycles_tokens_join_the_total() {
+        let board = Board::new(
+            LiveStatus::default(),
+            &[("w0".into(), "exec:x".into())],
+            PathBuf::from("/t"),
+        );
+        let w0 = || board.status().workers[0].clone();
+        let tokens = |input| Tokens {
+            input: Some(input),
+            output: None,
+            cost_usd: None,
+        };
+        let review = Phase::Review { cycle: 1, round: 2 };
+        board.observe(&Event::Phase {
+            worker: "w0".into(),
+            phase: review.clone(),
+            spent: Some(tokens(10)),
+        });
+        let until = jiff::Timestamp::now();
+        for _ in 0..2 {
+            // A second pause (another worker on the same provider saw it) keeps the first's.
+            board.observe(&Event::Paused {
+                worker: "w0".into(),
+                until,
+                reason: "usage limit".into(),
+            });
+        }
+        assert!(
+            matches!(w0().phase, Phase::Paused { .. }),
+            "{:?}",
+            w0().phase
+        );
+        board.observe(&Event::Resumed {
+            worker: "w0".into(),
+        });
+        assert_eq!(w0().phase, review);
+        let record = CycleRecord {
+            tokens: tokens(30),
+            ..CycleRecord::new(
+                "s1",
+                "w0",
+                1,
+                crate::store::record::Outcome::Merged,
+                "base",
+            )
+        };
+        board.observe(&Event::CycleEnded {
+            worker: "w0".into(),
+            record: Box::new(record),
+        });
+        assert_eq!((w0().tokens, w0().cycles), (tokens(30), 1));
+        board.observe(&Event::Phase {
+            worker: "w0".into(),
+            phase: Phase::Preparing { cycle: 2 },
+            spent: Some(tokens(5)),
+        });
+        assert_eq!(w0().tokens, tokens(35));
     }
 
     #[test]
