@@ -11,7 +11,8 @@ use super::predictor::predictor;
 use super::preflight::{copy_problems, preflight, prompt_problems};
 use super::{
     Control, Event, LandRequest, Options, Shared, Swarm, SwarmError, WorkerSummary, budget, gate,
-    live, merge_queue, orphans, planner, predict, recorder, registry, worker, worker_ids,
+    live, merge_queue, orphans, planner, predict, recorder, registry, target_tip, worker,
+    worker_ids,
 };
 use crate::config::WorkerConfig;
 use crate::git::Repo;
@@ -212,6 +213,7 @@ fn shared_state(
         ledger: budget::Ledger::default(),
         live,
         provider_pauses: worker::ProviderPauses::default(),
+        target_tip: target_tip::TargetTip::default(),
         events,
     }
 }
