@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use oompa::store::notes::Notes;
 use oompa::store::record::{CycleRecord, GateRun};
 
 use crate::common::swarm::{
-    assert_clean_up, kill_processes_with, outcomes, processes_with, review_table, signal,
+    assert_clean_up, kill_processes_with, outcomes, processes_with, records, review_table, signal,
     spawn_swarm, states, swarm_ok, swarm_repo, wait_for, worker_with_env,
 };
 use crate::common::{TestEnv, stderr, stdout};
@@ -36,14 +35,6 @@ fn gate_script(env: &TestEnv, name_paths: bool, hold: Option<&Path>) -> PathBuf 
 
 fn gate_table(script: &Path, extra: &str) -> String {
     format!("[gate]\ncommand = \"sh {}\"\n{extra}\n", script.display())
-}
-
-/// Every cycle record.
-fn records(env: &TestEnv) -> Vec<CycleRecord> {
-    let repo = env.open();
-    let (entries, bad) = Notes::new(&repo).read_all().unwrap();
-    assert!(bad.is_empty(), "{bad:?}");
-    entries.into_iter().map(|e| e.record).collect()
 }
 
 fn record_of<'a>(records: &'a [CycleRecord], worker: &str) -> &'a CycleRecord {

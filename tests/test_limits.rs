@@ -3,18 +3,10 @@
 //! session with the claims kept, one limit pausing every worker on the provider, and the bound
 //! on resumed retries after provider errors. The four real CLIs are in `test_real_clis.rs`.
 
-use oompa::store::notes::Notes;
-use oompa::store::record::{CycleRecord, Outcome};
+use oompa::store::record::Outcome;
 
-use crate::common::swarm::{outcomes, swarm_repo, worker_with_env};
-use crate::common::{TestEnv, stderr};
-
-/// The cycle records of the repository, oldest first.
-fn records(env: &TestEnv) -> Vec<CycleRecord> {
-    let (entries, bad) = Notes::new(&env.open()).read_all().expect("notes");
-    assert!(bad.is_empty(), "{bad:?}");
-    entries.into_iter().map(|e| e.record).collect()
-}
+use crate::common::swarm::{outcomes, records, swarm_repo, worker_with_env};
+use crate::common::stderr;
 
 /// `(resume flag, session id, prompt)` of each turn the fake agent logged with
 /// `FAKE_PROMPT_LOG`.
