@@ -88,8 +88,8 @@ pub fn start_swarm(env: &TestEnv, swarm: &str, pid: u32, workers: &[&str]) {
     .unwrap();
 }
 
-/// Marks a swarm's process as gone (a crash): its record now names a dead pid.
-pub fn crash_swarm(env: &TestEnv, swarm: &str) {
+/// Rewrites the record of `swarm` in the queue with `change`, under the commit message `why`.
+fn edit_swarm(env: &TestEnv, swarm: &str, why: &str, change: impl FnOnce(&mut SwarmRecord)) {
     let repo = env.open();
     let q = Queue::new(&repo);
     let mut rec = q
@@ -98,25 +98,23 @@ pub fn crash_swarm(env: &TestEnv, swarm: &str) {
         .into_iter()
         .find(|s| s.id == swarm)
         .expect("swarm record");
-    rec.pid = dead_pid();
-    q.put_swarm(&rec, "crashed (test)").unwrap();
+    change(&mut rec);
+    q.put_swarm(&rec, why).unwrap();
+}
+
+/// Marks a swarm's process as gone (a crash): its record now names a dead pid.
+pub fn crash_swarm(env: &TestEnv, swarm: &str) {
+    edit_swarm(env, swarm, "crashed (test)", |rec| rec.pid = dead_pid());
 }
 
 /// Marks a swarm as stopped normally.
 pub fn stop_swarm(env: &TestEnv, swarm: &str) {
-    let repo = env.open();
-    let q = Queue::new(&repo);
-    let mut rec = q
-        .swarms()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.id == swarm)
-        .expect("swarm record");
-    rec.stopped = Some(Stopped {
-        at: "2026-01-01T01:00:00Z".into(),
-        reason: "completed".into(),
+    edit_swarm(env, swarm, "completed", |rec| {
+        rec.stopped = Some(Stopped {
+            at: "2026-01-01T01:00:00Z".into(),
+            reason: "completed".into(),
+        });
     });
-    q.put_swarm(&rec, "completed").unwrap();
 }
 
 /// Creates the worker branch at the target tip and its worktree, pointed at git oompa's guard
