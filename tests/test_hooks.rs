@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::guard::{
-    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
+    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, person_worktree, start_swarm,
 };
 use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
 
@@ -182,15 +182,7 @@ fn a_hook_in_another_language_is_left_alone_with_advice() {
 fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
     let env = TestEnv::new();
     env.git(&["config", "core.hooksPath", ".githooks"]);
-    let user_wt = env.tmp.path().join("user-wt");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "feature",
-        user_wt.to_str().unwrap(),
-    ]);
+    let user_wt = person_worktree(&env, "user-wt", "feature");
     env.oompa_ok(&["init"]);
     assert!(env.repo.join(".githooks/pre-push").is_file());
     assert!(user_wt.join(".githooks/pre-push").is_file());
@@ -822,15 +814,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
 #[test]
 fn an_agent_in_the_main_checkout_or_a_persons_worktree_cannot_move_the_target() {
     let (env, wt) = agent_setup();
-    let mine = env.tmp.path().join("mine");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "mine",
-        mine.to_str().unwrap(),
-    ]);
+    let mine = person_worktree(&env, "mine", "mine");
     env.git(&["checkout", "-q", "--detach"]);
     let repo = env.open();
     let agent_env = oompa::guard::hooks::agent_env(repo.common_dir());
@@ -940,15 +924,7 @@ fn a_users_core_hooks_path_is_followed_into_worker_worktrees() {
 #[test]
 fn a_persons_own_linked_worktree_runs_no_guard() {
     let env = oompa_repo();
-    let mine = env.tmp.path().join("mine");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "mine",
-        mine.to_str().unwrap(),
-    ]);
+    let mine = person_worktree(&env, "mine", "mine");
     let (path, log) = spy_path(&env);
     for args in [
         &["commit", "-q", "--allow-empty", "-m", "one"][..],

@@ -32,18 +32,25 @@ pub fn doctor(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
     (out.status.code(), stdout(&out), stderr(&out))
 }
 
-/// A worktree in `<tmp>/<dir>` (on a new branch `gone`) whose directory has since been
-/// removed: git still lists it. Returns the path it had.
-pub fn gone_worktree(env: &TestEnv, dir: &str) -> PathBuf {
-    let gone = env.tmp.path().join(dir);
+/// A person's own linked worktree at `<tmp>/<dir>`, on a new branch `branch` made with
+/// plain `git worktree add` (no swarm, no guard). Returns its path.
+pub fn person_worktree(env: &TestEnv, dir: &str, branch: &str) -> PathBuf {
+    let path = env.tmp.path().join(dir);
     env.git(&[
         "worktree",
         "add",
         "-q",
         "-b",
-        "gone",
-        gone.to_str().unwrap(),
+        branch,
+        path.to_str().unwrap(),
     ]);
+    path
+}
+
+/// A worktree in `<tmp>/<dir>` (on a new branch `gone`) whose directory has since been
+/// removed: git still lists it. Returns the path it had.
+pub fn gone_worktree(env: &TestEnv, dir: &str) -> PathBuf {
+    let gone = person_worktree(env, dir, "gone");
     std::fs::remove_dir_all(&gone).unwrap();
     gone
 }
