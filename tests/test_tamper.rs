@@ -388,25 +388,7 @@ fn a_cycle_log_rewritten_during_a_swarm_loses_no_record() {
                   && break; sleep 0.1; done; \
                   git notes --ref=elsewhere add -m 'a line from elsewhere' HEAD && \
                   git update-ref refs/notes/oompa refs/notes/elsewhere";
-    let env = swarm_repo(4, "");
-    let flag = env.tmp.path().join("once");
-    std::fs::write(
-        env.repo.join("oompa.toml"),
-        format!(
-            "error_backoff = 0\n{}",
-            worker_with_env(
-                "polite",
-                1,
-                "max_cycles = 8\ncan_plan = false",
-                &[
-                    ("FAKE_ONCE", script),
-                    ("FAKE_ONCE_FLAG", flag.to_str().unwrap()),
-                    ("FAKE_ONCE_CYCLE", "3"),
-                ],
-            )
-        ),
-    )
-    .unwrap();
+    let (env, flag) = swarm_with_once_and(4, 1, script, &[("FAKE_ONCE_CYCLE", "3")]);
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(flag.is_dir(), "the rewrite happened");
@@ -575,8 +557,24 @@ fn malformed_queue_entries_are_reported_by_path_and_never_acted_on() {
 /// A swarm of `workers` polite fake agents over `tasks` tasks, the first agent to finish a
 /// task also running `once` (a shell command, in its worktree) before it signals merge.
 fn swarm_with_once(tasks: usize, workers: u32, once: &str) -> (TestEnv, std::path::PathBuf) {
+    swarm_with_once_and(tasks, workers, once, &[])
+}
+
+/// [`swarm_with_once`] with more variables for the fake agents (`FAKE_ONCE_CYCLE`, …).
+/// Returns the flag directory the agent makes when it has run `once`.
+fn swarm_with_once_and(
+    tasks: usize,
+    workers: u32,
+    once: &str,
+    more: &[(&str, &str)],
+) -> (TestEnv, std::path::PathBuf) {
     let env = swarm_repo(tasks, "");
     let flag = env.tmp.path().join("once");
+    let mut vars = vec![
+        ("FAKE_ONCE", once),
+        ("FAKE_ONCE_FLAG", flag.to_str().unwrap()),
+    ];
+    vars.extend_from_slice(more);
     std::fs::write(
         env.repo.join("oompa.toml"),
         format!(
@@ -585,10 +583,7 @@ fn swarm_with_once(tasks: usize, workers: u32, once: &str) -> (TestEnv, std::pat
                 "polite",
                 workers,
                 "max_cycles = 8\ncan_plan = false",
-                &[
-                    ("FAKE_ONCE", once),
-                    ("FAKE_ONCE_FLAG", flag.to_str().unwrap())
-                ],
+                &vars
             )
         ),
     )
