@@ -5,8 +5,8 @@
 
 use oompa::store::record::Outcome;
 
-use crate::common::swarm::{outcomes, records, swarm_repo, worker_with_env};
 use crate::common::stderr;
+use crate::common::swarm::{outcomes, records, swarm_repo, worker_with_env};
 
 /// `(resume flag, session id, prompt)` of each turn the fake agent logged with
 /// `FAKE_PROMPT_LOG`.

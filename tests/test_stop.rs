@@ -17,7 +17,10 @@ use crate::common::{TestEnv, path_with_bin, stderr, stdout};
 
 /// A repository with `n` tasks and one worker table running the fake agent in `mode`.
 fn repo(n: usize, mode: &str, count: u32, extra: &str, vars: &[(&str, &str)]) -> TestEnv {
-    swarm_repo(n, &format!("{extra}\n{}", worker_with_env(mode, count, "", vars)))
+    swarm_repo(
+        n,
+        &format!("{extra}\n{}", worker_with_env(mode, count, "", vars)),
+    )
 }
 
 /// A number unique to this test run, so `sleep <marker>` finds only this test's agents.

@@ -27,6 +27,16 @@ fn rev(env: &TestEnv, spec: &str) -> String {
     env.git(&["rev-parse", spec]).trim().to_string()
 }
 
+/// A landing record of a task landed by hand as the commit at HEAD.
+fn landed_at_head(env: &TestEnv) -> Landed {
+    Landed {
+        commit: rev(env, "HEAD"),
+        review_rounds: 0,
+        at: "2026-01-01T00:00:00Z".into(),
+        worker: None,
+    }
+}
+
 fn short(hex: &str) -> &str {
     &hex[..12]
 }
@@ -414,12 +424,7 @@ fn an_id_both_pending_and_complete_is_refused_by_claim_and_landing_and_doctor_fi
     let env = queue_repo(&["t1", "t2"]);
     // t1 complete, and a stale copy of it back in pending/ (by hand).
     let mut done = task("t1");
-    done.landed = Some(Landed {
-        commit: rev(&env, "HEAD"),
-        review_rounds: 0,
-        at: "2026-01-01T00:00:00Z".into(),
-        worker: None,
-    });
+    done.landed = Some(landed_at_head(&env));
     let pending = task("t1").to_json();
     let complete = done.to_json();
     edit_queue_by_hand(
@@ -463,12 +468,7 @@ fn an_id_both_pending_and_complete_is_refused_by_claim_and_landing_and_doctor_fi
         ClaimOutcome::Claimed
     );
     edit_queue_by_hand(&env, &[("complete/t2.json", Some(&task("t2").to_json()))]);
-    let landed = Landed {
-        commit: rev(&env, "HEAD"),
-        review_rounds: 0,
-        at: "2026-01-01T00:00:00Z".into(),
-        worker: None,
-    };
+    let landed = landed_at_head(&env);
     let refused = q
         .plan_complete(std::slice::from_ref(&t2), &landed, "test")
         .unwrap_err();
@@ -579,12 +579,7 @@ fn swarm_with_once_and(
         env.repo.join("oompa.toml"),
         format!(
             "error_backoff = 0\n{}",
-            worker_with_env(
-                "polite",
-                workers,
-                "max_cycles = 8\ncan_plan = false",
-                &vars
-            )
+            worker_with_env("polite", workers, "max_cycles = 8\ncan_plan = false", &vars)
         ),
     )
     .unwrap();
@@ -781,12 +776,7 @@ fn a_task_both_pending_and_complete_does_not_start_agent_cycles() {
     );
     env.oompa_ok(&["task", "add", "Task t1", "--id", "t1"]);
     let mut done = task("t1");
-    done.landed = Some(Landed {
-        commit: rev(&env, "HEAD"),
-        review_rounds: 0,
-        at: "2026-01-01T00:00:00Z".into(),
-        worker: None,
-    });
+    done.landed = Some(landed_at_head(&env));
     edit_queue_by_hand(&env, &[("complete/t1.json", Some(&done.to_json()))]);
     let out = swarm_ok(&env);
     let text = stdout(&out) + &stderr(&out);

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-
 use crate::common::swarm::{records, review_table, swarm_repo, worker_table, worker_with_env};
 use crate::common::{TestEnv, stderr, walk};
 
