@@ -793,28 +793,7 @@ impl<'r> Queue<'r> {
             None => None,
         };
         let mut edits = Vec::new();
-        for id in ids {
-            let found = match tree {
-                Some(tree) => self.locate(tree, id)?,
-                None => None,
-            };
-            let mut task = match found {
-                Some((State::Current, t)) => t,
-                Some((state, _)) => {
-                    return Err(QueueError::NotClaimed {
-                        id: id.clone(),
-                        state,
-                    });
-                }
-                None => return Err(QueueError::NotFound(id.clone())),
-            };
-            task.landed = Some(landed.clone());
-            edits.push((State::Current.path(id), None));
-            edits.push((
-                State::Complete.path(id),
-                Some(self.repo.write_blob(&task.to_json())?),
-            ));
-        }
+        self.complete_edits(tree, ids, landed, &mut edits)?;
         let new_tree = self.repo.edit_tree(tree, &edits)?;
         let message = format!(
             "complete {} by {actor}\n\nlanded as {}",
@@ -851,24 +830,7 @@ impl<'r> Queue<'r> {
         let mut edits = Vec::new();
         let mut landed_as = Vec::new();
         for (ids, landed) in groups {
-            for id in ids {
-                let mut task = match tree.map(|t| self.locate(t, id)).transpose()?.flatten() {
-                    Some((State::Current, t)) => t,
-                    Some((state, _)) => {
-                        return Err(QueueError::NotClaimed {
-                            id: id.clone(),
-                            state,
-                        });
-                    }
-                    None => return Err(QueueError::NotFound(id.clone())),
-                };
-                task.landed = Some(landed.clone());
-                edits.push((State::Current.path(id), None));
-                edits.push((
-                    State::Complete.path(id),
-                    Some(self.repo.write_blob(&task.to_json())?),
-                ));
-            }
+            self.complete_edits(tree, ids, landed, &mut edits)?;
             if !ids.is_empty() {
                 landed_as.push(format!("{} as {}", ids_list(ids.iter()), landed.commit));
             }
@@ -887,6 +849,41 @@ impl<'r> Queue<'r> {
             new: Some(commit),
             message,
         }))
+    }
+
+    /// Adds to `edits` the tree edits moving each of `ids` from current/ to complete/ in
+    /// `tree` (the queue's tree; `None` for no queue yet), with `landed` recorded in it. An id
+    /// that is not claimed (or not there) is an error, so no task is completed twice.
+    fn complete_edits(
+        &self,
+        tree: Option<ObjectId>,
+        ids: &[TaskId],
+        landed: &Landed,
+        edits: &mut Vec<(String, Option<ObjectId>)>,
+    ) -> Result<(), QueueError> {
+        for id in ids {
+            let found = match tree {
+                Some(tree) => self.locate(tree, id)?,
+                None => None,
+            };
+            let mut task = match found {
+                Some((State::Current, t)) => t,
+                Some((state, _)) => {
+                    return Err(QueueError::NotClaimed {
+                        id: id.clone(),
+                        state,
+                    });
+                }
+                None => return Err(QueueError::NotFound(id.clone())),
+            };
+            task.landed = Some(landed.clone());
+            edits.push((State::Current.path(id), None));
+            edits.push((
+                State::Complete.path(id),
+                Some(self.repo.write_blob(&task.to_json())?),
+            ));
+        }
+        Ok(())
     }
 
     /// Holds the process-wide queue lock while `f` runs, for callers (the merge queue) that
