@@ -166,20 +166,12 @@ pub fn claim(env: &TestEnv, swarm: &str, worker: &str, id: &str, pid: u32) {
 }
 
 pub fn task(id: &str) -> Task {
-    Task {
-        version: 1,
-        id: TaskId::new(id).unwrap(),
-        summary: format!("Task {id}"),
-        description: String::new(),
-        difficulty: None,
-        files: vec![],
-        acceptance: vec![],
-        created: "2026-01-01T00:00:00Z".into(),
-        created_by: "test".into(),
-        claim: None,
-        landed: None,
-        extra: Default::default(),
-    }
+    Task::new(
+        TaskId::new(id).unwrap(),
+        format!("Task {id}"),
+        "2026-01-01T00:00:00Z".into(),
+        "test".into(),
+    )
 }
 
 /// git in `dir`, hermetic, returning the output whatever the status.
