@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, git_in, git_ok, land, person_worktree, start_swarm,
+    working_worker,
 };
 use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
 
@@ -215,11 +216,7 @@ fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
 #[test]
 fn without_git_oompa_on_path_the_shims_warn_and_let_git_through() {
     let env = oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    commit_in(&env, &wt, "w0.txt", "work\n");
+    let (wt, _) = working_worker(&env, "work\n");
     let remote = env.tmp.path().join("remote.git");
     env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
 
@@ -305,11 +302,7 @@ fn try_each(
 
 fn agent_setup() -> (TestEnv, std::path::PathBuf) {
     let env = oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    commit_in(&env, &wt, "w0.txt", "work of w0\n");
+    let (wt, _) = working_worker(&env, "work of w0\n");
     (env, wt)
 }
 

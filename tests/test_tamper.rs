@@ -631,13 +631,9 @@ fn an_agent_moving_main_around_the_hooks_during_a_swarm_is_said_once_and_its_tas
 
 #[test]
 fn a_target_move_without_a_reflog_message_is_described_without_an_empty_placeholder() {
-    use crate::common::guard::{add_worker, as_agent, claim, commit_in, start_swarm};
+    use crate::common::guard::{as_agent, working_worker};
     let env = crate::common::guard::oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    let work = commit_in(&env, &wt, "w0.txt", "work\n");
+    let (wt, work) = working_worker(&env, "work\n");
     let mut cmd = std::process::Command::new("git");
     crate::common::hermetic(&mut cmd, &env.home);
     as_agent(&mut cmd, "s1", "w0");

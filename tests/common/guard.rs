@@ -141,6 +141,18 @@ pub fn add_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
     path
 }
 
+/// The usual guard scene: swarm `s1`, owned by this process, whose worker `w0` holds task
+/// `t1` and has committed `w0.txt` with `content` in its worktree. Returns the worktree and
+/// that commit.
+pub fn working_worker(env: &TestEnv, content: &str) -> (PathBuf, ObjectId) {
+    let pid = std::process::id();
+    start_swarm(env, "s1", pid, &["w0"]);
+    let wt = add_worker(env, "s1", "w0");
+    claim(env, "s1", "w0", "t1", pid);
+    let work = commit_in(env, &wt, "w0.txt", content);
+    (wt, work)
+}
+
 /// Adds task `id` (if new) and claims it for the worker, as an agent would.
 pub fn claim(env: &TestEnv, swarm: &str, worker: &str, id: &str, pid: u32) {
     let repo = env.open();
