@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::guard::{
-    branch, claim, commit_in, crash_swarm, git_ok, oompa_repo, refs_under, start_swarm,
+    add_worker_at, claim, commit_in, crash_swarm, git_ok, oompa_repo, refs_under, start_swarm,
 };
 use crate::common::{TestEnv, path_with_bin, stderr, stdout};
 
@@ -23,18 +23,7 @@ fn custom_dir_repo() -> TestEnv {
 /// Adds a worker worktree under the custom directory, guarded the way a swarm guards it.
 fn add_custom_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
     let path = env.repo.join(CUSTOM_DIR).join(swarm).join(worker);
-    let short = branch(swarm, worker);
-    let short = short.trim_start_matches("refs/heads/");
-    env.git(&["branch", short, "main"]);
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        path.to_str().expect("utf-8"),
-        short,
-    ]);
-    oompa::guard::hooks::guard_worktree(&env.open(), &path).expect("guard the worktree");
-    path
+    add_worker_at(env, path, swarm, worker)
 }
 
 /// git with the user's PATH and no swarm variables: an agent that cleared its environment.

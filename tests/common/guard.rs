@@ -127,7 +127,11 @@ pub fn stop_swarm(env: &TestEnv, swarm: &str) {
 /// Creates the worker branch at the target tip and its worktree, pointed at git oompa's guard
 /// hooks the way a swarm points the worktrees it creates (when the guard is installed).
 pub fn add_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
-    let path = worktree(env, swarm, worker);
+    add_worker_at(env, worktree(env, swarm, worker), swarm, worker)
+}
+
+/// [`add_worker`] with the worktree at `path` (a custom worktree directory).
+pub fn add_worker_at(env: &TestEnv, path: PathBuf, swarm: &str, worker: &str) -> PathBuf {
     let b = branch(swarm, worker);
     env.git(&["branch", b.trim_start_matches("refs/heads/"), "main"]);
     env.git(&[
