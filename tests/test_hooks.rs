@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, git_in, git_ok, land, person_worktree, start_swarm,
-    working_worker,
+    user_git, working_worker,
 };
 use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
 
@@ -27,17 +27,6 @@ fn shipped(name: &str) -> String {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o111 != 0
-}
-
-/// git with the user's PATH (git-oompa on it), in `dir`.
-fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("git");
-    crate::common::hermetic(&mut cmd, &env.home);
-    cmd.current_dir(dir)
-        .env("PATH", path_with_bin())
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// git as the agent of s1/w0 would run it, in `dir`.

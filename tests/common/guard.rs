@@ -197,6 +197,18 @@ pub fn git_in(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
     cmd.current_dir(dir).args(args).output().expect("run git")
 }
 
+/// git in `dir` as a person runs it: the user's PATH (git-oompa on it, so the hooks run) and
+/// no swarm variables. Returns the output whatever the status.
+pub fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    hermetic(&mut cmd, &env.home);
+    cmd.current_dir(dir)
+        .env("PATH", path_with_bin())
+        .args(args)
+        .output()
+        .expect("run git")
+}
+
 /// git in `dir`, asserting success; returns stdout.
 pub fn git_ok(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
     let out = git_in(env, dir, args);
