@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::known::{self, Verdict};
+use super::known::{self, Problem};
 use super::swarm::claim_is_dead;
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo, short};
@@ -195,20 +195,10 @@ fn describe_entry(size: &u64) -> String {
 /// git oompa knew. Records it when it moved forward. Every read and write of the queue goes
 /// through this first.
 pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), QueueError> {
-    // A tip at or past the record is a commit (the record only ever holds commits, and the
-    // walk from a tip reads it as one): the kind is looked up only when that is not so.
-    let verdict = known::verify(repo, QUEUE_REF, tip)?;
-    if verdict != Verdict::Descends
-        && let Some(id) = tip
-        && let Some((kind, _)) = repo.object_header(id)?
-        && kind != "commit"
-    {
-        return Err(QueueError::NotACommit { id, kind });
-    }
-    match verdict {
-        Verdict::First | Verdict::Descends => Ok(()),
-        Verdict::Replaced { known, found } => Err(QueueError::Replaced { known, found }),
-    }
+    known::check(repo, QUEUE_REF, tip)?.map_err(|problem| match problem {
+        Problem::NotACommit { id, kind } => QueueError::NotACommit { id, kind },
+        Problem::Replaced { known, found } => QueueError::Replaced { known, found },
+    })
 }
 
 /// A queue entry that could not be read; reported by path, never fatal for the others.
