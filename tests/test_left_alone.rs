@@ -83,3 +83,152 @@ fn a_requested_stop_is_not_reported_as_an_error() {
     assert_eq!(o.get("merged"), Some(&1), "{o:?}\n{err}");
     assert_eq!(states(&env), (3, 0, 1), "{err}");
 }
+
+#[test]
+fn a_second_stop_does_not_kill_the_agents() {
+    let env = swarm_repo(4, &worker_with_env("cli", 2, "", &[("FAKE_SLEEP", "2")]));
+    let running = spawn_swarm(&env, None);
+    wait_for("both agents to start", || {
+        crate::common::walk(&env.repo.join(".git/oompa/transcripts"))
+            .iter()
+            .filter(|p| p.ends_with("cycle-1.log"))
+            .count()
+            == 2
+    });
+    // The first from inside a worker's worktree, the second from the repository.
+    let worktree = env
+        .git(&["worktree", "list", "--porcelain"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .find(|p| p.contains("/w0"))
+        .map(std::path::PathBuf::from)
+        .expect("w0's worktree");
+    let first = env
+        .oompa_cmd_in(&worktree, &["stop"])
+        .output()
+        .expect("stop");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = env.oompa(&["stop"]);
+    let said = stderr(&second);
+    assert!(second.status.success(), "{said}");
+    assert!(said.contains("is already stopping"), "{said}");
+    assert!(said.contains("git oompa stop --now"), "{said}");
+    let out = running.wait_with_output();
+    let err = stderr(&out);
+    assert!(!err.contains("killing the agents"), "{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let o = outcomes(&env);
+    assert_eq!(
+        o.get("merged"),
+        Some(&2),
+        "the turns in flight landed: {o:?}\n{err}"
+    );
+}
+
+#[test]
+fn a_sigkilled_swarm_not_yet_reaped_is_not_shown_running() {
+    let (env, mut running, marker) = crate::common::swarm::hanging_swarm(640_000, 2, 2, false);
+    let pid = running.child().id();
+    // SIGKILL, and no wait: the test is its parent, so it stays a zombie (as a detached
+    // swarm does until PID 1 reaps it, which in a container may be late or never).
+    crate::common::swarm::signal(&mut running, nix::sys::signal::Signal::SIGKILL);
+    wait_for("the swarm to be a zombie", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    let status = env.oompa(&["status"]);
+    let shown = crate::common::stdout(&status);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(
+        !shown.contains("running on"),
+        "a dead swarm shown running:\n{shown}"
+    );
+    assert_eq!(states(&env), (2, 0, 0), "claims returned\n{shown}");
+    let swarms = env.oompa_ok(&["log", "--swarms"]);
+    assert!(swarms.contains("crashed"), "{swarms}");
+    let stop = env.oompa(&["stop"]);
+    assert!(
+        stderr(&stop).contains("no swarm is running"),
+        "{}",
+        stderr(&stop)
+    );
+    wait_for("its agents to end", || {
+        crate::common::swarm::processes_with(&format!("sleep {marker}")) == 0
+    });
+}
+
+#[test]
+fn an_exec_agent_reporting_absurd_usage_does_not_crash_its_worker() {
+    let env = swarm_repo(1, "");
+    let script = env.tmp.path().join("usage-agent.sh");
+    write_executable(
+        &script,
+        "#!/bin/sh\ncat >/dev/null\n\
+         echo 'oompa-usage: input=18446744073709551615 output=18446744073709551615 cost=1e308' >&2\n\
+         echo 'oompa-usage: input=18446744073709551615 cost=1e308' >&2\n\
+         echo 'oompa-usage: input=abc output=-5 cost=inf' >&2\n\
+         echo 'oompa-usage: input=10 output=5 cost=0.01' >&2\n\
+         git oompa task claim t00 >/dev/null && echo __DONE__\n",
+    );
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "error_backoff = 0\nbudget = \"$100\"\n[[worker]]\nmodel = \"exec:sh {}\"\nmax_cycles = 2\n",
+            script.display()
+        ),
+    )
+    .expect("write oompa.toml");
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env("PATH", crate::common::path_with_bin())
+        .output()
+        .expect("swarm");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("inf"), "{err}");
+    // Two turns' sane usage, nothing else.
+    assert!(err.contains("spent: $0.02, 30 tokens"), "{err}");
+}
+
+#[test]
+fn a_day_long_pause_shows_the_day_it_ends_in_status() {
+    let env = swarm_repo(1, "");
+    let script = env.tmp.path().join("limited-agent.sh");
+    write_executable(
+        &script,
+        "#!/bin/sh\ncat >/dev/null\necho 'retry-after: 99999999' >&2\nexit 75\n",
+    );
+    std::fs::write(
+        env.repo.join("oompa.toml"),
+        format!(
+            "error_backoff = 0\n[[worker]]\nmodel = \"exec:sh {}\"\nmax_cycles = 1\n",
+            script.display()
+        ),
+    )
+    .expect("write oompa.toml");
+    let running = spawn_swarm(&env, None);
+    let mut shown = String::new();
+    wait_for("the worker to pause", || {
+        shown = crate::common::stdout(&env.oompa(&["status"]));
+        shown.contains("paused until")
+    });
+    // Capped at a day: it ends tomorrow (the tests run in UTC).
+    let tomorrow = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(24))
+        .expect("tomorrow")
+        .strftime("%Y-%m-%d")
+        .to_string();
+    assert!(
+        shown.contains(&format!("paused until {tomorrow} ")),
+        "{shown}"
+    );
+    let stop = env.oompa(&["stop"]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    let out = running.wait_with_output();
+    let err = stderr(&out);
+    assert!(err.contains("(24h00m)"), "{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+}

@@ -46,6 +46,9 @@ use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout, walk};
 const CLAIM_AND_COMMIT: &str = "git oompa task claim t1 && printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && echo committed";
 /// The same work without the claim, for the resumed turn after a `CLAIM(t1)` signal.
 const COMMIT: &str = "printf 'hello\\n' > hello.txt && git add hello.txt && git commit -q -m 'Add hello.txt' && echo committed";
+/// Every CLI turn's timeout: a guard against a hang, not a speed target. On a loaded machine
+/// (2 cores, many builds) opencode alone took 80 s to start a turn.
+const TURN_TIMEOUT: &str = "300s";
 /// In the role prompt only: finding it in a resumed request proves the session continued.
 const ROLE_TOKEN: &str = "ROLE-PROMPT-TOKEN-4417";
 
@@ -363,7 +366,7 @@ fn cli_worker(cli: Cli, url: &str, home: &Path, extra: &str) -> String {
     let args: Vec<String> = cli.args(url).iter().map(|a| q(a)).collect();
     format!(
         "[[worker]]\nmodel = {}\nprompt = \"worker.md\"\nmax_cycles = 1\n\
-         turn_timeout = \"90s\"\nargs = [{}]\nenv = {}\n{extra}",
+         turn_timeout = \"{TURN_TIMEOUT}\"\nargs = [{}]\nenv = {}\n{extra}",
         q(cli.model),
         args.join(", "),
         env_table(&cli.env(url, home))
@@ -478,7 +481,7 @@ fn reviews_a_change(test: &str, cli: Cli, reject_first: bool) {
     let mut env = setup.reviewer_env();
     env.push(("FAKE_MODE".into(), "polite".into()));
     let config = format!(
-        "error_backoff = 0\n\n[[worker]]\nmodel = {}\nmax_cycles = 1\nturn_timeout = \"90s\"\n\
+        "error_backoff = 0\n\n[[worker]]\nmodel = {}\nmax_cycles = 1\nturn_timeout = \"{TURN_TIMEOUT}\"\n\
          env = {}\n\n[review]\nmodels = [{}]\nprompt = \"reviewer.md\"\nmax_rounds = 2\n",
         q(&fake_model()),
         env_table(&env),
@@ -806,7 +809,7 @@ fn limited_setup(test: &str, cli: Cli, window: Duration) -> Option<(Setup, Strin
     // Codex names no reset time: its back-off starts at the window's length.
     let config = format!(
         "error_backoff = 0\nlimit_backoff = \"{}s\"\n\n[[worker]]\nmodel = {}\n\
-         prompt = \"worker.md\"\nmax_cycles = 1\nturn_timeout = \"120s\"\nargs = [{}]\nenv = {}\n",
+         prompt = \"worker.md\"\nmax_cycles = 1\nturn_timeout = \"{TURN_TIMEOUT}\"\nargs = [{}]\nenv = {}\n",
         window.as_secs(),
         q(cli.model),
         args.join(", "),

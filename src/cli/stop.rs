@@ -43,6 +43,20 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let running = registry::list_running(repo.common_dir());
     let swarm = pick(&running, args.swarm.as_deref())?;
+    if !args.now
+        && let Some(asked) = registry::stop_asked(repo.common_dir(), &swarm.id)
+    {
+        // A second SIGTERM would kill the agents: say so instead of sending it.
+        env.ui.status(format!(
+            "swarm {} (pid {}) is already stopping (asked {}): the turns in flight finish; \
+             `git oompa stop --now {}` kills its agents",
+            swarm.id,
+            swarm.pid,
+            super::ui::when(&asked, false),
+            swarm.id
+        ));
+        return finish(env, repo.common_dir(), swarm, args.wait);
+    }
     let signal = if args.now { KILL_SIGNAL } else { STOP_SIGNAL };
     let pid = Pid::from_raw(i32::try_from(swarm.pid).expect("pids fit in i32"));
     kill(pid, signal).map_err(|e| {
@@ -51,6 +65,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             swarm.id, swarm.pid
         ))
     })?;
+    if !args.now {
+        // Best effort: without the note a second `stop` would kill the agents.
+        let _ = registry::mark_stop_asked(repo.common_dir(), &swarm.id);
+    }
     if args.now {
         env.ui.status(format!(
             "swarm {} (pid {}): killing its agents; their claims go back to pending and their work is kept",
@@ -62,11 +80,21 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             swarm.id, swarm.pid
         ));
     }
-    if !args.wait {
+    finish(env, repo.common_dir(), swarm, args.wait)
+}
+
+/// Points at the swarm's log, or with `wait` returns once it has ended.
+fn finish(
+    env: &Env,
+    common_dir: &std::path::Path,
+    swarm: &RunInfo,
+    wait: bool,
+) -> Result<(), CommandError> {
+    if !wait {
         env.ui.status(format!("progress: {}", swarm.log.display()));
         return Ok(());
     }
-    while registry::read(repo.common_dir(), &swarm.id).is_some_and(|e| e.running) {
+    while registry::read(common_dir, &swarm.id).is_some_and(|e| e.running) {
         std::thread::sleep(Duration::from_millis(100));
     }
     env.ui.status(format!("swarm {} has ended", swarm.id));
