@@ -25,7 +25,12 @@ status` and `git oompa log --swarms` show them).
 A graceful stop (SIGTERM to the swarm process) lets the agent turns in flight finish, lands what
 is ready and returns every other claim to pending; nothing unmerged is lost (it is kept under
 refs/oompa/keep/). --now (SIGUSR1) kills the agents at once; their claims go back and their
-work is kept all the same. `kill <pid>` of a swarm is the same as `git oompa stop`.
+work is kept all the same. `kill <pid>` of a swarm is the same as `git oompa stop`. A second
+`stop` of a swarm already stopping sends nothing (a second SIGTERM would kill the agents, as a
+second Ctrl-C does); use --now for that. The swarm ends with `stopped:` and exit status 130.
+
+Only swarms on this machine can be stopped: a swarm on another host sharing the repository is
+not seen here.
 
 The swarm's progress, with timestamps, is in .git/oompa/swarms/<id>/swarm.log.")]
 pub struct Args {
