@@ -29,7 +29,7 @@ use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo};
 use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens, TurnSpan};
-use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
+use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
 const LEASE: Duration = Duration::from_secs(24 * 3600);
@@ -456,7 +456,7 @@ impl Worker {
         self.shared.flagged_lock().remove(&self.id);
         let transcript = self.shared.live.transcript(&self.id, cycle);
         let mut turns = Turns::default();
-        let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
+        let base = self.shared.read_target(repo);
         self.shared.journal.start(&crate::store::journal::Start {
             worker: &self.id,
             cycle,
@@ -588,12 +588,7 @@ impl Worker {
     }
 
     fn held_in(&self, snap: &Snapshot) -> Vec<TaskId> {
-        snap.in_state(State::Current)
-            .filter(|t| {
-                t.claim
-                    .as_ref()
-                    .is_some_and(|c| c.swarm == self.shared.id && c.worker == self.id)
-            })
+        snap.held_by(&self.shared.id, &self.id)
             .map(|t| t.id.clone())
             .collect()
     }
