@@ -1,11 +1,20 @@
 //! How an `exec:` agent reports what it used: lines on stderr of the form
 //! `oompa-usage: input=1200 output=340 cost=0.021` (every key optional; tokens as integers,
 //! cost in dollars). Several lines add up. Budgets count them like any harness's usage.
+//!
+//! A value that is not a number, is negative, or is beyond what one turn could use
+//! ([`MAX_TOKENS`], [`MAX_COST`]) is ignored with its key, so a confused agent cannot overflow
+//! the sums or spend an infinite budget.
 
 use super::types::Usage;
 
 /// The prefix of a usage line.
 pub const PREFIX: &str = "oompa-usage:";
+
+/// The most tokens one value may report (a trillion: far beyond any turn).
+pub const MAX_TOKENS: u64 = 1_000_000_000_000;
+/// The most dollars one value may report.
+pub const MAX_COST: f64 = 1_000_000.0;
 
 /// The usage an `exec:` agent reported on stderr (as far as the kept tail shows it).
 pub fn parse(stderr: &str) -> Usage {
@@ -18,14 +27,17 @@ pub fn parse(stderr: &str) -> Usage {
             let Some((key, value)) = pair.split_once('=') else {
                 continue;
             };
-            let add = |a: Option<u64>| value.parse::<u64>().ok().map(|v| a.unwrap_or(0) + v).or(a);
+            let tokens = || value.parse::<u64>().ok().filter(|v| *v <= MAX_TOKENS);
+            let add = |a: Option<u64>| match tokens() {
+                Some(v) => Some(a.unwrap_or(0).saturating_add(v)),
+                None => a,
+            };
             match key {
                 "input" => usage.input_tokens = add(usage.input_tokens),
                 "output" => usage.output_tokens = add(usage.output_tokens),
                 "cost" => {
                     if let Ok(c) = value.trim_start_matches('$').parse::<f64>()
-                        && c.is_finite()
-                        && c >= 0.0
+                        && (0.0..=MAX_COST).contains(&c)
                     {
                         usage.cost_usd = Some(usage.cost_usd.unwrap_or(0.0) + c);
                     }
@@ -48,5 +60,24 @@ mod tests {
         assert_eq!(u.output_tokens, Some(20));
         assert!((u.cost_usd.expect("cost") - 0.03).abs() < 1e-9);
         assert_eq!(super::parse("nothing here").input_tokens, None);
+    }
+
+    #[test]
+    fn absurd_usage_values_are_ignored_instead_of_overflowing_the_sums() {
+        let u = super::parse(
+            "oompa-usage: input=18446744073709551615 output=18446744073709551615 cost=1e308\n\
+             oompa-usage: input=18446744073709551615 cost=1e308\n\
+             oompa-usage: input=abc output=-5 cost=NaN\n\
+             oompa-usage: cost=inf\noompa-usage: cost=-3\noompa-usage: cost=$-1\n\
+             oompa-usage: input=7 cost=0.5\n",
+        );
+        assert_eq!(u.input_tokens, Some(7));
+        assert_eq!(u.output_tokens, None);
+        assert_eq!(u.cost_usd, Some(0.5));
+        let many = "oompa-usage: input=1000000000000\n".repeat(20);
+        assert_eq!(
+            super::parse(&many).input_tokens,
+            Some(20 * super::MAX_TOKENS)
+        );
     }
 }

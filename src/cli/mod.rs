@@ -51,8 +51,8 @@ work on the target branch. Every cycle is recorded as a git note (refs/notes/oom
 
 const AFTER_HELP: &str = "\
 Exit status: 0 success, 1 user or configuration error (bad input, refused operation, a claim
-that did not succeed), 2 usage error, 130 interrupted, 255 internal error (a bug in git
-oompa: please report it).
+that did not succeed), 2 usage error, 130 stopped before finishing (Ctrl-C, git oompa stop),
+255 internal error (a bug in git oompa: please report it).
 
 Environment: OOMPA_LOG sets the diagnostic filter (e.g. OOMPA_LOG=debug); NO_COLOR turns
 colour off; COLUMNS sets the width tables fit (else the terminal's; piped output is never cut,

@@ -25,7 +25,12 @@ status` and `git oompa log --swarms` show them).
 A graceful stop (SIGTERM to the swarm process) lets the agent turns in flight finish, lands what
 is ready and returns every other claim to pending; nothing unmerged is lost (it is kept under
 refs/oompa/keep/). --now (SIGUSR1) kills the agents at once; their claims go back and their
-work is kept all the same. `kill <pid>` of a swarm is the same as `git oompa stop`.
+work is kept all the same. `kill <pid>` of a swarm is the same as `git oompa stop`. A second
+`stop` of a swarm already stopping sends nothing (a second SIGTERM would kill the agents, as a
+second Ctrl-C does); use --now for that. The swarm ends with `stopped:` and exit status 130.
+
+Only swarms on this machine can be stopped: a swarm on another host sharing the repository is
+not seen here.
 
 The swarm's progress, with timestamps, is in .git/oompa/swarms/<id>/swarm.log.")]
 pub struct Args {
@@ -43,6 +48,20 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let running = registry::list_running(repo.common_dir());
     let swarm = pick(&running, args.swarm.as_deref())?;
+    if !args.now
+        && let Some(asked) = registry::stop_asked(repo.common_dir(), &swarm.id)
+    {
+        // A second SIGTERM would kill the agents: say so instead of sending it.
+        env.ui.status(format!(
+            "swarm {} (pid {}) is already stopping (asked {}): the turns in flight finish; \
+             `git oompa stop --now {}` kills its agents",
+            swarm.id,
+            swarm.pid,
+            super::ui::when(&asked, false),
+            swarm.id
+        ));
+        return finish(env, repo.common_dir(), swarm, args.wait);
+    }
     let signal = if args.now { KILL_SIGNAL } else { STOP_SIGNAL };
     let pid = Pid::from_raw(i32::try_from(swarm.pid).expect("pids fit in i32"));
     kill(pid, signal).map_err(|e| {
@@ -51,6 +70,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             swarm.id, swarm.pid
         ))
     })?;
+    if !args.now {
+        // Best effort: without the note a second `stop` would kill the agents.
+        let _ = registry::mark_stop_asked(repo.common_dir(), &swarm.id);
+    }
     if args.now {
         env.ui.status(format!(
             "swarm {} (pid {}): killing its agents; their claims go back to pending and their work is kept",
@@ -62,11 +85,21 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             swarm.id, swarm.pid
         ));
     }
-    if !args.wait {
+    finish(env, repo.common_dir(), swarm, args.wait)
+}
+
+/// Points at the swarm's log, or with `wait` returns once it has ended.
+fn finish(
+    env: &Env,
+    common_dir: &std::path::Path,
+    swarm: &RunInfo,
+    wait: bool,
+) -> Result<(), CommandError> {
+    if !wait {
         env.ui.status(format!("progress: {}", swarm.log.display()));
         return Ok(());
     }
-    while registry::read(repo.common_dir(), &swarm.id).is_some_and(|e| e.running) {
+    while registry::read(common_dir, &swarm.id).is_some_and(|e| e.running) {
         std::thread::sleep(Duration::from_millis(100));
     }
     env.ui.status(format!("swarm {} has ended", swarm.id));

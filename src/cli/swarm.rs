@@ -207,7 +207,9 @@ fn how_it_ended(result: &RunResult) -> Result<(), CommandError> {
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
-            message: "swarm interrupted; claims were released and unmerged work kept".into(),
+            message:
+                "the swarm ended early (as asked); claims were released and unmerged work kept"
+                    .into(),
             causes: Vec::new(),
             hints: vec!["`git oompa log` shows what each cycle did".into()],
         });

@@ -152,8 +152,15 @@ impl Ui {
         self.status(format!("{} {line}", self.paint_err(HINT, "hint:")));
     }
 
+    /// An error, or for a command stopped as asked (Ctrl-C, `git oompa stop`) a `stopped:`
+    /// line: a requested stop is not a failure, though its exit status (130) says it did not
+    /// finish.
     pub fn error(&self, err: &CommandError) {
-        let mut s = format!("{} {}", self.paint_err(ERROR, "error:"), err.message);
+        let label = match err.kind {
+            super::error::Kind::Interrupted => self.paint_err(WARN, "stopped:"),
+            _ => self.paint_err(ERROR, "error:"),
+        };
+        let mut s = format!("{label} {}", err.message);
         for c in &err.causes {
             let _ = write!(s, "\n  caused by: {c}");
         }

@@ -60,10 +60,25 @@ pub fn pid_alive(pid: u32) -> bool {
         return false;
     }
     match kill(Pid::from_raw(raw), None) {
-        Ok(()) => true,
+        Ok(()) => !zombie(raw),
         Err(Errno::EPERM) => true,
         Err(_) => false,
     }
+}
+
+/// Whether `pid` has exited and waits to be reaped (Linux: state `Z` in `/proc/<pid>/stat`).
+/// A SIGKILLed detached swarm stays one for as long as its parent (often PID 1 of a container,
+/// which may reap late or never) leaves it: it is dead all the same. Where `/proc` cannot be
+/// read, it is not taken for one.
+fn zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S …`: the command may hold spaces and parentheses; the state follows the
+    // last `)`.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z")
 }
 
 /// Whether a claim's owner is gone: on this host, its process is dead (or its swarm is

@@ -161,11 +161,17 @@ impl Phase {
 
 /// `14:30` in local time; the text itself when it is not a timestamp.
 fn clock(raw: &str) -> String {
+    let tz = jiff::tz::TimeZone::system();
     match raw.parse::<jiff::Timestamp>() {
-        Ok(t) => t
-            .to_zoned(jiff::tz::TimeZone::system())
-            .strftime("%H:%M:%S")
-            .to_string(),
+        // A pause for a day's usage limit ends on another day: the time alone would read as
+        // already past.
+        Ok(t)
+            if t.to_zoned(tz.clone()).date()
+                != jiff::Timestamp::now().to_zoned(tz.clone()).date() =>
+        {
+            t.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S").to_string()
+        }
+        Ok(t) => t.to_zoned(tz).strftime("%H:%M:%S").to_string(),
         Err(_) => raw.to_string(),
     }
 }

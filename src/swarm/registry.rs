@@ -152,6 +152,26 @@ pub fn list_running(common_dir: &Path) -> Vec<RunInfo> {
         .collect()
 }
 
+/// The file that says a graceful stop was asked of a swarm, and when.
+fn stop_asked_path(common_dir: &Path, id: &str) -> PathBuf {
+    dir(common_dir, id).join("stop-asked")
+}
+
+/// Notes that `git oompa stop` asked swarm `id` to stop gracefully: a second `stop` must not
+/// signal it again, since a second SIGTERM kills its agents (as a second Ctrl-C does).
+pub fn mark_stop_asked(common_dir: &Path, id: &str) -> io::Result<()> {
+    let now = jiff::Timestamp::now().to_string();
+    crate::store::layout::write_atomic(&stop_asked_path(common_dir, id), now.as_bytes())
+}
+
+/// When a graceful stop was asked of swarm `id` ([`mark_stop_asked`]), if it was (RFC 3339).
+pub fn stop_asked(common_dir: &Path, id: &str) -> Option<String> {
+    fs::read_to_string(stop_asked_path(common_dir, id))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// Swarms that are registered here, no longer running, and were not yet swept for leftover
 /// agent processes: `(id, pid)`. Marks them swept.
 pub fn dead_unswept(common_dir: &Path) -> Vec<(String, u32)> {
@@ -187,5 +207,16 @@ mod tests {
             vec![("abcd1234".into(), info.pid)]
         );
         assert!(dead_unswept(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn a_stop_asked_is_remembered_per_swarm() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let info = this_process(tmp.path(), "abcd1234", "main", false);
+        let _reg = register(tmp.path(), &info).expect("register");
+        assert_eq!(stop_asked(tmp.path(), "abcd1234"), None);
+        mark_stop_asked(tmp.path(), "abcd1234").expect("mark");
+        assert!(stop_asked(tmp.path(), "abcd1234").is_some());
+        assert_eq!(stop_asked(tmp.path(), "ef567890"), None);
     }
 }

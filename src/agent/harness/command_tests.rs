@@ -75,7 +75,7 @@ fn claude_fresh_and_resume() {
     assert_eq!(inv.stdin.as_deref(), Some("do it"));
     assert_eq!(inv.session_id.as_deref(), Some(FRESH));
     assert!(inv.env.is_empty());
-    assert_eq!(inv.env_remove, ["CLAUDECODE"]);
+    assert_eq!(inv.env_remove, ["COLUMNS", "LINES", "CLAUDECODE"]);
 
     let inv = build("claude", Some("abc-123"), &[], "go on", true);
     assert_eq!(
@@ -295,7 +295,7 @@ fn exec_fresh_and_resume() {
         ]
     );
     assert_eq!(inv.session_id.as_deref(), Some(FRESH));
-    assert_eq!(inv.env_remove, [agent_env::RESUME]);
+    assert_eq!(inv.env_remove, ["COLUMNS", "LINES", agent_env::RESUME]);
 
     let inv = build("exec:agent", Some("prev-id"), &[], "again", false);
     assert_eq!(argv(&inv), ["sh", "-c", "agent", "sh"]);

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Adapter, Invocation, fits_argv, json_object, non_empty, str_at, u64_at};
 use crate::agent::output::{FINAL_TEXT_MAX, OutputParser, Parsed, add_opt, bounded, push_bounded};
-use crate::agent::types::{Turn, TurnOutput, Usage};
+use crate::agent::types::{Exit, Turn, TurnOutput, Usage};
 
 pub(crate) struct Gemini;
 
@@ -40,11 +40,15 @@ impl<'h> Adapter<'h> for Gemini {
         Some(Box::<GeminiParser>::default())
     }
 
-    /// A session is saved once the model answered: a cut-off turn that used no tokens left
-    /// none.
+    /// A turn that ended by itself on a failed first request (its retries spent) left no
+    /// session to resume; one the model answered did. A turn stopped while it retried (see
+    /// [`Adapter::retrying_a_limit`]) did too: Gemini CLI records the prompt in its session
+    /// file as it sends it, and `--resume` of that id carries on from it (seen with 0.61.0).
     fn keeps_session(&self, out: &TurnOutput) -> bool {
         let u = &out.usage;
-        u.input_tokens.unwrap_or(0) > 0 || u.output_tokens.unwrap_or(0) > 0
+        out.exit == Exit::Killed
+            || u.input_tokens.unwrap_or(0) > 0
+            || u.output_tokens.unwrap_or(0) > 0
     }
 
     /// `Attempt N failed with status 429. Retrying with backoff...`: it ignores `Retry-After`

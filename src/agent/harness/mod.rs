@@ -28,6 +28,11 @@ use super::types::{Turn, TurnOutput};
 /// at 128 KiB per argument.
 const ARGV_PROMPT_MAX: usize = 96 * 1024;
 
+/// The size of the person's terminal, which the swarm may have in its environment: an agent's
+/// output goes to a pipe, and a CLI that read these would wrap or cut for a screen it is not on.
+/// A worker's `env` may still set them.
+const TERMINAL_SIZE: [&str; 2] = ["COLUMNS", "LINES"];
+
 /// How to start one turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Invocation {
@@ -52,7 +57,7 @@ impl Invocation {
             args: Vec::new(),
             stdin: None,
             env: Vec::new(),
-            env_remove: Vec::new(),
+            env_remove: TERMINAL_SIZE.iter().map(|k| k.to_string()).collect(),
             session_id: None,
         }
     }
@@ -127,8 +132,8 @@ pub(crate) trait Adapter<'h> {
     }
 
     /// Whether the fresh session of a turn the provider cut short can be resumed. Gemini CLI
-    /// keeps no session whose first request failed; resuming it fails with "No previous
-    /// sessions found".
+    /// keeps no session when it gave up by itself on a failed first request; resuming it fails
+    /// with "No previous sessions found".
     fn keeps_session(&self, _out: &TurnOutput) -> bool {
         true
     }

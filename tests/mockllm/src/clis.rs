@@ -167,6 +167,20 @@ impl Cli {
     }
 }
 
+/// Undoes what [`Cli::prepare_home`] set in `home` to fail fast (Gemini CLI's
+/// `maxAttempts: 1`), so the CLI retries a limit by itself as it does for a user: Gemini CLI
+/// then makes up to 10 attempts on its own back-off (~220 s). The other CLIs keep no such
+/// setting in HOME (Claude Code's is `CLAUDE_CODE_MAX_RETRIES`, Codex's in [`Cli::args`]).
+pub fn let_retry(cli: Cli, home: &Path) -> std::io::Result<()> {
+    if cli != GEMINI {
+        return Ok(());
+    }
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"telemetry":{"enabled":false},"general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false}}"#,
+    )
+}
+
 /// [`Cli::args`] of Codex as a `config.toml` (for a Codex that gets no arguments of ours, such
 /// as a reviewer of another CLI's worker).
 pub fn codex_config_toml(url: &str) -> String {

@@ -40,8 +40,9 @@
 //! [`Options::error_status`] fails every request with that status;
 //! [`Options::rate_limit_for`] answers every model request with a 429 for that long after the
 //! first one, as a provider's usage limit does (below); with
-//! [`Options::rate_limit_tools_only`] only requests that offer tools count. Every reply reports 100 input and 20
-//! output tokens. Every request is kept in a log ([`Server::requests`]): method, path,
+//! [`Options::rate_limit_tools_only`] only requests that offer tools count, and with
+//! [`Options::rate_limit_after`] the first few of them are answered before the window opens.
+//! Every reply reports 100 input and 20 output tokens. Every request is kept in a log ([`Server::requests`]): method, path,
 //! headers (without credentials), JSON body and a one-line `reply`.
 //!
 //! # Usage limits: what each CLI does
@@ -78,7 +79,10 @@
 //!   15, 30 s, then ~30 s apart), printing `Attempt N failed with status 429. Retrying with
 //!   backoff... _ApiError: {<the 429 body>}` on stderr each time: a 20 s window ends in its
 //!   4th attempt (~35 s) and the turn finishes normally; a 300 s window makes it give up after
-//!   10 attempts (~220 s), with the error result and exit status 173 as above.
+//!   10 attempts (~220 s), with the error result and exit status 173 as above. Killed while
+//!   it retries (its whole process group: it runs itself again as a child), it leaves its
+//!   session behind, the prompt recorded as it was sent: `--resume <id>` then carries on with
+//!   the earlier messages.
 //! - **opencode** (1.18.33) keeps retrying silently: nothing in `--format json` output,
 //!   nothing on stderr. Its session loop sleeps the `Retry-After` (20 s; 275 s tried) and
 //!   retries, then finishes the turn normally (exit status 0); the side request that makes
@@ -133,6 +137,9 @@ pub struct Options {
     /// The rate-limit window opens at, and covers, only requests that offer tools (an agent's
     /// own conversation), not side requests such as titles and routing.
     pub rate_limit_tools_only: bool,
+    /// This many model requests (of those the window covers) are answered normally before the
+    /// window opens, so a limit can hit a conversation that already has a turn in it.
+    pub rate_limit_after: usize,
     /// Also append every request to this file as a JSON line.
     pub log: Option<PathBuf>,
     /// Print one line per request on stderr.
@@ -149,6 +156,7 @@ impl Default for Options {
             error_status: None,
             rate_limit_for: None,
             rate_limit_tools_only: false,
+            rate_limit_after: 0,
             log: None,
             verbose: false,
             port: 0,
@@ -181,6 +189,12 @@ impl Options {
         self.rate_limit_tools_only = true;
         self
     }
+
+    /// See [`Options::rate_limit_after`].
+    pub fn rate_limit_after(mut self, requests: usize) -> Options {
+        self.rate_limit_after = requests;
+        self
+    }
 }
 
 /// A running server on 127.0.0.1. Dropping it stops accepting connections.
@@ -194,8 +208,9 @@ struct State {
     options: Options,
     ids: Ids,
     log: Mutex<Vec<Value>>,
-    /// When the first model request came: the rate-limit window starts there.
-    first_model_request: Mutex<Option<Instant>>,
+    /// How many model requests the rate-limit window covers came so far, and when the window
+    /// opened (at the first of them after [`Options::rate_limit_after`]).
+    window: Mutex<(usize, Option<Instant>)>,
     stop: AtomicBool,
 }
 
@@ -209,7 +224,7 @@ impl Server {
             options,
             ids: Ids::default(),
             log: Mutex::new(Vec::new()),
-            first_model_request: Mutex::new(None),
+            window: Mutex::new((0, None)),
             stop: AtomicBool::new(false),
         });
         let shared = Arc::clone(&state);
@@ -358,14 +373,16 @@ impl State {
     }
 
     /// Whole seconds left in the rate-limit window (at least 1), or `None` outside it. The
-    /// window opens at the first model request.
+    /// window opens at the first model request after the [`Options::rate_limit_after`] it lets
+    /// through.
     fn rate_limit_left(&self) -> Option<u64> {
         let window = self.options.rate_limit_for?;
-        let first = *self
-            .first_model_request
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(Instant::now);
+        let mut state = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 += 1;
+        if state.0 <= self.options.rate_limit_after {
+            return None;
+        }
+        let first = *state.1.get_or_insert_with(Instant::now);
         let left = window.checked_sub(first.elapsed())?;
         if left.is_zero() {
             return None;

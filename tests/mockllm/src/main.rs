@@ -24,6 +24,8 @@ Gemini generateContent) until killed; one line per request on stderr. See the cr
   --error-status N         answer every POST with HTTP status N
   --rate-limit-for SECS    answer model requests with 429 (Retry-After: seconds left) until
                            SECS after the first model request, as a provider's usage limit does
+  --rate-limit-after N     answer the first N model requests before the window opens
+  --rate-limit-tools-only  only requests that offer tools open the window and are limited
   -h, --help               this text";
 
 fn main() {
@@ -78,6 +80,13 @@ fn run() -> Result<(), String> {
                     .map_err(|_| format!("--rate-limit-for: bad duration {secs}"))?;
                 options.rate_limit_for = Some(window).filter(|w| !w.is_zero());
             }
+            "--rate-limit-after" => {
+                let v = value()?;
+                options.rate_limit_after = v
+                    .parse()
+                    .map_err(|_| format!("--rate-limit-after: bad count {v}"))?;
+            }
+            "--rate-limit-tools-only" => options.rate_limit_tools_only = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
