@@ -26,3 +26,12 @@ pub mod settings;
 pub mod store;
 pub mod swarm;
 pub mod timeline;
+
+/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`), or a stand-in.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}

@@ -73,12 +73,10 @@ impl CommandError {
 
     /// What a command that panicked reports: the panic's message, when it has one.
     pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into());
-        CommandError::internal(format!("the command panicked: {what}"))
+        CommandError::internal(format!(
+            "the command panicked: {}",
+            crate::panic_message(payload)
+        ))
     }
 
     pub fn broken_pipe() -> Self {

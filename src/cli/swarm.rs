@@ -171,9 +171,25 @@ fn gate_parallel_here(repo: &Repo, config: &mut Config) -> Result<(), CommandErr
     Ok(())
 }
 
-/// The exit of a swarm that ran: an error when no worker could start, when it stopped itself,
+/// The exit of a swarm that ran: an internal error when a thread panicked, an error when no
+/// worker could start, when it stopped itself,
 /// when every cycle failed, or when it was interrupted.
 fn how_it_ended(result: &RunResult) -> Result<(), CommandError> {
+    let panicked = &result.finished.panicked;
+    if !panicked.is_empty() {
+        let mut err = CommandError::internal(format!(
+            "{} of the swarm's threads panicked",
+            panicked.len()
+        ));
+        err.causes = panicked.clone();
+        err.hints.insert(
+            0,
+            "nothing is lost: the next git oompa command returns its claims to pending, and \
+             committed work stays on its worker branch (`git oompa status` shows both)"
+                .into(),
+        );
+        return Err(err);
+    }
     let workers = &result.finished.workers;
     if !workers.is_empty() && workers.iter().all(|w| !w.started) {
         let mut reasons: Vec<String> = workers.iter().take(3).map(|w| w.reason.clone()).collect();

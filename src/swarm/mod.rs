@@ -284,6 +284,8 @@ pub struct Finished {
     pub gate: Option<gate::GateSummary>,
     /// What the whole swarm spent.
     pub spend: crate::config::budget::Spend,
+    /// Threads that panicked (a bug in git oompa): `<thread>: <message>` each.
+    pub panicked: Vec<String>,
 }
 
 /// What starting a swarm needs beyond the repository.
@@ -452,35 +454,35 @@ impl Swarm {
     /// Waits for every thread, flushes the records and marks the swarm stopped.
     pub fn finish(mut self) -> Result<Finished, SwarmError> {
         let mut summaries = Vec::new();
+        let mut panicked = Vec::new();
         for w in self.workers.drain(..) {
+            let name = thread_name(&w);
             match w.join() {
                 Ok(s) => summaries.push(s),
-                Err(_) => self
-                    .shared
-                    .emit(Event::Warning("a worker thread panicked".into())),
+                Err(p) => panicked.push(format!("{name}: {}", crate::panic_message(&*p))),
             }
         }
         // Every worker thread has ended, also one that panicked before it could count itself
         // out: without this the predictor (and so this join) would wait for it forever.
         self.shared.workers_running.store(0, Ordering::SeqCst);
         if let Some(p) = self.planner.take() {
-            let _ = p.join();
+            joined(p, &mut panicked);
         }
         if let Some(p) = self.predictor.take() {
-            let _ = p.join();
+            joined(p, &mut panicked);
         }
         drop(self.land_tx.take());
         drop(self.record_tx.take());
         if let Some(m) = self.merge_queue.take() {
-            let _ = m.join();
+            joined(m, &mut panicked);
         }
         if let Some(r) = self.recorder.take() {
-            let _ = r.join();
+            joined(r, &mut panicked);
         }
         self.shared.journal.close();
         self.shared.live.close();
         if let Some(l) = self.live.take() {
-            let _ = l.join();
+            joined(l, &mut panicked);
         }
         if let Some(w) = self.watchdog.take() {
             w.finish();
@@ -517,7 +519,21 @@ impl Swarm {
                 .as_ref()
                 .map(|_| self.shared.board.summary()),
             spend: self.shared.ledger.total(),
+            panicked,
         })
+    }
+}
+
+/// The name a swarm thread was started with (`w0`, `merge-queue`, …).
+fn thread_name<T>(handle: &JoinHandle<T>) -> String {
+    handle.thread().name().unwrap_or("a swarm thread").to_string()
+}
+
+/// Joins a thread whose result is not needed, noting a panic in `panicked`.
+fn joined<T>(handle: JoinHandle<T>, panicked: &mut Vec<String>) {
+    let name = thread_name(&handle);
+    if let Err(p) = handle.join() {
+        panicked.push(format!("{name}: {}", crate::panic_message(&*p)));
     }
 }
 
