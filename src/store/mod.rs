@@ -14,6 +14,7 @@ pub mod layout;
 pub mod notes;
 pub mod queue;
 pub mod record;
+pub mod registry;
 pub mod recover;
 pub mod swarm;
 pub mod task;

@@ -130,6 +130,14 @@ fn read_dir_entry(dir: &Path) -> Option<Entry> {
     Some(Entry { info, running })
 }
 
+/// Whether swarm `id` is registered on this machine and its process is gone (its lock is no
+/// longer held): the registry's word, which outweighs a swarm record whose pid is alive again
+/// (a reused pid). `false` when it has no entry here or its entry is another machine's.
+pub fn known_dead(common_dir: &Path, id: &str) -> bool {
+    read(common_dir, id)
+        .is_some_and(|e| !e.running && e.info.host == crate::store::queue::hostname())
+}
+
 /// Every registered swarm of this repository, oldest first.
 pub fn list(common_dir: &Path) -> Vec<Entry> {
     let Ok(entries) = fs::read_dir(root(common_dir)) else {
