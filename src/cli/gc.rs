@@ -37,11 +37,20 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let settings = Settings::resolve(&repo, &Flags::default());
-    let actions = gc::run(&repo, &settings, args.dry_run).map_err(|e| match e {
+    if !args.dry_run {
+        // Agents a dead swarm left running are ended before its worktrees are looked at.
+        crate::swarm::orphans::sweep_dead(repo.common_dir());
+    }
+    let plan = gc::plan(&repo, &settings).map_err(|e| match e {
         GcError::Git(g) => CommandError::from(g),
         GcError::Queue(q) => CommandError::from(q),
         other => CommandError::from_error(&other),
     })?;
+    let actions = if args.dry_run {
+        plan.actions()
+    } else {
+        gc::apply(&repo, &settings, &plan)
+    };
     let ui = &env.ui;
     if args.json {
         ui::out_json_array(
@@ -64,6 +73,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 ui.hint(h);
             }
             continue;
+        } else if let Action::Skipped { .. } = a {
+            // Something changed since gc looked: nothing of that step was touched.
+            ui.warn(ui::escape(&a.to_string()));
+            continue;
         } else if args.dry_run {
             format!("would {a}")
         } else {
@@ -75,6 +88,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .iter()
         .filter(|a| matches!(a, Action::Failed { .. }))
         .count();
+    if actions.iter().any(|a| matches!(a, Action::Skipped { .. })) {
+        ui.hint("what changed since gc looked was left as it is: run `git oompa gc` again");
+    }
     if failed > 0 {
         return Err(CommandError::user(format!(
             "gc could not do {failed} thing(s), said above; it did everything else"
@@ -104,6 +120,9 @@ fn kind(a: &Action) -> &'static str {
         Action::PruneWorktrees { .. } => "prune-worktrees",
         Action::DropKeepRef { .. } => "drop-keep-ref",
         Action::PruneTranscripts { .. } => "prune-transcripts",
+        Action::PruneSwarmDir { .. } => "prune-swarm-dir",
+        Action::RemoveLiveStatus { .. } => "remove-live-status",
+        Action::Skipped { .. } => "skipped",
         Action::Failed { .. } => "failed",
     }
 }
