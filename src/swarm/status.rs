@@ -45,10 +45,13 @@ pub fn read(repo: &Repo) -> Result<StatusReport, QueueError> {
     let snap = queue.snapshot()?;
     let host = hostname();
     let claims: Vec<Task> = snap.in_state(State::Current).cloned().collect();
+    // The registry outweighs a record whose pid is alive again: a killed swarm's
+    // status.json is never shown as live.
+    let dead = |id: &str| crate::store::registry::known_dead(repo.common_dir(), id);
     let running = queue
         .swarms()?
         .into_iter()
-        .filter(|s| s.is_running(&host))
+        .filter(|s| s.is_running(&host) && !dead(&s.id))
         .map(|record| {
             let workers = record
                 .workers
