@@ -353,7 +353,7 @@ fn a_killed_swarms_status_json_is_removed_by_gc_and_never_shown() {
     );
     let done = env.oompa_ok(&["gc"]);
     assert!(!status.exists(), "{done}");
-    assert!(done.contains(&format!("remove worktree")), "{done}");
+    assert!(done.contains("remove worktree"), "{done}");
     let kept = refs_under(&env, "refs/oompa/keep/");
     let wip = env.git(&["log", "--all", "--format=%H", "--", "wip/w0.txt"]);
     assert!(!wip.trim().is_empty() && !kept.is_empty(), "{done}");

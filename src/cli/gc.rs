@@ -12,12 +12,17 @@ use crate::settings::{Flags, Settings};
 /// Remove finished swarms' worktrees and branches, release dead claims; never loses work
 #[derive(Debug, clap::Args)]
 #[command(long_about = "Clean up after swarms that are no longer running.\n\n\
+gc plans, then applies: --dry-run prints the plan and changes nothing; the real run re-checks\n\
+each step right before it changes anything (a worktree that changed since gc looked, or whose\n\
+swarm runs now, is left as it is and said so). Running swarms' worktrees, branches, claims,\n\
+keep refs and files are never touched.\n\n\
 Returns claims whose owner is gone to pending; removes the worktrees of finished (or crashed)\n\
 swarms, committing uncommitted changes on their branch first; deletes their worker branches;\n\
 prunes the metadata of worktrees whose directory is gone; drops keep refs the target already\n\
 contains; removes the transcripts (.git/oompa/transcripts/<swarm>/) of swarms that ended longer\n\
 ago than git config oompa.transcriptsExpire (default 14d; a duration such as 2w or 36h, or\n\
-never). Running swarms are left alone. Each worktree, branch and keep ref is dealt with on\n\
+never), and their registry directories (.git/oompa/swarms/<swarm>/); removes the status.json a\n\
+killed swarm left at once. Each worktree, branch and keep ref is dealt with on\n\
 its own: locks a killed agent left in a finished swarm's worktree (open in no process) are\n\
 removed; what gc still cannot do is said with the reason, everything else is done, and it\n\
 exits 1.\n\n\

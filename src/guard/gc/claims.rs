@@ -7,7 +7,9 @@ use super::{Action, GcError};
 use crate::git::{ObjectId, Repo};
 use crate::guard::invariants::{self, Violation};
 use crate::settings::Settings;
-use crate::store::{Queue, State, keep};
+use crate::store::layout::keep_prefix;
+use crate::store::queue::hostname;
+use crate::store::{Queue, State, journal, keep};
 
 /// The claims planned to go back, and the branch tips recovery will keep on the way.
 #[derive(Debug, Clone)]
@@ -18,10 +20,13 @@ pub(crate) struct Release {
     pub keeps: Vec<(String, ObjectId)>,
 }
 
-/// The claims of gone owners now, and what recovering them keeps. `None`: there are none.
+/// The claims of gone owners now, and what recovering them keeps (the unmerged tips of the
+/// cycles dead swarms cut short, then of the released claims' branches). `None`: there is
+/// nothing to recover.
 pub(super) fn plan(repo: &Repo, settings: &Settings) -> Result<Option<Release>, GcError> {
     let dead = invariants::orphaned_claims(repo)?;
-    if dead.is_empty() {
+    let cut_short = journal::cut_short_cycles(repo.common_dir(), &hostname());
+    if dead.is_empty() && cut_short.is_empty() {
         return Ok(None);
     }
     let mut claims = BTreeMap::new();
@@ -34,31 +39,37 @@ pub(super) fn plan(repo: &Repo, settings: &Settings) -> Result<Option<Release>, 
         Some(t) => repo.read_ref(t)?,
         None => None,
     };
+    let mut tips: Vec<(String, String, String, String)> = cut_short
+        .into_iter()
+        .filter_map(|(s, w, cycle, branch)| Some((s, w, branch?, cycle.to_string())))
+        .collect();
     let snap = Queue::new(repo).snapshot()?;
-    let mut keeps = Vec::new();
     for task in snap.in_state(State::Current) {
-        let (Some(claim), true) = (&task.claim, claims.contains_key(task.id.as_str())) else {
-            continue;
-        };
-        let Some(tip) = claim
-            .branch
-            .as_deref()
-            .map(|b| repo.read_ref(b))
-            .transpose()?
-            .flatten()
-        else {
-            continue;
-        };
-        if let Some(t) = target
-            && repo.is_ancestor(tip, t)?
+        if let Some(claim) = &task.claim
+            && let Some(branch) = &claim.branch
+            && claims.contains_key(task.id.as_str())
         {
+            let (s, w) = (claim.swarm.clone(), claim.worker.clone());
+            tips.push((s, w, branch.clone(), format!("recovered-{}", task.id)));
+        }
+    }
+    let mut keeps: Vec<(String, ObjectId)> = Vec::new();
+    for (swarm, worker, branch, label) in tips {
+        let Some(tip) = repo.read_ref(&branch)? else {
+            continue;
+        };
+        if target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false)) {
             continue;
         }
-        let label = format!("recovered-{}", task.id);
-        keeps.push((
-            keep::planned(repo, &claim.swarm, &claim.worker, tip, &label)?,
-            tip,
-        ));
+        // Kept once: a later keeper names the keep ref an earlier one wrote.
+        let name = match keeps
+            .iter()
+            .find(|(n, k)| *k == tip && n.starts_with(&keep_prefix(&swarm, &worker)))
+        {
+            Some((n, _)) => n.clone(),
+            None => keep::planned(repo, &swarm, &worker, tip, &label)?,
+        };
+        keeps.push((name, tip));
     }
     keeps.sort();
     keeps.dedup();
