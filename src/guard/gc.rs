@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 pub use action::Action;
 pub use safety::why_safe;
 
-use super::{KEEP_PREFIX, Settings, WORKER_BRANCH_PREFIX, parse_worker_branch, short};
+use super::{KEEP_PREFIX, Settings, WORKER_BRANCH_PREFIX, parse_worker_branch};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo, cli};
 use crate::store::QueueError;
 use swarms::Swarms;
