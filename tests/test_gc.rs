@@ -473,6 +473,27 @@ fn gc_removes_no_empty_directory_of_yours_under_the_worktree_dir() {
     );
 }
 
+#[test]
+fn gc_leaves_the_metadata_of_a_running_swarms_worktree_whose_directory_is_gone() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0"]);
+    let running = add_worker(&env, "s1", "w0");
+    std::fs::remove_dir_all(&running).unwrap();
+    gone_worktree(&env, "gone");
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = stdout(&out);
+    assert!(
+        done.contains("prune the metadata of worktrees whose directory is gone: gone"),
+        "{done}"
+    );
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert!(list.contains(running.to_str().unwrap()), "{list}");
+    assert!(!list.contains("gone"), "{list}");
+}
+
 // ---------------------------------------------------------------------------------------
 // The property: random sequences of claim, commit, land, crash and gc never lose a commit.
 

@@ -82,7 +82,12 @@ enum Step {
     Branch(branches::Retire),
     /// Nothing to do but say it (a branch left checked out, a step that failed to plan).
     Said(Action),
-    PruneWorktrees(Vec<String>),
+    /// Metadata of worktrees whose directory is gone: all of it (`git worktree prune`), or,
+    /// when a running swarm's is among them, each of the others on its own (by path).
+    PruneWorktrees {
+        ids: Vec<String>,
+        one_by_one: Option<Vec<PathBuf>>,
+    },
     DropKeep {
         swarm: String,
         name: String,
@@ -102,7 +107,9 @@ impl Plan {
                 Step::Worktree(w) => out.extend(w.planned()),
                 Step::Branch(b) => out.extend(b.planned()),
                 Step::Said(a) => out.push(a.clone()),
-                Step::PruneWorktrees(ids) => out.push(Action::PruneWorktrees { ids: ids.clone() }),
+                Step::PruneWorktrees { ids, .. } => {
+                    out.push(Action::PruneWorktrees { ids: ids.clone() })
+                }
                 Step::DropKeep {
                     name, tip, target, ..
                 } => out.push(Action::DropKeepRef {
@@ -141,7 +148,7 @@ pub fn plan(repo: &Repo, settings: &Settings) -> Result<Plan, GcError> {
     let checkouts = repo.checkouts()?;
     let branches = repo.refs_with_prefix(WORKER_BRANCH_PREFIX)?;
     let keep_refs = repo.refs_with_prefix(KEEP_PREFIX)?;
-    let stale = repo.stale_worktrees()?;
+    let stale = repo.stale_worktrees_at()?;
     let swarms = Swarms::load(repo)?;
     let mut steps = Vec::new();
     let mut planned_keeps = Vec::new();
@@ -168,9 +175,7 @@ pub fn plan(repo: &Repo, settings: &Settings) -> Result<Plan, GcError> {
             &mut steps,
         );
     }
-    if !stale.is_empty() {
-        steps.push(Step::PruneWorktrees(stale));
-    }
+    steps.extend(plan_prune_stale(settings, &swarms, stale));
     for (name, tip) in keep_refs {
         match plan_drop_keep(repo, settings, &swarms, &name, tip) {
             Ok(Some(step)) => steps.push(step),
@@ -214,7 +219,7 @@ pub fn apply(repo: &Repo, settings: &Settings, plan: &Plan) -> Vec<Action> {
                 b.apply(repo, settings, &swarms, worktree, &mut out);
             }
             Step::Said(a) => out.push(a.clone()),
-            Step::PruneWorktrees(_) => prune_stale_worktrees(repo, &mut out),
+            Step::PruneWorktrees { .. } => prune_stale_now(repo, settings, &swarms, &mut out),
             Step::DropKeep {
                 swarm,
                 name,
@@ -321,6 +326,75 @@ fn plan_branch(
             Step::Said(Action::failed(what, &e))
         }
     });
+}
+
+/// The metadata of worktrees whose directory is gone, but a running swarm's (its worker
+/// recreates its own worktree and drops the registration itself).
+fn plan_prune_stale(
+    settings: &Settings,
+    swarms: &Swarms,
+    stale: Vec<(String, Option<PathBuf>)>,
+) -> Option<Step> {
+    let running = |path: &Option<PathBuf>| {
+        path.as_deref()
+            .and_then(|p| worktrees::owner(settings, p, None))
+            .is_some_and(|(s, _)| !swarms.is_finished(&s))
+    };
+    if !stale.iter().any(|(_, p)| running(p)) {
+        let ids: Vec<String> = stale.into_iter().map(|(id, _)| id).collect();
+        return (!ids.is_empty()).then_some(Step::PruneWorktrees {
+            ids,
+            one_by_one: None,
+        });
+    }
+    let (ids, paths): (Vec<String>, Vec<PathBuf>) = stale
+        .into_iter()
+        .filter(|(_, p)| !running(p))
+        .filter_map(|(id, p)| Some((id, p?)))
+        .unzip();
+    (!ids.is_empty()).then_some(Step::PruneWorktrees {
+        ids,
+        one_by_one: Some(paths),
+    })
+}
+
+/// Prunes the metadata of worktrees whose directory is gone now, planned again (a running
+/// swarm's may have gone since the plan).
+fn prune_stale_now(repo: &Repo, settings: &Settings, swarms: &Swarms, out: &mut Vec<Action>) {
+    let stale = match repo.stale_worktrees_at() {
+        Ok(s) => s,
+        Err(e) => {
+            let what = "prune the metadata of worktrees whose directory is gone";
+            out.push(Action::failed(what, &e.into()));
+            return;
+        }
+    };
+    match plan_prune_stale(settings, swarms, stale) {
+        Some(Step::PruneWorktrees {
+            ids,
+            one_by_one: Some(paths),
+        }) => prune_stale_one_by_one(repo, &ids, &paths, out),
+        Some(_) => prune_stale_worktrees(repo, out),
+        None => {}
+    }
+}
+
+/// Prunes the metadata of the worktrees at `paths` if their directory is still gone.
+fn prune_stale_one_by_one(repo: &Repo, ids: &[String], paths: &[PathBuf], out: &mut Vec<Action>) {
+    let mut pruned = Vec::new();
+    for (id, path) in ids.iter().zip(paths) {
+        match repo.prune_worktree(path) {
+            Ok(true) => pruned.push(id.clone()),
+            Ok(false) => {}
+            Err(e) => {
+                let what = format!("prune the metadata of worktree {id}, whose directory is gone");
+                out.push(Action::failed(what, &e.into()));
+            }
+        }
+    }
+    if !pruned.is_empty() {
+        out.push(Action::PruneWorktrees { ids: pruned });
+    }
 }
 
 /// Prunes the metadata of worktrees whose directory is gone (those gone now).

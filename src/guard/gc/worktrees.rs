@@ -299,6 +299,16 @@ pub(super) fn remove_free_lock(path: &Path, out: &mut Vec<Action>) -> Result<(),
     Ok(())
 }
 
+/// `p` with symbolic links resolved, as far as it exists (a worktree whose directory is gone
+/// still compares with the worktree directory).
 pub(super) fn canonical(p: &Path) -> PathBuf {
-    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+            canonical(parent).join(name)
+        }
+        _ => p.to_path_buf(),
+    }
 }
