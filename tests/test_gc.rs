@@ -494,6 +494,86 @@ fn gc_leaves_the_metadata_of_a_running_swarms_worktree_whose_directory_is_gone()
     assert!(!list.contains("gone"), "{list}");
 }
 
+#[test]
+fn what_changed_between_plan_and_apply_is_left_alone_or_looked_at_again_and_nothing_is_lost() {
+    use oompa::guard::gc::{self, Action};
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0", "w1"]);
+    let w0 = add_worker(&env, "s1", "w0");
+    add_worker(&env, "s1", "w1");
+    // w1's worktree is removed by hand: only its branch is left to gc.
+    git_ok(
+        &env,
+        &env.repo,
+        &[
+            "worktree",
+            "remove",
+            "--force",
+            worktree(&env, "s1", "w1").to_str().unwrap(),
+        ],
+    );
+    crash_swarm(&env, "s1");
+    let repo = env.open();
+    let settings = oompa::settings::Settings::resolve(&repo, &Default::default());
+    let plan = gc::plan(&repo, &settings).unwrap();
+    let planned = plan.actions();
+    assert!(
+        planned
+            .iter()
+            .any(|a| matches!(a, Action::DeleteBranch { name, .. } if name.ends_with("s1/w1"))),
+        "{planned:#?}"
+    );
+    // Since the plan: an agent that outlived its swarm commits in w0; someone commits on w1.
+    let late = commit_in(&env, &w0, "late.txt", "late\n");
+    let moved_wt = env.tmp.path().join("moved");
+    git_ok(
+        &env,
+        &env.repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            moved_wt.to_str().unwrap(),
+            "oompa/s1/w1",
+        ],
+    );
+    let w1_new = commit_in(&env, &moved_wt, "w1.txt", "w1\n");
+    git_ok(
+        &env,
+        &moved_wt,
+        &["update-ref", "refs/heads/oompa/s1/w1", &w1_new.to_string()],
+    );
+
+    let done = gc::apply(&repo, &settings, &plan);
+    let said: Vec<String> = done.iter().map(ToString::to_string).collect();
+    assert!(w0.is_dir(), "{said:#?}");
+    assert!(
+        said.iter().any(
+            |l| l.starts_with(&format!("did not remove worktree {}", w0.display()))
+                && l.contains("HEAD moved")
+        ),
+        "{said:#?}"
+    );
+    assert!(
+        !said.iter().any(|l| l.contains("delete branch oompa/s1/w0")),
+        "{said:#?}"
+    );
+    // w1 moved: looked at again, its new tip kept before the branch went.
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("keep branch oompa/s1/w1")),
+        "{said:#?}"
+    );
+    let mut roots = refs_under(&env, "refs/oompa/keep/");
+    roots.extend(refs_under(&env, "refs/heads/"));
+    let live = reachable(&env, &roots);
+    for c in [late, w1_new] {
+        assert!(live.contains(&c.to_string()), "{c} lost: {said:#?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The property: random sequences of claim, commit, land, crash and gc never lose a commit.
 
