@@ -10,15 +10,15 @@
 //! if that worktree went, with the leftovers commit as its tip when one was made.
 //!
 //! The steps, in order: claims whose owner is gone go back to pending (their branch kept, as
-//! every command's recovery does, [`claims`]); the worktrees of finished swarms are removed,
-//! uncommitted changes committed first ([`worktrees`]); their worker branches are deleted
-//! ([`branches`]); metadata of worktrees whose directory is gone is pruned; keep refs the
+//! every command's recovery does, `claims`); the worktrees of finished swarms are removed,
+//! uncommitted changes committed first (`worktrees`); their worker branches are deleted
+//! (`branches`); metadata of worktrees whose directory is gone is pruned; keep refs the
 //! target already contains are dropped; the transcripts and registry directories of swarms
-//! that ended long ago, and the `status.json` of killed ones, are removed ([`dirs`]). Which
-//! swarms run is [`swarms`]' answer; a running swarm's worktrees, branches, claims, keep refs
+//! that ended long ago, and the `status.json` of killed ones, are removed (`dirs`). Which
+//! swarms run is `swarms`' answer; a running swarm's worktrees, branches, claims, keep refs
 //! and files are never touched.
 //!
-//! The rule that makes it safe is in [`safety`]: a commit is only let go of when the target
+//! The rule that makes it safe is in `safety`: a commit is only let go of when the target
 //! or a keep ref holds it, or its work was squash-landed; anything else is moved under
 //! `refs/oompa/keep/<swarm>/<worker>/gc` first. Never prints.
 
