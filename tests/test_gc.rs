@@ -157,6 +157,424 @@ fn squash_landed_work_is_recognised_by_its_trailers_and_later_work_is_kept() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Plan and apply: what --dry-run says is what gc then does.
+
+/// A swarm's registry directory (`.git/oompa/swarms/<id>/`) as a swarm killed with SIGKILL
+/// leaves it: `run.json` naming `pid`, the unlocked `run.flock`, `swarm.log`, `status.json`.
+fn killed_swarm_dir(env: &TestEnv, id: &str, pid: u32) -> std::path::PathBuf {
+    let common = env.repo.join(".git");
+    let mut info = oompa::store::registry::this_process(&common, id, "main", false);
+    info.pid = pid;
+    let dir = oompa::store::registry::dir(&common, id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("run.json"), serde_json::to_vec(&info).unwrap()).unwrap();
+    std::fs::write(dir.join("run.flock"), "").unwrap();
+    std::fs::write(dir.join("swarm.log"), "12:00:00 started\n").unwrap();
+    std::fs::write(
+        dir.join("status.json"),
+        serde_json::json!({"version": 1, "swarm": id, "pid": pid, "host": info.host,
+            "target": "main", "started": info.started, "updated": info.started,
+            "workers": []})
+        .to_string(),
+    )
+    .unwrap();
+    dir
+}
+
+/// An action line with what only the real run can know (commit ids, why a branch may go)
+/// taken out: `keep branch oompa/s1/w0 as refs/oompa/keep/s1/w0/gc`.
+fn comparable(line: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in line.replace(" with the leftovers commit", "").chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn gc_json(env: &TestEnv, args: &[&str]) -> Vec<(String, String)> {
+    let out = env.oompa(args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    crate::common::json_rows(&stdout(&out))
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                comparable(r["what"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dry_run_output_lists_exactly_what_the_real_run_then_does() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    // s1 crashed: w0 holds t1 with a commit (recovery keeps it), w1 holds t2 with leftovers.
+    start_swarm(&env, "s1", me, &["w0", "w1"]);
+    let w0 = add_worker(&env, "s1", "w0");
+    let w1 = add_worker(&env, "s1", "w1");
+    claim(&env, "s1", "w0", "t1", me);
+    claim(&env, "s1", "w1", "t2", me);
+    let c1 = commit_in(&env, &w0, "a.txt", "a\n");
+    let c2 = commit_in(&env, &w1, "b.txt", "b\n");
+    std::fs::write(w1.join("left-over.txt"), "uncommitted\n").unwrap();
+    crash_swarm(&env, "s1");
+    // s3 landed everything and stopped; s4 crashed with a detached HEAD holding a commit.
+    start_swarm(&env, "s3", me, &["w0"]);
+    let s3w0 = add_worker(&env, "s3", "w0");
+    commit_in(&env, &s3w0, "c.txt", "c\n");
+    land(&env, "s3", "w0", false).unwrap();
+    stop_swarm(&env, "s3");
+    start_swarm(&env, "s4", me, &["w0"]);
+    let s4w0 = add_worker(&env, "s4", "w0");
+    let c4 = commit_in(&env, &s4w0, "d.txt", "d\n");
+    git_ok(&env, &s4w0, &["checkout", "-q", "--detach"]);
+    git_ok(&env, &s4w0, &["branch", "-q", "-f", "oompa/s4/w0", "main"]);
+    crash_swarm(&env, "s4");
+    // s2 runs; s5 was killed long ago (its record stopped, its directory and status left).
+    start_swarm(&env, "s2", me, &["w0"]);
+    add_worker(&env, "s2", "w0");
+    start_swarm(&env, "s5", me, &["w0"]);
+    stop_swarm(&env, "s5");
+    killed_swarm_dir(&env, "s5", crate::common::guard::dead_pid());
+    gone_worktree(&env, "gone");
+    env.git(&["update-ref", "refs/oompa/keep/s0/w9/1", "main~1"]);
+
+    let planned = gc_json(&env, &["gc", "--dry-run", "--json"]);
+    let done = gc_json(&env, &["gc", "--json"]);
+    assert_eq!(planned, done, "the dry run said otherwise");
+    for kind in [
+        "release-claim",
+        "commit-leftovers",
+        "keep",
+        "remove-worktree",
+        "delete-branch",
+        "prune-worktrees",
+        "drop-keep-ref",
+        "prune-swarm-dir",
+    ] {
+        assert!(
+            planned.iter().any(|(k, _)| k == kind),
+            "{kind}: {planned:#?}"
+        );
+    }
+    assert!(!format!("{done:?}").contains("s2"), "{done:#?}");
+    let mut roots = refs_under(&env, "refs/oompa/keep/");
+    roots.push("refs/heads/main".into());
+    let live = reachable(&env, &roots);
+    for c in [c1, c2, c4] {
+        assert!(live.contains(&c.to_string()), "{c} lost: {done:#?}");
+    }
+    env.assert_fsck_clean();
+}
+
+#[test]
+fn gc_prunes_the_directory_of_a_swarm_that_ended_long_ago() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    let common = env.repo.join(".git");
+    // Ended long ago (its record says so), and killed just now (no record: its files are new).
+    start_swarm(&env, "old", me, &["w0"]);
+    stop_swarm(&env, "old");
+    let old = killed_swarm_dir(&env, "old", crate::common::guard::dead_pid());
+    let recent = killed_swarm_dir(&env, "recent", crate::common::guard::dead_pid());
+    // Running: this process holds its registration; its status file is its own.
+    let info = oompa::store::registry::this_process(&common, "live", "main", false);
+    let registration = oompa::store::registry::register(&common, &info).unwrap();
+    let live_status = oompa::store::layout::live_status_file(&common, "live");
+    std::fs::write(&live_status, "{}").unwrap();
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = stdout(&out);
+    assert!(
+        done.contains("remove the files of swarm old, ended ") && !old.exists(),
+        "{done}"
+    );
+    assert!(recent.join("run.json").is_file(), "{done}");
+    assert!(live_status.is_file() && !done.contains("live"), "{done}");
+
+    // With no expiry at all, the killed swarm's directory goes; the running one's never.
+    env.git(&["config", "oompa.transcriptsExpire", "0"]);
+    let out = env.oompa(&["gc"]);
+    assert!(!recent.exists(), "{}", stdout(&out));
+    assert!(live_status.is_file() && registration.dir.join("run.json").is_file());
+    drop(registration);
+}
+
+#[test]
+fn a_killed_swarms_status_json_is_removed_by_gc_and_never_shown() {
+    use crate::common::swarm::{hanging_swarm, signal, wait_for};
+    let (env, mut swarm, _marker) = hanging_swarm(71_000, 1, 1, true);
+    let common = env.repo.join(".git");
+    let id = oompa::store::registry::list_running(&common)[0].id.clone();
+    let status = oompa::store::layout::live_status_file(&common, &id);
+    wait_for("the live status", || status.is_file());
+    signal(&mut swarm, nix::sys::signal::Signal::SIGKILL);
+    let _ = swarm.wait_with_output();
+    assert!(status.is_file(), "a SIGKILL leaves status.json behind");
+    // Its pid taken by a live process (this one): its record says it runs; the registry
+    // knows better (its lock is free).
+    let repo = env.open();
+    let queue = oompa::store::Queue::new(&repo);
+    let mut rec = queue
+        .swarms()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap();
+    rec.pid = std::process::id();
+    queue.put_swarm(&rec, "pid reused (test)").unwrap();
+    let run_json = oompa::store::registry::dir(&common, &id).join("run.json");
+    let mut info: oompa::store::registry::RunInfo =
+        serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
+    info.pid = std::process::id();
+    std::fs::write(&run_json, serde_json::to_vec(&info).unwrap()).unwrap();
+
+    let shown = env.oompa_ok(&["status"]);
+    assert!(!shown.contains(&id), "{shown}");
+    let json = crate::common::json_object(&env.oompa_ok(&["status", "--json"]));
+    assert_eq!(json["running"], serde_json::json!([]), "{json}");
+    // What `status --watch` draws.
+    assert!(oompa::swarm::live::running(&common).is_empty());
+
+    let plan = env.oompa_ok(&["gc", "--dry-run"]);
+    assert!(
+        plan.contains(&format!(
+            "would remove the status file of swarm {id}, which is not running"
+        )),
+        "{plan}"
+    );
+    let done = env.oompa_ok(&["gc"]);
+    assert!(!status.exists(), "{done}");
+    assert!(done.contains("remove worktree"), "{done}");
+    let kept = refs_under(&env, "refs/oompa/keep/");
+    let wip = env.git(&["log", "--all", "--format=%H", "--", "wip/w0.txt"]);
+    assert!(!wip.trim().is_empty() && !kept.is_empty(), "{done}");
+    assert!(refs_under(&env, "refs/heads/oompa/").is_empty(), "{done}");
+}
+
+#[test]
+fn gc_leaves_everything_of_a_swarm_running_at_the_same_time() {
+    use crate::common::swarm::{hanging_swarm, states};
+    let (env, _swarm, _marker) = hanging_swarm(72_000, 3, 2, true);
+    let common = env.repo.join(".git");
+    let id = oompa::store::registry::list_running(&common)[0].id.clone();
+    // A crashed swarm beside it, for gc to clean up.
+    let me = std::process::id();
+    start_swarm(&env, "dead", me, &["w0"]);
+    add_worker(&env, "dead", "w0");
+    crash_swarm(&env, "dead");
+    let branches = refs_under(&env, &format!("refs/heads/oompa/{id}/"));
+    let worktrees_of = |env: &TestEnv| {
+        env.git(&["worktree", "list", "--porcelain"])
+            .lines()
+            .filter(|l| l.starts_with("worktree ") && l.contains(&format!("/{id}/")))
+            .count()
+    };
+    assert_eq!((branches.len(), worktrees_of(&env)), (2, 2));
+    let dir = oompa::store::registry::dir(&common, &id);
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        let mut f: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    let before = files(&dir);
+    env.git(&["config", "oompa.transcriptsExpire", "0"]);
+
+    let plan = env.oompa_ok(&["gc", "--dry-run"]);
+    let done = env.oompa_ok(&["gc"]);
+    for out in [&plan, &done] {
+        assert!(out.contains("oompa/dead/w0") && !out.contains(&id), "{out}");
+    }
+    assert_eq!(
+        refs_under(&env, &format!("refs/heads/oompa/{id}/")),
+        branches
+    );
+    assert_eq!(worktrees_of(&env), 2);
+    assert_eq!(states(&env).1, 2, "its claims are held");
+    assert!(before.iter().all(|f| dir.join(f).exists()), "{before:?}");
+    assert!(oompa::store::layout::transcripts_dir(&common, &id).is_dir());
+}
+
+#[test]
+fn gc_retires_a_finished_swarms_worktree_after_the_worktree_dir_changed() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0"]);
+    // Made under `oompa.worktreeDir = elsewhere`, which is unset since.
+    let wt = env.repo.join("elsewhere/s1/w0");
+    env.git(&["branch", "oompa/s1/w0", "main"]);
+    env.git(&["worktree", "add", "-q", wt.to_str().unwrap(), "oompa/s1/w0"]);
+    let c = commit_in(&env, &wt, "a.txt", "a\n");
+    crash_swarm(&env, "s1");
+    // A person's worktree on a worker branch, elsewhere: left alone.
+    start_swarm(&env, "s2", me, &["w0"]);
+    env.git(&["branch", "oompa/s2/w0", "main"]);
+    let mine = env.tmp.path().join("mine");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        mine.to_str().unwrap(),
+        "oompa/s2/w0",
+    ]);
+    crash_swarm(&env, "s2");
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = stdout(&out);
+    assert!(!wt.exists(), "{done}");
+    assert_eq!(
+        env.git(&["rev-parse", "refs/oompa/keep/s1/w0/gc"]).trim(),
+        c.to_string(),
+        "{done}"
+    );
+    assert!(
+        mine.is_dir() && done.contains("leave branch oompa/s2/w0"),
+        "{done}"
+    );
+}
+
+#[test]
+fn gc_removes_no_empty_directory_of_yours_under_the_worktree_dir() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    env.git(&["config", "oompa.worktreeDir", "work"]);
+    std::fs::create_dir_all(env.repo.join("work/notes")).unwrap();
+    // A crashed swarm whose worktree creation never started: its directory is empty.
+    start_swarm(&env, "s1", me, &["w0"]);
+    std::fs::create_dir_all(env.repo.join("work/s1")).unwrap();
+    crash_swarm(&env, "s1");
+    // A running swarm's directory, empty for now.
+    start_swarm(&env, "s2", me, &["w0"]);
+    std::fs::create_dir_all(env.repo.join("work/s2")).unwrap();
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!env.repo.join("work/s1").exists());
+    assert!(
+        env.repo.join("work/notes").is_dir(),
+        "your directory is yours"
+    );
+    assert!(
+        env.repo.join("work/s2").is_dir(),
+        "a running swarm's directory is its own"
+    );
+}
+
+#[test]
+fn gc_leaves_the_metadata_of_a_running_swarms_worktree_whose_directory_is_gone() {
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0"]);
+    let running = add_worker(&env, "s1", "w0");
+    std::fs::remove_dir_all(&running).unwrap();
+    gone_worktree(&env, "gone");
+
+    let out = env.oompa(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = stdout(&out);
+    assert!(
+        done.contains("prune the metadata of worktrees whose directory is gone: gone"),
+        "{done}"
+    );
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert!(list.contains(running.to_str().unwrap()), "{list}");
+    assert!(!list.contains("gone"), "{list}");
+}
+
+#[test]
+fn what_changed_between_plan_and_apply_is_left_alone_or_looked_at_again_and_nothing_is_lost() {
+    use oompa::guard::gc::{self, Action};
+    let env = TestEnv::new();
+    let me = std::process::id();
+    start_swarm(&env, "s1", me, &["w0", "w1"]);
+    let w0 = add_worker(&env, "s1", "w0");
+    add_worker(&env, "s1", "w1");
+    // w1's worktree is removed by hand: only its branch is left to gc.
+    git_ok(
+        &env,
+        &env.repo,
+        &[
+            "worktree",
+            "remove",
+            "--force",
+            worktree(&env, "s1", "w1").to_str().unwrap(),
+        ],
+    );
+    crash_swarm(&env, "s1");
+    let repo = env.open();
+    let settings = oompa::settings::Settings::resolve(&repo, &Default::default());
+    let plan = gc::plan(&repo, &settings).unwrap();
+    let planned = plan.actions();
+    assert!(
+        planned
+            .iter()
+            .any(|a| matches!(a, Action::DeleteBranch { name, .. } if name.ends_with("s1/w1"))),
+        "{planned:#?}"
+    );
+    // Since the plan: an agent that outlived its swarm commits in w0; someone commits on w1.
+    let late = commit_in(&env, &w0, "late.txt", "late\n");
+    let moved_wt = env.tmp.path().join("moved");
+    git_ok(
+        &env,
+        &env.repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            moved_wt.to_str().unwrap(),
+            "oompa/s1/w1",
+        ],
+    );
+    let w1_new = commit_in(&env, &moved_wt, "w1.txt", "w1\n");
+    git_ok(
+        &env,
+        &moved_wt,
+        &["update-ref", "refs/heads/oompa/s1/w1", &w1_new.to_string()],
+    );
+
+    let done = gc::apply(&repo, &settings, &plan);
+    let said: Vec<String> = done.iter().map(ToString::to_string).collect();
+    assert!(w0.is_dir(), "{said:#?}");
+    assert!(
+        said.iter().any(
+            |l| l.starts_with(&format!("did not remove worktree {}", w0.display()))
+                && l.contains("HEAD moved")
+        ),
+        "{said:#?}"
+    );
+    assert!(
+        !said.iter().any(|l| l.contains("delete branch oompa/s1/w0")),
+        "{said:#?}"
+    );
+    // w1 moved: looked at again, its new tip kept before the branch went.
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("keep branch oompa/s1/w1")),
+        "{said:#?}"
+    );
+    let mut roots = refs_under(&env, "refs/oompa/keep/");
+    roots.extend(refs_under(&env, "refs/heads/"));
+    let live = reachable(&env, &roots);
+    for c in [late, w1_new] {
+        assert!(live.contains(&c.to_string()), "{c} lost: {said:#?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The property: random sequences of claim, commit, land, crash and gc never lose a commit.
 
 #[derive(Debug, Clone)]

@@ -12,12 +12,17 @@ use crate::settings::{Flags, Settings};
 /// Remove finished swarms' worktrees and branches, release dead claims; never loses work
 #[derive(Debug, clap::Args)]
 #[command(long_about = "Clean up after swarms that are no longer running.\n\n\
+gc plans, then applies: --dry-run prints the plan and changes nothing; the real run re-checks\n\
+each step right before it changes anything (a worktree that changed since gc looked, or whose\n\
+swarm runs now, is left as it is and said so). Running swarms' worktrees, branches, claims,\n\
+keep refs and files are never touched.\n\n\
 Returns claims whose owner is gone to pending; removes the worktrees of finished (or crashed)\n\
 swarms, committing uncommitted changes on their branch first; deletes their worker branches;\n\
 prunes the metadata of worktrees whose directory is gone; drops keep refs the target already\n\
 contains; removes the transcripts (.git/oompa/transcripts/<swarm>/) of swarms that ended longer\n\
 ago than git config oompa.transcriptsExpire (default 14d; a duration such as 2w or 36h, or\n\
-never). Running swarms are left alone. Each worktree, branch and keep ref is dealt with on\n\
+never), and their registry directories (.git/oompa/swarms/<swarm>/); removes the status.json a\n\
+killed swarm left at once. Each worktree, branch and keep ref is dealt with on\n\
 its own: locks a killed agent left in a finished swarm's worktree (open in no process) are\n\
 removed; what gc still cannot do is said with the reason, everything else is done, and it\n\
 exits 1.\n\n\
@@ -37,11 +42,20 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let settings = Settings::resolve(&repo, &Flags::default());
-    let actions = gc::run(&repo, &settings, args.dry_run).map_err(|e| match e {
+    if !args.dry_run {
+        // Agents a dead swarm left running are ended before its worktrees are looked at.
+        crate::swarm::orphans::sweep_dead(repo.common_dir());
+    }
+    let plan = gc::plan(&repo, &settings).map_err(|e| match e {
         GcError::Git(g) => CommandError::from(g),
         GcError::Queue(q) => CommandError::from(q),
         other => CommandError::from_error(&other),
     })?;
+    let actions = if args.dry_run {
+        plan.actions()
+    } else {
+        gc::apply(&repo, &settings, &plan)
+    };
     let ui = &env.ui;
     if args.json {
         ui::out_json_array(
@@ -64,6 +78,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 ui.hint(h);
             }
             continue;
+        } else if let Action::Skipped { .. } = a {
+            // Something changed since gc looked: nothing of that step was touched.
+            ui.warn(ui::escape(&a.to_string()));
+            continue;
         } else if args.dry_run {
             format!("would {a}")
         } else {
@@ -75,6 +93,9 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
         .iter()
         .filter(|a| matches!(a, Action::Failed { .. }))
         .count();
+    if actions.iter().any(|a| matches!(a, Action::Skipped { .. })) {
+        ui.hint("what changed since gc looked was left as it is: run `git oompa gc` again");
+    }
     if failed > 0 {
         return Err(CommandError::user(format!(
             "gc could not do {failed} thing(s), said above; it did everything else"
@@ -104,6 +125,9 @@ fn kind(a: &Action) -> &'static str {
         Action::PruneWorktrees { .. } => "prune-worktrees",
         Action::DropKeepRef { .. } => "drop-keep-ref",
         Action::PruneTranscripts { .. } => "prune-transcripts",
+        Action::PruneSwarmDir { .. } => "prune-swarm-dir",
+        Action::RemoveLiveStatus { .. } => "remove-live-status",
+        Action::Skipped { .. } => "skipped",
         Action::Failed { .. } => "failed",
     }
 }

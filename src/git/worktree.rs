@@ -271,6 +271,19 @@ impl Repo {
         }
     }
 
+    /// [`Repo::stale_worktrees`] with the path each was registered at, when it can be read.
+    pub fn stale_worktrees_at(&self) -> Result<Vec<(String, Option<PathBuf>)>, GitError> {
+        let mut out = Vec::new();
+        for p in self.gix().worktrees().ctx(|| "listing worktrees".into())? {
+            if p.is_prunable()
+                && let Ok(id) = p.id()
+            {
+                out.push((id.to_str_lossy().into_owned(), p.base().ok()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes the administrative files of the linked worktree registered at `path` when its
     /// directory is gone (what `git worktree prune` does, for this one worktree only). Returns
     /// whether there was anything to remove.

@@ -5,7 +5,7 @@
 //! A swarm's age is the time since it stopped (its record in the queue), or, for a swarm
 //! that never said it stopped (it crashed, or has no record), since anything in its
 //! transcript directory last changed. A running swarm's transcripts are never removed, however
-//! old. Never prints.
+//! old. gc plans and applies the removal ([`super::gc`]). Never prints.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,33 +25,30 @@ pub fn root(repo: &Repo) -> PathBuf {
     crate::store::layout::transcripts_root(repo.common_dir())
 }
 
-/// Plans (or, without `dry_run`, does) the removal of expired transcript directories.
-pub(super) fn prune(
-    repo: &Repo,
-    swarms: &[SwarmRecord],
-    running: &BTreeSet<String>,
-    dry_run: bool,
-    actions: &mut Vec<Action>,
-) {
+/// How long transcripts (and the files of ended swarms) are kept: `Ok(None)` for ever; a
+/// setting that is not a duration is a failed step saying how to fix it.
+pub(crate) fn expiry(repo: &Repo) -> Result<Option<Duration>, Action> {
     let setting = repo.config_string(EXPIRE_KEY);
     let text = setting.as_deref().unwrap_or(DEFAULT_EXPIRE).trim();
-    let expire = match parse_expire(text) {
-        Ok(Some(d)) => d,
-        Ok(None) => return,
-        Err(()) => {
-            actions.push(Action::Failed {
-                what: "remove old transcripts".into(),
-                why: format!(
-                    "git config {EXPIRE_KEY} is `{text}`: expected a duration (14d, 2w, 36h) \
-                     or `never`"
-                ),
-                hint: Some(format!("git config {EXPIRE_KEY} 14d")),
-            });
-            return;
-        }
-    };
-    let Ok(entries) = std::fs::read_dir(root(repo)) else {
-        return;
+    parse_expire(text).map_err(|()| Action::Failed {
+        what: "remove old transcripts".into(),
+        why: format!(
+            "git config {EXPIRE_KEY} is `{text}`: expected a duration (14d, 2w, 36h) or `never`"
+        ),
+        hint: Some(format!("git config {EXPIRE_KEY} 14d")),
+    })
+}
+
+/// The directories under `root`, one per swarm, of swarms not in `running` that ended at
+/// least `expire` ago, with how long ago: `(swarm, path, age)`, by swarm id.
+pub(crate) fn expired(
+    root: &Path,
+    expire: Duration,
+    swarms: &[SwarmRecord],
+    running: &BTreeSet<String>,
+) -> Vec<(String, PathBuf, Duration)> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
     };
     let now = SystemTime::now();
     let mut dirs: Vec<(String, PathBuf)> = entries
@@ -60,6 +57,7 @@ pub(super) fn prune(
         .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
         .collect();
     dirs.sort();
+    let mut out = Vec::new();
     for (swarm, path) in dirs {
         if running.contains(&swarm) {
             continue;
@@ -73,27 +71,13 @@ pub(super) fn prune(
         let Some(ended) = stopped.or_else(|| newest_change(&path)) else {
             continue;
         };
-        let Ok(age) = now.duration_since(ended) else {
-            continue;
-        };
-        if age < expire {
-            continue;
+        if let Ok(age) = now.duration_since(ended)
+            && age >= expire
+        {
+            out.push((swarm, path, age));
         }
-        let action = Action::PruneTranscripts {
-            swarm: swarm.clone(),
-            path: path.clone(),
-            age: days(age),
-        };
-        if !dry_run && let Err(e) = std::fs::remove_dir_all(&path) {
-            actions.push(Action::Failed {
-                what: format!("remove {}", path.display()),
-                why: e.to_string(),
-                hint: None,
-            });
-            continue;
-        }
-        actions.push(action);
     }
+    out
 }
 
 /// `Ok(None)`: never expire.
@@ -135,7 +119,8 @@ fn newest_change(dir: &Path) -> Option<SystemTime> {
     newest
 }
 
-fn days(age: Duration) -> String {
+/// `20d`, or `5h` under a day.
+pub(crate) fn days(age: Duration) -> String {
     let d = age.as_secs() / 86_400;
     if d > 0 {
         format!("{d}d")

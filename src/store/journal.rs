@@ -231,6 +231,20 @@ pub(crate) fn anything_to_recover(common_dir: &Path, host: &str) -> bool {
     !dead_entries(common_dir, host).is_empty()
 }
 
+/// The cycles of dead processes not recorded yet, as `(swarm, worker, cycle, branch)`: where
+/// [`settle`] will keep unmerged work (under the label `<cycle>`), for plans made beforehand
+/// (`gc --dry-run`).
+pub(crate) fn cut_short_cycles(
+    common_dir: &Path,
+    host: &str,
+) -> Vec<(String, String, u32, Option<String>)> {
+    dead_entries(common_dir, host)
+        .into_iter()
+        .filter(|(_, e)| e.record.is_none())
+        .map(|(_, e)| (e.swarm, e.worker, e.cycle, e.branch))
+        .collect()
+}
+
 /// Takes the recovery lock, waiting a little for another recovery to finish. `None` when it
 /// could not be had: the journal is then left for the next command.
 pub(crate) fn lock(common_dir: &Path) -> Option<Lock> {

@@ -15,6 +15,7 @@ pub mod notes;
 pub mod queue;
 pub mod record;
 pub mod recover;
+pub mod registry;
 pub mod swarm;
 pub mod task;
 pub mod trailers;

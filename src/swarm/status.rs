@@ -45,10 +45,18 @@ pub fn read(repo: &Repo) -> Result<StatusReport, QueueError> {
     let snap = queue.snapshot()?;
     let host = hostname();
     let claims: Vec<Task> = snap.in_state(State::Current).cloned().collect();
-    let running = queue
-        .swarms()?
+    // The registry outweighs a record whose pid is alive again: a killed swarm's
+    // status.json is never shown as live.
+    let dead = |id: &str| crate::store::registry::known_dead(repo.common_dir(), id);
+    let all = queue.swarms()?;
+    let starting = registered_only(repo, &all);
+    let mut records: Vec<SwarmRecord> = all
         .into_iter()
-        .filter(|s| s.is_running(&host))
+        .filter(|s| s.is_running(&host) && !dead(&s.id))
+        .collect();
+    records.extend(starting);
+    let running = records
+        .into_iter()
         .map(|record| {
             let workers = record
                 .workers
@@ -75,6 +83,27 @@ pub fn read(repo: &Repo) -> Result<StatusReport, QueueError> {
         running,
         claims,
     })
+}
+
+/// Swarms the registry has running that have no record in the queue yet (one started with
+/// `--detach` that is still starting: it registers before it writes its record), as records
+/// without workers.
+fn registered_only(repo: &Repo, records: &[SwarmRecord]) -> Vec<SwarmRecord> {
+    crate::store::registry::list_running(repo.common_dir())
+        .into_iter()
+        .filter(|r| !records.iter().any(|s| s.id == r.id))
+        .map(|r| SwarmRecord {
+            version: 1,
+            id: r.id,
+            started: r.started,
+            host: r.host,
+            pid: r.pid,
+            target: r.target,
+            config: None,
+            workers: Vec::new(),
+            stopped: None,
+        })
+        .collect()
 }
 
 impl StatusReport {
