@@ -1,21 +1,25 @@
 //! The planner: a one-shot agent turn that fills the task queue with `git oompa task add`
 //! (never with files), run before the workers start and again whenever fewer than
 //! `refill_below` tasks are pending while a worker sits idle. `git oompa task add` refuses to
-//! take the queue past `max_pending`. A planning turn that adds nothing ends the planning.
+//! take the queue past `max_pending`. A planning turn that adds nothing ends the planning. A
+//! planning turn its provider cuts short (a usage limit, a passing error) is waited out and
+//! its session resumed, as a worker's turns are (`worker::pause`).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::worker::Turns;
+use super::worker::pause::{OneShotEnd, Waiter, one_shot};
 use super::workspace::{Settled, Workspace};
 use super::{Event, Shared, prompts};
 use crate::agent::prompt::{self, Bundled, PromptError};
-use crate::agent::{self, Turn, TurnMode};
+use crate::agent::{Turn, TurnMode};
 use crate::config::PlannerConfig;
 use crate::git::{ObjectId, Repo};
 use crate::store::Queue;
-use crate::store::record::{CycleRecord, Outcome, Tokens};
+use crate::store::record::{CycleRecord, Outcome};
 
 /// The planner's worker id, in records, claims and
 /// [`agent_env::WORKER`](crate::agent_env::WORKER).
@@ -70,11 +74,14 @@ fn plan_rounds(
             let added = record.tasks.len();
             let failed = record.outcome != Outcome::Done;
             shared.journal.finish(&record);
-            shared.emit(Event::Planned {
-                round,
-                added: record.tasks.clone(),
-                error: record.error.clone(),
-            });
+            // Stopped while it waited for its provider: nothing was planned, nothing failed.
+            if record.outcome != Outcome::Interrupted {
+                shared.emit(Event::Planned {
+                    round,
+                    added: record.tasks.clone(),
+                    error: record.error.clone(),
+                });
+            }
             let _ = records.send(record);
             if added == 0 || failed {
                 return;
@@ -127,9 +134,8 @@ fn plan_once(
         transcript: &transcript,
     });
     let mut error = None;
-    let mut tokens = Tokens::default();
-    let mut sessions = Vec::new();
-    let mut agent_ms = 0;
+    let mut turns = Turns::default();
+    let mut stopped = false;
     let text = match planner_prompt(config, &before, room) {
         Err(e) => {
             error = Some(e.to_string());
@@ -173,20 +179,23 @@ fn plan_once(
             transcript_max: shared.config.transcript_max,
             kill: &shared.control.kill,
         };
-        match agent::run_logged(&turn, &format!("planner round {round}")) {
+        let waiter = Waiter::new(shared, PLANNER, "", None);
+        let mut outs = Vec::new();
+        let label = format!("planner round {round}");
+        match one_shot(&waiter, &turn, &label, &mut turns.waits, &mut outs) {
             Err(e) => error = Some(e.to_string()),
-            Ok(out) => {
-                if !out.succeeded() {
-                    error = Some(out.error_snippet());
+            Ok(OneShotEnd::Stopped) => stopped = true,
+            Ok(OneShotEnd::GaveUp(e)) => error = Some(e),
+            Ok(OneShotEnd::Ended) => {
+                if let Some(last) = outs.last().filter(|o| !o.succeeded()) {
+                    error = Some(last.error_snippet());
                 }
-                agent_ms = u64::try_from(out.duration.as_millis()).unwrap_or(u64::MAX);
-                tokens.input = out.usage.input_tokens;
-                tokens.output = out.usage.output_tokens;
-                tokens.cost_usd = out.usage.cost_usd;
-                sessions.extend(out.session_id);
-                settled.escaped(&out.escaped);
             }
         }
+        for out in &outs {
+            turns.add(out);
+        }
+        settled.escaped(&turns.escaped);
     }
     if let Some(mark) = &mark {
         let target = repo
@@ -207,23 +216,26 @@ fn plan_once(
         .collect();
     let outcome = if error.is_some() {
         Outcome::Error
+    } else if stopped {
+        Outcome::Interrupted
     } else {
         Outcome::Done
     };
     CycleRecord {
         model: config.model.to_string(),
         tasks: added,
-        turns: 1,
-        sessions,
+        turns: turns.count,
+        sessions: turns.sessions,
         started: started.to_string(),
         ended: jiff::Timestamp::now().to_string(),
         duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-        agent_ms,
-        tokens,
+        agent_ms: u64::try_from(turns.agent.as_millis()).unwrap_or(u64::MAX),
+        tokens: turns.tokens,
         kept: settled.kept.first().cloned(),
         agent_did: settled.did,
         error,
         transcript: Some(transcript.display().to_string()),
+        pauses: turns.waits.pauses,
         ..CycleRecord::new(&shared.id, PLANNER, round, outcome, base.to_string())
     }
 }

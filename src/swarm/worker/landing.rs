@@ -178,6 +178,7 @@ impl Worker {
             transcript: c.transcript,
             transcript_max: self.shared.config.transcript_max,
             kill: &self.shared.control.kill,
+            waiter: &self.waiter(repo, format!("review round {round}: ")),
         };
         self.phase(
             Phase::Review {
@@ -187,12 +188,15 @@ impl Worker {
             Some(&turns.tokens),
         );
         let mut outs = Vec::new();
-        let result = review::run(&req, &mut outs);
+        let result = review::run(&req, &mut outs, &mut turns.waits);
         for o in &outs {
             turns.add_one_shot(o);
         }
         let verdict = match result {
             Ok(v) => v,
+            Err(review::ReviewError::Stopped) => {
+                return Some(Next::Finish(CycleResult::new(Outcome::Interrupted)));
+            }
             Err(e) => return Some(Next::Finish(CycleResult::error(e.to_string()))),
         };
         self.emit(Event::Reviewed {

@@ -8,11 +8,11 @@
 //! error) is waited out and its session resumed (`pause`).
 
 mod landing;
-mod pause;
+pub(crate) mod pause;
 
 use landing::{Landing, Next};
 pub(crate) use pause::ProviderPauses;
-use pause::{AfterTrouble, CONTINUE_PROMPT, CycleWaits};
+use pause::{AfterTrouble, CONTINUE_PROMPT, CycleWaits, Waiter};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -86,24 +86,24 @@ impl CycleResult {
     }
 }
 
-/// Turn bookkeeping of one cycle.
+/// Turn bookkeeping of one cycle (a worker's, or the planner's round).
 #[derive(Default)]
-struct Turns {
-    count: u32,
-    sessions: Vec<String>,
-    agent: Duration,
-    tokens: Tokens,
+pub(crate) struct Turns {
+    pub count: u32,
+    pub sessions: Vec<String>,
+    pub agent: Duration,
+    pub tokens: Tokens,
     /// Processes the turns left running outside their process group (ended).
-    escaped: Vec<String>,
+    pub escaped: Vec<String>,
     /// Waits for the provider (usage limits, passing errors).
-    waits: CycleWaits,
+    pub waits: CycleWaits,
     /// When each turn ran (`turn` or `review`, its start, how long), for the timeline.
     spans: Vec<(&'static str, Option<Instant>, Duration)>,
 }
 
 impl Turns {
-    /// A turn of the worker's own session.
-    fn add(&mut self, out: &agent::TurnOutput) {
+    /// A turn of the worker's own session (or the planner's).
+    pub(crate) fn add(&mut self, out: &agent::TurnOutput) {
         if let Some(s) = &out.session_id
             && !self.sessions.contains(s)
         {
@@ -215,6 +215,12 @@ impl Worker {
             phase,
             spent: spent.cloned(),
         });
+    }
+
+    /// Who waits for the provider on this worker's behalf (`role` says for which turns),
+    /// keeping its claims alive.
+    fn waiter<'a>(&'a self, repo: &'a Repo, role: impl Into<String>) -> Waiter<'a> {
+        Waiter::new(&self.shared, &self.id, role, Some(repo))
     }
 
     fn claimant(&self, ws: &Workspace) -> Claimant {
@@ -650,6 +656,7 @@ impl Worker {
         let control = &self.shared.control;
         let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
         let mut own_turns = 0u32;
+        let waiter = self.waiter(c.repo, "");
         loop {
             if control.killing() {
                 return CycleResult::new(Outcome::Interrupted);
@@ -660,7 +667,8 @@ impl Worker {
                     ..CycleResult::new(Outcome::Stuck)
                 };
             }
-            if !self.wait_for_provider(&mut turns.waits) {
+            if !waiter.before_turn(&self.config.model, self.config.turn_timeout, &mut turns.waits)
+            {
                 return CycleResult::new(Outcome::Interrupted);
             }
             own_turns += 1;
@@ -707,7 +715,7 @@ impl Worker {
             // The provider cut the turn short: wait, then resume the session.
             if let Some(trouble) = out.trouble.as_ref().filter(|_| !control.killing()) {
                 self.emit(ended(format!("cut off: {}", trouble.reason())));
-                match self.after_trouble(trouble, &out, &mut turns.waits) {
+                match waiter.after_trouble(&self.config.model, trouble, &out, &mut turns.waits) {
                     AfterTrouble::Resume => {
                         if session.is_some() {
                             prompt = CONTINUE_PROMPT.to_string();
