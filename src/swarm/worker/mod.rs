@@ -635,6 +635,8 @@ impl Worker {
         result
     }
 
+    /// Turn after turn of the worker's own session, each answered by what its signal asks
+    /// for, until one ends the cycle.
     fn turn_loop(
         &self,
         c: &mut CycleCtx<'_>,
@@ -642,34 +644,17 @@ impl Worker {
         turns: &mut Turns,
     ) -> CycleResult {
         let queue = Queue::new(c.repo);
-        let snap = match queue.snapshot() {
-            Ok(s) => s,
-            Err(e) => return CycleResult::error(format!("reading the task queue: {e}")),
-        };
-        // A role prompt that cannot be read fails the cycle: no agent gets a broken prompt.
-        let mut prompt = match prompts::fresh(&c.vars, &snap, &self.config.prompt) {
+        let mut prompt = match self.fresh_prompt(&queue, c) {
             Ok(p) => p,
-            Err(e) => return CycleResult::error(e.to_string()),
+            Err(end) => return end,
         };
         let mut session: Option<String> = None;
         let mut silent = 0u32;
-        let control = &self.shared.control;
-        let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
         let mut own_turns = 0u32;
         let waiter = self.waiter(c.repo, "");
         loop {
-            if control.killing() {
-                return CycleResult::new(Outcome::Interrupted);
-            }
-            if turns.count - turns.waits.limited_turns >= cap {
-                return CycleResult {
-                    error: Some(format!("{} turns without finishing", turns.count)),
-                    ..CycleResult::new(Outcome::Stuck)
-                };
-            }
-            if !waiter.before_turn(&self.config.model, self.config.turn_timeout, &mut turns.waits)
-            {
-                return CycleResult::new(Outcome::Interrupted);
+            if let Some(end) = self.before_turn(&waiter, turns) {
+                return end;
             }
             own_turns += 1;
             self.phase(
@@ -680,126 +665,222 @@ impl Worker {
                 },
                 Some(&turns.tokens),
             );
-            let sent = self.with_notices(&queue, &prompt);
-            let turn = Turn {
-                spec: &self.config.model,
-                cwd: &c.ws.path,
-                prompt: &sent,
-                resume: session.as_deref(),
-                mode: TurnMode::Work,
-                extra_args: &self.config.args,
-                env: c.env,
-                timeout: self.config.turn_timeout,
-                transcript: c.transcript,
-                transcript_max: self.shared.config.transcript_max,
-                kill: &control.kill,
-            };
-            let label = format!("turn {}", turns.count + 1);
-            let out = match agent::run_logged(&turn, &label) {
+            let out = match self.work_turn(c, &queue, &prompt, session.as_deref(), turns) {
                 Ok(out) => out,
                 Err(e) => return CycleResult::error(e.to_string()),
             };
-            turns.add(&out);
-            self.charge(&turns.tokens);
             if out.session_id.is_some() {
                 session.clone_from(&out.session_id);
             }
-            let n = turns.count;
-            let cycle = c.cycle;
-            let ended = |signal: String| Event::TurnEnded {
-                worker: self.id.clone(),
-                cycle,
-                turn: n,
-                signal,
+            let step = match self.cut_off(&waiter, &out, session.is_some(), turns, c.cycle) {
+                Some(step) => step,
+                None => {
+                    turns.waits.clean_turn();
+                    self.on_turn_end(c, &queue, landing, turns, &out, &mut silent)
+                }
             };
-            // The provider cut the turn short: wait, then resume the session.
-            if let Some(trouble) = out.trouble.as_ref().filter(|_| !control.killing()) {
-                self.emit(ended(format!("cut off: {}", trouble.reason())));
-                match waiter.after_trouble(&self.config.model, trouble, &out, &mut turns.waits) {
-                    AfterTrouble::Resume => {
-                        if session.is_some() {
-                            prompt = CONTINUE_PROMPT.to_string();
-                        }
-                        continue;
-                    }
-                    AfterTrouble::Stop => return CycleResult::new(Outcome::Interrupted),
-                    AfterTrouble::GiveUp(e) => return CycleResult::error(e),
-                }
-            }
-            turns.waits.clean_turn();
-            if matches!(out.exit, Exit::Killed) {
-                self.emit(ended("killed".into()));
-                return CycleResult::new(Outcome::Interrupted);
-            }
-            if !out.succeeded() {
-                let snippet = out.error_snippet();
-                self.emit(ended(format!("failed: {snippet}")));
-                return CycleResult::error(snippet);
-            }
-            match agent::parse_signal(&out.final_text) {
-                Signal::Claim(ids) => {
-                    self.emit(ended(format!("claim {}", ids.join(", "))));
-                    let (results, snap) = match self.claim(&queue, c.ws, &ids) {
-                        Ok(r) => r,
-                        Err(e) => return CycleResult::error(e.to_string()),
-                    };
-                    self.emit(Event::Claimed {
-                        worker: self.id.clone(),
-                        results: results.clone(),
-                    });
-                    if self.stopping() {
-                        return CycleResult::new(Outcome::Interrupted);
-                    }
-                    prompt = prompts::claim_results(&c.vars, &snap, &results);
-                    silent = 0;
-                }
-                Signal::Merge => {
-                    self.emit(ended("merge".into()));
-                    match self.on_merge(c, landing, turns) {
-                        Next::Finish(result) => return result,
-                        Next::Resume(p) => {
-                            prompt = p;
-                            silent = 0;
-                        }
-                    }
-                }
-                Signal::Done => {
-                    self.emit(ended("done".into()));
-                    return CycleResult::new(Outcome::Done);
-                }
-                Signal::None => {
-                    silent += 1;
-                    self.emit(ended("none".into()));
-                    if self.stopping() {
-                        return CycleResult::new(Outcome::Interrupted);
-                    }
-                    if silent >= self.config.max_resumes {
-                        return CycleResult {
-                            error: Some(format!(
-                                "{silent} {} without a signal",
-                                if silent == 1 { "turn" } else { "turns" }
-                            )),
-                            ..CycleResult::new(Outcome::Stuck)
-                        };
-                    }
-                    let snap = queue.snapshot().unwrap_or_default();
-                    prompt = if silent + 1 == self.config.max_resumes {
-                        prompts::nudge(&c.vars, &snap)
-                    } else {
-                        prompts::resume(&c.vars, &snap)
-                    };
-                    // A signal followed by more text does not count: say so, or the agent
-                    // cannot tell why it was not heard.
-                    if let Some(signal) = agent::signal::misplaced_signal(&out.final_text) {
-                        prompt = format!(
-                            "Your last message had `{signal}` on a line that was not its last \
-                             line, so it did not count: a signal counts only alone on the last \
-                             line of your final message, with nothing after it.\n\n{prompt}"
-                        );
-                    }
-                }
+            match step {
+                Step::Next(p) => prompt = p,
+                Step::Again => {}
+                Step::End(result) => return result,
             }
         }
+    }
+
+    /// The prompt of the cycle's first turn. A role prompt that cannot be read fails the
+    /// cycle: no agent gets a broken prompt.
+    fn fresh_prompt(&self, queue: &Queue<'_>, c: &CycleCtx<'_>) -> Result<String, CycleResult> {
+        let snap = queue
+            .snapshot()
+            .map_err(|e| CycleResult::error(format!("reading the task queue: {e}")))?;
+        prompts::fresh(&c.vars, &snap, &self.config.prompt)
+            .map_err(|e| CycleResult::error(e.to_string()))
+    }
+
+    /// Whether the cycle ends before its next turn: the swarm is killing its agents, the cycle
+    /// took too many turns, or the swarm stopped while the provider was limited.
+    fn before_turn(&self, waiter: &Waiter<'_>, turns: &mut Turns) -> Option<CycleResult> {
+        if self.shared.control.killing() {
+            return Some(CycleResult::new(Outcome::Interrupted));
+        }
+        let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
+        if turns.count - turns.waits.limited_turns >= cap {
+            return Some(CycleResult {
+                error: Some(format!("{} turns without finishing", turns.count)),
+                ..CycleResult::new(Outcome::Stuck)
+            });
+        }
+        if !waiter.before_turn(&self.config.model, self.config.turn_timeout, &mut turns.waits) {
+            return Some(CycleResult::new(Outcome::Interrupted));
+        }
+        None
+    }
+
+    /// One turn of the worker's own session (`session`, or a fresh one), counted and charged.
+    fn work_turn(
+        &self,
+        c: &CycleCtx<'_>,
+        queue: &Queue<'_>,
+        prompt: &str,
+        session: Option<&str>,
+        turns: &mut Turns,
+    ) -> Result<agent::TurnOutput, agent::AgentError> {
+        let sent = self.with_notices(queue, prompt);
+        let turn = Turn {
+            spec: &self.config.model,
+            cwd: &c.ws.path,
+            prompt: &sent,
+            resume: session,
+            mode: TurnMode::Work,
+            extra_args: &self.config.args,
+            env: c.env,
+            timeout: self.config.turn_timeout,
+            transcript: c.transcript,
+            transcript_max: self.shared.config.transcript_max,
+            kill: &self.shared.control.kill,
+        };
+        let label = format!("turn {}", turns.count + 1);
+        let out = agent::run_logged(&turn, &label)?;
+        turns.add(&out);
+        self.charge(&turns.tokens);
+        Ok(out)
+    }
+
+    /// Says how the cycle's latest turn ended.
+    fn turn_ended(&self, cycle: u32, turns: &Turns, signal: String) {
+        self.emit(Event::TurnEnded {
+            worker: self.id.clone(),
+            cycle,
+            turn: turns.count,
+            signal,
+        });
+    }
+
+    /// A turn the provider cut short: waits, then resumes the session (`None`: it was not).
+    fn cut_off(
+        &self,
+        waiter: &Waiter<'_>,
+        out: &agent::TurnOutput,
+        has_session: bool,
+        turns: &mut Turns,
+        cycle: u32,
+    ) -> Option<Step> {
+        let trouble = out
+            .trouble
+            .as_ref()
+            .filter(|_| !self.shared.control.killing())?;
+        self.turn_ended(cycle, turns, format!("cut off: {}", trouble.reason()));
+        Some(
+            match waiter.after_trouble(&self.config.model, trouble, out, &mut turns.waits) {
+                AfterTrouble::Resume if has_session => Step::Next(CONTINUE_PROMPT.to_string()),
+                AfterTrouble::Resume => Step::Again,
+                AfterTrouble::Stop => Step::End(CycleResult::new(Outcome::Interrupted)),
+                AfterTrouble::GiveUp(e) => Step::End(CycleResult::error(e)),
+            },
+        )
+    }
+
+    /// Acts on how a turn ended: killed, failed, or the signal of its final message.
+    fn on_turn_end(
+        &self,
+        c: &mut CycleCtx<'_>,
+        queue: &Queue<'_>,
+        landing: &mut Landing,
+        turns: &mut Turns,
+        out: &agent::TurnOutput,
+        silent: &mut u32,
+    ) -> Step {
+        let cycle = c.cycle;
+        if matches!(out.exit, Exit::Killed) {
+            self.turn_ended(cycle, turns, "killed".into());
+            return Step::End(CycleResult::new(Outcome::Interrupted));
+        }
+        if !out.succeeded() {
+            let snippet = out.error_snippet();
+            self.turn_ended(cycle, turns, format!("failed: {snippet}"));
+            return Step::End(CycleResult::error(snippet));
+        }
+        match agent::parse_signal(&out.final_text) {
+            Signal::Claim(ids) => {
+                self.turn_ended(cycle, turns, format!("claim {}", ids.join(", ")));
+                *silent = 0;
+                self.on_claim(c, queue, &ids)
+            }
+            Signal::Merge => {
+                self.turn_ended(cycle, turns, "merge".into());
+                match self.on_merge(c, landing, turns) {
+                    Next::Finish(result) => Step::End(result),
+                    Next::Resume(p) => {
+                        *silent = 0;
+                        Step::Next(p)
+                    }
+                }
+            }
+            Signal::Done => {
+                self.turn_ended(cycle, turns, "done".into());
+                Step::End(CycleResult::new(Outcome::Done))
+            }
+            Signal::None => {
+                *silent += 1;
+                self.turn_ended(cycle, turns, "none".into());
+                self.on_silence(c, queue, out, *silent)
+            }
+        }
+    }
+
+    /// `CLAIM(…)`: claims what the agent asked for and tells it how that went.
+    fn on_claim(&self, c: &CycleCtx<'_>, queue: &Queue<'_>, ids: &[String]) -> Step {
+        let (results, snap) = match self.claim(queue, c.ws, ids) {
+            Ok(r) => r,
+            Err(e) => return Step::End(CycleResult::error(e.to_string())),
+        };
+        self.emit(Event::Claimed {
+            worker: self.id.clone(),
+            results: results.clone(),
+        });
+        if self.stopping() {
+            return Step::End(CycleResult::new(Outcome::Interrupted));
+        }
+        Step::Next(prompts::claim_results(&c.vars, &snap, &results))
+    }
+
+    /// A turn without a signal (the `silent`-th in a row): resume the session, nudging it on
+    /// the last try, or end the cycle `stuck` once `max_resumes` is reached.
+    fn on_silence(
+        &self,
+        c: &CycleCtx<'_>,
+        queue: &Queue<'_>,
+        out: &agent::TurnOutput,
+        silent: u32,
+    ) -> Step {
+        if self.stopping() {
+            return Step::End(CycleResult::new(Outcome::Interrupted));
+        }
+        if silent >= self.config.max_resumes {
+            return Step::End(CycleResult {
+                error: Some(format!(
+                    "{silent} {} without a signal",
+                    if silent == 1 { "turn" } else { "turns" }
+                )),
+                ..CycleResult::new(Outcome::Stuck)
+            });
+        }
+        let snap = queue.snapshot().unwrap_or_default();
+        let prompt = if silent + 1 == self.config.max_resumes {
+            prompts::nudge(&c.vars, &snap)
+        } else {
+            prompts::resume(&c.vars, &snap)
+        };
+        // A signal followed by more text does not count: say so, or the agent cannot tell why
+        // it was not heard.
+        Step::Next(match agent::signal::misplaced_signal(&out.final_text) {
+            Some(signal) => format!(
+                "Your last message had `{signal}` on a line that was not its last line, so it \
+                 did not count: a signal counts only alone on the last line of your final \
+                 message, with nothing after it.\n\n{prompt}"
+            ),
+            None => prompt,
+        })
     }
 
     /// `prompt`, preceded by what a person changed in this worker's tasks since its last
@@ -864,6 +945,16 @@ struct ClaimError {
     ids: Vec<String>,
     #[source]
     source: Box<crate::store::QueueError>,
+}
+
+/// What the turn loop does after a turn.
+enum Step {
+    /// The next turn, with this prompt.
+    Next(String),
+    /// The same prompt again (a turn cut short whose session the CLI did not keep).
+    Again,
+    /// The cycle ends.
+    End(CycleResult),
 }
 
 /// What one cycle's turns share.
