@@ -14,7 +14,7 @@ mod turns;
 use landing::{Landing, Next};
 pub(crate) use pause::ProviderPauses;
 use pause::{AfterTrouble, CONTINUE_PROMPT, Waiter};
-pub(crate) use turns::Turns;
+pub(crate) use turns::{Began, Turns};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,12 +25,12 @@ use crossbeam_channel::Sender;
 use super::live::Phase;
 use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
-use super::workspace::{Settled, Workspace};
+use super::workspace::{Mark, Settled, Workspace};
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens};
+use crate::store::record::{CycleRecord, Outcome, ReviewRound, Tokens};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
@@ -388,54 +388,113 @@ impl Worker {
         result
     }
 
-    /// One cycle, always ending in a record.
+    /// One cycle, always ending in a record: its turns, then everything they left settled,
+    /// then the record.
     fn cycle(&self, repo: &Repo, ws: &Workspace, cycle: u32) -> CycleRecord {
-        let started = jiff::Timestamp::now();
-        let clock = Instant::now();
+        let began = Began::now();
         self.emit(Event::CycleStarted {
             worker: self.id.clone(),
             cycle,
         });
         self.shared.flagged_lock().remove(&self.id);
         let transcript = self.shared.live.transcript(&self.id, cycle);
-        let mut turns = Turns::default();
         let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
         self.shared.journal.start(&crate::store::journal::Start {
             worker: &self.id,
             cycle,
             model: self.config.model.to_string(),
-            started: started.to_string(),
+            started: began.wall.to_string(),
             base,
             branch: Some(&ws.branch),
             transcript: &transcript,
         });
-        let mut settled = Settled::default();
-        let mut mark = None;
-        let start = format!("{cycle}-start");
-        let mut result = match base {
-            None => CycleResult::error("the target branch disappeared"),
-            Some(base) => match ws.refresh(repo, base, &self.shared.root, &start) {
-                Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
-                Ok((at, found)) => {
-                    mark = Some(at);
-                    settled = found;
-                    let env = self.env(ws, cycle);
-                    let mut ctx = CycleCtx {
-                        repo,
-                        ws,
-                        cycle,
-                        base,
-                        vars: self.vars(ws, cycle),
-                        env: &env,
-                        transcript: &transcript,
-                    };
-                    self.turns(&mut ctx, &mut turns)
-                }
-            },
-        };
+        let mut turns = Turns::default();
+        let mut worked = self.refresh_and_work(repo, ws, cycle, base, &transcript, &mut turns);
         let base = base.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
+        let tip = self.settle(repo, ws, cycle, base, &mut worked, &turns.escaped);
+        let Worked {
+            result, settled, ..
+        } = worked;
+        let spans = turns.spans_since(began.at);
+        let record = CycleRecord::new(
+            &self.shared.id,
+            &self.id,
+            cycle,
+            result.outcome,
+            base.to_string(),
+        );
+        CycleRecord {
+            model: self.config.model.to_string(),
+            tasks: result.tasks,
+            landed: result.landed.map(|c| c.to_string()),
+            tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
+            review: result.review,
+            conflicts: result.conflicts,
+            conflict_predicted: result.conflict_predicted,
+            gate: self.shared.board.take(&self.id),
+            queue_ms: result.queue_ms,
+            error: result.error,
+            extra: CycleRecord::spans_extra(&spans),
+            ..turns.into_record(record, began, &transcript, settled)
+        }
+    }
 
-        // Everything that did not land: claims back to pending, work kept.
+    /// Refreshes the worktree to `base` (the target tip) and runs the cycle's turns.
+    fn refresh_and_work(
+        &self,
+        repo: &Repo,
+        ws: &Workspace,
+        cycle: u32,
+        base: Option<ObjectId>,
+        transcript: &std::path::Path,
+        turns: &mut Turns,
+    ) -> Worked {
+        let Some(base) = base else {
+            return Worked::failed(CycleResult::error("the target branch disappeared"));
+        };
+        let start = format!("{cycle}-start");
+        let (mark, settled) = match ws.refresh(repo, base, &self.shared.root, &start) {
+            Ok(found) => found,
+            Err(e) => {
+                let result = CycleResult::error(format!("refreshing the worktree: {e}"));
+                return Worked::failed(result);
+            }
+        };
+        let env = self.env(ws, cycle);
+        let mut ctx = CycleCtx {
+            repo,
+            ws,
+            cycle,
+            base,
+            vars: self.vars(ws, cycle),
+            env: &env,
+            transcript,
+        };
+        Worked {
+            result: self.turns(&mut ctx, turns),
+            settled,
+            mark: Some(mark),
+        }
+    }
+
+    /// Everything that did not land: the claims go back to pending, and what the agent left,
+    /// wherever it left it (`escaped`: processes its turns left running), is kept before the
+    /// next refresh resets the worktree (a landed cycle's work is on the target). Returns the
+    /// branch tip as the agent left it.
+    fn settle(
+        &self,
+        repo: &Repo,
+        ws: &Workspace,
+        cycle: u32,
+        base: ObjectId,
+        worked: &mut Worked,
+        escaped: &[String],
+    ) -> Option<ObjectId> {
+        let Worked {
+            result,
+            settled,
+            mark,
+        } = worked;
         let queue = Queue::new(repo);
         let held = self.held(&queue);
         for id in &held {
@@ -443,12 +502,10 @@ impl Worker {
                 result.tasks.push(id.to_string());
             }
         }
-        settled.escaped(&turns.escaped);
-        if let Some(mark) = &mark {
+        settled.escaped(escaped);
+        if let Some(mark) = mark {
             settled.config_changes(ws, mark);
         }
-        // Everything the agent left, wherever it left it, is kept before the next refresh
-        // resets the worktree; a landed cycle's work is on the target.
         let mut tip = None;
         if result.outcome != Outcome::Merged {
             let target = repo
@@ -471,54 +528,26 @@ impl Worker {
                 self.id, did.what
             )));
         }
-        let kept = settled.kept.first().cloned();
-        if !held.is_empty()
-            && let Err(e) = queue.release(
-                &held,
-                Owner::Worker {
-                    swarm: &self.shared.id,
-                    worker: &self.id,
-                },
-                &format!("{}/{}", self.shared.id, self.id),
-            )
-        {
+        self.give_back(&queue, &held);
+        // The branch as the agent left it (settling may have put it back since).
+        tip.unwrap_or_else(|| ws.tip(repo).ok().flatten())
+    }
+
+    /// Returns the claims `held` to pending.
+    fn give_back(&self, queue: &Queue<'_>, held: &[TaskId]) {
+        if held.is_empty() {
+            return;
+        }
+        let owner = Owner::Worker {
+            swarm: &self.shared.id,
+            worker: &self.id,
+        };
+        let actor = format!("{}/{}", self.shared.id, self.id);
+        if let Err(e) = queue.release(held, owner, &actor) {
             self.emit(Event::Warning(format!(
                 "[{}] could not release {held:?}: {e}",
                 self.id
             )));
-        }
-        // The branch as the agent left it (settling may have put it back since).
-        let tip = tip.unwrap_or_else(|| ws.tip(repo).ok().flatten());
-        let spans = turns.spans_since(clock);
-        CycleRecord {
-            version: RECORD_VERSION,
-            swarm: self.shared.id.clone(),
-            worker: self.id.clone(),
-            cycle,
-            outcome: result.outcome,
-            model: self.config.model.to_string(),
-            tasks: result.tasks,
-            turns: turns.count,
-            sessions: turns.sessions,
-            started: started.to_string(),
-            ended: jiff::Timestamp::now().to_string(),
-            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-            agent_ms: u64::try_from(turns.agent.as_millis()).unwrap_or(u64::MAX),
-            tokens: turns.tokens,
-            landed: result.landed.map(|c| c.to_string()),
-            tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
-            base: base.to_string(),
-            kept,
-            agent_did: settled.did,
-            review: result.review,
-            conflicts: result.conflicts,
-            conflict_predicted: result.conflict_predicted,
-            gate: self.shared.board.take(&self.id),
-            queue_ms: result.queue_ms,
-            pauses: turns.waits.pauses,
-            error: result.error,
-            transcript: Some(transcript.display().to_string()),
-            extra: CycleRecord::spans_extra(&spans),
         }
     }
 
@@ -882,6 +911,26 @@ struct ClaimError {
     ids: Vec<String>,
     #[source]
     source: Box<crate::store::QueueError>,
+}
+
+/// A cycle's turns as they ended, before what they left is settled.
+struct Worked {
+    result: CycleResult,
+    /// What refreshing the worktree found and kept, and then what settling does.
+    settled: Settled,
+    /// The worktree's state before the turns (none when it could not be refreshed).
+    mark: Option<Mark>,
+}
+
+impl Worked {
+    /// A cycle that ended before its turns.
+    fn failed(result: CycleResult) -> Self {
+        Worked {
+            result,
+            settled: Settled::default(),
+            mark: None,
+        }
+    }
 }
 
 /// What the turn loop does after a turn.

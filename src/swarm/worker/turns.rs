@@ -1,11 +1,30 @@
 //! What a cycle's turns add up to (a worker's cycle, or a planner round): turns, sessions,
-//! time, tokens, provider waits.
+//! time, tokens, provider waits; and the one place a cycle's record is filled in from them
+//! ([`Turns::into_record`]), so a new record field is added once for workers and planner.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::pause::CycleWaits;
 use crate::agent;
-use crate::store::record::{Tokens, TurnSpan};
+use crate::store::record::{CycleRecord, Tokens, TurnSpan};
+use crate::swarm::workspace::Settled;
+
+/// When a cycle began, on the wall clock and the monotonic one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Began {
+    pub wall: jiff::Timestamp,
+    pub at: Instant,
+}
+
+impl Began {
+    pub(crate) fn now() -> Self {
+        Began {
+            wall: jiff::Timestamp::now(),
+            at: Instant::now(),
+        }
+    }
+}
 
 /// Turn bookkeeping of one cycle (a worker's, or the planner's round).
 #[derive(Default)]
@@ -69,5 +88,34 @@ impl Turns {
                 ms: ms(*took),
             })
             .collect()
+    }
+}
+
+impl Turns {
+    /// The record of a cycle that began at `began`, wrote `transcript` and left `settled`:
+    /// `record` (from [`CycleRecord::new`], with what only its caller knows) completed with
+    /// what its turns did and when it ended.
+    pub(crate) fn into_record(
+        self,
+        record: CycleRecord,
+        began: Began,
+        transcript: &Path,
+        settled: Settled,
+    ) -> CycleRecord {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        CycleRecord {
+            turns: self.count,
+            sessions: self.sessions,
+            started: began.wall.to_string(),
+            ended: jiff::Timestamp::now().to_string(),
+            duration_ms: ms(began.at.elapsed()),
+            agent_ms: ms(self.agent),
+            tokens: self.tokens,
+            kept: settled.kept.first().cloned(),
+            agent_did: settled.did,
+            pauses: self.waits.pauses,
+            transcript: Some(transcript.display().to_string()),
+            ..record
+        }
     }
 }
