@@ -54,7 +54,9 @@ fn a_reviewer_hitting_a_usage_limit_pauses_instead_of_failing_the_cycle() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("[w0] paused until"), "{err}");
     assert!(
-        err.contains("review round 1: usage limit: Usage limit reached for the reviewer's account."),
+        err.contains(
+            "review round 1: usage limit: Usage limit reached for the reviewer's account."
+        ),
         "{err}"
     );
 
@@ -79,13 +81,20 @@ fn a_reviewer_hitting_a_usage_limit_pauses_instead_of_failing_the_cycle() {
     // The reviewer's second turn resumed its own session with the continue prompt.
     let turns = logged(&log);
     assert_eq!(turns.len(), 2, "{turns:?}");
-    assert_eq!(field(&turns[1].0, "resume="), "1", "not a resume: {turns:?}");
+    assert_eq!(
+        field(&turns[1].0, "resume="),
+        "1",
+        "not a resume: {turns:?}"
+    );
     assert_eq!(
         field(&turns[0].0, "session="),
         field(&turns[1].0, "session="),
         "another session: {turns:?}"
     );
-    assert!(turns[1].1.contains("Continue where you stopped"), "{turns:?}");
+    assert!(
+        turns[1].1.contains("Continue where you stopped"),
+        "{turns:?}"
+    );
 }
 
 #[test]
@@ -110,7 +119,9 @@ fn passing_provider_errors_of_a_reviewer_are_resumed_and_the_change_lands() {
     let pauses = &records[0].pauses;
     assert_eq!(pauses.len(), 2, "{:?}", records[0]);
     assert!(
-        pauses[0].reason.starts_with("review round 1: provider error: ")
+        pauses[0]
+            .reason
+            .starts_with("review round 1: provider error: ")
             && pauses[0].reason.contains("HTTP 503"),
         "{pauses:?}"
     );
@@ -169,12 +180,19 @@ fn a_planner_hitting_a_usage_limit_pauses_instead_of_failing_its_round() {
     assert_eq!(landed, 2, "{records:?}");
 
     let turns = logged(&log);
-    assert_eq!(field(&turns[1].0, "resume="), "1", "not a resume: {turns:?}");
+    assert_eq!(
+        field(&turns[1].0, "resume="),
+        "1",
+        "not a resume: {turns:?}"
+    );
     assert_eq!(
         field(&turns[0].0, "session="),
         field(&turns[1].0, "session=")
     );
-    assert!(turns[1].1.contains("Continue where you stopped"), "{turns:?}");
+    assert!(
+        turns[1].1.contains("Continue where you stopped"),
+        "{turns:?}"
+    );
 }
 
 /// `lease_until - claimed_at` and `lease_until` of `id`'s claim in the queue at `commit`.
@@ -234,5 +252,8 @@ fn a_paused_worker_keeps_its_claims_leased_a_full_lease_past_the_pause_end() {
         started <= planned_end && planned_end <= ended,
         "{started} <= {planned_end} <= {ended}"
     );
-    assert!(renewed_until > first_until, "{renewed_until} > {first_until}");
+    assert!(
+        renewed_until > first_until,
+        "{renewed_until} > {first_until}"
+    );
 }

@@ -16,11 +16,7 @@ impl Queue<'_> {
         need: jiff::Timestamp,
         until: jiff::Timestamp,
     ) -> Result<Vec<TaskId>, QueueError> {
-        let ends_before = |lease: &str| {
-            lease
-                .parse::<jiff::Timestamp>()
-                .map_or(true, |t| t < need)
-        };
+        let ends_before = |lease: &str| lease.parse::<jiff::Timestamp>().map_or(true, |t| t < need);
         self.update(|tree| {
             let mut changes = Vec::new();
             let mut renewed = Vec::new();
@@ -40,7 +36,9 @@ impl Queue<'_> {
                 let Some(claim) = task.claim.as_mut() else {
                     continue;
                 };
-                if claim.swarm != swarm || claim.worker != worker || !ends_before(&claim.lease_until)
+                if claim.swarm != swarm
+                    || claim.worker != worker
+                    || !ends_before(&claim.lease_until)
                 {
                     continue;
                 }

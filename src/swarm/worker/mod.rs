@@ -676,7 +676,11 @@ impl Worker {
                 ..CycleResult::new(Outcome::Stuck)
             });
         }
-        if !waiter.before_turn(&self.config.model, self.config.turn_timeout, &mut turns.waits) {
+        if !waiter.before_turn(
+            &self.config.model,
+            self.config.turn_timeout,
+            &mut turns.waits,
+        ) {
             return Some(CycleResult::new(Outcome::Interrupted));
         }
         None
