@@ -270,56 +270,16 @@ impl Worker {
             }
             self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
             let record = self.cycle(repo, ws, cycle);
-            self.charge(&record.tokens);
-            let mut account = self.account.get();
-            account.close_cycle();
-            self.account.set(account);
-            summary.spend = account.spent();
-            self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-            summary.cycles += 1;
-            bump(&mut summary.outcomes, record.outcome);
-            if record.outcome == Outcome::Merged {
-                summary.landed_tasks.extend(record.tasks.iter().cloned());
-            }
-            let outcome = record.outcome;
-            self.shared.journal.finish(&record);
-            let _ = self.records.send(record.clone());
-            self.emit(Event::CycleEnded {
-                worker: self.id.clone(),
-                record: Box::new(record),
-            });
+            let outcome = self.close_cycle(record, summary);
             match outcome {
                 Outcome::Error => {
                     errors_in_row += 1;
                     if errors_in_row >= self.config.max_errors {
                         return format!("{errors_in_row} failed cycles in a row");
                     }
-                    let backoff = self
-                        .shared
-                        .config
-                        .error_backoff
-                        .saturating_mul(1 << (errors_in_row - 1).min(16))
-                        .min(MAX_BACKOFF);
                     // The last cycle does not wait for a next one that will not come.
-                    if !backoff.is_zero() && cycle < self.config.max_cycles && !self.stopping() {
-                        let until = jiff::Timestamp::now()
-                            .checked_add(
-                                jiff::SignedDuration::try_from(backoff).unwrap_or_default(),
-                            )
-                            .unwrap_or_else(|_| jiff::Timestamp::now());
-                        self.phase(
-                            Phase::BackingOff {
-                                until: until.to_string(),
-                            },
-                            None,
-                        );
-                        self.emit(Event::Waiting {
-                            worker: self.id.clone(),
-                            why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
-                        });
-                        if !control.sleep(backoff) {
-                            return "stopped".into();
-                        }
+                    if cycle < self.config.max_cycles && !self.back_off(errors_in_row) {
+                        return "stopped".into();
                     }
                 }
                 Outcome::Interrupted => return self.stop_reason(),
@@ -340,6 +300,58 @@ impl Worker {
         }
         let n = self.config.max_cycles;
         format!("{n} {} used", if n == 1 { "cycle" } else { "cycles" })
+    }
+
+    /// Accounts for a cycle that ended (its spend, the summary) and hands its record on (the
+    /// journal, the notes writer, the progress lines). Returns its outcome.
+    fn close_cycle(&self, record: CycleRecord, summary: &mut WorkerSummary) -> Outcome {
+        self.charge(&record.tokens);
+        let mut account = self.account.get();
+        account.close_cycle();
+        self.account.set(account);
+        summary.spend = account.spent();
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        summary.cycles += 1;
+        bump(&mut summary.outcomes, record.outcome);
+        if record.outcome == Outcome::Merged {
+            summary.landed_tasks.extend(record.tasks.iter().cloned());
+        }
+        let outcome = record.outcome;
+        self.shared.journal.finish(&record);
+        let _ = self.records.send(record.clone());
+        self.emit(Event::CycleEnded {
+            worker: self.id.clone(),
+            record: Box::new(record),
+        });
+        outcome
+    }
+
+    /// Waits after the `errors_in_row`-th failed cycle in a row: `error_backoff`, doubled for
+    /// each further one, at most [`MAX_BACKOFF`]. Returns false when the swarm stopped.
+    fn back_off(&self, errors_in_row: u32) -> bool {
+        let backoff = self
+            .shared
+            .config
+            .error_backoff
+            .saturating_mul(1 << (errors_in_row - 1).min(16))
+            .min(MAX_BACKOFF);
+        if backoff.is_zero() || self.stopping() {
+            return true;
+        }
+        let until = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::try_from(backoff).unwrap_or_default())
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        self.phase(
+            Phase::BackingOff {
+                until: until.to_string(),
+            },
+            None,
+        );
+        self.emit(Event::Waiting {
+            worker: self.id.clone(),
+            why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
+        });
+        self.shared.control.sleep(backoff)
     }
 
     /// Returns `Some(reason)` when the worker should finish instead of starting a cycle.
