@@ -27,56 +27,17 @@ impl Worker {
         landing: &mut Landing,
         turns: &mut Turns,
     ) -> Next {
-        let (repo, ws) = (c.repo, c.ws);
-        // Only the worker branch lands: an agent that left it is told once, then the cycle
-        // ends and what it left is kept.
-        if let Some(why) = ws.off_branch() {
-            if landing.left_branch || !ws.path.join(".git").is_file() {
-                return Next::Finish(CycleResult::error(format!(
-                    "signalled merge off its branch {}: {why}",
-                    ws.short_branch()
-                )));
-            }
-            landing.left_branch = true;
-            return Next::Resume(prompts::off_branch(&c.vars, &why));
-        }
-        if cli::merge_in_progress(&ws.path) {
-            let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
-            if !unmerged.is_empty() {
-                return Next::Resume(format!(
-                    "The merge is not finished: these paths are still unmerged: {}.\n\
-                     Resolve them, `git add` them, `git commit`, then end with \
-                     `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
-                    unmerged.join(", ")
-                ));
-            }
-        }
-        if let Err(e) = ws.commit_leftovers(c.cycle) {
-            return Next::Finish(CycleResult::error(format!(
-                "committing the agent's leftovers: {e}"
-            )));
-        }
-        let tip = match ws.tip(repo) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Next::Finish(CycleResult::error("the worker branch disappeared")),
-            Err(e) => return Next::Finish(CycleResult::error(e.to_string())),
+        let tip = match self.change_to_land(c, landing) {
+            Ok(tip) => tip,
+            Err(next) => return next,
         };
-        let unchanged = tip == c.base
-            || repo
-                .commit_tree(tip)
-                .ok()
-                .zip(repo.commit_tree(c.base).ok())
-                .is_some_and(|(a, b)| a == b);
-        if unchanged {
-            return Next::Finish(CycleResult::new(Outcome::NoChanges));
-        }
-        let target = match repo.read_ref(&self.shared.target_ref) {
+        let target = match c.repo.read_ref(&self.shared.target_ref) {
             Ok(Some(t)) => t,
             _ => return Next::Finish(CycleResult::error("cannot read the target branch")),
         };
         // A resolution is checked in memory before it re-enters the queue.
         if landing.resolving.is_some()
-            && let Ok(Merge::Conflict { paths }) = repo.check_merge(target, tip)
+            && let Ok(Merge::Conflict { paths }) = c.repo.check_merge(target, tip)
         {
             return self.conflict(c, landing, tip, target, paths);
         }
@@ -87,13 +48,79 @@ impl Worker {
         if let Some(next) = self.review(c, landing, turns, tip, target) {
             return next;
         }
+        self.hand_to_queue(c, landing, turns, tip, target)
+    }
+
+    /// The worker branch's tip with the agent's leftovers committed, when it is on its branch,
+    /// done merging, and changed since the cycle's base; else what happens instead.
+    fn change_to_land(&self, c: &CycleCtx<'_>, landing: &mut Landing) -> Result<ObjectId, Next> {
+        let (repo, ws) = (c.repo, c.ws);
+        // Only the worker branch lands: an agent that left it is told once, then the cycle
+        // ends and what it left is kept.
+        if let Some(why) = ws.off_branch() {
+            if landing.left_branch || !ws.path.join(".git").is_file() {
+                return Err(Next::Finish(CycleResult::error(format!(
+                    "signalled merge off its branch {}: {why}",
+                    ws.short_branch()
+                ))));
+            }
+            landing.left_branch = true;
+            return Err(Next::Resume(prompts::off_branch(&c.vars, &why)));
+        }
+        if cli::merge_in_progress(&ws.path) {
+            let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
+            if !unmerged.is_empty() {
+                return Err(Next::Resume(format!(
+                    "The merge is not finished: these paths are still unmerged: {}.\n\
+                     Resolve them, `git add` them, `git commit`, then end with \
+                     `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
+                    unmerged.join(", ")
+                )));
+            }
+        }
+        if let Err(e) = ws.commit_leftovers(c.cycle) {
+            return Err(Next::Finish(CycleResult::error(format!(
+                "committing the agent's leftovers: {e}"
+            ))));
+        }
+        let tip = match ws.tip(repo) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Err(Next::Finish(CycleResult::error(
+                    "the worker branch disappeared",
+                )));
+            }
+            Err(e) => return Err(Next::Finish(CycleResult::error(e.to_string()))),
+        };
+        let unchanged = tip == c.base
+            || repo
+                .commit_tree(tip)
+                .ok()
+                .zip(repo.commit_tree(c.base).ok())
+                .is_some_and(|(a, b)| a == b);
+        if unchanged {
+            return Err(Next::Finish(CycleResult::new(Outcome::NoChanges)));
+        }
+        Ok(tip)
+    }
+
+    /// Hands `tip` to the merge queue and waits for its answer: landed, or what happens
+    /// instead (a gate failure or a conflict to fix in the same session).
+    fn hand_to_queue(
+        &self,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
+        turns: &Turns,
+        tip: ObjectId,
+        target: ObjectId,
+    ) -> Next {
         let (tx, rx) = bounded(1);
         let req = LandRequest {
             worker: self.id.clone(),
             cycle: c.cycle,
-            branch: ws.short_branch().to_string(),
+            branch: c.ws.short_branch().to_string(),
             tip,
-            tasks: self.held(&Queue::new(repo)),
+            tasks: self.held(&Queue::new(c.repo)),
             review_rounds: u32::try_from(landing.review.len()).unwrap_or(u32::MAX),
             reply: tx,
         };
@@ -115,7 +142,8 @@ impl Worker {
             LandReply::GateFailed(failure) => self.gate_failed(c, landing, tip, *failure),
             LandReply::UpToDate => Next::Finish(CycleResult::new(Outcome::NoChanges)),
             LandReply::Conflict { paths } => {
-                let target = repo
+                let target = c
+                    .repo
                     .read_ref(&self.shared.target_ref)
                     .ok()
                     .flatten()
