@@ -11,7 +11,7 @@ use crate::git::markers;
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
-use crate::store::{Queue, State};
+use crate::store::{Queue, State, Task};
 use crate::swarm::gate::GateFailure;
 use crate::swarm::live::{Phase, TurnPurpose};
 use crate::swarm::merge_queue::{LandReply, LandRequest};
@@ -166,13 +166,7 @@ impl Worker {
         target: ObjectId,
     ) -> Option<Next> {
         let review = self.shared.config.review_for(&self.config)?;
-        let needed = match (landing.approved, &landing.resolving) {
-            (None, _) => true,
-            (Some(a), _) if a == tip => false,
-            (Some(_), Some(res)) => beyond_conflict(c.repo, res, tip),
-            (Some(_), None) => true,
-        };
-        if !needed {
+        if !needs_review(c.repo, landing, tip) {
             return None;
         }
         let repo = c.repo;
@@ -181,13 +175,7 @@ impl Worker {
             .ok()
             .flatten()
             .unwrap_or(c.base);
-        let snap = Queue::new(repo).snapshot().unwrap_or_default();
-        let held = self.held_in(&snap);
-        let tasks: Vec<_> = snap
-            .in_state(State::Current)
-            .filter(|t| held.contains(&t.id))
-            .cloned()
-            .collect();
+        let tasks = self.held_tasks(repo);
         let round = u32::try_from(landing.review.len()).unwrap_or(u32::MAX) + 1;
         let req = review::Request {
             repo,
@@ -220,17 +208,40 @@ impl Worker {
         for o in &outs {
             turns.add_one_shot(o);
         }
-        let verdict = match result {
-            Ok(v) => v,
+        match result {
+            Ok(verdict) => self.after_verdict(c, landing, tip, verdict, review.max_rounds),
             Err(review::ReviewError::Stopped) => {
-                return Some(Next::Finish(CycleResult::new(Outcome::Interrupted)));
+                Some(Next::Finish(CycleResult::new(Outcome::Interrupted)))
             }
-            Err(e) => return Some(Next::Finish(CycleResult::error(e.to_string()))),
-        };
+            Err(e) => Some(Next::Finish(CycleResult::error(e.to_string()))),
+        }
+    }
+
+    /// The tasks this worker holds, as they stand in the queue.
+    fn held_tasks(&self, repo: &Repo) -> Vec<Task> {
+        let snap = Queue::new(repo).snapshot().unwrap_or_default();
+        let held = self.held_in(&snap);
+        snap.in_state(State::Current)
+            .filter(|t| held.contains(&t.id))
+            .cloned()
+            .collect()
+    }
+
+    /// Acts on a review round's verdict on `tip`: `None` when approved (go on landing), else
+    /// the fix turn of the findings, or the cycle's end once `max_rounds` are used.
+    fn after_verdict(
+        &self,
+        c: &CycleCtx<'_>,
+        landing: &mut Landing,
+        tip: ObjectId,
+        verdict: ReviewRound,
+        max_rounds: u32,
+    ) -> Option<Next> {
         self.emit(Event::Reviewed {
             worker: self.id.clone(),
             round: verdict.clone(),
         });
+        let round = verdict.round;
         let approved = verdict.verdict == "approved";
         let findings = verdict.findings.clone();
         landing.review.push(verdict);
@@ -238,7 +249,7 @@ impl Worker {
             landing.approved = Some(tip);
             return None;
         }
-        if round >= review.max_rounds {
+        if round >= max_rounds {
             return Some(Next::Finish(CycleResult {
                 error: Some(format!(
                     "not approved after {round} review {}",
@@ -468,6 +479,17 @@ impl Worker {
         });
         landing.purpose = TurnPurpose::GateFailure;
         Next::Resume(prompts::gate_fix(&c.vars, &failure))
+    }
+}
+
+/// Whether `tip` needs a review round: nothing approved yet, or a change since the approval
+/// beyond what resolving a conflict (or fixing a gate failure) may touch.
+fn needs_review(repo: &Repo, landing: &Landing, tip: ObjectId) -> bool {
+    match (landing.approved, &landing.resolving) {
+        (None, _) => true,
+        (Some(a), _) if a == tip => false,
+        (Some(_), Some(res)) => beyond_conflict(repo, res, tip),
+        (Some(_), None) => true,
     }
 }
 
