@@ -280,7 +280,64 @@ impl Worker {
         target: ObjectId,
         paths: Vec<String>,
     ) -> Next {
-        for p in &paths {
+        self.count_conflict(landing, &paths);
+        let conflict_text = format!(
+            "conflicts with {}: {}",
+            self.shared.target,
+            paths.join(", ")
+        );
+        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
+            || self.shared.control.stopping()
+        {
+            return gave_up_conflict(landing, conflict_text);
+        }
+        landing.conflict_rounds += 1;
+        let repo = c.repo;
+        let merge_base = repo.merge_base(target, tip).ok().flatten();
+        let message = format!("Merge {} into {}", self.shared.target, c.ws.short_branch());
+        let clean = match cli::merge_into(&c.ws.path, target, &message) {
+            Ok(clean) => clean,
+            Err(e) => {
+                let why = format!("{conflict_text}; merging it in the worktree failed: {e}");
+                return gave_up_conflict(landing, why);
+            }
+        };
+        let target_changed = match merge_base {
+            Some(mb) => tree_paths(repo, Some(mb), target),
+            None => Vec::new(),
+        };
+        landing.resolving = Some(Resolving {
+            before: tip,
+            allowed: target_changed
+                .into_iter()
+                .chain(paths.iter().cloned())
+                .collect(),
+            conflict: Some((target, paths.clone())),
+        });
+        landing.purpose = TurnPurpose::Conflict;
+        if clean {
+            // git resolved what gix would not (renames, say): just try again.
+            return Next::Resume(format!(
+                "{} was merged into your branch without conflicts. Check the result, then end \
+                 with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
+                self.shared.target
+            ));
+        }
+        let ours = cli::log_oneline(&c.ws.path, &format!("{target}..{tip}")).unwrap_or_default();
+        let theirs = cli::log_oneline(&c.ws.path, &format!("{tip}..{target}")).unwrap_or_default();
+        Next::Resume(prompts::resolver(
+            &c.vars,
+            &paths,
+            &ours,
+            &theirs,
+            c.ws.short_branch(),
+        ))
+    }
+
+    /// Notes a landing conflict on `paths`: in the cycle's list, and in the swarm's counts of
+    /// conflicts and of those prediction had flagged.
+    fn count_conflict(&self, landing: &mut Landing, paths: &[String]) {
+        for p in paths {
             if !landing.conflicts.contains(p) {
                 landing.conflicts.push(p.clone());
             }
@@ -294,66 +351,6 @@ impl Worker {
             self.shared
                 .predicted_conflicts
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        let give_up = |why: String| {
-            Next::Finish(CycleResult {
-                error: Some(why),
-                conflicts: landing.conflicts.clone(),
-                ..CycleResult::new(Outcome::Conflict)
-            })
-        };
-        let conflict_text = format!(
-            "conflicts with {}: {}",
-            self.shared.target,
-            paths.join(", ")
-        );
-        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
-            || self.shared.control.stopping()
-        {
-            return give_up(conflict_text);
-        }
-        landing.conflict_rounds += 1;
-        let repo = c.repo;
-        let merge_base = repo.merge_base(target, tip).ok().flatten();
-        let message = format!("Merge {} into {}", self.shared.target, c.ws.short_branch());
-        match cli::merge_into(&c.ws.path, target, &message) {
-            Err(e) => give_up(format!(
-                "{conflict_text}; merging it in the worktree failed: {e}"
-            )),
-            Ok(clean) => {
-                let target_changed = match merge_base {
-                    Some(mb) => tree_paths(repo, Some(mb), target),
-                    None => Vec::new(),
-                };
-                landing.resolving = Some(Resolving {
-                    before: tip,
-                    allowed: target_changed
-                        .into_iter()
-                        .chain(paths.iter().cloned())
-                        .collect(),
-                    conflict: Some((target, paths.clone())),
-                });
-                landing.purpose = TurnPurpose::Conflict;
-                if clean {
-                    // git resolved what gix would not (renames, say): just try again.
-                    return Next::Resume(format!(
-                        "{} was merged into your branch without conflicts. Check the result, then end \
-                         with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
-                        self.shared.target
-                    ));
-                }
-                let ours =
-                    cli::log_oneline(&c.ws.path, &format!("{target}..{tip}")).unwrap_or_default();
-                let theirs =
-                    cli::log_oneline(&c.ws.path, &format!("{tip}..{target}")).unwrap_or_default();
-                Next::Resume(prompts::resolver(
-                    &c.vars,
-                    &paths,
-                    &ours,
-                    &theirs,
-                    c.ws.short_branch(),
-                ))
-            }
         }
     }
 }
@@ -422,11 +419,7 @@ impl Worker {
         if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
             || self.shared.control.stopping()
         {
-            return Some(Next::Finish(CycleResult {
-                error: Some(why),
-                conflicts: landing.conflicts.clone(),
-                ..CycleResult::new(Outcome::Conflict)
-            }));
+            return Some(gave_up_conflict(landing, why));
         }
         landing.conflict_rounds += 1;
         landing.purpose = TurnPurpose::Conflict;
@@ -480,6 +473,15 @@ impl Worker {
         landing.purpose = TurnPurpose::GateFailure;
         Next::Resume(prompts::gate_fix(&c.vars, &failure))
     }
+}
+
+/// The cycle's end after a conflict it could not resolve (`why`).
+fn gave_up_conflict(landing: &Landing, why: String) -> Next {
+    Next::Finish(CycleResult {
+        error: Some(why),
+        conflicts: landing.conflicts.clone(),
+        ..CycleResult::new(Outcome::Conflict)
+    })
 }
 
 /// Whether `tip` needs a review round: nothing approved yet, or a change since the approval
