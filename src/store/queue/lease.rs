@@ -57,3 +57,94 @@ impl Queue<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::git::Repo;
+    use crate::store::Claimant;
+    use crate::store::task::Task;
+
+    /// A repository with one commit and an empty task queue holding tasks `a`, `b`, `c`.
+    fn queue_repo(dir: &std::path::Path) -> Repo {
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(dir)
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_SYSTEM", "/dev/null")
+                .env("GIT_AUTHOR_NAME", "T")
+                .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+                .env("GIT_COMMITTER_NAME", "T")
+                .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+                .output()
+                .expect("run git");
+            assert!(out.status.success(), "git {args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+        Repo::discover(dir).expect("repo")
+    }
+
+    fn task(id: &str) -> Task {
+        Task::from_json(
+            format!(
+                r#"{{"version":1,"id":"{id}","summary":"task {id}","created":"2026-01-01T00:00:00Z","created_by":"test"}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("task json")
+    }
+
+    fn id(s: &str) -> TaskId {
+        TaskId::new(s).expect("id")
+    }
+
+    fn lease_of(queue: &Queue<'_>, task: &str) -> jiff::Timestamp {
+        let (_, t) = queue.get(&id(task)).expect("task");
+        t.claim.expect("claimed").lease_until.parse().expect("time")
+    }
+
+    #[test]
+    fn renewing_extends_only_this_workers_leases_that_end_too_soon() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let repo = queue_repo(tmp.path());
+        let queue = Queue::new(&repo);
+        queue.init().expect("init");
+        queue
+            .add(&[task("a"), task("b"), task("c")], "test")
+            .expect("add");
+        let who = |worker: &str| Claimant {
+            swarm: "s1".into(),
+            worker: worker.into(),
+            branch: None,
+            lease: Duration::from_secs(3600),
+            pid: Some(1),
+        };
+        queue.claim(&[id("a"), id("b")], &who("w0")).expect("claim");
+        queue.claim(&[id("c")], &who("w1")).expect("claim");
+        let other = lease_of(&queue, "c");
+        let now = jiff::Timestamp::now();
+        let hours = |h: i64| now + jiff::SignedDuration::from_hours(h);
+
+        // Every lease lasts past what is needed: nothing is written.
+        let tip = queue.tip().expect("tip");
+        let renewed = queue
+            .renew_leases("s1", "w0", hours(0), hours(48))
+            .expect("renew");
+        assert!(renewed.is_empty(), "{renewed:?}");
+        assert_eq!(queue.tip().expect("tip"), tip);
+
+        // Needed past their end: w0's two leases are renewed in one commit, w1's is not.
+        let renewed = queue
+            .renew_leases("s1", "w0", hours(2), hours(48))
+            .expect("renew");
+        assert_eq!(renewed, [id("a"), id("b")]);
+        assert_eq!(lease_of(&queue, "a"), hours(48));
+        assert_eq!(lease_of(&queue, "b"), hours(48));
+        assert_eq!(lease_of(&queue, "c"), other);
+        assert_eq!(queue.history_len().expect("history"), 5);
+    }
+}
