@@ -3,6 +3,7 @@
 //! conflict merge the target into the worktree for a resolver turn in the same session.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow::{self, Break, Continue};
 
 use crossbeam_channel::bounded;
 
@@ -28,8 +29,8 @@ impl Worker {
         turns: &mut Turns,
     ) -> Next {
         let tip = match self.change_to_land(c, landing) {
-            Ok(tip) => tip,
-            Err(next) => return next,
+            Continue(tip) => tip,
+            Break(next) => return next,
         };
         let target = match c.repo.read_ref(&self.shared.target_ref) {
             Ok(Some(t)) => t,
@@ -53,24 +54,28 @@ impl Worker {
 
     /// The worker branch's tip with the agent's leftovers committed, when it is on its branch,
     /// done merging, and changed since the cycle's base; else what happens instead.
-    fn change_to_land(&self, c: &CycleCtx<'_>, landing: &mut Landing) -> Result<ObjectId, Next> {
+    fn change_to_land(
+        &self,
+        c: &CycleCtx<'_>,
+        landing: &mut Landing,
+    ) -> ControlFlow<Next, ObjectId> {
         let (repo, ws) = (c.repo, c.ws);
         // Only the worker branch lands: an agent that left it is told once, then the cycle
         // ends and what it left is kept.
         if let Some(why) = ws.off_branch() {
             if landing.left_branch || !ws.path.join(".git").is_file() {
-                return Err(Next::Finish(CycleResult::error(format!(
+                return Break(Next::Finish(CycleResult::error(format!(
                     "signalled merge off its branch {}: {why}",
                     ws.short_branch()
                 ))));
             }
             landing.left_branch = true;
-            return Err(Next::Resume(prompts::off_branch(&c.vars, &why)));
+            return Break(Next::Resume(prompts::off_branch(&c.vars, &why)));
         }
         if cli::merge_in_progress(&ws.path) {
             let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
             if !unmerged.is_empty() {
-                return Err(Next::Resume(format!(
+                return Break(Next::Resume(format!(
                     "The merge is not finished: these paths are still unmerged: {}.\n\
                      Resolve them, `git add` them, `git commit`, then end with \
                      `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
@@ -79,18 +84,18 @@ impl Worker {
             }
         }
         if let Err(e) = ws.commit_leftovers(c.cycle) {
-            return Err(Next::Finish(CycleResult::error(format!(
+            return Break(Next::Finish(CycleResult::error(format!(
                 "committing the agent's leftovers: {e}"
             ))));
         }
         let tip = match ws.tip(repo) {
             Ok(Some(t)) => t,
             Ok(None) => {
-                return Err(Next::Finish(CycleResult::error(
+                return Break(Next::Finish(CycleResult::error(
                     "the worker branch disappeared",
                 )));
             }
-            Err(e) => return Err(Next::Finish(CycleResult::error(e.to_string()))),
+            Err(e) => return Break(Next::Finish(CycleResult::error(e.to_string()))),
         };
         let unchanged = tip == c.base
             || repo
@@ -99,9 +104,9 @@ impl Worker {
                 .zip(repo.commit_tree(c.base).ok())
                 .is_some_and(|(a, b)| a == b);
         if unchanged {
-            return Err(Next::Finish(CycleResult::new(Outcome::NoChanges)));
+            return Break(Next::Finish(CycleResult::new(Outcome::NoChanges)));
         }
-        Ok(tip)
+        Continue(tip)
     }
 
     /// Hands `tip` to the merge queue and waits for its answer: landed, or what happens

@@ -624,7 +624,7 @@ impl Worker {
         let queue = Queue::new(c.repo);
         let mut prompt = match self.fresh_prompt(&queue, c) {
             Ok(p) => p,
-            Err(end) => return end,
+            Err(e) => return CycleResult::error(e),
         };
         let mut session: Option<String> = None;
         let mut silent = 0u32;
@@ -667,12 +667,11 @@ impl Worker {
 
     /// The prompt of the cycle's first turn. A role prompt that cannot be read fails the
     /// cycle: no agent gets a broken prompt.
-    fn fresh_prompt(&self, queue: &Queue<'_>, c: &CycleCtx<'_>) -> Result<String, CycleResult> {
+    fn fresh_prompt(&self, queue: &Queue<'_>, c: &CycleCtx<'_>) -> Result<String, String> {
         let snap = queue
             .snapshot()
-            .map_err(|e| CycleResult::error(format!("reading the task queue: {e}")))?;
-        prompts::fresh(&c.vars, &snap, &self.config.prompt)
-            .map_err(|e| CycleResult::error(e.to_string()))
+            .map_err(|e| format!("reading the task queue: {e}"))?;
+        prompts::fresh(&c.vars, &snap, &self.config.prompt).map_err(|e| e.to_string())
     }
 
     /// Whether the cycle ends before its next turn: the swarm is killing its agents, the cycle
