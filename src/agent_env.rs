@@ -58,6 +58,8 @@ pub const EVENT: &str = "OOMPA_EVENT";
 pub const OWN_GIT: &str = "OOMPA_OWN_GIT";
 /// Read from the user: the diagnostic filter (`OOMPA_LOG=debug`).
 pub const LOG: &str = "OOMPA_LOG";
+/// Set in the process `swarm --detach` starts: the swarm id its parent chose.
+pub const DETACHED_SWARM: &str = "OOMPA_DETACHED_SWARM";
 /// Set by the shell completion scripts: the shell asking for candidates.
 pub const COMPLETE: &str = "OOMPA_COMPLETE";
 

@@ -424,9 +424,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("out");
         let mut config = NotifyConfig::new(format!(
-            "cat >> {out}; case \"$OOMPA_EVENT\" in stuck) echo nope >&2; exit 3;; \
+            "cat >> {out}; case \"${event}\" in stuck) echo nope >&2; exit 3;; \
              gate-failed) sleep 30;; esac",
-            out = out.display()
+            out = out.display(),
+            event = crate::agent_env::EVENT,
         ));
         config.timeout = Duration::from_millis(500);
         let n = Notifier::start(config, "ab12", dir.path());
@@ -463,7 +464,11 @@ mod tests {
     fn only_the_chosen_events_run_the_command() {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("out");
-        let mut config = NotifyConfig::new(format!("echo \"$OOMPA_EVENT\" >> {}", out.display()));
+        let mut config = NotifyConfig::new(format!(
+            "echo \"${}\" >> {}",
+            crate::agent_env::EVENT,
+            out.display()
+        ));
         config.events = vec!["finished".into()];
         let n = Notifier::start(config, "ab12", dir.path());
         n.send(&note("landed", String::new(), json!({})));

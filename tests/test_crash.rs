@@ -684,6 +684,34 @@ fn a_checkout_left_behind_with_the_persons_edit_on_a_landed_path_is_reported_nev
     check_after_crash(&env, &stderr(&out));
 }
 
+#[test]
+fn doctor_fix_finishes_a_landing_cut_short_as_its_hint_promises() {
+    // Killed before its transaction: the landing's record is all that is left.
+    let env = landing_repo(1);
+    crash_at(&env, "before-transaction");
+    assert_eq!(landing_records(&env), 1);
+    let out = env.oompa(&["doctor"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("problem checkout: a landing of swarm"),
+        "{said}"
+    );
+    assert!(
+        said.contains("`git oompa doctor --fix` repairs"),
+        "doctor counts it among what --fix repairs:\n{said}"
+    );
+
+    let out = env.oompa(&["doctor", "--fix"]);
+    let said = stdout(&out);
+    assert!(
+        said.contains("fixed   checkout: a landing of swarm"),
+        "{said}"
+    );
+    assert!(!said.contains("problem checkout"), "{said}");
+    assert_eq!(landing_records(&env), 0, "{said}");
+    check_after_crash(&env, &said);
+}
+
 /// Runs a swarm over `env` and SIGKILLs it at `point` of its first landing.
 fn crash_at(env: &TestEnv, point: &str) {
     let marker = env.repo.join(".git/oompa/test-paused-at");

@@ -155,7 +155,7 @@ fn bundled_prompts_use_their_documented_tokens() {
         "COMPLETE_AND_READY_FOR_MERGE",
         "__DONE__",
         "git oompa task claim",
-        "refs/oompa/tasks",
+        crate::store::QUEUE_REF,
     ] {
         assert!(header.contains(needle), "task header lacks {needle}");
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::agent::process::group_alive;
 use crate::agent::{ModelSpec, TurnMode};
+use crate::agent_env;
 use nix::unistd::Pid;
 
 struct Fixture {
@@ -30,7 +31,7 @@ impl Fixture {
         );
         let env = vec![
             ("PATH".to_string(), path),
-            ("OOMPA_WORKER".to_string(), "w7".to_string()),
+            (agent_env::WORKER.to_string(), "w7".to_string()),
         ];
         Fixture {
             dir,
@@ -103,7 +104,14 @@ const SECS_30: Duration = Duration::from_secs(30);
 #[test]
 fn exec_echoes_the_prompt_with_our_environment() {
     let fx = Fixture::new();
-    let out = fx.run("exec:echo \"sid=$OOMPA_SESSION_ID mode=$OOMPA_TURN_MODE w=$OOMPA_WORKER resume=${OOMPA_RESUME:-no} cwd=$(pwd)\"; cat", "hello agent\nCLAIM(t1)\n", SECS_30);
+    let script = format!(
+        "exec:echo \"sid=${sid} mode=${mode} w=${w} resume=${{{resume}:-no}} cwd=$(pwd)\"; cat",
+        sid = agent_env::SESSION_ID,
+        mode = agent_env::TURN_MODE,
+        w = agent_env::WORKER,
+        resume = agent_env::RESUME,
+    );
+    let out = fx.run(&script, "hello agent\nCLAIM(t1)\n", SECS_30);
     assert_eq!(out.exit, Exit::Code(0));
     assert!(out.succeeded());
     assert_eq!(out.error_snippet(), "");
@@ -127,7 +135,11 @@ fn exec_echoes_the_prompt_with_our_environment() {
 
     let again = fx
         .run_full(
-            "exec:echo \"$OOMPA_SESSION_ID $OOMPA_RESUME\"",
+            &format!(
+                "exec:echo \"${} ${}\"",
+                agent_env::SESSION_ID,
+                agent_env::RESUME
+            ),
             "",
             Some(&sid),
             SECS_30,

@@ -66,7 +66,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let queue = Queue::new(&repo);
     queue.init()?;
     queue.add(&demo_tasks(), "demo")?;
-    super::init::add_exclude(&repo, &format!("/{}/", super::init::OOMPA_DIR))?;
+    super::init::add_exclude(&repo, &format!("/{}/", crate::store::layout::LOCAL_DIR))?;
     let config_text = "\
 # Three scripted agents built into git-oompa (`git-oompa demo-agent`); no API key needed.
 target = \"main\"

@@ -25,14 +25,7 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
         .unwrap_or(0);
     // Look busy for a moment, like a real agent would be.
     std::thread::sleep(Duration::from_millis(400 + 150 * (n as u64 % 3)));
-    let held: Vec<_> = snap
-        .in_state(State::Current)
-        .filter(|t| {
-            t.claim
-                .as_ref()
-                .is_some_and(|c| c.swarm == swarm && c.worker == worker)
-        })
-        .collect();
+    let held: Vec<_> = snap.held_by(&swarm, &worker).collect();
     if !held.is_empty() {
         for t in &held {
             let Some(demo) = t.extra.get("demo") else {

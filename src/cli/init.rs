@@ -21,9 +21,6 @@ pub struct Args {}
 /// The skeleton `init` writes; every key is explained in it.
 pub use crate::config::SKELETON;
 
-/// The directory (relative to the work tree root) that holds worktrees and transcripts.
-pub const OOMPA_DIR: &str = ".oompa";
-
 pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let ui = &env.ui;
@@ -74,7 +71,7 @@ pub fn run(env: &Env, _args: Args) -> Result<(), CommandError> {
         }
     };
 
-    let pattern = format!("/{OOMPA_DIR}/");
+    let pattern = format!("/{}/", crate::store::layout::LOCAL_DIR);
     if add_exclude(&repo, &pattern)? {
         ui.status(format!("added {pattern} to .git/info/exclude"));
     } else {

@@ -141,7 +141,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     }
     // Worktrees inside the repository never show up in `git status`.
     if let Some(dir) = settings.worktree_dir_under(&root)
-        && !dir.starts_with(super::init::OOMPA_DIR)
+        && !dir.starts_with(crate::store::layout::LOCAL_DIR)
     {
         super::init::add_exclude(&repo, &format!("/{}/", dir.display()))?;
     }

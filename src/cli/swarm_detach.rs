@@ -12,7 +12,7 @@ use crate::git::Repo;
 use crate::swarm::registry;
 
 /// Set in the detached swarm process: the id its parent chose (and so the log it writes).
-pub const DETACHED_VAR: &str = "OOMPA_DETACHED_SWARM";
+pub const DETACHED_VAR: &str = crate::agent_env::DETACHED_SWARM;
 
 /// How long the parent waits for the swarm to start before saying it is still starting.
 const START_WAIT: Duration = Duration::from_secs(120);
@@ -20,7 +20,7 @@ const START_WAIT: Duration = Duration::from_secs(120);
 /// The id chosen for this process by `swarm --detach`, when it is the detached swarm (not an
 /// agent of it, which inherits the variable).
 pub fn detached_id() -> Option<String> {
-    if std::env::var_os("OOMPA_WORKER").is_some() {
+    if std::env::var_os(crate::agent_env::WORKER).is_some() {
         return None;
     }
     std::env::var(DETACHED_VAR)

@@ -662,7 +662,7 @@ fn toml_syntax_errors_have_a_line() {
 }
 
 /// The reference's SWARM_GUIDE-style config: oompa 0.7.1 dropped its top-level `reviewer`.
-const OOMPA_JSON: &str = r#"{
+const SWARM_GUIDE_JSON: &str = r#"{
   "review_models": ["claude:opus", "codex:gpt-5.3-codex:medium"],
   "reviewer": {"model": "claude:sonnet", "prompt": "config/prompts/reviewer.md"},
   "planner": {"model": "claude:opus", "prompt": ["config/prompts/planner.md"], "max_pending": 5},
@@ -680,7 +680,7 @@ const OOMPA_JSON: &str = r#"{
 
 #[test]
 fn oompa_json_maps_onto_config() {
-    let config = json(OOMPA_JSON).expect("valid oompa.json");
+    let config = json(SWARM_GUIDE_JSON).expect("valid oompa.json");
     let dir = Path::new("conf");
     let generic = vec![
         m("claude:opus"),

@@ -16,7 +16,7 @@
 //!
 //! Never prints: callers report what was done or found.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Settings;
 use crate::git::follow::{Behind, repair_behind};
@@ -121,10 +121,7 @@ fn list(paths: &[String]) -> String {
 pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
     let mut out = Vec::new();
     let records = FollowRecord::all(repo);
-    if records
-        .iter()
-        .any(|(_, r)| r.as_ref().is_some_and(FollowRecord::in_flight))
-    {
+    if landing_in_flight(&records) {
         return out;
     }
     let Some(target) = &settings.target_ref else {
@@ -145,78 +142,11 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
     let Ok(Some(tip)) = repo.read_ref(target) else {
         return out;
     };
-    // Only a target the merge queue moved last can have a checkout its landing left behind.
-    let landed_last = repo
-        .commit_message(tip)
-        .is_ok_and(|m| trailers::parse(&m).swarm.is_some());
-    let checkouts: Vec<PathBuf> = match landed_last.then(|| repo.checkouts()) {
-        Some(Ok(c)) => c
-            .into_iter()
-            .filter(|c| c.branch.as_deref() == Some(target.as_str()))
-            .map(|c| c.path)
-            .collect(),
-        _ => Vec::new(),
-    };
-    for co in &checkouts {
-        // The index file as it was when it was last found to match this tip: not read again.
-        let stamp = index_stamp(co).map(|st| format!("{tip} {st}"));
-        if stamp.is_some() && stamp == std::fs::read_to_string(stamp_path(repo, co)).ok() {
-            continue;
-        }
-        let found = repo.index_behind(co, tip, || replaced_by_landings(repo, tip));
-        tracing::debug!(?found, "index of {}", co.display());
-        let behind = match found {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                if let Some(stamp) = stamp {
-                    let path = stamp_path(repo, co);
-                    let _ = std::fs::create_dir_all(path.parent().unwrap_or(repo.common_dir()));
-                    let _ = std::fs::write(path, stamp);
-                }
-                continue;
-            }
-            Err(e) => {
-                tracing::debug!("cannot compare the index of {}: {e}", co.display());
-                all_done = false;
-                continue;
-            }
-        };
-        if !repair {
-            out.push(Follow::Behind {
-                why: if behind.repairable() {
-                    "nothing of yours is in the way".into()
-                } else {
-                    format!("your edits of {} are in the way", list(&behind.edited))
-                },
-                behind,
-            });
-            all_done = false;
-            continue;
-        }
-        if !behind.repairable() {
-            out.push(Follow::Behind {
-                why: format!("your edits of {} are in the way", list(&behind.edited)),
-                behind,
-            });
-            all_done = false;
-            continue;
-        }
-        // A landing that started meanwhile brings the checkout forward itself.
-        if FollowRecord::all(repo)
-            .iter()
-            .any(|(_, r)| r.as_ref().is_some_and(FollowRecord::in_flight))
-        {
-            return out;
-        }
-        match repair_behind(&behind) {
-            Ok(()) => out.push(Follow::Repaired(behind)),
-            Err(e) => {
-                all_done = false;
-                out.push(Follow::Behind {
-                    why: e.detail(),
-                    behind,
-                });
-            }
+    for co in &checkouts_a_landing_moved(repo, target, tip) {
+        match follow_checkout(repo, co, tip, repair, &mut out) {
+            Checkout::Follows => {}
+            Checkout::Left => all_done = false,
+            Checkout::LandingStarted => return out,
         }
     }
     if repair && all_done {
@@ -227,14 +157,109 @@ pub fn finish(repo: &Repo, settings: &Settings, repair: bool) -> Vec<Follow> {
     out
 }
 
+/// Whether a landing whose process is alive has a record among `records`.
+fn landing_in_flight(records: &[(PathBuf, Option<FollowRecord>)]) -> bool {
+    records
+        .iter()
+        .any(|(_, r)| r.as_ref().is_some_and(FollowRecord::in_flight))
+}
+
+/// The checkouts of `target` when the merge queue moved it last (to `tip`): only those can
+/// have been left behind by its landing.
+fn checkouts_a_landing_moved(repo: &Repo, target: &str, tip: ObjectId) -> Vec<PathBuf> {
+    let landed_last = repo
+        .commit_message(tip)
+        .is_ok_and(|m| trailers::parse(&m).swarm.is_some());
+    match landed_last.then(|| repo.checkouts()) {
+        Some(Ok(c)) => c
+            .into_iter()
+            .filter(|c| c.branch.as_deref() == Some(target))
+            .map(|c| c.path)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What [`follow_checkout`] found for one checkout.
+enum Checkout {
+    /// Its index follows the target (now).
+    Follows,
+    /// Left behind (reported), or it could not be compared.
+    Left,
+    /// A landing started meanwhile: it brings the checkout forward itself.
+    LandingStarted,
+}
+
+/// Brings checkout `co` of the target forward to `tip` when its index has the content of a
+/// commit the merge queue replaced and nothing of the person's is in the way (with
+/// `repair`), or reports it.
+fn follow_checkout(
+    repo: &Repo,
+    co: &Path,
+    tip: ObjectId,
+    repair: bool,
+    out: &mut Vec<Follow>,
+) -> Checkout {
+    // The index file as it was when it was last found to match this tip: not read again.
+    let stamp = index_stamp(co).map(|st| format!("{tip} {st}"));
+    if stamp.is_some() && stamp == std::fs::read_to_string(stamp_path(repo, co)).ok() {
+        return Checkout::Follows;
+    }
+    let found = repo.index_behind(co, tip, || replaced_by_landings(repo, tip));
+    tracing::debug!(?found, "index of {}", co.display());
+    let behind = match found {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            if let Some(stamp) = stamp {
+                let path = stamp_path(repo, co);
+                let _ = std::fs::create_dir_all(path.parent().unwrap_or(repo.common_dir()));
+                let _ = std::fs::write(path, stamp);
+            }
+            return Checkout::Follows;
+        }
+        Err(e) => {
+            tracing::debug!("cannot compare the index of {}: {e}", co.display());
+            return Checkout::Left;
+        }
+    };
+    if !repair || !behind.repairable() {
+        out.push(Follow::Behind {
+            why: if behind.repairable() {
+                "nothing of yours is in the way".into()
+            } else {
+                format!("your edits of {} are in the way", list(&behind.edited))
+            },
+            behind,
+        });
+        return Checkout::Left;
+    }
+    // A landing that started meanwhile brings the checkout forward itself.
+    if landing_in_flight(&FollowRecord::all(repo)) {
+        return Checkout::LandingStarted;
+    }
+    match repair_behind(&behind) {
+        Ok(()) => {
+            out.push(Follow::Repaired(behind));
+            Checkout::Follows
+        }
+        Err(e) => {
+            out.push(Follow::Behind {
+                why: e.detail(),
+                behind,
+            });
+            Checkout::Left
+        }
+    }
+}
+
 /// Where the stamp of a checkout's index last found to follow its branch is kept.
-fn stamp_path(repo: &Repo, checkout: &std::path::Path) -> PathBuf {
+fn stamp_path(repo: &Repo, checkout: &Path) -> PathBuf {
     layout::follow_stamp(repo.common_dir(), checkout)
 }
 
 /// The index file's identity right now (inode, size, modification time): any write of the
 /// index changes it.
-fn index_stamp(checkout: &std::path::Path) -> Option<String> {
+fn index_stamp(checkout: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let git_dir = crate::git::lock::git_dir_of(checkout)?;
     let m = std::fs::metadata(git_dir.join("index")).ok()?;

@@ -285,28 +285,53 @@ pub struct Item {
 
 /// The state of everything git oompa installs: your hooks directories first, then the guard.
 pub fn inspect_layout(layout: &Layout) -> Vec<Item> {
-    let mut out = Vec::new();
-    for loc in &layout.user {
-        for (name, path, state) in inspect(&loc.dir.path) {
-            out.push(Item {
-                what: name,
-                path,
-                state,
-                guard: false,
-                checkouts: loc.checkouts.clone(),
-            });
-        }
-        let old = loc.dir.path.join("reference-transaction");
-        if has_block(&old) {
-            out.push(Item {
-                what: "reference-transaction",
-                path: old,
-                state: State::OldLayout,
-                guard: false,
-                checkouts: loc.checkouts.clone(),
-            });
-        }
+    let mut out: Vec<Item> = layout.user.iter().flat_map(inspect_user).collect();
+    out.extend(inspect_guard(layout));
+    for w in &layout.workers {
+        out.push(Item {
+            what: "config.worktree",
+            path: w.config.clone(),
+            state: if w.guarded {
+                State::Installed
+            } else {
+                State::Missing
+            },
+            guard: true,
+            checkouts: vec![w.path.clone()],
+        });
     }
+    out
+}
+
+/// One of your hooks directories: our hooks in it, and a reference-transaction of the old
+/// layout left there.
+fn inspect_user(loc: &Location) -> Vec<Item> {
+    let mut out = Vec::new();
+    for (name, path, state) in inspect(&loc.dir.path) {
+        out.push(Item {
+            what: name,
+            path,
+            state,
+            guard: false,
+            checkouts: loc.checkouts.clone(),
+        });
+    }
+    let old = loc.dir.path.join("reference-transaction");
+    if has_block(&old) {
+        out.push(Item {
+            what: "reference-transaction",
+            path: old,
+            state: State::OldLayout,
+            guard: false,
+            checkouts: loc.checkouts.clone(),
+        });
+    }
+    out
+}
+
+/// The guard directory: its hooks, the forwarders, its config, and the
+/// `extensions.worktreeConfig` the worker worktrees need to use it.
+fn inspect_guard(layout: &Layout) -> Vec<Item> {
     let workers: Vec<PathBuf> = layout.workers.iter().map(|w| w.path.clone()).collect();
     let guard = |what, path: PathBuf, state| Item {
         what,
@@ -316,25 +341,17 @@ pub fn inspect_layout(layout: &Layout) -> Vec<Item> {
         checkouts: workers.clone(),
     };
     let expected = guard_files(layout);
+    let mut out = Vec::new();
     for name in HOOKS {
         let path = layout.guard_dir.join(name);
         let want = &expected[name];
         out.push(guard(name, path.clone(), file_state(&path, want)));
     }
-    let mut forwarders = State::Installed;
-    for (name, want) in &expected {
-        if HOOKS.contains(name) {
-            continue;
-        }
-        let s = file_state(&layout.guard_dir.join(name), want);
-        forwarders = worse(forwarders, s);
-    }
-    for name in FORWARDED_IF_YOURS {
-        if !expected.contains_key(name) && layout.guard_dir.join(name).exists() {
-            forwarders = worse(forwarders, State::Outdated);
-        }
-    }
-    out.push(guard("forwarders", layout.guard_dir.clone(), forwarders));
+    out.push(guard(
+        "forwarders",
+        layout.guard_dir.clone(),
+        forwarders_state(layout, &expected),
+    ));
     let config_state = match std::fs::read_to_string(&layout.guard_config) {
         Err(_) => State::Missing,
         Ok(text) if text == guard_config_text(layout, text.contains(EXTENSION_MARK)) => {
@@ -357,20 +374,26 @@ pub fn inspect_layout(layout: &Layout) -> Vec<Item> {
         layout.common_config.clone(),
         ext,
     ));
-    for w in &layout.workers {
-        out.push(Item {
-            what: "config.worktree",
-            path: w.config.clone(),
-            state: if w.guarded {
-                State::Installed
-            } else {
-                State::Missing
-            },
-            guard: true,
-            checkouts: vec![w.path.clone()],
-        });
-    }
     out
+}
+
+/// The worst state of the forwarders in the guard directory: each one `expected` as it
+/// should be, and none left for a hook of yours that is gone.
+fn forwarders_state(layout: &Layout, expected: &BTreeMap<&'static str, String>) -> State {
+    let mut forwarders = State::Installed;
+    for (name, want) in expected {
+        if HOOKS.contains(name) {
+            continue;
+        }
+        let s = file_state(&layout.guard_dir.join(name), want);
+        forwarders = worse(forwarders, s);
+    }
+    for name in FORWARDED_IF_YOURS {
+        if !expected.contains_key(name) && layout.guard_dir.join(name).exists() {
+            forwarders = worse(forwarders, State::Outdated);
+        }
+    }
+    forwarders
 }
 
 /// The less healthy of two states.

@@ -207,7 +207,13 @@ mod tests {
             None
         );
         assert_eq!(
-            check("prepared", "a b refs/oompa/tasks\n", false, &none, open),
+            check(
+                "prepared",
+                &format!("a b {QUEUE_REF}\n"),
+                false,
+                &none,
+                open
+            ),
             None
         );
         assert_eq!(
@@ -242,9 +248,10 @@ mod tests {
         let refusal = check("prepared", &move_main, true, &agent, open_in(dir.path()))
             .expect("the agent's move is refused");
         assert!(
-            refusal.message.contains(
-                "refusing to move main from inside a worker worktree (OOMPA_WORKER=w0 is set)"
-            ),
+            refusal.message.contains(&format!(
+                "refusing to move main from inside a worker worktree ({}=w0 is set)",
+                agent_env::WORKER
+            )),
             "{refusal:?}"
         );
         assert!(

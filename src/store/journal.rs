@@ -28,7 +28,7 @@ use crate::store::layout;
 use crate::store::notes::{Notes, NotesError};
 use crate::store::record::{CycleRecord, Outcome};
 use crate::store::swarm::pid_alive;
-use crate::store::{Snapshot, State, trailers};
+use crate::store::{Snapshot, trailers};
 
 /// The format version of a journal file.
 const VERSION: u32 = 1;
@@ -465,12 +465,7 @@ fn cut_short(
             .and_then(|t| jiff::Timestamp::from_second(t).ok());
     } else {
         record.tasks = snapshot
-            .in_state(State::Current)
-            .filter(|t| {
-                t.claim
-                    .as_ref()
-                    .is_some_and(|c| c.swarm == e.swarm && c.worker == e.worker)
-            })
+            .held_by(&e.swarm, &e.worker)
             .map(|t| t.id.to_string())
             .collect();
         let tip = e

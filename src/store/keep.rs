@@ -101,6 +101,7 @@ fn candidate(swarm: &str, worker: &str, label: &str, n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::layout::KEEP_PREFIX;
 
     /// A repository with two commits on `main`; returns it with (first, second).
     fn repo_with_two_commits(dir: &std::path::Path) -> (Repo, ObjectId, ObjectId) {
@@ -134,18 +135,18 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (repo, a, b) = repo_with_two_commits(tmp.path());
         let first = preserve(&repo, "s1", "w0", a, "3", "test").expect("keep a");
-        assert_eq!(first, "refs/oompa/keep/s1/w0/3");
+        assert_eq!(first, format!("{KEEP_PREFIX}s1/w0/3"));
         assert_eq!(
             planned(&repo, "s1", "w0", b, "3").expect("plan"),
-            "refs/oompa/keep/s1/w0/3-2"
+            format!("{KEEP_PREFIX}s1/w0/3-2")
         );
         let second = preserve(&repo, "s1", "w0", b, "3", "test").expect("keep b");
-        assert_eq!(second, "refs/oompa/keep/s1/w0/3-2");
+        assert_eq!(second, format!("{KEEP_PREFIX}s1/w0/3-2"));
         assert_eq!(repo.read_ref(&first).expect("read"), Some(a));
         assert_eq!(repo.read_ref(&second).expect("read"), Some(b));
         assert_eq!(
             free_name(&repo, "s1", "w0", "3").expect("free"),
-            "refs/oompa/keep/s1/w0/3-3"
+            format!("{KEEP_PREFIX}s1/w0/3-3")
         );
     }
 
@@ -161,6 +162,6 @@ mod tests {
         assert_eq!(planned(&repo, "s1", "w0", a, "gc").expect("plan"), kept);
         // Another worker's keep ref is its own: the commit is kept for this one too.
         let other = preserve(&repo, "s1", "w1", a, "gc", "test").expect("other worker");
-        assert_eq!(other, "refs/oompa/keep/s1/w1/gc");
+        assert_eq!(other, format!("{KEEP_PREFIX}s1/w1/gc"));
     }
 }

@@ -85,6 +85,12 @@ pub fn replaced_ref(label: &str) -> String {
     format!("{REPLACED_PREFIX}{label}")
 }
 
+// ---- the main worktree ----
+
+/// The directory, relative to the main worktree's root, that holds the worker worktrees by
+/// default (`.oompa/worktrees`); `init` keeps it out of `git status`.
+pub const LOCAL_DIR: &str = ".oompa";
+
 // ---- files under $GIT_COMMON_DIR/oompa/ ----
 
 /// The directory of git oompa's files, relative to `$GIT_COMMON_DIR`.

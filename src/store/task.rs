@@ -207,6 +207,13 @@ impl Task {
     pub fn from_json(data: &[u8]) -> Result<Task, serde_json::Error> {
         serde_json::from_slice(data)
     }
+
+    /// Whether `worker` of `swarm` holds this task's claim.
+    pub fn is_held_by(&self, swarm: &str, worker: &str) -> bool {
+        self.claim
+            .as_ref()
+            .is_some_and(|c| c.swarm == swarm && c.worker == worker)
+    }
 }
 
 #[cfg(test)]

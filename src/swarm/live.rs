@@ -532,12 +532,7 @@ fn complete(shared: &Shared, repo: &crate::git::Repo) -> LiveStatus {
         };
         for w in &mut status.workers {
             w.tasks = snap
-                .in_state(State::Current)
-                .filter(|t| {
-                    t.claim
-                        .as_ref()
-                        .is_some_and(|c| c.swarm == shared.id && c.worker == w.worker)
-                })
+                .held_by(&shared.id, &w.worker)
                 .map(|t| t.id.to_string())
                 .collect();
         }

@@ -17,7 +17,7 @@ use crate::git::merge::Merge;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
 use crate::store::following::FollowRecord;
 use crate::store::trailers::landing_message;
-use crate::store::{Landed, Queue, State, Task, TaskId};
+use crate::store::{Landed, Queue, Task, TaskId};
 
 /// A worker asking for its branch to land.
 #[derive(Debug)]
@@ -393,13 +393,8 @@ pub(super) fn held_tasks(
 ) -> Result<Vec<Task>, crate::store::QueueError> {
     let snap = queue.snapshot()?;
     Ok(snap
-        .in_state(State::Current)
+        .held_by(&shared.id, &req.worker)
         .filter(|t| req.tasks.contains(&t.id))
-        .filter(|t| {
-            t.claim
-                .as_ref()
-                .is_some_and(|c| c.swarm == shared.id && c.worker == req.worker)
-        })
         .cloned()
         .collect())
 }

@@ -28,7 +28,7 @@ const ROUNDS: usize = 4;
 /// Live processes of this user (not this one) whose environment has `OOMPA_SWARM=<id>`.
 pub fn find(id: &str) -> Vec<i32> {
     use std::os::unix::fs::MetadataExt;
-    let needle = format!("OOMPA_SWARM={id}");
+    let needle = format!("{}={id}", crate::agent_env::SWARM);
     let me = i32::try_from(std::process::id()).unwrap_or(0);
     let uid = nix::unistd::geteuid().as_raw();
     let Ok(dir) = std::fs::read_dir("/proc") else {

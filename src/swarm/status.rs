@@ -53,7 +53,10 @@ pub fn read(repo: &Repo) -> Result<StatusReport, QueueError> {
             let workers = record
                 .workers
                 .iter()
-                .map(|w| (w.clone(), held_by(&claims, &record.id, w)))
+                .map(|w| {
+                    let held = snap.held_by(&record.id, w).map(|t| t.id.to_string());
+                    (w.clone(), held.collect())
+                })
                 .collect();
             let common = repo.common_dir();
             RunningSwarm {
@@ -98,17 +101,4 @@ impl StatusReport {
             .filter_map(|s| Some((s.record.id.as_str(), s.gate.as_ref()?)))
             .collect()
     }
-}
-
-/// The ids of the claimed tasks `worker` of `swarm` holds.
-fn held_by(claims: &[Task], swarm: &str, worker: &str) -> Vec<String> {
-    claims
-        .iter()
-        .filter(|t| {
-            t.claim
-                .as_ref()
-                .is_some_and(|c| c.swarm == swarm && c.worker == worker)
-        })
-        .map(|t| t.id.to_string())
-        .collect()
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use oompa::git::merge::Merge;
 use oompa::git::{ObjectId, RefUpdate};
 use oompa::store::swarm::{Stopped, SwarmRecord};
-use oompa::store::{Claimant, Landed, Queue, State, Task, TaskId, trailers};
+use oompa::store::{Claimant, Landed, Queue, Task, TaskId, trailers};
 
 use crate::common::{TestEnv, hermetic, path_with_bin, stderr, stdout};
 
@@ -237,12 +237,7 @@ pub fn land(env: &TestEnv, swarm: &str, worker: &str, squash: bool) -> Option<Ob
     let held: Vec<Task> = q
         .snapshot()
         .unwrap()
-        .in_state(State::Current)
-        .filter(|t| {
-            t.claim
-                .as_ref()
-                .is_some_and(|c| c.swarm == swarm && c.worker == worker)
-        })
+        .held_by(swarm, worker)
         .cloned()
         .collect();
     let msg = trailers::landing_message(&held, &[], worker, swarm, &b, 0);

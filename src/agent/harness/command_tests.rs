@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::agent::model::ModelSpec;
 use crate::agent::types::TurnMode;
+use crate::agent_env;
 
 const FRESH: &str = "11111111-2222-4333-8444-555555555555";
 static NO_KILL: AtomicBool = AtomicBool::new(false);
@@ -20,7 +21,7 @@ fn build(
 ) -> Invocation {
     let spec = ModelSpec::parse(model).expect("valid model string");
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let env = [("OOMPA_WORKER".to_string(), "w1".to_string())];
+    let env = [(agent_env::WORKER.to_string(), "w1".to_string())];
     let turn = Turn {
         spec: &spec,
         cwd: Path::new("/repo/wt/w1"),
@@ -289,21 +290,21 @@ fn exec_fresh_and_resume() {
     assert_eq!(
         inv.env,
         [
-            ("OOMPA_SESSION_ID".to_string(), FRESH.to_string()),
-            ("OOMPA_TURN_MODE".to_string(), "work".to_string()),
+            (agent_env::SESSION_ID.to_string(), FRESH.to_string()),
+            (agent_env::TURN_MODE.to_string(), "work".to_string()),
         ]
     );
     assert_eq!(inv.session_id.as_deref(), Some(FRESH));
-    assert_eq!(inv.env_remove, ["OOMPA_RESUME"]);
+    assert_eq!(inv.env_remove, [agent_env::RESUME]);
 
     let inv = build("exec:agent", Some("prev-id"), &[], "again", false);
     assert_eq!(argv(&inv), ["sh", "-c", "agent", "sh"]);
     assert_eq!(
         inv.env,
         [
-            ("OOMPA_SESSION_ID".to_string(), "prev-id".to_string()),
-            ("OOMPA_RESUME".to_string(), "1".to_string()),
-            ("OOMPA_TURN_MODE".to_string(), "work".to_string()),
+            (agent_env::SESSION_ID.to_string(), "prev-id".to_string()),
+            (agent_env::RESUME.to_string(), "1".to_string()),
+            (agent_env::TURN_MODE.to_string(), "work".to_string()),
         ]
     );
     assert_eq!(inv.session_id.as_deref(), Some("prev-id"));

@@ -150,10 +150,8 @@ pub struct Actor<'a> {
 
 impl Actor<'_> {
     fn holds(&self, task: &Task) -> bool {
-        match (&task.claim, self.worker) {
-            (Some(c), Some(w)) => c.worker == w && self.swarm.unwrap_or("") == c.swarm,
-            _ => false,
-        }
+        self.worker
+            .is_some_and(|w| task.is_held_by(self.swarm.unwrap_or(""), w))
     }
 }
 

@@ -33,15 +33,13 @@ impl Queue<'_> {
                 let Ok(mut task) = self.read_task(&path, &name, blob) else {
                     continue;
                 };
-                let Some(claim) = task.claim.as_mut() else {
-                    continue;
-                };
-                if claim.swarm != swarm
-                    || claim.worker != worker
-                    || !ends_before(&claim.lease_until)
-                {
+                if !task.is_held_by(swarm, worker) {
                     continue;
                 }
+                let Some(claim) = task.claim.as_mut().filter(|c| ends_before(&c.lease_until))
+                else {
+                    continue;
+                };
                 claim.lease_until = until.to_string();
                 renewed.push(task.id.clone());
                 changes.push((path, Some(task.to_json())));

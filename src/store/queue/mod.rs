@@ -247,6 +247,16 @@ impl Snapshot {
         self.in_state(state).count()
     }
 
+    /// The claimed tasks `worker` of `swarm` holds.
+    pub fn held_by<'a>(
+        &'a self,
+        swarm: &'a str,
+        worker: &'a str,
+    ) -> impl Iterator<Item = &'a Task> {
+        self.in_state(State::Current)
+            .filter(move |t| t.is_held_by(swarm, worker))
+    }
+
     pub fn find(&self, id: &TaskId) -> Option<(State, &Task)> {
         self.tasks
             .iter()
@@ -726,11 +736,7 @@ impl<'r> Queue<'r> {
                 match owner {
                     Owner::Any => {}
                     Owner::Worker { swarm, worker } => {
-                        let mine = task
-                            .claim
-                            .as_ref()
-                            .is_some_and(|c| c.swarm == swarm && c.worker == worker);
-                        if !mine {
+                        if !task.is_held_by(swarm, worker) {
                             return Err(QueueError::NotOwner {
                                 id: id.clone(),
                                 holder: holder(&task),
@@ -951,4 +957,41 @@ pub fn holder(task: &Task) -> String {
 
 fn ids_list<'a>(ids: impl Iterator<Item = &'a TaskId>) -> String {
     ids.map(TaskId::as_str).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, held: Option<(&str, &str)>) -> Task {
+        let mut t = serde_json::json!({
+            "version": 1, "id": id, "summary": id,
+            "created": "2026-01-01T00:00:00Z", "created_by": "test",
+        });
+        if let Some((swarm, worker)) = held {
+            t["claim"] = serde_json::json!({
+                "swarm": swarm, "worker": worker, "host": "h", "pid": 1,
+                "claimed_at": "2026-01-01T00:00:00Z", "lease_until": "2026-01-01T01:00:00Z",
+                "token": "t",
+            });
+        }
+        Task::from_json(t.to_string().as_bytes()).expect("a valid task")
+    }
+
+    #[test]
+    fn held_by_gives_the_claimed_tasks_of_that_worker_of_that_swarm_only() {
+        let snap = Snapshot {
+            tasks: vec![
+                (State::Pending, task("p", None)),
+                (State::Current, task("mine", Some(("s1", "w0")))),
+                (State::Current, task("other-worker", Some(("s1", "w1")))),
+                (State::Current, task("other-swarm", Some(("s2", "w0")))),
+                (State::Complete, task("landed", Some(("s1", "w0")))),
+            ],
+            ..Snapshot::default()
+        };
+        let ids: Vec<&str> = snap.held_by("s1", "w0").map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["mine"]);
+        assert!(snap.held_by("s1", "w9").next().is_none());
+    }
 }

@@ -12,7 +12,7 @@ use crate::git::markers;
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
-use crate::store::{Queue, State, Task};
+use crate::store::{Queue, Task};
 use crate::swarm::gate::GateFailure;
 use crate::swarm::live::{Phase, TurnPurpose};
 use crate::swarm::merge_queue::{LandReply, LandRequest};
@@ -225,11 +225,7 @@ impl Worker {
     /// The tasks this worker holds, as they stand in the queue.
     fn held_tasks(&self, repo: &Repo) -> Vec<Task> {
         let snap = Queue::new(repo).snapshot().unwrap_or_default();
-        let held = self.held_in(&snap);
-        snap.in_state(State::Current)
-            .filter(|t| held.contains(&t.id))
-            .cloned()
-            .collect()
+        snap.held_by(&self.shared.id, &self.id).cloned().collect()
     }
 
     /// Acts on a review round's verdict on `tip`: `None` when approved (go on landing), else

@@ -31,7 +31,7 @@ use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo};
 use crate::store::record::{CycleRecord, Outcome, ReviewRound, Tokens};
-use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, State, TaskId};
+use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
 const LEASE: Duration = Duration::from_secs(24 * 3600);
@@ -572,12 +572,7 @@ impl Worker {
     }
 
     fn held_in(&self, snap: &Snapshot) -> Vec<TaskId> {
-        snap.in_state(State::Current)
-            .filter(|t| {
-                t.claim
-                    .as_ref()
-                    .is_some_and(|c| c.swarm == self.shared.id && c.worker == self.id)
-            })
+        snap.held_by(&self.shared.id, &self.id)
             .map(|t| t.id.clone())
             .collect()
     }
