@@ -24,6 +24,7 @@ mod test_gc;
 mod test_hooks;
 mod test_init;
 mod test_inputs;
+mod test_leftovers;
 mod test_limit_pauses;
 mod test_limits;
 mod test_log;

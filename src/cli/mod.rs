@@ -163,6 +163,20 @@ pub fn recover_dead_claims(env: &Env, repo: &Repo) {
             for k in kept {
                 env.ui.status(format!("kept their unmerged work as {k}"));
             }
+            for n in &rec.dropped_notices {
+                env.ui.status(format!(
+                    "dropped the notice that task {} was {} by {}: its claimer {}/{} is no \
+                     longer running",
+                    n.task,
+                    match n.change {
+                        crate::store::queue::Change::Edited => "edited",
+                        crate::store::queue::Change::Removed => "removed",
+                    },
+                    ui::escape(&n.by),
+                    ui::escape(&n.swarm),
+                    ui::escape(&n.worker)
+                ));
+            }
             if !rec.recorded.is_empty() {
                 let cycles: Vec<String> = rec
                     .recorded

@@ -174,10 +174,10 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             kind: Kind::User,
             message: format!("the swarm stopped itself: {why}"),
             causes: Vec::new(),
-            hints: vec![format!(
+            hints: vec![result.stop_hint.clone().unwrap_or_else(|| format!(
                 "the paused cycle's work is kept under {} and its tasks are pending again; clear what is in the way, then run `git oompa swarm` again (`max_landing_pause` in oompa.toml sets how long a landing waits)",
                 crate::store::layout::KEEP_PREFIX
-            )],
+            ))],
         });
     }
     super::swarm_ops::check_result(&result)?;
@@ -199,11 +199,22 @@ pub fn resolve_target(
     config: &Config,
 ) -> Result<String, CommandError> {
     let target = settings.target().ok_or_else(|| {
+        // Detached to delete the target, most likely: say where it was.
+        if let Some(gone) = crate::guard::target_gone::find(repo, None).first() {
+            return CommandError::user(gone.describe()).with_hint(gone.fix());
+        }
         CommandError::user("cannot tell which branch to land on: HEAD is detached").with_hint(
             format!("{}, or pass --target main", set_target(config, "main")),
         )
     })?;
-    if repo.read_ref(&full_branch(target))?.is_none() {
+    let full = full_branch(target);
+    if let Some(gone) = crate::guard::target_gone::find(repo, Some(&full)).first() {
+        return Err(CommandError::user(gone.describe()).with_hint(gone.fix()));
+    }
+    if let Some(wrong) = crate::guard::ref_kinds::check(repo, &full)? {
+        return Err(CommandError::user(wrong.describe()).with_hint(wrong.fix()));
+    }
+    if repo.read_ref(&full)?.is_none() {
         return Err(
             CommandError::user(format!("target branch `{target}` does not exist")).with_hint(
                 format!(
@@ -248,6 +259,8 @@ pub struct RunResult {
     pub interrupted: bool,
     /// Why the swarm stopped itself, when it did (not a Ctrl-C).
     pub stopped_because: Option<String>,
+    /// What to do about `stopped_because`, when the swarm said.
+    pub stop_hint: Option<String>,
 }
 
 /// Starts a swarm and drives it to the end, printing as it goes.
@@ -346,6 +359,7 @@ pub fn run_swarm(
         finished,
         interrupted,
         stopped_because,
+        stop_hint: control.gave_up_hint(),
     })
 }
 

@@ -42,6 +42,13 @@ pub enum GitError {
         #[source]
         source: gix::Error,
     },
+    /// Two commits to merge share no history (a branch deleted and made again from nothing
+    /// while an agent worked on it, say).
+    #[error(
+        "{theirs} has no commit in common with {ours}: its history starts afresh (was its \
+         branch deleted while the agent worked?)"
+    )]
+    UnrelatedHistories { ours: ObjectId, theirs: ObjectId },
     #[error("object {id} is not a {expected}")]
     WrongObjectKind {
         id: ObjectId,

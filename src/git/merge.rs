@@ -61,6 +61,9 @@ pub(super) fn merge_with(
     if base == Some(theirs) || ours == theirs {
         return Ok(Merge::UpToDate);
     }
+    if base.is_none() {
+        return Err(GitError::UnrelatedHistories { ours, theirs });
+    }
     if base == Some(ours) {
         let tree = repo
             .find_commit(theirs)

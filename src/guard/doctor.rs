@@ -13,6 +13,7 @@ mod cycle_log;
 mod fix;
 mod leftovers;
 mod queue;
+mod refs;
 mod setup;
 mod target;
 
@@ -44,6 +45,10 @@ pub enum Fix {
     RemoveStaleLock(PathBuf),
     /// Bring checkouts of the target forward that a landing cut short left behind.
     FollowTarget,
+    /// Point a ref of git oompa's that holds a blob or a tree back at a commit.
+    RepairRefKind(String),
+    /// Create a target branch deleted outside git oompa again at its last seen tip.
+    RestoreTarget(String, ObjectId),
 }
 
 /// The result of one check.
@@ -99,6 +104,7 @@ pub fn diagnose(repo: &Repo, settings: &Settings) -> Vec<Finding> {
         out.push(f);
     }
     queue::queue(repo, &mut out);
+    refs::ref_kinds(repo, &mut out);
     leftovers::worktrees(repo, &mut out);
     leftovers::swarm_leftovers(repo, settings, &mut out);
     leftovers::locks(repo, &mut out);

@@ -18,7 +18,9 @@ pub mod gc;
 pub mod hooks;
 pub mod invariants;
 pub mod pre_push;
+pub mod ref_kinds;
 pub mod ref_txn;
+pub mod target_gone;
 pub mod transcripts;
 
 use std::path::{Path, PathBuf};

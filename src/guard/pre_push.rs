@@ -5,7 +5,11 @@
 //!   (reachable from the claim's branch and not from the target) and that the push would
 //!   publish;
 //! - `refs/oompa/tasks` marking a task complete whose landing commit is neither on the target
-//!   being pushed nor already on the remote's target.
+//!   being pushed nor already on the remote's target;
+//! - `refs/oompa/tasks` or `refs/notes/oompa` off their chain: the local ref replaced,
+//!   deleted or rewritten outside git oompa (the same check every command makes), a value
+//!   that is not a commit, a forced push that would replace the remote's queue or log with
+//!   one that does not descend from it, or a deletion of the remote's.
 //!
 //! Reads only what it needs: the claimed tasks (not the whole queue), the claims' branches
 //! back to the target, and, for the queue ref, only the completions the remote does not have
@@ -16,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{SKIP_PUSH_CHECK_KEY, Settings, parse_worker_branch, short};
 use crate::git::{GitError, ObjectId, Repo};
+use crate::store::notes::NOTES_REF;
 use crate::store::verified::{BULK_COMPLETIONS, complete_entries, landings, read_baseline};
 use crate::store::{QUEUE_REF, State, Task};
 
@@ -106,16 +111,20 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
             ..Verdict::default()
         });
     }
-    let lines: Vec<PushLine> = parse(input)
-        .into_iter()
-        .filter(|l| l.local.is_some())
-        .collect();
+    let all = parse(input);
+    let mut verdict = Verdict::default();
+    // A queue or log off its chain is refused before anything reads it.
+    check_bookkeeping_chains(repo, remote, &all, &mut verdict)?;
+    if !verdict.violations.is_empty() {
+        verdict.hints.push(NO_VERIFY_HINT.into());
+        return Ok(verdict);
+    }
+    let lines: Vec<PushLine> = all.into_iter().filter(|l| l.local.is_some()).collect();
     if lines.is_empty() {
         return Ok(Verdict::default());
     }
     let settings = Settings::resolve(repo, &super::Flags::default());
     let claims = claimed_tasks(repo)?;
-    let mut verdict = Verdict::default();
 
     check_worker_branches(&lines, &claims, &settings, &mut verdict);
     check_unlanded_claims(repo, &lines, &claims, &settings, &mut verdict)?;
@@ -129,13 +138,147 @@ pub fn check(repo: &Repo, remote: &str, url: &str, input: &str) -> Result<Verdic
     }
 
     if !verdict.violations.is_empty() {
-        verdict.hints.push(
-            "`git push --no-verify` skips this check; `git config --add oompa.skipPushCheck \
-             <remote>` turns it off for one remote"
-                .into(),
-        );
+        verdict.hints.push(NO_VERIFY_HINT.into());
     }
     Ok(verdict)
+}
+
+/// The way around the guard, said last under every refusal.
+const NO_VERIFY_HINT: &str = "`git push --no-verify` skips this check; `git config --add \
+                              oompa.skipPushCheck <remote>` turns it off for one remote";
+
+/// Before the three checks: the queue and the cycle log travel only along their chains. Refuses pushing
+/// either when the local ref was replaced, deleted or rewritten outside git oompa (with the
+/// hint every command gives), a value that is not a commit or not on the chain git oompa
+/// knows, a forced push that would replace the remote's value with one that does not
+/// descend from it, and a deletion of the remote's.
+fn check_bookkeeping_chains(
+    repo: &Repo,
+    remote: &str,
+    lines: &[PushLine],
+    verdict: &mut Verdict,
+) -> Result<(), GitError> {
+    for l in lines {
+        let what = match l.remote_ref.as_str() {
+            QUEUE_REF => "task queue",
+            NOTES_REF => "cycle log",
+            _ => continue,
+        };
+        for (message, hint) in off_chain(repo, remote, l, what)? {
+            verdict.violations.push(Violation {
+                pushed: l.remote_ref.clone(),
+                message,
+            });
+            if let Some(h) = hint.filter(|h| !verdict.hints.contains(h)) {
+                verdict.hints.push(h);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A refusal and its hint.
+type Refusal = (String, Option<String>);
+
+/// Why pushing `l` (to the queue or the log, `what`) takes it off its chain: the first of
+/// a deletion, a value that is not a commit, a local ref damaged or a value off the known
+/// chain, a remote value it does not descend from.
+fn off_chain(
+    repo: &Repo,
+    remote: &str,
+    l: &PushLine,
+    what: &str,
+) -> Result<Vec<Refusal>, GitError> {
+    let name = l.remote_ref.as_str();
+    let Some(local) = l.local else {
+        return Ok(l
+            .remote
+            .map(|_| {
+                let message = format!(
+                    "this push deletes {remote}'s {name}, the {what} every clone of it shares"
+                );
+                (message, None)
+            })
+            .into_iter()
+            .collect());
+    };
+    let push_itself = || Some(format!("push {name} itself: `git push {remote} {name}`"));
+    if let Some((kind, _)) = repo.object_header(local)?
+        && kind != "commit"
+    {
+        let message = format!(
+            "{} points at {kind} {}, not at a commit: the {what} is a chain of commits",
+            l.local_ref,
+            short(&local)
+        );
+        let hint = if l.local_ref == name {
+            Some(format!(
+                "`git oompa doctor --fix` points {name} back at its last commit"
+            ))
+        } else {
+            push_itself()
+        };
+        return Ok(vec![(message, hint)]);
+    }
+    if l.local_ref == name {
+        // The local ref itself: the same check (and hint) every command makes.
+        let damage = if name == QUEUE_REF {
+            super::invariants::queue_damaged(repo).into_iter().collect()
+        } else {
+            super::invariants::notes_lost(repo)
+        };
+        if !damage.is_empty() {
+            return Ok(damage
+                .into_iter()
+                .map(|v| (v.describe(), Some(v.fix())))
+                .collect());
+        }
+    } else if let Some(known) = crate::store::known::read(repo, name)
+        && repo.is_commit(known)?
+        && !repo.is_ancestor(known, local)?
+        && !repo.is_ancestor(local, known)?
+    {
+        let message = format!(
+            "{} ({}) is not on the chain of {name}: it neither descends from {} (the last tip \
+             git oompa knew) nor is one of its commits",
+            l.local_ref,
+            short(&local),
+            short(&known)
+        );
+        return Ok(vec![(message, push_itself())]);
+    }
+    Ok(replaces_remote(repo, remote, l, local, what)?
+        .into_iter()
+        .collect())
+}
+
+/// A forced push over the remote's queue or log with a value that does not descend from it.
+fn replaces_remote(
+    repo: &Repo,
+    remote: &str,
+    l: &PushLine,
+    local: ObjectId,
+    what: &str,
+) -> Result<Option<Refusal>, GitError> {
+    let name = l.remote_ref.as_str();
+    let Some(theirs) = l.remote.filter(|r| *r != local) else {
+        return Ok(None);
+    };
+    if repo.is_commit(theirs)? && repo.is_ancestor(theirs, local)? {
+        return Ok(None);
+    }
+    Ok(Some((
+        format!(
+            "this push replaces {remote}'s {name} at {} with {}, which does not descend from \
+             it: what the {what} there holds would be lost",
+            short(&theirs),
+            short(&local)
+        ),
+        Some(format!(
+            "fetch {remote}'s {name} first (`git fetch {remote} {name}`) and push on top of \
+             it; the {what} is never force-pushed"
+        )),
+    )))
 }
 
 /// Check 1 of 3: worker branches, whichever side names them, stay local.

@@ -103,6 +103,16 @@ fn compare(
             return Ok(Verdict::Descends);
         }
     }
+    // A record that names no commit here was not written by git oompa (it only records
+    // commits it wrote or checked, and the chain keeps them reachable): it anchors nothing,
+    // and restoring "back" from it would rewind the ref to an older value of its reflog.
+    // The tip found takes its place, as after `forget`.
+    if !repo.is_commit(known)? {
+        if let Some(tip) = tip.filter(|t| repo.is_commit(*t).unwrap_or(false)) {
+            record_quietly(repo, name, tip);
+        }
+        return Ok(Verdict::First);
+    }
     Ok(Verdict::Replaced {
         known: newest_on_chain(repo, name, known, tip)?,
         found: tip,

@@ -149,17 +149,7 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
     let target = match repo.read_ref(&shared.target_ref) {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            return fail(&match watch.last {
-                Some(last) => format!(
-                    "target branch {0} was deleted outside the merge queue (it was at {1}); \
-                     `git branch {0} {1}` puts it back",
-                    shared.target,
-                    crate::git::short(&last)
-                ),
-                None => format!("target branch {} disappeared", shared.target),
-            });
-        }
+        Ok(None) => return fail(&shared.target_deleted()),
         Err(e) => return fail(&e),
     };
     if let Some(warning) = watch.moved_outside(repo, &shared.target, target) {
@@ -239,6 +229,7 @@ pub(super) fn publish(
     actor: &str,
 ) -> Attempt {
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
+    let checkout_from = shared.checkout_base(checkout_from);
     let queue = Queue::new(repo);
     // The target's checkouts must be able to follow before the ref moves.
     let checkouts: Vec<_> = match repo.checkouts() {
@@ -306,6 +297,7 @@ pub(super) fn publish(
             };
         }
     };
+    shared.target_landed(repo, commit);
     test_pause_point(repo, "after-transaction");
     // The checkouts follow at once: nothing else comes between the move and them.
     for co in &checkouts {

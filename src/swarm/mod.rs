@@ -18,6 +18,7 @@ mod recorder;
 pub mod registry;
 mod review;
 pub mod status;
+mod target_tip;
 mod target_watch;
 mod worker;
 mod workspace;
@@ -78,6 +79,9 @@ pub struct Control {
     pub gave_up: Mutex<Option<String>>,
     /// The swarm's budget is spent (why): it stops as on one Ctrl-C.
     pub spent: Mutex<Option<String>>,
+    /// What the person does about [`Self::gave_up`], when the swarm knows better than the
+    /// general advice.
+    pub gave_up_hint: Mutex<Option<String>>,
 }
 
 impl Control {
@@ -94,6 +98,21 @@ impl Control {
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(why);
         self.stop.store(true, Ordering::SeqCst);
+    }
+    /// [`Self::give_up`], with the command that fixes the cause.
+    pub fn give_up_with_hint(&self, why: String, hint: String) {
+        self.gave_up_hint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(hint);
+        self.give_up(why);
+    }
+    /// What the person does about the reason the swarm stopped itself, if it says.
+    pub fn gave_up_hint(&self) -> Option<String> {
+        self.gave_up_hint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Stops the swarm as Ctrl-C once would because its budget is spent; true the first time.
     pub fn spend_up(&self, why: String) -> bool {
@@ -320,6 +339,8 @@ pub(crate) struct Shared {
     pub live: live::Board,
     /// Providers whose usage limit is in force, shared by all their workers.
     pub provider_pauses: worker::ProviderPauses,
+    /// The last tip of the target seen, for when it is deleted under the swarm.
+    pub target_tip: target_tip::TargetTip,
     pub events: Sender<Event>,
 }
 
@@ -540,6 +561,7 @@ impl Swarm {
             ledger: budget::Ledger::default(),
             live,
             provider_pauses: worker::ProviderPauses::default(),
+            target_tip: target_tip::TargetTip::default(),
             events: events_tx,
         });
         let (land_tx, land_rx) = unbounded();

@@ -126,6 +126,10 @@ pub fn apply(repo: &Repo, settings: &Settings, fix: &Fix) -> Result<String, FixE
             }
             Ok(done.join("; "))
         }
+        Fix::RepairRefKind(name) => Ok(crate::guard::ref_kinds::repair(repo, name)?),
+        Fix::RestoreTarget(name, last) => {
+            Ok(crate::guard::target_gone::restore(repo, name, *last)?)
+        }
         Fix::ExcludeDecoration => {
             repo.add_local_config("log", "excludeDecoration", EXCLUDE_DECORATION)?;
             Ok(format!(

@@ -1,12 +1,23 @@
 //! The checks of the target branch: it exists, its files hold no conflict markers, and it
 //! moved only through the merge queue lately.
 
-use super::Finding;
+use super::{Finding, Fix};
 use crate::git::Repo;
 use crate::guard::{Settings, invariants, short};
 
 /// Whether the target branch is known and exists.
 pub(super) fn target(repo: &Repo, settings: &Settings) -> Finding {
+    // Deleted outside git oompa, or pointed at something that is not a commit.
+    if let Some(d) = crate::guard::target_gone::find(repo, settings.target_ref.as_deref()).first() {
+        return Finding::problem("target", d.describe(), d.fix())
+            .fixable(Fix::RestoreTarget(d.name.clone(), d.last));
+    }
+    if let Some(t) = &settings.target_ref
+        && let Ok(Some(w)) = crate::guard::ref_kinds::check(repo, t)
+    {
+        return Finding::problem("target", w.describe(), w.fix())
+            .fixable(Fix::RepairRefKind(w.name));
+    }
     match &settings.target_ref {
         None => Finding::problem(
             "target",

@@ -350,7 +350,11 @@ impl Queue<'_> {
             let mut taken = Vec::new();
             if let Some(tree) = tree {
                 for (name, blob) in self.repo.list_dir(tree, NOTICES_DIR)? {
-                    let data = self.repo.read_blob(blob)?;
+                    // One entry that is not a notice (a tree, say) keeps no other from its
+                    // worker.
+                    let Ok(data) = self.repo.read_blob(blob) else {
+                        continue;
+                    };
                     let Ok(notice) = serde_json::from_slice::<Notice>(&data) else {
                         continue;
                     };
@@ -367,5 +371,31 @@ impl Queue<'_> {
                 result: taken,
             })
         })
+    }
+}
+
+impl Queue<'_> {
+    /// The notices in `tree` addressed to a swarm that is not `running` any more (stopped,
+    /// crashed, or with no record at all): their claimer is gone and nobody will take them.
+    /// Dropped by recovery in the commit that returns the dead swarm's claims; unreadable
+    /// notices are left for a person to look at.
+    pub(super) fn notices_of_ended_swarms(
+        &self,
+        tree: ObjectId,
+        running: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Notice)>, QueueError> {
+        let mut out = Vec::new();
+        for (name, blob) in self.repo.list_dir(tree, NOTICES_DIR)? {
+            let Ok(data) = self.repo.read_blob(blob) else {
+                continue;
+            };
+            let Ok(notice) = serde_json::from_slice::<Notice>(&data) else {
+                continue;
+            };
+            if !running(&notice.swarm) {
+                out.push((format!("{NOTICES_DIR}/{name}"), notice));
+            }
+        }
+        Ok(out)
     }
 }

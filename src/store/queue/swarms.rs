@@ -17,6 +17,8 @@ pub struct Recovered {
     pub recorded: Vec<crate::store::record::CycleRecord>,
     /// Why some such cycles could not be recorded yet (the next command tries again).
     pub unrecorded: Vec<String>,
+    /// Notices addressed to swarms that are no longer running, dropped from the queue.
+    pub dropped_notices: Vec<super::Notice>,
 }
 
 impl Queue<'_> {
@@ -107,6 +109,14 @@ impl Queue<'_> {
                     rec.crashed.push(dead);
                 }
             }
+            let running = |id: &str| {
+                swarms.iter().any(|s| s.id == id && s.stopped.is_none())
+                    && !rec.crashed.iter().any(|c| c.id == id)
+            };
+            for (path, notice) in self.notices_of_ended_swarms(tree, running)? {
+                changes.push((path, None));
+                rec.dropped_notices.push(notice);
+            }
             for (name, blob) in self.repo.list_dir(tree, State::Current.dir())? {
                 let path = format!("{}/{name}", State::Current.dir());
                 let Ok(mut task) = self.read_task(&path, &name, blob) else {
@@ -168,6 +178,10 @@ impl Queue<'_> {
                     )
                 }
             );
+            let message = match rec.dropped_notices.len() {
+                0 => message,
+                n => format!("{message}; drop {n} notice(s) of ended swarms"),
+            };
             Ok(Plan {
                 changes,
                 message,

@@ -52,6 +52,7 @@ pub(crate) fn run(shared: &Shared, requests: Receiver<LandRequest>, gate: &GateC
             return;
         }
     };
+    shared.checkouts_start_at(target);
     let (done_tx, done_rx) = unbounded();
     let status_path = status::status_path(repo.common_dir(), &shared.id);
     let mut d = Driver {
@@ -303,7 +304,7 @@ impl Driver<'_> {
 
     /// The target moved outside the queue: everything is stacked and gated again on it.
     fn follow_target(&mut self) {
-        let Ok(Some(now)) = self.repo.read_ref(&self.shared.target_ref) else {
+        let Some(now) = self.shared.read_target(&self.repo) else {
             return;
         };
         if now == self.train.target() {

@@ -32,9 +32,9 @@ impl Worker {
             Continue(tip) => tip,
             Break(next) => return next,
         };
-        let target = match c.repo.read_ref(&self.shared.target_ref) {
-            Ok(Some(t)) => t,
-            _ => return Next::Finish(CycleResult::error("cannot read the target branch")),
+        let target = match self.shared.read_target(c.repo) {
+            Some(t) => t,
+            None => return Next::Finish(CycleResult::error("cannot read the target branch")),
         };
         // A resolution is checked in memory before it re-enters the queue.
         if landing.resolving.is_some()

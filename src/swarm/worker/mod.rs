@@ -410,7 +410,7 @@ impl Worker {
         });
         self.shared.flagged_lock().remove(&self.id);
         let transcript = self.shared.live.transcript(&self.id, cycle);
-        let base = repo.read_ref(&self.shared.target_ref).ok().flatten();
+        let base = self.shared.read_target(repo);
         self.shared.journal.start(&crate::store::journal::Start {
             worker: &self.id,
             cycle,
