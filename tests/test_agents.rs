@@ -3,7 +3,6 @@
 //! or background processes; `task release` inside a swarm frees only the caller's claims; a
 //! signal counts only alone on the last line.
 
-use oompa::store::notes::Notes;
 use oompa::store::record::CycleRecord;
 use oompa::store::{Queue, State};
 
@@ -30,10 +29,7 @@ fn swarm(env: &TestEnv) -> String {
 
 /// Every cycle record, oldest cycle first.
 fn records(env: &TestEnv) -> Vec<CycleRecord> {
-    let repo = env.open();
-    let (entries, bad) = Notes::new(&repo).read_all().unwrap();
-    assert!(bad.is_empty(), "{bad:?}");
-    let mut out: Vec<CycleRecord> = entries.into_iter().map(|e| e.record).collect();
+    let mut out = crate::common::swarm::records(env);
     out.sort_by_key(|r| r.cycle);
     out
 }

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use crate::common::guard::{add_worker, claim, commit_in, land, oompa_repo, start_swarm};
+use crate::common::guard::{land, oompa_repo, working_worker};
 use crate::common::{TestEnv, path_with_bin, stderr};
 
 /// A repository after `git oompa init` (with git-oompa on PATH, as a user has it), and a bare
@@ -36,11 +36,7 @@ fn user_git(env: &TestEnv, args: &[&str], date: Option<&str>) -> Output {
 /// A task landed on main by the merge queue, then a commit on main dated `date`, then one
 /// dated as usual; returns the landing's id.
 fn landing_under_a_commit_dated(env: &TestEnv, date: &str) -> String {
-    let me = std::process::id();
-    start_swarm(env, "s1", me, &["w0"]);
-    let wt = add_worker(env, "s1", "w0");
-    claim(env, "s1", "w0", "t1", me);
-    commit_in(env, &wt, "w0.txt", "work of w0\n");
+    working_worker(env, "work of w0\n");
     let landing = land(env, "s1", "w0", false).expect("a landing");
     env.git(&["reset", "-q", "--hard", "main"]);
     for (file, when) in [("skewed.txt", Some(date)), ("after.txt", None)] {

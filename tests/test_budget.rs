@@ -1,51 +1,28 @@
 //! Budgets (issue 12): a swarm or a worker stops by itself when what its agents report using
 //! reaches its `budget`, with nothing lost.
 
-use oompa::store::notes::Notes;
-use oompa::store::{Queue, State};
+use oompa::store::Queue;
 
+use crate::common::swarm::{fake_model, records, states, swarm_repo};
 use crate::common::{TestEnv, stderr, stdout};
 
+/// A repository with `n` tasks, `toml_top` at the top of oompa.toml and one polite fake
+/// worker with `worker_extra` keys and `vars` (TOML `KEY = "value"` pairs) in its env.
 fn repo(n: usize, toml_top: &str, worker_extra: &str, vars: &str) -> TestEnv {
-    let env = TestEnv::new();
-    env.oompa_ok(&["init"]);
-    let doc: Vec<serde_json::Value> = (0..n)
-        .map(|i| serde_json::json!({"id": format!("t{i:02}"), "summary": format!("Task {i}")}))
-        .collect();
-    let out = env.oompa_stdin(
-        &["task", "add", "--file", "-"],
-        &serde_json::to_string(&doc).expect("json"),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    std::fs::write(
-        env.repo.join("oompa.toml"),
-        format!(
-            "error_backoff = 0\n{toml_top}\n[[worker]]\nmodel = \"exec:sh {}/tests/fake-agents/agent.sh\"\nmax_cycles = 20\ncan_plan = false\n{worker_extra}\nenv = {{ FAKE_MODE = \"polite\", {vars} }}\n",
-            env!("CARGO_MANIFEST_DIR")
+    swarm_repo(
+        n,
+        &format!(
+            "{toml_top}\n[[worker]]\nmodel = \"{}\"\nmax_cycles = 20\ncan_plan = false\n{worker_extra}\nenv = {{ FAKE_MODE = \"polite\", {vars} }}\n",
+            fake_model()
         ),
     )
-    .expect("write");
-    env
 }
 
-fn states(env: &TestEnv) -> (usize, usize, usize) {
-    let repo = env.open();
-    let snap = Queue::new(&repo).snapshot().expect("snapshot");
-    (
-        snap.count(State::Pending),
-        snap.count(State::Current),
-        snap.count(State::Complete),
-    )
-}
-
+/// The cycles' outcomes, oldest cycle first.
 fn outcomes(env: &TestEnv) -> Vec<String> {
-    let repo = env.open();
-    let (mut entries, _) = Notes::new(&repo).read_all().expect("notes");
-    entries.sort_by_key(|e| e.record.cycle);
-    entries
-        .into_iter()
-        .map(|e| e.record.outcome.to_string())
-        .collect()
+    let mut records = records(env);
+    records.sort_by_key(|r| r.cycle);
+    records.iter().map(|r| r.outcome.to_string()).collect()
 }
 
 #[test]

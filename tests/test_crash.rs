@@ -798,21 +798,7 @@ fn ctrl_c_once_stops_a_paused_landing_with_its_work_kept_and_its_claim_back() {
         .spawn()
         .expect("spawn");
     let stderr_pipe = child.stderr.take().expect("piped");
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let seen = std::sync::Arc::clone(&seen);
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr_pipe)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let mut s = seen.lock().expect("lock");
-                s.push_str(&line);
-                s.push('\n');
-            }
-        })
-    };
+    let (seen, reader) = crate::common::collect_lines(stderr_pipe);
     let start = std::time::Instant::now();
     while !seen.lock().expect("lock").contains("landing paused") {
         assert!(

@@ -342,21 +342,7 @@ fn landing_waits_for_the_users_uncommitted_edits_and_never_touches_them() {
     .unwrap();
     let mut child = spawn_swarm(&env, None);
     let stderr_pipe = child.child().stderr.take().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let seen = std::sync::Arc::clone(&seen);
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr_pipe)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let mut s = seen.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        })
-    };
+    let (seen, reader) = crate::common::collect_lines(stderr_pipe);
     wait_for("the landing to pause", || {
         seen.lock().unwrap().contains("landing paused")
     });

@@ -3,7 +3,7 @@
 
 use crate::common::guard::{
     add_worker, as_agent, claim, commit_in, crash_swarm, doctor, git_ok, gone_worktree, oompa_repo,
-    start_swarm,
+    start_swarm, working_worker,
 };
 use crate::common::{TestEnv, stderr};
 
@@ -94,10 +94,7 @@ fn a_healthy_repository_has_no_problems() {
 fn doctor_finds_each_seeded_problem_and_fix_repairs_the_safe_ones() {
     let env = oompa_repo();
     let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    let work = commit_in(&env, &wt, "w0.txt", "work\n");
+    let (wt, work) = working_worker(&env, "work\n");
     let wt1 = add_worker(&env, "s1", "w1");
     claim(&env, "s1", "w1", "t2", pid);
     let work1 = commit_in(&env, &wt1, "w1.txt", "work of w1\n");
@@ -283,11 +280,7 @@ fn a_relative_hooks_path_leaves_worker_worktrees_guarded_and_doctor_says_so() {
 #[test]
 fn every_command_reports_each_violation_once_with_its_fix() {
     let env = oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    let work = commit_in(&env, &wt, "w0.txt", "work\n");
+    let (wt, work) = working_worker(&env, "work\n");
     let before = env.git(&["rev-parse", "main"]).trim().to_string();
     agent_moves_main_around_the_hooks(&env, &wt);
 

@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use oompa::store::notes::Notes;
 use oompa::store::record::{CycleRecord, GateRun};
 
 use crate::common::swarm::{
-    assert_clean_up, kill_processes_with, outcomes, processes_with, review_table, signal,
+    assert_clean_up, kill_processes_with, outcomes, processes_with, records, review_table, signal,
     spawn_swarm, states, swarm_ok, swarm_repo, wait_for, worker_with_env,
 };
 use crate::common::{TestEnv, stderr, stdout};
@@ -38,12 +37,14 @@ fn gate_table(script: &Path, extra: &str) -> String {
     format!("[gate]\ncommand = \"sh {}\"\n{extra}\n", script.display())
 }
 
-/// Every cycle record.
-fn records(env: &TestEnv) -> Vec<CycleRecord> {
-    let repo = env.open();
-    let (entries, bad) = Notes::new(&repo).read_all().unwrap();
-    assert!(bad.is_empty(), "{bad:?}");
-    entries.into_iter().map(|e| e.record).collect()
+/// The first gate in `git oompa status --json` (`Null` while no change is at a gate).
+fn first_gate(env: &TestEnv) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
+    v["gates"]
+        .as_object()
+        .and_then(|g| g.values().next())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn record_of<'a>(records: &'a [CycleRecord], worker: &str) -> &'a CycleRecord {
@@ -437,21 +438,16 @@ fn eight_waiting_changes_with_one_culprit_land_seven_and_only_the_culprit_hears(
         let (env, script, hold) =
             gated_repo(9, &workers, name_paths, true, "batch = 8\nretries = 0");
         let child = spawn_swarm(&env, None);
-        let status = |env: &TestEnv| -> serde_json::Value {
-            serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap()
-        };
-        let count = |v: &serde_json::Value, key: &str| -> usize {
-            v["gates"]
-                .as_object()
-                .and_then(|g| g.values().next())
-                .map_or(0, |g| g[key].as_array().map_or(0, Vec::len))
-        };
+        let count =
+            |g: &serde_json::Value, key: &str| -> usize { g[key].as_array().map_or(0, Vec::len) };
         // The early change is being gated (held); then the eight come and wait behind it.
-        wait_for("the first gate run", || count(&status(&env), "runs") == 1);
+        wait_for("the first gate run", || {
+            count(&first_gate(&env), "runs") == 1
+        });
         std::fs::write(&go, "").unwrap();
         wait_for("eight changes waiting behind it", || {
-            let v = status(&env);
-            count(&v, "queue") + count(&v, "waiting") == 9
+            let g = first_gate(&env);
+            count(&g, "queue") + count(&g, "waiting") == 9
         });
         let text = env.oompa_ok(&["status"]);
         assert!(
@@ -548,17 +544,10 @@ fn held_gate_swarm(
     );
     let child = spawn_swarm(&env, None);
     wait_for("every change at the gate", || {
-        let v: serde_json::Value =
-            serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
-        v["gates"]
-            .as_object()
-            .and_then(|g| g.values().next())
-            .is_some_and(|g| {
-                g["queue"].as_array().map_or(0, Vec::len)
-                    + g["waiting"].as_array().map_or(0, Vec::len)
-                    == workers as usize
-                    && !g["runs"].as_array().is_none_or(Vec::is_empty)
-            })
+        let g = first_gate(&env);
+        g["queue"].as_array().map_or(0, Vec::len) + g["waiting"].as_array().map_or(0, Vec::len)
+            == workers as usize
+            && !g["runs"].as_array().is_none_or(Vec::is_empty)
     });
     (env, child, script, hold)
 }
@@ -690,15 +679,8 @@ fn a_target_that_moves_during_a_gate_run_is_gated_again_on_its_new_tip() {
     env.git(&["commit", "-q", "-m", "by hand"]);
     let by_hand = env.git(&["rev-parse", "main"]).trim().to_string();
     wait_for("the queue to gate again on the new tip", || {
-        let v: serde_json::Value =
-            serde_json::from_str(&env.oompa_ok(&["status", "--json"])).unwrap();
-        v["gates"]
-            .as_object()
-            .and_then(|g| g.values().next())
-            .is_some_and(|g| {
-                g["target"] == by_hand.as_str()
-                    && g["runs"].as_array().is_some_and(|r| !r.is_empty())
-            })
+        let g = first_gate(&env);
+        g["target"] == by_hand.as_str() && g["runs"].as_array().is_some_and(|r| !r.is_empty())
     });
     std::fs::remove_file(&hold).unwrap();
     let out = child.wait_with_output();

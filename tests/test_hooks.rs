@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::guard::{
-    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, start_swarm,
+    add_worker, as_agent, claim, commit_in, git_in, git_ok, land, person_worktree, start_swarm,
+    user_git, working_worker,
 };
 use crate::common::{TestEnv, path_with_bin, stderr, user_hook, write_executable};
 
@@ -26,17 +27,6 @@ fn shipped(name: &str) -> String {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o111 != 0
-}
-
-/// git with the user's PATH (git-oompa on it), in `dir`.
-fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("git");
-    crate::common::hermetic(&mut cmd, &env.home);
-    cmd.current_dir(dir)
-        .env("PATH", path_with_bin())
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// git as the agent of s1/w0 would run it, in `dir`.
@@ -182,15 +172,7 @@ fn a_hook_in_another_language_is_left_alone_with_advice() {
 fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
     let env = TestEnv::new();
     env.git(&["config", "core.hooksPath", ".githooks"]);
-    let user_wt = env.tmp.path().join("user-wt");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "feature",
-        user_wt.to_str().unwrap(),
-    ]);
+    let user_wt = person_worktree(&env, "user-wt", "feature");
     env.oompa_ok(&["init"]);
     assert!(env.repo.join(".githooks/pre-push").is_file());
     assert!(user_wt.join(".githooks/pre-push").is_file());
@@ -223,11 +205,7 @@ fn core_hooks_path_is_honoured_relative_per_checkout_and_absolute() {
 #[test]
 fn without_git_oompa_on_path_the_shims_warn_and_let_git_through() {
     let env = oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    commit_in(&env, &wt, "w0.txt", "work\n");
+    let (wt, _) = working_worker(&env, "work\n");
     let remote = env.tmp.path().join("remote.git");
     env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
 
@@ -313,11 +291,7 @@ fn try_each(
 
 fn agent_setup() -> (TestEnv, std::path::PathBuf) {
     let env = oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    commit_in(&env, &wt, "w0.txt", "work of w0\n");
+    let (wt, _) = working_worker(&env, "work of w0\n");
     (env, wt)
 }
 
@@ -822,15 +796,7 @@ fn a_swarms_worktrees_and_agents_run_the_guard_and_the_users_own_hooks() {
 #[test]
 fn an_agent_in_the_main_checkout_or_a_persons_worktree_cannot_move_the_target() {
     let (env, wt) = agent_setup();
-    let mine = env.tmp.path().join("mine");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "mine",
-        mine.to_str().unwrap(),
-    ]);
+    let mine = person_worktree(&env, "mine", "mine");
     env.git(&["checkout", "-q", "--detach"]);
     let repo = env.open();
     let agent_env = oompa::guard::hooks::agent_env(repo.common_dir());
@@ -940,15 +906,7 @@ fn a_users_core_hooks_path_is_followed_into_worker_worktrees() {
 #[test]
 fn a_persons_own_linked_worktree_runs_no_guard() {
     let env = oompa_repo();
-    let mine = env.tmp.path().join("mine");
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "mine",
-        mine.to_str().unwrap(),
-    ]);
+    let mine = person_worktree(&env, "mine", "mine");
     let (path, log) = spy_path(&env);
     for args in [
         &["commit", "-q", "--allow-empty", "-m", "one"][..],

@@ -1,5 +1,7 @@
 //! `git oompa init`, man pages and completions.
 
+use std::process::Output;
+
 use crate::common::{TestEnv, stderr, stdout};
 
 #[test]
@@ -72,20 +74,8 @@ fn man_pages_install_and_git_help_finds_them() {
         "the long description is in the page"
     );
     // `git help oompa` looks for the page `git-oompa`; check `man -w` resolves it when man exists.
-    if std::process::Command::new("man")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
-        let out = env
-            .git_cmd(&["help", "-m", "oompa"])
-            .env("MANPATH", &mandir)
-            // git maps `help oompa` to the page `git-oompa` only when git-oompa is on PATH.
-            .env("PATH", crate::common::path_with_bin())
-            .env("MANPAGER", "cat")
-            .env("PAGER", "cat")
-            .output()
-            .unwrap();
+    if has_man() {
+        let out = git_with_man_pages(&env, &mandir, &["help", "-m", "oompa"]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.contains("swarm of coding agents"),
@@ -93,6 +83,26 @@ fn man_pages_install_and_git_help_finds_them() {
             stderr(&out)
         );
     }
+}
+
+/// Whether this machine has `man`.
+fn has_man() -> bool {
+    std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// `git ARGS` reading man pages from `mandir` (only) and printing them without a pager.
+fn git_with_man_pages(env: &TestEnv, mandir: &std::path::Path, args: &[&str]) -> Output {
+    env.git_cmd(args)
+        .env("MANPATH", mandir)
+        // git maps `help oompa` to the page `git-oompa` only when git-oompa is on PATH.
+        .env("PATH", crate::common::path_with_bin())
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -198,11 +208,7 @@ fn the_first_run_installs_the_manual_where_git_help_finds_it() {
         stderr(&out)
     );
 
-    if std::process::Command::new("man")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !has_man() {
         eprintln!("*** SKIPPED the `git help oompa` part: man is not installed ***");
         return;
     }
@@ -239,14 +245,7 @@ fn git_oompa_help_opens_the_man_page_through_git() {
     }
     // `git oompa --help` is git's `git help oompa`, which runs `man git-oompa`.
     for args in [&["oompa", "--help"][..], &["help", "oompa"][..]] {
-        let out = env
-            .git_cmd(args)
-            .env("MANPATH", &mandir)
-            .env("PATH", crate::common::path_with_bin())
-            .env("MANPAGER", "cat")
-            .env("PAGER", "cat")
-            .output()
-            .unwrap();
+        let out = git_with_man_pages(&env, &mandir, args);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
         assert!(text.contains("NAME"), "git {args:?}:\n{text}");

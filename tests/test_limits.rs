@@ -3,18 +3,13 @@
 //! session with the claims kept, one limit pausing every worker on the provider, and the bound
 //! on resumed retries after provider errors. The four real CLIs are in `test_real_clis.rs`.
 
-use oompa::store::notes::Notes;
-use oompa::store::record::{CycleRecord, Outcome};
+use std::path::PathBuf;
+use std::process::Output;
 
-use crate::common::swarm::{outcomes, swarm_repo, worker_with_env};
+use oompa::store::record::Outcome;
+
+use crate::common::swarm::{outcomes, records, swarm_repo, worker_with_env};
 use crate::common::{TestEnv, stderr};
-
-/// The cycle records of the repository, oldest first.
-fn records(env: &TestEnv) -> Vec<CycleRecord> {
-    let (entries, bad) = Notes::new(&env.open()).read_all().expect("notes");
-    assert!(bad.is_empty(), "{bad:?}");
-    entries.into_iter().map(|e| e.record).collect()
-}
 
 /// `(resume flag, session id, prompt)` of each turn the fake agent logged with
 /// `FAKE_PROMPT_LOG`.
@@ -166,21 +161,30 @@ fn one_usage_limit_pauses_every_worker_on_the_same_provider() {
     assert!(err.contains("[w1] paused until"), "{err}");
 }
 
-#[test]
-fn passing_provider_errors_are_resumed_and_the_task_lands() {
+/// A swarm of one `cli` fake worker over one task whose provider fails its first `failures`
+/// turns with HTTP 503. Returns the directory holding the file the agent counts its turns
+/// in, that file, the repository and the swarm's output.
+fn transient_swarm(failures: u32) -> (tempfile::TempDir, PathBuf, TestEnv, Output) {
     let dir = tempfile::tempdir().expect("tempdir");
     let count = dir.path().join("count");
+    let failures = failures.to_string();
     let worker = worker_with_env(
         "cli",
         1,
         "max_cycles = 1",
         &[
-            ("FAKE_TRANSIENT", "2"),
+            ("FAKE_TRANSIENT", failures.as_str()),
             ("FAKE_COUNT", count.to_str().expect("utf8")),
         ],
     );
     let env = swarm_repo(1, &worker);
     let out = env.oompa(&["swarm"]);
+    (dir, count, env, out)
+}
+
+#[test]
+fn passing_provider_errors_are_resumed_and_the_task_lands() {
+    let (_dir, _, env, out) = transient_swarm(2);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(outcomes(&env), [("merged".to_string(), 1)].into(), "{err}");
@@ -191,19 +195,7 @@ fn passing_provider_errors_are_resumed_and_the_task_lands() {
 
 #[test]
 fn provider_errors_that_do_not_pass_end_the_cycle_as_error_after_a_bounded_number_of_retries() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let count = dir.path().join("count");
-    let worker = worker_with_env(
-        "cli",
-        1,
-        "max_cycles = 1",
-        &[
-            ("FAKE_TRANSIENT", "100"),
-            ("FAKE_COUNT", count.to_str().expect("utf8")),
-        ],
-    );
-    let env = swarm_repo(1, &worker);
-    let out = env.oompa(&["swarm"]);
+    let (_dir, count, env, out) = transient_swarm(100);
     let err = stderr(&out);
     assert_eq!(outcomes(&env), [("error".to_string(), 1)].into(), "{err}");
     let records = records(&env);

@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use oompa::store::{Landed, Queue, State, TASK_VERSION, Task, TaskId};
+use oompa::store::{Landed, Queue, State, Task, TaskId};
 use unicode_width::UnicodeWidthStr;
 
 use crate::common::swarm::{spawn_swarm, swarm_ok, swarm_repo, worker_table, worker_with_env};
@@ -30,20 +30,12 @@ fn assert_fits(text: &str, cols: usize, what: &str) {
 
 /// A task record for the library-level fixtures.
 fn task(id: &str, summary: &str, created: &str) -> Task {
-    Task {
-        version: TASK_VERSION,
-        id: TaskId::new(id).unwrap(),
-        summary: summary.into(),
-        description: String::new(),
-        difficulty: None,
-        files: vec![],
-        acceptance: vec![],
-        created: created.into(),
-        created_by: "test".into(),
-        claim: None,
-        landed: None,
-        extra: Default::default(),
-    }
+    Task::new(
+        TaskId::new(id).unwrap(),
+        summary.into(),
+        created.into(),
+        "test".into(),
+    )
 }
 
 /// A repository with a queue: two pending tasks (one long), one claimed by s1/w1.

@@ -1,13 +1,13 @@
 //! Settings resolved once: every command (the swarm, `gc`, the guards, `hooks`, `doctor`, the
 //! invariant checks) finds worker worktrees where git config `oompa.worktreeDir` puts them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use crate::common::guard::{
-    branch, claim, commit_in, crash_swarm, git_ok, oompa_repo, refs_under, start_swarm,
+    add_worker_at, claim, commit_in, crash_swarm, git_ok, oompa_repo, refs_under, start_swarm,
+    user_git,
 };
-use crate::common::{TestEnv, path_with_bin, stderr, stdout};
+use crate::common::{TestEnv, stderr, stdout};
 
 /// The custom worktree directory these tests configure, relative to the repository root.
 const CUSTOM_DIR: &str = "agents-wt";
@@ -23,29 +23,7 @@ fn custom_dir_repo() -> TestEnv {
 /// Adds a worker worktree under the custom directory, guarded the way a swarm guards it.
 fn add_custom_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
     let path = env.repo.join(CUSTOM_DIR).join(swarm).join(worker);
-    let short = branch(swarm, worker);
-    let short = short.trim_start_matches("refs/heads/");
-    env.git(&["branch", short, "main"]);
-    env.git(&[
-        "worktree",
-        "add",
-        "-q",
-        path.to_str().expect("utf-8"),
-        short,
-    ]);
-    oompa::guard::hooks::guard_worktree(&env.open(), &path).expect("guard the worktree");
-    path
-}
-
-/// git with the user's PATH and no swarm variables: an agent that cleared its environment.
-fn bare_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("git");
-    crate::common::hermetic(&mut cmd, &env.home);
-    cmd.current_dir(dir)
-        .env("PATH", path_with_bin())
-        .args(args)
-        .output()
-        .expect("run git")
+    add_worker_at(env, path, swarm, worker)
 }
 
 #[test]
@@ -61,7 +39,7 @@ fn the_guard_recognises_a_worker_worktree_under_a_custom_worktree_dir() {
     git_ok(&env, &wt, &["checkout", "-q", "--detach"]);
     env.git(&["checkout", "-q", "--detach"]);
     let before = env.git(&["rev-parse", "main"]);
-    let out = bare_git(&env, &wt, &["branch", "-f", "main", "HEAD"]);
+    let out = user_git(&env, &wt, &["branch", "-f", "main", "HEAD"]);
     let err = stderr(&out);
     assert!(!out.status.success(), "the agent moved main:\n{err}");
     assert!(

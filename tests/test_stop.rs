@@ -8,94 +8,24 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use oompa::store::notes::Notes;
-use oompa::store::{Queue, State};
+use oompa::store::Queue;
 
+use crate::common::swarm::{
+    outcomes, processes_with, states, swarm_repo, wait_for, worker_with_env,
+};
 use crate::common::{TestEnv, path_with_bin, stderr, stdout};
-
-fn fake_model() -> String {
-    format!(
-        "exec:sh {}/tests/fake-agents/agent.sh",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
 
 /// A repository with `n` tasks and one worker table running the fake agent in `mode`.
 fn repo(n: usize, mode: &str, count: u32, extra: &str, vars: &[(&str, &str)]) -> TestEnv {
-    let env = TestEnv::new();
-    env.oompa_ok(&["init"]);
-    if n > 0 {
-        let doc: Vec<serde_json::Value> = (0..n)
-            .map(|i| serde_json::json!({"id": format!("t{i:02}"), "summary": format!("Task {i}")}))
-            .collect();
-        let out = env.oompa_stdin(
-            &["task", "add", "--file", "-"],
-            &serde_json::to_string(&doc).expect("json"),
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    let mut pairs = vec![format!("FAKE_MODE = \"{mode}\"")];
-    pairs.extend(vars.iter().map(|(k, v)| format!("{k} = \"{v}\"")));
-    std::fs::write(
-        env.repo.join("oompa.toml"),
-        format!(
-            "error_backoff = 0\n{extra}\n[[worker]]\nmodel = \"{}\"\ncount = {count}\nenv = {{ {} }}\n",
-            fake_model(),
-            pairs.join(", ")
-        ),
+    swarm_repo(
+        n,
+        &format!("{extra}\n{}", worker_with_env(mode, count, "", vars)),
     )
-    .expect("write oompa.toml");
-    env
-}
-
-/// Polls `f` every 50 ms until it holds; fails after 30 s (a hang, not a speed target).
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Processes whose command line contains `needle`.
-fn processes_with(needle: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-        .filter(|c| {
-            String::from_utf8_lossy(c)
-                .replace('\0', " ")
-                .contains(needle)
-        })
-        .count()
 }
 
 /// A number unique to this test run, so `sleep <marker>` finds only this test's agents.
 fn marker(base: u32) -> String {
     (base + std::process::id() % 90_000).to_string()
-}
-
-fn states(env: &TestEnv) -> (usize, usize, usize) {
-    let repo = env.open();
-    let snap = Queue::new(&repo).snapshot().expect("snapshot");
-    (
-        snap.count(State::Pending),
-        snap.count(State::Current),
-        snap.count(State::Complete),
-    )
-}
-
-fn outcomes(env: &TestEnv) -> std::collections::BTreeMap<String, usize> {
-    let repo = env.open();
-    let (entries, _) = Notes::new(&repo).read_all().expect("notes");
-    let mut m = std::collections::BTreeMap::new();
-    for e in entries {
-        *m.entry(e.record.outcome.to_string()).or_default() += 1;
-    }
-    m
 }
 
 /// Kills what a failed test left running: a child and every `sleep <marker>`.
@@ -136,6 +66,12 @@ fn wait_output(child: &mut Option<Child>) -> Output {
         .expect("running")
         .wait_with_output()
         .expect("wait")
+}
+
+/// SIGKILLs the swarm process (nothing of it runs its clean-up) and reaps it.
+fn sigkill_swarm(child: &mut Option<Child>) {
+    child.as_mut().expect("swarm").kill().expect("SIGKILL");
+    let _ = wait_output(child);
 }
 
 /// How the swarm record says the swarm ended.
@@ -399,13 +335,7 @@ fn no_agent_process_outlives_a_sigkilled_swarm() {
         processes_with(&format!("sleep {m}")) == 2
             && processes_with(&format!("sleep {child_m}")) == 2
     });
-    guard
-        .child
-        .as_mut()
-        .expect("swarm")
-        .kill()
-        .expect("SIGKILL");
-    let _ = wait_output(&mut guard.child);
+    sigkill_swarm(&mut guard.child);
     // Polled, not timed: the agents, and what they started, go within a few seconds.
     wait_for("every agent process to end", || {
         processes_with(&format!("sleep {m}")) == 0
@@ -457,13 +387,7 @@ fn the_next_command_ends_the_agents_of_a_swarm_that_died_with_its_watchdog() {
         .collect();
     assert_eq!(watchdogs.len(), 1, "one watchdog per swarm");
     kill(Pid::from_raw(watchdogs[0]), Signal::SIGKILL).expect("kill watchdog");
-    guard
-        .child
-        .as_mut()
-        .expect("swarm")
-        .kill()
-        .expect("SIGKILL");
-    let _ = wait_output(&mut guard.child);
+    sigkill_swarm(&mut guard.child);
     env.oompa_ok(&["status"]);
     wait_for("the agent to be ended by recovery", || {
         processes_with(&format!("sleep {m}")) == 0

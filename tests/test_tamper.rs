@@ -27,6 +27,16 @@ fn rev(env: &TestEnv, spec: &str) -> String {
     env.git(&["rev-parse", spec]).trim().to_string()
 }
 
+/// A landing record of a task landed by hand as the commit at HEAD.
+fn landed_at_head(env: &TestEnv) -> Landed {
+    Landed {
+        commit: rev(env, "HEAD"),
+        review_rounds: 0,
+        at: "2026-01-01T00:00:00Z".into(),
+        worker: None,
+    }
+}
+
 fn short(hex: &str) -> &str {
     &hex[..12]
 }
@@ -388,25 +398,7 @@ fn a_cycle_log_rewritten_during_a_swarm_loses_no_record() {
                   && break; sleep 0.1; done; \
                   git notes --ref=elsewhere add -m 'a line from elsewhere' HEAD && \
                   git update-ref refs/notes/oompa refs/notes/elsewhere";
-    let env = swarm_repo(4, "");
-    let flag = env.tmp.path().join("once");
-    std::fs::write(
-        env.repo.join("oompa.toml"),
-        format!(
-            "error_backoff = 0\n{}",
-            worker_with_env(
-                "polite",
-                1,
-                "max_cycles = 8\ncan_plan = false",
-                &[
-                    ("FAKE_ONCE", script),
-                    ("FAKE_ONCE_FLAG", flag.to_str().unwrap()),
-                    ("FAKE_ONCE_CYCLE", "3"),
-                ],
-            )
-        ),
-    )
-    .unwrap();
+    let (env, flag) = swarm_with_once_and(4, 1, script, &[("FAKE_ONCE_CYCLE", "3")]);
     let out = env.oompa(&["swarm"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(flag.is_dir(), "the rewrite happened");
@@ -432,12 +424,7 @@ fn an_id_both_pending_and_complete_is_refused_by_claim_and_landing_and_doctor_fi
     let env = queue_repo(&["t1", "t2"]);
     // t1 complete, and a stale copy of it back in pending/ (by hand).
     let mut done = task("t1");
-    done.landed = Some(Landed {
-        commit: rev(&env, "HEAD"),
-        review_rounds: 0,
-        at: "2026-01-01T00:00:00Z".into(),
-        worker: None,
-    });
+    done.landed = Some(landed_at_head(&env));
     let pending = task("t1").to_json();
     let complete = done.to_json();
     edit_queue_by_hand(
@@ -481,12 +468,7 @@ fn an_id_both_pending_and_complete_is_refused_by_claim_and_landing_and_doctor_fi
         ClaimOutcome::Claimed
     );
     edit_queue_by_hand(&env, &[("complete/t2.json", Some(&task("t2").to_json()))]);
-    let landed = Landed {
-        commit: rev(&env, "HEAD"),
-        review_rounds: 0,
-        at: "2026-01-01T00:00:00Z".into(),
-        worker: None,
-    };
+    let landed = landed_at_head(&env);
     let refused = q
         .plan_complete(std::slice::from_ref(&t2), &landed, "test")
         .unwrap_err();
@@ -575,21 +557,29 @@ fn malformed_queue_entries_are_reported_by_path_and_never_acted_on() {
 /// A swarm of `workers` polite fake agents over `tasks` tasks, the first agent to finish a
 /// task also running `once` (a shell command, in its worktree) before it signals merge.
 fn swarm_with_once(tasks: usize, workers: u32, once: &str) -> (TestEnv, std::path::PathBuf) {
+    swarm_with_once_and(tasks, workers, once, &[])
+}
+
+/// [`swarm_with_once`] with more variables for the fake agents (`FAKE_ONCE_CYCLE`, …).
+/// Returns the flag directory the agent makes when it has run `once`.
+fn swarm_with_once_and(
+    tasks: usize,
+    workers: u32,
+    once: &str,
+    more: &[(&str, &str)],
+) -> (TestEnv, std::path::PathBuf) {
     let env = swarm_repo(tasks, "");
     let flag = env.tmp.path().join("once");
+    let mut vars = vec![
+        ("FAKE_ONCE", once),
+        ("FAKE_ONCE_FLAG", flag.to_str().unwrap()),
+    ];
+    vars.extend_from_slice(more);
     std::fs::write(
         env.repo.join("oompa.toml"),
         format!(
             "error_backoff = 0\n{}",
-            worker_with_env(
-                "polite",
-                workers,
-                "max_cycles = 8\ncan_plan = false",
-                &[
-                    ("FAKE_ONCE", once),
-                    ("FAKE_ONCE_FLAG", flag.to_str().unwrap())
-                ],
-            )
+            worker_with_env("polite", workers, "max_cycles = 8\ncan_plan = false", &vars)
         ),
     )
     .unwrap();
@@ -641,13 +631,9 @@ fn an_agent_moving_main_around_the_hooks_during_a_swarm_is_said_once_and_its_tas
 
 #[test]
 fn a_target_move_without_a_reflog_message_is_described_without_an_empty_placeholder() {
-    use crate::common::guard::{add_worker, as_agent, claim, commit_in, start_swarm};
+    use crate::common::guard::{as_agent, working_worker};
     let env = crate::common::guard::oompa_repo();
-    let pid = std::process::id();
-    start_swarm(&env, "s1", pid, &["w0"]);
-    let wt = add_worker(&env, "s1", "w0");
-    claim(&env, "s1", "w0", "t1", pid);
-    let work = commit_in(&env, &wt, "w0.txt", "work\n");
+    let (wt, work) = working_worker(&env, "work\n");
     let mut cmd = std::process::Command::new("git");
     crate::common::hermetic(&mut cmd, &env.home);
     as_agent(&mut cmd, "s1", "w0");
@@ -786,12 +772,7 @@ fn a_task_both_pending_and_complete_does_not_start_agent_cycles() {
     );
     env.oompa_ok(&["task", "add", "Task t1", "--id", "t1"]);
     let mut done = task("t1");
-    done.landed = Some(Landed {
-        commit: rev(&env, "HEAD"),
-        review_rounds: 0,
-        at: "2026-01-01T00:00:00Z".into(),
-        worker: None,
-    });
+    done.landed = Some(landed_at_head(&env));
     edit_queue_by_hand(&env, &[("complete/t1.json", Some(&done.to_json()))]);
     let out = swarm_ok(&env);
     let text = stdout(&out) + &stderr(&out);

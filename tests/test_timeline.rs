@@ -5,19 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use oompa::store::notes::Notes;
-use oompa::store::record::CycleRecord;
-
-use crate::common::swarm::{review_table, swarm_repo, worker_table, worker_with_env};
+use crate::common::swarm::{records, review_table, swarm_repo, worker_table, worker_with_env};
 use crate::common::{TestEnv, stderr, walk};
-
-/// Every record of the log.
-fn records(env: &TestEnv) -> Vec<CycleRecord> {
-    let repo = env.open();
-    let (entries, bad) = Notes::new(&repo).read_all().expect("read the log");
-    assert!(bad.is_empty(), "{bad:?}");
-    entries.into_iter().map(|e| e.record).collect()
-}
 
 /// Appends `oompa.toml` with `more`.
 fn add_config(env: &TestEnv, more: &str) {

@@ -5,16 +5,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crossbeam_channel::{select, unbounded};
+use crossbeam_channel::{Receiver, select, unbounded};
 
 use super::error::Kind;
-use super::ui::{self, DIM, GREEN, YELLOW};
+use super::ui;
 use super::{CommandError, Env};
 use crate::config::Config;
 use crate::git::Repo;
 use crate::settings::{Flags, Settings, full_branch};
 use crate::store::record::Outcome;
-use crate::swarm::{Event, Finished, Options, Swarm};
+use crate::swarm::{Finished, Options, Swarm};
+
+mod events;
+use events::print_event;
 
 /// Run a swarm of agents on the task queue until every worker is finished
 #[derive(Debug, clap::Args)]
@@ -93,8 +96,33 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     let repo = env.repo()?;
     let root = repo.main_workdir();
     let flags = args.settings_flags(&env.cwd);
-    let explicit = flags.config.clone();
-    let config = Config::discover(&root, explicit.as_deref()).map_err(|e| {
+    let mut config = load_config(env, &root, flags.config.as_deref())?;
+    let settings = Settings::with_config(&repo, Some(&config), &flags);
+    config.worktree_dir = settings.worktree_dir.clone();
+    gate_parallel_here(&repo, &mut config)?;
+    // Worktrees inside the repository never show up in `git status`.
+    if let Some(dir) = settings.worktree_dir_under(&root)
+        && !dir.starts_with(crate::store::layout::LOCAL_DIR)
+    {
+        super::init::add_exclude(&repo, &format!("/{}/", dir.display()))?;
+    }
+    let target = resolve_target(&repo, &settings, &config)?;
+    super::swarm_ops::check_others(env, &repo, &target, args.force)?;
+    if args.detach && super::swarm_detach::detached_id().is_none() {
+        return super::swarm_detach::start(env, &repo);
+    }
+    let result = run_swarm(env, &repo, config, target)?;
+    how_it_ended(&result)
+}
+
+/// The config (`explicit`, else the one found at `root`), with a warning for each config
+/// file it shadows and its notices said.
+fn load_config(
+    env: &Env,
+    root: &std::path::Path,
+    explicit: Option<&std::path::Path>,
+) -> Result<Config, CommandError> {
+    let config = Config::discover(root, explicit).map_err(|e| {
         let hint = match &e {
             crate::config::ConfigError::NotAFile { .. } => {
                 "move it out of the way, or name the config file: `git oompa swarm path/to/oompa.toml`"
@@ -106,8 +134,8 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
     if explicit.is_none()
         && let Some(used) = &config.path
     {
-        let rel = |p: &std::path::Path| p.strip_prefix(&root).unwrap_or(p).display().to_string();
-        for other in Config::shadowed(&root, used) {
+        let rel = |p: &std::path::Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+        for other in Config::shadowed(root, used) {
             env.ui.warn(format!(
                 "using {}; {} is ignored (to use it instead: `git oompa swarm {}`)",
                 rel(used),
@@ -116,13 +144,14 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ));
         }
     }
-    let mut config = config;
     for notice in &config.notices {
         env.ui.status(notice);
     }
-    let settings = Settings::with_config(&repo, Some(&config), &flags);
-    config.worktree_dir = settings.worktree_dir.clone();
-    // `oompa.gateParallel`: how many gate runs this machine takes at once, over the file's.
+    Ok(config)
+}
+
+/// `oompa.gateParallel`: how many gate runs this machine takes at once, over the file's.
+fn gate_parallel_here(repo: &Repo, config: &mut Config) -> Result<(), CommandError> {
     if let Some(gate) = config.gate.as_mut()
         && let Some(v) = repo.config_string("oompa.gateParallel")
     {
@@ -139,18 +168,12 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
                 .with_hint("git config oompa.gateParallel 2")
             })?;
     }
-    // Worktrees inside the repository never show up in `git status`.
-    if let Some(dir) = settings.worktree_dir_under(&root)
-        && !dir.starts_with(crate::store::layout::LOCAL_DIR)
-    {
-        super::init::add_exclude(&repo, &format!("/{}/", dir.display()))?;
-    }
-    let target = resolve_target(&repo, &settings, &config)?;
-    super::swarm_ops::check_others(env, &repo, &target, args.force)?;
-    if args.detach && super::swarm_detach::detached_id().is_none() {
-        return super::swarm_detach::start(env, &repo);
-    }
-    let result = run_swarm(env, &repo, config, target)?;
+    Ok(())
+}
+
+/// The exit of a swarm that ran: an error when no worker could start, when it stopped itself,
+/// when every cycle failed, or when it was interrupted.
+fn how_it_ended(result: &RunResult) -> Result<(), CommandError> {
     let workers = &result.finished.workers;
     if !workers.is_empty() && workers.iter().all(|w| !w.started) {
         let mut reasons: Vec<String> = workers.iter().take(3).map(|w| w.reason.clone()).collect();
@@ -180,7 +203,7 @@ pub fn run(env: &Env, args: Args) -> Result<(), CommandError> {
             ))],
         });
     }
-    super::swarm_ops::check_result(&result)?;
+    super::swarm_ops::check_result(result)?;
     if result.interrupted {
         return Err(CommandError {
             kind: Kind::Interrupted,
@@ -271,23 +294,73 @@ pub fn run_swarm(
     target: String,
 ) -> Result<RunResult, CommandError> {
     let ui = &env.ui;
+    let signals = SignalThread::start()?;
+    let notify = config.notify.clone();
+    let swarm = start_swarm(repo, config, target)?;
+    let control = swarm.control();
+    super::swarm_ops::start_progress(ui, repo, &swarm.id);
+    let notifier = super::notify::start(notify, &swarm.id, repo);
+    drive(ui, repo, &swarm, &signals.rx, &notifier);
+    let events = swarm.events.clone();
+    let stopped_because = control.gave_up_because();
+    let budget_spent = control.spent_because();
+    let interrupted = control.stopping() && stopped_because.is_none() && budget_spent.is_none();
+    let finished = swarm.finish().map_err(|e| match e {
+        crate::swarm::SwarmError::Queue(q) => q.into(),
+        e => CommandError::from_error(&e),
+    })?;
+    for ev in events.try_iter() {
+        print_event(ui, &ev);
+        super::notify::event(ui, &notifier, repo, &ev);
+    }
+    signals.stop();
+    super::notify::finish(ui, notifier, &finished, &control, interrupted);
+    print_summary(env, &finished)?;
+    super::swarm_ops::print_spend(env, &finished, budget_spent.as_deref());
+    Ok(RunResult {
+        finished,
+        interrupted,
+        stopped_because,
+        stop_hint: control.gave_up_hint(),
+    })
+}
+
+/// A thread passing the signals a swarm answers (Ctrl-C, `git oompa stop`) on to `rx`.
+struct SignalThread {
+    rx: Receiver<i32>,
+    handle: signal_hook::iterator::Handle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SignalThread {
+    fn start() -> Result<SignalThread, CommandError> {
+        let (tx, rx) = unbounded();
+        let mut signals = signal_hook::iterator::Signals::new(super::swarm_ops::SIGNALS)
+            .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            for s in signals.forever() {
+                if tx.send(s).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(SignalThread { rx, handle, thread })
+    }
+
+    fn stop(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts the swarm, with this binary's directory first on its agents' PATH.
+fn start_swarm(repo: &Repo, config: Config, target: String) -> Result<Swarm, CommandError> {
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from));
-    let (sig_tx, sig_rx) = unbounded();
-    let mut signals = signal_hook::iterator::Signals::new(super::swarm_ops::SIGNALS)
-        .map_err(|e| CommandError::user(format!("cannot install signal handlers: {e}")))?;
-    let sig_handle = signals.handle();
-    let sig_thread = std::thread::spawn(move || {
-        for s in signals.forever() {
-            if sig_tx.send(s).is_err() {
-                break;
-            }
-        }
-    });
     let config_name = config_name(&config);
-    let notify = config.notify.clone();
-    let swarm = Swarm::start(
+    Swarm::start(
         repo,
         Options {
             config,
@@ -306,17 +379,26 @@ pub fn run_swarm(
         }
         crate::swarm::SwarmError::Queue(q) => q.into(),
         e => CommandError::from_error(&e),
-    })?;
+    })
+}
+
+/// Prints (and notifies) the swarm's events and turns signals into stops until every worker
+/// has ended and every event is said.
+fn drive(
+    ui: &super::Ui,
+    repo: &Repo,
+    swarm: &Swarm,
+    sig_rx: &Receiver<i32>,
+    notifier: &crate::notify::Notifier,
+) {
     let control = swarm.control();
-    super::swarm_ops::start_progress(ui, repo, &swarm.id);
     let mut presses = super::swarm_ops::Presses::default();
-    let notifier = super::notify::start(notify, &swarm.id, repo);
     loop {
         select! {
             recv(swarm.events) -> ev => {
                 if let Ok(ev) = ev {
                     print_event(ui, &ev);
-                    super::notify::event(ui, &notifier, repo, &ev);
+                    super::notify::event(ui, notifier, repo, &ev);
                 }
             }
             recv(sig_rx) -> sig => {
@@ -337,269 +419,6 @@ pub fn run_swarm(
                 if swarm.workers_done() && swarm.events.is_empty() { break }
             }
         }
-    }
-    let events = swarm.events.clone();
-    let stopped_because = control.gave_up_because();
-    let budget_spent = control.spent_because();
-    let interrupted = control.stopping() && stopped_because.is_none() && budget_spent.is_none();
-    let finished = swarm.finish().map_err(|e| match e {
-        crate::swarm::SwarmError::Queue(q) => q.into(),
-        e => CommandError::from_error(&e),
-    })?;
-    for ev in events.try_iter() {
-        print_event(ui, &ev);
-        super::notify::event(ui, &notifier, repo, &ev);
-    }
-    sig_handle.close();
-    let _ = sig_thread.join();
-    super::notify::finish(ui, notifier, &finished, &control, interrupted);
-    print_summary(env, &finished)?;
-    super::swarm_ops::print_spend(env, &finished, budget_spent.as_deref());
-    Ok(RunResult {
-        finished,
-        interrupted,
-        stopped_because,
-        stop_hint: control.gave_up_hint(),
-    })
-}
-
-fn print_event(ui: &super::Ui, ev: &Event) {
-    match ev {
-        Event::Started {
-            swarm,
-            target,
-            workers,
-        } => {
-            ui.status(format!(
-                "swarm {swarm}: {} landing on {}",
-                ui::count(workers.len(), "worker", "workers"),
-                ui::escape(target)
-            ));
-            for (w, model) in workers {
-                ui.status(ui.paint_err(
-                    DIM,
-                    format!("  {}: {}", ui::escape(w), ui::escape(&model.to_string())),
-                ));
-            }
-        }
-        Event::Recovered {
-            released,
-            crashed,
-            kept,
-            recorded,
-        } => {
-            if !crashed.is_empty() {
-                ui.warn(format!(
-                    "{} {} ended without cleaning up",
-                    if crashed.len() == 1 {
-                        "swarm"
-                    } else {
-                        "swarms"
-                    },
-                    ui::escape(&crashed.join(", "))
-                ));
-            }
-            if !released.is_empty() {
-                ui.warn(format!(
-                    "returned {} to pending: {}",
-                    ui::count(released.len(), "orphaned claim", "orphaned claims"),
-                    released.join(", ")
-                ));
-            }
-            for k in kept {
-                ui.status(format!("kept their unmerged work as {k}"));
-            }
-            if !recorded.is_empty() {
-                ui.warn(format!(
-                    "recorded {} cycle(s) a crash left out of the log: {}",
-                    recorded.len(),
-                    recorded.join(", ")
-                ));
-            }
-        }
-        Event::CycleStarted { worker, cycle } => {
-            ui.status(ui.paint_err(DIM, format!("[{worker}] cycle {cycle} started")))
-        }
-        Event::TurnEnded {
-            worker,
-            cycle,
-            turn,
-            signal,
-        } => {
-            ui.status(ui.paint_err(
-                DIM,
-                format!(
-                    "[{worker}] cycle {cycle}, turn {turn}: {}",
-                    ui::escape(signal)
-                ),
-            ));
-        }
-        Event::Claimed { worker, results } => {
-            let parts: Vec<String> = results
-                .iter()
-                .map(|(id, o)| match o {
-                    crate::store::ClaimOutcome::Claimed => format!("claimed {id}"),
-                    crate::store::ClaimOutcome::Taken(by) => format!("{id} taken by {by}"),
-                    crate::store::ClaimOutcome::Complete => format!("{id} already landed"),
-                    crate::store::ClaimOutcome::NotFound => format!("{id} not found"),
-                    crate::store::ClaimOutcome::Corrupt(_) => format!("{id} unreadable"),
-                })
-                .map(|line| ui::escape(&line).into_owned())
-                .collect();
-            ui.status(format!("[{worker}] {}", parts.join("; ")));
-        }
-        Event::Planned {
-            round,
-            added,
-            error,
-        } => match error {
-            Some(e) => ui.warn(format!("[planner] round {round} failed: {}", ui::escape(e))),
-            None if added.is_empty() => {
-                ui.status(format!("[planner] round {round}: nothing more to plan"))
-            }
-            None => ui.status(format!(
-                "[planner] round {round}: added {}",
-                added.join(", ")
-            )),
-        },
-        Event::Reviewed { worker, round } => {
-            let style = if round.verdict == "approved" {
-                GREEN
-            } else {
-                YELLOW
-            };
-            ui.status(format!(
-                "[{worker}] review round {} by {}: {}",
-                round.round,
-                ui::escape(&round.reviewer),
-                ui.paint_err(style, ui::escape(&round.verdict))
-            ));
-        }
-        Event::LandingPaused { worker, reason } => {
-            ui.warn(format!("[{worker}] {}", ui::escape(reason)))
-        }
-        Event::GateStarted {
-            run,
-            workers,
-            candidate,
-            bisect,
-        } => {
-            let why = if *bisect {
-                " (finding the culprit)"
-            } else {
-                ""
-            };
-            ui.status(ui.paint_err(
-                DIM,
-                format!(
-                    "[gate] run {run}: checking {} ({}){why}",
-                    &candidate.to_string()[..8],
-                    workers.join(", ")
-                ),
-            ));
-        }
-        Event::GateEnded {
-            run,
-            workers,
-            candidate,
-            result,
-            duration_ms,
-            attempts,
-            flaky,
-        } => {
-            let style = match result.as_str() {
-                "passed" => GREEN,
-                "cancelled" => DIM,
-                _ => YELLOW,
-            };
-            let mut what = result.clone();
-            if *flaky {
-                what.push_str(" (flaky: failed first)");
-            } else if *attempts > 1 {
-                what.push_str(&format!(" ({attempts} attempts)"));
-            }
-            ui.status(format!(
-                "[gate] run {run}: {} {} ({}) in {}",
-                &candidate.to_string()[..8],
-                ui.paint_err(style, what),
-                workers.join(", "),
-                ui::human_duration(*duration_ms)
-            ));
-        }
-        Event::Landed {
-            worker,
-            commit,
-            tasks,
-        } => {
-            let short = &commit.to_string()[..8];
-            let what = if tasks.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({})",
-                    tasks
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            ui.status(format!(
-                "[{worker}] {} {short}{what}",
-                ui.paint_err(GREEN, "landed")
-            ));
-        }
-        Event::CycleEnded { worker, record } => {
-            let mut line = format!(
-                "[{worker}] cycle {} {} in {}",
-                record.cycle,
-                ui.paint_err(ui::outcome_style(record.outcome), record.outcome),
-                ui::human_duration(record.duration_ms)
-            );
-            if let Some(e) = &record.error {
-                line.push_str(&format!(": {}", ui::escape(e.lines().next().unwrap_or(""))));
-            }
-            if let Some(k) = &record.kept {
-                line.push_str(&format!(" (work kept as {k})"));
-            }
-            ui.status(line);
-        }
-        Event::Waiting { worker, why } => {
-            ui.status(ui.paint_err(DIM, format!("[{worker}] {}", ui::escape(why))))
-        }
-        Event::Paused {
-            worker,
-            until,
-            reason,
-        } => ui.status(format!(
-            "[{worker}] paused until {} ({}): {}",
-            until.strftime("%H:%M:%S UTC"),
-            // Whole seconds, rounded up: a pause of 3 s shows as 3 s, not 2.
-            ui::human_duration(
-                u64::try_from(until.duration_since(jiff::Timestamp::now()).as_millis())
-                    .unwrap_or(0)
-                    .div_ceil(1000)
-                    * 1000
-            ),
-            ui::escape(reason)
-        )),
-        Event::Resumed { worker } => ui.status(format!("[{worker}] resuming its session")),
-        // Said by the warning that comes with it; the event is for `notify`.
-        Event::BudgetSpent { .. } => {}
-        Event::Warning(w) => ui.warn(ui::escape(w)),
-        Event::WorkerFailed { worker, error } => ui.error(&CommandError::user(format!(
-            "[{worker}] {}",
-            ui::escape(error)
-        ))),
-        // A worker that could not start said so already.
-        Event::WorkerFinished(s) if !s.started => {}
-        // For `status` and its live view.
-        Event::Phase { .. } => {}
-        Event::WorkerFinished(s) => ui.status(format!(
-            "[{}] finished: {}",
-            s.worker,
-            ui::escape(&s.reason)
-        )),
     }
 }
 

@@ -216,9 +216,46 @@ impl View {
             f.render_widget(Paragraph::new(text), area);
             return;
         }
-        let width = area.width as usize;
-        let rows: usize = self
-            .swarms
+        // A worker's last line gets a row of its own when everything fits.
+        let two_rows = self.rows() <= area.height as usize;
+        let now = jiff::Timestamp::now();
+        let mut lines: Vec<Line> = Vec::new();
+        let mut selected_line = 0;
+        for s in &self.swarms {
+            let name_w = s
+                .workers
+                .iter()
+                .map(|w| ui::escape(&w.worker).width())
+                .max()
+                .unwrap_or(6)
+                .clamp(6, 14);
+            lines.extend(self.swarm_head(s, name_w, now));
+            for w in &s.workers {
+                let is_sel = self
+                    .selected
+                    .as_ref()
+                    .is_some_and(|(sid, wid)| sid == &s.swarm && wid == &w.worker);
+                if is_sel {
+                    selected_line = lines.len();
+                }
+                let width = area.width as usize;
+                lines.extend(self.worker_lines(w, is_sel, name_w, two_rows, width, now));
+            }
+            lines.extend(merge_queue_line(s, now));
+            lines.extend(self.conflict_lines(s));
+        }
+        // Keep the selected row on screen.
+        let height = area.height as usize;
+        let scroll = (selected_line + 2).saturating_sub(height);
+        f.render_widget(
+            Paragraph::new(Text::from(lines)).scroll((u16::try_from(scroll).unwrap_or(0), 0)),
+            area,
+        );
+    }
+
+    /// The rows the list takes when each worker's last line has a row of its own.
+    fn rows(&self) -> usize {
+        self.swarms
             .iter()
             .map(|s| 3 + 2 * s.workers.len() + usize::from(!s.merge_queue.is_empty()))
             .sum::<usize>()
@@ -226,14 +263,13 @@ impl View {
                 .swarms
                 .iter()
                 .map(|s| s.conflicts.len().min(3))
-                .sum::<usize>();
-        // A worker's last line gets a row of its own when everything fits.
-        let two_rows = rows <= area.height as usize;
-        let now = jiff::Timestamp::now();
-        let mut lines: Vec<Line> = Vec::new();
-        let mut selected_line = 0;
-        for s in &self.swarms {
-            lines.push(Line::from(vec![
+                .sum::<usize>()
+    }
+
+    /// A swarm's line, its queue's counts and the workers' column headings.
+    fn swarm_head(&self, s: &LiveStatus, name_w: usize, now: jiff::Timestamp) -> [Line<'_>; 3] {
+        [
+            Line::from(vec![
                 Span::styled(
                     format!("swarm {}", ui::escape(&s.swarm)),
                     self.style(Color::Green).add_modifier(Modifier::BOLD),
@@ -245,113 +281,88 @@ impl View {
                     age(&s.started, now),
                     s.landings
                 )),
-            ]));
-            lines.push(Line::from(format!(
+            ]),
+            Line::from(format!(
                 "queue: {} pending · {} claimed · {} complete",
                 s.queue.pending, s.queue.claimed, s.queue.complete
-            )));
-            let name_w = s
-                .workers
-                .iter()
-                .map(|w| ui::escape(&w.worker).width())
-                .max()
-                .unwrap_or(6)
-                .clamp(6, 14);
-            lines.push(
-                Line::from(format!(
-                    "  {:<name_w$} {:<32} {:>6} {:<10} {:>6} {:>6}",
-                    "WORKER", "PHASE", "FOR", "TASKS", "TOKENS", "COST"
-                ))
-                .style(Style::new().add_modifier(Modifier::BOLD)),
-            );
-            for w in &s.workers {
-                let is_sel = self
-                    .selected
-                    .as_ref()
-                    .is_some_and(|(sid, wid)| sid == &s.swarm && wid == &w.worker);
-                if is_sel {
-                    selected_line = lines.len();
-                }
-                let cells = format!(
-                    "{} {} {} {:>6} {} {:>6} {:>6}",
-                    if is_sel { ">" } else { " " },
-                    fit(&ui::escape(&w.worker), name_w),
-                    fit(&ui::escape(&w.phase.describe()), 32),
-                    age(&w.since, now),
-                    fit(&ui::escape(&w.tasks.join(",")), 10),
-                    tokens(&w.tokens),
-                    cost(&w.tokens),
-                );
-                let mut row = vec![Span::styled(cells, self.style(phase_color(&w.phase)))];
-                let last = w.last_line.as_deref().map(ui::escape).unwrap_or_default();
-                if !two_rows {
-                    row.push(Span::raw(" "));
-                    row.push(Span::styled(
-                        last.clone().into_owned(),
-                        Style::new().add_modifier(Modifier::DIM),
-                    ));
-                }
-                let mut line = Line::from(row);
-                if is_sel {
-                    line = line.style(Style::new().add_modifier(Modifier::REVERSED));
-                }
-                lines.push(line);
-                if two_rows {
-                    let indent = name_w + 3;
-                    lines.push(Line::from(Span::styled(
-                        format!(
-                            "{}{}",
-                            " ".repeat(indent),
-                            fit(&last, width.saturating_sub(indent))
-                        ),
-                        Style::new().add_modifier(Modifier::DIM),
-                    )));
-                }
-            }
-            if !s.merge_queue.is_empty() {
-                let items: Vec<String> = s
-                    .merge_queue
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "{} {} {} ({})",
-                            ui::escape(&m.worker),
-                            m.state,
-                            ui::escape(&m.tasks.join(",")),
-                            age(&m.since, now)
-                        )
-                    })
-                    .collect();
-                lines.push(Line::from(vec![
-                    Span::styled("merge queue: ", Style::new().add_modifier(Modifier::BOLD)),
-                    Span::raw(items.join(" · ")),
-                ]));
-            }
-            for c in s.conflicts.iter().take(3) {
-                lines.push(Line::from(vec![
-                    Span::styled("predicted conflict: ", self.style(Color::Red)),
-                    Span::raw(format!(
-                        "{} × {}: {}",
-                        ui::escape(&c.a),
-                        ui::escape(&c.b),
-                        ui::escape(&c.paths.join(", "))
-                    )),
-                ]));
-            }
-            if s.conflicts.len() > 3 {
-                lines.push(Line::from(format!(
-                    "  … and {} more predicted conflicts",
-                    s.conflicts.len() - 3
-                )));
-            }
-        }
-        // Keep the selected row on screen.
-        let height = area.height as usize;
-        let scroll = (selected_line + 2).saturating_sub(height);
-        f.render_widget(
-            Paragraph::new(Text::from(lines)).scroll((u16::try_from(scroll).unwrap_or(0), 0)),
-            area,
+            )),
+            Line::from(format!(
+                "  {:<name_w$} {:<32} {:>6} {:<10} {:>6} {:>6}",
+                "WORKER", "PHASE", "FOR", "TASKS", "TOKENS", "COST"
+            ))
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+        ]
+    }
+
+    /// A worker's row, and its last line below it (`two_rows`) or at the row's end.
+    fn worker_lines(
+        &self,
+        w: &WorkerStatus,
+        is_sel: bool,
+        name_w: usize,
+        two_rows: bool,
+        width: usize,
+        now: jiff::Timestamp,
+    ) -> Vec<Line<'_>> {
+        let cells = format!(
+            "{} {} {} {:>6} {} {:>6} {:>6}",
+            if is_sel { ">" } else { " " },
+            fit(&ui::escape(&w.worker), name_w),
+            fit(&ui::escape(&w.phase.describe()), 32),
+            age(&w.since, now),
+            fit(&ui::escape(&w.tasks.join(",")), 10),
+            tokens(&w.tokens),
+            cost(&w.tokens),
         );
+        let mut row = vec![Span::styled(cells, self.style(phase_color(&w.phase)))];
+        let last = w.last_line.as_deref().map(ui::escape).unwrap_or_default();
+        if !two_rows {
+            row.push(Span::raw(" "));
+            row.push(Span::styled(
+                last.clone().into_owned(),
+                Style::new().add_modifier(Modifier::DIM),
+            ));
+        }
+        let mut line = Line::from(row);
+        if is_sel {
+            line = line.style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        let mut lines = vec![line];
+        if two_rows {
+            let indent = name_w + 3;
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{}{}",
+                    " ".repeat(indent),
+                    fit(&last, width.saturating_sub(indent))
+                ),
+                Style::new().add_modifier(Modifier::DIM),
+            )));
+        }
+        lines
+    }
+
+    /// Up to three predicted conflicts, and how many more there are.
+    fn conflict_lines(&self, s: &LiveStatus) -> Vec<Line<'_>> {
+        let mut lines: Vec<Line> = Vec::new();
+        for c in s.conflicts.iter().take(3) {
+            lines.push(Line::from(vec![
+                Span::styled("predicted conflict: ", self.style(Color::Red)),
+                Span::raw(format!(
+                    "{} × {}: {}",
+                    ui::escape(&c.a),
+                    ui::escape(&c.b),
+                    ui::escape(&c.paths.join(", "))
+                )),
+            ]));
+        }
+        if s.conflicts.len() > 3 {
+            lines.push(Line::from(format!(
+                "  … and {} more predicted conflicts",
+                s.conflicts.len() - 3
+            )));
+        }
+        lines
     }
 
     fn draw_detail(&self, f: &mut Frame, area: Rect, s: &LiveStatus, w: &WorkerStatus) {
@@ -412,6 +423,30 @@ impl View {
         };
         f.render_widget(Paragraph::new(Text::from(text)), tail);
     }
+}
+
+/// The changes in a swarm's merge queue, on one line, when there are any.
+fn merge_queue_line(s: &LiveStatus, now: jiff::Timestamp) -> Option<Line<'static>> {
+    if s.merge_queue.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = s
+        .merge_queue
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} {} ({})",
+                ui::escape(&m.worker),
+                m.state,
+                ui::escape(&m.tasks.join(",")),
+                age(&m.since, now)
+            )
+        })
+        .collect();
+    Some(Line::from(vec![
+        Span::styled("merge queue: ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(items.join(" · ")),
+    ]))
 }
 
 /// The last `n` lines of a transcript, escaped for display; a JSON event line shows the text

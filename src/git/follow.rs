@@ -129,44 +129,18 @@ impl Repo {
 
     /// Every file and symlink of `tree` with its blob id.
     fn flatten(&self, tree: ObjectId) -> Result<Flat, GitError> {
-        let mut out = BTreeMap::new();
-        let mut pending = vec![(String::new(), tree)];
-        while let Some((prefix, id)) = pending.pop() {
-            let t = self
-                .gix()
-                .find_tree(id)
-                .ctx(|| format!("reading tree {id}"))?;
-            for e in t.iter() {
-                let e = e.ctx(|| format!("reading tree {id}"))?;
-                let name = e.filename().to_str_lossy();
-                let path = if prefix.is_empty() {
-                    name.into_owned()
-                } else {
-                    format!("{prefix}/{name}")
-                };
-                let mode = e.mode();
-                if mode.is_tree() {
-                    pending.push((path, e.object_id()));
-                } else if mode.is_blob() || mode.is_link() {
-                    out.insert(path, e.object_id());
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .walk_tree(tree, |mode| mode.is_blob() || mode.is_link())?
+            .into_iter()
+            .collect())
     }
 
     /// The blob (file or symlink) at `path` in `tree`.
     fn lookup_entry(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
-        let root = self
-            .gix()
-            .find_tree(tree)
-            .ctx(|| format!("reading tree {tree}"))?;
-        let entry = root
-            .lookup_entry_by_path(path)
-            .ctx(|| format!("looking up {path} in tree {tree}"))?;
-        Ok(entry
-            .filter(|e| e.mode().is_blob() || e.mode().is_link())
-            .map(|e| e.object_id()))
+        Ok(self
+            .entry_by_path(tree, path)?
+            .filter(|(mode, _)| mode.is_blob() || mode.is_link())
+            .map(|(_, id)| id))
     }
 }
 

@@ -2,7 +2,7 @@
 //! check.
 
 use gix::bstr::ByteSlice;
-use gix::objs::tree::EntryKind;
+use gix::objs::tree::{EntryKind, EntryMode};
 
 use super::error::Context;
 use super::{GitError, ObjectId, Repo, inspect};
@@ -69,8 +69,12 @@ impl Repo {
         Ok(msg.to_str_lossy().into_owned())
     }
 
-    /// The entry at `path` in `tree`: whether it is a tree, and its id.
-    fn entry_at(&self, tree: ObjectId, path: &str) -> Result<Option<(bool, ObjectId)>, GitError> {
+    /// The mode and id of the entry at `path` in `tree`, whatever its kind.
+    pub(super) fn entry_by_path(
+        &self,
+        tree: ObjectId,
+        path: &str,
+    ) -> Result<Option<(EntryMode, ObjectId)>, GitError> {
         let root = self
             .repo
             .find_tree(tree)
@@ -78,9 +82,15 @@ impl Repo {
         let entry = root
             .lookup_entry_by_path(path)
             .ctx(|| format!("looking up {path} in tree {tree}"))?;
-        Ok(entry
-            .filter(|e| e.mode().is_tree() || e.mode().is_blob())
-            .map(|e| (e.mode().is_tree(), e.object_id())))
+        Ok(entry.map(|e| (e.mode(), e.object_id())))
+    }
+
+    /// The entry at `path` in `tree`: whether it is a tree, and its id.
+    fn entry_at(&self, tree: ObjectId, path: &str) -> Result<Option<(bool, ObjectId)>, GitError> {
+        Ok(self
+            .entry_by_path(tree, path)?
+            .filter(|(mode, _)| mode.is_tree() || mode.is_blob())
+            .map(|(mode, id)| (mode.is_tree(), id)))
     }
 
     /// Entries (`name`, blob id) of the subtree at `dir` of `tree`; empty when absent.
@@ -137,6 +147,17 @@ impl Repo {
         &self,
         tree: ObjectId,
     ) -> Result<Vec<(String, ObjectId)>, GitError> {
+        self.walk_tree(tree, |mode| mode.is_blob())
+    }
+
+    /// Every non-tree entry under `tree` whose mode `keep` accepts, at any depth, as
+    /// (`dir/sub/name`, id): a tree's own entries first, then its subtrees', each level in
+    /// tree order.
+    pub(super) fn walk_tree(
+        &self,
+        tree: ObjectId,
+        keep: impl Fn(EntryMode) -> bool,
+    ) -> Result<Vec<(String, ObjectId)>, GitError> {
         let mut out = Vec::new();
         let mut pending = vec![(String::new(), tree)];
         while let Some((prefix, id)) = pending.pop() {
@@ -155,7 +176,7 @@ impl Repo {
                 };
                 if e.mode().is_tree() {
                     subtrees.push((path, e.object_id()));
-                } else if e.mode().is_blob() {
+                } else if keep(e.mode()) {
                     out.push((path, e.object_id()));
                 }
             }

@@ -35,6 +35,42 @@ pub enum Verdict {
     },
 }
 
+/// What [`check`] finds wrong with a ref's tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The tip is not a commit (`kind`: what it is instead).
+    NotACommit { id: ObjectId, kind: &'static str },
+    /// The tip does not descend from the known one; as in [`Verdict::Replaced`].
+    Replaced {
+        known: ObjectId,
+        found: Option<ObjectId>,
+    },
+}
+
+/// [`verify`], also refusing a tip that is not a commit: the check the queue and the cycle
+/// log run on their ref before every read and write. `Ok(Ok(()))`: a commit (or no ref)
+/// descending from the last tip git oompa knew, recorded when it moved forward.
+pub fn check(
+    repo: &Repo,
+    name: &str,
+    tip: Option<ObjectId>,
+) -> Result<Result<(), Problem>, GitError> {
+    // A tip at or past the record is a commit (the record only ever holds commits, and the
+    // walk from a tip reads it as one): the kind is looked up only when that is not so.
+    let verdict = verify(repo, name, tip)?;
+    if verdict != Verdict::Descends
+        && let Some(id) = tip
+        && let Some((kind, _)) = repo.object_header(id)?
+        && kind != "commit"
+    {
+        return Ok(Err(Problem::NotACommit { id, kind }));
+    }
+    Ok(match verdict {
+        Verdict::First | Verdict::Descends => Ok(()),
+        Verdict::Replaced { known, found } => Err(Problem::Replaced { known, found }),
+    })
+}
+
 /// Where the record of `name` lives.
 pub fn path(repo: &Repo, name: &str) -> PathBuf {
     super::layout::known_tip(repo.common_dir(), name)

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use super::known::{self, Verdict};
+use super::known::{self, Problem};
 use super::layout;
 use super::record::CycleRecord;
 use crate::git::{GitError, ObjectId, Repo};
@@ -96,20 +96,10 @@ pub struct Restored {
 /// Checks the notes ref's value: a commit (or no ref) descending from the last tip git oompa
 /// knew; records it when it moved forward.
 pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), NotesError> {
-    // A tip at or past the record is a commit (the record only ever holds commits, and the
-    // walk from a tip reads it as one): the kind is looked up only when that is not so.
-    let verdict = known::verify(repo, NOTES_REF, tip)?;
-    if verdict != Verdict::Descends
-        && let Some(id) = tip
-        && let Some((kind, _)) = repo.object_header(id)?
-        && kind != "commit"
-    {
-        return Err(NotesError::NotACommit { id, kind });
-    }
-    match verdict {
-        Verdict::First | Verdict::Descends => Ok(()),
-        Verdict::Replaced { known, found } => Err(NotesError::Rewritten { known, found }),
-    }
+    known::check(repo, NOTES_REF, tip)?.map_err(|problem| match problem {
+        Problem::NotACommit { id, kind } => NotesError::NotACommit { id, kind },
+        Problem::Replaced { known, found } => NotesError::Rewritten { known, found },
+    })
 }
 
 /// One record of the log and the commit its note is attached to.

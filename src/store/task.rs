@@ -197,6 +197,25 @@ pub struct Task {
 }
 
 impl Task {
+    /// A pending task with its id, summary and who made it when, and nothing else: no
+    /// description, difficulty, files, acceptance criteria, claim, landing or extra fields.
+    pub fn new(id: TaskId, summary: String, created: String, created_by: String) -> Task {
+        Task {
+            version: TASK_VERSION,
+            id,
+            summary,
+            description: String::new(),
+            difficulty: None,
+            files: Vec::new(),
+            acceptance: Vec::new(),
+            created,
+            created_by,
+            claim: None,
+            landed: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// Pretty JSON with a trailing newline, as stored in the queue.
     pub fn to_json(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).expect("a task always serializes");

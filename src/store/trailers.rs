@@ -95,19 +95,13 @@ mod tests {
 
     #[test]
     fn trailers_round_trip() {
-        let t = |id: &str, s: &str| Task {
-            version: 1,
-            id: TaskId::new(id).expect("test fixture"),
-            summary: s.into(),
-            description: String::new(),
-            difficulty: None,
-            files: vec![],
-            acceptance: vec![],
-            created: String::new(),
-            created_by: String::new(),
-            claim: None,
-            landed: None,
-            extra: Default::default(),
+        let t = |id: &str, s: &str| {
+            Task::new(
+                TaskId::new(id).expect("test fixture"),
+                s.into(),
+                String::new(),
+                String::new(),
+            )
         };
         let msg = landing_message(
             &[t("a", "Do A"), t("b", "Do B")],

@@ -38,9 +38,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+mod transcript;
+pub use transcript::{json_text, last_line, tail};
+
 use super::predict::ConflictPair;
 use super::{Event, Shared};
-use crate::store::record::Tokens;
+use crate::store::record::{CycleRecord, Tokens};
 use crate::store::{Queue, State};
 
 pub const STATUS_VERSION: u32 = 1;
@@ -49,13 +52,6 @@ pub const STATUS_VERSION: u32 = 1;
 const TICK: Duration = Duration::from_millis(200);
 /// The file is rewritten at least this often, so `updated` shows the swarm is alive.
 const REFRESH: Duration = Duration::from_secs(1);
-/// How much of a transcript's end is read for its last line.
-const TAIL_BYTES: u64 = 16 * 1024;
-/// The line a transcript's turn header ends with (`agent::turn_log`): the agent's output
-/// follows it.
-const OUTPUT_MARK: &str = "── output ──";
-/// The longest `last_line` kept (in bytes, cut at a character boundary).
-const LAST_LINE_MAX: usize = 1024;
 
 /// What one worker is doing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,34 +301,19 @@ impl Board {
     pub fn observe(&self, e: &Event) {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (status, spent) = &mut *guard;
-        let mut changed = true;
-        let set = set_phase;
-        match e {
+        let mut board = Workers { status, spent };
+        let changed = match e {
             Event::Phase {
                 worker,
                 phase,
                 spent: used,
             } => {
-                if let Some(used) = used
-                    && let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
-                {
-                    spent[i].cycle = used.clone();
-                    status.workers[i].tokens = sum(&spent[i].done, used);
-                }
-                set(&mut status.workers, worker, phase.clone());
+                board.phase(worker, phase, used.as_ref());
+                true
             }
             Event::CycleStarted { worker, cycle } => {
-                set(
-                    &mut status.workers,
-                    worker,
-                    Phase::Preparing { cycle: *cycle },
-                );
-                let path = self.transcript(worker, *cycle);
-                if let Some(w) = status.workers.iter_mut().find(|w| &w.worker == worker) {
-                    w.cycle = *cycle;
-                    w.transcript = Some(path.display().to_string());
-                    w.last_line = None;
-                }
+                board.cycle_started(worker, *cycle, self.transcript(worker, *cycle));
+                true
             }
             Event::GateStarted {
                 run,
@@ -340,85 +321,41 @@ impl Board {
                 bisect,
                 ..
             } => {
-                for w in workers {
-                    set(
-                        &mut status.workers,
-                        w,
-                        Phase::Gating {
-                            run: *run,
-                            bisect: *bisect,
-                        },
-                    );
-                }
+                board.gate_started(workers, *run, *bisect);
+                true
             }
             Event::GateEnded { workers, .. } => {
-                for w in workers {
-                    let cycle = status
-                        .workers
-                        .iter()
-                        .find(|s| &s.worker == w && matches!(s.phase, Phase::Gating { .. }))
-                        .map(|s| s.cycle);
-                    if let Some(cycle) = cycle {
-                        set(&mut status.workers, w, Phase::Landing { cycle });
-                    }
-                }
+                board.gate_ended(workers);
+                true
             }
             Event::Landed { worker, tasks, .. } => {
-                status.landings += 1;
-                if let Some(w) = status.workers.iter_mut().find(|w| &w.worker == worker) {
-                    w.landed += tasks.len() as u64;
-                }
+                board.landed(worker, tasks.len());
+                true
             }
             Event::CycleEnded { worker, record } => {
-                set(
-                    &mut status.workers,
-                    worker,
-                    Phase::BetweenCycles {
-                        cycle: record.cycle,
-                        outcome: record.outcome.to_string(),
-                    },
-                );
-                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker) {
-                    spent[i].done = sum(&spent[i].done, &record.tokens);
-                    spent[i].cycle = Tokens::default();
-                    status.workers[i].tokens = spent[i].done.clone();
-                    status.workers[i].cycles += 1;
-                }
+                board.cycle_ended(worker, record);
+                true
             }
-            Event::WorkerFinished(s) => set(
-                &mut status.workers,
-                &s.worker,
-                Phase::Done {
-                    reason: s.reason.clone(),
-                },
-            ),
-            // Behind a usage limit: the phase it was in comes back when it resumes.
+            Event::WorkerFinished(s) => {
+                let reason = s.reason.clone();
+                board.set(&s.worker, Phase::Done { reason });
+                true
+            }
             Event::Paused {
                 worker,
                 until,
                 reason,
             } => {
-                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
-                    && !matches!(status.workers[i].phase, Phase::Paused { .. })
-                {
-                    spent[i].before_pause = Some(status.workers[i].phase.clone());
-                }
-                let phase = Phase::Paused {
-                    until: Some(until.to_string()),
-                    reason: reason.clone(),
-                };
-                set(&mut status.workers, worker, phase);
+                board.paused(worker, until, reason);
+                true
             }
             Event::Resumed { worker } => {
-                if let Some(i) = status.workers.iter().position(|w| &w.worker == worker)
-                    && let Some(before) = spent[i].before_pause.take()
-                {
-                    set(&mut status.workers, worker, before);
-                }
+                board.resumed(worker);
+                true
             }
             // A new event that changes what a worker does maps to its phase here.
-            _ => changed = false,
-        }
+            _ => false,
+        };
         drop(guard);
         if changed {
             self.generation.fetch_add(1, Ordering::SeqCst);
@@ -437,6 +374,110 @@ impl Board {
     /// Tells the `live` thread to remove the file and end.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The board's state while an event is taken: the workers as the file shows them, and what
+/// the board keeps about each beyond the file.
+struct Workers<'a> {
+    status: &'a mut LiveStatus,
+    spent: &'a mut Vec<Spent>,
+}
+
+impl Workers<'_> {
+    fn index(&self, worker: &str) -> Option<usize> {
+        self.status.workers.iter().position(|w| w.worker == worker)
+    }
+
+    fn set(&mut self, worker: &str, phase: Phase) {
+        set_phase(&mut self.status.workers, worker, phase);
+    }
+
+    /// A new phase, with what the cycle's turns have used so far when that changed.
+    fn phase(&mut self, worker: &str, phase: &Phase, used: Option<&Tokens>) {
+        if let Some(used) = used
+            && let Some(i) = self.index(worker)
+        {
+            self.spent[i].cycle = used.clone();
+            self.status.workers[i].tokens = sum(&self.spent[i].done, used);
+        }
+        self.set(worker, phase.clone());
+    }
+
+    fn cycle_started(&mut self, worker: &str, cycle: u32, transcript: PathBuf) {
+        self.set(worker, Phase::Preparing { cycle });
+        if let Some(w) = self.status.workers.iter_mut().find(|w| w.worker == worker) {
+            w.cycle = cycle;
+            w.transcript = Some(transcript.display().to_string());
+            w.last_line = None;
+        }
+    }
+
+    fn gate_started(&mut self, workers: &[String], run: u64, bisect: bool) {
+        for w in workers {
+            self.set(w, Phase::Gating { run, bisect });
+        }
+    }
+
+    /// The gate's workers that are still gating go back to landing.
+    fn gate_ended(&mut self, workers: &[String]) {
+        for w in workers {
+            let cycle = self
+                .status
+                .workers
+                .iter()
+                .find(|s| &s.worker == w && matches!(s.phase, Phase::Gating { .. }))
+                .map(|s| s.cycle);
+            if let Some(cycle) = cycle {
+                self.set(w, Phase::Landing { cycle });
+            }
+        }
+    }
+
+    fn landed(&mut self, worker: &str, tasks: usize) {
+        self.status.landings += 1;
+        if let Some(w) = self.status.workers.iter_mut().find(|w| w.worker == worker) {
+            w.landed += tasks as u64;
+        }
+    }
+
+    /// Between cycles; the cycle's tokens join the worker's total.
+    fn cycle_ended(&mut self, worker: &str, record: &CycleRecord) {
+        self.set(
+            worker,
+            Phase::BetweenCycles {
+                cycle: record.cycle,
+                outcome: record.outcome.to_string(),
+            },
+        );
+        if let Some(i) = self.index(worker) {
+            self.spent[i].done = sum(&self.spent[i].done, &record.tokens);
+            self.spent[i].cycle = Tokens::default();
+            self.status.workers[i].tokens = self.spent[i].done.clone();
+            self.status.workers[i].cycles += 1;
+        }
+    }
+
+    /// Behind a usage limit: the phase it was in comes back when it resumes.
+    fn paused(&mut self, worker: &str, until: &jiff::Timestamp, reason: &str) {
+        if let Some(i) = self.index(worker)
+            && !matches!(self.status.workers[i].phase, Phase::Paused { .. })
+        {
+            self.spent[i].before_pause = Some(self.status.workers[i].phase.clone());
+        }
+        let phase = Phase::Paused {
+            until: Some(until.to_string()),
+            reason: reason.to_string(),
+        };
+        self.set(worker, phase);
+    }
+
+    fn resumed(&mut self, worker: &str) {
+        if let Some(i) = self.index(worker)
+            && let Some(before) = self.spent[i].before_pause.take()
+        {
+            self.set(worker, before);
+        }
     }
 }
 
@@ -562,148 +603,12 @@ fn complete(shared: &Shared, repo: &crate::git::Repo) -> LiveStatus {
     status
 }
 
-/// The last line the agent printed into the transcript at `path`: the last non-empty line
-/// of its end, or, for a JSON event line, the last line of the text it carries (events
-/// without text are passed over).
-///
-/// A transcript's turn headers (`══ turn 2 · … ══`, `ended:`, the prompt, up to `── output ──`)
-/// are git oompa's, not the agent's: they are passed over.
-pub fn last_line(path: &Path) -> Option<String> {
-    let text = tail(path, TAIL_BYTES)?;
-    // Reading backwards: between an `── output ──` line and its turn's title, all is header.
-    let mut in_header = false;
-    for line in text.lines().rev() {
-        let l = line.trim();
-        if l == OUTPUT_MARK {
-            in_header = true;
-            continue;
-        }
-        if in_header {
-            in_header = !(l.starts_with("══ ") && l.ends_with(" ══"));
-            continue;
-        }
-        if l.is_empty() {
-            continue;
-        }
-        if l.starts_with('{')
-            && l.ends_with('}')
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(l)
-        {
-            if let Some(t) = json_text(&v)
-                && let Some(last) = t.lines().rev().map(str::trim).find(|s| !s.is_empty())
-            {
-                return Some(cut(last));
-            }
-            continue;
-        }
-        return Some(cut(l));
-    }
-    None
-}
-
-/// The last `max` bytes of the file at `path`, as text (a broken first character dropped).
-pub fn tail(path: &Path, max: u64) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    let from = len.saturating_sub(max);
-    f.seek(SeekFrom::Start(from)).ok()?;
-    let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    if from > 0 {
-        // The first line is likely cut: drop it.
-        return Some(
-            text.split_once('\n')
-                .map(|x| x.1.to_string())
-                .unwrap_or(text),
-        );
-    }
-    Some(text)
-}
-
-/// The text a CLI's JSON event carries: the last string under `text`, `result` or a string
-/// `content`, looked for depth first.
-pub fn json_text(v: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let mut found = None;
-            for (k, val) in map {
-                let here = match (k.as_str(), val) {
-                    ("text" | "result" | "content", Value::String(s)) if !s.trim().is_empty() => {
-                        Some(s.clone())
-                    }
-                    _ => json_text(val),
-                };
-                if here.is_some() {
-                    found = here;
-                }
-            }
-            found
-        }
-        Value::Array(items) => items.iter().rev().find_map(json_text),
-        _ => None,
-    }
-}
-
-fn cut(s: &str) -> String {
-    if s.len() <= LAST_LINE_MAX {
-        return s.to_string();
-    }
-    let mut end = LAST_LINE_MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn last(text: &str) -> Option<String> {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let p = dir.path().join("t.log");
-        std::fs::write(&p, text).expect("writable");
-        last_line(&p)
-    }
-
-    #[test]
-    fn the_last_line_is_the_last_non_empty_one_kept_exactly() {
-        assert_eq!(
-            last("one\ntwo \x1b[2J\n\n  \n").as_deref(),
-            Some("two \x1b[2J")
-        );
-        assert_eq!(last(""), None);
-    }
-
-    #[test]
-    fn turn_headers_and_prompts_in_a_transcript_are_not_the_agents_last_line() {
-        let header = |n: u32| {
-            format!(
-                "══ turn {n} · fresh session · 2026-11-30 05:12:03 UTC · exec:x ══\n\
-                 ended: (still running)\n── prompt (20 bytes) ──\nDo the task.\nEnd with X\n\
-                 ── output ──\n"
-            )
-        };
-        // A turn that printed nothing yet: the previous turn's last line.
-        let text = format!("{}I will take t1.\nCLAIM(t1)\n\n{}", header(1), header(2));
-        assert_eq!(last(&text).as_deref(), Some("CLAIM(t1)"));
-        let text = format!("{text}Working on t1\n");
-        assert_eq!(last(&text).as_deref(), Some("Working on t1"));
-        assert_eq!(last(&header(1)), None);
-    }
-
-    #[test]
-    fn json_event_lines_give_their_text_and_events_without_text_are_passed_over() {
-        let claude = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Editing a.rs\nnow"}]}}
-{"type":"system","subtype":"heartbeat"}"#;
-        assert_eq!(last(claude).as_deref(), Some("now"));
-        let codex = r#"{"type":"item.completed","item":{"type":"agent_message","text":"Done."}}"#;
-        assert_eq!(last(codex).as_deref(), Some("Done."));
-    }
-
+    // One worker's cycle from its start to its landing, event after event: long because each
+    // step starts from where the one before left the board.
     #[test]
     fn events_move_workers_through_their_phases_and_since_only_moves_on_a_change() {
         let board = Board::new(
@@ -792,6 +697,60 @@ mod tests {
             ..Default::default()
         }));
         assert_eq!(phase("w1").1, "done: no more work");
+    }
+
+    #[test]
+    fn a_pause_gives_back_the_phase_it_interrupted_and_an_ended_cycles_tokens_join_the_total() {
+        let board = Board::new(
+            LiveStatus::default(),
+            &[("w0".into(), "exec:x".into())],
+            PathBuf::from("/t"),
+        );
+        let w0 = || board.status().workers[0].clone();
+        let tokens = |input| Tokens {
+            input: Some(input),
+            output: None,
+            cost_usd: None,
+        };
+        let review = Phase::Review { cycle: 1, round: 2 };
+        board.observe(&Event::Phase {
+            worker: "w0".into(),
+            phase: review.clone(),
+            spent: Some(tokens(10)),
+        });
+        let until = jiff::Timestamp::now();
+        for _ in 0..2 {
+            // A second pause (another worker on the same provider saw it) keeps the first's.
+            board.observe(&Event::Paused {
+                worker: "w0".into(),
+                until,
+                reason: "usage limit".into(),
+            });
+        }
+        assert!(
+            matches!(w0().phase, Phase::Paused { .. }),
+            "{:?}",
+            w0().phase
+        );
+        board.observe(&Event::Resumed {
+            worker: "w0".into(),
+        });
+        assert_eq!(w0().phase, review);
+        let record = CycleRecord {
+            tokens: tokens(30),
+            ..CycleRecord::new("s1", "w0", 1, crate::store::record::Outcome::Merged, "base")
+        };
+        board.observe(&Event::CycleEnded {
+            worker: "w0".into(),
+            record: Box::new(record),
+        });
+        assert_eq!((w0().tokens, w0().cycles), (tokens(30), 1));
+        board.observe(&Event::Phase {
+            worker: "w0".into(),
+            phase: Phase::Preparing { cycle: 2 },
+            spent: Some(tokens(5)),
+        });
+        assert_eq!(w0().tokens, tokens(35));
     }
 
     #[test]

@@ -13,10 +13,13 @@ mod merge_queue;
 pub mod orphans;
 mod planner;
 pub mod predict;
+mod predictor;
+mod preflight;
 mod prompts;
 mod recorder;
 pub mod registry;
 mod review;
+mod start;
 pub mod status;
 mod target_tip;
 mod target_watch;
@@ -31,19 +34,17 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{Config, WorkerConfig};
-use crate::git::{GitError, ObjectId, Repo, SharedRepo};
+use crate::git::{GitError, ObjectId, SharedRepo};
 use crate::store::journal;
-use crate::store::layout;
-use crate::store::queue::hostname;
 use crate::store::record::{CycleRecord, Outcome};
-use crate::store::recover::{describe_recorded, recover};
-use crate::store::swarm::{Stopped, SwarmRecord};
+use crate::store::swarm::Stopped;
 use crate::store::{ClaimOutcome, Queue, QueueError, TaskId};
 
 pub use merge_queue::{LandReply, LandRequest};
+pub use preflight::missing_clis;
 
 /// Why a swarm could not start or finish cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -438,203 +439,6 @@ pub fn worker_ids(config: &Config) -> Vec<(String, WorkerConfig)> {
 }
 
 impl Swarm {
-    /// Checks the target, recovers dead claims, records the swarm in the queue and starts
-    /// every thread.
-    pub fn start(repo: &Repo, opts: Options) -> Result<Swarm, SwarmError> {
-        preflight(&opts.config)?;
-        let target_ref = format!("refs/heads/{}", opts.target);
-        if repo.read_ref(&target_ref)?.is_none() {
-            return Err(SwarmError::NoTarget(opts.target));
-        }
-        let queue = Queue::new(repo);
-        queue.init()?;
-        let (events_tx, events) = unbounded();
-        orphans::sweep_dead(repo.common_dir());
-        let (recovered, kept) = recover(repo, Some(&target_ref))?;
-        if !recovered.released.is_empty()
-            || !recovered.crashed.is_empty()
-            || !recovered.recorded.is_empty()
-        {
-            let _ = events_tx.send(Event::Recovered {
-                recorded: recovered.recorded.iter().map(describe_recorded).collect(),
-                released: recovered
-                    .released
-                    .iter()
-                    .map(|(id, _)| id.to_string())
-                    .collect(),
-                crashed: recovered.crashed.iter().map(|s| s.id.clone()).collect(),
-                kept,
-            });
-        }
-        for problem in &recovered.unrecorded {
-            let _ = events_tx.send(Event::Warning(problem.clone()));
-        }
-
-        let id = opts
-            .id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_string());
-        let registration = registry::register(
-            repo.common_dir(),
-            &registry::this_process(repo.common_dir(), &id, &opts.target, opts.detached),
-        )
-        .map_err(|source| SwarmError::Registry {
-            dir: registry::dir(repo.common_dir(), &id),
-            source,
-        })?;
-        let watchdog = std::env::current_exe()
-            .ok()
-            .and_then(|exe| orphans::Watchdog::start(&exe, &id));
-        let root = repo.main_workdir();
-        let ids = worker_ids(&opts.config);
-        let worktree_dir = &opts.config.worktree_dir;
-        let worktrees = if worktree_dir.is_absolute() {
-            worktree_dir.clone()
-        } else {
-            root.join(worktree_dir)
-        };
-        let record = SwarmRecord {
-            version: 1,
-            id: id.clone(),
-            started: jiff::Timestamp::now().to_string(),
-            host: hostname(),
-            pid: std::process::id(),
-            target: opts.target.clone(),
-            config: opts.config.path.as_ref().map(|p| p.display().to_string()),
-            workers: ids.iter().map(|(w, _)| w.clone()).collect(),
-            stopped: None,
-        };
-        queue.put_swarm(&record, "started")?;
-        let _ = events_tx.send(Event::Started {
-            swarm: id.clone(),
-            target: opts.target.clone(),
-            workers: ids
-                .iter()
-                .map(|(w, c)| (w.clone(), c.model.to_string()))
-                .collect(),
-        });
-
-        let warnings = copy_problems(&root, &opts.config.copy)
-            .into_iter()
-            .chain(prompt_problems(&opts.config));
-        for warning in warnings {
-            let _ = events_tx.send(Event::Warning(warning));
-        }
-        let has_planner = opts.config.planner.is_some();
-        let transcripts = layout::transcripts_dir(repo.common_dir(), &id);
-        let live = live::Board::new(
-            live::LiveStatus {
-                swarm: id.clone(),
-                pid: record.pid,
-                host: record.host.clone(),
-                target: opts.target.clone(),
-                started: record.started.clone(),
-                ..Default::default()
-            },
-            &ids.iter()
-                .map(|(w, c)| (w.clone(), c.model.to_string()))
-                .collect::<Vec<_>>(),
-            transcripts.clone(),
-        );
-        let shared = Arc::new(Shared {
-            id: id.clone(),
-            repo: repo.clone().into_shared(),
-            transcripts,
-            journal: journal::Journal::new(repo.common_dir(), &id, hostname()),
-            config: opts.config,
-            target: opts.target,
-            target_ref,
-            root,
-            worktrees: worktrees.join(&id),
-            exe_dir: opts.exe_dir,
-            control: Arc::new(Control::default()),
-            in_flight: AtomicUsize::new(0),
-            idle_workers: AtomicUsize::new(0),
-            workers_running: AtomicUsize::new(ids.len()),
-            planner_ready: AtomicBool::new(!has_planner),
-            planner_active: AtomicBool::new(has_planner),
-            prediction: Mutex::new(predict::Prediction::default()),
-            flagged: Mutex::new(BTreeSet::new()),
-            landing_conflicts: AtomicUsize::new(0),
-            predicted_conflicts: AtomicUsize::new(0),
-            board: gate::Board::default(),
-            ledger: budget::Ledger::default(),
-            live,
-            provider_pauses: worker::ProviderPauses::default(),
-            target_tip: target_tip::TargetTip::default(),
-            events: events_tx,
-        });
-        let (land_tx, land_rx) = unbounded();
-        let (record_tx, record_rx) = unbounded();
-        let spawn = |name: String| std::thread::Builder::new().name(name);
-        let merge_queue = {
-            let shared = Arc::clone(&shared);
-            spawn("merge-queue".into())
-                .spawn(move || merge_queue::run(&shared, land_rx))
-                .map_err(SwarmError::Thread)?
-        };
-        let recorder = {
-            let shared = Arc::clone(&shared);
-            spawn("recorder".into())
-                .spawn(move || recorder::run(&shared, record_rx))
-                .map_err(SwarmError::Thread)?
-        };
-        let predictor = {
-            let shared = Arc::clone(&shared);
-            spawn("predictor".into())
-                .spawn(move || predictor(&shared))
-                .map_err(SwarmError::Thread)?
-        };
-        let live = {
-            let shared = Arc::clone(&shared);
-            spawn("live".into())
-                .spawn(move || live::run(&shared))
-                .map_err(SwarmError::Thread)?
-        };
-        let planner = match shared.config.planner.clone() {
-            Some(config) => {
-                let shared = Arc::clone(&shared);
-                let records = record_tx.clone();
-                Some(
-                    spawn("planner".into())
-                        .spawn(move || planner::run(&shared, &config, &records))
-                        .map_err(SwarmError::Thread)?,
-                )
-            }
-            None => None,
-        };
-        let mut workers = Vec::new();
-        for (wid, wconf) in ids {
-            let ctx = worker::Worker::new(
-                Arc::clone(&shared),
-                wid.clone(),
-                wconf,
-                land_tx.clone(),
-                record_tx.clone(),
-            );
-            workers.push(
-                spawn(format!("worker-{wid}"))
-                    .spawn(move || ctx.run())
-                    .map_err(SwarmError::Thread)?,
-            );
-        }
-        Ok(Swarm {
-            id,
-            events,
-            shared,
-            workers,
-            merge_queue: Some(merge_queue),
-            recorder: Some(recorder),
-            planner,
-            predictor: Some(predictor),
-            live: Some(live),
-            land_tx: Some(land_tx),
-            record_tx: Some(record_tx),
-            registration: Some(registration),
-            watchdog,
-        })
-    }
-
     pub fn control(&self) -> Arc<Control> {
         Arc::clone(&self.shared.control)
     }
@@ -728,186 +532,6 @@ fn missing_text(missing: &[(String, Vec<String>)]) -> String {
             many.iter().map(one).collect::<Vec<_>>().join(", ")
         ),
     }
-}
-
-/// What is wrong with the `copy` entries (files copied into every worktree), one warning
-/// each, so that a missing `.env` is said once at start instead of silently never copied.
-fn copy_problems(root: &std::path::Path, copy: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    for rel in copy {
-        let path = root.join(rel);
-        let problem = match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
-            Err(e) => format!("cannot be read ({e})"),
-            Ok(m) if m.is_dir() => "is a directory (copy takes files)".to_string(),
-            Ok(m) if !m.is_file() => "is not a regular file".to_string(),
-            Ok(_) => match std::fs::File::open(&path) {
-                Ok(_) => continue,
-                Err(e) => format!("cannot be read ({e})"),
-            },
-        };
-        out.push(format!(
-            "copy: {} {problem}, so it is not copied into the worktrees",
-            path.display()
-        ));
-    }
-    out
-}
-
-/// Includes in the configured prompt files that cannot be resolved (a missing file, a cycle):
-/// the agent only sees a notice line in its prompt, so the person is told once at start.
-fn prompt_problems(config: &Config) -> Vec<String> {
-    let mut files: Vec<&PathBuf> = Vec::new();
-    for w in &config.workers {
-        files.extend(&w.prompt);
-        files.extend(&w.review_prompt);
-    }
-    files.extend(config.review.iter().flat_map(|r| &r.prompt));
-    files.extend(config.planner.iter().flat_map(|p| &p.prompt));
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for file in files {
-        if !seen.insert(file) {
-            continue;
-        }
-        match crate::agent::prompt::load_file(file) {
-            Err(e) => out.push(e.to_string()),
-            Ok(text) => out.extend(
-                text.lines()
-                    .filter_map(|l| l.strip_prefix("[oompa] could not include "))
-                    .map(|what| format!("prompt {}: could not include {what}", file.display())),
-            ),
-        }
-    }
-    out
-}
-
-/// Refuses to start when an agent CLI some worker, reviewer or planner needs is missing
-/// (looked up on the PATH that agent will get), instead of failing cycle after cycle. Names
-/// every missing CLI at once.
-fn preflight(config: &Config) -> Result<(), SwarmError> {
-    let missing = missing_clis(config);
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(SwarmError::MissingCli { missing })
-    }
-}
-
-/// The agent CLIs `config` needs that are not on the PATH their agent will get, each with
-/// who needs it (`w0`, `w0's reviewer`, `the planner`), in name order.
-pub fn missing_clis(config: &Config) -> Vec<(String, Vec<String>)> {
-    use crate::agent::{Harness, ModelSpec, binary_name, detect::find_on_path};
-    // (who needs it, the model, the PATH its environment sets, if any)
-    let mut needs: Vec<(String, ModelSpec, Option<String>)> = Vec::new();
-    for (id, w) in worker_ids(config) {
-        let path = w.env.get("PATH").cloned();
-        if let Some(review) = config.review_for(&w) {
-            let review_path = review.env.get("PATH").cloned().or_else(|| path.clone());
-            for m in review.models {
-                needs.push((format!("{id}'s reviewer"), m, review_path.clone()));
-            }
-        }
-        needs.push((id, w.model, path));
-    }
-    if let Some(p) = &config.planner {
-        needs.push((
-            "the planner".into(),
-            p.model.clone(),
-            p.env.get("PATH").cloned(),
-        ));
-    }
-    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let base = config.path.as_deref().and_then(std::path::Path::parent);
-    for (who, model, path) in needs {
-        let binary = match &model.harness {
-            Harness::Exec(command) => match exec_program(command) {
-                Some(program) if program.contains('/') => {
-                    let p = std::path::Path::new(&program);
-                    let full = match base {
-                        Some(b) if p.is_relative() => b.join(p),
-                        _ => p.to_path_buf(),
-                    };
-                    if p.is_relative() && base.is_none() || full.exists() {
-                        continue;
-                    }
-                    let users = missing.entry(program).or_default();
-                    if !users.contains(&who) {
-                        users.push(who);
-                    }
-                    continue;
-                }
-                Some(program) => program,
-                None => continue,
-            },
-            _ => binary_name(&model.harness).to_string(),
-        };
-        let path = path
-            .map(std::ffi::OsString::from)
-            .or_else(|| std::env::var_os("PATH"));
-        if find_on_path(&binary, path.as_deref()).is_none() {
-            let users = missing.entry(binary).or_default();
-            if !users.contains(&who) {
-                users.push(who);
-            }
-        }
-    }
-    missing.into_iter().collect()
-}
-
-/// The program an `exec:` command runs, when it can be told without a shell: the first word
-/// after `VAR=value` assignments (and `exec`), unless it is a shell builtin or keyword or the
-/// command uses quoting or expansions there.
-fn exec_program(command: &str) -> Option<String> {
-    const SHELL_WORDS: &[&str] = &[
-        ":", ".", "[", "alias", "cd", "command", "echo", "eval", "exit", "export", "false",
-        "printf", "pwd", "read", "set", "test", "true", "type", "ulimit", "umask", "unset", "if",
-        "for", "while", "until", "case", "{", "(", "!", "source", "time", "env",
-    ];
-    let mut words = command.split_whitespace();
-    let mut word = words.next()?;
-    while word.contains('=') && !word.starts_with('=') || word == "exec" {
-        word = words.next()?;
-    }
-    let special = |c: char| "\"'`$;|&<>(){}*?[]~#".contains(c);
-    if word.chars().any(special) || SHELL_WORDS.contains(&word) {
-        return None;
-    }
-    Some(word.to_string())
-}
-
-/// How often the predictor looks again.
-const PREDICT_EVERY: Duration = Duration::from_millis(500);
-
-/// The predictor thread: while workers run, dry-merges the live branches against the target
-/// and each other, keeps the result for prompts and landings, and publishes it for
-/// `git oompa status`.
-fn predictor(shared: &Shared) {
-    let repo = shared.repo.to_thread_local();
-    let path = predict::prediction_path(repo.common_dir(), &shared.id);
-    while shared.workers_running.load(Ordering::SeqCst) > 0 && !shared.control.killing() {
-        if let Ok(Some(target)) = repo.read_ref(&shared.target_ref)
-            && let Ok(branches) = predict::live_branches(&repo, &shared.id, target)
-        {
-            match predict::compute(&shared.repo, target, &branches) {
-                Ok(p) => {
-                    {
-                        let mut flagged = shared.flagged_lock();
-                        for (worker, _) in &branches {
-                            if predict::flagged(&p, worker) {
-                                flagged.insert(worker.clone());
-                            }
-                        }
-                    }
-                    let _ = predict::write(&path, &p);
-                    *shared.prediction.lock().unwrap_or_else(|e| e.into_inner()) = p;
-                }
-                Err(e) => tracing::debug!("conflict prediction failed: {e}"),
-            }
-        }
-        std::thread::sleep(PREDICT_EVERY);
-    }
-    let _ = std::fs::remove_file(&path);
 }
 
 /// Counts of each outcome, for summaries.

@@ -32,18 +32,25 @@ pub fn doctor(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
     (out.status.code(), stdout(&out), stderr(&out))
 }
 
-/// A worktree in `<tmp>/<dir>` (on a new branch `gone`) whose directory has since been
-/// removed: git still lists it. Returns the path it had.
-pub fn gone_worktree(env: &TestEnv, dir: &str) -> PathBuf {
-    let gone = env.tmp.path().join(dir);
+/// A person's own linked worktree at `<tmp>/<dir>`, on a new branch `branch` made with
+/// plain `git worktree add` (no swarm, no guard). Returns its path.
+pub fn person_worktree(env: &TestEnv, dir: &str, branch: &str) -> PathBuf {
+    let path = env.tmp.path().join(dir);
     env.git(&[
         "worktree",
         "add",
         "-q",
         "-b",
-        "gone",
-        gone.to_str().unwrap(),
+        branch,
+        path.to_str().unwrap(),
     ]);
+    path
+}
+
+/// A worktree in `<tmp>/<dir>` (on a new branch `gone`) whose directory has since been
+/// removed: git still lists it. Returns the path it had.
+pub fn gone_worktree(env: &TestEnv, dir: &str) -> PathBuf {
+    let gone = person_worktree(env, dir, "gone");
     std::fs::remove_dir_all(&gone).unwrap();
     gone
 }
@@ -88,8 +95,8 @@ pub fn start_swarm(env: &TestEnv, swarm: &str, pid: u32, workers: &[&str]) {
     .unwrap();
 }
 
-/// Marks a swarm's process as gone (a crash): its record now names a dead pid.
-pub fn crash_swarm(env: &TestEnv, swarm: &str) {
+/// Rewrites the record of `swarm` in the queue with `change`, under the commit message `why`.
+fn edit_swarm(env: &TestEnv, swarm: &str, why: &str, change: impl FnOnce(&mut SwarmRecord)) {
     let repo = env.open();
     let q = Queue::new(&repo);
     let mut rec = q
@@ -98,31 +105,33 @@ pub fn crash_swarm(env: &TestEnv, swarm: &str) {
         .into_iter()
         .find(|s| s.id == swarm)
         .expect("swarm record");
-    rec.pid = dead_pid();
-    q.put_swarm(&rec, "crashed (test)").unwrap();
+    change(&mut rec);
+    q.put_swarm(&rec, why).unwrap();
+}
+
+/// Marks a swarm's process as gone (a crash): its record now names a dead pid.
+pub fn crash_swarm(env: &TestEnv, swarm: &str) {
+    edit_swarm(env, swarm, "crashed (test)", |rec| rec.pid = dead_pid());
 }
 
 /// Marks a swarm as stopped normally.
 pub fn stop_swarm(env: &TestEnv, swarm: &str) {
-    let repo = env.open();
-    let q = Queue::new(&repo);
-    let mut rec = q
-        .swarms()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.id == swarm)
-        .expect("swarm record");
-    rec.stopped = Some(Stopped {
-        at: "2026-01-01T01:00:00Z".into(),
-        reason: "completed".into(),
+    edit_swarm(env, swarm, "completed", |rec| {
+        rec.stopped = Some(Stopped {
+            at: "2026-01-01T01:00:00Z".into(),
+            reason: "completed".into(),
+        });
     });
-    q.put_swarm(&rec, "completed").unwrap();
 }
 
 /// Creates the worker branch at the target tip and its worktree, pointed at git oompa's guard
 /// hooks the way a swarm points the worktrees it creates (when the guard is installed).
 pub fn add_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
-    let path = worktree(env, swarm, worker);
+    add_worker_at(env, worktree(env, swarm, worker), swarm, worker)
+}
+
+/// [`add_worker`] with the worktree at `path` (a custom worktree directory).
+pub fn add_worker_at(env: &TestEnv, path: PathBuf, swarm: &str, worker: &str) -> PathBuf {
     let b = branch(swarm, worker);
     env.git(&["branch", b.trim_start_matches("refs/heads/"), "main"]);
     env.git(&[
@@ -134,6 +143,18 @@ pub fn add_worker(env: &TestEnv, swarm: &str, worker: &str) -> PathBuf {
     ]);
     oompa::guard::hooks::guard_worktree(&env.open(), &path).unwrap();
     path
+}
+
+/// The usual guard scene: swarm `s1`, owned by this process, whose worker `w0` holds task
+/// `t1` and has committed `w0.txt` with `content` in its worktree. Returns the worktree and
+/// that commit.
+pub fn working_worker(env: &TestEnv, content: &str) -> (PathBuf, ObjectId) {
+    let pid = std::process::id();
+    start_swarm(env, "s1", pid, &["w0"]);
+    let wt = add_worker(env, "s1", "w0");
+    claim(env, "s1", "w0", "t1", pid);
+    let work = commit_in(env, &wt, "w0.txt", content);
+    (wt, work)
 }
 
 /// Adds task `id` (if new) and claims it for the worker, as an agent would.
@@ -161,20 +182,12 @@ pub fn claim(env: &TestEnv, swarm: &str, worker: &str, id: &str, pid: u32) {
 }
 
 pub fn task(id: &str) -> Task {
-    Task {
-        version: 1,
-        id: TaskId::new(id).unwrap(),
-        summary: format!("Task {id}"),
-        description: String::new(),
-        difficulty: None,
-        files: vec![],
-        acceptance: vec![],
-        created: "2026-01-01T00:00:00Z".into(),
-        created_by: "test".into(),
-        claim: None,
-        landed: None,
-        extra: Default::default(),
-    }
+    Task::new(
+        TaskId::new(id).unwrap(),
+        format!("Task {id}"),
+        "2026-01-01T00:00:00Z".into(),
+        "test".into(),
+    )
 }
 
 /// git in `dir`, hermetic, returning the output whatever the status.
@@ -182,6 +195,18 @@ pub fn git_in(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new("git");
     hermetic(&mut cmd, &env.home);
     cmd.current_dir(dir).args(args).output().expect("run git")
+}
+
+/// git in `dir` as a person runs it: the user's PATH (git-oompa on it, so the hooks run) and
+/// no swarm variables. Returns the output whatever the status.
+pub fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    hermetic(&mut cmd, &env.home);
+    cmd.current_dir(dir)
+        .env("PATH", path_with_bin())
+        .args(args)
+        .output()
+        .expect("run git")
 }
 
 /// git in `dir`, asserting success; returns stdout.

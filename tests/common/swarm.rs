@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use oompa::store::notes::Notes;
+use oompa::store::record::CycleRecord;
 use oompa::store::{Queue, State};
 
 use crate::common::{TestEnv, stderr, stdout};
@@ -67,14 +68,20 @@ pub fn swarm_ok(env: &TestEnv) -> Output {
     out
 }
 
-/// Cycle records by outcome.
-pub fn outcomes(env: &TestEnv) -> BTreeMap<String, usize> {
+/// Every cycle record of the log, as `Notes::read_all` gives them; asserts that no note is
+/// unreadable.
+pub fn records(env: &TestEnv) -> Vec<CycleRecord> {
     let repo = env.open();
     let (entries, bad) = Notes::new(&repo).read_all().unwrap();
     assert!(bad.is_empty(), "{bad:?}");
+    entries.into_iter().map(|e| e.record).collect()
+}
+
+/// Cycle records by outcome.
+pub fn outcomes(env: &TestEnv) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
-    for e in entries {
-        *m.entry(e.record.outcome.to_string()).or_default() += 1;
+    for r in records(env) {
+        *m.entry(r.outcome.to_string()).or_default() += 1;
     }
     m
 }
@@ -206,12 +213,12 @@ pub fn hanging_swarm(
     (env, child, marker)
 }
 
-/// Waits until `f` holds (up to 20 s).
+/// Polls `f` every 50 ms until it holds; fails after 30 s (a hang, not a speed target).
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !f() {
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
+            start.elapsed() < std::time::Duration::from_secs(30),
             "timed out waiting for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));

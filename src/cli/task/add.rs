@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::cli::{CommandError, Env};
-use crate::store::{Difficulty, Queue, TASK_VERSION, Task, TaskId};
+use crate::store::{Difficulty, Queue, Task, TaskId};
 
 /// Add a task (or several, from JSON) to the pending queue; prints the new ids
 #[derive(Debug, clap::Args)]
@@ -125,18 +125,16 @@ impl NewTask {
             .transpose()
             .map_err(CommandError::user)?;
         Ok(Task {
-            version: TASK_VERSION,
-            id,
-            summary,
             description: self.description.unwrap_or_default(),
             difficulty,
             files: self.files,
             acceptance: self.acceptance.into_vec(),
-            created: jiff::Timestamp::now().to_string(),
-            created_by: actor.to_string(),
-            claim: None,
-            landed: None,
-            extra: Default::default(),
+            ..Task::new(
+                id,
+                summary,
+                jiff::Timestamp::now().to_string(),
+                actor.to_string(),
+            )
         })
     }
 }

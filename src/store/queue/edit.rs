@@ -50,35 +50,42 @@ impl TaskEdit {
     /// Applies the edit; returns the names of the fields that really changed.
     fn apply(&self, task: &mut Task) -> Vec<&'static str> {
         let mut changed = Vec::new();
-        if let Some(s) = &self.summary
-            && *s != task.summary
-        {
-            task.summary.clone_from(s);
-            changed.push("summary");
-        }
-        if let Some(d) = &self.description
-            && *d != task.description
-        {
-            task.description.clone_from(d);
-            changed.push("description");
-        }
-        if self.difficulty.is_some() && self.difficulty != task.difficulty {
-            task.difficulty = self.difficulty;
-            changed.push("difficulty");
-        }
-        if let Some(f) = &self.files
-            && *f != task.files
-        {
-            task.files.clone_from(f);
-            changed.push("files");
-        }
-        if let Some(a) = &self.acceptance
-            && *a != task.acceptance
-        {
-            task.acceptance.clone_from(a);
-            changed.push("acceptance");
-        }
+        replace(&mut task.summary, &self.summary, "summary", &mut changed);
+        replace(
+            &mut task.description,
+            &self.description,
+            "description",
+            &mut changed,
+        );
+        replace(
+            &mut task.difficulty,
+            &self.difficulty.map(Some),
+            "difficulty",
+            &mut changed,
+        );
+        replace(&mut task.files, &self.files, "files", &mut changed);
+        replace(
+            &mut task.acceptance,
+            &self.acceptance,
+            "acceptance",
+            &mut changed,
+        );
         changed
+    }
+}
+
+/// Sets `field` to `new` when one is given and it differs, adding `name` to `changed`.
+fn replace<T: PartialEq + Clone>(
+    field: &mut T,
+    new: &Option<T>,
+    name: &'static str,
+    changed: &mut Vec<&'static str>,
+) {
+    if let Some(new) = new
+        && new != field
+    {
+        field.clone_from(new);
+        changed.push(name);
     }
 }
 
@@ -397,5 +404,44 @@ impl Queue<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_changes_and_names_only_the_fields_given_that_differ() {
+        let mut task = Task::new(
+            TaskId::new("t1").expect("an id"),
+            "Same".into(),
+            String::new(),
+            String::new(),
+        );
+        task.difficulty = Some(Difficulty::Easy);
+        let edit = TaskEdit {
+            summary: Some("Same".into()),
+            description: Some("why".into()),
+            difficulty: Some(Difficulty::Easy),
+            files: Some(vec!["a.rs".into()]),
+            acceptance: None,
+        };
+        assert_eq!(edit.apply(&mut task), ["description", "files"]);
+        assert_eq!(
+            (task.summary.as_str(), task.description.as_str()),
+            ("Same", "why")
+        );
+        assert_eq!(task.files, ["a.rs"]);
+        let edit = TaskEdit {
+            difficulty: Some(Difficulty::Hard),
+            acceptance: Some(vec!["passes".into()]),
+            ..TaskEdit::default()
+        };
+        assert_eq!(edit.apply(&mut task), ["difficulty", "acceptance"]);
+        assert_eq!(task.difficulty, Some(Difficulty::Hard));
+        assert_eq!(task.acceptance, ["passes"]);
+        assert!(TaskEdit::default().apply(&mut task).is_empty());
+        assert_eq!(task.difficulty, Some(Difficulty::Hard), "not given: kept");
     }
 }

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::known::{self, Verdict};
+use super::known::{self, Problem};
 use super::swarm::claim_is_dead;
 use super::task::{Claim, Landed, Task, TaskId};
 use crate::git::{GitError, ObjectId, RefUpdate, Repo, short};
@@ -196,20 +196,10 @@ fn describe_entry(size: &u64) -> String {
 /// git oompa knew. Records it when it moved forward. Every read and write of the queue goes
 /// through this first.
 pub fn check_tip(repo: &Repo, tip: Option<ObjectId>) -> Result<(), QueueError> {
-    // A tip at or past the record is a commit (the record only ever holds commits, and the
-    // walk from a tip reads it as one): the kind is looked up only when that is not so.
-    let verdict = known::verify(repo, QUEUE_REF, tip)?;
-    if verdict != Verdict::Descends
-        && let Some(id) = tip
-        && let Some((kind, _)) = repo.object_header(id)?
-        && kind != "commit"
-    {
-        return Err(QueueError::NotACommit { id, kind });
-    }
-    match verdict {
-        Verdict::First | Verdict::Descends => Ok(()),
-        Verdict::Replaced { known, found } => Err(QueueError::Replaced { known, found }),
-    }
+    known::check(repo, QUEUE_REF, tip)?.map_err(|problem| match problem {
+        Problem::NotACommit { id, kind } => QueueError::NotACommit { id, kind },
+        Problem::Replaced { known, found } => QueueError::Replaced { known, found },
+    })
 }
 
 /// A queue entry that could not be read; reported by path, never fatal for the others.
@@ -800,28 +790,7 @@ impl<'r> Queue<'r> {
             None => None,
         };
         let mut edits = Vec::new();
-        for id in ids {
-            let found = match tree {
-                Some(tree) => self.locate(tree, id)?,
-                None => None,
-            };
-            let mut task = match found {
-                Some((State::Current, t)) => t,
-                Some((state, _)) => {
-                    return Err(QueueError::NotClaimed {
-                        id: id.clone(),
-                        state,
-                    });
-                }
-                None => return Err(QueueError::NotFound(id.clone())),
-            };
-            task.landed = Some(landed.clone());
-            edits.push((State::Current.path(id), None));
-            edits.push((
-                State::Complete.path(id),
-                Some(self.repo.write_blob(&task.to_json())?),
-            ));
-        }
+        self.complete_edits(tree, ids, landed, &mut edits)?;
         let new_tree = self.repo.edit_tree(tree, &edits)?;
         let message = format!(
             "complete {} by {actor}\n\nlanded as {}",
@@ -858,24 +827,7 @@ impl<'r> Queue<'r> {
         let mut edits = Vec::new();
         let mut landed_as = Vec::new();
         for (ids, landed) in groups {
-            for id in ids {
-                let mut task = match tree.map(|t| self.locate(t, id)).transpose()?.flatten() {
-                    Some((State::Current, t)) => t,
-                    Some((state, _)) => {
-                        return Err(QueueError::NotClaimed {
-                            id: id.clone(),
-                            state,
-                        });
-                    }
-                    None => return Err(QueueError::NotFound(id.clone())),
-                };
-                task.landed = Some(landed.clone());
-                edits.push((State::Current.path(id), None));
-                edits.push((
-                    State::Complete.path(id),
-                    Some(self.repo.write_blob(&task.to_json())?),
-                ));
-            }
+            self.complete_edits(tree, ids, landed, &mut edits)?;
             if !ids.is_empty() {
                 landed_as.push(format!("{} as {}", ids_list(ids.iter()), landed.commit));
             }
@@ -894,6 +846,41 @@ impl<'r> Queue<'r> {
             new: Some(commit),
             message,
         }))
+    }
+
+    /// Adds to `edits` the tree edits moving each of `ids` from current/ to complete/ in
+    /// `tree` (the queue's tree; `None` for no queue yet), with `landed` recorded in it. An id
+    /// that is not claimed (or not there) is an error, so no task is completed twice.
+    fn complete_edits(
+        &self,
+        tree: Option<ObjectId>,
+        ids: &[TaskId],
+        landed: &Landed,
+        edits: &mut Vec<(String, Option<ObjectId>)>,
+    ) -> Result<(), QueueError> {
+        for id in ids {
+            let found = match tree {
+                Some(tree) => self.locate(tree, id)?,
+                None => None,
+            };
+            let mut task = match found {
+                Some((State::Current, t)) => t,
+                Some((state, _)) => {
+                    return Err(QueueError::NotClaimed {
+                        id: id.clone(),
+                        state,
+                    });
+                }
+                None => return Err(QueueError::NotFound(id.clone())),
+            };
+            task.landed = Some(landed.clone());
+            edits.push((State::Current.path(id), None));
+            edits.push((
+                State::Complete.path(id),
+                Some(self.repo.write_blob(&task.to_json())?),
+            ));
+        }
+        Ok(())
     }
 
     /// Holds the process-wide queue lock while `f` runs, for callers (the merge queue) that
