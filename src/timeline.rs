@@ -76,35 +76,94 @@ struct Bar<'a> {
 /// The SVG picture of `records` (one swarm's). Records whose times do not parse are left out
 /// (they are counted in the subtitle).
 pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
-    let mut bars: Vec<Bar<'_>> = Vec::new();
-    let mut unreadable = 0;
-    for r in records {
-        match (r.started.parse::<Timestamp>(), r.ended.parse::<Timestamp>()) {
-            (Ok(start), Ok(end)) => bars.push(Bar {
-                r,
-                start,
-                end: end.max(start),
-            }),
-            _ => unreadable += 1,
+    let l = Layout::new(records);
+    let mut s = String::with_capacity(2_000 + l.bars.len() * 900);
+    header(&mut s, &l);
+    title(&mut s, &l, meta);
+    lanes(&mut s, &l, meta);
+    axis(&mut s, &l);
+    landings(&mut s, &l);
+    s.push_str(r#"<g class="cycles">"#);
+    for b in &l.bars {
+        cycle(&mut s, &l, b);
+    }
+    s.push_str("</g>");
+    legend(&mut s, &l.bars, l.legend_y);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Where everything goes: the cycles with their times, the lanes (one per worker) and the
+/// time scale.
+struct Layout<'a> {
+    bars: Vec<Bar<'a>>,
+    /// Records left out because their times do not parse.
+    unreadable: usize,
+    /// Lane order.
+    workers: Vec<&'a str>,
+    /// The first start and the last end.
+    t0: Timestamp,
+    t1: Timestamp,
+    /// The scale's span (at least a second).
+    span_ms: f64,
+    lane_h: f64,
+    lanes_end: f64,
+    legend_y: f64,
+    height: f64,
+}
+
+impl<'a> Layout<'a> {
+    fn new(records: &'a [CycleRecord]) -> Self {
+        let mut bars: Vec<Bar<'_>> = Vec::new();
+        let mut unreadable = 0;
+        for r in records {
+            match (r.started.parse::<Timestamp>(), r.ended.parse::<Timestamp>()) {
+                (Ok(start), Ok(end)) => bars.push(Bar {
+                    r,
+                    start,
+                    end: end.max(start),
+                }),
+                _ => unreadable += 1,
+            }
+        }
+        let mut workers: Vec<&str> = bars.iter().map(|b| b.r.worker.as_str()).collect();
+        workers.sort_by(|a, b| natural(a, b));
+        workers.dedup();
+
+        let t0 = bars.iter().map(|b| b.start).min().unwrap_or_default();
+        let t1 = bars.iter().map(|b| b.end).max().unwrap_or(t0);
+        let span_ms = ms_between(t0, t1).max(1_000) as f64;
+        let lane_h = lane_height(workers.len());
+        let lanes_end = LANES_Y + lane_h * workers.len() as f64;
+        let legend_y = lanes_end + 34.0;
+        Layout {
+            bars,
+            unreadable,
+            workers,
+            t0,
+            t1,
+            span_ms,
+            lane_h,
+            lanes_end,
+            legend_y,
+            height: legend_y + 48.0,
         }
     }
-    let mut workers: Vec<&str> = bars.iter().map(|b| b.r.worker.as_str()).collect();
-    workers.sort_by(|a, b| natural(a, b));
-    workers.dedup();
 
-    let t0 = bars.iter().map(|b| b.start).min().unwrap_or_default();
-    let t1 = bars.iter().map(|b| b.end).max().unwrap_or(t0);
-    let span_ms = ms_between(t0, t1).max(1_000) as f64;
-    let plot_w = WIDTH - LABEL_W - RIGHT_PAD;
-    let x_of_ms = |ms: f64| LABEL_W + (ms / span_ms).clamp(0.0, 1.0) * plot_w;
-    let x_of = |t: Timestamp| x_of_ms(ms_between(t0, t) as f64);
+    /// The x of a time `ms` after the first start.
+    fn x_of_ms(&self, ms: f64) -> f64 {
+        let plot_w = WIDTH - LABEL_W - RIGHT_PAD;
+        LABEL_W + (ms / self.span_ms).clamp(0.0, 1.0) * plot_w
+    }
 
-    let lane_h = lane_height(workers.len());
-    let lanes_end = LANES_Y + lane_h * workers.len() as f64;
-    let legend_y = lanes_end + 34.0;
-    let height = legend_y + 48.0;
+    fn x_of(&self, t: Timestamp) -> f64 {
+        self.x_of_ms(ms_between(self.t0, t) as f64)
+    }
+}
 
-    let mut s = String::with_capacity(2_000 + bars.len() * 900);
+/// The opening tag, the queue's hatching and the background.
+fn header(s: &mut String, l: &Layout<'_>) {
+    let height = l.height;
     let _ = write!(
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="12">"##
@@ -118,8 +177,11 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
         s,
         r##"<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>"##
     );
+}
 
-    // Title and subtitle.
+/// Title and subtitle.
+fn title(s: &mut String, l: &Layout<'_>, meta: &Meta) {
+    let (bars, t0, t1) = (&l.bars, l.t0, l.t1);
     let landed = bars
         .iter()
         .filter(|b| b.r.outcome == Outcome::Merged)
@@ -131,7 +193,7 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
     );
     let mut sub = format!(
         "{} · {} · {landed} landed · {}",
-        plural(workers.len(), "worker", "workers"),
+        plural(l.workers.len(), "worker", "workers"),
         plural(bars.len(), "cycle", "cycles"),
         duration_text(ms_between(t0, t1)),
     );
@@ -143,10 +205,11 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
             t1.strftime("%H:%M:%S UTC")
         );
     }
-    if unreadable > 0 {
+    if l.unreadable > 0 {
         let _ = write!(
             sub,
-            " · {unreadable} record(s) with unreadable times left out"
+            " · {} record(s) with unreadable times left out",
+            l.unreadable
         );
     }
     let _ = write!(
@@ -154,8 +217,11 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
         r##"<text x="16" y="44" fill="#475569">{}</text>"##,
         esc(&sub)
     );
+}
 
-    // Lane backgrounds and labels.
+/// Lane backgrounds and labels: the target's, then one per worker.
+fn lanes(s: &mut String, l: &Layout<'_>, meta: &Meta) {
+    let lane_h = l.lane_h;
     s.push_str(r#"<g class="lanes">"#);
     let _ = write!(
         s,
@@ -171,7 +237,7 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
         esc(target)
     );
     let label_size = (lane_h - 3.0).clamp(9.0, 12.0);
-    for (i, w) in workers.iter().enumerate() {
+    for (i, w) in l.workers.iter().enumerate() {
         let y = LANES_Y + lane_h * i as f64;
         let fill = if i % 2 == 0 { "#f8fafc" } else { "#eef2f7" };
         let _ = write!(
@@ -184,25 +250,28 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
         );
     }
     s.push_str("</g>");
+}
 
-    // The time axis: grid lines through every lane, labels above and below.
-    let step = tick_step(span_ms as u64);
+/// The time axis: grid lines through every lane, labels above and below.
+fn axis(s: &mut String, l: &Layout<'_>) {
+    let step = tick_step(l.span_ms as u64);
     s.push_str(r#"<g class="axis">"#);
     let mut tick = 0u64;
-    while tick as f64 <= span_ms {
-        let x = x_of_ms(tick as f64);
+    while tick as f64 <= l.span_ms {
+        let x = l.x_of_ms(tick as f64);
         let _ = write!(
             s,
-            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{lanes_end}" stroke="#cbd5e1" stroke-width="1"/>"##,
-            TARGET_Y - 4.0
+            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#cbd5e1" stroke-width="1"/>"##,
+            TARGET_Y - 4.0,
+            l.lanes_end
         );
         let label = if tick == 0 {
             "0".to_string()
         } else {
             format!("+{}", duration_text(tick))
         };
-        let clock = t0
-            .checked_add(jiff::SignedDuration::from_millis(
+        let clock =
+            l.t0.checked_add(jiff::SignedDuration::from_millis(
                 i64::try_from(tick).unwrap_or(i64::MAX),
             ))
             .map(|t| t.strftime("%H:%M:%S").to_string())
@@ -219,17 +288,19 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
             r##"<text x="{x:.1}" y="{}" text-anchor="{anchor}" fill="#475569">{label}</text><text x="{x:.1}" y="{}" text-anchor="{anchor}" font-size="10" fill="#94a3b8">{clock}</text><text x="{x:.1}" y="{}" text-anchor="{anchor}" fill="#475569">{label}</text>"##,
             TARGET_Y - 20.0,
             TARGET_Y - 8.0,
-            lanes_end + 16.0,
+            l.lanes_end + 16.0,
         );
         tick += step;
     }
     s.push_str("</g>");
+}
 
-    // Landings on the target lane.
+/// Landings: marks on the target lane.
+fn landings(s: &mut String, l: &Layout<'_>) {
     s.push_str(r#"<g class="landings">"#);
     let mark_y = TARGET_Y + 4.0;
-    for b in bars.iter().filter(|b| b.r.outcome == Outcome::Merged) {
-        let x = x_of(b.end);
+    for b in l.bars.iter().filter(|b| b.r.outcome == Outcome::Merged) {
+        let x = l.x_of(b.end);
         let commit = b.r.landed.as_deref().unwrap_or("");
         let _ = write!(
             s,
@@ -246,111 +317,124 @@ pub fn svg(records: &[CycleRecord], meta: &Meta) -> String {
         );
     }
     s.push_str("</g>");
+}
 
-    // The cycles.
-    s.push_str(r#"<g class="cycles">"#);
+/// One cycle: its bar on its worker's lane, a band of its outcome's colour, and what happened
+/// inside it.
+fn cycle(s: &mut String, l: &Layout<'_>, b: &Bar<'_>) {
+    let lane_h = l.lane_h;
     let bar_pad = if lane_h >= 18.0 { 2.0 } else { 1.0 };
-    for b in &bars {
-        let lane = workers
-            .iter()
-            .position(|w| *w == b.r.worker)
-            .expect("every bar's worker has a lane");
-        let y = LANES_Y + lane_h * lane as f64 + bar_pad;
-        let h = lane_h - 2.0 * bar_pad;
-        let x0 = x_of(b.start);
-        let x1 = x_of(b.end).max(x0 + 2.0);
-        let colour = outcome_colour(b.r.outcome);
-        let _ = write!(
-            s,
-            r##"<g class="cycle" data-worker="{}" data-cycle="{}" data-outcome="{}"><title>{}</title><rect class="bar" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" rx="2" fill="{colour}" fill-opacity="0.45" stroke="{colour}" stroke-width="1"/>"##,
-            esc(&b.r.worker),
-            b.r.cycle,
-            b.r.outcome,
-            esc(&tooltip(b)),
-            x1 - x0,
-        );
-        // Segments: the lower half of the bar, under a band of the outcome's colour, so the
-        // outcome still reads at a glance in a crowded picture.
-        let band = (h * 0.5).floor().clamp(2.0, 9.0);
-        let _ = write!(
-            s,
-            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{band:.1}" rx="1" fill="{colour}"/>"##,
-            x1 - x0
-        );
-        let sy = y + band;
-        let sh = (h - band - 1.0).max(1.0);
-        let seg = |s: &mut String, from: f64, to: f64, fill: &str, class: &str| {
-            let a = from.clamp(x0, x1);
-            let z = to.clamp(x0, x1);
-            if z - a < 0.3 {
-                return;
-            }
-            // A pixel between back-to-back turns, so each reads as one.
-            let w = if z - a > 3.0 { z - a - 1.0 } else { z - a };
-            let _ = write!(
-                s,
-                r##"<rect class="{class}" x="{a:.1}" y="{sy:.1}" width="{:.1}" height="{sh:.1}" fill="{fill}"/>"##,
-                w.max(1.0)
-            );
-        };
-        let start_ms = ms_between(t0, b.start) as f64;
-        if let Some(q) = b.r.queue_ms.filter(|_| b.r.outcome == Outcome::Merged) {
-            let end_ms = ms_between(t0, b.end) as f64;
-            seg(
-                &mut s,
-                x_of_ms(end_ms - q as f64),
-                x_of_ms(end_ms),
-                "url(#queue)",
-                "queue",
-            );
-        }
-        for span in b.r.spans() {
-            let from = start_ms + span.at_ms as f64;
-            let (fill, class) = if span.kind == "review" {
-                (REVIEW, "review")
-            } else {
-                (TURN, "turn")
-            };
-            seg(
-                &mut s,
-                x_of_ms(from),
-                x_of_ms(from + span.ms as f64),
-                fill,
-                class,
-            );
-        }
-        for p in &b.r.pauses {
-            if let (Ok(from), Ok(to)) =
-                (p.started.parse::<Timestamp>(), p.ended.parse::<Timestamp>())
-            {
-                seg(
-                    &mut s,
-                    x_of_ms(ms_between(t0, from) as f64),
-                    x_of_ms(ms_between(t0, to) as f64),
-                    PAUSE,
-                    "pause",
-                );
-            }
-        }
-        for g in &b.r.gate {
-            if let Ok(at) = g.started.parse::<Timestamp>() {
-                let from = ms_between(t0, at) as f64;
-                seg(
-                    &mut s,
-                    x_of_ms(from),
-                    x_of_ms(from + g.duration_ms as f64),
-                    GATE,
-                    "gate",
-                );
-            }
-        }
-        s.push_str("</g>");
-    }
+    let lane = l
+        .workers
+        .iter()
+        .position(|w| *w == b.r.worker)
+        .expect("every bar's worker has a lane");
+    let y = LANES_Y + lane_h * lane as f64 + bar_pad;
+    let h = lane_h - 2.0 * bar_pad;
+    let x0 = l.x_of(b.start);
+    let x1 = l.x_of(b.end).max(x0 + 2.0);
+    let colour = outcome_colour(b.r.outcome);
+    let _ = write!(
+        s,
+        r##"<g class="cycle" data-worker="{}" data-cycle="{}" data-outcome="{}"><title>{}</title><rect class="bar" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" rx="2" fill="{colour}" fill-opacity="0.45" stroke="{colour}" stroke-width="1"/>"##,
+        esc(&b.r.worker),
+        b.r.cycle,
+        b.r.outcome,
+        esc(&tooltip(b)),
+        x1 - x0,
+    );
+    // Segments: the lower half of the bar, under a band of the outcome's colour, so the
+    // outcome still reads at a glance in a crowded picture.
+    let band = (h * 0.5).floor().clamp(2.0, 9.0);
+    let _ = write!(
+        s,
+        r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{band:.1}" rx="1" fill="{colour}"/>"##,
+        x1 - x0
+    );
+    let inside = Inside {
+        x0,
+        x1,
+        y: y + band,
+        h: (h - band - 1.0).max(1.0),
+    };
+    segments(s, l, b, &inside);
     s.push_str("</g>");
+}
 
-    legend(&mut s, &bars, legend_y);
-    s.push_str("</svg>\n");
-    s
+/// Where a bar's segments go: between `x0` and `x1`, `h` high from `y`.
+struct Inside {
+    x0: f64,
+    x1: f64,
+    y: f64,
+    h: f64,
+}
+
+impl Inside {
+    /// One segment from `from` to `to` (clipped to the bar; none when too thin to see).
+    fn draw(&self, s: &mut String, from: f64, to: f64, fill: &str, class: &str) {
+        let a = from.clamp(self.x0, self.x1);
+        let z = to.clamp(self.x0, self.x1);
+        if z - a < 0.3 {
+            return;
+        }
+        // A pixel between back-to-back turns, so each reads as one.
+        let w = if z - a > 3.0 { z - a - 1.0 } else { z - a };
+        let _ = write!(
+            s,
+            r##"<rect class="{class}" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{fill}"/>"##,
+            self.y,
+            w.max(1.0),
+            self.h
+        );
+    }
+}
+
+/// What happened inside a cycle: the wait to land, turns, pauses, gate runs.
+fn segments(s: &mut String, l: &Layout<'_>, b: &Bar<'_>, inside: &Inside) {
+    let t0 = l.t0;
+    let start_ms = ms_between(t0, b.start) as f64;
+    if let Some(q) = b.r.queue_ms.filter(|_| b.r.outcome == Outcome::Merged) {
+        let end_ms = ms_between(t0, b.end) as f64;
+        inside.draw(
+            s,
+            l.x_of_ms(end_ms - q as f64),
+            l.x_of_ms(end_ms),
+            "url(#queue)",
+            "queue",
+        );
+    }
+    for span in b.r.spans() {
+        let from = start_ms + span.at_ms as f64;
+        let (fill, class) = if span.kind == "review" {
+            (REVIEW, "review")
+        } else {
+            (TURN, "turn")
+        };
+        inside.draw(
+            s,
+            l.x_of_ms(from),
+            l.x_of_ms(from + span.ms as f64),
+            fill,
+            class,
+        );
+    }
+    for p in &b.r.pauses {
+        if let (Ok(from), Ok(to)) = (p.started.parse::<Timestamp>(), p.ended.parse::<Timestamp>()) {
+            inside.draw(s, l.x_of(from), l.x_of(to), PAUSE, "pause");
+        }
+    }
+    for g in &b.r.gate {
+        if let Ok(at) = g.started.parse::<Timestamp>() {
+            let from = ms_between(t0, at) as f64;
+            inside.draw(
+                s,
+                l.x_of_ms(from),
+                l.x_of_ms(from + g.duration_ms as f64),
+                GATE,
+                "gate",
+            );
+        }
+    }
 }
 
 /// The SVG in a page of its own, for a browser.
@@ -626,6 +710,106 @@ mod tests {
             ..r
         };
         assert!(!svg(&[without], &meta).contains(r#"class="pause""#));
+    }
+
+    /// A small fixed timeline with every kind of mark: three workers, a landing that waited in
+    /// the queue, agent and review turns, gate runs, a pause, a failed gate, an error and a
+    /// record with unreadable times.
+    fn fixed_timeline() -> Vec<CycleRecord> {
+        use crate::store::record::{GateRun, Pause, ReviewRound, TurnSpan};
+        let gate = |started: &str, ms: u64, result: &str, attempt: u32| GateRun {
+            candidate: "c".repeat(40),
+            base: "b".repeat(40),
+            batch: vec!["w2".into()],
+            commands: vec!["make test".into()],
+            result: result.into(),
+            status: None,
+            started: started.into(),
+            duration_ms: ms,
+            attempt,
+            flaky: false,
+            bisect: false,
+            output: None,
+        };
+        let span = |kind: &str, at_ms: u64, ms: u64| TurnSpan {
+            kind: kind.into(),
+            at_ms,
+            ms,
+        };
+        let spans = [
+            span("turn", 0, 40_000),
+            span("review", 41_000, 20_000),
+            span("turn", 62_000, 30_000),
+        ];
+        vec![
+            CycleRecord {
+                started: "2026-11-30T10:00:00Z".into(),
+                ended: "2026-11-30T10:03:00Z".into(),
+                duration_ms: 180_000,
+                agent_ms: 70_000,
+                turns: 2,
+                tasks: vec!["fix-<parser>".into()],
+                landed: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                queue_ms: Some(50_000),
+                review: vec![ReviewRound {
+                    round: 1,
+                    reviewer: "claude:opus".into(),
+                    verdict: "approved".into(),
+                    findings: String::new(),
+                    parsed: true,
+                }],
+                gate: vec![
+                    gate("2026-11-30T10:02:10Z", 20_000, "failed", 1),
+                    gate("2026-11-30T10:02:35Z", 20_000, "passed", 2),
+                ],
+                extra: CycleRecord::spans_extra(&spans),
+                ..CycleRecord::new("s1", "w2", 1, Outcome::Merged, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "2026-11-30T10:00:30Z".into(),
+                ended: "2026-11-30T10:06:00Z".into(),
+                duration_ms: 330_000,
+                turns: 1,
+                pauses: vec![Pause {
+                    started: "2026-11-30T10:01:00Z".into(),
+                    ended: "2026-11-30T10:03:00Z".into(),
+                    reason: "usage limit".into(),
+                }],
+                gate: vec![gate("2026-11-30T10:05:00Z", 50_000, "failed", 1)],
+                kept: Some("refs/oompa/keep/s1/w10/1".into()),
+                ..CycleRecord::new("s1", "w10", 1, Outcome::GateFailed, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "2026-11-30T10:01:00Z".into(),
+                ended: "2026-11-30T10:01:20Z".into(),
+                duration_ms: 20_000,
+                error: Some("agent exited with code 2 & said \"<no>\"\nsecond line".into()),
+                ..CycleRecord::new("s1", "w0", 1, Outcome::Error, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "2026-11-30T10:02:00Z".into(),
+                ended: "2026-11-30T10:04:00Z".into(),
+                duration_ms: 120_000,
+                ..CycleRecord::new("s1", "w0", 2, Outcome::NoChanges, "b".repeat(40))
+            },
+            CycleRecord {
+                started: "not a time".into(),
+                ended: "2026-11-30T10:04:00Z".into(),
+                ..CycleRecord::new("s1", "w3", 1, Outcome::Done, "b".repeat(40))
+            },
+        ]
+    }
+
+    #[test]
+    fn the_picture_of_a_fixed_timeline_stays_the_same() {
+        let meta = Meta {
+            swarm: "s1".into(),
+            target: Some("main".into()),
+        };
+        let picture = svg(&fixed_timeline(), &meta);
+        // One element a line, so a change reads as a diff (text escapes `<` and `>`, so
+        // splitting between tags cannot hide a difference).
+        insta::assert_snapshot!(picture.replace("><", ">\n<"));
     }
 
     #[test]

@@ -141,27 +141,8 @@ struct StdoutState {
 
 /// Runs the process to completion, timeout or kill. `Err` only when it could not be started.
 pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
-    let mut cmd = Command::new(spec.program);
-    cmd.args(spec.args)
-        .current_dir(spec.cwd)
-        .process_group(0)
-        .stdin(if spec.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for key in spec.env_remove {
-        cmd.env_remove(key);
-    }
-    // Only git oompa's own git calls skip its hooks; an agent never does.
-    cmd.env_remove(crate::guard::hooks::OWN_GIT_ENV);
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     let token = uuid::Uuid::new_v4().to_string();
-    cmd.env(TOKEN_VAR, &token);
-    die_with_parent(&mut cmd);
-
+    let mut cmd = command(&spec, &token);
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
@@ -212,8 +193,52 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
                 return Err(e);
             }
         };
+    let escaped = clean_up(pgid, readers, &escape, &sink);
+
+    let mut out = lock(&stdout);
+    let parsed = out.parser.as_mut().map(|p| p.finish());
+    let err = lock(&stderr);
+    Ok(Finished {
+        exit: stopped.unwrap_or_else(|| exit_of(status)),
+        duration: started.elapsed(),
+        stdout_tail: out.tail.text(),
+        stderr_tail: err.tail.text(),
+        parsed,
+        escaped,
+        stopped_by: err.hit.clone(),
+    })
+}
+
+/// The command line of `spec`, in a process group of its own, with the run's `token`.
+fn command(spec: &ProcessSpec, token: &str) -> Command {
+    let mut cmd = Command::new(spec.program);
+    cmd.args(spec.args)
+        .current_dir(spec.cwd)
+        .process_group(0)
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for key in spec.env_remove {
+        cmd.env_remove(key);
+    }
+    // Only git oompa's own git calls skip its hooks; an agent never does.
+    cmd.env_remove(crate::guard::hooks::OWN_GIT_ENV);
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    cmd.env(TOKEN_VAR, token);
+    die_with_parent(&mut cmd);
+    cmd
+}
+
+/// After the main child has exited: ends its process group and the processes that escaped
+/// it, closes the transcript, and joins the readers unless an escaped process still holds
+/// their pipes. Returns the escaped processes it ended.
+fn clean_up(pgid: Pid, readers: Vec<JoinHandle<()>>, escape: &Escape, sink: &Sink) -> Vec<String> {
     end_group(pgid, &readers);
-    let escaped = end_escaped(&escape);
+    let escaped = end_escaped(escape);
     if !escaped.is_empty() {
         tracing::debug!(
             ?escaped,
@@ -233,19 +258,7 @@ pub(crate) fn supervise(spec: ProcessSpec) -> io::Result<Finished> {
             "agent output still held open by an escaped process; not waiting for it"
         );
     }
-
-    let mut out = lock(&stdout);
-    let parsed = out.parser.as_mut().map(|p| p.finish());
-    let err = lock(&stderr);
-    Ok(Finished {
-        exit: stopped.unwrap_or_else(|| exit_of(status)),
-        duration: started.elapsed(),
-        stdout_tail: out.tail.text(),
-        stderr_tail: err.tail.text(),
-        parsed,
-        escaped,
-        stopped_by: err.hit.clone(),
-    })
+    escaped
 }
 
 /// The child (the process-group leader) gets SIGKILL when the thread that started it dies,

@@ -23,15 +23,7 @@ use super::types::{AgentError, Exit, Turn, TurnOutput, Usage};
 ///
 /// An agent that exits non-zero is not an error: see [`TurnOutput::exit`].
 pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
-    if !turn.cwd.is_dir() {
-        return Err(AgentError::WorkDir {
-            path: turn.cwd.to_path_buf(),
-        });
-    }
-    // `-C`/`--dir` get the path too: relative to the child's cwd it would point elsewhere.
-    let cwd = std::path::absolute(turn.cwd).map_err(|_| AgentError::WorkDir {
-        path: turn.cwd.to_path_buf(),
-    })?;
+    let cwd = absolute_cwd(turn)?;
     let turn = &Turn { cwd: &cwd, ..*turn };
     let fresh_id = uuid::Uuid::new_v4().to_string();
     let adapter = harness::adapter(&turn.spec.harness);
@@ -75,6 +67,38 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     })?;
 
     tracing::debug!(exit = %finished.exit, duration = ?finished.duration, "agent turn ended");
+    Ok(output(
+        turn,
+        adapter.as_ref(),
+        inv.session_id,
+        finished,
+        plain_stdout,
+    ))
+}
+
+/// The turn's working directory, made absolute: `-C`/`--dir` get the path too, and relative
+/// to the child's cwd it would point elsewhere.
+fn absolute_cwd(turn: &Turn) -> Result<PathBuf, AgentError> {
+    if !turn.cwd.is_dir() {
+        return Err(AgentError::WorkDir {
+            path: turn.cwd.to_path_buf(),
+        });
+    }
+    std::path::absolute(turn.cwd).map_err(|_| AgentError::WorkDir {
+        path: turn.cwd.to_path_buf(),
+    })
+}
+
+/// What the turn gave: its final text, session, usage, and trouble (a usage limit or a
+/// provider error) when it did not succeed. `session_id` is the one the invocation chose,
+/// for when the output names none.
+fn output(
+    turn: &Turn,
+    adapter: &dyn Adapter<'_>,
+    session_id: Option<String>,
+    finished: process::Finished,
+    plain_stdout: bool,
+) -> TurnOutput {
     let parsed = finished.parsed.unwrap_or_default();
     let final_text = match parsed.final_text {
         _ if plain_stdout => finished.stdout_tail,
@@ -84,7 +108,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     let mut out = TurnOutput {
         exit: finished.exit,
         final_text,
-        session_id: parsed.session_id.or(inv.session_id),
+        session_id: parsed.session_id.or(session_id),
         usage: match &turn.spec.harness {
             crate::agent::Harness::Exec(_) => super::exec_usage::parse(&finished.stderr_tail),
             _ => parsed.usage,
@@ -113,7 +137,7 @@ pub fn run_turn(turn: &Turn) -> Result<TurnOutput, AgentError> {
     if out.trouble.is_some() && turn.resume.is_none() && !adapter.keeps_session(&out) {
         out.session_id = None;
     }
-    Ok(out)
+    out
 }
 
 /// The binary to start: the harness CLI found on the child's PATH, or the adapter's fallback

@@ -419,10 +419,6 @@ fn in_log(notes: &Notes<'_>, record: &CycleRecord) -> Result<bool, NotesError> {
 
 /// The record of a cycle its process did not finish: `merged` when its landing is on the
 /// target, else `interrupted` with what it held and what was kept.
-///
-/// It stays whole (about 100 lines): one pass fills one record, each step reading fields the
-/// previous ones set (the landing found decides the outcome, what was kept and when it
-/// ended), so a split would pass the half-built record between functions.
 fn cut_short(
     repo: &Repo,
     path: &Path,
@@ -435,6 +431,30 @@ fn cut_short(
         .base
         .as_deref()
         .and_then(|b| ObjectId::from_hex(b.as_bytes()).ok());
+    let mut record = interrupted(e, base);
+    let ended = if let (Some(target), Some(base)) = (target, base)
+        && let Some((landing, trailers)) = find_landing(repo, target, base, &e.swarm, &e.worker)
+    {
+        record.outcome = Outcome::Merged;
+        record.landed = Some(landing.to_string());
+        record.tasks = trailers.tasks;
+        commit_time(repo, landing)
+    } else {
+        left_behind(repo, e, base, target, snapshot, kept_refs, &mut record)
+    };
+    // When it ended, as near as can be told: the last sign of life of the cycle.
+    if let Some(end) = ended.into_iter().chain(last_touched(path, e)).max() {
+        record.ended = end.to_string();
+        if let Ok(start) = e.started.parse::<jiff::Timestamp>() {
+            let ms = end.duration_since(start).as_millis();
+            record.duration_ms = u64::try_from(ms.max(0)).unwrap_or(0);
+        }
+    }
+    record
+}
+
+/// The record of the entry's cycle as `interrupted`, with nothing yet said of how it ended.
+fn interrupted(e: &Entry, base: Option<ObjectId>) -> CycleRecord {
     let mut record = CycleRecord {
         model: e.model.clone(),
         started: e.started.clone(),
@@ -452,52 +472,61 @@ fn cut_short(
     record
         .extra
         .insert("recovered".into(), serde_json::Value::Bool(true));
-    let mut ended: Option<jiff::Timestamp> = None;
-    if let (Some(target), Some(base)) = (target, base)
-        && let Some((landing, trailers)) = find_landing(repo, target, base, &e.swarm, &e.worker)
-    {
-        record.outcome = Outcome::Merged;
-        record.landed = Some(landing.to_string());
-        record.tasks = trailers.tasks;
-        ended = repo
-            .commit_time(landing)
-            .ok()
-            .and_then(|t| jiff::Timestamp::from_second(t).ok());
-    } else {
-        record.tasks = snapshot
-            .held_by(&e.swarm, &e.worker)
-            .map(|t| t.id.to_string())
-            .collect();
-        let tip = e
-            .branch
-            .as_deref()
-            .and_then(|b| repo.read_ref(b).ok().flatten())
-            .filter(|tip| Some(*tip) != base);
-        record.tip = tip.map(|t| t.to_string());
-        if let Some(tip) = tip {
-            let merged = target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false));
-            if !merged {
-                match keep(repo, &e.swarm, &e.worker, tip, &e.cycle.to_string()) {
-                    Ok(name) => {
-                        kept_refs.push(name.clone());
-                        record.kept = Some(name);
-                    }
-                    Err(err) => tracing::warn!("cannot keep {tip}: {err}"),
+    record
+}
+
+/// A cycle that did not land: the tasks its worker held, its branch's tip (kept when the
+/// target does not have it) and why it ended, in `record`. Returns the tip's commit time.
+fn left_behind(
+    repo: &Repo,
+    e: &Entry,
+    base: Option<ObjectId>,
+    target: Option<ObjectId>,
+    snapshot: &Snapshot,
+    kept_refs: &mut Vec<String>,
+    record: &mut CycleRecord,
+) -> Option<jiff::Timestamp> {
+    let mut ended = None;
+    record.tasks = snapshot
+        .held_by(&e.swarm, &e.worker)
+        .map(|t| t.id.to_string())
+        .collect();
+    let tip = e
+        .branch
+        .as_deref()
+        .and_then(|b| repo.read_ref(b).ok().flatten())
+        .filter(|tip| Some(*tip) != base);
+    record.tip = tip.map(|t| t.to_string());
+    if let Some(tip) = tip {
+        let merged = target.is_some_and(|t| repo.is_ancestor(tip, t).unwrap_or(false));
+        if !merged {
+            match keep(repo, &e.swarm, &e.worker, tip, &e.cycle.to_string()) {
+                Ok(name) => {
+                    kept_refs.push(name.clone());
+                    record.kept = Some(name);
                 }
+                Err(err) => tracing::warn!("cannot keep {tip}: {err}"),
             }
-            ended = repo
-                .commit_time(tip)
-                .ok()
-                .and_then(|t| jiff::Timestamp::from_second(t).ok());
         }
-        record.error = Some(format!(
-            "cut short: the swarm's process (pid {} on {}) ended during this cycle; recorded \
-             by a later git oompa",
-            e.pid, e.host
-        ));
+        ended = commit_time(repo, tip);
     }
-    // When it ended, as near as can be told: the last sign of life of the cycle.
-    let touched = [
+    record.error = Some(format!(
+        "cut short: the swarm's process (pid {} on {}) ended during this cycle; recorded by a \
+         later git oompa",
+        e.pid, e.host
+    ));
+    ended
+}
+
+fn commit_time(repo: &Repo, commit: ObjectId) -> Option<jiff::Timestamp> {
+    repo.commit_time(commit)
+        .ok()
+        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+}
+
+/// When the entry's file or the cycle's transcript was last written.
+fn last_touched(path: &Path, e: &Entry) -> Option<jiff::Timestamp> {
+    [
         Some(path.to_path_buf()),
         e.transcript.as_ref().map(PathBuf::from),
     ]
@@ -505,16 +534,7 @@ fn cut_short(
     .flatten()
     .filter_map(|p| fs::metadata(p).ok()?.modified().ok())
     .filter_map(|t| jiff::Timestamp::try_from(t).ok())
-    .max();
-    let started = e.started.parse::<jiff::Timestamp>().ok();
-    if let Some(end) = ended.into_iter().chain(touched).max() {
-        record.ended = end.to_string();
-        if let Some(start) = started {
-            let ms = end.duration_since(start).as_millis();
-            record.duration_ms = u64::try_from(ms.max(0)).unwrap_or(0);
-        }
-    }
-    record
+    .max()
 }
 
 /// The landing of `worker` of `swarm` on the target's first-parent history after `base`.

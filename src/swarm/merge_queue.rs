@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::target_watch::TargetWatch;
 use super::{Event, Shared};
 use crate::git::merge::Merge;
+use crate::git::worktree::Checkout;
 use crate::git::{ObjectId, RefUpdate, Repo, cli};
 use crate::store::following::FollowRecord;
 use crate::store::trailers::landing_message;
@@ -157,18 +158,11 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
     }
     // Where the target's checkouts are: the tip the queue left, even if the target moved.
     let base = watch.checkout_base(target);
-    // Mergeability first, in memory; only a clean merge writes anything.
-    let tree = match repo.check_merge(target, req.tip) {
+    let tree = match landing_tree(repo, target, req.tip) {
         Err(e) => return fail(&e),
-        Ok(Merge::UpToDate) => return up_to_date(shared, repo, req, watch),
-        Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
-        Ok(Merge::FastForward { tree }) => tree,
-        Ok(Merge::Clean { .. }) => match repo.merge(target, req.tip) {
-            Ok(Merge::Clean { tree }) => tree,
-            Ok(Merge::Conflict { paths }) => return Attempt::Done(LandReply::Conflict { paths }),
-            Ok(other) => return fail(&format!("merge changed its mind: {other:?}")),
-            Err(e) => return fail(&e),
-        },
+        Ok(LandingTree::UpToDate) => return up_to_date(shared, repo, req, watch),
+        Ok(LandingTree::Conflict(paths)) => return Attempt::Done(LandReply::Conflict { paths }),
+        Ok(LandingTree::Tree(tree)) => tree,
     };
     let tasks = match held_tasks(&Queue::new(repo), shared, req) {
         Ok(t) => t,
@@ -209,6 +203,36 @@ fn attempt(shared: &Shared, repo: &Repo, req: &LandRequest, watch: &mut TargetWa
     attempt
 }
 
+/// How a change merges onto the target, for its landing commit.
+pub(super) enum LandingTree {
+    /// The target already has it.
+    UpToDate,
+    /// The paths that do not merge cleanly.
+    Conflict(Vec<String>),
+    /// The landing commit's tree.
+    Tree(ObjectId),
+}
+
+/// The tree of the landing commit of `tip` on `onto`. Mergeability first, in memory; only a
+/// clean three-way merge writes anything. Shared by the plain merge queue and the gate's
+/// stacker.
+pub(super) fn landing_tree(
+    repo: &Repo,
+    onto: ObjectId,
+    tip: ObjectId,
+) -> Result<LandingTree, String> {
+    match repo.check_merge(onto, tip).map_err(|e| e.to_string())? {
+        Merge::UpToDate => Ok(LandingTree::UpToDate),
+        Merge::Conflict { paths } => Ok(LandingTree::Conflict(paths)),
+        Merge::FastForward { tree } => Ok(LandingTree::Tree(tree)),
+        Merge::Clean { .. } => match repo.merge(onto, tip).map_err(|e| e.to_string())? {
+            Merge::Clean { tree } => Ok(LandingTree::Tree(tree)),
+            Merge::Conflict { paths } => Ok(LandingTree::Conflict(paths)),
+            other => Err(format!("merge changed its mind: {other:?}")),
+        },
+    }
+}
+
 /// Moves the target from `target` to `commit` and completes each group's tasks (with its
 /// `Landed`) in one transaction, after checking that the target's checkouts can follow, and
 /// brings them forward. Shared by the plain merge queue and the landing gate, which lands
@@ -230,20 +254,10 @@ pub(super) fn publish(
 ) -> Attempt {
     let fail = |e: &dyn std::fmt::Display| Attempt::Done(LandReply::Failed(e.to_string()));
     let checkout_from = shared.checkout_base(checkout_from);
-    let queue = Queue::new(repo);
-    // The target's checkouts must be able to follow before the ref moves.
-    let checkouts: Vec<_> = match repo.checkouts() {
-        Ok(c) => c
-            .into_iter()
-            .filter(|c| c.branch.as_deref() == Some(shared.target_ref.as_str()))
-            .collect(),
-        Err(e) => return fail(&e),
+    let checkouts = match checkouts_to_follow(shared, repo, checkout_from, commit) {
+        Ok(c) => c,
+        Err(stop) => return stop,
     };
-    for co in &checkouts {
-        if let Err(e) = cli::check_checkout_forward(&co.path, checkout_from, commit) {
-            return Attempt::Paused(paused_by(&co.path, &e));
-        }
-    }
     let ids: Vec<TaskId> = completions
         .iter()
         .flat_map(|(ids, _)| ids.iter().cloned())
@@ -268,11 +282,62 @@ pub(super) fn publish(
         return fail(&format!("cannot record the landing before it happens: {e}"));
     }
     test_pause_point(repo, "before-transaction");
+    let new_queue = match move_target(repo, completions, target_update, actor) {
+        Ok(new_queue) => new_queue,
+        Err(e) => {
+            FollowRecord::remove(repo, &shared.id);
+            return match e {
+                crate::store::QueueError::Git(e) if e.is_conflict() => Attempt::Retry,
+                e => fail(&e),
+            };
+        }
+    };
+    shared.target_landed(repo, commit);
+    test_pause_point(repo, "after-transaction");
+    follow(shared, &checkouts, checkout_from, commit);
+    test_pause_point(repo, "after-follow");
+    FollowRecord::remove(repo, &shared.id);
+    vouch(repo, new_queue, commit);
+    Attempt::Done(LandReply::Landed { commit, tasks: ids })
+}
+
+/// The target's checkouts, once each has been found able to follow the target from
+/// `checkout_from` to `commit` (the landing pauses when one is not).
+fn checkouts_to_follow(
+    shared: &Shared,
+    repo: &Repo,
+    checkout_from: ObjectId,
+    commit: ObjectId,
+) -> Result<Vec<Checkout>, Attempt> {
+    let checkouts: Vec<_> = match repo.checkouts() {
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c.branch.as_deref() == Some(shared.target_ref.as_str()))
+            .collect(),
+        Err(e) => return Err(Attempt::Done(LandReply::Failed(e.to_string()))),
+    };
+    for co in &checkouts {
+        if let Err(e) = cli::check_checkout_forward(&co.path, checkout_from, commit) {
+            return Err(Attempt::Paused(paused_by(&co.path, &e)));
+        }
+    }
+    Ok(checkouts)
+}
+
+/// The landing's one transaction: the tasks completed and the target moved. Returns the
+/// queue's new tip, when the tasks were completed.
+fn move_target(
+    repo: &Repo,
+    completions: &[(Vec<TaskId>, Landed)],
+    target_update: RefUpdate,
+    actor: &str,
+) -> Result<Option<ObjectId>, crate::store::QueueError> {
+    let queue = Queue::new(repo);
     // The files ref backend writes the refs of a transaction one after the other, in
     // order: the queue goes first, so a process killed in between has completed the tasks
     // without moving the target (the next command moves it, from the record), never moved
     // the target with the tasks still claimed (they would go back to pending and land twice).
-    let result = queue.with_lock(|| {
+    queue.with_lock(|| {
         let mut updates = Vec::with_capacity(2);
         match completions {
             [(ids, landed)] if !ids.is_empty() => {
@@ -286,22 +351,13 @@ pub(super) fn publish(
         repo.transaction(&updates)
             .map(|()| new_queue)
             .map_err(crate::store::QueueError::from)
-    });
-    let new_queue = match result {
-        Ok(new_queue) => new_queue,
-        Err(e) => {
-            FollowRecord::remove(repo, &shared.id);
-            return match e {
-                crate::store::QueueError::Git(e) if e.is_conflict() => Attempt::Retry,
-                e => fail(&e),
-            };
-        }
-    };
-    shared.target_landed(repo, commit);
-    test_pause_point(repo, "after-transaction");
-    // The checkouts follow at once: nothing else comes between the move and them.
-    for co in &checkouts {
-        if let Err(e) = cli::checkout_forward(&co.path, checkout_from, commit) {
+    })
+}
+
+/// The checkouts follow the landing at once: nothing else comes between the move and them.
+fn follow(shared: &Shared, checkouts: &[Checkout], from: ObjectId, commit: ObjectId) {
+    for co in checkouts {
+        if let Err(e) = cli::checkout_forward(&co.path, from, commit) {
             shared.emit(Event::Warning(format!(
                 "{} could not follow the landing ({}); run `git status` there",
                 co.path.display(),
@@ -309,17 +365,17 @@ pub(super) fn publish(
             )));
         }
     }
-    test_pause_point(repo, "after-follow");
-    FollowRecord::remove(repo, &shared.id);
-    // Vouch for the queue's completions on the new target, so pre-push does not have to
-    // read every one of them again.
+}
+
+/// Vouches for the queue's completions on the new target, so pre-push does not have to read
+/// every one of them again.
+fn vouch(repo: &Repo, new_queue: Option<ObjectId>, commit: ObjectId) {
     let queue_tip = new_queue.or_else(|| repo.read_ref(crate::store::QUEUE_REF).ok().flatten());
     if let Some(q) = queue_tip
         && let Err(e) = crate::store::verified::record_baseline(repo, q, commit)
     {
         tracing::debug!("could not record the verified-landings baseline: {e}");
     }
-    Attempt::Done(LandReply::Landed { commit, tasks: ids })
 }
 
 /// A branch the target already contains. When its work came in with a move of the target

@@ -93,22 +93,7 @@ impl Queue<'_> {
                 });
             };
             let swarms = self.swarms_in(tree)?;
-            let now = jiff::Timestamp::now().to_string();
-            let mut changes = Vec::new();
-            for s in &swarms {
-                if s.stopped.is_none()
-                    && s.host == this_host
-                    && !crate::store::swarm::pid_alive(s.pid)
-                {
-                    let mut dead = s.clone();
-                    dead.stopped = Some(Stopped {
-                        at: now.clone(),
-                        reason: "crashed".into(),
-                    });
-                    changes.push((SwarmRecord::path(&s.id), Some(dead.to_json())));
-                    rec.crashed.push(dead);
-                }
-            }
+            let mut changes = mark_crashed(&swarms, this_host, &mut rec);
             let running = |id: &str| {
                 swarms.iter().any(|s| s.id == id && s.stopped.is_none())
                     && !rec.crashed.iter().any(|c| c.id == id)
@@ -117,77 +102,119 @@ impl Queue<'_> {
                 changes.push((path, None));
                 rec.dropped_notices.push(notice);
             }
-            for (name, blob) in self.repo.list_dir(tree, State::Current.dir())? {
-                let path = format!("{}/{name}", State::Current.dir());
-                let Ok(mut task) = self.read_task(&path, &name, blob) else {
-                    continue;
-                };
-                // An id that is also pending or complete is for a person to sort out;
-                // moving it would overwrite the other entry.
-                let elsewhere = [State::Pending, State::Complete]
-                    .iter()
-                    .map(|s| self.repo.lookup_path(tree, &s.path(&task.id)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if elsewhere.iter().any(Option::is_some) {
-                    continue;
-                }
-                // A claimed entry without a claim has no owner to wait for.
-                let claim = task.claim.clone().unwrap_or_else(|| Claim {
-                    swarm: String::new(),
-                    worker: "nobody".into(),
-                    host: String::new(),
-                    pid: 0,
-                    branch: None,
-                    claimed_at: String::new(),
-                    lease_until: String::new(),
-                    token: String::new(),
-                });
-                if task.claim.is_some()
-                    && !claim_is_dead(&claim, this_host, stopped_swarm(&swarms, &rec, &claim))
-                {
-                    continue;
-                }
-                keep(&task.id, &claim);
-                task.claim = None;
-                changes.push((path, None));
-                changes.push((State::Pending.path(&task.id), Some(task.to_json())));
-                rec.released.push((task.id.clone(), claim));
-            }
-            let message = format!(
-                "recover {} of gone owners{}",
-                if rec.released.len() == 1 {
-                    "1 claim".to_string()
-                } else {
-                    format!("{} claims", rec.released.len())
-                },
-                if rec.crashed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; {} {} crashed",
-                        if rec.crashed.len() == 1 {
-                            "swarm"
-                        } else {
-                            "swarms"
-                        },
-                        rec.crashed
-                            .iter()
-                            .map(|s| s.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            );
-            let message = match rec.dropped_notices.len() {
-                0 => message,
-                n => format!("{message}; drop {n} notice(s) of ended swarms"),
-            };
+            self.release_dead_claims(tree, this_host, &swarms, &mut keep, &mut rec, &mut changes)?;
             Ok(Plan {
                 changes,
-                message,
+                message: recovery_message(&rec),
                 result: rec,
             })
         })
+    }
+
+    /// Moves the current tasks whose claim's owner is gone (or that have no claim) back to
+    /// pending, adding the changes to `changes` and the claims to `rec`.
+    fn release_dead_claims(
+        &self,
+        tree: ObjectId,
+        this_host: &str,
+        swarms: &[SwarmRecord],
+        keep: &mut impl FnMut(&TaskId, &Claim),
+        rec: &mut Recovered,
+        changes: &mut Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), QueueError> {
+        for (name, blob) in self.repo.list_dir(tree, State::Current.dir())? {
+            let path = format!("{}/{name}", State::Current.dir());
+            let Ok(mut task) = self.read_task(&path, &name, blob) else {
+                continue;
+            };
+            // An id that is also pending or complete is for a person to sort out;
+            // moving it would overwrite the other entry.
+            let elsewhere = [State::Pending, State::Complete]
+                .iter()
+                .map(|s| self.repo.lookup_path(tree, &s.path(&task.id)))
+                .collect::<Result<Vec<_>, _>>()?;
+            if elsewhere.iter().any(Option::is_some) {
+                continue;
+            }
+            // A claimed entry without a claim has no owner to wait for.
+            let claim = task.claim.clone().unwrap_or_else(|| Claim {
+                swarm: String::new(),
+                worker: "nobody".into(),
+                host: String::new(),
+                pid: 0,
+                branch: None,
+                claimed_at: String::new(),
+                lease_until: String::new(),
+                token: String::new(),
+            });
+            if task.claim.is_some()
+                && !claim_is_dead(&claim, this_host, stopped_swarm(swarms, rec, &claim))
+            {
+                continue;
+            }
+            keep(&task.id, &claim);
+            task.claim = None;
+            changes.push((path, None));
+            changes.push((State::Pending.path(&task.id), Some(task.to_json())));
+            rec.released.push((task.id.clone(), claim));
+        }
+        Ok(())
+    }
+}
+
+/// This host's running swarms whose process is gone, recorded as `crashed` now: their new
+/// records' changes, and the records in `rec`.
+fn mark_crashed(
+    swarms: &[SwarmRecord],
+    this_host: &str,
+    rec: &mut Recovered,
+) -> Vec<(String, Option<Vec<u8>>)> {
+    let now = jiff::Timestamp::now().to_string();
+    let mut changes = Vec::new();
+    for s in swarms {
+        if s.stopped.is_none() && s.host == this_host && !crate::store::swarm::pid_alive(s.pid) {
+            let mut dead = s.clone();
+            dead.stopped = Some(Stopped {
+                at: now.clone(),
+                reason: "crashed".into(),
+            });
+            changes.push((SwarmRecord::path(&s.id), Some(dead.to_json())));
+            rec.crashed.push(dead);
+        }
+    }
+    changes
+}
+
+/// The recovery commit's message: `recover 2 claims of gone owners; 1 swarm crashed`.
+fn recovery_message(rec: &Recovered) -> String {
+    let message = format!(
+        "recover {} of gone owners{}",
+        if rec.released.len() == 1 {
+            "1 claim".to_string()
+        } else {
+            format!("{} claims", rec.released.len())
+        },
+        if rec.crashed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} {} crashed",
+                if rec.crashed.len() == 1 {
+                    "swarm"
+                } else {
+                    "swarms"
+                },
+                rec.crashed
+                    .iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    match rec.dropped_notices.len() {
+        0 => message,
+        n => format!("{message}; drop {n} notice(s) of ended swarms"),
     }
 }
 

@@ -21,12 +21,11 @@ use super::status::{self, GateStatus, Queued, Running};
 use super::train::{Key, Out, RunId, RunSpec, Stack, Stacked, Step, Train};
 use super::{GateFailure, GateSummary};
 use crate::config::GateConfig;
-use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, short};
 use crate::store::record::GateRun;
 use crate::store::trailers::{GATE, landing_message};
 use crate::store::{Landed, Queue, Task, TaskId};
-use crate::swarm::merge_queue::{self, Attempt, LandReply, LandRequest};
+use crate::swarm::merge_queue::{self, Attempt, LandReply, LandRequest, LandingTree, Pause};
 use crate::swarm::{Event, Shared};
 
 /// How long the loop waits for news before it looks at the target and the kill switch again.
@@ -160,17 +159,11 @@ impl Stack for Stacker<'_> {
             return Stacked::Error(format!("change {key} is not in the queue"));
         };
         let tip = e.req.tip;
-        let tree = match self.repo.check_merge(parent, tip) {
-            Err(err) => return Stacked::Error(err.to_string()),
-            Ok(Merge::UpToDate) => return Stacked::UpToDate,
-            Ok(Merge::Conflict { paths }) => return Stacked::Conflict(paths),
-            Ok(Merge::FastForward { tree }) => tree,
-            Ok(Merge::Clean { .. }) => match self.repo.merge(parent, tip) {
-                Ok(Merge::Clean { tree }) => tree,
-                Ok(Merge::Conflict { paths }) => return Stacked::Conflict(paths),
-                Ok(other) => return Stacked::Error(format!("merge changed its mind: {other:?}")),
-                Err(err) => return Stacked::Error(err.to_string()),
-            },
+        let tree = match merge_queue::landing_tree(self.repo, parent, tip) {
+            Err(err) => return Stacked::Error(err),
+            Ok(LandingTree::UpToDate) => return Stacked::UpToDate,
+            Ok(LandingTree::Conflict(paths)) => return Stacked::Conflict(paths),
+            Ok(LandingTree::Tree(tree)) => tree,
         };
         let mut message = landing_message(
             &e.tasks,
@@ -209,6 +202,31 @@ macro_rules! with_stacker {
         let $train = &mut $d.train;
         $body
     }};
+}
+
+/// Runs `job` on a thread of its own. Whatever happens in the run, the queue hears of its end
+/// and then of its worktree (it would wait for them forever otherwise).
+fn spawn_run(job: Job, tx: Sender<Msg>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("gate-run-{}", job.run))
+        .spawn(move || {
+            let ended =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::run(&job)))
+                    .unwrap_or_else(|_| {
+                        Ended::without_attempts(
+                            job.run,
+                            "the gate run crashed (a bug in git oompa)".into(),
+                        )
+                    });
+            let _ = tx.send(Msg::Ended(ended));
+            let restore =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::restore(&job)));
+            let _ = tx.send(Msg::Freed {
+                run: job.run,
+                restore_error: restore
+                    .unwrap_or_else(|_| Some("putting the worktree back crashed".into())),
+            });
+        })
 }
 
 impl Driver<'_> {
@@ -346,40 +364,11 @@ impl Driver<'_> {
         }
     }
 
+    /// Starts a run of the gate on its own thread, and tells the board.
     fn start(&mut self, spec: RunSpec) {
-        let workers: Vec<String> = spec
-            .members
-            .iter()
-            .filter_map(|k| self.entries.get(k).map(|e| e.req.worker.clone()))
-            .collect();
-        let tasks: Vec<String> = spec
-            .members
-            .iter()
-            .filter_map(|k| self.entries.get(k))
-            .flat_map(|e| e.tasks.iter().map(|t| t.id.to_string()))
-            .collect();
-        let owner = self
-            .entries
-            .get(&spec.worktree)
-            .expect("a run's worktree belongs to a change on the train");
-        let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job {
-            run: spec.id,
-            candidate: spec.candidate,
-            base: spec.base,
-            worktree: self.shared.worktrees.join(&owner.req.worker),
-            branch: owner.req.branch.clone(),
-            copy: self.shared.config.copy.clone(),
-            root: self.shared.root.clone(),
-            workers: workers.clone(),
-            tasks,
-            swarm: self.shared.id.clone(),
-            target: self.shared.target.clone(),
-            output_dir: crate::store::layout::gate_output_dir(&self.shared.transcripts),
-            gate: self.gate.clone(),
-            cancel: Arc::clone(&cancel),
-            output_max: self.shared.config.transcript_max,
-        };
+        let job = self.job(&spec);
+        let workers = job.workers.clone();
+        let cancel = Arc::clone(&job.cancel);
         if spec.bisect {
             self.searching.insert(spec.id);
         }
@@ -389,46 +378,16 @@ impl Driver<'_> {
             candidate: spec.candidate,
             bisect: spec.bisect,
         });
-        let tx = self.done_tx.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("gate-run-{}", spec.id))
-            .spawn(move || {
-                // Whatever happens in the run, the queue hears of its end and of its worktree
-                // (it would wait for them forever otherwise).
-                let ended =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner::run(&job)))
-                        .unwrap_or_else(|_| Ended {
-                            run: job.run,
-                            passed: false,
-                            attempts: Vec::new(),
-                            failed_command: None,
-                            tail: "the gate run crashed (a bug in git oompa)".into(),
-                            mentioned: BTreeSet::new(),
-                        });
-                let _ = tx.send(Msg::Ended(ended));
-                let restore = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    runner::restore(&job)
-                }));
-                let _ = tx.send(Msg::Freed {
-                    run: job.run,
-                    restore_error: restore
-                        .unwrap_or_else(|_| Some("putting the worktree back crashed".into())),
-                });
-            });
-        let handle = match handle {
+        let handle = match spawn_run(job, self.done_tx.clone()) {
             Ok(h) => Some(h),
             Err(e) => {
                 self.shared.emit(Event::Warning(format!(
                     "could not start a gate run: {e}; it counts as failed"
                 )));
-                let _ = self.done_tx.send(Msg::Ended(Ended {
-                    run: spec.id,
-                    passed: false,
-                    attempts: Vec::new(),
-                    failed_command: None,
-                    tail: format!("could not start a thread for the gate run: {e}"),
-                    mentioned: BTreeSet::new(),
-                }));
+                let _ = self.done_tx.send(Msg::Ended(Ended::without_attempts(
+                    spec.id,
+                    format!("could not start a thread for the gate run: {e}"),
+                )));
                 let _ = self.done_tx.send(Msg::Freed {
                     run: spec.id,
                     restore_error: None,
@@ -446,6 +405,45 @@ impl Driver<'_> {
                 handle,
             },
         );
+    }
+
+    /// The workers whose changes these are, in the same order.
+    fn workers_of<'k>(&self, keys: impl IntoIterator<Item = &'k Key>) -> Vec<String> {
+        keys.into_iter()
+            .filter_map(|k| self.entries.get(k).map(|e| e.req.worker.clone()))
+            .collect()
+    }
+
+    /// What a run's thread needs: the candidate, the worktree of the change it ends with, and
+    /// what its commands are told.
+    fn job(&self, spec: &RunSpec) -> Job {
+        let tasks: Vec<String> = spec
+            .members
+            .iter()
+            .filter_map(|k| self.entries.get(k))
+            .flat_map(|e| e.tasks.iter().map(|t| t.id.to_string()))
+            .collect();
+        let owner = self
+            .entries
+            .get(&spec.worktree)
+            .expect("a run's worktree belongs to a change on the train");
+        Job {
+            run: spec.id,
+            candidate: spec.candidate,
+            base: spec.base,
+            worktree: self.shared.worktrees.join(&owner.req.worker),
+            branch: owner.req.branch.clone(),
+            copy: self.shared.config.copy.clone(),
+            root: self.shared.root.clone(),
+            workers: self.workers_of(&spec.members),
+            tasks,
+            swarm: self.shared.id.clone(),
+            target: self.shared.target.clone(),
+            output_dir: crate::store::layout::gate_output_dir(&self.shared.transcripts),
+            gate: self.gate.clone(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            output_max: self.shared.config.transcript_max,
+        }
     }
 
     fn apply_cancels(&mut self) {
@@ -535,25 +533,8 @@ impl Driver<'_> {
             return;
         }
         let landing = &members[..upto];
-        let completions: Vec<(Vec<TaskId>, Landed)> = landing
-            .iter()
-            .filter_map(|(key, commit)| {
-                let e = self.entries.get(key)?;
-                Some((
-                    e.tasks.iter().map(|t| t.id.clone()).collect(),
-                    Landed {
-                        commit: commit.to_string(),
-                        review_rounds: e.req.review_rounds,
-                        at: jiff::Timestamp::now().to_string(),
-                        worker: Some(e.req.worker.clone()),
-                    },
-                ))
-            })
-            .collect();
-        let workers: Vec<String> = landing
-            .iter()
-            .filter_map(|(k, _)| self.entries.get(k).map(|e| e.req.worker.clone()))
-            .collect();
+        let completions = self.completions(landing);
+        let workers = self.workers_of(landing.iter().map(|(k, _)| k));
         let reflog = format!(
             "oompa: land {} through the gate ({})",
             upto,
@@ -575,24 +556,7 @@ impl Driver<'_> {
                 &actor,
             );
             match attempt {
-                Attempt::Done(LandReply::Landed { .. }) => {
-                    self.paused = None;
-                    self.shared.board.count(|s| {
-                        s.landings += 1;
-                        s.landed += upto as u64;
-                    });
-                    for (key, commit) in landing {
-                        if let Some(e) = self.entries.get(key) {
-                            self.shared.emit(Event::Landed {
-                                worker: e.req.worker.clone(),
-                                commit: *commit,
-                                tasks: e.tasks.iter().map(|t| t.id.clone()).collect(),
-                            });
-                        }
-                    }
-                    with_stacker!(self, |g, train| train.landed(&mut g, upto));
-                    return;
-                }
+                Attempt::Done(LandReply::Landed { .. }) => return self.landed(landing),
                 Attempt::Done(LandReply::Failed(why)) => {
                     self.paused = None;
                     self.shared.emit(Event::Warning(format!(
@@ -608,69 +572,119 @@ impl Driver<'_> {
                     return;
                 }
                 Attempt::Retry => {
-                    // The target moved (then everything is gated again on it), or only the
-                    // task queue did (a claim): the candidate still sits on the target.
-                    match self.repo.read_ref(&self.shared.target_ref) {
-                        Ok(Some(now)) if now != base => {
-                            self.paused = None;
-                            self.follow_target();
-                            return;
-                        }
-                        _ if tries >= MAX_LAND_TRIES => {
-                            let key = "queue".to_string();
-                            let since = match &self.paused {
-                                Some(p) if p.key == key => p.since,
-                                _ => Instant::now(),
-                            };
-                            self.paused = Some(Paused {
-                                upto,
-                                candidate,
-                                key,
-                                reason: "the task queue keeps changing under the landing".into(),
-                                since,
-                                next_try: Instant::now() + PAUSE_POLL,
-                            });
-                            return;
-                        }
-                        _ => continue,
+                    if !self.lost_race(upto, candidate, base, tries) {
+                        return;
                     }
                 }
-                Attempt::Paused(pause) => {
-                    let reason = pause.message();
-                    let since = match &self.paused {
-                        Some(p) if p.key == pause.key => p.since,
-                        _ => {
-                            for w in &workers {
-                                self.shared.emit(Event::LandingPaused {
-                                    worker: w.clone(),
-                                    reason: reason.clone(),
-                                });
-                            }
-                            Instant::now()
-                        }
-                    };
-                    match pause.verdict(self.shared, &workers.join(", "), since) {
-                        Some(LandReply::Interrupted) => {
-                            self.paused = None;
-                            with_stacker!(self, |g, train| train.interrupt(&mut g, upto));
-                        }
-                        Some(LandReply::Failed(why)) => {
-                            self.paused = None;
-                            with_stacker!(self, |g, train| train.abandon(&mut g, upto, &why));
-                        }
-                        _ => {
-                            self.paused = Some(Paused {
-                                upto,
-                                candidate,
-                                key: pause.key,
-                                reason,
-                                since,
-                                next_try: Instant::now() + PAUSE_POLL,
-                            })
-                        }
-                    }
-                    return;
+                Attempt::Paused(pause) => return self.pause(upto, candidate, pause, &workers),
+            }
+        }
+    }
+
+    /// What the landing of these changes completes: each one's tasks, with its landing.
+    fn completions(&self, landing: &[(Key, ObjectId)]) -> Vec<(Vec<TaskId>, Landed)> {
+        landing
+            .iter()
+            .filter_map(|(key, commit)| {
+                let e = self.entries.get(key)?;
+                Some((
+                    e.tasks.iter().map(|t| t.id.clone()).collect(),
+                    Landed {
+                        commit: commit.to_string(),
+                        review_rounds: e.req.review_rounds,
+                        at: jiff::Timestamp::now().to_string(),
+                        worker: Some(e.req.worker.clone()),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The changes in `landing` are on the target: counted, told, and off the train.
+    fn landed(&mut self, landing: &[(Key, ObjectId)]) {
+        let upto = landing.len();
+        self.paused = None;
+        self.shared.board.count(|s| {
+            s.landings += 1;
+            s.landed += upto as u64;
+        });
+        for (key, commit) in landing {
+            if let Some(e) = self.entries.get(key) {
+                self.shared.emit(Event::Landed {
+                    worker: e.req.worker.clone(),
+                    commit: *commit,
+                    tasks: e.tasks.iter().map(|t| t.id.clone()).collect(),
+                });
+            }
+        }
+        with_stacker!(self, |g, train| train.landed(&mut g, upto));
+    }
+
+    /// The landing's transaction lost a race. The target moved (then everything is gated
+    /// again on it), or only the task queue did (a claim): the candidate still sits on the
+    /// target, and the landing tries again, pausing after [`MAX_LAND_TRIES`]. Returns whether
+    /// to try again now.
+    fn lost_race(&mut self, upto: usize, candidate: ObjectId, base: ObjectId, tries: u32) -> bool {
+        match self.repo.read_ref(&self.shared.target_ref) {
+            Ok(Some(now)) if now != base => {
+                self.paused = None;
+                self.follow_target();
+                false
+            }
+            _ if tries >= MAX_LAND_TRIES => {
+                let key = "queue".to_string();
+                let since = match &self.paused {
+                    Some(p) if p.key == key => p.since,
+                    _ => Instant::now(),
+                };
+                self.paused = Some(Paused {
+                    upto,
+                    candidate,
+                    key,
+                    reason: "the task queue keeps changing under the landing".into(),
+                    since,
+                    next_try: Instant::now() + PAUSE_POLL,
+                });
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Something in the target's checkout is in the way: the landing waits (its workers are
+    /// told once per cause), or gives up as the pause's verdict says.
+    fn pause(&mut self, upto: usize, candidate: ObjectId, pause: Pause, workers: &[String]) {
+        let reason = pause.message();
+        let since = match &self.paused {
+            Some(p) if p.key == pause.key => p.since,
+            _ => {
+                for w in workers {
+                    self.shared.emit(Event::LandingPaused {
+                        worker: w.clone(),
+                        reason: reason.clone(),
+                    });
                 }
+                Instant::now()
+            }
+        };
+        match pause.verdict(self.shared, &workers.join(", "), since) {
+            Some(LandReply::Interrupted) => {
+                self.paused = None;
+                with_stacker!(self, |g, train| train.interrupt(&mut g, upto));
+            }
+            Some(LandReply::Failed(why)) => {
+                self.paused = None;
+                with_stacker!(self, |g, train| train.abandon(&mut g, upto, &why));
+            }
+            _ => {
+                self.paused = Some(Paused {
+                    upto,
+                    candidate,
+                    key: pause.key,
+                    reason,
+                    since,
+                    next_try: Instant::now() + PAUSE_POLL,
+                })
             }
         }
     }

@@ -79,17 +79,25 @@ pub(crate) struct Ended {
     pub mentioned: BTreeSet<String>,
 }
 
+impl Ended {
+    /// A run that failed before any attempt (its thread could not start, or crashed), saying
+    /// why in its `tail`.
+    pub(crate) fn without_attempts(run: u64, tail: String) -> Ended {
+        Ended {
+            run,
+            passed: false,
+            attempts: Vec::new(),
+            failed_command: None,
+            tail,
+            mentioned: BTreeSet::new(),
+        }
+    }
+}
+
 /// Runs the job to the end (pass, failure after retries, cancel). The worktree is left on the
 /// candidate: [`restore`] gives it back.
 pub(crate) fn run(job: &Job) -> Ended {
-    let mut ended = Ended {
-        run: job.run,
-        passed: false,
-        attempts: Vec::new(),
-        failed_command: None,
-        tail: String::new(),
-        mentioned: BTreeSet::new(),
-    };
+    let mut ended = Ended::without_attempts(job.run, String::new());
     let prepared = cli::checkout_detached(&job.worktree, job.candidate).map(|()| copy_in(job));
     match prepared {
         Err(e) => {
@@ -175,16 +183,7 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         output: output.clone(),
         flaky: false,
     };
-    let file = std::fs::create_dir_all(&job.output_dir).and_then(|()| {
-        // Read and write, not append: the capped output writes its tail at offsets.
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&output)
-    });
-    let mut file = match file {
+    let mut file = match open_output(&job.output_dir, &output) {
         Ok(f) => f,
         Err(e) => {
             attempt.result = "error";
@@ -202,65 +201,24 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         job.workers.join(", ")
     );
     let env = environment(job, number);
-    let sh = PathBuf::from("sh");
     for command in &job.gate.commands {
         attempt.commands.push(command.clone());
         let remaining = job.gate.timeout.saturating_sub(clock.elapsed());
         let _ = writeln!(file, "$ {command}");
-        let transcript = file
-            .try_clone()
-            .ok()
-            .and_then(|f| crate::agent::transcript::CappedFile::new(f, job.output_max).ok());
-        let args = [OsString::from("-c"), OsString::from(command)];
-        let spec = ProcessSpec {
-            program: &sh,
-            args: &args,
-            cwd: &job.worktree,
-            env: &env,
-            env_remove: &[],
-            stdin: None,
-            timeout: remaining.max(Duration::from_millis(1)),
-            kill: Some(&job.cancel),
-            transcript,
-            parser: None,
-            stdout_tail: 0,
-            // Whatever a gate command leaves running in the worktree ends with the run.
-            sweep: Some(&job.worktree),
-            stop_on_stderr: None,
-        };
-        let exit = match supervise(spec) {
-            Ok(f) => f.exit,
+        let stopped = match run_command(job, command, &file, &env, remaining) {
+            Ok(exit) => {
+                let _ = file.seek(SeekFrom::End(0));
+                note_exit(&mut file, exit, job.gate.timeout)
+            }
             Err(e) => {
                 let _ = writeln!(file, "# could not start sh: {e}");
-                attempt.result = "error";
-                attempt.status = Some(format!("could not start sh: {e}"));
-                break;
+                Some(("error", format!("could not start sh: {e}")))
             }
         };
-        let _ = file.seek(SeekFrom::End(0));
-        match exit {
-            Exit::Code(0) => {
-                let _ = writeln!(file, "# exit 0");
-            }
-            Exit::Killed => {
-                let _ = writeln!(file, "# cancelled");
-                attempt.result = "cancelled";
-                attempt.status = Some("cancelled".into());
-                break;
-            }
-            Exit::TimedOut => {
-                let limit = human(job.gate.timeout);
-                let _ = writeln!(file, "# timed out after {limit}");
-                attempt.result = "timed-out";
-                attempt.status = Some(format!("timed out after {limit}"));
-                break;
-            }
-            other => {
-                let _ = writeln!(file, "# {other}");
-                attempt.result = "failed";
-                attempt.status = Some(other.to_string());
-                break;
-            }
+        if let Some((result, status)) = stopped {
+            attempt.result = result;
+            attempt.status = Some(status);
+            break;
         }
     }
     attempt.duration = clock.elapsed();
@@ -270,6 +228,81 @@ fn one_attempt(job: &Job, number: u32, failed_before: bool) -> (Attempt, Option<
         _ => attempt.commands.last().cloned(),
     };
     (attempt, failed)
+}
+
+/// An attempt's output file, empty.
+fn open_output(dir: &Path, output: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(dir).and_then(|()| {
+        // Read and write, not append: the capped output writes its tail at offsets.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(output)
+    })
+}
+
+/// Runs one command with `sh -c` in the worktree, its output going to `file` (capped), within
+/// what is left of the attempt's time. `Err` when `sh` could not be started.
+fn run_command(
+    job: &Job,
+    command: &str,
+    file: &std::fs::File,
+    env: &[(String, String)],
+    remaining: Duration,
+) -> std::io::Result<Exit> {
+    let sh = PathBuf::from("sh");
+    let transcript = file
+        .try_clone()
+        .ok()
+        .and_then(|f| crate::agent::transcript::CappedFile::new(f, job.output_max).ok());
+    let args = [OsString::from("-c"), OsString::from(command)];
+    let spec = ProcessSpec {
+        program: &sh,
+        args: &args,
+        cwd: &job.worktree,
+        env,
+        env_remove: &[],
+        stdin: None,
+        timeout: remaining.max(Duration::from_millis(1)),
+        kill: Some(&job.cancel),
+        transcript,
+        parser: None,
+        stdout_tail: 0,
+        // Whatever a gate command leaves running in the worktree ends with the run.
+        sweep: Some(&job.worktree),
+        stop_on_stderr: None,
+    };
+    supervise(spec).map(|f| f.exit)
+}
+
+/// Notes how a command ended in the output file. Returns the attempt's result and status when
+/// it ends the attempt (anything but exit 0).
+fn note_exit(
+    file: &mut std::fs::File,
+    exit: Exit,
+    timeout: Duration,
+) -> Option<(&'static str, String)> {
+    match exit {
+        Exit::Code(0) => {
+            let _ = writeln!(file, "# exit 0");
+            None
+        }
+        Exit::Killed => {
+            let _ = writeln!(file, "# cancelled");
+            Some(("cancelled", "cancelled".into()))
+        }
+        Exit::TimedOut => {
+            let limit = human(timeout);
+            let _ = writeln!(file, "# timed out after {limit}");
+            Some(("timed-out", format!("timed out after {limit}")))
+        }
+        other => {
+            let _ = writeln!(file, "# {other}");
+            Some(("failed", other.to_string()))
+        }
+    }
 }
 
 /// The commands' environment: the swarm's, then what says what is being gated, then `env`.

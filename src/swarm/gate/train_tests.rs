@@ -161,148 +161,207 @@ fn simulate_with(
 ) -> Outcome {
     let mut repo = FakeRepo::new();
     repo.conflicts = conflicts;
-    let mut train = Train::new(oid(ROOT), batch, parallel);
-    let mut waiting: Vec<Key> = (1..=n).collect();
-    let mut running: Vec<RunSpec> = Vec::new();
-    // Runs whose result is in but whose worktree is not free yet.
-    let mut freeing: Vec<RunSpec> = Vec::new();
-    let mut told: BTreeMap<Key, usize> = BTreeMap::new();
-    let mut failures: BTreeMap<RunId, BTreeSet<Key>> = BTreeMap::new();
-    let mut cancelled: BTreeSet<RunId> = BTreeSet::new();
-    let mut out = Outcome {
-        history: vec![oid(ROOT)],
-        ..Outcome::default()
+    let mut sim = Sim {
+        gate,
+        repo,
+        train: Train::new(oid(ROOT), batch, parallel),
+        waiting: (1..=n).collect(),
+        running: Vec::new(),
+        freeing: Vec::new(),
+        told: BTreeMap::new(),
+        failures: BTreeMap::new(),
+        cancelled: BTreeSet::new(),
+        out: Outcome {
+            history: vec![oid(ROOT)],
+            ..Outcome::default()
+        },
+        killed: false,
     };
     let mut step = 0usize;
-    let mut killed = false;
     loop {
         step += 1;
         assert!(step < 10_000, "the train never drained");
+        sim.happen(events, step);
+        sim.admit();
+        sim.start_runs();
+        sim.hear_out();
+        sim.cancelled.extend(sim.train.take_cancels());
+        let choice = order.get(step % order.len().max(1)).copied().unwrap_or(0);
+        // Sometimes a worktree comes back before the next result arrives.
+        if !sim.freeing.is_empty() && (sim.running.is_empty() || choice % 2 == 1) {
+            let spec = sim.freeing.remove(choice % sim.freeing.len());
+            sim.train.freed(spec.id);
+            continue;
+        }
+        if sim.running.is_empty() {
+            if sim.waiting.is_empty() && sim.train.is_idle() {
+                break;
+            }
+            assert!(
+                sim.train.members().is_empty(),
+                "changes on the train but nothing runs"
+            );
+            continue;
+        }
+        sim.finish_one(choice);
+    }
+    for (k, n) in &sim.told {
+        assert_eq!(*n, 1, "{k} was told its fate {n} times");
+    }
+    sim.out
+}
+
+/// The simulation's state: the train and the driver around it, played by hand.
+struct Sim<'g> {
+    gate: &'g Gate,
+    repo: FakeRepo,
+    train: Train,
+    waiting: Vec<Key>,
+    running: Vec<RunSpec>,
+    /// Runs whose result is in but whose worktree is not free yet.
+    freeing: Vec<RunSpec>,
+    /// How many times each change was told its fate.
+    told: BTreeMap<Key, usize>,
+    failures: BTreeMap<RunId, BTreeSet<Key>>,
+    cancelled: BTreeSet<RunId>,
+    out: Outcome,
+    killed: bool,
+}
+
+impl Sim<'_> {
+    fn tell(&mut self, k: Key) {
+        *self.told.entry(k).or_default() += 1;
+    }
+
+    /// What `events` says happens at this step.
+    fn happen(&mut self, events: Events, step: usize) {
         if events.outside_move == Some(step) {
-            let mut set = repo.set(train.target());
+            let mut set = self.repo.set(self.train.target());
             set.insert(FOREIGN);
-            let commit = oid(repo.next);
-            repo.next += 1;
-            repo.commits.insert(commit, set);
-            out.history.push(commit);
-            train.rebase(&mut repo, commit);
+            let commit = oid(self.repo.next);
+            self.repo.next += 1;
+            self.repo.commits.insert(commit, set);
+            self.out.history.push(commit);
+            self.train.rebase(&mut self.repo, commit);
         }
         if events.kill == Some(step) {
-            killed = true;
-            train.kill();
-            for k in waiting.drain(..) {
-                *told.entry(k).or_default() += 1;
-                out.interrupted.push(k);
+            self.killed = true;
+            self.train.kill();
+            for k in std::mem::take(&mut self.waiting) {
+                self.tell(k);
+                self.out.interrupted.push(k);
             }
         }
-        // Admit in order while there is room; deferred changes stay in front.
+    }
+
+    /// Admit in order while there is room; deferred changes stay in front.
+    fn admit(&mut self) {
         let mut i = 0;
-        while !killed && i < waiting.len() && train.has_room() {
-            let k = waiting[i];
-            if train.admit(&mut repo, k) {
-                waiting.remove(i);
+        while !self.killed && i < self.waiting.len() && self.train.has_room() {
+            let k = self.waiting[i];
+            if self.train.admit(&mut self.repo, k) {
+                self.waiting.remove(i);
             } else {
                 i += 1;
             }
         }
-        for spec in train.schedule() {
+    }
+
+    /// Starts what the train schedules, checking each run is what it says.
+    fn start_runs(&mut self) {
+        for spec in self.train.schedule() {
             assert!(
-                !running
+                !self
+                    .running
                     .iter()
-                    .chain(&freeing)
+                    .chain(&self.freeing)
                     .any(|r| r.worktree == spec.worktree),
                 "a run started in a busy worktree"
             );
-            let mut expected = repo.set(spec.base);
+            let mut expected = self.repo.set(spec.base);
             expected.extend(spec.members.iter().copied());
-            assert_eq!(repo.set(spec.candidate), expected);
+            assert_eq!(self.repo.set(spec.candidate), expected);
             assert_eq!(spec.members.len(), spec.point);
-            assert_eq!(spec.base, train.target());
-            out.runs += 1;
-            running.push(spec);
+            assert_eq!(spec.base, self.train.target());
+            self.out.runs += 1;
+            self.running.push(spec);
         }
+    }
+
+    /// Hears what the train tells the changes it is done with, checking each verdict.
+    fn hear_out(&mut self) {
         let mut requeue = Vec::new();
-        for (k, o) in train.take_out() {
+        for (k, o) in self.train.take_out() {
             assert!(
-                !running.iter().chain(&freeing).any(|r| r.worktree == k),
+                !self
+                    .running
+                    .iter()
+                    .chain(&self.freeing)
+                    .any(|r| r.worktree == k),
                 "{k} was told {o:?} while its worktree was in use"
             );
+            if !matches!(o, Out::Requeue) {
+                self.tell(k);
+            }
             match o {
                 Out::Requeue => requeue.push(k),
                 Out::Landed { commit } => {
-                    *told.entry(k).or_default() += 1;
-                    assert!(repo.set(commit).contains(&k));
-                    out.landed.push(k);
+                    assert!(self.repo.set(commit).contains(&k));
+                    self.out.landed.push(k);
                 }
                 Out::Failed { run, base } => {
-                    *told.entry(k).or_default() += 1;
-                    let failed = &failures[&run];
+                    let failed = &self.failures[&run];
                     assert!(
-                        out.history.contains(&base),
+                        self.out.history.contains(&base),
                         "blamed on a target that never was"
                     );
-                    let mut on_target = repo.set(base);
+                    let mut on_target = self.repo.set(base);
                     on_target.insert(k);
                     assert_eq!(
                         failed, &on_target,
                         "{k} was blamed for a failure that was not exactly target + it"
                     );
-                    assert!(!gate.passes(failed));
-                    out.failed.push(k);
+                    assert!(!self.gate.passes(failed));
+                    self.out.failed.push(k);
                 }
-                Out::Conflict(_) => {
-                    *told.entry(k).or_default() += 1;
-                    out.conflicted.push(k);
-                }
+                Out::Conflict(_) => self.out.conflicted.push(k),
                 Out::Interrupted => {
-                    assert!(killed);
-                    *told.entry(k).or_default() += 1;
-                    out.interrupted.push(k);
+                    assert!(self.killed);
+                    self.out.interrupted.push(k);
                 }
                 other => panic!("unexpected {other:?}"),
             }
         }
-        if killed {
+        if self.killed {
             for k in requeue {
-                *told.entry(k).or_default() += 1;
-                out.interrupted.push(k);
+                self.tell(k);
+                self.out.interrupted.push(k);
             }
         } else {
-            waiting.splice(0..0, requeue);
+            self.waiting.splice(0..0, requeue);
         }
-        cancelled.extend(train.take_cancels());
-        let choice = order.get(step % order.len().max(1)).copied().unwrap_or(0);
-        // Sometimes a worktree comes back before the next result arrives.
-        if !freeing.is_empty() && (running.is_empty() || choice % 2 == 1) {
-            let spec = freeing.remove(choice % freeing.len());
-            train.freed(spec.id);
-            continue;
-        }
-        if running.is_empty() {
-            if waiting.is_empty() && train.is_idle() {
-                break;
-            }
-            assert!(
-                train.members().is_empty(),
-                "changes on the train but nothing runs"
-            );
-            continue;
-        }
-        let pick = choice % running.len();
-        let spec = running.remove(pick);
-        freeing.push(spec.clone());
-        let was_cancelled = cancelled.contains(&spec.id);
-        let set = repo.set(spec.candidate);
-        let passed = gate.passes(&set);
+    }
+
+    /// The run `choice` picks finishes; a landing it asks for is checked and made.
+    fn finish_one(&mut self, choice: usize) {
+        let pick = choice % self.running.len();
+        let spec = self.running.remove(pick);
+        self.freeing.push(spec.clone());
+        let was_cancelled = self.cancelled.contains(&spec.id);
+        let set = self.repo.set(spec.candidate);
+        let passed = self.gate.passes(&set);
         if !passed {
-            failures.insert(spec.id, set.clone());
+            self.failures.insert(spec.id, set.clone());
         }
         let mentioned = if passed || was_cancelled {
             BTreeSet::new()
         } else {
-            gate.mentioned(&set)
+            self.gate.mentioned(&set)
         };
-        match train.finished(&mut repo, spec.id, passed, &mentioned) {
+        match self
+            .train
+            .finished(&mut self.repo, spec.id, passed, &mentioned)
+        {
             Step::Nothing => {}
             Step::Land {
                 upto,
@@ -314,20 +373,16 @@ fn simulate_with(
                 assert!(!was_cancelled, "asked to land a cancelled run");
                 assert_eq!(candidate, spec.candidate, "asked to land another commit");
                 assert_eq!(members.len(), upto);
-                assert_eq!(repo.set(candidate), set);
+                assert_eq!(self.repo.set(candidate), set);
                 // The landing extends the target.
-                let prev = repo.set(*out.history.last().expect("history"));
+                let prev = self.repo.set(*self.out.history.last().expect("history"));
                 assert!(prev.is_subset(&set));
-                out.history.push(candidate);
-                train.landed(&mut repo, upto);
-                assert_eq!(train.target(), candidate);
+                self.out.history.push(candidate);
+                self.train.landed(&mut self.repo, upto);
+                assert_eq!(self.train.target(), candidate);
             }
         }
     }
-    for (k, n) in &told {
-        assert_eq!(*n, 1, "{k} was told its fate {n} times");
-    }
-    out
 }
 
 fn all(n: u64) -> BTreeSet<Key> {
