@@ -26,6 +26,7 @@ mod test_init;
 mod test_inputs;
 mod test_left_alone;
 mod test_leftovers;
+mod test_limit_pauses;
 mod test_limits;
 mod test_log;
 mod test_mockllm;

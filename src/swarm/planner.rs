@@ -1,21 +1,25 @@
 //! The planner: a one-shot agent turn that fills the task queue with `git oompa task add`
 //! (never with files), run before the workers start and again whenever fewer than
 //! `refill_below` tasks are pending while a worker sits idle. `git oompa task add` refuses to
-//! take the queue past `max_pending`. A planning turn that adds nothing ends the planning.
+//! take the queue past `max_pending`. A planning turn that adds nothing ends the planning. A
+//! planning turn its provider cuts short (a usage limit, a passing error) is waited out and
+//! its session resumed, as a worker's turns are (`worker::pause`).
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use super::workspace::{Settled, Workspace};
+use super::worker::pause::{OneShotEnd, Waiter, one_shot};
+use super::worker::{Began, Turns};
+use super::workspace::{Mark, Settled, Workspace};
 use super::{Event, Shared, prompts};
 use crate::agent::prompt::{self, Bundled, PromptError};
-use crate::agent::{self, Turn, TurnMode};
+use crate::agent::{Turn, TurnMode};
 use crate::config::PlannerConfig;
 use crate::git::{ObjectId, Repo};
-use crate::store::Queue;
-use crate::store::record::{CycleRecord, Outcome, Tokens};
+use crate::store::record::{CycleRecord, Outcome};
+use crate::store::{Queue, Snapshot};
 
 /// The planner's worker id, in records, claims and
 /// [`agent_env::WORKER`](crate::agent_env::WORKER).
@@ -70,11 +74,14 @@ fn plan_rounds(
             let added = record.tasks.len();
             let failed = record.outcome != Outcome::Done;
             shared.journal.finish(&record);
-            shared.emit(Event::Planned {
-                round,
-                added: record.tasks.clone(),
-                error: record.error.clone(),
-            });
+            // Stopped while it waited for its provider: nothing was planned, nothing failed.
+            if record.outcome != Outcome::Interrupted {
+                shared.emit(Event::Planned {
+                    round,
+                    added: record.tasks.clone(),
+                    error: record.error.clone(),
+                });
+            }
             let _ = records.send(record);
             if added == 0 || failed {
                 return;
@@ -97,7 +104,8 @@ fn plan_rounds(
     }
 }
 
-/// One planning turn; the record lists the tasks it added.
+/// One planning round: its turn (resumed after provider pauses), what it left in its worktree
+/// settled, and its record, which lists the tasks it added.
 fn plan_once(
     shared: &Shared,
     config: &PlannerConfig,
@@ -106,8 +114,7 @@ fn plan_once(
     round: u32,
     room: usize,
 ) -> CycleRecord {
-    let started = jiff::Timestamp::now();
-    let clock = Instant::now();
+    let began = Began::now();
     let queue = Queue::new(repo);
     let base = repo
         .read_ref(&shared.target_ref)
@@ -115,122 +122,132 @@ fn plan_once(
         .flatten()
         .unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
     let before = queue.snapshot().unwrap_or_default();
-    let known: Vec<String> = before.tasks.iter().map(|(_, t)| t.id.to_string()).collect();
     let transcript = crate::store::layout::round_transcript(&shared.transcripts, PLANNER, round);
     shared.journal.start(&crate::store::journal::Start {
         worker: PLANNER,
         cycle: round,
         model: config.model.to_string(),
-        started: started.to_string(),
+        started: began.wall.to_string(),
         base: Some(base),
         branch: Some(&ws.branch),
         transcript: &transcript,
     });
-    let mut error = None;
-    let mut tokens = Tokens::default();
-    let mut sessions = Vec::new();
-    let mut agent_ms = 0;
-    let text = match planner_prompt(config, &before, room) {
-        Err(e) => {
-            error = Some(e.to_string());
-            String::new()
-        }
-        Ok(t) => t,
-    };
+    let mut turns = Turns::default();
     let mut settled = Settled::default();
-    let mut mark = None;
-    if error.is_none() {
-        match ws.refresh(
+    let (outcome, error) = match planner_prompt(config, &before, room) {
+        Err(e) => (Outcome::Error, Some(e.to_string())),
+        Ok(text) => match ws.refresh(
             repo,
             base,
             &shared.root,
             &format!("{PLANNER}-{round}-start"),
         ) {
-            Err(e) => error = Some(format!("refreshing its worktree: {e}")),
-            Ok((at, found)) => {
-                mark = Some(at);
+            Err(e) => (
+                Outcome::Error,
+                Some(format!("refreshing its worktree: {e}")),
+            ),
+            Ok((mark, found)) => {
                 settled = found;
+                let ended =
+                    planning_turn(shared, config, ws, round, &text, &transcript, &mut turns);
+                settled.escaped(&turns.escaped);
+                settle_round(shared, (repo, ws), round, base, &mark, &mut settled);
+                ended
             }
-        }
-    }
-    if error.is_none() {
-        let mut env = shared.agent_env(PLANNER, round, &ws.branch, &config.env);
-        env.push((crate::agent_env::ROLE.into(), "planner".into()));
-        env.push((
-            crate::agent_env::MAX_PENDING.into(),
-            config.max_pending.to_string(),
-        ));
-        let turn = Turn {
-            spec: &config.model,
-            cwd: &ws.path,
-            prompt: &text,
-            resume: None,
-            mode: TurnMode::OneShot,
-            extra_args: &config.args,
-            env: &env,
-            timeout: config.turn_timeout,
-            transcript: &transcript,
-            transcript_max: shared.config.transcript_max,
-            kill: &shared.control.kill,
-        };
-        match agent::run_logged(&turn, &format!("planner round {round}")) {
-            Err(e) => error = Some(e.to_string()),
-            Ok(out) => {
-                if !out.succeeded() {
-                    error = Some(out.error_snippet());
-                }
-                agent_ms = u64::try_from(out.duration.as_millis()).unwrap_or(u64::MAX);
-                tokens.input = out.usage.input_tokens;
-                tokens.output = out.usage.output_tokens;
-                tokens.cost_usd = out.usage.cost_usd;
-                sessions.extend(out.session_id);
-                settled.escaped(&out.escaped);
-            }
-        }
-    }
-    if let Some(mark) = &mark {
-        let target = repo
-            .read_ref(&shared.target_ref)
-            .ok()
-            .flatten()
-            .unwrap_or(base);
-        settled.config_changes(ws, mark);
-        let label = format!("{PLANNER}-{round}");
-        settled.extend(ws.settle(repo, target, round, &label, Some(mark)));
-    }
+        },
+    };
     let after = queue.snapshot().unwrap_or_default();
-    let added: Vec<String> = after
+    let record = CycleRecord::new(&shared.id, PLANNER, round, outcome, base.to_string());
+    CycleRecord {
+        model: config.model.to_string(),
+        tasks: added(&before, &after),
+        error,
+        ..turns.into_record(record, began, &transcript, settled)
+    }
+}
+
+/// The round's planning turn, resumed after provider pauses: how it ended, and why when it
+/// failed.
+fn planning_turn(
+    shared: &Shared,
+    config: &PlannerConfig,
+    ws: &Workspace,
+    round: u32,
+    text: &str,
+    transcript: &std::path::Path,
+    turns: &mut Turns,
+) -> (Outcome, Option<String>) {
+    let mut env = shared.agent_env(PLANNER, round, &ws.branch, &config.env);
+    env.push((crate::agent_env::ROLE.into(), "planner".into()));
+    env.push((
+        crate::agent_env::MAX_PENDING.into(),
+        config.max_pending.to_string(),
+    ));
+    let turn = Turn {
+        spec: &config.model,
+        cwd: &ws.path,
+        prompt: text,
+        resume: None,
+        mode: TurnMode::OneShot,
+        extra_args: &config.args,
+        env: &env,
+        timeout: config.turn_timeout,
+        transcript,
+        transcript_max: shared.config.transcript_max,
+        kill: &shared.control.kill,
+    };
+    let waiter = Waiter::new(shared, PLANNER, "", None);
+    let mut outs = Vec::new();
+    let label = format!("planner round {round}");
+    let ended = one_shot(&waiter, &turn, &label, &mut turns.waits, &mut outs);
+    for out in &outs {
+        turns.add(out);
+    }
+    match ended {
+        Err(e) => (Outcome::Error, Some(e.to_string())),
+        Ok(OneShotEnd::Stopped) => (Outcome::Interrupted, None),
+        Ok(OneShotEnd::GaveUp(e)) => (Outcome::Error, Some(e)),
+        Ok(OneShotEnd::Ended) => match outs.last().filter(|o| !o.succeeded()) {
+            Some(last) => (Outcome::Error, Some(last.error_snippet())),
+            None => (Outcome::Done, None),
+        },
+    }
+}
+
+/// Keeps what the planner left in its worktree (it plans with `git oompa task add`, never
+/// with files) before the next round resets it.
+fn settle_round(
+    shared: &Shared,
+    (repo, ws): (&Repo, &Workspace),
+    round: u32,
+    base: ObjectId,
+    mark: &Mark,
+    settled: &mut Settled,
+) {
+    let target = repo
+        .read_ref(&shared.target_ref)
+        .ok()
+        .flatten()
+        .unwrap_or(base);
+    settled.config_changes(ws, mark);
+    let label = format!("{PLANNER}-{round}");
+    settled.extend(ws.settle(repo, target, round, &label, Some(mark)));
+}
+
+/// The ids in `after` that `before` did not have.
+fn added(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let known: Vec<String> = before.tasks.iter().map(|(_, t)| t.id.to_string()).collect();
+    after
         .tasks
         .iter()
         .map(|(_, t)| t.id.to_string())
         .filter(|id| !known.contains(id))
-        .collect();
-    let outcome = if error.is_some() {
-        Outcome::Error
-    } else {
-        Outcome::Done
-    };
-    CycleRecord {
-        model: config.model.to_string(),
-        tasks: added,
-        turns: 1,
-        sessions,
-        started: started.to_string(),
-        ended: jiff::Timestamp::now().to_string(),
-        duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-        agent_ms,
-        tokens,
-        kept: settled.kept.first().cloned(),
-        agent_did: settled.did,
-        error,
-        transcript: Some(transcript.display().to_string()),
-        ..CycleRecord::new(&shared.id, PLANNER, round, outcome, base.to_string())
-    }
+        .collect()
 }
 
 fn planner_prompt(
     config: &PlannerConfig,
-    snap: &crate::store::Snapshot,
+    snap: &Snapshot,
     room: usize,
 ) -> Result<String, PromptError> {
     let mut text = String::new();

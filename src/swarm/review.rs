@@ -1,12 +1,15 @@
 //! One review round: a reviewer agent (the first of the configured fallback chain that
 //! answers) reads the change as `git diff <merge-base> <tip>`, the tasks it claims to solve
 //! and, from round 2, only the previous round's findings, and answers with a verdict line.
-//! Whatever the reviewer touches in the worktree is discarded afterwards.
+//! Whatever the reviewer touches in the worktree is discarded afterwards. A reviewer's turn
+//! its provider cuts short (a usage limit, a passing error) is waited out and its session
+//! resumed, as a worker's own turns are (`worker::pause`).
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use super::worker::pause::{CycleWaits, OneShotEnd, Waiter, one_shot};
 use super::workspace::Workspace;
 use crate::agent::prompt::{self, Bundled, PromptError};
 use crate::agent::{self, Turn, TurnMode, TurnOutput};
@@ -35,6 +38,9 @@ pub(crate) enum ReviewError {
     /// Every reviewer of the chain failed; `last` is what the last one did.
     #[error("no reviewer answered ({last})")]
     NoAnswer { last: String },
+    /// The swarm stopped while a reviewer waited for its provider.
+    #[error("stopped while the reviewer waited for its provider")]
+    Stopped,
 }
 
 /// What a review round needs to know.
@@ -57,13 +63,16 @@ pub(crate) struct Request<'a> {
     pub transcript: &'a Path,
     pub transcript_max: u64,
     pub kill: &'a std::sync::atomic::AtomicBool,
+    /// Waits out the reviewers' usage limits and provider errors.
+    pub waiter: &'a Waiter<'a>,
 }
 
 /// Runs the round. `Err` when no reviewer of the chain answered at all. Every turn taken is
-/// pushed to `turns`, answered or not.
+/// pushed to `turns`, answered or not, and every wait for a provider to `waits`.
 pub(crate) fn run(
     req: &Request<'_>,
     turns: &mut Vec<TurnOutput>,
+    waits: &mut CycleWaits,
 ) -> Result<ReviewRound, ReviewError> {
     let text = review_prompt(req)?;
     let mut env = req.env.to_vec();
@@ -90,22 +99,25 @@ pub(crate) fn run(
             transcript_max: req.transcript_max,
             kill: req.kill,
         };
-        let result = agent::run_logged(&turn, &format!("review round {}", req.round));
+        // Each reviewer gets its own back-off and retries; its pauses are the cycle's.
+        let mut mine = CycleWaits::default();
+        let label = format!("review round {}", req.round);
+        let result = one_shot(req.waiter, &turn, &label, &mut mine, turns);
+        waits.absorb(mine);
         // Reviewers must not change the work under review; whatever they checked out, only
         // the worker branch is put back.
         let _ = req.ws.discard_to(req.repo, req.tip);
         match result {
             Err(e) => last_error = format!("{model}: {e}"),
-            Ok(out) => {
-                let answered = out.succeeded();
-                let reply = out.final_text.clone();
-                let failure = out.error_snippet();
-                turns.push(out);
-                if !answered {
-                    last_error = format!("{model}: {failure}");
+            Ok(OneShotEnd::Stopped) => return Err(ReviewError::Stopped),
+            Ok(OneShotEnd::GaveUp(e)) => last_error = format!("{model}: {e}"),
+            Ok(OneShotEnd::Ended) => {
+                let out = turns.last().expect("an ended review took a turn");
+                if !out.succeeded() {
+                    last_error = format!("{model}: {}", out.error_snippet());
                     continue;
                 }
-                let verdict = agent::parse_verdict(&reply);
+                let verdict = agent::parse_verdict(&out.final_text);
                 return Ok(ReviewRound {
                     round: req.round,
                     reviewer: model.to_string(),

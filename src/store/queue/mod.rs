@@ -13,6 +13,7 @@
 //! state is never acted on. This module never prints.
 
 mod edit;
+mod lease;
 mod repair;
 mod swarms;
 

@@ -3,6 +3,7 @@
 //! conflict merge the target into the worktree for a resolver turn in the same session.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow::{self, Break, Continue};
 
 use crossbeam_channel::bounded;
 
@@ -11,7 +12,7 @@ use crate::git::markers;
 use crate::git::merge::Merge;
 use crate::git::{ObjectId, Repo, cli};
 use crate::store::record::{Outcome, ReviewRound};
-use crate::store::{Queue, State};
+use crate::store::{Queue, Task};
 use crate::swarm::gate::GateFailure;
 use crate::swarm::live::{Phase, TurnPurpose};
 use crate::swarm::merge_queue::{LandReply, LandRequest};
@@ -27,56 +28,17 @@ impl Worker {
         landing: &mut Landing,
         turns: &mut Turns,
     ) -> Next {
-        let (repo, ws) = (c.repo, c.ws);
-        // Only the worker branch lands: an agent that left it is told once, then the cycle
-        // ends and what it left is kept.
-        if let Some(why) = ws.off_branch() {
-            if landing.left_branch || !ws.path.join(".git").is_file() {
-                return Next::Finish(CycleResult::error(format!(
-                    "signalled merge off its branch {}: {why}",
-                    ws.short_branch()
-                )));
-            }
-            landing.left_branch = true;
-            return Next::Resume(prompts::off_branch(&c.vars, &why));
-        }
-        if cli::merge_in_progress(&ws.path) {
-            let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
-            if !unmerged.is_empty() {
-                return Next::Resume(format!(
-                    "The merge is not finished: these paths are still unmerged: {}.\n\
-                     Resolve them, `git add` them, `git commit`, then end with \
-                     `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
-                    unmerged.join(", ")
-                ));
-            }
-        }
-        if let Err(e) = ws.commit_leftovers(c.cycle) {
-            return Next::Finish(CycleResult::error(format!(
-                "committing the agent's leftovers: {e}"
-            )));
-        }
-        let tip = match ws.tip(repo) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Next::Finish(CycleResult::error("the worker branch disappeared")),
-            Err(e) => return Next::Finish(CycleResult::error(e.to_string())),
+        let tip = match self.change_to_land(c, landing) {
+            Continue(tip) => tip,
+            Break(next) => return next,
         };
-        let unchanged = tip == c.base
-            || repo
-                .commit_tree(tip)
-                .ok()
-                .zip(repo.commit_tree(c.base).ok())
-                .is_some_and(|(a, b)| a == b);
-        if unchanged {
-            return Next::Finish(CycleResult::new(Outcome::NoChanges));
-        }
-        let target = match self.shared.read_target(repo) {
+        let target = match self.shared.read_target(c.repo) {
             Some(t) => t,
             None => return Next::Finish(CycleResult::error("cannot read the target branch")),
         };
         // A resolution is checked in memory before it re-enters the queue.
         if landing.resolving.is_some()
-            && let Ok(Merge::Conflict { paths }) = repo.check_merge(target, tip)
+            && let Ok(Merge::Conflict { paths }) = c.repo.check_merge(target, tip)
         {
             return self.conflict(c, landing, tip, target, paths);
         }
@@ -87,13 +49,83 @@ impl Worker {
         if let Some(next) = self.review(c, landing, turns, tip, target) {
             return next;
         }
+        self.hand_to_queue(c, landing, turns, tip, target)
+    }
+
+    /// The worker branch's tip with the agent's leftovers committed, when it is on its branch,
+    /// done merging, and changed since the cycle's base; else what happens instead.
+    fn change_to_land(
+        &self,
+        c: &CycleCtx<'_>,
+        landing: &mut Landing,
+    ) -> ControlFlow<Next, ObjectId> {
+        let (repo, ws) = (c.repo, c.ws);
+        // Only the worker branch lands: an agent that left it is told once, then the cycle
+        // ends and what it left is kept.
+        if let Some(why) = ws.off_branch() {
+            if landing.left_branch || !ws.path.join(".git").is_file() {
+                return Break(Next::Finish(CycleResult::error(format!(
+                    "signalled merge off its branch {}: {why}",
+                    ws.short_branch()
+                ))));
+            }
+            landing.left_branch = true;
+            return Break(Next::Resume(prompts::off_branch(&c.vars, &why)));
+        }
+        if cli::merge_in_progress(&ws.path) {
+            let unmerged = cli::unmerged_paths(&ws.path).unwrap_or_default();
+            if !unmerged.is_empty() {
+                return Break(Next::Resume(format!(
+                    "The merge is not finished: these paths are still unmerged: {}.\n\
+                     Resolve them, `git add` them, `git commit`, then end with \
+                     `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
+                    unmerged.join(", ")
+                )));
+            }
+        }
+        if let Err(e) = ws.commit_leftovers(c.cycle) {
+            return Break(Next::Finish(CycleResult::error(format!(
+                "committing the agent's leftovers: {e}"
+            ))));
+        }
+        let tip = match ws.tip(repo) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Break(Next::Finish(CycleResult::error(
+                    "the worker branch disappeared",
+                )));
+            }
+            Err(e) => return Break(Next::Finish(CycleResult::error(e.to_string()))),
+        };
+        let unchanged = tip == c.base
+            || repo
+                .commit_tree(tip)
+                .ok()
+                .zip(repo.commit_tree(c.base).ok())
+                .is_some_and(|(a, b)| a == b);
+        if unchanged {
+            return Break(Next::Finish(CycleResult::new(Outcome::NoChanges)));
+        }
+        Continue(tip)
+    }
+
+    /// Hands `tip` to the merge queue and waits for its answer: landed, or what happens
+    /// instead (a gate failure or a conflict to fix in the same session).
+    fn hand_to_queue(
+        &self,
+        c: &mut CycleCtx<'_>,
+        landing: &mut Landing,
+        turns: &Turns,
+        tip: ObjectId,
+        target: ObjectId,
+    ) -> Next {
         let (tx, rx) = bounded(1);
         let req = LandRequest {
             worker: self.id.clone(),
             cycle: c.cycle,
-            branch: ws.short_branch().to_string(),
+            branch: c.ws.short_branch().to_string(),
             tip,
-            tasks: self.held(&Queue::new(repo)),
+            tasks: self.held(&Queue::new(c.repo)),
             review_rounds: u32::try_from(landing.review.len()).unwrap_or(u32::MAX),
             reply: tx,
         };
@@ -115,7 +147,8 @@ impl Worker {
             LandReply::GateFailed(failure) => self.gate_failed(c, landing, tip, *failure),
             LandReply::UpToDate => Next::Finish(CycleResult::new(Outcome::NoChanges)),
             LandReply::Conflict { paths } => {
-                let target = repo
+                let target = c
+                    .repo
                     .read_ref(&self.shared.target_ref)
                     .ok()
                     .flatten()
@@ -138,13 +171,7 @@ impl Worker {
         target: ObjectId,
     ) -> Option<Next> {
         let review = self.shared.config.review_for(&self.config)?;
-        let needed = match (landing.approved, &landing.resolving) {
-            (None, _) => true,
-            (Some(a), _) if a == tip => false,
-            (Some(_), Some(res)) => beyond_conflict(c.repo, res, tip),
-            (Some(_), None) => true,
-        };
-        if !needed {
+        if !needs_review(c.repo, landing, tip) {
             return None;
         }
         let repo = c.repo;
@@ -153,13 +180,7 @@ impl Worker {
             .ok()
             .flatten()
             .unwrap_or(c.base);
-        let snap = Queue::new(repo).snapshot().unwrap_or_default();
-        let held = self.held_in(&snap);
-        let tasks: Vec<_> = snap
-            .in_state(State::Current)
-            .filter(|t| held.contains(&t.id))
-            .cloned()
-            .collect();
+        let tasks = self.held_tasks(repo);
         let round = u32::try_from(landing.review.len()).unwrap_or(u32::MAX) + 1;
         let req = review::Request {
             repo,
@@ -178,6 +199,7 @@ impl Worker {
             transcript: c.transcript,
             transcript_max: self.shared.config.transcript_max,
             kill: &self.shared.control.kill,
+            waiter: &self.waiter(repo, format!("review round {round}: ")),
         };
         self.phase(
             Phase::Review {
@@ -187,18 +209,40 @@ impl Worker {
             Some(&turns.tokens),
         );
         let mut outs = Vec::new();
-        let result = review::run(&req, &mut outs);
+        let result = review::run(&req, &mut outs, &mut turns.waits);
         for o in &outs {
             turns.add_one_shot(o);
         }
-        let verdict = match result {
-            Ok(v) => v,
-            Err(e) => return Some(Next::Finish(CycleResult::error(e.to_string()))),
-        };
+        match result {
+            Ok(verdict) => self.after_verdict(c, landing, tip, verdict, review.max_rounds),
+            Err(review::ReviewError::Stopped) => {
+                Some(Next::Finish(CycleResult::new(Outcome::Interrupted)))
+            }
+            Err(e) => Some(Next::Finish(CycleResult::error(e.to_string()))),
+        }
+    }
+
+    /// The tasks this worker holds, as they stand in the queue.
+    fn held_tasks(&self, repo: &Repo) -> Vec<Task> {
+        let snap = Queue::new(repo).snapshot().unwrap_or_default();
+        snap.held_by(&self.shared.id, &self.id).cloned().collect()
+    }
+
+    /// Acts on a review round's verdict on `tip`: `None` when approved (go on landing), else
+    /// the fix turn of the findings, or the cycle's end once `max_rounds` are used.
+    fn after_verdict(
+        &self,
+        c: &CycleCtx<'_>,
+        landing: &mut Landing,
+        tip: ObjectId,
+        verdict: ReviewRound,
+        max_rounds: u32,
+    ) -> Option<Next> {
         self.emit(Event::Reviewed {
             worker: self.id.clone(),
             round: verdict.clone(),
         });
+        let round = verdict.round;
         let approved = verdict.verdict == "approved";
         let findings = verdict.findings.clone();
         landing.review.push(verdict);
@@ -206,7 +250,7 @@ impl Worker {
             landing.approved = Some(tip);
             return None;
         }
-        if round >= review.max_rounds {
+        if round >= max_rounds {
             return Some(Next::Finish(CycleResult {
                 error: Some(format!(
                     "not approved after {round} review {}",
@@ -237,7 +281,64 @@ impl Worker {
         target: ObjectId,
         paths: Vec<String>,
     ) -> Next {
-        for p in &paths {
+        self.count_conflict(landing, &paths);
+        let conflict_text = format!(
+            "conflicts with {}: {}",
+            self.shared.target,
+            paths.join(", ")
+        );
+        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
+            || self.shared.control.stopping()
+        {
+            return gave_up_conflict(landing, conflict_text);
+        }
+        landing.conflict_rounds += 1;
+        let repo = c.repo;
+        let merge_base = repo.merge_base(target, tip).ok().flatten();
+        let message = format!("Merge {} into {}", self.shared.target, c.ws.short_branch());
+        let clean = match cli::merge_into(&c.ws.path, target, &message) {
+            Ok(clean) => clean,
+            Err(e) => {
+                let why = format!("{conflict_text}; merging it in the worktree failed: {e}");
+                return gave_up_conflict(landing, why);
+            }
+        };
+        let target_changed = match merge_base {
+            Some(mb) => tree_paths(repo, Some(mb), target),
+            None => Vec::new(),
+        };
+        landing.resolving = Some(Resolving {
+            before: tip,
+            allowed: target_changed
+                .into_iter()
+                .chain(paths.iter().cloned())
+                .collect(),
+            conflict: Some((target, paths.clone())),
+        });
+        landing.purpose = TurnPurpose::Conflict;
+        if clean {
+            // git resolved what gix would not (renames, say): just try again.
+            return Next::Resume(format!(
+                "{} was merged into your branch without conflicts. Check the result, then end \
+                 with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
+                self.shared.target
+            ));
+        }
+        let ours = cli::log_oneline(&c.ws.path, &format!("{target}..{tip}")).unwrap_or_default();
+        let theirs = cli::log_oneline(&c.ws.path, &format!("{tip}..{target}")).unwrap_or_default();
+        Next::Resume(prompts::resolver(
+            &c.vars,
+            &paths,
+            &ours,
+            &theirs,
+            c.ws.short_branch(),
+        ))
+    }
+
+    /// Notes a landing conflict on `paths`: in the cycle's list, and in the swarm's counts of
+    /// conflicts and of those prediction had flagged.
+    fn count_conflict(&self, landing: &mut Landing, paths: &[String]) {
+        for p in paths {
             if !landing.conflicts.contains(p) {
                 landing.conflicts.push(p.clone());
             }
@@ -251,66 +352,6 @@ impl Worker {
             self.shared
                 .predicted_conflicts
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        let give_up = |why: String| {
-            Next::Finish(CycleResult {
-                error: Some(why),
-                conflicts: landing.conflicts.clone(),
-                ..CycleResult::new(Outcome::Conflict)
-            })
-        };
-        let conflict_text = format!(
-            "conflicts with {}: {}",
-            self.shared.target,
-            paths.join(", ")
-        );
-        if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
-            || self.shared.control.stopping()
-        {
-            return give_up(conflict_text);
-        }
-        landing.conflict_rounds += 1;
-        let repo = c.repo;
-        let merge_base = repo.merge_base(target, tip).ok().flatten();
-        let message = format!("Merge {} into {}", self.shared.target, c.ws.short_branch());
-        match cli::merge_into(&c.ws.path, target, &message) {
-            Err(e) => give_up(format!(
-                "{conflict_text}; merging it in the worktree failed: {e}"
-            )),
-            Ok(clean) => {
-                let target_changed = match merge_base {
-                    Some(mb) => tree_paths(repo, Some(mb), target),
-                    None => Vec::new(),
-                };
-                landing.resolving = Some(Resolving {
-                    before: tip,
-                    allowed: target_changed
-                        .into_iter()
-                        .chain(paths.iter().cloned())
-                        .collect(),
-                    conflict: Some((target, paths.clone())),
-                });
-                landing.purpose = TurnPurpose::Conflict;
-                if clean {
-                    // git resolved what gix would not (renames, say): just try again.
-                    return Next::Resume(format!(
-                        "{} was merged into your branch without conflicts. Check the result, then end \
-                         with `COMPLETE_AND_READY_FOR_MERGE` alone on the last line.",
-                        self.shared.target
-                    ));
-                }
-                let ours =
-                    cli::log_oneline(&c.ws.path, &format!("{target}..{tip}")).unwrap_or_default();
-                let theirs =
-                    cli::log_oneline(&c.ws.path, &format!("{tip}..{target}")).unwrap_or_default();
-                Next::Resume(prompts::resolver(
-                    &c.vars,
-                    &paths,
-                    &ours,
-                    &theirs,
-                    c.ws.short_branch(),
-                ))
-            }
         }
     }
 }
@@ -379,11 +420,7 @@ impl Worker {
         if landing.conflict_rounds >= self.shared.config.max_conflict_rounds
             || self.shared.control.stopping()
         {
-            return Some(Next::Finish(CycleResult {
-                error: Some(why),
-                conflicts: landing.conflicts.clone(),
-                ..CycleResult::new(Outcome::Conflict)
-            }));
+            return Some(gave_up_conflict(landing, why));
         }
         landing.conflict_rounds += 1;
         landing.purpose = TurnPurpose::Conflict;
@@ -436,6 +473,26 @@ impl Worker {
         });
         landing.purpose = TurnPurpose::GateFailure;
         Next::Resume(prompts::gate_fix(&c.vars, &failure))
+    }
+}
+
+/// The cycle's end after a conflict it could not resolve (`why`).
+fn gave_up_conflict(landing: &Landing, why: String) -> Next {
+    Next::Finish(CycleResult {
+        error: Some(why),
+        conflicts: landing.conflicts.clone(),
+        ..CycleResult::new(Outcome::Conflict)
+    })
+}
+
+/// Whether `tip` needs a review round: nothing approved yet, or a change since the approval
+/// beyond what resolving a conflict (or fixing a gate failure) may touch.
+fn needs_review(repo: &Repo, landing: &Landing, tip: ObjectId) -> bool {
+    match (landing.approved, &landing.resolving) {
+        (None, _) => true,
+        (Some(a), _) if a == tip => false,
+        (Some(_), Some(res)) => beyond_conflict(repo, res, tip),
+        (Some(_), None) => true,
     }
 }
 

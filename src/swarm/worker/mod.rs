@@ -8,11 +8,13 @@
 //! error) is waited out and its session resumed (`pause`).
 
 mod landing;
-mod pause;
+pub(crate) mod pause;
+mod turns;
 
 use landing::{Landing, Next};
 pub(crate) use pause::ProviderPauses;
-use pause::{AfterTrouble, CONTINUE_PROMPT, CycleWaits};
+use pause::{AfterTrouble, CONTINUE_PROMPT, Waiter};
+pub(crate) use turns::{Began, Turns};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,12 +25,12 @@ use crossbeam_channel::Sender;
 use super::live::Phase;
 use super::merge_queue::LandRequest;
 use super::prompts::{self, Vars};
-use super::workspace::{Settled, Workspace};
+use super::workspace::{Mark, Settled, Workspace};
 use super::{Event, Shared, WorkerSummary, bump};
 use crate::agent::{self, Exit, Signal, Turn, TurnMode};
 use crate::config::WorkerConfig;
 use crate::git::{ObjectId, Repo};
-use crate::store::record::{CycleRecord, Outcome, RECORD_VERSION, ReviewRound, Tokens, TurnSpan};
+use crate::store::record::{CycleRecord, Outcome, ReviewRound, Tokens};
 use crate::store::{ClaimOutcome, Claimant, Owner, Queue, Snapshot, TaskId};
 
 /// Claims held by swarm workers last this long without their process (other hosts only).
@@ -83,71 +85,6 @@ impl CycleResult {
             error: Some(msg.into()),
             ..CycleResult::new(Outcome::Error)
         }
-    }
-}
-
-/// Turn bookkeeping of one cycle.
-#[derive(Default)]
-struct Turns {
-    count: u32,
-    sessions: Vec<String>,
-    agent: Duration,
-    tokens: Tokens,
-    /// Processes the turns left running outside their process group (ended).
-    escaped: Vec<String>,
-    /// Waits for the provider (usage limits, passing errors).
-    waits: CycleWaits,
-    /// When each turn ran (`turn` or `review`, its start, how long), for the timeline.
-    spans: Vec<(&'static str, Option<Instant>, Duration)>,
-}
-
-impl Turns {
-    /// A turn of the worker's own session.
-    fn add(&mut self, out: &agent::TurnOutput) {
-        if let Some(s) = &out.session_id
-            && !self.sessions.contains(s)
-        {
-            self.sessions.push(s.clone());
-        }
-        self.count_turn(out, "turn");
-    }
-
-    /// A reviewer's turn: counted, but its session is not the worker's.
-    fn add_one_shot(&mut self, out: &agent::TurnOutput) {
-        self.count_turn(out, "review");
-    }
-
-    fn count_turn(&mut self, out: &agent::TurnOutput, kind: &'static str) {
-        self.spans
-            .push((kind, Instant::now().checked_sub(out.duration), out.duration));
-        self.escaped.extend(out.escaped.iter().cloned());
-        self.count += 1;
-        self.agent += out.duration;
-        let add = |a: &mut Option<u64>, b: Option<u64>| {
-            if let Some(b) = b {
-                *a = Some(a.unwrap_or(0) + b);
-            }
-        };
-        add(&mut self.tokens.input, out.usage.input_tokens);
-        add(&mut self.tokens.output, out.usage.output_tokens);
-        if let Some(c) = out.usage.cost_usd {
-            self.tokens.cost_usd = Some(self.tokens.cost_usd.unwrap_or(0.0) + c);
-        }
-    }
-}
-
-impl Turns {
-    /// The turns' spans, relative to the cycle's start.
-    fn spans_since(&self, start: Instant) -> Vec<TurnSpan> {
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        self.spans
-            .iter()
-            .map(|(kind, at, took)| TurnSpan {
-                kind: (*kind).to_string(),
-                at_ms: at.map_or(0, |at| ms(at.saturating_duration_since(start))),
-                ms: ms(*took),
-            })
-            .collect()
     }
 }
 
@@ -215,6 +152,12 @@ impl Worker {
             phase,
             spent: spent.cloned(),
         });
+    }
+
+    /// Who waits for the provider on this worker's behalf (`role` says for which turns),
+    /// keeping its claims alive.
+    fn waiter<'a>(&'a self, repo: &'a Repo, role: impl Into<String>) -> Waiter<'a> {
+        Waiter::new(&self.shared, &self.id, role, Some(repo))
     }
 
     fn claimant(&self, ws: &Workspace) -> Claimant {
@@ -327,56 +270,16 @@ impl Worker {
             }
             self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
             let record = self.cycle(repo, ws, cycle);
-            self.charge(&record.tokens);
-            let mut account = self.account.get();
-            account.close_cycle();
-            self.account.set(account);
-            summary.spend = account.spent();
-            self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-            summary.cycles += 1;
-            bump(&mut summary.outcomes, record.outcome);
-            if record.outcome == Outcome::Merged {
-                summary.landed_tasks.extend(record.tasks.iter().cloned());
-            }
-            let outcome = record.outcome;
-            self.shared.journal.finish(&record);
-            let _ = self.records.send(record.clone());
-            self.emit(Event::CycleEnded {
-                worker: self.id.clone(),
-                record: Box::new(record),
-            });
+            let outcome = self.close_cycle(record, summary);
             match outcome {
                 Outcome::Error => {
                     errors_in_row += 1;
                     if errors_in_row >= self.config.max_errors {
                         return format!("{errors_in_row} failed cycles in a row");
                     }
-                    let backoff = self
-                        .shared
-                        .config
-                        .error_backoff
-                        .saturating_mul(1 << (errors_in_row - 1).min(16))
-                        .min(MAX_BACKOFF);
                     // The last cycle does not wait for a next one that will not come.
-                    if !backoff.is_zero() && cycle < self.config.max_cycles && !self.stopping() {
-                        let until = jiff::Timestamp::now()
-                            .checked_add(
-                                jiff::SignedDuration::try_from(backoff).unwrap_or_default(),
-                            )
-                            .unwrap_or_else(|_| jiff::Timestamp::now());
-                        self.phase(
-                            Phase::BackingOff {
-                                until: until.to_string(),
-                            },
-                            None,
-                        );
-                        self.emit(Event::Waiting {
-                            worker: self.id.clone(),
-                            why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
-                        });
-                        if !control.sleep(backoff) {
-                            return "stopped".into();
-                        }
+                    if cycle < self.config.max_cycles && !self.back_off(errors_in_row) {
+                        return "stopped".into();
                     }
                 }
                 Outcome::Interrupted => return self.stop_reason(),
@@ -397,6 +300,58 @@ impl Worker {
         }
         let n = self.config.max_cycles;
         format!("{n} {} used", if n == 1 { "cycle" } else { "cycles" })
+    }
+
+    /// Accounts for a cycle that ended (its spend, the summary) and hands its record on (the
+    /// journal, the notes writer, the progress lines). Returns its outcome.
+    fn close_cycle(&self, record: CycleRecord, summary: &mut WorkerSummary) -> Outcome {
+        self.charge(&record.tokens);
+        let mut account = self.account.get();
+        account.close_cycle();
+        self.account.set(account);
+        summary.spend = account.spent();
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        summary.cycles += 1;
+        bump(&mut summary.outcomes, record.outcome);
+        if record.outcome == Outcome::Merged {
+            summary.landed_tasks.extend(record.tasks.iter().cloned());
+        }
+        let outcome = record.outcome;
+        self.shared.journal.finish(&record);
+        let _ = self.records.send(record.clone());
+        self.emit(Event::CycleEnded {
+            worker: self.id.clone(),
+            record: Box::new(record),
+        });
+        outcome
+    }
+
+    /// Waits after the `errors_in_row`-th failed cycle in a row: `error_backoff`, doubled for
+    /// each further one, at most [`MAX_BACKOFF`]. Returns false when the swarm stopped.
+    fn back_off(&self, errors_in_row: u32) -> bool {
+        let backoff = self
+            .shared
+            .config
+            .error_backoff
+            .saturating_mul(1 << (errors_in_row - 1).min(16))
+            .min(MAX_BACKOFF);
+        if backoff.is_zero() || self.stopping() {
+            return true;
+        }
+        let until = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::try_from(backoff).unwrap_or_default())
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        self.phase(
+            Phase::BackingOff {
+                until: until.to_string(),
+            },
+            None,
+        );
+        self.emit(Event::Waiting {
+            worker: self.id.clone(),
+            why: format!("backing off {}s after a failed cycle", backoff.as_secs()),
+        });
+        self.shared.control.sleep(backoff)
     }
 
     /// Returns `Some(reason)` when the worker should finish instead of starting a cycle.
@@ -445,54 +400,113 @@ impl Worker {
         result
     }
 
-    /// One cycle, always ending in a record.
+    /// One cycle, always ending in a record: its turns, then everything they left settled,
+    /// then the record.
     fn cycle(&self, repo: &Repo, ws: &Workspace, cycle: u32) -> CycleRecord {
-        let started = jiff::Timestamp::now();
-        let clock = Instant::now();
+        let began = Began::now();
         self.emit(Event::CycleStarted {
             worker: self.id.clone(),
             cycle,
         });
         self.shared.flagged_lock().remove(&self.id);
         let transcript = self.shared.live.transcript(&self.id, cycle);
-        let mut turns = Turns::default();
         let base = self.shared.read_target(repo);
         self.shared.journal.start(&crate::store::journal::Start {
             worker: &self.id,
             cycle,
             model: self.config.model.to_string(),
-            started: started.to_string(),
+            started: began.wall.to_string(),
             base,
             branch: Some(&ws.branch),
             transcript: &transcript,
         });
-        let mut settled = Settled::default();
-        let mut mark = None;
-        let start = format!("{cycle}-start");
-        let mut result = match base {
-            None => CycleResult::error("the target branch disappeared"),
-            Some(base) => match ws.refresh(repo, base, &self.shared.root, &start) {
-                Err(e) => CycleResult::error(format!("refreshing the worktree: {e}")),
-                Ok((at, found)) => {
-                    mark = Some(at);
-                    settled = found;
-                    let env = self.env(ws, cycle);
-                    let mut ctx = CycleCtx {
-                        repo,
-                        ws,
-                        cycle,
-                        base,
-                        vars: self.vars(ws, cycle),
-                        env: &env,
-                        transcript: &transcript,
-                    };
-                    self.turns(&mut ctx, &mut turns)
-                }
-            },
-        };
+        let mut turns = Turns::default();
+        let mut worked = self.refresh_and_work(repo, ws, cycle, base, &transcript, &mut turns);
         let base = base.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
+        let tip = self.settle(repo, ws, cycle, base, &mut worked, &turns.escaped);
+        let Worked {
+            result, settled, ..
+        } = worked;
+        let spans = turns.spans_since(began.at);
+        let record = CycleRecord::new(
+            &self.shared.id,
+            &self.id,
+            cycle,
+            result.outcome,
+            base.to_string(),
+        );
+        CycleRecord {
+            model: self.config.model.to_string(),
+            tasks: result.tasks,
+            landed: result.landed.map(|c| c.to_string()),
+            tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
+            review: result.review,
+            conflicts: result.conflicts,
+            conflict_predicted: result.conflict_predicted,
+            gate: self.shared.board.take(&self.id),
+            queue_ms: result.queue_ms,
+            error: result.error,
+            extra: CycleRecord::spans_extra(&spans),
+            ..turns.into_record(record, began, &transcript, settled)
+        }
+    }
 
-        // Everything that did not land: claims back to pending, work kept.
+    /// Refreshes the worktree to `base` (the target tip) and runs the cycle's turns.
+    fn refresh_and_work(
+        &self,
+        repo: &Repo,
+        ws: &Workspace,
+        cycle: u32,
+        base: Option<ObjectId>,
+        transcript: &std::path::Path,
+        turns: &mut Turns,
+    ) -> Worked {
+        let Some(base) = base else {
+            return Worked::failed(CycleResult::error("the target branch disappeared"));
+        };
+        let start = format!("{cycle}-start");
+        let (mark, settled) = match ws.refresh(repo, base, &self.shared.root, &start) {
+            Ok(found) => found,
+            Err(e) => {
+                let result = CycleResult::error(format!("refreshing the worktree: {e}"));
+                return Worked::failed(result);
+            }
+        };
+        let env = self.env(ws, cycle);
+        let mut ctx = CycleCtx {
+            repo,
+            ws,
+            cycle,
+            base,
+            vars: self.vars(ws, cycle),
+            env: &env,
+            transcript,
+        };
+        Worked {
+            result: self.turns(&mut ctx, turns),
+            settled,
+            mark: Some(mark),
+        }
+    }
+
+    /// Everything that did not land: the claims go back to pending, and what the agent left,
+    /// wherever it left it (`escaped`: processes its turns left running), is kept before the
+    /// next refresh resets the worktree (a landed cycle's work is on the target). Returns the
+    /// branch tip as the agent left it.
+    fn settle(
+        &self,
+        repo: &Repo,
+        ws: &Workspace,
+        cycle: u32,
+        base: ObjectId,
+        worked: &mut Worked,
+        escaped: &[String],
+    ) -> Option<ObjectId> {
+        let Worked {
+            result,
+            settled,
+            mark,
+        } = worked;
         let queue = Queue::new(repo);
         let held = self.held(&queue);
         for id in &held {
@@ -500,12 +514,10 @@ impl Worker {
                 result.tasks.push(id.to_string());
             }
         }
-        settled.escaped(&turns.escaped);
-        if let Some(mark) = &mark {
+        settled.escaped(escaped);
+        if let Some(mark) = mark {
             settled.config_changes(ws, mark);
         }
-        // Everything the agent left, wherever it left it, is kept before the next refresh
-        // resets the worktree; a landed cycle's work is on the target.
         let mut tip = None;
         if result.outcome != Outcome::Merged {
             let target = repo
@@ -528,54 +540,26 @@ impl Worker {
                 self.id, did.what
             )));
         }
-        let kept = settled.kept.first().cloned();
-        if !held.is_empty()
-            && let Err(e) = queue.release(
-                &held,
-                Owner::Worker {
-                    swarm: &self.shared.id,
-                    worker: &self.id,
-                },
-                &format!("{}/{}", self.shared.id, self.id),
-            )
-        {
+        self.give_back(&queue, &held);
+        // The branch as the agent left it (settling may have put it back since).
+        tip.unwrap_or_else(|| ws.tip(repo).ok().flatten())
+    }
+
+    /// Returns the claims `held` to pending.
+    fn give_back(&self, queue: &Queue<'_>, held: &[TaskId]) {
+        if held.is_empty() {
+            return;
+        }
+        let owner = Owner::Worker {
+            swarm: &self.shared.id,
+            worker: &self.id,
+        };
+        let actor = format!("{}/{}", self.shared.id, self.id);
+        if let Err(e) = queue.release(held, owner, &actor) {
             self.emit(Event::Warning(format!(
                 "[{}] could not release {held:?}: {e}",
                 self.id
             )));
-        }
-        // The branch as the agent left it (settling may have put it back since).
-        let tip = tip.unwrap_or_else(|| ws.tip(repo).ok().flatten());
-        let spans = turns.spans_since(clock);
-        CycleRecord {
-            version: RECORD_VERSION,
-            swarm: self.shared.id.clone(),
-            worker: self.id.clone(),
-            cycle,
-            outcome: result.outcome,
-            model: self.config.model.to_string(),
-            tasks: result.tasks,
-            turns: turns.count,
-            sessions: turns.sessions,
-            started: started.to_string(),
-            ended: jiff::Timestamp::now().to_string(),
-            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-            agent_ms: u64::try_from(turns.agent.as_millis()).unwrap_or(u64::MAX),
-            tokens: turns.tokens,
-            landed: result.landed.map(|c| c.to_string()),
-            tip: tip.filter(|t| *t != base).map(|t| t.to_string()),
-            base: base.to_string(),
-            kept,
-            agent_did: settled.did,
-            review: result.review,
-            conflicts: result.conflicts,
-            conflict_predicted: result.conflict_predicted,
-            gate: self.shared.board.take(&self.id),
-            queue_ms: result.queue_ms,
-            pauses: turns.waits.pauses,
-            error: result.error,
-            transcript: Some(transcript.display().to_string()),
-            extra: CycleRecord::spans_extra(&spans),
         }
     }
 
@@ -624,6 +608,8 @@ impl Worker {
         result
     }
 
+    /// Turn after turn of the worker's own session, each answered by what its signal asks
+    /// for, until one ends the cycle.
     fn turn_loop(
         &self,
         c: &mut CycleCtx<'_>,
@@ -631,32 +617,17 @@ impl Worker {
         turns: &mut Turns,
     ) -> CycleResult {
         let queue = Queue::new(c.repo);
-        let snap = match queue.snapshot() {
-            Ok(s) => s,
-            Err(e) => return CycleResult::error(format!("reading the task queue: {e}")),
-        };
-        // A role prompt that cannot be read fails the cycle: no agent gets a broken prompt.
-        let mut prompt = match prompts::fresh(&c.vars, &snap, &self.config.prompt) {
+        let mut prompt = match self.fresh_prompt(&queue, c) {
             Ok(p) => p,
-            Err(e) => return CycleResult::error(e.to_string()),
+            Err(e) => return CycleResult::error(e),
         };
         let mut session: Option<String> = None;
         let mut silent = 0u32;
-        let control = &self.shared.control;
-        let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
         let mut own_turns = 0u32;
+        let waiter = self.waiter(c.repo, "");
         loop {
-            if control.killing() {
-                return CycleResult::new(Outcome::Interrupted);
-            }
-            if turns.count - turns.waits.limited_turns >= cap {
-                return CycleResult {
-                    error: Some(format!("{} turns without finishing", turns.count)),
-                    ..CycleResult::new(Outcome::Stuck)
-                };
-            }
-            if !self.wait_for_provider(&mut turns.waits) {
-                return CycleResult::new(Outcome::Interrupted);
+            if let Some(end) = self.before_turn(&waiter, turns) {
+                return end;
             }
             own_turns += 1;
             self.phase(
@@ -667,126 +638,225 @@ impl Worker {
                 },
                 Some(&turns.tokens),
             );
-            let sent = self.with_notices(&queue, &prompt);
-            let turn = Turn {
-                spec: &self.config.model,
-                cwd: &c.ws.path,
-                prompt: &sent,
-                resume: session.as_deref(),
-                mode: TurnMode::Work,
-                extra_args: &self.config.args,
-                env: c.env,
-                timeout: self.config.turn_timeout,
-                transcript: c.transcript,
-                transcript_max: self.shared.config.transcript_max,
-                kill: &control.kill,
-            };
-            let label = format!("turn {}", turns.count + 1);
-            let out = match agent::run_logged(&turn, &label) {
+            let out = match self.work_turn(c, &queue, &prompt, session.as_deref(), turns) {
                 Ok(out) => out,
                 Err(e) => return CycleResult::error(e.to_string()),
             };
-            turns.add(&out);
-            self.charge(&turns.tokens);
             if out.session_id.is_some() {
                 session.clone_from(&out.session_id);
             }
-            let n = turns.count;
-            let cycle = c.cycle;
-            let ended = |signal: String| Event::TurnEnded {
-                worker: self.id.clone(),
-                cycle,
-                turn: n,
-                signal,
+            let step = match self.cut_off(&waiter, &out, session.is_some(), turns, c.cycle) {
+                Some(step) => step,
+                None => {
+                    turns.waits.clean_turn();
+                    self.on_turn_end(c, &queue, landing, turns, &out, &mut silent)
+                }
             };
-            // The provider cut the turn short: wait, then resume the session.
-            if let Some(trouble) = out.trouble.as_ref().filter(|_| !control.killing()) {
-                self.emit(ended(format!("cut off: {}", trouble.reason())));
-                match self.after_trouble(trouble, &out, &mut turns.waits) {
-                    AfterTrouble::Resume => {
-                        if session.is_some() {
-                            prompt = CONTINUE_PROMPT.to_string();
-                        }
-                        continue;
-                    }
-                    AfterTrouble::Stop => return CycleResult::new(Outcome::Interrupted),
-                    AfterTrouble::GiveUp(e) => return CycleResult::error(e),
-                }
-            }
-            turns.waits.clean_turn();
-            if matches!(out.exit, Exit::Killed) {
-                self.emit(ended("killed".into()));
-                return CycleResult::new(Outcome::Interrupted);
-            }
-            if !out.succeeded() {
-                let snippet = out.error_snippet();
-                self.emit(ended(format!("failed: {snippet}")));
-                return CycleResult::error(snippet);
-            }
-            match agent::parse_signal(&out.final_text) {
-                Signal::Claim(ids) => {
-                    self.emit(ended(format!("claim {}", ids.join(", "))));
-                    let (results, snap) = match self.claim(&queue, c.ws, &ids) {
-                        Ok(r) => r,
-                        Err(e) => return CycleResult::error(e.to_string()),
-                    };
-                    self.emit(Event::Claimed {
-                        worker: self.id.clone(),
-                        results: results.clone(),
-                    });
-                    if self.stopping() {
-                        return CycleResult::new(Outcome::Interrupted);
-                    }
-                    prompt = prompts::claim_results(&c.vars, &snap, &results);
-                    silent = 0;
-                }
-                Signal::Merge => {
-                    self.emit(ended("merge".into()));
-                    match self.on_merge(c, landing, turns) {
-                        Next::Finish(result) => return result,
-                        Next::Resume(p) => {
-                            prompt = p;
-                            silent = 0;
-                        }
-                    }
-                }
-                Signal::Done => {
-                    self.emit(ended("done".into()));
-                    return CycleResult::new(Outcome::Done);
-                }
-                Signal::None => {
-                    silent += 1;
-                    self.emit(ended("none".into()));
-                    if self.stopping() {
-                        return CycleResult::new(Outcome::Interrupted);
-                    }
-                    if silent >= self.config.max_resumes {
-                        return CycleResult {
-                            error: Some(format!(
-                                "{silent} {} without a signal",
-                                if silent == 1 { "turn" } else { "turns" }
-                            )),
-                            ..CycleResult::new(Outcome::Stuck)
-                        };
-                    }
-                    let snap = queue.snapshot().unwrap_or_default();
-                    prompt = if silent + 1 == self.config.max_resumes {
-                        prompts::nudge(&c.vars, &snap)
-                    } else {
-                        prompts::resume(&c.vars, &snap)
-                    };
-                    // A signal followed by more text does not count: say so, or the agent
-                    // cannot tell why it was not heard.
-                    if let Some(signal) = agent::signal::misplaced_signal(&out.final_text) {
-                        prompt = format!(
-                            "Your last message had `{signal}` on a line that was not its last \
-                             line, so it did not count: a signal counts only alone on the last \
-                             line of your final message, with nothing after it.\n\n{prompt}"
-                        );
-                    }
-                }
+            match step {
+                Step::Next(p) => prompt = p,
+                Step::Again => {}
+                Step::End(result) => return result,
             }
         }
+    }
+
+    /// The prompt of the cycle's first turn. A role prompt that cannot be read fails the
+    /// cycle: no agent gets a broken prompt.
+    fn fresh_prompt(&self, queue: &Queue<'_>, c: &CycleCtx<'_>) -> Result<String, String> {
+        let snap = queue
+            .snapshot()
+            .map_err(|e| format!("reading the task queue: {e}"))?;
+        prompts::fresh(&c.vars, &snap, &self.config.prompt).map_err(|e| e.to_string())
+    }
+
+    /// Whether the cycle ends before its next turn: the swarm is killing its agents, the cycle
+    /// took too many turns, or the swarm stopped while the provider was limited.
+    fn before_turn(&self, waiter: &Waiter<'_>, turns: &mut Turns) -> Option<CycleResult> {
+        if self.shared.control.killing() {
+            return Some(CycleResult::new(Outcome::Interrupted));
+        }
+        let cap = (self.config.max_resumes * TURNS_PER_RESUME).max(MIN_TURN_CAP);
+        if turns.count - turns.waits.limited_turns >= cap {
+            return Some(CycleResult {
+                error: Some(format!("{} turns without finishing", turns.count)),
+                ..CycleResult::new(Outcome::Stuck)
+            });
+        }
+        if !waiter.before_turn(
+            &self.config.model,
+            self.config.turn_timeout,
+            &mut turns.waits,
+        ) {
+            return Some(CycleResult::new(Outcome::Interrupted));
+        }
+        None
+    }
+
+    /// One turn of the worker's own session (`session`, or a fresh one), counted and charged.
+    fn work_turn(
+        &self,
+        c: &CycleCtx<'_>,
+        queue: &Queue<'_>,
+        prompt: &str,
+        session: Option<&str>,
+        turns: &mut Turns,
+    ) -> Result<agent::TurnOutput, agent::AgentError> {
+        let sent = self.with_notices(queue, prompt);
+        let turn = Turn {
+            spec: &self.config.model,
+            cwd: &c.ws.path,
+            prompt: &sent,
+            resume: session,
+            mode: TurnMode::Work,
+            extra_args: &self.config.args,
+            env: c.env,
+            timeout: self.config.turn_timeout,
+            transcript: c.transcript,
+            transcript_max: self.shared.config.transcript_max,
+            kill: &self.shared.control.kill,
+        };
+        let label = format!("turn {}", turns.count + 1);
+        let out = agent::run_logged(&turn, &label)?;
+        turns.add(&out);
+        self.charge(&turns.tokens);
+        Ok(out)
+    }
+
+    /// Says how the cycle's latest turn ended.
+    fn turn_ended(&self, cycle: u32, turns: &Turns, signal: String) {
+        self.emit(Event::TurnEnded {
+            worker: self.id.clone(),
+            cycle,
+            turn: turns.count,
+            signal,
+        });
+    }
+
+    /// A turn the provider cut short: waits, then resumes the session (`None`: it was not).
+    fn cut_off(
+        &self,
+        waiter: &Waiter<'_>,
+        out: &agent::TurnOutput,
+        has_session: bool,
+        turns: &mut Turns,
+        cycle: u32,
+    ) -> Option<Step> {
+        let trouble = out
+            .trouble
+            .as_ref()
+            .filter(|_| !self.shared.control.killing())?;
+        self.turn_ended(cycle, turns, format!("cut off: {}", trouble.reason()));
+        Some(
+            match waiter.after_trouble(&self.config.model, trouble, out, &mut turns.waits) {
+                AfterTrouble::Resume if has_session => Step::Next(CONTINUE_PROMPT.to_string()),
+                AfterTrouble::Resume => Step::Again,
+                AfterTrouble::Stop => Step::End(CycleResult::new(Outcome::Interrupted)),
+                AfterTrouble::GiveUp(e) => Step::End(CycleResult::error(e)),
+            },
+        )
+    }
+
+    /// Acts on how a turn ended: killed, failed, or the signal of its final message.
+    fn on_turn_end(
+        &self,
+        c: &mut CycleCtx<'_>,
+        queue: &Queue<'_>,
+        landing: &mut Landing,
+        turns: &mut Turns,
+        out: &agent::TurnOutput,
+        silent: &mut u32,
+    ) -> Step {
+        let cycle = c.cycle;
+        if matches!(out.exit, Exit::Killed) {
+            self.turn_ended(cycle, turns, "killed".into());
+            return Step::End(CycleResult::new(Outcome::Interrupted));
+        }
+        if !out.succeeded() {
+            let snippet = out.error_snippet();
+            self.turn_ended(cycle, turns, format!("failed: {snippet}"));
+            return Step::End(CycleResult::error(snippet));
+        }
+        match agent::parse_signal(&out.final_text) {
+            Signal::Claim(ids) => {
+                self.turn_ended(cycle, turns, format!("claim {}", ids.join(", ")));
+                *silent = 0;
+                self.on_claim(c, queue, &ids)
+            }
+            Signal::Merge => {
+                self.turn_ended(cycle, turns, "merge".into());
+                match self.on_merge(c, landing, turns) {
+                    Next::Finish(result) => Step::End(result),
+                    Next::Resume(p) => {
+                        *silent = 0;
+                        Step::Next(p)
+                    }
+                }
+            }
+            Signal::Done => {
+                self.turn_ended(cycle, turns, "done".into());
+                Step::End(CycleResult::new(Outcome::Done))
+            }
+            Signal::None => {
+                *silent += 1;
+                self.turn_ended(cycle, turns, "none".into());
+                self.on_silence(c, queue, out, *silent)
+            }
+        }
+    }
+
+    /// `CLAIM(…)`: claims what the agent asked for and tells it how that went.
+    fn on_claim(&self, c: &CycleCtx<'_>, queue: &Queue<'_>, ids: &[String]) -> Step {
+        let (results, snap) = match self.claim(queue, c.ws, ids) {
+            Ok(r) => r,
+            Err(e) => return Step::End(CycleResult::error(e.to_string())),
+        };
+        self.emit(Event::Claimed {
+            worker: self.id.clone(),
+            results: results.clone(),
+        });
+        if self.stopping() {
+            return Step::End(CycleResult::new(Outcome::Interrupted));
+        }
+        Step::Next(prompts::claim_results(&c.vars, &snap, &results))
+    }
+
+    /// A turn without a signal (the `silent`-th in a row): resume the session, nudging it on
+    /// the last try, or end the cycle `stuck` once `max_resumes` is reached.
+    fn on_silence(
+        &self,
+        c: &CycleCtx<'_>,
+        queue: &Queue<'_>,
+        out: &agent::TurnOutput,
+        silent: u32,
+    ) -> Step {
+        if self.stopping() {
+            return Step::End(CycleResult::new(Outcome::Interrupted));
+        }
+        if silent >= self.config.max_resumes {
+            return Step::End(CycleResult {
+                error: Some(format!(
+                    "{silent} {} without a signal",
+                    if silent == 1 { "turn" } else { "turns" }
+                )),
+                ..CycleResult::new(Outcome::Stuck)
+            });
+        }
+        let snap = queue.snapshot().unwrap_or_default();
+        let prompt = if silent + 1 == self.config.max_resumes {
+            prompts::nudge(&c.vars, &snap)
+        } else {
+            prompts::resume(&c.vars, &snap)
+        };
+        // A signal followed by more text does not count: say so, or the agent cannot tell why
+        // it was not heard.
+        Step::Next(match agent::signal::misplaced_signal(&out.final_text) {
+            Some(signal) => format!(
+                "Your last message had `{signal}` on a line that was not its last line, so it \
+                 did not count: a signal counts only alone on the last line of your final \
+                 message, with nothing after it.\n\n{prompt}"
+            ),
+            None => prompt,
+        })
     }
 
     /// `prompt`, preceded by what a person changed in this worker's tasks since its last
@@ -851,6 +921,36 @@ struct ClaimError {
     ids: Vec<String>,
     #[source]
     source: Box<crate::store::QueueError>,
+}
+
+/// A cycle's turns as they ended, before what they left is settled.
+struct Worked {
+    result: CycleResult,
+    /// What refreshing the worktree found and kept, and then what settling does.
+    settled: Settled,
+    /// The worktree's state before the turns (none when it could not be refreshed).
+    mark: Option<Mark>,
+}
+
+impl Worked {
+    /// A cycle that ended before its turns.
+    fn failed(result: CycleResult) -> Self {
+        Worked {
+            result,
+            settled: Settled::default(),
+            mark: None,
+        }
+    }
+}
+
+/// What the turn loop does after a turn.
+enum Step {
+    /// The next turn, with this prompt.
+    Next(String),
+    /// The same prompt again (a turn cut short whose session the CLI did not keep).
+    Again,
+    /// The cycle ends.
+    End(CycleResult),
 }
 
 /// What one cycle's turns share.

@@ -1,20 +1,25 @@
-//! A cycle's waits for its provider: usage limits and passing provider errors.
+//! A cycle's waits for its provider: usage limits and passing provider errors, for every agent
+//! turn of the swarm (a worker's own, its reviewers', the planner's).
 //!
-//! A limited turn is not a failure: the worker keeps its claims and its session, waits until
-//! the reset time the provider named (else an exponential back-off from `limit_backoff` up to
-//! an hour), and resumes the same session with a short "continue" prompt. A limit one worker
-//! sees is a limit for every worker on the same provider ([`ProviderPauses`]): the others
-//! wait before their next turn. A passing provider error (5xx, connection reset) is resumed
-//! the same way at most [`TRANSIENT_RETRIES`] times before the cycle ends as `error`. Every
-//! wait is in the cycle record's `pauses`.
+//! A limited turn is not a failure: the worker keeps its claims (their lease renewed past the
+//! wait) and its session, waits until the reset time the provider named (else an exponential
+//! back-off from `limit_backoff` up to an hour), and resumes the same session with a short
+//! "continue" prompt. A limit one turn sees is a limit for every turn on the same provider
+//! ([`ProviderPauses`]): the others wait before their next turn. A passing provider error (5xx,
+//! connection reset) is resumed the same way at most [`TRANSIENT_RETRIES`] times. Every wait is
+//! in the cycle record's `pauses`. [`Waiter`] is who waits and where it shows; [`one_shot`]
+//! runs a reviewer's or the planner's turn through it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Event, Worker};
-use crate::agent::{Harness, ModelSpec, Trouble, TurnOutput};
+use super::LEASE;
+use crate::agent::{self, AgentError, Harness, ModelSpec, Trouble, Turn, TurnOutput};
+use crate::git::Repo;
+use crate::store::Queue;
 use crate::store::record::Pause;
+use crate::swarm::{Event, Shared};
 
 /// Resumed retries of a cycle after passing provider errors before it counts as `error`.
 pub(crate) const TRANSIENT_RETRIES: u32 = 3;
@@ -22,11 +27,19 @@ pub(crate) const TRANSIENT_RETRIES: u32 = 3;
 const LIMIT_BACKOFF_MAX: Duration = Duration::from_secs(3600);
 /// The longest wait for a reset time a provider named.
 const RESET_MAX: Duration = Duration::from_secs(24 * 3600);
+/// A claim's lease is renewed before a turn that could end less than this before it does.
+const LEASE_MARGIN: Duration = Duration::from_secs(3600);
 
 /// The prompt of the turn that resumes a session after a pause.
 pub(crate) const CONTINUE_PROMPT: &str = "Your last turn was cut off by the model provider \
 (a usage limit or a passing error), not by anything you did. Continue where you stopped: check \
 what you already did, finish the work, and end your final message with the signal as before.";
+
+/// The prompt that resumes a reviewer's or the planner's session after a pause.
+pub(crate) const ONE_SHOT_CONTINUE_PROMPT: &str = "Your last turn was cut off by the model \
+provider (a usage limit or a passing error), not by anything you did. Continue where you \
+stopped: finish what you were asked to do, and end your final message the way you were asked \
+to.";
 
 /// The usage limits in force, by provider (see [`provider_of`]).
 #[derive(Debug, Default)]
@@ -108,29 +121,81 @@ impl CycleWaits {
     pub fn clean_turn(&mut self) {
         self.limits_in_row = 0;
     }
+
+    /// Adds the waits of a reviewer's turns (with their own back-off and retry counts) to the
+    /// cycle's.
+    pub fn absorb(&mut self, other: CycleWaits) {
+        self.limited_turns += other.limited_turns;
+        self.pauses.extend(other.pauses);
+    }
 }
 
-impl Worker {
-    /// Waits out a usage limit another worker on the same provider saw, before a turn.
-    /// Returns false when the swarm is stopping.
-    pub(crate) fn wait_for_provider(&self, waits: &mut CycleWaits) -> bool {
-        let provider = provider_of(&self.config.model);
-        let Some(hold) = self.shared.provider_pauses.current(&provider) else {
-            return true;
-        };
-        let reason = format!("{provider} is limited: {}", hold.reason);
-        self.pause(waits, &provider, reason)
+/// Who waits for a provider, and where it shows: a worker (for its own turns, or its
+/// reviewer's), or the planner.
+pub(crate) struct Waiter<'a> {
+    shared: &'a Shared,
+    /// The id in events and claims: a worker's, or `planner`.
+    who: &'a str,
+    /// Put before each pause's reason (`review round 1: `); empty for a worker's own turns.
+    role: String,
+    /// The repository whose queue holds `who`'s claims, kept alive while it waits (none for
+    /// the planner, which claims nothing).
+    claims: Option<&'a Repo>,
+}
+
+impl<'a> Waiter<'a> {
+    pub(crate) fn new(
+        shared: &'a Shared,
+        who: &'a str,
+        role: impl Into<String>,
+        claims: Option<&'a Repo>,
+    ) -> Self {
+        Waiter {
+            shared,
+            who,
+            role: role.into(),
+            claims,
+        }
     }
 
-    /// Acts on a turn its provider cut short (`out.trouble`).
+    fn emit(&self, e: Event) {
+        self.shared.emit(e);
+    }
+
+    /// Before a turn of `spec` that may run `timeout`: waits out a usage limit another turn on
+    /// the same provider saw, and keeps the claims' lease past the turn's end. Returns false
+    /// when the swarm is stopping.
+    pub(crate) fn before_turn(
+        &self,
+        spec: &ModelSpec,
+        timeout: Duration,
+        waits: &mut CycleWaits,
+    ) -> bool {
+        let provider = provider_of(spec);
+        if let Some(hold) = self.shared.provider_pauses.current(&provider) {
+            let reason = format!("{provider} is limited: {}", hold.reason);
+            if !self.pause(waits, &provider, reason) {
+                return false;
+            }
+        }
+        let end = wall_after(timeout);
+        self.keep_claims(
+            end.checked_add(signed(LEASE_MARGIN)).unwrap_or(end),
+            end.checked_add(signed(LEASE)).unwrap_or(end),
+        );
+        true
+    }
+
+    /// Acts on a turn of `spec` its provider cut short (`out.trouble`).
     pub(crate) fn after_trouble(
         &self,
+        spec: &ModelSpec,
         trouble: &Trouble,
         out: &TurnOutput,
         waits: &mut CycleWaits,
     ) -> AfterTrouble {
-        let provider = provider_of(&self.config.model);
-        match trouble {
+        let provider = provider_of(spec);
+        let going = match trouble {
             Trouble::Limited {
                 retry_after,
                 reason,
@@ -143,12 +208,7 @@ impl Worker {
                         .min(LIMIT_BACKOFF_MAX),
                 };
                 self.shared.provider_pauses.hold(&provider, wait, reason);
-                let reason = format!("usage limit: {reason}");
-                if self.pause(waits, &provider, reason) {
-                    AfterTrouble::Resume
-                } else {
-                    AfterTrouble::Stop
-                }
+                self.pause(waits, &provider, format!("usage limit: {reason}"))
             }
             Trouble::Transient { reason } => {
                 waits.transient += 1;
@@ -162,12 +222,13 @@ impl Worker {
                     .min(LIMIT_BACKOFF_MAX);
                 let until = Instant::now() + wait;
                 let reason = format!("provider error: {reason}");
-                if self.pause_until(waits, until, wall_after(wait), reason) {
-                    AfterTrouble::Resume
-                } else {
-                    AfterTrouble::Stop
-                }
+                self.pause_until(waits, until, wall_after(wait), reason)
             }
+        };
+        if going {
+            AfterTrouble::Resume
+        } else {
+            AfterTrouble::Stop
         }
     }
 
@@ -176,12 +237,7 @@ impl Worker {
         let Some(hold) = self.shared.provider_pauses.current(provider) else {
             return true;
         };
-        let started = jiff::Timestamp::now();
-        self.emit(Event::Paused {
-            worker: self.id.clone(),
-            until: hold.until_wall,
-            reason: reason.clone(),
-        });
+        let (started, reason) = self.start_pause(hold.until_wall, reason);
         let mut going = true;
         while let Some(hold) = self.shared.provider_pauses.current(provider) {
             let left = hold.until.saturating_duration_since(Instant::now());
@@ -193,7 +249,7 @@ impl Worker {
         self.end_pause(waits, started, reason, going)
     }
 
-    /// Waits until `until` (a passing error: only this worker waits), recording the pause.
+    /// Waits until `until` (a passing error: only this turn waits), recording the pause.
     fn pause_until(
         &self,
         waits: &mut CycleWaits,
@@ -201,17 +257,27 @@ impl Worker {
         until_wall: jiff::Timestamp,
         reason: String,
     ) -> bool {
-        let started = jiff::Timestamp::now();
-        self.emit(Event::Paused {
-            worker: self.id.clone(),
-            until: until_wall,
-            reason: reason.clone(),
-        });
+        let (started, reason) = self.start_pause(until_wall, reason);
         let going = self
             .shared
             .control
             .sleep(until.saturating_duration_since(Instant::now()));
         self.end_pause(waits, started, reason, going)
+    }
+
+    /// Says that a pause until `until` begins, and renews the claims' lease past it. Returns
+    /// when it began and its reason as recorded.
+    fn start_pause(&self, until: jiff::Timestamp, reason: String) -> (jiff::Timestamp, String) {
+        let reason = format!("{}{reason}", self.role);
+        let started = jiff::Timestamp::now();
+        self.emit(Event::Paused {
+            worker: self.who.to_string(),
+            until,
+            reason: reason.clone(),
+        });
+        let lease = until.checked_add(signed(LEASE)).unwrap_or(until);
+        self.keep_claims(lease, lease);
+        (started, reason)
     }
 
     fn end_pause(
@@ -228,10 +294,77 @@ impl Worker {
         });
         if going {
             self.emit(Event::Resumed {
-                worker: self.id.clone(),
+                worker: self.who.to_string(),
             });
         }
         going
+    }
+
+    /// Extends to `until` the lease of the claims `who` holds that end before `need`.
+    fn keep_claims(&self, need: jiff::Timestamp, until: jiff::Timestamp) {
+        let Some(repo) = self.claims else { return };
+        if let Err(e) = Queue::new(repo).renew_leases(&self.shared.id, self.who, need, until) {
+            self.emit(Event::Warning(format!(
+                "[{}] could not renew the lease of its claims: {e}",
+                self.who
+            )));
+        }
+    }
+}
+
+/// How a reviewer's or the planner's turn ended (see [`one_shot`]).
+pub(crate) enum OneShotEnd {
+    /// The last turn pushed ended by itself: answered, or failed for its own reasons.
+    Ended,
+    /// The swarm stopped while the turn waited for its provider.
+    Stopped,
+    /// Passing provider errors did not pass: why.
+    GaveUp(String),
+}
+
+/// Runs a one-shot turn (a reviewer's, the planner's) to its end: a turn its provider cut
+/// short is waited out by `waiter` and its session resumed with [`ONE_SHOT_CONTINUE_PROMPT`]
+/// (afresh with its own prompt when the CLI kept no session). Every turn taken is pushed to
+/// `outs`.
+pub(crate) fn one_shot(
+    waiter: &Waiter<'_>,
+    turn: &Turn<'_>,
+    label: &str,
+    waits: &mut CycleWaits,
+    outs: &mut Vec<TurnOutput>,
+) -> Result<OneShotEnd, AgentError> {
+    let mut session: Option<String> = None;
+    loop {
+        if !waiter.before_turn(turn.spec, turn.timeout, waits) {
+            return Ok(OneShotEnd::Stopped);
+        }
+        let this = Turn {
+            prompt: if session.is_some() {
+                ONE_SHOT_CONTINUE_PROMPT
+            } else {
+                turn.prompt
+            },
+            resume: session.as_deref(),
+            ..*turn
+        };
+        let out = agent::run_logged(&this, label)?;
+        if out.session_id.is_some() {
+            session.clone_from(&out.session_id);
+        }
+        let trouble = out
+            .trouble
+            .clone()
+            .filter(|_| !waiter.shared.control.killing());
+        outs.push(out);
+        let Some(trouble) = trouble else {
+            return Ok(OneShotEnd::Ended);
+        };
+        let out = outs.last().expect("the turn was just pushed");
+        match waiter.after_trouble(turn.spec, &trouble, out, waits) {
+            AfterTrouble::Resume => {}
+            AfterTrouble::Stop => return Ok(OneShotEnd::Stopped),
+            AfterTrouble::GiveUp(e) => return Ok(OneShotEnd::GaveUp(e)),
+        }
     }
 }
 
@@ -242,8 +375,12 @@ fn backoff(first: Duration, n: u32) -> Duration {
 
 fn wall_after(wait: Duration) -> jiff::Timestamp {
     jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+        .checked_add(signed(wait))
         .unwrap_or_else(|_| jiff::Timestamp::now())
+}
+
+fn signed(d: Duration) -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)
 }
 
 #[cfg(test)]
