@@ -122,7 +122,10 @@ fn rows(env: &Env, entries: &[LogEntry]) -> Result<Vec<Row>, CommandError> {
         let rec = records.iter().find(|s| &s.id == id);
         let t = totals.get(id).cloned().unwrap_or_default();
         let started = rec.map(|s| s.started.clone()).or_else(|| t.first.clone());
-        let is_running = running.contains(id) || rec.is_some_and(|s| s.is_running(&host));
+        // The registry outweighs a record whose pid is alive again (a reused pid).
+        let is_running = running.contains(id)
+            || (rec.is_some_and(|s| s.is_running(&host))
+                && !crate::swarm::registry::known_dead(repo.common_dir(), id));
         let (ended, end_at) = match rec.and_then(|s| s.stopped.as_ref()) {
             _ if is_running => ("running".to_string(), Some(now.clone())),
             Some(stop) => (stop.reason.clone(), Some(stop.at.clone())),
