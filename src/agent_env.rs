@@ -5,7 +5,7 @@
 //! with [`AgentContext::from_env`] and hands it to what needs it (the `reference-transaction`
 //! guard, `task claim` and the other task commands, the invariant checks), so library code can
 //! be tested with any context without touching the process environment. The test-only knobs
-//! ([`TEST_PAUSE_AT`], [`TEST_LANDING_DELAY_MS`]) are the exception: the merge queue reads
+//! ([`TEST_PAUSE_AT`], [`TEST_LANDING_DELAY_MS`], [`TEST_PANIC_IN`]) are the exception: the merge queue (and the swarm's thread spawner) reads
 //! them where it pauses, since threading a test hook through every swarm option would put it
 //! in the public API.
 
@@ -67,6 +67,9 @@ pub const COMPLETE: &str = "OOMPA_COMPLETE";
 pub const TEST_PAUSE_AT: &str = "OOMPA_TEST_PAUSE_AT";
 /// TEST ONLY: milliseconds the merge queue sleeps at each of its pause points.
 pub const TEST_LANDING_DELAY_MS: &str = "OOMPA_TEST_LANDING_DELAY_MS";
+/// TEST ONLY: the name of a swarm thread (`worker-w0`, `merge-queue`, …) that panics as it
+/// starts, to show what a bug in git oompa does to a swarm.
+pub const TEST_PANIC_IN: &str = "OOMPA_TEST_PANIC_IN";
 
 /// The variables a swarm gives its agents: any of them set means the caller is inside one.
 pub const SWARM_VARS: [&str; 8] = [

@@ -99,3 +99,49 @@ fn a_readable_role_prompt_reaches_the_agent_after_the_task_header() {
         .expect("rendered role prompt");
     assert!(header < role, "{prompts}");
 }
+
+#[test]
+fn a_worker_thread_that_panics_ends_the_swarm_as_an_internal_error_not_a_warning_and_exit_0() {
+    use crate::common::swarm::{states, worker_table};
+    let env = swarm_repo(3, &worker_table("cli", 2, "max_cycles = 5"));
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env(oompa::agent_env::TEST_PANIC_IN, "worker-w1")
+        .output()
+        .expect("run the swarm");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(
+        err.contains("internal error: 1 of the swarm's threads panicked")
+            && err.contains("worker-w1: a test asked this thread to panic")
+            && err.contains("nothing is lost"),
+        "{err}"
+    );
+    // The other worker went on and did every task; nothing is left claimed.
+    assert_eq!(states(&env), (0, 0, 3), "{err}");
+}
+
+#[test]
+fn a_merge_queue_that_panics_stops_the_swarm_instead_of_burning_every_workers_cycles() {
+    use crate::common::swarm::{outcomes, states, worker_table};
+    let env = swarm_repo(4, &worker_table("cli", 2, "max_cycles = 5"));
+    let out = env
+        .oompa_cmd(&["swarm"])
+        .env(oompa::agent_env::TEST_PANIC_IN, "merge-queue")
+        .output()
+        .expect("run the swarm");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(
+        err.contains("merge-queue: a test asked this thread to panic"),
+        "{err}"
+    );
+    // Each worker's first cycle found the queue gone, kept its work and stopped there.
+    let o = outcomes(&env);
+    assert!(o.values().sum::<usize>() <= 2, "{o:?}\n{err}");
+    assert_eq!(o.get("merged"), None, "{o:?}\n{err}");
+    env.oompa_ok(&["status"]);
+    assert_eq!(states(&env), (4, 0, 0), "{err}");
+    let kept = env.git(&["for-each-ref", "--format=%(refname)", "refs/oompa/keep/"]);
+    assert!(!kept.trim().is_empty(), "{err}");
+}

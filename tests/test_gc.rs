@@ -338,7 +338,10 @@ fn a_killed_swarms_status_json_is_removed_by_gc_and_never_shown() {
     std::fs::write(&run_json, serde_json::to_vec(&info).unwrap()).unwrap();
 
     let swarms = env.oompa_ok(&["log", "--swarms"]);
-    let line = swarms.lines().find(|l| l.contains(&id[..8])).unwrap_or_default();
+    let line = swarms
+        .lines()
+        .find(|l| l.contains(&id[..8]))
+        .unwrap_or_default();
     assert!(!line.contains("running"), "log --swarms:\n{swarms}");
     let shown = env.oompa_ok(&["status"]);
     assert!(!shown.contains(&id), "{shown}");

@@ -184,9 +184,11 @@ fn how_it_ended(result: &RunResult) -> Result<(), CommandError> {
         err.causes = panicked.clone();
         err.hints.insert(
             0,
-            "nothing is lost: the next git oompa command returns its claims to pending, and \
-             committed work stays on its worker branch (`git oompa status` shows both)"
-                .into(),
+            format!(
+                "nothing is lost: the next git oompa command returns any claim left to pending, \
+                 and unmerged work is kept under {} (`git oompa status` shows both)",
+                crate::store::layout::KEEP_PREFIX
+            ),
         );
         return Err(err);
     }

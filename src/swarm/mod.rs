@@ -526,7 +526,11 @@ impl Swarm {
 
 /// The name a swarm thread was started with (`w0`, `merge-queue`, …).
 fn thread_name<T>(handle: &JoinHandle<T>) -> String {
-    handle.thread().name().unwrap_or("a swarm thread").to_string()
+    handle
+        .thread()
+        .name()
+        .unwrap_or("a swarm thread")
+        .to_string()
 }
 
 /// Joins a thread whose result is not needed, noting a panic in `panicked`.

@@ -289,13 +289,20 @@ fn spawn_threads(
     })
 }
 
-/// Starts a named thread.
+/// Starts a named thread (one that panics at once when
+/// [`TEST_PANIC_IN`](crate::agent_env::TEST_PANIC_IN) names it).
 fn spawn<T: Send + 'static>(
     name: String,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<JoinHandle<T>, SwarmError> {
+    let test_panic = std::env::var(crate::agent_env::TEST_PANIC_IN).is_ok_and(|n| n == name);
     std::thread::Builder::new()
         .name(name)
-        .spawn(f)
+        .spawn(move || {
+            if test_panic {
+                panic!("a test asked this thread to panic");
+            }
+            f()
+        })
         .map_err(SwarmError::Thread)
 }

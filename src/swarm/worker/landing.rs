@@ -132,6 +132,11 @@ impl Worker {
         let queued = std::time::Instant::now();
         self.phase(Phase::Landing { cycle: c.cycle }, Some(&turns.tokens));
         if self.land.send(req).is_err() {
+            // Only a merge queue that panicked is gone while workers run: nothing can land, so
+            // the swarm stops instead of spending every worker's cycles on work it must keep.
+            self.shared
+                .control
+                .give_up("the merge queue is gone".into());
             return Next::Finish(CycleResult::error("the merge queue is gone"));
         }
         match rx
