@@ -636,3 +636,28 @@ fn pre_push_refuses_a_rewritten_cycle_log_with_the_doctor_hint() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn gc_leaves_a_finished_swarms_branch_at_a_blob_to_doctor_instead_of_keeping_the_blob() {
+    use crate::common::guard::{crash_swarm, refs_under, start_swarm};
+    let env = oompa_repo();
+    start_swarm(&env, "s1", std::process::id(), &["w0"]);
+    crash_swarm(&env, "s1");
+    let blob = env.open().write_blob(b"not work\n").unwrap().to_string();
+    let branch = env.repo.join(".git/refs/heads/oompa/s1/w0");
+    std::fs::create_dir_all(branch.parent().unwrap()).unwrap();
+    std::fs::write(&branch, format!("{blob}\n")).unwrap();
+
+    let out = env.oompa(&["gc"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refs/heads/oompa/s1/w0 points at blob") && err.contains("doctor --fix"),
+        "{err}"
+    );
+    // No keep ref holds the blob; the branch is left for doctor.
+    for k in refs_under(&env, "refs/oompa/keep/") {
+        assert_ne!(rev(&env, &k), blob, "{k} keeps the blob");
+    }
+    assert!(branch.is_file());
+}

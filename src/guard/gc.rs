@@ -303,6 +303,15 @@ fn plan_branch(
         }));
         return;
     }
+    // A worker branch at a blob or a tree holds no work gc could keep: doctor repairs it.
+    if let Ok(Some(wrong)) = crate::guard::ref_kinds::check(repo, &name) {
+        steps.push(Step::Said(Action::Failed {
+            what: format!("delete branch {}", name.trim_start_matches("refs/heads/")),
+            why: wrong.describe(),
+            hint: Some(wrong.fix()),
+        }));
+        return;
+    }
     let checkout = seen
         .retiring
         .get(&name)
