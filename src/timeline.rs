@@ -714,7 +714,7 @@ mod tests {
 
     /// A small fixed timeline with every kind of mark: three workers, a landing that waited in
     /// the queue, agent and review turns, gate runs, a pause, a failed gate, an error and a
-    /// record with unreadable times.
+    /// record with unreadable times. Long because it is one table of records, read top to bottom.
     fn fixed_timeline() -> Vec<CycleRecord> {
         use crate::store::record::{GateRun, Pause, ReviewRound, TurnSpan};
         let gate = |started: &str, ms: u64, result: &str, attempt: u32| GateRun {
