@@ -340,3 +340,37 @@ pub fn worktree_prune(dir: &Path) -> Result<(), GitError> {
     git(dir, &["worktree", "prune"])?;
     Ok(())
 }
+
+/// TEST ONLY: runs real git in `dir` the way unit tests need it, whatever the machine's
+/// setup: no global or system config, no `GIT_*` variable of the caller, a fixed identity,
+/// `extra` variables on top (e.g. `GIT_COMMITTER_DATE`). Asserts that git succeeds and
+/// returns its stdout.
+#[cfg(test)]
+pub(crate) fn test_git(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new("git");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GIT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("LC_ALL", "C")
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "T")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .envs(extra.iter().copied())
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -662,18 +662,10 @@ mod ancestry_tests {
     fn chain(dates: &[&str]) -> (tempfile::TempDir, Repo, Vec<ObjectId>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let git = |args: &[&str], date: &str| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir.path())
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_AUTHOR_DATE", date)
-                .env("GIT_COMMITTER_DATE", date)
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args)
-                .output()
-                .expect("run git");
-            assert!(out.status.success(), "git {args:?}: {out:?}");
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
+            let dated = [("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)];
+            crate::git::cli::test_git(dir.path(), args, &dated)
+                .trim()
+                .to_string()
         };
         git(&["init", "-q", "-b", "main"], dates[0]);
         let ids = dates

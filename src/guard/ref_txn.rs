@@ -177,16 +177,9 @@ mod tests {
     fn repo_with_main() -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().expect("tempdir");
         let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir.path())
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args)
-                .output()
-                .expect("run git");
-            assert!(out.status.success(), "git {args:?}: {out:?}");
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
+            crate::git::cli::test_git(dir.path(), args, &[])
+                .trim()
+                .to_string()
         };
         git(&["init", "-q", "-b", "main"]);
         git(&["commit", "-q", "--allow-empty", "-m", "first"]);

@@ -105,21 +105,7 @@ mod tests {
 
     /// A repository with two commits on `main`; returns it with (first, second).
     fn repo_with_two_commits(dir: &std::path::Path) -> (Repo, ObjectId, ObjectId) {
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir)
-                .args(args)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_SYSTEM", "/dev/null")
-                .env("GIT_AUTHOR_NAME", "T")
-                .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-                .env("GIT_COMMITTER_NAME", "T")
-                .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-                .output()
-                .expect("run git");
-            assert!(out.status.success(), "git {args:?}");
-            String::from_utf8(out.stdout).expect("utf-8")
-        };
+        let git = |args: &[&str]| crate::git::cli::test_git(dir, args, &[]);
         git(&["init", "-q", "-b", "main"]);
         git(&["commit", "-q", "--allow-empty", "-m", "one"]);
         let first = git(&["rev-parse", "HEAD"]);

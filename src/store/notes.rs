@@ -612,7 +612,6 @@ mod tests {
     use super::*;
     use crate::store::record::{Outcome, ReviewRound};
     use std::path::Path;
-    use std::process::Command;
 
     struct Fixture {
         _tmp: tempfile::TempDir,
@@ -620,20 +619,7 @@ mod tests {
     }
 
     fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(dir)
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_SYSTEM", "/dev/null")
-            .env("HOME", dir)
-            .output()
-            .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
+        crate::git::cli::test_git(dir, args, &[])
     }
 
     fn fixture() -> Fixture {

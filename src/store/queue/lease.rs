@@ -67,20 +67,7 @@ mod tests {
 
     /// A repository with one commit and an empty task queue holding tasks `a`, `b`, `c`.
     fn queue_repo(dir: &std::path::Path) -> Repo {
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(dir)
-                .args(args)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("GIT_CONFIG_SYSTEM", "/dev/null")
-                .env("GIT_AUTHOR_NAME", "T")
-                .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-                .env("GIT_COMMITTER_NAME", "T")
-                .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-                .output()
-                .expect("run git");
-            assert!(out.status.success(), "git {args:?}");
-        };
+        let git = |args: &[&str]| crate::git::cli::test_git(dir, args, &[]);
         git(&["init", "-q", "-b", "main"]);
         git(&["commit", "-q", "--allow-empty", "-m", "one"]);
         Repo::discover(dir).expect("repo")
