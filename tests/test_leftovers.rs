@@ -3,11 +3,8 @@
 //! pointing at the wrong kind of object, a gated landing while a person moves the target,
 //! notices of dead swarms left in the queue.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use crate::common::guard::{doctor, oompa_repo};
-use crate::common::{TestEnv, hermetic, path_with_bin, stderr};
+use crate::common::guard::{doctor, oompa_repo, user_git};
+use crate::common::{TestEnv, stderr};
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const QUEUE_REF: &str = "refs/oompa/tasks";
@@ -18,17 +15,6 @@ fn rev(env: &TestEnv, spec: &str) -> String {
 
 fn short(hex: &str) -> &str {
     &hex[..12]
-}
-
-/// git as a person runs it (git-oompa on PATH, so the hooks run), in `dir`.
-fn user_git(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("git");
-    hermetic(&mut cmd, &env.home);
-    cmd.current_dir(dir)
-        .env("PATH", path_with_bin())
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// An initialised repository with two tasks whose queue and target were pushed to a bare

@@ -82,6 +82,35 @@ pub(crate) fn push_bounded(buf: &mut String, piece: &str, max: usize) {
     }
 }
 
+/// The agent's last message as it streams in: a new message (or step) replaces the one before,
+/// but one that ends empty keeps the one before as the final text.
+#[derive(Debug, Default)]
+pub(crate) struct LastMessage {
+    /// The message being streamed.
+    pub current: String,
+    /// The last finished message that had any text.
+    previous: String,
+}
+
+impl LastMessage {
+    /// A new message begins.
+    pub fn start(&mut self) {
+        if !self.current.trim().is_empty() {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.clear();
+    }
+
+    /// The final text: the current message, or the one before when it is empty.
+    pub fn text(&self) -> &str {
+        if self.current.trim().is_empty() {
+            &self.previous
+        } else {
+            &self.current
+        }
+    }
+}
+
 /// `s` bounded to its last `max` bytes, as an owned string.
 pub(crate) fn bounded(s: &str, max: usize) -> String {
     keep_tail(s, max).to_string()

@@ -94,10 +94,8 @@ pub fn ensure_installed() -> Option<Installed> {
 /// What the `.TH` line of this version's pages carries.
 const STAMP: &str = concat!("\"git-oompa ", env!("CARGO_PKG_VERSION"), "\"");
 
-/// Writes every page (and the `gitoompa-…` aliases) into `man1`, creating it; returns the
-/// pages' paths. `git-oompa.1`, which [`ensure_installed`] checks, is written last.
-pub fn write_pages(man1: &Path) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(man1)?;
+/// Every page as `(name, roff text)`: `git-oompa` and one per subcommand, in tree order.
+fn all_pages() -> Vec<(String, String)> {
     let mut cmd = super::command()
         .name("git-oompa")
         .bin_name("git oompa")
@@ -105,6 +103,14 @@ pub fn write_pages(man1: &Path) -> std::io::Result<Vec<PathBuf>> {
     cmd.build();
     let mut pages = Vec::new();
     collect(&cmd, "git-oompa", "git oompa", &mut pages);
+    pages
+}
+
+/// Writes every page (and the `gitoompa-…` aliases) into `man1`, creating it; returns the
+/// pages' paths. `git-oompa.1`, which [`ensure_installed`] checks, is written last.
+pub fn write_pages(man1: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(man1)?;
+    let pages = all_pages();
     let mut written = Vec::new();
     for (name, text) in pages.iter().rev() {
         let path = man1.join(format!("{name}.1"));
@@ -283,14 +289,7 @@ mod tests {
     use super::*;
 
     fn page(name: &str) -> String {
-        let mut cmd = crate::cli::command()
-            .name("git-oompa")
-            .bin_name("git oompa")
-            .disable_help_subcommand(true);
-        cmd.build();
-        let mut pages = Vec::new();
-        collect(&cmd, "git-oompa", "git oompa", &mut pages);
-        pages
+        all_pages()
             .into_iter()
             .find(|(n, _)| n == name)
             .map(|(_, t)| t)

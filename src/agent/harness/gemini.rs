@@ -6,7 +6,9 @@ use std::ffi::OsString;
 use serde_json::Value;
 
 use super::{Adapter, Invocation, fits_argv, json_object, non_empty, str_at, u64_at};
-use crate::agent::output::{FINAL_TEXT_MAX, OutputParser, Parsed, add_opt, bounded, push_bounded};
+use crate::agent::output::{
+    FINAL_TEXT_MAX, LastMessage, OutputParser, Parsed, add_opt, bounded, push_bounded,
+};
 use crate::agent::types::{Exit, Turn, TurnOutput, Usage};
 
 pub(crate) struct Gemini;
@@ -64,19 +66,15 @@ impl<'h> Adapter<'h> for Gemini {
 pub(crate) struct GeminiParser {
     session: Option<String>,
     /// The assistant message being streamed, and whether the last event continued it.
-    current: String,
+    message: LastMessage,
     in_assistant: bool,
-    previous: String,
     usage: Usage,
     failure: Option<String>,
 }
 
 impl GeminiParser {
     fn start_message(&mut self) {
-        if !self.current.trim().is_empty() {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.clear();
+        self.message.start();
     }
 }
 
@@ -98,7 +96,7 @@ impl OutputParser for GeminiParser {
                 if !delta || !self.in_assistant {
                     self.start_message();
                 }
-                push_bounded(&mut self.current, content, FINAL_TEXT_MAX);
+                push_bounded(&mut self.message.current, content, FINAL_TEXT_MAX);
                 self.in_assistant = delta;
             }
             Some("result") => {
@@ -115,11 +113,7 @@ impl OutputParser for GeminiParser {
     }
 
     fn finish(&mut self) -> Parsed {
-        let text = if self.current.trim().is_empty() {
-            &self.previous
-        } else {
-            &self.current
-        };
+        let text = self.message.text();
         Parsed {
             final_text: (!text.is_empty()).then(|| bounded(text, FINAL_TEXT_MAX)),
             session_id: self.session.take(),

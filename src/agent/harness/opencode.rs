@@ -4,7 +4,9 @@
 use std::ffi::OsString;
 
 use super::{Adapter, Invocation, effort, f64_at, json_object, limit, non_empty, str_at, u64_at};
-use crate::agent::output::{FINAL_TEXT_MAX, OutputParser, Parsed, add_opt, bounded, push_bounded};
+use crate::agent::output::{
+    FINAL_TEXT_MAX, LastMessage, OutputParser, Parsed, add_opt, bounded, push_bounded,
+};
 use crate::agent::types::{Turn, Usage};
 
 pub(crate) struct Opencode;
@@ -69,11 +71,10 @@ impl<'h> Adapter<'h> for Opencode {
 #[derive(Debug, Default)]
 pub(crate) struct OpencodeParser {
     session: Option<String>,
-    /// Text of the current step; `current_part` is the id of its last text part.
-    current: String,
+    /// Text of the current step (and of the last finished one that had any); `current_part`
+    /// is the id of the current step's last text part.
+    step: LastMessage,
     current_part: Option<String>,
-    /// Text of the last finished step that had any.
-    previous: String,
     usage: Usage,
     failure: Option<String>,
 }
@@ -88,10 +89,7 @@ impl OutputParser for OpencodeParser {
         }
         match str_at(&v, "/type") {
             Some("step_start") => {
-                if !self.current.trim().is_empty() {
-                    self.previous = std::mem::take(&mut self.current);
-                }
-                self.current.clear();
+                self.step.start();
                 self.current_part = None;
             }
             Some("text") => {
@@ -101,12 +99,12 @@ impl OutputParser for OpencodeParser {
                 let id = str_at(&v, "/part/id").map(str::to_string);
                 if id.is_some() && id == self.current_part {
                     // An update of the same part carries its whole text again.
-                    let start = self.current.rfind('\u{1e}').map_or(0, |i| i + 1);
-                    self.current.truncate(start);
-                } else if !self.current.is_empty() {
-                    self.current.push('\u{1e}');
+                    let start = self.step.current.rfind('\u{1e}').map_or(0, |i| i + 1);
+                    self.step.current.truncate(start);
+                } else if !self.step.current.is_empty() {
+                    self.step.current.push('\u{1e}');
                 }
-                push_bounded(&mut self.current, text, FINAL_TEXT_MAX);
+                push_bounded(&mut self.step.current, text, FINAL_TEXT_MAX);
                 self.current_part = id;
             }
             Some("step_finish") => {
@@ -135,11 +133,7 @@ impl OutputParser for OpencodeParser {
     }
 
     fn finish(&mut self) -> Parsed {
-        let text = if self.current.trim().is_empty() {
-            &self.previous
-        } else {
-            &self.current
-        };
+        let text = self.step.text();
         // Separate parts become separate lines, so a signal in its own part stays on its own line.
         let text = text.replace('\u{1e}', "\n");
         Parsed {
