@@ -56,11 +56,7 @@ fn agents_do_not_inherit_the_terminals_columns() {
 /// returns the swarm's output.
 fn stopped_swarm(env: &TestEnv) -> Output {
     let running = spawn_swarm(env, None);
-    wait_for("an agent to start", || {
-        crate::common::walk(&env.repo.join(".git/oompa/transcripts"))
-            .iter()
-            .any(|p| p.ends_with("cycle-1.log"))
-    });
+    crate::common::swarm::wait_for_first_turns(env, 1);
     let out = env.oompa(&["stop"]);
     assert!(out.status.success(), "{}", stderr(&out));
     running.wait_with_output()
@@ -88,13 +84,7 @@ fn a_requested_stop_is_not_reported_as_an_error() {
 fn a_second_stop_does_not_kill_the_agents() {
     let env = swarm_repo(4, &worker_with_env("cli", 2, "", &[("FAKE_SLEEP", "2")]));
     let running = spawn_swarm(&env, None);
-    wait_for("both agents to start", || {
-        crate::common::walk(&env.repo.join(".git/oompa/transcripts"))
-            .iter()
-            .filter(|p| p.ends_with("cycle-1.log"))
-            .count()
-            == 2
-    });
+    crate::common::swarm::wait_for_first_turns(&env, 2);
     // The first from inside a worker's worktree, the second from the repository.
     let worktree = env
         .git(&["worktree", "list", "--porcelain"])

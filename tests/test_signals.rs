@@ -1,11 +1,11 @@
 //! A swarm interrupted: Ctrl-C once (finish the turns in flight), twice (kill the agents),
 //! and SIGKILL followed by a restart; no task and no commit lost.
 
+use crate::common::stderr;
 use crate::common::swarm::{
     assert_clean_up, hanging_swarm, kill_processes_with, outcomes, processes_with, signal,
-    spawn_swarm, states, swarm_ok, swarm_repo, wait_for, worker_table, worker_with_env,
+    spawn_swarm, states, swarm_ok, swarm_repo, wait_for_first_turns, worker_table, worker_with_env,
 };
-use crate::common::{stderr, walk};
 
 #[test]
 fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_rest() {
@@ -15,14 +15,7 @@ fn ctrl_c_once_finishes_turns_in_flight_lands_what_is_ready_and_releases_the_res
         &worker_with_env("cli", 2, "max_cycles = 5", &[("FAKE_SLEEP", "2")]),
     );
     let mut child = spawn_swarm(&env, None);
-    let transcripts = env.repo.join(".git/oompa/transcripts");
-    wait_for("both agents to start", || {
-        walk(&transcripts)
-            .iter()
-            .filter(|p| p.ends_with("cycle-1.log"))
-            .count()
-            == 2
-    });
+    wait_for_first_turns(&env, 2);
     signal(&mut child, nix::sys::signal::Signal::SIGINT);
     let out = child.wait_with_output();
     let err = stderr(&out);

@@ -102,13 +102,7 @@ fn stop_from_another_terminal_lets_the_turns_in_flight_land_and_starts_nothing_n
         marker: "no-marker",
     };
     wait_for("the swarm to register", || running_ids(&env).len() == 1);
-    wait_for("both agents to start", || {
-        crate::common::walk(&env.repo.join(".git/oompa/transcripts"))
-            .iter()
-            .filter(|p| p.ends_with("cycle-1.log"))
-            .count()
-            == 2
-    });
+    crate::common::swarm::wait_for_first_turns(&env, 2);
     let out = env.oompa(&["stop"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("stopping"), "{}", stderr(&out));
@@ -288,13 +282,7 @@ fn one_ctrl_c_through_git_seen_twice_is_still_a_graceful_stop() {
         marker: "no-marker",
     };
     let group = Pid::from_raw(i32::try_from(guard.child.as_ref().expect("git").id()).expect("pid"));
-    wait_for("both agents to start", || {
-        crate::common::walk(&env.repo.join(".git/oompa/transcripts"))
-            .iter()
-            .filter(|p| p.ends_with("cycle-1.log"))
-            .count()
-            == 2
-    });
+    crate::common::swarm::wait_for_first_turns(&env, 2);
     killpg(group, Signal::SIGINT).expect("SIGINT");
     std::thread::sleep(Duration::from_millis(5));
     let _ = killpg(group, Signal::SIGINT);

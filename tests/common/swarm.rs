@@ -213,6 +213,19 @@ pub fn hanging_swarm(
     (env, child, marker)
 }
 
+/// Waits until `n` workers' agents have started their first cycle (its transcript exists).
+pub fn wait_for_first_turns(env: &TestEnv, n: usize) {
+    let transcripts = env.repo.join(".git/oompa/transcripts");
+    let what = format!("{n} agent(s) to start");
+    wait_for(&what, || {
+        crate::common::walk(&transcripts)
+            .iter()
+            .filter(|p| p.ends_with("cycle-1.log"))
+            .count()
+            >= n
+    });
+}
+
 /// Polls `f` every 50 ms until it holds; fails after 30 s (a hang, not a speed target).
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
