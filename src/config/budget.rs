@@ -172,10 +172,13 @@ fn parse_count(s: &str) -> Option<u64> {
     (v < u64::MAX as f64).then_some(v as u64)
 }
 
-/// `$0.0612` below a dollar (`$0.05` in whole cents), `$3.41` above.
+/// `$0.0612` below a dollar (`$0.05` in whole cents), `$3.41` above; `$0.000001` for amounts
+/// under a hundredth of a cent that are not zero (budgets are kept in micro-dollars).
 pub fn dollars(usd: f64) -> String {
     let cents = usd * 100.0;
-    if usd < 1.0 && (cents - cents.round()).abs() > 1e-6 {
+    if usd > 0.0 && usd < 0.0001 {
+        format!("${usd:.6}")
+    } else if usd < 1.0 && (cents - cents.round()).abs() > 1e-6 {
         format!("${usd:.4}")
     } else {
         format!("${usd:.2}")
@@ -197,6 +200,15 @@ pub fn human_tokens(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_under_a_hundredth_of_a_cent_is_not_shown_as_zero() {
+        assert_eq!(dollars(0.000_001), "$0.000001");
+        assert_eq!(dollars(0.0), "$0.00");
+        assert_eq!(dollars(0.0612), "$0.0612");
+        assert_eq!(dollars(0.05), "$0.05");
+        assert_eq!(dollars(3.41), "$3.41");
+    }
 
     #[test]
     fn budgets_take_dollars_and_or_tokens() {
