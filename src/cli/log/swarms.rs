@@ -107,11 +107,15 @@ fn rows(env: &Env, entries: &[LogEntry]) -> Result<Vec<Row>, CommandError> {
     let repo = env.repo()?;
     let records: Vec<SwarmRecord> = Queue::new(&repo).swarms().unwrap_or_default();
     let totals = per_swarm(entries.iter().map(|e| &e.record));
-    let running: Vec<String> = crate::swarm::registry::list_running(repo.common_dir())
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
     let host = hostname();
+    // The registry's word on this machine's swarms: running, or known to be dead (which
+    // outweighs a record whose pid is alive again, a reused pid).
+    let (running, dead): (Vec<_>, Vec<_>) = crate::swarm::registry::list(repo.common_dir())
+        .into_iter()
+        .filter(|e| e.running || e.info.host == host)
+        .partition(|e| e.running);
+    let running: Vec<String> = running.into_iter().map(|e| e.info.id).collect();
+    let dead: Vec<String> = dead.into_iter().map(|e| e.info.id).collect();
     let now = jiff::Timestamp::now().to_string();
     let mut ids: Vec<&String> = records.iter().map(|s| &s.id).collect();
     ids.extend(totals.keys());
@@ -122,10 +126,8 @@ fn rows(env: &Env, entries: &[LogEntry]) -> Result<Vec<Row>, CommandError> {
         let rec = records.iter().find(|s| &s.id == id);
         let t = totals.get(id).cloned().unwrap_or_default();
         let started = rec.map(|s| s.started.clone()).or_else(|| t.first.clone());
-        // The registry outweighs a record whose pid is alive again (a reused pid).
         let is_running = running.contains(id)
-            || (rec.is_some_and(|s| s.is_running(&host))
-                && !crate::swarm::registry::known_dead(repo.common_dir(), id));
+            || (rec.is_some_and(|s| s.is_running(&host)) && !dead.contains(id));
         let (ended, end_at) = match rec.and_then(|s| s.stopped.as_ref()) {
             _ if is_running => ("running".to_string(), Some(now.clone())),
             Some(stop) => (stop.reason.clone(), Some(stop.at.clone())),

@@ -91,6 +91,11 @@ impl Action {
         Action::Skipped { what, why }
     }
 
+    /// A planned step left out because its swarm runs again (or started since the plan).
+    pub(crate) fn swarm_running(what: String, swarm: &str) -> Action {
+        Action::skipped(what, format!("swarm {swarm} is running"))
+    }
+
     /// A failed step, from the error that stopped it.
     pub(crate) fn failed(what: impl Into<String>, e: &GcError) -> Action {
         let lock = match e {

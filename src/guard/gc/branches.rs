@@ -158,10 +158,7 @@ impl Retire {
             Some(Outcome::Retired(new)) => new.unwrap_or(self.tip),
         };
         if !swarms.still_finished(&self.swarm) {
-            out.push(Action::skipped(
-                what,
-                format!("swarm {} is running", self.swarm),
-            ));
+            out.push(Action::swarm_running(what, &self.swarm));
             return;
         }
         if let Err(e) = self.delete(repo, settings, swarms, expected, out) {

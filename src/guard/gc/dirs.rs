@@ -99,8 +99,7 @@ impl Prune {
     pub fn apply(&self, swarms: &Swarms, out: &mut Vec<Action>) {
         let done = self.planned();
         if !swarms.still_finished(&self.swarm) {
-            let why = format!("swarm {} is running", self.swarm);
-            out.push(Action::skipped(done.to_string(), why));
+            out.push(Action::swarm_running(done.to_string(), &self.swarm));
             return;
         }
         let removed = match self.what {

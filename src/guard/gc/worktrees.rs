@@ -191,10 +191,7 @@ impl Retire {
             return Outcome::Left;
         }
         if !swarms.still_finished(&self.swarm) {
-            out.push(Action::skipped(
-                what,
-                format!("swarm {} is running", self.swarm),
-            ));
+            out.push(Action::swarm_running(what, &self.swarm));
             return Outcome::Left;
         }
         let now = examine(
